@@ -1,0 +1,55 @@
+/* Trace format v1: the contract between everything that writes traces (the
+ * CUPTI tracer, the importers) and everything that reads them (the analyzer).
+ * docs/trace-format.md describes it for people; this header is the source of
+ * truth for code. A change that old readers would misread bumps
+ * GT_SCHEMA_VERSION. */
+#ifndef GPUTRACE_SCHEMA_H
+#define GPUTRACE_SCHEMA_H
+
+#include <stdint.h>
+
+/* PRAGMA application_id: "GPUt" in ASCII. Set before any other write. */
+#define GT_SCHEMA_APPLICATION_ID 0x47505574
+/* PRAGMA user_version: the format version this build writes and the newest
+ * it reads. */
+#define GT_SCHEMA_VERSION 1
+
+/* Event kinds, stored as integers in events.kind. Values are never reused;
+ * readers skip kinds they do not know and count them. */
+enum gt_event_kind {
+    GT_EV_ALLOC = 1,         /* the program asked for memory: requested = bytes asked,
+                                size = bytes of the block when the recorder knows it */
+    GT_EV_FREE = 2,          /* the program released the allocation at addr */
+    GT_EV_SEGMENT_ALLOC = 3, /* the allocator got a segment from the driver (cudaMalloc) */
+    GT_EV_SEGMENT_FREE = 4,  /* the allocator returned a segment (cudaFree) */
+    GT_EV_SEGMENT_MAP = 5,   /* expandable segment: pages mapped at addr */
+    GT_EV_SEGMENT_UNMAP = 6, /* expandable segment: pages unmapped at addr */
+    GT_EV_OOM = 7,           /* an allocation failed: requested = bytes asked, addr =
+                                free device memory at that moment when known */
+    GT_EV_EMPTY_CACHE = 8,   /* torch.cuda.empty_cache() or an equivalent release */
+    GT_EV_HOST_ALLOC = 9,    /* pinned host memory (cudaHostAlloc and friends) */
+    GT_EV_HOST_FREE = 10,
+    GT_EV_KIND_MAX = 10
+};
+
+/* Values of meta.recording_mode. */
+#define GT_SCHEMA_MODE_REQUESTS "requests" /* every tensor reached the driver */
+#define GT_SCHEMA_MODE_NATIVE "native"     /* the framework's allocator ran; segments are real */
+#define GT_SCHEMA_MODE_IMPORTED "imported" /* converted from another tool's file */
+
+/* The schema, executed once when a trace is created. Addresses are stored
+ * as the int64 with the same bits as the uint64 address. seq is the rowid, so
+ * reading events in order needs no extra index. */
+#define GT_SCHEMA_SQL                                                              \
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"  \
+    "CREATE TABLE kinds(kind INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"     \
+    "CREATE TABLE devices(device INTEGER PRIMARY KEY, name TEXT NOT NULL,"         \
+    " total_memory INTEGER NOT NULL);"                                              \
+    "CREATE TABLE processes(pid INTEGER PRIMARY KEY, rank INTEGER NOT NULL,"       \
+    " command TEXT NOT NULL DEFAULT '');"                                            \
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL,"          \
+    " pid INTEGER NOT NULL, tid INTEGER NOT NULL, device INTEGER NOT NULL,"         \
+    " stream INTEGER NOT NULL, kind INTEGER NOT NULL, addr INTEGER NOT NULL,"       \
+    " size INTEGER NOT NULL, requested INTEGER NOT NULL, result INTEGER NOT NULL);"
+
+#endif

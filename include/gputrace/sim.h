@@ -1,0 +1,133 @@
+/* A simulation of one device's PyTorch CUDA caching allocator
+ * (c10/cuda/CUDACachingAllocator.cpp, DeviceCachingAllocator), driven one
+ * request at a time. Every rule in analyzer/sim.c carries a MIRRORS: tag naming
+ * the PyTorch function or constant it reproduces; shared spec
+ * pytorch-allocator.md §1-§11 and §18 describe them.
+ *
+ * Not simulated: CUDA graphs and MemPools (private pools), record_stream and
+ * cross-stream events (a free returns the block at once), IPC, the
+ * cudaMallocAsync backend. */
+#ifndef GPUTRACE_SIM_H
+#define GPUTRACE_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gputrace/conf.h"
+
+/* Indexes of the per-pool statistics, as torch.cuda.memory_stats() names them. */
+enum gt_sim_pool_type { GT_SIM_ALL = 0, GT_SIM_SMALL = 1, GT_SIM_LARGE = 2, GT_SIM_POOL_TYPES = 3 };
+
+/* One statistic: current value, peak, cumulative increases and decreases. */
+struct gt_sim_stat {
+    int64_t current, peak, allocated, freed;
+};
+
+/* The statistics of torch.cuda.memory_stats() for the native backend. */
+struct gt_sim_stats {
+    struct gt_sim_stat allocation[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat segment[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat active[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat inactive_split[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat allocated_bytes[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat reserved_bytes[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat active_bytes[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat inactive_split_bytes[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat requested_bytes[GT_SIM_POOL_TYPES];
+    struct gt_sim_stat oversize_allocations;
+    struct gt_sim_stat oversize_segments;
+    int64_t num_alloc_retries;
+    int64_t num_ooms;
+    int64_t num_sync_all_streams;
+    int64_t num_device_alloc;
+    int64_t num_device_free;
+    int64_t max_split_size; /* -1 when unlimited, as PyTorch reports it */
+};
+
+/* What the simulated allocator asked of the driver, for callers that compare
+ * with real segment events or draw the segment map. */
+enum gt_sim_seg_event {
+    GT_SIM_SEGMENT_ALLOC = 1, /* cudaMalloc */
+    GT_SIM_SEGMENT_FREE,      /* cudaFree */
+    GT_SIM_SEGMENT_MAP,       /* expandable: pages mapped */
+    GT_SIM_SEGMENT_UNMAP,     /* expandable: pages unmapped */
+};
+typedef void (*gt_sim_segment_cb)(void *ctx, enum gt_sim_seg_event ev, uint64_t addr,
+                                  uint64_t size, uint64_t stream);
+
+struct gt_sim_options {
+    /* Bytes the allocator may hold from the device: a cudaMalloc (or the pages
+     * of one map) fails when reserved + n would exceed it. 0 = unlimited. */
+    uint64_t device_limit;
+    /* totalGlobalMem of the card, the base of per_process_memory_fraction and
+     * of the expandable VA reservation. 0 = device_limit, else 80 GiB. */
+    uint64_t device_total;
+    gt_sim_segment_cb on_segment; /* may be NULL */
+    void *cb_ctx;
+    /* Run gt_sim_check after every operation (the tests set it; GT_DEBUG=2
+     * in the environment does too). */
+    bool check_every_op;
+};
+
+struct gt_sim;
+
+/* A handle to an allocation made by gt_sim_malloc; valid until gt_sim_free. */
+typedef uint32_t gt_sim_handle;
+#define GT_SIM_NO_HANDLE UINT32_MAX
+
+/* gt_sim_new: a fresh allocator for one device with the given configuration
+ * (copied). GT_EUNSUPPORTED for backend:cudaMallocAsync, GT_ENOMEM. */
+int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, struct gt_sim **out);
+void gt_sim_free_all(struct gt_sim *s); /* destroys the simulator; accepts NULL */
+
+/* gt_sim_malloc: allocate size bytes on stream, as CUDACachingAllocator::malloc.
+ * Returns 0 and a handle, or GT_EOOM when PyTorch would have raised
+ * OutOfMemoryError (num_ooms counted; blocks released on the way stay
+ * released), or GT_ENOMEM when the host ran out. size 0 returns
+ * GT_SIM_NO_HANDLE without touching anything, as allocate(0) does. */
+int gt_sim_malloc(struct gt_sim *s, uint64_t size, uint64_t stream, gt_sim_handle *out);
+/* gt_sim_free: the program frees the allocation (free + free_block). */
+void gt_sim_free(struct gt_sim *s, gt_sim_handle h);
+/* gt_sim_empty_cache: torch.cuda.empty_cache() (release_cached_blocks). */
+void gt_sim_empty_cache(struct gt_sim *s);
+
+uint64_t gt_sim_addr(const struct gt_sim *s, gt_sim_handle h);
+/* gt_sim_block_size: the size of the block handed out (rounded, maybe unsplit). */
+uint64_t gt_sim_block_size(const struct gt_sim *s, gt_sim_handle h);
+const struct gt_sim_stats *gt_sim_get_stats(const struct gt_sim *s);
+/* gt_sim_largest_free_block: the largest cached free block (any stream). */
+uint64_t gt_sim_largest_free_block(const struct gt_sim *s);
+
+/* gt_sim_round_size: MIRRORS CUDACachingAllocator round_size. */
+uint64_t gt_sim_round_size(const struct gt_conf *c, uint64_t size);
+/* gt_sim_allocation_size: MIRRORS get_allocation_size (segment for a rounded size). */
+uint64_t gt_sim_allocation_size(const struct gt_conf *c, uint64_t rounded);
+
+/* gt_sim_stats_foreach: calls fn once per key of torch.cuda.memory_stats(),
+ * with PyTorch's flattened name ("reserved_bytes.all.peak"), in sorted order. */
+void gt_sim_stats_foreach(const struct gt_sim_stats *st,
+                          void (*fn)(void *ctx, const char *name, int64_t value), void *ctx);
+/* gt_sim_stat_lookup: the value of one flattened key; GT_ENOENT if unknown. */
+int gt_sim_stat_lookup(const struct gt_sim_stats *st, const char *name, int64_t *value);
+
+/* One segment for reports: a cudaMalloc'd range or one contiguous mapped
+ * range of an expandable segment. */
+struct gt_sim_segment_info {
+    uint64_t addr, size, allocated, stream;
+    bool small_pool, expandable;
+    size_t nblocks;
+};
+/* gt_sim_segments: calls fn for each segment in address order, and fn_block
+ * (may be NULL) for each block inside it. */
+void gt_sim_segments(const struct gt_sim *s,
+                     void (*fn)(void *ctx, const struct gt_sim_segment_info *seg),
+                     void (*fn_block)(void *ctx, uint64_t addr, uint64_t size, bool allocated),
+                     void *ctx);
+
+/* gt_sim_check: verifies the bookkeeping (block chains tile segments, sums
+ * match the stats, allocated <= reserved, free sets ordered and complete).
+ * Returns 0, or GT_ECORRUPT with the first violation in msg. */
+int gt_sim_check(const struct gt_sim *s, char *msg, size_t len);
+
+#endif

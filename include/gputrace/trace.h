@@ -1,0 +1,86 @@
+/* The trace store: create, write and read gpu-trace files (format v1, see
+ * schema.h and docs/trace-format.md).
+ *
+ * A writer batches events into transactions; a reader checks that the file is
+ * a gpu-trace trace of a version it understands and streams events in seq
+ * order without loading the table. Both handles are opaque. */
+#ifndef GPUTRACE_TRACE_H
+#define GPUTRACE_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One event as stored. size and requested are bytes; 0 means unknown. */
+struct gt_event {
+    int64_t seq;        /* position in the trace, strictly increasing */
+    int64_t ts_ns;      /* nanoseconds since the recording started (or an epoch) */
+    int64_t pid;
+    int64_t tid;
+    int32_t device;     /* CUDA device ordinal */
+    int32_t kind;       /* enum gt_event_kind */
+    int32_t result;     /* CUDA result code of the call, 0 = success */
+    uint64_t stream;    /* stream handle, 0 = legacy default stream */
+    uint64_t addr;
+    uint64_t size;
+    uint64_t requested;
+};
+
+struct gt_trace_writer;
+struct gt_trace_reader;
+
+/* gt_trace_create: creates a new trace at path with mode 0600 and the v1
+ * schema (application_id and user_version set first). Fails with GT_EIO if
+ * the file exists, so no trace is ever overwritten. On success *out owns the
+ * handle; on failure *out is NULL and errbuf (if not NULL) holds a detail
+ * message. */
+int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf, size_t errlen);
+
+/* gt_trace_set_meta: stores one metadata key (tool_version, command_line, host,
+ * start_time, alloc_conf, recording_mode, source, lost_events, ...). */
+int gt_trace_set_meta(struct gt_trace_writer *w, const char *key, const char *value);
+int gt_trace_add_device(struct gt_trace_writer *w, int32_t device, const char *name,
+                        uint64_t total_memory);
+int gt_trace_add_process(struct gt_trace_writer *w, int64_t pid, int64_t rank,
+                         const char *command);
+
+/* gt_trace_append: appends one event; ev->seq is ignored and assigned in
+ * order. Events are committed in batches; a crash loses at most the open
+ * batch. */
+int gt_trace_append(struct gt_trace_writer *w, const struct gt_event *ev);
+
+/* gt_trace_writer_close: commits what is pending and closes; accepts NULL.
+ * Returns the first error of the commit. */
+int gt_trace_writer_close(struct gt_trace_writer *w);
+const char *gt_trace_writer_errmsg(const struct gt_trace_writer *w);
+
+/* gt_trace_open: opens path read-only and validates it. Errors: GT_ENOENT,
+ * GT_EFOREIGN (not SQLite, or another application_id), GT_ENEWER (a newer
+ * user_version), GT_ECORRUPT (damaged, or a table or column missing). errbuf
+ * gets a one-line detail such as "table 'events' has no column 'stream'". */
+int gt_trace_open(const char *path, struct gt_trace_reader **out, char *errbuf, size_t errlen);
+void gt_trace_close(struct gt_trace_reader *r);
+const char *gt_trace_errmsg(const struct gt_trace_reader *r);
+
+/* gt_trace_meta: copies the value of key into buf; GT_ENOENT if absent. */
+int gt_trace_meta(struct gt_trace_reader *r, const char *key, char *buf, size_t len);
+/* gt_trace_device: name and total memory of a device; GT_ENOENT if unknown. */
+int gt_trace_device(struct gt_trace_reader *r, int32_t device, char *name, size_t len,
+                    uint64_t *total_memory);
+/* gt_trace_event_count: number of rows in events (max seq for speed). */
+int gt_trace_event_count(struct gt_trace_reader *r, int64_t *count);
+
+/* gt_trace_read: fills up to cap events in seq order, continuing where the
+ * last call stopped; *n is 0 at the end. Events of unknown kinds are skipped
+ * and counted (gt_trace_skipped). A row that cannot be read (corruption,
+ * truncation) returns GT_ECORRUPT after the events before it were delivered. */
+int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *n);
+int64_t gt_trace_skipped(const struct gt_trace_reader *r);
+/* gt_trace_rewind: the next gt_trace_read starts at the first event again. */
+int gt_trace_rewind(struct gt_trace_reader *r);
+
+/* gt_trace_kind_name: "alloc", "free", ... or NULL for an unknown kind. */
+const char *gt_trace_kind_name(int32_t kind);
+/* gt_trace_kind_parse: the kind for a name, or 0 if there is none. */
+int32_t gt_trace_kind_parse(const char *name);
+
+#endif

@@ -1,0 +1,26 @@
+/* Bounds-checked number parsing and size formatting shared by the CLI and the
+ * config parser: the only place where text becomes a number. */
+#ifndef GPUTRACE_UNITS_H
+#define GPUTRACE_UNITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* gt_units_parse_size: "8GiB", "8G", "8GB", "7.5GiB", "512MiB", "1048576" ->
+ * bytes. Units are binary (K=KiB=KB=1024, M, G, T), because cards are sold in
+ * GiB and PyTorch prints GiB. Case-insensitive; no sign, no spaces inside.
+ * Returns GT_EINVAL for text that is not a size (errbuf names the problem, e.g.
+ * "unknown unit 'XB'") and GT_ERANGE past 2^63 bytes. */
+int gt_units_parse_size(const char *text, uint64_t *bytes, char *errbuf, size_t errlen);
+
+/* gt_units_parse_u64: a plain decimal integer without sign or spaces;
+ * GT_EINVAL if not a number, GT_ERANGE if above max. */
+int gt_units_parse_u64(const char *text, uint64_t max, uint64_t *out);
+/* gt_units_parse_double: a finite decimal number ("0.8", "1", "1e-3"). */
+int gt_units_parse_double(const char *text, double *out);
+
+/* gt_units_format_bytes: "512 B", "1.50 KiB", "20.00 MiB", "7.93 GiB" (two
+ * decimals, PyTorch's style); always NUL-terminates buf. Returns buf. */
+char *gt_units_format_bytes(uint64_t bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,1349 @@
+/* A simulation of PyTorch's CUDA caching allocator for one device.
+ *
+ * The code follows c10/cuda/CUDACachingAllocator.cpp (DeviceCachingAllocator)
+ * function by function; the shared spec pytorch-allocator.md paraphrases it.
+ * Each rule is tagged MIRRORS: with the function or constant it reproduces.
+ * Blocks live in one array and refer to each other by index; the free blocks
+ * of each pool sit in ordered sets (sim_set.c) keyed like PyTorch's std::set. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/err.h"
+#include "gputrace/sim.h"
+#include "sim_int.h"
+#include "gputrace/banned.h"
+
+#define MIB ((uint64_t)1 << 20)
+#define GIB ((uint64_t)1 << 30)
+/* MIRRORS: kMinBlockSize = 512: all sizes are rounded to multiples of 512. */
+#define K_MIN_BLOCK_SIZE ((uint64_t)512)
+/* MIRRORS: kSmallSize = 1 MiB: rounded sizes up to this go to the small pool. */
+#define K_SMALL_SIZE MIB
+/* MIRRORS: kSmallBuffer = 2 MiB: small-pool segment and expandable page size. */
+#define K_SMALL_BUFFER (2 * MIB)
+/* MIRRORS: kMinLargeAlloc = 10 MiB: sizes from here get their own segment. */
+#define K_MIN_LARGE_ALLOC (10 * MIB)
+/* MIRRORS: kRoundLarge = 2 MiB: rounding of segment sizes >= kMinLargeAlloc. */
+#define K_ROUND_LARGE (2 * MIB)
+/* MIRRORS: allocate(): sizes >= 1 EB are refused before any bookkeeping. */
+#define K_ONE_EXA_BYTES ((uint64_t)1 << 60)
+/* Synthetic segment addresses (spec §18.2): first fit from here, 2 MiB aligned. */
+#define SIM_ADDR_BASE ((uint64_t)0x7f0000000000)
+#define SIM_ADDR_ALIGN (2 * MIB)
+#define SIM_DEFAULT_TOTAL (80 * GIB)
+
+enum { POOL_SMALL = 0, POOL_LARGE = 1 };
+
+/* A block: a piece of a segment. Invariants: blocks linked by prev/next tile
+ * their segment without gaps in address order; a free mapped block is in its
+ * pool's `blocks` set, an unmapped (expandable) block in `unmapped`, an
+ * allocated block in neither. `xseg` is GT_SIM_NIL for cudaMalloc segments. */
+struct blk {
+    uint64_t addr, size, requested, stream;
+    uint64_t gc_count_base;
+    uint32_t prev, next;
+    uint32_t xseg;
+    uint8_t pool, allocated, mapped, live;
+};
+
+/* MIRRORS: BlockPool: the free set, the unmapped expandable ranges and the
+ * garbage-collection clock (get_free_blocks_call_count). */
+struct pool {
+    struct gt_sim_set blocks;
+    struct gt_sim_set unmapped;
+    uint64_t gc_clock;
+};
+
+/* MIRRORS: ExpandableSegment: a VA reservation of one (stream, pool) mapped in
+ * pages of `page` bytes. */
+struct xseg {
+    uint64_t base, size, page, stream;
+    uint8_t pool, live;
+};
+
+/* A range of synthetic device address space in use; kept sorted by start. */
+struct range {
+    uint64_t start, end;
+};
+
+struct gt_sim {
+    struct gt_conf conf;
+    struct gt_sim_options opts;
+    struct gt_sim_stats st;
+    struct pool pools[2];
+    struct blk *blk;
+    size_t nblk, capblk;
+    uint32_t free_list; /* unused block slots, chained through .next */
+    struct xseg *xs;
+    size_t nxs, capxs;
+    struct range *ranges;
+    size_t nranges, capranges;
+    uint64_t total_allocated_memory; /* MIRRORS: total_allocated_memory (= reserved) */
+    uint64_t allowed_memory_maximum; /* 0 = no fraction set */
+    uint64_t device_total;
+    int check_every_op;
+    int broken;      /* host allocation failed mid-operation: state unreliable */
+    char check_msg[160];
+};
+
+/* ---------------------------------------------------------------- stats */
+
+static void stat_inc(struct gt_sim_stat *s, uint64_t n)
+{
+    s->current += (int64_t)n;
+    s->allocated += (int64_t)n;
+    if (s->current > s->peak)
+        s->peak = s->current;
+}
+
+static void stat_dec(struct gt_sim_stat *s, uint64_t n)
+{
+    s->current -= (int64_t)n;
+    s->freed += (int64_t)n;
+}
+
+/* MIRRORS: for_each_selected_stat_type with get_stat_types_for_pool: every
+ * array stat changes for "all" and for the block's pool type. */
+static void arr_inc(struct gt_sim_stat *a, int pool, uint64_t n)
+{
+    stat_inc(&a[GT_SIM_ALL], n);
+    stat_inc(&a[pool == POOL_SMALL ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+}
+
+static void arr_dec(struct gt_sim_stat *a, int pool, uint64_t n)
+{
+    stat_dec(&a[GT_SIM_ALL], n);
+    stat_dec(&a[pool == POOL_SMALL ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+}
+
+/* ---------------------------------------------------------------- blocks */
+
+static uint32_t blk_new(struct gt_sim *s)
+{
+    uint32_t i;
+    if (s->free_list != GT_SIM_NIL) {
+        i = s->free_list;
+        s->free_list = s->blk[i].next;
+    } else {
+        if (s->nblk == s->capblk) {
+            size_t cap = s->capblk ? s->capblk * 2 : 1024;
+            if (cap >= GT_SIM_NIL)
+                return GT_SIM_NIL;
+            struct blk *b = realloc(s->blk, cap * sizeof(*b));
+            if (!b)
+                return GT_SIM_NIL;
+            s->blk = b;
+            s->capblk = cap;
+        }
+        i = (uint32_t)s->nblk++;
+    }
+    memset(&s->blk[i], 0, sizeof(s->blk[i]));
+    s->blk[i].prev = s->blk[i].next = s->blk[i].xseg = GT_SIM_NIL;
+    s->blk[i].live = 1;
+    return i;
+}
+
+static void blk_delete(struct gt_sim *s, uint32_t i)
+{
+    s->blk[i].live = 0;
+    s->blk[i].next = s->free_list;
+    s->free_list = i;
+}
+
+static int is_split(const struct blk *b)
+{
+    return b->prev != GT_SIM_NIL || b->next != GT_SIM_NIL;
+}
+
+static struct gt_sim_key free_key(const struct gt_sim *s, uint32_t i)
+{
+    const struct blk *b = &s->blk[i];
+    struct gt_sim_key k = {b->stream, b->size, b->addr, i};
+    return k;
+}
+
+static struct gt_sim_key unmapped_key(const struct gt_sim *s, uint32_t i)
+{
+    const struct blk *b = &s->blk[i];
+    struct gt_sim_key k = {b->stream, 0, b->addr, i};
+    return k;
+}
+
+static void note_host_failure(struct gt_sim *s, int rc)
+{
+    if (rc && !s->broken) {
+        s->broken = 1;
+        snprintf(s->check_msg, sizeof(s->check_msg), "host memory ran out during simulation");
+    }
+}
+
+/* MIRRORS: BlockPool::insert_into_blocks: stamps the block with the pool's
+ * GC clock as it enters the free set. */
+static void pool_insert(struct gt_sim *s, uint32_t i)
+{
+    struct pool *p = &s->pools[s->blk[i].pool];
+    s->blk[i].gc_count_base = p->gc_clock;
+    struct gt_sim_key k = free_key(s, i);
+    note_host_failure(s, gt_sim_set_insert(&p->blocks, &k));
+}
+
+static void pool_erase(struct gt_sim *s, uint32_t i)
+{
+    struct gt_sim_key k = free_key(s, i);
+    gt_sim_set_erase(&s->pools[s->blk[i].pool].blocks, &k);
+}
+
+static void unmapped_insert(struct gt_sim *s, uint32_t i)
+{
+    struct gt_sim_key k = unmapped_key(s, i);
+    note_host_failure(s, gt_sim_set_insert(&s->pools[s->blk[i].pool].unmapped, &k));
+}
+
+static void unmapped_erase(struct gt_sim *s, uint32_t i)
+{
+    struct gt_sim_key k = unmapped_key(s, i);
+    gt_sim_set_erase(&s->pools[s->blk[i].pool].unmapped, &k);
+}
+
+/* ------------------------------------------------------- address space */
+
+/* Synthetic addresses (spec §18.2): the lowest free 2 MiB-aligned range at or
+ * above SIM_ADDR_BASE, first fit; freed ranges are reused. */
+static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
+{
+    uint64_t len = (size + SIM_ADDR_ALIGN - 1) / SIM_ADDR_ALIGN * SIM_ADDR_ALIGN;
+    uint64_t at = SIM_ADDR_BASE;
+    size_t i = 0;
+    for (; i < s->nranges; i++) {
+        if (s->ranges[i].start >= at + len)
+            break;
+        at = s->ranges[i].end;
+    }
+    if (s->nranges == s->capranges) {
+        size_t cap = s->capranges ? s->capranges * 2 : 64;
+        struct range *r = realloc(s->ranges, cap * sizeof(*r));
+        if (!r)
+            return GT_ENOMEM;
+        s->ranges = r;
+        s->capranges = cap;
+    }
+    memmove(&s->ranges[i + 1], &s->ranges[i], (s->nranges - i) * sizeof(*s->ranges));
+    s->ranges[i].start = at;
+    s->ranges[i].end = at + len;
+    s->nranges++;
+    *out = at;
+    return 0;
+}
+
+static void addr_release(struct gt_sim *s, uint64_t start)
+{
+    for (size_t i = 0; i < s->nranges; i++) {
+        if (s->ranges[i].start == start) {
+            memmove(&s->ranges[i], &s->ranges[i + 1],
+                    (s->nranges - i - 1) * sizeof(*s->ranges));
+            s->nranges--;
+            return;
+        }
+    }
+}
+
+static void emit(struct gt_sim *s, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,
+                 uint64_t stream)
+{
+    if (s->opts.on_segment)
+        s->opts.on_segment(s->opts.cb_ctx, ev, addr, size, stream);
+}
+
+/* ------------------------------------------------------------- sizing */
+
+uint64_t gt_sim_allocation_size(const struct gt_conf *c, uint64_t size)
+{
+    /* MIRRORS: get_allocation_size: <= 1 MiB -> 2 MiB segment. */
+    if (size <= K_SMALL_SIZE)
+        return K_SMALL_BUFFER;
+    /* MIRRORS: get_allocation_size: 1 MiB < size < 10 MiB -> 20 MiB segment
+     * (kLargeBuffer; newest: large_segment_size_mb, default 20). */
+    if (size < K_MIN_LARGE_ALLOC)
+        return c->large_segment_size;
+    /* MIRRORS: get_allocation_size: >= 10 MiB -> own segment rounded up to 2 MiB. */
+    return K_ROUND_LARGE * ((size + K_ROUND_LARGE - 1) / K_ROUND_LARGE);
+}
+
+static int floor_log2(uint64_t v)
+{
+    return 63 - __builtin_clzll(v);
+}
+
+/* MIRRORS: roundup_power2_next_division: round up to the next of `divisions`
+ * equal steps between two powers of two; powers of two stay as they are. */
+static uint64_t roundup_power2_next_division(uint64_t size, uint64_t divisions)
+{
+    if ((size & (size - 1)) == 0)
+        return size;
+    uint64_t power2_floor = (uint64_t)1 << floor_log2(size);
+    uint64_t step = power2_floor >> floor_log2(divisions);
+    if (step == 0)
+        return power2_floor << 1;
+    uint64_t round_floor = size & ~(step - 1);
+    return round_floor == size ? size : round_floor + step;
+}
+
+uint64_t gt_sim_round_size(const struct gt_conf *c, uint64_t size)
+{
+    /* MIRRORS: round_size: below kMinBlockSize -> 512. */
+    if (size < K_MIN_BLOCK_SIZE)
+        return K_MIN_BLOCK_SIZE;
+    /* MIRRORS: round_size: power-2 divisions only when divisions > 1 and
+     * size > 512 * divisions; else a multiple of 512. */
+    uint64_t d = gt_conf_divisions_for(c, size);
+    if (d > 1 && size > K_MIN_BLOCK_SIZE * d)
+        return roundup_power2_next_division(size, d);
+    return K_MIN_BLOCK_SIZE * ((size + K_MIN_BLOCK_SIZE - 1) / K_MIN_BLOCK_SIZE);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, struct gt_sim **out)
+{
+    *out = NULL;
+    if (conf->backend != GT_CONF_BACKEND_NATIVE)
+        return GT_EUNSUPPORTED;
+    struct gt_sim *s = calloc(1, sizeof(*s));
+    if (!s)
+        return GT_ENOMEM;
+    s->conf = *conf;
+    if (opts)
+        s->opts = *opts;
+    s->free_list = GT_SIM_NIL;
+    s->device_total = s->opts.device_total   ? s->opts.device_total
+                      : s->opts.device_limit ? s->opts.device_limit
+                                             : SIM_DEFAULT_TOTAL;
+    /* MIRRORS: setMemoryFraction: allowed_memory_maximum = fraction *
+     * totalGlobalMem; newest releases treat 1.0 as no limit. */
+    if (conf->memory_fraction < 1.0)
+        s->allowed_memory_maximum =
+            (uint64_t)(conf->memory_fraction * (double)s->device_total);
+    /* MIRRORS: memory_stats max_split_size: -1 when unlimited. */
+    s->st.max_split_size =
+        conf->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)conf->max_split_size;
+    const char *dbg = getenv("GT_DEBUG");
+    s->check_every_op = s->opts.check_every_op || (dbg && dbg[0] == '2' && dbg[1] == 0);
+    *out = s;
+    return 0;
+}
+
+void gt_sim_free_all(struct gt_sim *s)
+{
+    if (!s)
+        return;
+    for (int p = 0; p < 2; p++) {
+        gt_sim_set_release(&s->pools[p].blocks);
+        gt_sim_set_release(&s->pools[p].unmapped);
+    }
+    free(s->blk);
+    free(s->xs);
+    free(s->ranges);
+    free(s);
+}
+
+/* -------------------------------------------------------- free / merge */
+
+/* MIRRORS: try_merge_blocks: dst absorbs a neighbour that is free and in the
+ * same mapped state; the survivor keeps the lower address. Returns the
+ * absorbed size, 0 if no merge. */
+static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
+{
+    if (src == GT_SIM_NIL)
+        return 0;
+    struct blk *d = &s->blk[dst], *b = &s->blk[src];
+    if (b->allocated || b->mapped != d->mapped)
+        return 0;
+    if (b->mapped)
+        pool_erase(s, src);
+    else
+        unmapped_erase(s, src);
+    if (d->prev == src) {
+        d->addr = b->addr;
+        d->prev = b->prev;
+        if (d->prev != GT_SIM_NIL)
+            s->blk[d->prev].next = dst;
+    } else {
+        d->next = b->next;
+        if (d->next != GT_SIM_NIL)
+            s->blk[d->next].prev = dst;
+    }
+    uint64_t absorbed = b->size;
+    d->size += absorbed;
+    blk_delete(s, src);
+    return absorbed;
+}
+
+/* MIRRORS: free_block: merge with prev then next, return to the pool, and
+ * account active/requested and inactive_split (not for expandable blocks). */
+static void free_block(struct gt_sim *s, uint32_t i)
+{
+    struct blk *b = &s->blk[i];
+    uint64_t original_size = b->size, requested = b->requested;
+    int64_t net_blocks = 0, net_bytes = 0;
+    uint32_t cand[2] = {b->prev, b->next};
+    for (int c = 0; c < 2; c++) {
+        uint64_t absorbed = try_merge(s, i, cand[c]);
+        if (absorbed) {
+            net_blocks -= 1;
+            net_bytes -= (int64_t)absorbed;
+        }
+    }
+    b = &s->blk[i];
+    pool_insert(s, i);
+    if (is_split(b)) {
+        net_blocks += 1;
+        net_bytes += (int64_t)b->size;
+    }
+    if (b->xseg == GT_SIM_NIL) {
+        if (net_blocks > 0)
+            arr_inc(s->st.inactive_split, b->pool, (uint64_t)net_blocks);
+        else if (net_blocks < 0)
+            arr_dec(s->st.inactive_split, b->pool, (uint64_t)-net_blocks);
+        if (net_bytes > 0)
+            arr_inc(s->st.inactive_split_bytes, b->pool, (uint64_t)net_bytes);
+        else if (net_bytes < 0)
+            arr_dec(s->st.inactive_split_bytes, b->pool, (uint64_t)-net_bytes);
+    }
+    arr_dec(s->st.active, b->pool, 1);
+    arr_dec(s->st.active_bytes, b->pool, original_size);
+    arr_dec(s->st.requested_bytes, b->pool, requested);
+}
+
+/* MIRRORS: release_block: cudaFree of a whole, free, non-expandable segment. */
+static void release_block(struct gt_sim *s, uint32_t i)
+{
+    struct blk *b = &s->blk[i];
+    s->st.num_device_free++;
+    emit(s, GT_SIM_SEGMENT_FREE, b->addr, b->size, b->stream);
+    s->total_allocated_memory -= b->size;
+    arr_dec(s->st.segment, b->pool, 1);
+    arr_dec(s->st.reserved_bytes, b->pool, b->size);
+    if (b->size >= s->conf.max_split_size)
+        stat_dec(&s->st.oversize_segments, 1);
+    pool_erase(s, i);
+    addr_release(s, b->addr);
+    blk_delete(s, i);
+}
+
+/* --------------------------------------------------- expandable segments */
+
+static uint32_t xseg_new(struct gt_sim *s, uint64_t stream, int pool)
+{
+    if (s->nxs == s->capxs) {
+        size_t cap = s->capxs ? s->capxs * 2 : 8;
+        struct xseg *x = realloc(s->xs, cap * sizeof(*x));
+        if (!x)
+            return GT_SIM_NIL;
+        s->xs = x;
+        s->capxs = cap;
+    }
+    struct xseg *x = &s->xs[s->nxs];
+    /* MIRRORS: expandable page = kSmallBuffer (small pool) or
+     * large_segment_size (large pool, default kLargeBuffer = 20 MiB). */
+    x->page = pool == POOL_SMALL ? K_SMALL_BUFFER : s->conf.large_segment_size;
+    /* MIRRORS: find_expandable_block: address space of totalGlobalMem * 9/8,
+     * in whole pages (ExpandableSegment numSegments). */
+    uint64_t want = s->device_total + s->device_total / 8;
+    x->size = (want + x->page - 1) / x->page * x->page;
+    x->stream = stream;
+    x->pool = (uint8_t)pool;
+    x->live = 1;
+    if (addr_reserve(s, x->size, &x->base))
+        return GT_SIM_NIL;
+    return (uint32_t)s->nxs++;
+}
+
+/* MIRRORS: release_expandable_segment: the VA goes back once every page of it
+ * is unmapped (one unmapped block spanning the whole reservation). */
+static void xseg_release(struct gt_sim *s, uint32_t i)
+{
+    struct blk *b = &s->blk[i];
+    struct xseg *x = &s->xs[b->xseg];
+    unmapped_erase(s, i);
+    addr_release(s, x->base);
+    x->live = 0;
+    blk_delete(s, i);
+}
+
+static int allocatable(const struct gt_sim *s, uint32_t i)
+{
+    return i != GT_SIM_NIL && !s->blk[i].allocated;
+}
+
+/* MIRRORS: find_expandable_block: the lowest unmapped range of this stream
+ * (started one block earlier when a free mapped block precedes it) from which
+ * consecutive free blocks cover `size`; else a new segment. */
+static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int pool, uint64_t size)
+{
+    struct gt_sim_set *un = &s->pools[pool].unmapped;
+    struct gt_sim_key key = {stream, 0, 0, 0};
+    for (size_t k = gt_sim_set_lower_bound(un, &key); k < un->n && un->v[k].stream == stream;
+         k++) {
+        uint32_t c = un->v[k].blk;
+        if (allocatable(s, s->blk[c].prev))
+            c = s->blk[c].prev;
+        uint64_t bytes = 0;
+        for (uint32_t b = c; bytes < size && allocatable(s, b); b = s->blk[b].next)
+            bytes += s->blk[b].size;
+        if (bytes >= size)
+            return c;
+    }
+    uint32_t x = xseg_new(s, stream, pool);
+    if (x == GT_SIM_NIL)
+        return GT_SIM_NIL;
+    uint32_t c = blk_new(s);
+    if (c == GT_SIM_NIL)
+        return GT_SIM_NIL;
+    struct blk *b = &s->blk[c];
+    b->addr = s->xs[x].base;
+    b->size = s->xs[x].size;
+    b->stream = stream;
+    b->pool = (uint8_t)pool;
+    b->xseg = x;
+    b->mapped = 0;
+    unmapped_insert(s, c);
+    return c;
+}
+
+/* Device memory available for n more bytes: the cap model of spec §18.1. */
+static int device_has_room(const struct gt_sim *s, uint64_t n)
+{
+    return s->opts.device_limit == 0 || s->total_allocated_memory + n <= s->opts.device_limit;
+}
+
+/* MIRRORS: map_block: map the pages covering [b.addr, b.addr + n) (n rounded
+ * up to whole pages, ExpandableSegment::map), keep the rest unmapped after it,
+ * merge with free mapped neighbours and return it to the free set. A page that
+ * cannot be created fails the whole call (cuMemCreate OOM rolls back). */
+static int map_block(struct gt_sim *s, uint32_t i, uint64_t n)
+{
+    struct blk *b = &s->blk[i];
+    const struct xseg *x = &s->xs[b->xseg];
+    uint64_t off = b->addr - x->base;
+    uint64_t first = off / x->page, end = (off + n + x->page - 1) / x->page;
+    uint64_t mapped = (end - first) * x->page;
+    if (!device_has_room(s, mapped))
+        return 0;
+    unmapped_erase(s, i);
+    b->mapped = 1;
+    if (mapped < b->size) {
+        uint32_t r = blk_new(s);
+        if (r == GT_SIM_NIL) {
+            note_host_failure(s, GT_ENOMEM);
+            return 0;
+        }
+        b = &s->blk[i];
+        struct blk *rb = &s->blk[r];
+        rb->addr = b->addr + mapped;
+        rb->size = b->size - mapped;
+        rb->stream = b->stream;
+        rb->pool = b->pool;
+        rb->xseg = b->xseg;
+        rb->mapped = 0;
+        rb->prev = i;
+        rb->next = b->next;
+        if (b->next != GT_SIM_NIL)
+            s->blk[b->next].prev = r;
+        b->next = r;
+        b->size = mapped;
+        unmapped_insert(s, r);
+    }
+    uint64_t addr = b->addr;
+    try_merge(s, i, s->blk[i].prev);
+    try_merge(s, i, s->blk[i].next);
+    pool_insert(s, i);
+    s->total_allocated_memory += mapped;
+    arr_inc(s->st.reserved_bytes, s->blk[i].pool, mapped);
+    s->st.num_device_alloc++;
+    emit(s, GT_SIM_SEGMENT_MAP, addr, mapped, s->blk[i].stream);
+    return 1;
+}
+
+/* MIRRORS: try_allocate_expandable_block: map for the rounded request (not
+ * the segment size), growing the candidate page by page; pages mapped by an
+ * earlier map_block of a failed attempt stay mapped as free memory. */
+static uint32_t try_allocate_expandable_block(struct gt_sim *s, uint64_t stream, int pool,
+                                              uint64_t size)
+{
+    uint32_t c = find_expandable_block(s, stream, pool, size);
+    if (c == GT_SIM_NIL) {
+        note_host_failure(s, GT_ENOMEM);
+        return GT_SIM_NIL;
+    }
+    if (!s->blk[c].mapped) {
+        uint64_t n = s->blk[c].size < size ? s->blk[c].size : size;
+        if (!map_block(s, c, n))
+            return GT_SIM_NIL;
+    }
+    while (s->blk[c].size < size) {
+        uint64_t remaining = size - s->blk[c].size;
+        uint32_t next = s->blk[c].next;
+        uint64_t n = s->blk[next].size < remaining ? s->blk[next].size : remaining;
+        if (!map_block(s, next, n))
+            return GT_SIM_NIL;
+        c = next;
+    }
+    pool_erase(s, c);
+    return c;
+}
+
+/* MIRRORS: unmap_block: unmap the pages lying entirely inside a free
+ * expandable block (ExpandableSegment::unmap); partial pages at either end
+ * stay as smaller free mapped blocks. */
+static void unmap_block(struct gt_sim *s, uint32_t i)
+{
+    struct blk *b = &s->blk[i];
+    const struct xseg *x = &s->xs[b->xseg];
+    uint64_t off = b->addr - x->base;
+    uint64_t first = (off + x->page - 1) / x->page, end = (off + b->size) / x->page;
+    if (first >= end)
+        return;
+    uint64_t un_addr = x->base + first * x->page, un_size = (end - first) * x->page;
+    pool_erase(s, i);
+    uint64_t before = un_addr - b->addr, after = b->size - before - un_size;
+    if (before > 0) {
+        uint32_t f = blk_new(s);
+        if (f == GT_SIM_NIL) {
+            note_host_failure(s, GT_ENOMEM);
+            return;
+        }
+        b = &s->blk[i];
+        struct blk *fb = &s->blk[f];
+        *fb = *b;
+        fb->size = before;
+        fb->next = i;
+        if (b->prev != GT_SIM_NIL)
+            s->blk[b->prev].next = f;
+        b->prev = f;
+        pool_insert(s, f);
+    }
+    if (after > 0) {
+        uint32_t f = blk_new(s);
+        if (f == GT_SIM_NIL) {
+            note_host_failure(s, GT_ENOMEM);
+            return;
+        }
+        b = &s->blk[i];
+        struct blk *fb = &s->blk[f];
+        *fb = *b;
+        fb->addr = un_addr + un_size;
+        fb->size = after;
+        fb->prev = i;
+        if (b->next != GT_SIM_NIL)
+            s->blk[b->next].prev = f;
+        b->next = f;
+        pool_insert(s, f);
+    }
+    b = &s->blk[i];
+    b->addr = un_addr;
+    b->size = un_size;
+    b->mapped = 0;
+    try_merge(s, i, s->blk[i].prev);
+    try_merge(s, i, s->blk[i].next);
+    unmapped_insert(s, i);
+    s->total_allocated_memory -= un_size;
+    arr_dec(s->st.reserved_bytes, s->blk[i].pool, un_size);
+    s->st.num_device_free++;
+    emit(s, GT_SIM_SEGMENT_UNMAP, un_addr, un_size, s->blk[i].stream);
+}
+
+/* -------------------------------------------------------------- release */
+
+/* MIRRORS: release_blocks: cudaFree every whole free segment of the pool in
+ * set order; expandable free blocks are gathered first and then unmapped. */
+static void release_blocks(struct gt_sim *s, int pool)
+{
+    struct gt_sim_set *set = &s->pools[pool].blocks;
+    size_t nun = 0;
+    uint32_t *to_unmap = malloc((set->n ? set->n : 1) * sizeof(*to_unmap));
+    if (!to_unmap) {
+        note_host_failure(s, GT_ENOMEM);
+        return;
+    }
+    size_t k = 0;
+    while (k < set->n) {
+        uint32_t i = set->v[k].blk;
+        if (s->blk[i].xseg != GT_SIM_NIL) {
+            to_unmap[nun++] = i;
+            k++;
+        } else if (!is_split(&s->blk[i])) {
+            release_block(s, i); /* removes entry k; the next one slides in */
+        } else {
+            k++;
+        }
+    }
+    for (size_t u = 0; u < nun; u++) {
+        uint32_t i = to_unmap[u];
+        unmap_block(s, i);
+        if (!s->blk[i].mapped && !is_split(&s->blk[i]))
+            xseg_release(s, i);
+    }
+    free(to_unmap);
+}
+
+/* MIRRORS: release_cached_blocks (empty_cache and the last-resort retry):
+ * synchronize_and_free_events, then the large pool, then the small pool. */
+static void release_cached_blocks(struct gt_sim *s)
+{
+    s->st.num_sync_all_streams++;
+    release_blocks(s, POOL_LARGE);
+    release_blocks(s, POOL_SMALL);
+}
+
+/* MIRRORS: release_available_cached_blocks: with max_split_size set, free the
+ * smallest free block of this stream >= max(size, max_split_size), or else
+ * oversize blocks from the largest down until enough is released (newest:
+ * expandable blocks are skipped). Releases stay done even when it fails. */
+static int release_available_cached_blocks(struct gt_sim *s, int pool, uint64_t stream,
+                                           uint64_t size)
+{
+    uint64_t m = s->conf.max_split_size;
+    if (m == GT_CONF_UNLIMITED)
+        return 0;
+    struct gt_sim_set *set = &s->pools[pool].blocks;
+    struct gt_sim_key key = {stream, size < m ? m : size, 0, 0};
+    size_t k = gt_sim_set_lower_bound(set, &key);
+    if (k < set->n && set->v[k].stream == stream && s->blk[set->v[k].blk].xseg == GT_SIM_NIL) {
+        uint32_t i = set->v[k].blk;
+        if (is_split(&s->blk[i]))
+            return 0; /* PyTorch asserts here; never reached by its own rules */
+        release_block(s, i);
+        return 1;
+    }
+    if (k == 0)
+        return 0;
+    uint64_t released = 0;
+    k--;
+    for (;;) {
+        uint32_t i = set->v[k].blk;
+        if (!(released < key.size && s->blk[i].size >= m && s->blk[i].stream == stream))
+            break;
+        int is_first = k == 0;
+        if (s->blk[i].xseg == GT_SIM_NIL && !is_split(&s->blk[i])) {
+            released += s->blk[i].size;
+            release_block(s, i); /* entry k goes; k-1 is unchanged */
+        }
+        if (is_first)
+            break;
+        k--;
+    }
+    return released >= key.size;
+}
+
+int gt_sim_check(const struct gt_sim *s, char *msg, size_t len);
+
+/* MIRRORS: garbage_collect_cached_blocks: with a memory fraction and a
+ * threshold, free whole large-pool segments whose age (pool clock minus the
+ * stamp taken when they became free) is at least the average, pass after
+ * pass, until reserved falls to threshold * limit. */
+static void garbage_collect(struct gt_sim *s)
+{
+    uint64_t gc_thr = (uint64_t)(s->conf.gc_threshold * (double)s->allowed_memory_maximum);
+    if (s->total_allocated_memory <= gc_thr)
+        return;
+    uint64_t target = s->total_allocated_memory - gc_thr;
+    struct pool *p = &s->pools[POOL_LARGE];
+    uint64_t total_age = 0, reclaimed = 0;
+    int64_t count = 0;
+    for (size_t k = 0; k < p->blocks.n; k++) {
+        const struct blk *b = &s->blk[p->blocks.v[k].blk];
+        if (!is_split(b) && b->xseg == GT_SIM_NIL) {
+            total_age += p->gc_clock - b->gc_count_base;
+            count++;
+        }
+    }
+    if (count == 0)
+        return;
+    int freed = 1;
+    while (reclaimed < target && freed && count > 0) {
+        double age_threshold = (double)total_age / (double)count;
+        freed = 0;
+        size_t k = 0;
+        while (k < p->blocks.n) {
+            uint32_t i = p->blocks.v[k].blk;
+            const struct blk *b = &s->blk[i];
+            uint64_t age = p->gc_clock - b->gc_count_base;
+            if (!is_split(b) && b->xseg == GT_SIM_NIL && (double)age >= age_threshold) {
+                freed = 1;
+                reclaimed += b->size;
+                total_age -= age;
+                count--;
+                release_block(s, i);
+            } else {
+                k++;
+            }
+        }
+    }
+}
+
+/* --------------------------------------------------------------- malloc */
+
+static int gc_enabled(const struct gt_sim *s)
+{
+    /* MIRRORS: GC needs a memory fraction (< 1.0 in the newest releases) and
+     * garbage_collection_threshold > 0. */
+    return s->allowed_memory_maximum > 0 && s->conf.gc_threshold > 0.0;
+}
+
+static uint64_t esize(const struct gt_sim *s, uint32_t i)
+{
+    const struct blk *b = &s->blk[i];
+    return b->size + (b->next != GT_SIM_NIL && !s->blk[b->next].mapped ? s->blk[b->next].size : 0);
+}
+
+/* MIRRORS: get_free_block: best fit by (stream, size, address), with the
+ * expandable-tail and max_split_size rules. Removes the block from the set. */
+static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size)
+{
+    struct pool *p = &s->pools[pool];
+    if (gc_enabled(s))
+        p->gc_clock++;
+    struct gt_sim_key key = {stream, size, 0, 0};
+    size_t k = gt_sim_set_lower_bound(&p->blocks, &key);
+    if (k == p->blocks.n || p->blocks.v[k].stream != stream)
+        return GT_SIM_NIL;
+    if (s->blk[p->blocks.v[k].blk].xseg != GT_SIM_NIL) {
+        if (s->conf.expandable_segments) {
+            /* MIRRORS: get_free_block: prefer an interior free block over a
+             * segment's free tail, whose size counts the unmapped VA after it. */
+            while (s->blk[p->blocks.v[k].blk].xseg != GT_SIM_NIL && k + 1 < p->blocks.n &&
+                   p->blocks.v[k + 1].stream == stream &&
+                   esize(s, p->blocks.v[k + 1].blk) < esize(s, p->blocks.v[k].blk))
+                k++;
+        } else {
+            /* MIRRORS: get_free_block: expandable segments switched off later
+             * -> only non-expandable blocks qualify. */
+            do {
+                k++;
+            } while (k < p->blocks.n && s->blk[p->blocks.v[k].blk].xseg != GT_SIM_NIL &&
+                     p->blocks.v[k].stream == stream);
+            if (k == p->blocks.n || p->blocks.v[k].stream != stream)
+                return GT_SIM_NIL;
+        }
+    }
+    uint64_t bsize = p->blocks.v[k].size, m = s->conf.max_split_size;
+    /* MIRRORS: get_free_block: a request below max_split_size never takes an
+     * oversize block. */
+    if (size < m && bsize >= m)
+        return GT_SIM_NIL;
+    /* MIRRORS: get_free_block: an oversize request takes a cached block only
+     * if it wastes less than max_non_split_rounding_mb (kLargeBuffer <= 2.5). */
+    if (size >= m && bsize >= size + s->conf.max_non_split_rounding)
+        return GT_SIM_NIL;
+    uint32_t i = p->blocks.v[k].blk;
+    memmove(&p->blocks.v[k], &p->blocks.v[k + 1], (p->blocks.n - k - 1) * sizeof(*p->blocks.v));
+    p->blocks.n--;
+    return i;
+}
+
+/* MIRRORS: alloc_block: the memory-fraction check on alloc_size, then the
+ * expandable path or cudaMalloc(alloc_size); a new segment is one unsplit
+ * block outside the free set. */
+static uint32_t alloc_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size,
+                            uint64_t alloc_size, int is_retry)
+{
+    if (is_retry)
+        s->st.num_alloc_retries++;
+    /* MIRRORS: alloc_block: fails without a driver call when
+     * total_allocated_memory + alloc_size > allowed_memory_maximum (strict). */
+    if (s->allowed_memory_maximum &&
+        s->total_allocated_memory + alloc_size > s->allowed_memory_maximum)
+        return GT_SIM_NIL;
+    if (s->conf.expandable_segments)
+        return try_allocate_expandable_block(s, stream, pool, size);
+    if (!device_has_room(s, alloc_size))
+        return GT_SIM_NIL;
+    uint32_t i = blk_new(s);
+    uint64_t addr;
+    if (i == GT_SIM_NIL || addr_reserve(s, alloc_size, &addr)) {
+        note_host_failure(s, GT_ENOMEM);
+        return GT_SIM_NIL;
+    }
+    struct blk *b = &s->blk[i];
+    b->addr = addr;
+    b->size = alloc_size;
+    b->stream = stream;
+    b->pool = (uint8_t)pool;
+    b->mapped = 1;
+    s->total_allocated_memory += alloc_size;
+    arr_inc(s->st.segment, pool, 1);
+    arr_inc(s->st.reserved_bytes, pool, alloc_size);
+    if (alloc_size >= s->conf.max_split_size)
+        stat_inc(&s->st.oversize_segments, 1);
+    s->st.num_device_alloc++;
+    emit(s, GT_SIM_SEGMENT_ALLOC, addr, alloc_size, stream);
+    return i;
+}
+
+/* MIRRORS: should_split: small pool or expandable segments -> remainder >=
+ * 512; large pool -> request < max_split_size and remainder > 1 MiB. */
+static int should_split(const struct gt_sim *s, uint32_t i, uint64_t size)
+{
+    const struct blk *b = &s->blk[i];
+    uint64_t remaining = b->size - size;
+    if (b->pool == POOL_SMALL || s->conf.expandable_segments)
+        return remaining >= K_MIN_BLOCK_SIZE;
+    return size < s->conf.max_split_size && remaining > K_SMALL_SIZE;
+}
+
+/* MIRRORS: alloc_found_block: hand out the low part [addr, addr+size) and
+ * return the remainder to the pool when splitting, else the whole block;
+ * allocated_bytes grows by the block size, requested_bytes by the request. */
+static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size,
+                                  int split)
+{
+    int already_split = is_split(&s->blk[i]);
+    int pool = s->blk[i].pool;
+    int expandable = s->blk[i].xseg != GT_SIM_NIL;
+    if (split) {
+        uint32_t a = blk_new(s);
+        if (a == GT_SIM_NIL) {
+            note_host_failure(s, GT_ENOMEM);
+            split = 0;
+        } else {
+            struct blk *r = &s->blk[i], *b = &s->blk[a];
+            *b = *r;
+            b->size = size;
+            b->next = i;
+            if (b->prev != GT_SIM_NIL)
+                s->blk[b->prev].next = a;
+            r->prev = a;
+            r->addr += size;
+            r->size -= size;
+            pool_insert(s, i);
+            if (already_split && !expandable) {
+                arr_dec(s->st.inactive_split_bytes, pool, size);
+            } else if (!expandable) {
+                arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
+                arr_inc(s->st.inactive_split, pool, 1);
+            }
+            i = a;
+        }
+    }
+    if (!split && already_split && !expandable) {
+        arr_dec(s->st.inactive_split_bytes, pool, s->blk[i].size);
+        arr_dec(s->st.inactive_split, pool, 1);
+    }
+    struct blk *b = &s->blk[i];
+    b->allocated = 1;
+    b->requested = orig;
+    arr_inc(s->st.allocation, pool, 1);
+    arr_inc(s->st.allocated_bytes, pool, b->size);
+    arr_inc(s->st.active, pool, 1);
+    arr_inc(s->st.active_bytes, pool, b->size);
+    arr_inc(s->st.requested_bytes, pool, orig);
+    if (b->size >= s->conf.max_split_size)
+        stat_inc(&s->st.oversize_allocations, 1);
+    return i;
+}
+
+static void check_after_op(struct gt_sim *s)
+{
+    if (s->check_every_op && !s->check_msg[0]) {
+        char msg[sizeof(s->check_msg)];
+        if (gt_sim_check(s, msg, sizeof(msg)))
+            memcpy(s->check_msg, msg, sizeof(msg));
+    }
+}
+
+/* PYTORCH_NO_CUDA_MEMORY_CACHING: every request is its own cudaMalloc of the
+ * requested bytes and every free its cudaFree; the zero-fragmentation
+ * baseline. Addresses do not matter here, so none are assigned. */
+static int nocache_malloc(struct gt_sim *s, uint64_t size, uint64_t stream, gt_sim_handle *out)
+{
+    if (!device_has_room(s, size) ||
+        (s->allowed_memory_maximum && s->total_allocated_memory + size > s->allowed_memory_maximum)) {
+        s->st.num_ooms++;
+        return GT_EOOM;
+    }
+    uint32_t i = blk_new(s);
+    if (i == GT_SIM_NIL)
+        return GT_ENOMEM;
+    struct blk *b = &s->blk[i];
+    b->size = size;
+    b->requested = size;
+    b->stream = stream;
+    b->allocated = 1;
+    b->pool = size <= K_SMALL_SIZE ? POOL_SMALL : POOL_LARGE;
+    s->total_allocated_memory += size;
+    s->st.num_device_alloc++;
+    arr_inc(s->st.segment, b->pool, 1);
+    arr_inc(s->st.reserved_bytes, b->pool, size);
+    arr_inc(s->st.allocation, b->pool, 1);
+    arr_inc(s->st.allocated_bytes, b->pool, size);
+    arr_inc(s->st.active, b->pool, 1);
+    arr_inc(s->st.active_bytes, b->pool, size);
+    arr_inc(s->st.requested_bytes, b->pool, size);
+    *out = i;
+    return 0;
+}
+
+static void nocache_free(struct gt_sim *s, uint32_t i)
+{
+    struct blk *b = &s->blk[i];
+    s->total_allocated_memory -= b->size;
+    s->st.num_device_free++;
+    arr_dec(s->st.segment, b->pool, 1);
+    arr_dec(s->st.reserved_bytes, b->pool, b->size);
+    arr_dec(s->st.allocation, b->pool, 1);
+    arr_dec(s->st.allocated_bytes, b->pool, b->size);
+    arr_dec(s->st.active, b->pool, 1);
+    arr_dec(s->st.active_bytes, b->pool, b->size);
+    arr_dec(s->st.requested_bytes, b->pool, b->requested);
+    blk_delete(s, i);
+}
+
+int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out)
+{
+    *out = GT_SIM_NO_HANDLE;
+    /* MIRRORS: allocate(0) returns a null pointer and touches nothing. */
+    if (orig == 0)
+        return 0;
+    /* MIRRORS: allocate(): "Tried to allocate more than 1EB memory", no stats. */
+    if (orig >= K_ONE_EXA_BYTES)
+        return GT_EOOM;
+    if (s->conf.no_caching) {
+        int rc = nocache_malloc(s, orig, stream, out);
+        check_after_op(s);
+        return rc;
+    }
+    uint64_t size = gt_sim_round_size(&s->conf, orig);
+    /* MIRRORS: get_pool: rounded size <= kSmallSize -> small pool. */
+    int pool = size <= K_SMALL_SIZE ? POOL_SMALL : POOL_LARGE;
+    uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
+    /* MIRRORS: malloc: cached block first; then GC; then a new segment; then
+     * free oversize blocks and retry; then flush everything and retry. */
+    uint32_t b = get_free_block(s, pool, stream, size);
+    if (b == GT_SIM_NIL) {
+        if (gc_enabled(s))
+            garbage_collect(s);
+        b = alloc_block(s, pool, stream, size, alloc_size, 0);
+        if (b == GT_SIM_NIL && release_available_cached_blocks(s, pool, stream, size))
+            b = alloc_block(s, pool, stream, size, alloc_size, 0);
+        if (b == GT_SIM_NIL) {
+            release_cached_blocks(s);
+            b = alloc_block(s, pool, stream, size, alloc_size, 1);
+        }
+    }
+    if (b == GT_SIM_NIL) {
+        /* MIRRORS: malloc: OutOfMemoryError after the ladder; num_ooms += 1,
+         * what the retries released stays released. */
+        s->st.num_ooms++;
+        check_after_op(s);
+        return s->broken ? GT_ENOMEM : GT_EOOM;
+    }
+    *out = alloc_found_block(s, b, orig, size, should_split(s, b, size));
+    check_after_op(s);
+    return s->broken ? GT_ENOMEM : 0;
+}
+
+void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
+{
+    if (h == GT_SIM_NO_HANDLE || h >= s->nblk || !s->blk[h].live || !s->blk[h].allocated)
+        return;
+    if (s->conf.no_caching) {
+        nocache_free(s, h);
+        check_after_op(s);
+        return;
+    }
+    /* MIRRORS: free: allocation and allocated_bytes drop at the request; the
+     * block goes back at once (no record_stream in the replay). */
+    struct blk *b = &s->blk[h];
+    b->allocated = 0;
+    arr_dec(s->st.allocation, b->pool, 1);
+    arr_dec(s->st.allocated_bytes, b->pool, b->size);
+    if (b->size >= s->conf.max_split_size)
+        stat_dec(&s->st.oversize_allocations, 1);
+    free_block(s, h);
+    check_after_op(s);
+}
+
+void gt_sim_empty_cache(struct gt_sim *s)
+{
+    if (s->conf.no_caching)
+        return;
+    release_cached_blocks(s);
+    check_after_op(s);
+}
+
+uint64_t gt_sim_addr(const struct gt_sim *s, gt_sim_handle h)
+{
+    return h < s->nblk && s->blk[h].live ? s->blk[h].addr : 0;
+}
+
+uint64_t gt_sim_block_size(const struct gt_sim *s, gt_sim_handle h)
+{
+    return h < s->nblk && s->blk[h].live ? s->blk[h].size : 0;
+}
+
+const struct gt_sim_stats *gt_sim_get_stats(const struct gt_sim *s)
+{
+    return &s->st;
+}
+
+uint64_t gt_sim_largest_free_block(const struct gt_sim *s)
+{
+    uint64_t best = 0;
+    for (int p = 0; p < 2; p++)
+        for (size_t k = 0; k < s->pools[p].blocks.n; k++)
+            if (s->pools[p].blocks.v[k].size > best)
+                best = s->pools[p].blocks.v[k].size;
+    return best;
+}
+
+/* ----------------------------------------------------------- reporting */
+
+/* The names of torch.cuda.memory_stats(): THCPModule_memoryStats builds a
+ * nested dict and torch.cuda.memory_stats flattens it with "." and sorts. */
+static const char *const k_pool_names[GT_SIM_POOL_TYPES] = {"all", "small_pool", "large_pool"};
+
+struct named_value {
+    char name[64];
+    int64_t value;
+};
+
+static int cmp_named(const void *a, const void *b)
+{
+    return strcmp(((const struct named_value *)a)->name, ((const struct named_value *)b)->name);
+}
+
+static size_t add_stat(struct named_value *v, size_t n, const char *prefix,
+                       const struct gt_sim_stat *st)
+{
+    const char *field[4] = {"allocated", "current", "freed", "peak"};
+    int64_t val[4] = {st->allocated, st->current, st->freed, st->peak};
+    for (int f = 0; f < 4; f++) {
+        snprintf(v[n].name, sizeof(v[n].name), "%s.%s", prefix, field[f]);
+        v[n++].value = val[f];
+    }
+    return n;
+}
+
+#define STATS_MAX 128
+
+static size_t collect_stats(const struct gt_sim_stats *st, struct named_value *v)
+{
+    const struct {
+        const char *name;
+        const struct gt_sim_stat *arr;
+    } arrays[] = {
+        {"active", st->active},
+        {"active_bytes", st->active_bytes},
+        {"allocated_bytes", st->allocated_bytes},
+        {"allocation", st->allocation},
+        {"inactive_split", st->inactive_split},
+        {"inactive_split_bytes", st->inactive_split_bytes},
+        {"requested_bytes", st->requested_bytes},
+        {"reserved_bytes", st->reserved_bytes},
+        {"segment", st->segment},
+    };
+    size_t n = 0;
+    char prefix[48];
+    for (size_t a = 0; a < sizeof(arrays) / sizeof(arrays[0]); a++) {
+        for (int p = 0; p < GT_SIM_POOL_TYPES; p++) {
+            snprintf(prefix, sizeof(prefix), "%s.%s", arrays[a].name, k_pool_names[p]);
+            n = add_stat(v, n, prefix, &arrays[a].arr[p]);
+        }
+    }
+    n = add_stat(v, n, "oversize_allocations", &st->oversize_allocations);
+    n = add_stat(v, n, "oversize_segments", &st->oversize_segments);
+    const struct {
+        const char *name;
+        int64_t value;
+    } scalars[] = {
+        {"max_split_size", st->max_split_size},
+        {"num_alloc_retries", st->num_alloc_retries},
+        {"num_device_alloc", st->num_device_alloc},
+        {"num_device_free", st->num_device_free},
+        {"num_ooms", st->num_ooms},
+        {"num_sync_all_streams", st->num_sync_all_streams},
+    };
+    for (size_t k = 0; k < sizeof(scalars) / sizeof(scalars[0]); k++) {
+        snprintf(v[n].name, sizeof(v[n].name), "%s", scalars[k].name);
+        v[n++].value = scalars[k].value;
+    }
+    qsort(v, n, sizeof(*v), cmp_named);
+    return n;
+}
+
+void gt_sim_stats_foreach(const struct gt_sim_stats *st,
+                          void (*fn)(void *ctx, const char *name, int64_t value), void *ctx)
+{
+    struct named_value v[STATS_MAX];
+    size_t n = collect_stats(st, v);
+    for (size_t k = 0; k < n; k++)
+        fn(ctx, v[k].name, v[k].value);
+}
+
+int gt_sim_stat_lookup(const struct gt_sim_stats *st, const char *name, int64_t *value)
+{
+    struct named_value v[STATS_MAX];
+    size_t n = collect_stats(st, v);
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(v[k].name, name) == 0) {
+            *value = v[k].value;
+            return 0;
+        }
+    }
+    return GT_ENOENT;
+}
+
+static int cmp_u32_by_addr_ctx(const struct gt_sim *s, uint32_t a, uint32_t b)
+{
+    return s->blk[a].addr < s->blk[b].addr ? -1 : s->blk[a].addr > s->blk[b].addr;
+}
+
+/* Insertion sort of segment heads by address: report-time only. */
+static void sort_heads(const struct gt_sim *s, uint32_t *h, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = h[i];
+        size_t j = i;
+        while (j > 0 && cmp_u32_by_addr_ctx(s, h[j - 1], x) > 0) {
+            h[j] = h[j - 1];
+            j--;
+        }
+        h[j] = x;
+    }
+}
+
+void gt_sim_segments(const struct gt_sim *s,
+                     void (*fn)(void *ctx, const struct gt_sim_segment_info *seg),
+                     void (*fn_block)(void *ctx, uint64_t addr, uint64_t size, bool allocated),
+                     void *ctx)
+{
+    if (s->conf.no_caching)
+        return;
+    /* A segment starts at a block with no prev (cudaMalloc) or at a mapped
+     * block whose prev is unmapped or absent (expandable). */
+    uint32_t *heads = malloc((s->nblk ? s->nblk : 1) * sizeof(*heads));
+    if (!heads)
+        return;
+    size_t nh = 0;
+    for (uint32_t i = 0; i < s->nblk; i++) {
+        const struct blk *b = &s->blk[i];
+        if (!b->live || !b->mapped)
+            continue;
+        if (b->prev == GT_SIM_NIL || !s->blk[b->prev].mapped)
+            heads[nh++] = i;
+    }
+    sort_heads(s, heads, nh);
+    for (size_t h = 0; h < nh; h++) {
+        struct gt_sim_segment_info seg = {0};
+        const struct blk *b0 = &s->blk[heads[h]];
+        seg.addr = b0->addr;
+        seg.stream = b0->stream;
+        seg.small_pool = b0->pool == POOL_SMALL;
+        seg.expandable = b0->xseg != GT_SIM_NIL;
+        for (uint32_t i = heads[h]; i != GT_SIM_NIL && s->blk[i].mapped; i = s->blk[i].next) {
+            seg.size += s->blk[i].size;
+            seg.allocated += s->blk[i].allocated ? s->blk[i].size : 0;
+            seg.nblocks++;
+        }
+        fn(ctx, &seg);
+        if (fn_block)
+            for (uint32_t i = heads[h]; i != GT_SIM_NIL && s->blk[i].mapped; i = s->blk[i].next)
+                fn_block(ctx, s->blk[i].addr, s->blk[i].size, s->blk[i].allocated);
+    }
+    free(heads);
+}
+
+/* ------------------------------------------------------------- checking */
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            snprintf(msg, len, __VA_ARGS__);                                                       \
+            return GT_ECORRUPT;                                                                    \
+        }                                                                                          \
+    } while (0)
+
+static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, int unmapped,
+                     char *msg, size_t len)
+{
+    for (size_t k = 0; k < set->n; k++) {
+        const struct gt_sim_key *key = &set->v[k];
+        CHECK(key->blk < s->nblk && s->blk[key->blk].live, "set entry %zu names a dead block", k);
+        const struct blk *b = &s->blk[key->blk];
+        CHECK(!b->allocated, "allocated block at 0x%llx is in a free set",
+              (unsigned long long)b->addr);
+        CHECK(b->mapped == !unmapped, "block at 0x%llx is in the wrong set",
+              (unsigned long long)b->addr);
+        CHECK(key->addr == b->addr && key->stream == b->stream &&
+                  key->size == (unmapped ? 0 : b->size),
+              "stale key for block at 0x%llx", (unsigned long long)b->addr);
+        if (k > 0) {
+            const struct gt_sim_key *p = &set->v[k - 1];
+            int ordered = p->stream < key->stream ||
+                          (p->stream == key->stream &&
+                           (p->size < key->size || (p->size == key->size && p->addr < key->addr)));
+            CHECK(ordered, "free set out of order at entry %zu", k);
+        }
+    }
+    return 0;
+}
+
+int gt_sim_check(const struct gt_sim *s, char *msg, size_t len)
+{
+    if (s->check_msg[0]) {
+        snprintf(msg, len, "%s", s->check_msg);
+        return GT_ECORRUPT;
+    }
+    if (s->conf.no_caching)
+        return 0;
+    uint64_t reserved = 0, allocated = 0;
+    size_t nfree = 0, nunmapped = 0;
+    for (uint32_t i = 0; i < s->nblk; i++) {
+        const struct blk *b = &s->blk[i];
+        if (!b->live)
+            continue;
+        CHECK(b->size > 0 && b->size % K_MIN_BLOCK_SIZE == 0, "block at 0x%llx has size %llu",
+              (unsigned long long)b->addr, (unsigned long long)b->size);
+        if (b->next != GT_SIM_NIL) {
+            const struct blk *n = &s->blk[b->next];
+            CHECK(n->live && n->prev == i && n->addr == b->addr + b->size,
+                  "blocks at 0x%llx and its next do not tile", (unsigned long long)b->addr);
+            CHECK(!(b->mapped && n->mapped && !b->allocated && !n->allocated),
+                  "free neighbours at 0x%llx were not merged", (unsigned long long)b->addr);
+        }
+        if (b->mapped)
+            reserved += b->size;
+        if (b->allocated)
+            allocated += b->size;
+        else if (b->mapped)
+            nfree++;
+        else
+            nunmapped++;
+    }
+    CHECK(reserved == s->total_allocated_memory, "blocks hold %llu bytes, reserved is %llu",
+          (unsigned long long)reserved, (unsigned long long)s->total_allocated_memory);
+    CHECK((int64_t)reserved == s->st.reserved_bytes[GT_SIM_ALL].current,
+          "reserved_bytes.all.current %lld != %llu", (long long)s->st.reserved_bytes[0].current,
+          (unsigned long long)reserved);
+    CHECK((int64_t)allocated == s->st.allocated_bytes[GT_SIM_ALL].current,
+          "allocated_bytes.all.current %lld != %llu", (long long)s->st.allocated_bytes[0].current,
+          (unsigned long long)allocated);
+    CHECK(allocated <= reserved, "allocated exceeds reserved");
+    CHECK(nfree == s->pools[0].blocks.n + s->pools[1].blocks.n,
+          "%zu free blocks but %zu in the free sets", nfree,
+          s->pools[0].blocks.n + s->pools[1].blocks.n);
+    CHECK(nunmapped == s->pools[0].unmapped.n + s->pools[1].unmapped.n,
+          "%zu unmapped blocks but %zu in the unmapped sets", nunmapped,
+          s->pools[0].unmapped.n + s->pools[1].unmapped.n);
+    for (int p = 0; p < 2; p++) {
+        int rc = check_set(s, &s->pools[p].blocks, 0, msg, len);
+        if (rc)
+            return rc;
+        rc = check_set(s, &s->pools[p].unmapped, 1, msg, len);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

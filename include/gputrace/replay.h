@@ -1,0 +1,103 @@
+/* Replay of a trace's request stream against simulated allocators: the
+ * engine behind `gpu-trace analyze`.
+ *
+ * The trace is read once, in batches; each batch is decoded into compact
+ * operations (allocation slots instead of addresses) and handed to worker
+ * threads, each of which drives the simulators of some configs. Memory use is
+ * bounded by the batch size and the number of live allocations, not by the
+ * length of the trace. */
+#ifndef GPUTRACE_REPLAY_H
+#define GPUTRACE_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/sim.h"
+
+#define GT_REPLAY_MAX_DEVICES 64
+
+/* The outcome of one config on one device. */
+struct gt_replay_result {
+    size_t config_index;        /* position in the configs passed in */
+    int32_t device;             /* CUDA device ordinal */
+    int rank;                   /* 1 = best on this device (see gt_replay_rank) */
+    uint64_t peak_reserved;     /* reserved_bytes.all.peak */
+    uint64_t peak_allocated;    /* allocated_bytes.all.peak */
+    /* At the end of the first event after which reserved stood at its peak:
+     * allocated bytes then, reserved minus that, and 1 - allocated/reserved. */
+    uint64_t allocated_at_peak;
+    uint64_t unallocated_at_peak;
+    double fragmentation_at_peak;
+    int64_t num_device_alloc, num_device_free, num_alloc_retries, num_ooms;
+    int64_t first_oom_event;    /* 0-based position among the trace's events; -1 if none */
+    struct gt_sim_stats stats;  /* everything torch.cuda.memory_stats() would say at the end */
+};
+
+/* Things in the trace that do not add up. The answer still comes; the CLI
+ * prints these as warnings. */
+struct gt_replay_warnings {
+    int64_t unknown_free;       /* free of an address never allocated */
+    int64_t double_free;        /* free of an address already freed */
+    int64_t alloc_of_live;      /* alloc at an address still live (missed free) */
+    int64_t skipped_kinds;      /* rows of kinds this build does not know */
+    int64_t too_many_devices;   /* events of devices beyond GT_REPLAY_MAX_DEVICES */
+    int64_t lost_events;        /* meta lost_events: dropped by the recorder */
+};
+
+struct gt_replay_device {
+    int32_t device;
+    uint64_t device_memory;     /* the cap replayed (0 = unlimited) */
+    uint64_t device_total;      /* the card's memory from the trace (0 = unknown) */
+    char name[128];             /* the card's name from the trace, or "" */
+    int64_t events;             /* request events of this device */
+};
+
+struct gt_analysis {
+    int64_t events;             /* events read from the trace (all kinds) */
+    size_t nconfigs;
+    struct gt_conf *configs;
+    size_t ndevices;
+    struct gt_replay_device *devices;
+    /* results[d * nconfigs + c], ranked within each device */
+    struct gt_replay_result *results;
+    struct gt_replay_warnings warnings;
+    char recorded_conf[256];    /* meta alloc_conf, or "" */
+};
+
+struct gt_replay_options {
+    uint64_t device_memory;     /* 0 = each device's recorded memory, unlimited if unknown */
+    int threads;                /* worker threads; 0 = one per online CPU */
+    /* Called now and then from the reading thread with events read so far
+     * and the total; may be NULL. */
+    void (*progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
+};
+
+/* gt_replay_trace: replays the trace at path under each config. On success
+ * *out owns a new analysis (free with gt_analysis_free). Errors: those of
+ * gt_trace_open/gt_trace_read (with errbuf naming the problem),
+ * GT_EUNSUPPORTED for a config the simulator cannot run
+ * (backend:cudaMallocAsync), GT_ENOMEM. */
+int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t nconfigs,
+                    const struct gt_replay_options *opts, struct gt_analysis **out,
+                    char *errbuf, size_t errlen);
+void gt_analysis_free(struct gt_analysis *a);
+
+/* gt_replay_rank: ranks the results of each device in place: configs without
+ * OOM first, then lower peak reserved, then lower fragmentation at the peak,
+ * then fewer device calls, then the order given. gt_replay_trace calls it. */
+void gt_replay_rank(struct gt_analysis *a);
+
+/* gt_replay_best: the best-ranked result of device index d that is a caching
+ * config (nocache is the zero-fragmentation baseline, not advice); NULL if
+ * none. */
+const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_t d);
+
+/* gt_replay_default_sweep: the configs `analyze` tries without --config:
+ * default; max_split_size_mb 64/128/256/512; expandable_segments:True alone
+ * and with each split size; roundup_power2_divisions:4; nocache. Fills up to
+ * cap entries and returns how many. */
+size_t gt_replay_default_sweep(struct gt_conf *out, size_t cap);
+
+#endif

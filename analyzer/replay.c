@@ -1,0 +1,753 @@
+/* Replay of a trace under many allocator configs at once.
+ *
+ * One thread reads the trace and decodes each event into a compact operation:
+ * addresses become dense allocation slots (so no simulator hashes addresses),
+ * events that do not add up are counted once, recorded OOMs become allocation
+ * probes. Worker threads each own some configs and feed every batch to their
+ * simulators. The trace is read once whatever the number of configs, and
+ * memory stays bounded by the batches in flight plus the live allocations. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gputrace/err.h"
+#include "gputrace/replay.h"
+#include "gputrace/schema.h"
+#include "gputrace/trace.h"
+#include "gputrace/units.h"
+#include "gputrace/banned.h"
+
+#define BATCH_OPS 16384
+#define NBATCH 4
+#define READ_EVENTS 4096
+#define NO_SLOT UINT32_MAX
+
+enum op_kind { OP_ALLOC = 1, OP_FREE, OP_EMPTY_CACHE, OP_PROBE };
+
+/* One decoded request. event: 0-based position among the trace's events. */
+struct op {
+    uint64_t size;
+    uint64_t stream;
+    int64_t event;
+    uint32_t slot;
+    uint8_t kind;
+    uint8_t dev;
+};
+
+struct batch {
+    struct op *ops;
+    size_t n;
+    int pending; /* workers that have not finished this batch */
+};
+
+/* ------------------------------------------------------ address → slot */
+
+enum { ENTRY_EMPTY = 0, ENTRY_LIVE, ENTRY_FREED };
+
+/* Open addressing with linear probing. Freed addresses stay (state FREED) so
+ * a second free of them is told apart from a free of an unknown address; real
+ * allocators reuse addresses, so the table grows with distinct addresses, not
+ * with events. */
+struct addr_entry {
+    uint64_t addr;
+    uint32_t slot;
+    uint8_t dev;
+    uint8_t state;
+};
+
+struct addr_map {
+    struct addr_entry *v;
+    size_t cap, used;
+};
+
+static size_t addr_hash(uint64_t addr, uint8_t dev, size_t cap)
+{
+    uint64_t h = (addr ^ ((uint64_t)dev << 56)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (cap - 1);
+}
+
+static int addr_map_grow(struct addr_map *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 4096;
+    struct addr_entry *v = calloc(cap, sizeof(*v));
+    if (!v)
+        return GT_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->v[i].state == ENTRY_EMPTY)
+            continue;
+        size_t j = addr_hash(m->v[i].addr, m->v[i].dev, cap);
+        while (v[j].state != ENTRY_EMPTY)
+            j = (j + 1) & (cap - 1);
+        v[j] = m->v[i];
+    }
+    free(m->v);
+    m->v = v;
+    m->cap = cap;
+    return 0;
+}
+
+/* The entry for (dev, addr), created EMPTY-but-claimed if absent. */
+static struct addr_entry *addr_map_get(struct addr_map *m, uint64_t addr, uint8_t dev)
+{
+    if ((m->used + 1) * 4 > m->cap * 3 && addr_map_grow(m))
+        return NULL;
+    size_t j = addr_hash(addr, dev, m->cap);
+    while (m->v[j].state != ENTRY_EMPTY) {
+        if (m->v[j].addr == addr && m->v[j].dev == dev)
+            return &m->v[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->v[j].addr = addr;
+    m->v[j].dev = dev;
+    m->used++;
+    return &m->v[j];
+}
+
+/* ---------------------------------------------------------- the decoder */
+
+struct decoder {
+    struct addr_map map;
+    uint32_t *free_slots;
+    size_t nfree, capfree;
+    uint32_t next_slot;
+    int32_t dev_ordinal[GT_REPLAY_MAX_DEVICES];
+    size_t ndev;
+};
+
+static int slot_take(struct decoder *d, uint32_t *slot)
+{
+    if (d->nfree) {
+        *slot = d->free_slots[--d->nfree];
+        return 0;
+    }
+    if (d->next_slot == NO_SLOT)
+        return GT_ENOMEM;
+    *slot = d->next_slot++;
+    return 0;
+}
+
+static int slot_give(struct decoder *d, uint32_t slot)
+{
+    if (d->nfree == d->capfree) {
+        size_t cap = d->capfree ? d->capfree * 2 : 1024;
+        uint32_t *v = realloc(d->free_slots, cap * sizeof(*v));
+        if (!v)
+            return GT_ENOMEM;
+        d->free_slots = v;
+        d->capfree = cap;
+    }
+    d->free_slots[d->nfree++] = slot;
+    return 0;
+}
+
+/* The dense index of a device ordinal; -1 when there are too many devices. */
+static int dev_index(struct decoder *d, int32_t ordinal)
+{
+    for (size_t i = 0; i < d->ndev; i++)
+        if (d->dev_ordinal[i] == ordinal)
+            return (int)i;
+    if (d->ndev == GT_REPLAY_MAX_DEVICES)
+        return -1;
+    d->dev_ordinal[d->ndev] = ordinal;
+    return (int)d->ndev++;
+}
+
+/* Appends the ops for one event; returns 0 or GT_ENOMEM. */
+static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t index,
+                        struct gt_replay_warnings *w, struct op *out, size_t *n)
+{
+    if (ev->kind != GT_EV_ALLOC && ev->kind != GT_EV_FREE && ev->kind != GT_EV_OOM &&
+        ev->kind != GT_EV_EMPTY_CACHE)
+        return 0;
+    int dev = dev_index(d, ev->device);
+    if (dev < 0) {
+        w->too_many_devices++;
+        return 0;
+    }
+    struct op o = {0, ev->stream, index, NO_SLOT, 0, (uint8_t)dev};
+    uint64_t asked = ev->requested ? ev->requested : ev->size;
+    if (ev->kind == GT_EV_EMPTY_CACHE) {
+        o.kind = OP_EMPTY_CACHE;
+        out[(*n)++] = o;
+        return 0;
+    }
+    /* A recorded OOM, or an allocation the driver refused, is a request the
+     * program made and did not get: each config is asked whether it would
+     * have served it. */
+    if (ev->kind == GT_EV_OOM || (ev->kind == GT_EV_ALLOC && ev->result != 0)) {
+        o.kind = OP_PROBE;
+        o.size = asked;
+        out[(*n)++] = o;
+        return 0;
+    }
+    struct addr_entry *e = addr_map_get(&d->map, ev->addr, (uint8_t)dev);
+    if (!e)
+        return GT_ENOMEM;
+    if (ev->kind == GT_EV_FREE) {
+        if (e->state != ENTRY_LIVE) {
+            if (e->state == ENTRY_FREED)
+                w->double_free++;
+            else
+                w->unknown_free++;
+            e->state = e->state == ENTRY_EMPTY ? ENTRY_FREED : e->state;
+            return 0;
+        }
+        o.kind = OP_FREE;
+        o.slot = e->slot;
+        e->state = ENTRY_FREED;
+        out[(*n)++] = o;
+        return slot_give(d, o.slot);
+    }
+    if (e->state == ENTRY_LIVE) {
+        /* The recorder missed a free: the real allocator must have released
+         * this address before handing it out again. */
+        w->alloc_of_live++;
+        struct op f = o;
+        f.kind = OP_FREE;
+        f.slot = e->slot;
+        out[(*n)++] = f;
+        if (slot_give(d, e->slot))
+            return GT_ENOMEM;
+    }
+    o.kind = OP_ALLOC;
+    o.size = asked;
+    if (slot_take(d, &o.slot))
+        return GT_ENOMEM;
+    e->state = ENTRY_LIVE;
+    e->slot = o.slot;
+    out[(*n)++] = o;
+    return 0;
+}
+
+static void decoder_release(struct decoder *d)
+{
+    free(d->map.v);
+    free(d->free_slots);
+}
+
+/* ------------------------------------------------------------- workers */
+
+/* What a worker keeps per (config, device). */
+struct track {
+    struct gt_sim *sim;
+    uint64_t peak_seen;
+    uint64_t allocated_at_peak;
+    int64_t first_oom_event;
+    int64_t probe_ooms;
+};
+
+struct shared;
+
+struct worker {
+    struct shared *sh;
+    pthread_t thread;
+    size_t first_config, step; /* configs first_config, first_config+step, ... */
+    gt_sim_handle *slots;      /* per config: slot -> handle, cap entries each */
+    size_t cap;
+    int err;
+};
+
+struct shared {
+    pthread_mutex_t mu;
+    pthread_cond_t ready, drained;
+    struct batch batches[NBATCH];
+    int64_t produced; /* batches published so far */
+    bool done;
+    int nworkers;
+    struct gt_analysis *a;
+    struct track *tracks; /* [config * GT_REPLAY_MAX_DEVICES + dev] */
+    struct gt_sim_options simopts[GT_REPLAY_MAX_DEVICES];
+};
+
+static struct track *track_of(struct shared *sh, size_t c, uint8_t dev)
+{
+    return &sh->tracks[c * GT_REPLAY_MAX_DEVICES + dev];
+}
+
+static int ensure_slots(struct worker *w, uint32_t slot)
+{
+    if (slot < w->cap)
+        return 0;
+    size_t ncfg = w->sh->a->nconfigs;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap <= slot)
+        cap *= 2;
+    gt_sim_handle *v = malloc(ncfg * cap * sizeof(*v));
+    if (!v)
+        return GT_ENOMEM;
+    for (size_t c = 0; c < ncfg; c++) {
+        if (w->cap)
+            memcpy(&v[c * cap], &w->slots[c * w->cap], w->cap * sizeof(*v));
+        for (size_t k = w->cap; k < cap; k++)
+            v[c * cap + k] = GT_SIM_NO_HANDLE;
+    }
+    free(w->slots);
+    w->slots = v;
+    w->cap = cap;
+    return 0;
+}
+
+static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev)
+{
+    if (t->sim)
+        return 0;
+    t->first_oom_event = -1;
+    return gt_sim_new(&sh->a->configs[c], &sh->simopts[dev], &t->sim);
+}
+
+static void note_oom(struct track *t, int64_t event)
+{
+    if (t->first_oom_event < 0)
+        t->first_oom_event = event;
+}
+
+/* Applies one op to one config's simulator of the op's device. */
+static int apply(struct worker *w, size_t c, const struct op *o)
+{
+    struct track *t = track_of(w->sh, c, o->dev);
+    int rc = track_sim(w->sh, t, c, o->dev);
+    if (rc)
+        return rc;
+    gt_sim_handle *slots = &w->slots[c * w->cap];
+    gt_sim_handle h;
+    switch (o->kind) {
+    case OP_ALLOC:
+        rc = gt_sim_malloc(t->sim, o->size, o->stream, &h);
+        if (rc == GT_EOOM) {
+            note_oom(t, o->event);
+            rc = 0;
+        }
+        slots[o->slot] = h; /* GT_SIM_NO_HANDLE after an OOM: its free is a no-op */
+        break;
+    case OP_FREE:
+        gt_sim_free(t->sim, slots[o->slot]);
+        slots[o->slot] = GT_SIM_NO_HANDLE;
+        break;
+    case OP_EMPTY_CACHE:
+        gt_sim_empty_cache(t->sim);
+        break;
+    case OP_PROBE:
+        rc = gt_sim_malloc(t->sim, o->size, o->stream, &h);
+        if (rc == GT_EOOM) {
+            note_oom(t, o->event);
+            rc = 0;
+        } else if (rc == 0) {
+            gt_sim_free(t->sim, h);
+        }
+        break;
+    default:
+        break;
+    }
+    if (rc)
+        return rc;
+    const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
+    uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
+    if (reserved > t->peak_seen) {
+        t->peak_seen = reserved;
+        t->allocated_at_peak = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
+    }
+    return 0;
+}
+
+static int run_batch(struct worker *w, const struct batch *b)
+{
+    for (size_t k = 0; k < b->n; k++) {
+        const struct op *o = &b->ops[k];
+        if (o->slot != NO_SLOT && ensure_slots(w, o->slot))
+            return GT_ENOMEM;
+        for (size_t c = w->first_config; c < w->sh->a->nconfigs; c += w->step) {
+            int rc = apply(w, c, o);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    for (int64_t seq = 0;; seq++) {
+        pthread_mutex_lock(&sh->mu);
+        while (sh->produced <= seq && !sh->done)
+            pthread_cond_wait(&sh->ready, &sh->mu);
+        bool finished = sh->produced <= seq;
+        pthread_mutex_unlock(&sh->mu);
+        if (finished)
+            break;
+        struct batch *b = &sh->batches[seq % NBATCH];
+        if (!w->err)
+            w->err = run_batch(w, b);
+        pthread_mutex_lock(&sh->mu);
+        if (--b->pending == 0)
+            pthread_cond_broadcast(&sh->drained);
+        pthread_mutex_unlock(&sh->mu);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ the reader */
+
+/* Publishes batch number seq (already filled) to the workers. */
+static void publish(struct shared *sh, int64_t seq)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->batches[seq % NBATCH].pending = sh->nworkers;
+    sh->produced = seq + 1;
+    pthread_cond_broadcast(&sh->ready);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Waits until the workers are done with the buffer of batch seq. */
+static struct batch *claim(struct shared *sh, int64_t seq)
+{
+    struct batch *b = &sh->batches[seq % NBATCH];
+    pthread_mutex_lock(&sh->mu);
+    while (b->pending > 0)
+        pthread_cond_wait(&sh->drained, &sh->mu);
+    pthread_mutex_unlock(&sh->mu);
+    b->n = 0;
+    return b;
+}
+
+static void finish(struct shared *sh)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->done = true;
+    pthread_cond_broadcast(&sh->ready);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void describe_device(struct gt_trace_reader *r, const struct gt_replay_options *opts,
+                            struct gt_replay_device *dv, struct gt_sim_options *so)
+{
+    uint64_t total = 0;
+    if (gt_trace_device(r, dv->device, dv->name, sizeof(dv->name), &total) != 0) {
+        dv->name[0] = 0;
+        total = 0;
+    }
+    dv->device_total = total;
+    dv->device_memory = opts->device_memory ? opts->device_memory : total;
+    memset(so, 0, sizeof(*so));
+    so->device_limit = dv->device_memory;
+    /* The card whose memory per_process_memory_fraction divides: the one asked
+     * about if --device-memory is given, else the recorded one. */
+    so->device_total = opts->device_memory ? opts->device_memory : total;
+}
+
+/* Reads and decodes the whole trace, publishing batches; returns 0 or an
+ * error of the reader. */
+static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder *d,
+                    const struct gt_replay_options *opts, char *errbuf, size_t errlen)
+{
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    if (!evs)
+        return GT_ENOMEM;
+    int64_t total = 0, seq = 0, index = 0;
+    gt_trace_event_count(r, &total);
+    struct batch *b = claim(sh, seq);
+    int rc = 0;
+    for (;;) {
+        size_t n = 0;
+        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
+        if (rc) {
+            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t k = 0; k < n; k++, index++) {
+            /* an event yields at most two ops */
+            if (b->n + 2 > BATCH_OPS) {
+                publish(sh, seq++);
+                b = claim(sh, seq);
+            }
+            size_t before_dev = d->ndev;
+            rc = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops, &b->n);
+            if (rc)
+                break;
+            if (d->ndev != before_dev) {
+                struct gt_replay_device *dv = &sh->a->devices[d->ndev - 1];
+                dv->device = d->dev_ordinal[d->ndev - 1];
+                describe_device(r, opts, dv, &sh->simopts[d->ndev - 1]);
+            }
+            if (b->n && b->ops[b->n - 1].event == index)
+                sh->a->devices[b->ops[b->n - 1].dev].events++;
+        }
+        if (rc)
+            break;
+        if (opts->progress)
+            opts->progress(opts->progress_ctx, index, total);
+    }
+    sh->a->events = index;
+    sh->a->ndevices = d->ndev;
+    publish(sh, seq);
+    free(evs);
+    return rc;
+}
+
+/* ------------------------------------------------------------- results */
+
+static void collect(struct shared *sh)
+{
+    struct gt_analysis *a = sh->a;
+    for (size_t dv = 0; dv < a->ndevices; dv++) {
+        for (size_t c = 0; c < a->nconfigs; c++) {
+            struct gt_replay_result *res = &a->results[dv * a->nconfigs + c];
+            struct track *t = track_of(sh, c, (uint8_t)dv);
+            memset(res, 0, sizeof(*res));
+            res->config_index = c;
+            res->device = a->devices[dv].device;
+            res->first_oom_event = -1;
+            if (!t->sim)
+                continue;
+            const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
+            res->stats = *st;
+            res->peak_reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].peak;
+            res->peak_allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].peak;
+            res->allocated_at_peak = t->allocated_at_peak;
+            res->unallocated_at_peak = t->peak_seen - t->allocated_at_peak;
+            res->fragmentation_at_peak =
+                t->peak_seen ? 1.0 - (double)t->allocated_at_peak / (double)t->peak_seen : 0.0;
+            res->num_device_alloc = st->num_device_alloc;
+            res->num_device_free = st->num_device_free;
+            res->num_alloc_retries = st->num_alloc_retries;
+            res->num_ooms = st->num_ooms;
+            res->first_oom_event = t->first_oom_event;
+        }
+    }
+}
+
+static int cmp_results(const struct gt_replay_result *x, const struct gt_replay_result *y)
+{
+    int xo = x->num_ooms > 0, yo = y->num_ooms > 0;
+    if (xo != yo)
+        return xo - yo;
+    if (x->peak_reserved != y->peak_reserved)
+        return x->peak_reserved < y->peak_reserved ? -1 : 1;
+    if (x->fragmentation_at_peak != y->fragmentation_at_peak)
+        return x->fragmentation_at_peak < y->fragmentation_at_peak ? -1 : 1;
+    int64_t xc = x->num_device_alloc + x->num_device_free;
+    int64_t yc = y->num_device_alloc + y->num_device_free;
+    if (xc != yc)
+        return xc < yc ? -1 : 1;
+    return x->config_index < y->config_index ? -1 : x->config_index > y->config_index;
+}
+
+void gt_replay_rank(struct gt_analysis *a)
+{
+    for (size_t d = 0; d < a->ndevices; d++) {
+        struct gt_replay_result *r = &a->results[d * a->nconfigs];
+        for (size_t i = 0; i < a->nconfigs; i++) {
+            int rank = 1;
+            for (size_t j = 0; j < a->nconfigs; j++)
+                if (j != i && cmp_results(&r[j], &r[i]) < 0)
+                    rank++;
+            r[i].rank = rank;
+        }
+    }
+}
+
+const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_t d)
+{
+    const struct gt_replay_result *best = NULL;
+    if (d >= a->ndevices)
+        return NULL;
+    for (size_t c = 0; c < a->nconfigs; c++) {
+        const struct gt_replay_result *r = &a->results[d * a->nconfigs + c];
+        if (a->configs[c].no_caching)
+            continue;
+        if (!best || r->rank < best->rank)
+            best = r;
+    }
+    return best;
+}
+
+size_t gt_replay_default_sweep(struct gt_conf *out, size_t cap)
+{
+    static const char *const sweep[] = {
+        "default",
+        "max_split_size_mb:64",
+        "max_split_size_mb:128",
+        "max_split_size_mb:256",
+        "max_split_size_mb:512",
+        "expandable_segments:True",
+        "expandable_segments:True,max_split_size_mb:64",
+        "expandable_segments:True,max_split_size_mb:128",
+        "expandable_segments:True,max_split_size_mb:256",
+        "expandable_segments:True,max_split_size_mb:512",
+        "roundup_power2_divisions:4",
+        "nocache",
+    };
+    size_t n = 0;
+    char err[128];
+    for (size_t i = 0; i < sizeof(sweep) / sizeof(sweep[0]) && n < cap; i++)
+        if (gt_conf_parse(sweep[i], &out[n], err, sizeof(err)) == 0)
+            n++;
+    return n;
+}
+
+void gt_analysis_free(struct gt_analysis *a)
+{
+    if (!a)
+        return;
+    free(a->configs);
+    free(a->devices);
+    free(a->results);
+    free(a);
+}
+
+/* ---------------------------------------------------------------- entry */
+
+static int start_workers(struct shared *sh, struct worker *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        w[i].sh = sh;
+        w[i].first_config = (size_t)i;
+        w[i].step = (size_t)n;
+        if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
+            sh->nworkers = i;
+            return GT_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static struct gt_analysis *analysis_new(const struct gt_conf *configs, size_t n)
+{
+    struct gt_analysis *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->nconfigs = n;
+    a->configs = malloc(n * sizeof(*configs));
+    a->devices = calloc(GT_REPLAY_MAX_DEVICES, sizeof(*a->devices));
+    a->results = calloc(GT_REPLAY_MAX_DEVICES * n, sizeof(*a->results));
+    if (!a->configs || !a->devices || !a->results) {
+        gt_analysis_free(a);
+        return NULL;
+    }
+    memcpy(a->configs, configs, n * sizeof(*configs));
+    return a;
+}
+
+static int worker_count(const struct gt_replay_options *opts, size_t nconfigs)
+{
+    long n = opts->threads > 0 ? opts->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if ((size_t)n > nconfigs)
+        n = (long)nconfigs;
+    return (int)n;
+}
+
+static void read_lost_events(struct gt_trace_reader *r, struct gt_analysis *a)
+{
+    char buf[32];
+    uint64_t lost = 0;
+    if (gt_trace_meta(r, "lost_events", buf, sizeof(buf)) == 0 &&
+        gt_units_parse_u64(buf, INT64_MAX, &lost) == 0)
+        a->warnings.lost_events = (int64_t)lost;
+    if (gt_trace_meta(r, "alloc_conf", a->recorded_conf, sizeof(a->recorded_conf)) != 0)
+        a->recorded_conf[0] = 0;
+}
+
+static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
+                         const struct gt_replay_options *opts, char *errbuf, size_t errlen)
+{
+    struct shared *sh = calloc(1, sizeof(*sh));
+    struct decoder d = {0};
+    struct worker *w = NULL;
+    int rc = GT_ENOMEM, nw = worker_count(opts, a->nconfigs);
+    if (!sh)
+        return GT_ENOMEM;
+    sh->a = a;
+    sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof(*sh->tracks));
+    w = calloc((size_t)nw, sizeof(*w));
+    for (int i = 0; i < NBATCH; i++)
+        if (!(sh->batches[i].ops = malloc(BATCH_OPS * sizeof(struct op))))
+            goto out;
+    if (!sh->tracks || !w)
+        goto out;
+    pthread_mutex_init(&sh->mu, NULL);
+    pthread_cond_init(&sh->ready, NULL);
+    pthread_cond_init(&sh->drained, NULL);
+    sh->nworkers = nw;
+    rc = start_workers(sh, w, nw);
+    if (rc == 0)
+        rc = read_all(r, sh, &d, opts, errbuf, errlen);
+    finish(sh);
+    for (int i = 0; i < sh->nworkers; i++) {
+        pthread_join(w[i].thread, NULL);
+        if (!rc && w[i].err) {
+            rc = w[i].err;
+            snprintf(errbuf, errlen, "simulation failed: %s", gt_strerror(rc));
+        }
+    }
+    if (rc == 0) {
+        collect(sh);
+        gt_replay_rank(a);
+    }
+    pthread_cond_destroy(&sh->ready);
+    pthread_cond_destroy(&sh->drained);
+    pthread_mutex_destroy(&sh->mu);
+out:
+    if (sh->tracks)
+        for (size_t k = 0; k < a->nconfigs * GT_REPLAY_MAX_DEVICES; k++)
+            gt_sim_free_all(sh->tracks[k].sim);
+    for (int i = 0; w && i < nw; i++)
+        free(w[i].slots);
+    for (int i = 0; i < NBATCH; i++)
+        free(sh->batches[i].ops);
+    free(sh->tracks);
+    free(sh);
+    free(w);
+    decoder_release(&d);
+    return rc;
+}
+
+int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t nconfigs,
+                    const struct gt_replay_options *opts, struct gt_analysis **out,
+                    char *errbuf, size_t errlen)
+{
+    static const struct gt_replay_options no_opts;
+    *out = NULL;
+    if (!opts)
+        opts = &no_opts;
+    for (size_t c = 0; c < nconfigs; c++) {
+        if (configs[c].backend != GT_CONF_BACKEND_NATIVE) {
+            snprintf(errbuf, errlen,
+                     "config '%s': backend:cudaMallocAsync is not simulated (its reserved memory "
+                     "is the CUDA driver's pool policy)",
+                     configs[c].name);
+            return GT_EUNSUPPORTED;
+        }
+    }
+    if (nconfigs == 0) {
+        snprintf(errbuf, errlen, "no config to replay");
+        return GT_EINVAL;
+    }
+    struct gt_trace_reader *r = NULL;
+    int rc = gt_trace_open(path, &r, errbuf, errlen);
+    if (rc)
+        return rc;
+    struct gt_analysis *a = analysis_new(configs, nconfigs);
+    if (!a) {
+        gt_trace_close(r);
+        return GT_ENOMEM;
+    }
+    read_lost_events(r, a);
+    a->warnings.skipped_kinds = 0;
+    rc = replay_reader(r, a, opts, errbuf, errlen);
+    a->warnings.skipped_kinds = gt_trace_skipped(r);
+    gt_trace_close(r);
+    if (rc) {
+        gt_analysis_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}

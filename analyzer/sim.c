@@ -209,18 +209,8 @@ static void unmapped_erase(struct gt_sim *s, uint32_t i)
 
 /* ------------------------------------------------------- address space */
 
-/* Synthetic addresses (spec §18.2): the lowest free 2 MiB-aligned range at or
- * above SIM_ADDR_BASE, first fit; freed ranges are reused. */
-static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
+static int range_insert(struct gt_sim *s, size_t i, uint64_t start, uint64_t len)
 {
-    uint64_t len = (size + SIM_ADDR_ALIGN - 1) / SIM_ADDR_ALIGN * SIM_ADDR_ALIGN;
-    uint64_t at = SIM_ADDR_BASE;
-    size_t i = 0;
-    for (; i < s->nranges; i++) {
-        if (s->ranges[i].start >= at + len)
-            break;
-        at = s->ranges[i].end;
-    }
     if (s->nranges == s->capranges) {
         size_t cap = s->capranges ? s->capranges * 2 : 64;
         struct range *r = realloc(s->ranges, cap * sizeof(*r));
@@ -230,9 +220,48 @@ static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
         s->capranges = cap;
     }
     memmove(&s->ranges[i + 1], &s->ranges[i], (s->nranges - i) * sizeof(*s->ranges));
-    s->ranges[i].start = at;
-    s->ranges[i].end = at + len;
+    s->ranges[i].start = start;
+    s->ranges[i].end = start + len;
     s->nranges++;
+    return 0;
+}
+
+/* A borrowed real address (spec §20.1), if the caller supplies one that does
+ * not overlap a range in use; 0 otherwise. */
+static uint64_t addr_borrow(struct gt_sim *s, uint64_t len, size_t *pos)
+{
+    if (!s->opts.segment_addr)
+        return 0;
+    uint64_t at = s->opts.segment_addr(s->opts.cb_ctx, len);
+    if (at == 0 || at + len < at)
+        return 0;
+    size_t i = 0;
+    while (i < s->nranges && s->ranges[i].end <= at)
+        i++;
+    if (i < s->nranges && s->ranges[i].start < at + len)
+        return 0;
+    *pos = i;
+    return at;
+}
+
+/* Synthetic addresses (spec §18.2): the lowest free 2 MiB-aligned range at or
+ * above SIM_ADDR_BASE, first fit; freed ranges are reused. */
+static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
+{
+    uint64_t len = (size + SIM_ADDR_ALIGN - 1) / SIM_ADDR_ALIGN * SIM_ADDR_ALIGN;
+    size_t i = 0;
+    uint64_t at = addr_borrow(s, len, &i);
+    if (at == 0) {
+        at = SIM_ADDR_BASE;
+        for (i = 0; i < s->nranges; i++) {
+            if (s->ranges[i].start >= at + len)
+                break;
+            if (s->ranges[i].end > at)
+                at = s->ranges[i].end;
+        }
+    }
+    if (range_insert(s, i, at, len))
+        return GT_ENOMEM;
     *out = at;
     return 0;
 }

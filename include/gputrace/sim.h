@@ -64,6 +64,11 @@ struct gt_sim_options {
      * of the expandable VA reservation. 0 = device_limit, else 80 GiB. */
     uint64_t device_total;
     gt_sim_segment_cb on_segment; /* may be NULL */
+    /* Where a trace carries the real allocator's segment addresses, replay
+     * borrows them (spec §20.1): called for each new cudaMalloc segment or
+     * expandable VA reservation with its size; returns the address to use, or
+     * 0 for the synthetic first-fit address. May be NULL. */
+    uint64_t (*segment_addr)(void *ctx, uint64_t size);
     void *cb_ctx;
     /* Run gt_sim_check after every operation (the tests set it; GT_DEBUG=2
      * in the environment does too). */

@@ -334,6 +334,8 @@ uint64_t gt_sim_round_size(const struct gt_conf *c, uint64_t size)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static void apply_fraction(struct gt_sim *s);
+
 int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, struct gt_sim **out)
 {
     *out = NULL;
@@ -349,11 +351,7 @@ int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, st
     s->device_total = s->opts.device_total   ? s->opts.device_total
                       : s->opts.device_limit ? s->opts.device_limit
                                              : SIM_DEFAULT_TOTAL;
-    /* MIRRORS: setMemoryFraction: allowed_memory_maximum = fraction *
-     * totalGlobalMem; newest releases treat 1.0 as no limit. */
-    if (conf->memory_fraction < 1.0)
-        s->allowed_memory_maximum =
-            (uint64_t)(conf->memory_fraction * (double)s->device_total);
+    apply_fraction(s);
     /* MIRRORS: memory_stats max_split_size: -1 when unlimited. */
     s->st.max_split_size =
         conf->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)conf->max_split_size;
@@ -361,6 +359,24 @@ int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, st
     s->check_every_op = s->opts.check_every_op || (dbg && dbg[0] == '2' && dbg[1] == 0);
     *out = s;
     return 0;
+}
+
+static void apply_fraction(struct gt_sim *s)
+{
+    /* MIRRORS: setMemoryFraction: allowed_memory_maximum = fraction *
+     * totalGlobalMem; newest releases treat 1.0 as no limit. */
+    s->allowed_memory_maximum = 0;
+    if (s->conf.memory_fraction < 1.0)
+        s->allowed_memory_maximum =
+            (uint64_t)(s->conf.memory_fraction * (double)s->device_total);
+}
+
+void gt_sim_set_conf(struct gt_sim *s, const struct gt_conf *conf)
+{
+    /* MIRRORS: max_split_size in memory_stats is captured when the device
+     * allocator is constructed; later settings do not update it. */
+    s->conf = *conf;
+    apply_fraction(s);
 }
 
 void gt_sim_free_all(struct gt_sim *s)

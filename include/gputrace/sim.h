@@ -92,6 +92,10 @@ void gt_sim_free_all(struct gt_sim *s); /* destroys the simulator; accepts NULL 
  * released), or GT_ENOMEM when the host ran out. size 0 returns
  * GT_SIM_NO_HANDLE without touching anything, as allocate(0) does. */
 int gt_sim_malloc(struct gt_sim *s, uint64_t size, uint64_t stream, gt_sim_handle *out);
+/* gt_sim_set_conf: torch.cuda.memory._set_allocator_settings mid-run: the new
+ * settings apply from the next call; existing segments of either kind stay.
+ * memory_stats' max_split_size keeps the value the allocator started with. */
+void gt_sim_set_conf(struct gt_sim *s, const struct gt_conf *conf);
 /* gt_sim_free: the program frees the allocation (free + free_block). */
 void gt_sim_free(struct gt_sim *s, gt_sim_handle h);
 /* gt_sim_empty_cache: torch.cuda.empty_cache() (release_cached_blocks). */

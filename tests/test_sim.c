@@ -1,0 +1,761 @@
+/* Check suite for the allocator simulator (analyzer/sim.c): one test per
+ * MIRRORS: rule, and the acceptance cases of spec §15 that need no CUDA graph,
+ * MemPool or record_stream. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/sim.h"
+
+#define KIB ((uint64_t)1024)
+#define MIB ((uint64_t)1 << 20)
+#define GIB ((uint64_t)1 << 30)
+
+/* ------------------------------------------------------------ helpers */
+
+static struct gt_conf conf_of(const char *text)
+{
+    struct gt_conf c;
+    char err[256];
+    int rc = gt_conf_parse(text, &c, err, sizeof(err));
+    ck_assert_msg(rc == 0, "config '%s' rejected: %s", text, err);
+    return c;
+}
+
+/* Segment events seen by the callback, for tests that check driver calls. */
+struct seglog {
+    int n;
+    enum gt_sim_seg_event ev[64];
+    uint64_t addr[64], size[64];
+};
+
+static void log_segment(void *ctx, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,
+                        uint64_t stream)
+{
+    struct seglog *l = ctx;
+    (void)stream;
+    if (l->n < 64) {
+        l->ev[l->n] = ev;
+        l->addr[l->n] = addr;
+        l->size[l->n] = size;
+    }
+    l->n++;
+}
+
+static struct gt_sim *sim_with(const char *text, uint64_t limit, uint64_t total, struct seglog *log)
+{
+    struct gt_conf c = conf_of(text);
+    struct gt_sim_options o = {0};
+    o.device_limit = limit;
+    o.device_total = total;
+    o.check_every_op = true;
+    if (log) {
+        memset(log, 0, sizeof(*log));
+        o.on_segment = log_segment;
+        o.cb_ctx = log;
+    }
+    struct gt_sim *s = NULL;
+    ck_assert_int_eq(gt_sim_new(&c, &o, &s), 0);
+    return s;
+}
+
+static gt_sim_handle must_alloc(struct gt_sim *s, uint64_t size)
+{
+    gt_sim_handle h;
+    int rc = gt_sim_malloc(s, size, 0, &h);
+    ck_assert_msg(rc == 0, "malloc(%llu) failed: %s", (unsigned long long)size, gt_strerror(rc));
+    return h;
+}
+
+static int64_t stat(const struct gt_sim *s, const char *name)
+{
+    int64_t v = 0;
+    ck_assert_msg(gt_sim_stat_lookup(gt_sim_get_stats(s), name, &v) == 0, "no stat %s", name);
+    return v;
+}
+
+static void assert_consistent(const struct gt_sim *s)
+{
+    char msg[256];
+    ck_assert_msg(gt_sim_check(s, msg, sizeof(msg)) == 0, "bookkeeping broken: %s", msg);
+}
+
+/* ------------------------------------------------------------ sizing */
+
+START_TEST(round_size_rounds_to_512_and_power2_divisions)
+{
+    struct gt_conf d = conf_of("default"), r4 = conf_of("roundup_power2_divisions:4");
+    /* MIRRORS: round_size: below 512 -> 512, else multiples of 512. */
+    ck_assert_uint_eq(gt_sim_round_size(&d, 1), 512);
+    ck_assert_uint_eq(gt_sim_round_size(&d, 512), 512);
+    ck_assert_uint_eq(gt_sim_round_size(&d, 513), 1024);
+    ck_assert_uint_eq(gt_sim_round_size(&d, 88080384), 88080384);
+    /* MIRRORS: roundup_power2_next_division: 84 MiB, 4 divisions -> 96 MiB. */
+    ck_assert_uint_eq(gt_sim_round_size(&r4, 88080384), 100663296);
+    /* The "1200 -> 1280" docs example never happens: 1200 <= 512 * 4. */
+    ck_assert_uint_eq(gt_sim_round_size(&r4, 1200), 1536);
+    /* Powers of two stay as they are. */
+    ck_assert_uint_eq(gt_sim_round_size(&r4, 64 * MIB), 64 * MIB);
+    struct gt_conf list = conf_of("roundup_power2_divisions:[64:8,128:2,256:2,512:2,1024:1,>:1]");
+    ck_assert_uint_eq(gt_sim_round_size(&list, 88080384), 92274688);
+    ck_assert_uint_eq(gt_sim_round_size(&list, 419430400), 536870912);
+}
+END_TEST
+
+START_TEST(allocation_size_follows_the_segment_size_table)
+{
+    struct gt_conf d = conf_of("default");
+    /* MIRRORS: get_allocation_size, spec §2.4 table. */
+    ck_assert_uint_eq(gt_sim_allocation_size(&d, 512), 2 * MIB);
+    ck_assert_uint_eq(gt_sim_allocation_size(&d, 1048576), 2 * MIB);
+    ck_assert_uint_eq(gt_sim_allocation_size(&d, 1049088), 20 * MIB);
+    ck_assert_uint_eq(gt_sim_allocation_size(&d, 10485248), 20 * MIB);
+    ck_assert_uint_eq(gt_sim_allocation_size(&d, 10485760), 10 * MIB);
+    ck_assert_uint_eq(gt_sim_allocation_size(&d, 10486272), 12 * MIB);
+    ck_assert_uint_eq(gt_sim_allocation_size(&d, 40 * MIB), 40 * MIB);
+    struct gt_conf l15 = conf_of("large_segment_size_mb:15");
+    ck_assert_uint_eq(gt_sim_allocation_size(&l15, 2 * MIB), 15 * MIB);
+}
+END_TEST
+
+/* ------------------------------------------------------------ pools and fit */
+
+START_TEST(a_small_request_gets_a_2_mib_small_pool_segment)
+{
+    struct seglog log;
+    struct gt_sim *s = sim_with("default", 0, 0, &log);
+    must_alloc(s, 1024);
+    /* MIRRORS: get_pool: rounded <= 1 MiB -> small pool. */
+    ck_assert_int_eq(stat(s, "segment.small_pool.current"), 1);
+    ck_assert_int_eq(stat(s, "reserved_bytes.small_pool.current"), (int64_t)(2 * MIB));
+    ck_assert_int_eq(stat(s, "allocated_bytes.all.current"), 1024);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_int_eq(log.ev[0], GT_SIM_SEGMENT_ALLOC);
+    /* 1 MiB exactly is still small: two fit in one 2 MiB segment. */
+    gt_sim_free_all(s);
+    s = sim_with("default", 0, 0, NULL);
+    must_alloc(s, 1048576);
+    must_alloc(s, 1048576);
+    ck_assert_int_eq(stat(s, "segment.small_pool.current"), 1);
+    must_alloc(s, 1048577);
+    ck_assert_int_eq(stat(s, "segment.large_pool.current"), 1);
+    ck_assert_int_eq(stat(s, "reserved_bytes.large_pool.current"), (int64_t)(20 * MIB));
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(two_5_mib_requests_share_one_20_mib_segment_low_part_first)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 5 * MIB);
+    gt_sim_handle b = must_alloc(s, 5 * MIB);
+    /* MIRRORS: alloc_found_block: the allocated piece is the low part. */
+    ck_assert_uint_eq(gt_sim_addr(s, b), gt_sim_addr(s, a) + 5 * MIB);
+    ck_assert_int_eq(stat(s, "segment.all.current"), 1);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(20 * MIB));
+    ck_assert_int_eq(stat(s, "inactive_split.all.current"), 1);
+    ck_assert_int_eq(stat(s, "inactive_split_bytes.all.current"), (int64_t)(10 * MIB));
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(a_large_pool_remainder_of_1_mib_or_less_is_not_split)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    /* 19.25 MiB in a 20 MiB segment leaves 0.75 MiB: MIRRORS should_split
+     * (large pool splits only when the remainder is > 1 MiB). */
+    gt_sim_handle h = must_alloc(s, 19 * MIB + 256 * KIB);
+    ck_assert_uint_eq(gt_sim_block_size(s, h), 20 * MIB);
+    ck_assert_int_eq(stat(s, "allocated_bytes.all.current"), (int64_t)(20 * MIB));
+    ck_assert_int_eq(stat(s, "requested_bytes.all.current"), (int64_t)(19 * MIB + 256 * KIB));
+    gt_sim_free(s, h);
+    /* The small pool splits any remainder >= 512. */
+    h = must_alloc(s, 2 * MIB - 512);
+    ck_assert_int_eq(stat(s, "segment.large_pool.current"), 1); /* 2 MiB-512 is large */
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(best_fit_takes_the_smallest_block_and_the_lowest_address_on_ties)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle big = must_alloc(s, 30 * MIB);   /* own 30 MiB segment */
+    gt_sim_handle mid = must_alloc(s, 3 * MIB);    /* 20 MiB segment, 17 MiB free */
+    gt_sim_handle other = must_alloc(s, 3 * MIB);  /* same segment, 14 MiB free */
+    gt_sim_free(s, big);                           /* 30 MiB free block */
+    /* A 12 MiB request fits both; best fit picks the 14 MiB remainder. */
+    gt_sim_handle x = must_alloc(s, 12 * MIB);
+    ck_assert_uint_eq(gt_sim_addr(s, x), gt_sim_addr(s, other) + 3 * MIB);
+    ck_assert_int_eq(stat(s, "segment.all.current"), 2);
+    (void)mid;
+    gt_sim_free_all(s);
+
+    /* Ties on size go to the lower address. */
+    s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle s1 = must_alloc(s, 12 * MIB);
+    gt_sim_handle s2 = must_alloc(s, 12 * MIB);
+    uint64_t low = gt_sim_addr(s, s1) < gt_sim_addr(s, s2) ? gt_sim_addr(s, s1) : gt_sim_addr(s, s2);
+    gt_sim_free(s, s2);
+    gt_sim_free(s, s1);
+    gt_sim_handle y = must_alloc(s, 12 * MIB);
+    ck_assert_uint_eq(gt_sim_addr(s, y), low);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(freeing_merges_neighbours_back_into_a_whole_segment)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 4 * MIB), b = must_alloc(s, 4 * MIB), c = must_alloc(s, 4 * MIB);
+    gt_sim_free(s, b);
+    ck_assert_int_eq(stat(s, "inactive_split.all.current"), 2); /* b's hole and the tail */
+    gt_sim_free(s, a);
+    gt_sim_free(s, c);
+    /* MIRRORS: free_block + try_merge_blocks: everything merges; no split left. */
+    ck_assert_int_eq(stat(s, "inactive_split.all.current"), 0);
+    ck_assert_int_eq(stat(s, "inactive_split_bytes.all.current"), 0);
+    ck_assert_int_eq(stat(s, "active_bytes.all.current"), 0);
+    ck_assert_uint_eq(gt_sim_largest_free_block(s), 20 * MIB);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(blocks_are_only_reused_on_their_own_stream)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle h;
+    ck_assert_int_eq(gt_sim_malloc(s, 4 * MIB, 7, &h), 0);
+    gt_sim_free(s, h);
+    ck_assert_int_eq(gt_sim_malloc(s, 4 * MIB, 9, &h), 0);
+    /* MIRRORS: BlockComparatorSize keys on the stream first. */
+    ck_assert_int_eq(stat(s, "segment.all.current"), 2);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ max_split_size */
+
+START_TEST(max_split_size_keeps_small_requests_out_of_oversize_blocks)
+{
+    struct gt_sim *s = sim_with("max_split_size_mb:64", 0, 0, NULL);
+    gt_sim_handle big = must_alloc(s, 100 * MIB);
+    ck_assert_int_eq(stat(s, "oversize_segments.current"), 1);
+    ck_assert_int_eq(stat(s, "oversize_allocations.current"), 1);
+    gt_sim_free(s, big);
+    /* MIRRORS: get_free_block: size < M never takes a block >= M. */
+    must_alloc(s, 30 * MIB);
+    ck_assert_int_eq(stat(s, "segment.all.current"), 2);
+    /* MIRRORS: get_free_block: size >= M takes a cached block only if the
+     * block is < size + max_non_split_rounding (20 MiB). 100 MiB < 90 + 20. */
+    gt_sim_handle h = must_alloc(s, 90 * MIB);
+    ck_assert_int_eq(stat(s, "segment.all.current"), 2);
+    /* MIRRORS: should_split: an oversize request is never split. */
+    ck_assert_uint_eq(gt_sim_block_size(s, h), 100 * MIB);
+    gt_sim_free(s, h);
+    /* 100 MiB >= 70 + 20: not taken, a new 70 MiB segment instead. */
+    must_alloc(s, 70 * MIB);
+    ck_assert_int_eq(stat(s, "segment.all.current"), 3);
+    ck_assert_int_eq(stat(s, "max_split_size"), (int64_t)(64 * MIB));
+    gt_sim_free_all(s);
+
+    s = sim_with("max_split_size_mb:64,max_non_split_rounding_mb:40", 0, 0, NULL);
+    h = must_alloc(s, 100 * MIB);
+    gt_sim_free(s, h);
+    must_alloc(s, 70 * MIB); /* 100 < 70 + 40 */
+    ck_assert_int_eq(stat(s, "segment.all.current"), 1);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(unlimited_max_split_size_reports_minus_one)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    ck_assert_int_eq(stat(s, "max_split_size"), -1);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ the malloc ladder */
+
+START_TEST(under_a_cap_oversize_blocks_are_released_largest_first_before_a_flush)
+{
+    struct seglog log;
+    struct gt_sim *s = sim_with("max_split_size_mb:64", 300 * MIB, 0, &log);
+    gt_sim_handle a = must_alloc(s, 100 * MIB), b = must_alloc(s, 120 * MIB);
+    gt_sim_handle keep = must_alloc(s, 3 * MIB); /* 20 MiB segment stays busy */
+    gt_sim_free(s, a);
+    gt_sim_free(s, b);
+    /* 240 MiB reserved; 80 MiB more fails the cap. MIRRORS:
+     * release_available_cached_blocks frees the smallest block >= max(size, M)
+     * = the 100 MiB one; then cudaMalloc succeeds without a flush. */
+    must_alloc(s, 80 * MIB);
+    ck_assert_int_eq(stat(s, "num_alloc_retries"), 0);
+    ck_assert_int_eq(stat(s, "num_device_free"), 1);
+    ck_assert_int_eq(log.ev[3], GT_SIM_SEGMENT_FREE);
+    ck_assert_uint_eq(log.size[3], 100 * MIB);
+    (void)keep;
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(a_full_flush_and_retry_counts_num_alloc_retries)
+{
+    struct gt_sim *s = sim_with("default", 100 * MIB, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 60 * MIB);
+    gt_sim_free(s, a);
+    /* 60 MiB cached, 50 MiB more does not fit the 100 MiB cap and cannot use
+     * the 60 MiB block? It can: best fit takes it (60 < 50 + 20 is irrelevant
+     * without max_split). So ask for 70 MiB: cudaMalloc fails, the flush
+     * releases the 60 MiB segment, the retry succeeds. */
+    must_alloc(s, 70 * MIB);
+    ck_assert_int_eq(stat(s, "num_alloc_retries"), 1);
+    ck_assert_int_eq(stat(s, "num_sync_all_streams"), 1);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(70 * MIB));
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.peak"), (int64_t)(70 * MIB));
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(an_oom_is_counted_and_the_allocator_stays_usable)
+{
+    struct gt_sim *s = sim_with("default", 100 * MIB, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 60 * MIB);
+    gt_sim_handle h;
+    ck_assert_int_eq(gt_sim_malloc(s, 60 * MIB, 0, &h), GT_EOOM);
+    ck_assert_uint_eq(h, GT_SIM_NO_HANDLE);
+    ck_assert_int_eq(stat(s, "num_ooms"), 1);
+    ck_assert_int_eq(stat(s, "num_alloc_retries"), 1);
+    assert_consistent(s);
+    gt_sim_free(s, a);
+    must_alloc(s, 60 * MIB); /* served from the cache */
+    ck_assert_int_eq(stat(s, "num_device_alloc"), 1);
+    /* MIRRORS: allocate(): >= 1 EB is refused without touching stats. */
+    ck_assert_int_eq(gt_sim_malloc(s, (uint64_t)1 << 60, 0, &h), GT_EOOM);
+    ck_assert_int_eq(stat(s, "num_ooms"), 1);
+    /* allocate(0) returns nothing and counts nothing. */
+    ck_assert_int_eq(gt_sim_malloc(s, 0, 0, &h), 0);
+    ck_assert_uint_eq(h, GT_SIM_NO_HANDLE);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(empty_cache_releases_only_wholly_free_segments)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 4 * MIB), b = must_alloc(s, 40 * MIB);
+    gt_sim_handle c = must_alloc(s, 100);
+    gt_sim_free(s, b);
+    gt_sim_free(s, c);
+    gt_sim_empty_cache(s);
+    /* MIRRORS: release_blocks: the 40 MiB and 2 MiB segments go; the 20 MiB
+     * segment holding a stays. */
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(20 * MIB));
+    ck_assert_int_eq(stat(s, "num_device_free"), 2);
+    ck_assert_int_eq(stat(s, "num_sync_all_streams"), 1);
+    (void)a;
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(without_a_cap_reserved_never_shrinks_on_its_own)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    for (int i = 0; i < 50; i++) {
+        gt_sim_handle h = must_alloc(s, (uint64_t)(i + 1) * 3 * MIB);
+        gt_sim_free(s, h);
+    }
+    ck_assert_int_eq(stat(s, "num_device_free"), 0);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), stat(s, "reserved_bytes.all.peak"));
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ garbage collection */
+
+START_TEST(garbage_collection_needs_a_memory_fraction)
+{
+    /* Same workload with and without per_process_memory_fraction: only the
+     * former frees the old cached segment before growing (spec §8). */
+    const char *confs[2] = {"garbage_collection_threshold:0.5",
+                            "garbage_collection_threshold:0.5,per_process_memory_fraction:0.5"};
+    int64_t freed[2];
+    for (int k = 0; k < 2; k++) {
+        struct gt_sim *s = sim_with(confs[k], 0, 400 * MIB, NULL);
+        gt_sim_handle a = must_alloc(s, 60 * MIB);
+        gt_sim_handle b = must_alloc(s, 60 * MIB);
+        gt_sim_free(s, a);
+        gt_sim_free(s, b);
+        /* 120 MiB reserved > 0.5 * 200 MiB: GC frees whole segments aged >=
+         * the average before cudaMalloc of 100 MiB. */
+        must_alloc(s, 100 * MIB);
+        freed[k] = stat(s, "num_device_free");
+        ck_assert_int_eq(stat(s, "num_alloc_retries"), 0);
+        gt_sim_free_all(s);
+    }
+    ck_assert_int_eq(freed[0], 0);
+    ck_assert_int_eq(freed[1], 2);
+}
+END_TEST
+
+START_TEST(garbage_collection_frees_the_older_segments_first)
+{
+    struct seglog log;
+    /* limit = 0.5 * 400 MiB = 200 MiB; threshold 0.5 -> GC above 100 MiB. */
+    struct gt_sim *s = sim_with("garbage_collection_threshold:0.5,per_process_memory_fraction:0.5",
+                                0, 400 * MIB, &log);
+    gt_sim_handle old = must_alloc(s, 40 * MIB);
+    gt_sim_handle young = must_alloc(s, 50 * MIB);
+    gt_sim_free(s, old);
+    /* Large-pool lookups age the free 40 MiB block; a 45 MiB block too big
+     * for it is made once and reused. */
+    for (int i = 0; i < 5; i++) {
+        gt_sim_handle t = must_alloc(s, 45 * MIB);
+        gt_sim_free(s, t);
+    }
+    gt_sim_free(s, young);
+    /* reserved 40 + 50 + 46 = 136 MiB > 100 MiB; a 60 MiB request misses the
+     * cache; GC ages: old 6, the 46 MiB block 1, young 1; average 2.67, so
+     * only old (40 MiB) goes, reclaiming 40 >= the 36 MiB target. */
+    must_alloc(s, 60 * MIB);
+    int frees = 0;
+    for (int i = 0; i < log.n && i < 64; i++)
+        if (log.ev[i] == GT_SIM_SEGMENT_FREE) {
+            frees++;
+            ck_assert_uint_eq(log.size[i], 40 * MIB);
+        }
+    ck_assert_int_eq(frees, 1);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ expandable segments */
+
+START_TEST(expandable_segments_map_pages_for_the_rounded_request)
+{
+    struct seglog log;
+    struct gt_sim *s = sim_with("expandable_segments:True", 0, 80 * GIB, &log);
+    /* Spec §10.3 example: 30 MiB maps two 20 MiB pages; 25 MiB more maps one
+     * page and lands right after the first allocation. */
+    gt_sim_handle a = must_alloc(s, 30 * MIB);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(40 * MIB));
+    gt_sim_handle b = must_alloc(s, 25 * MIB);
+    ck_assert_uint_eq(gt_sim_addr(s, b), gt_sim_addr(s, a) + 30 * MIB);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(60 * MIB));
+    /* MIRRORS: map_block: no segment stat; one device call per map. */
+    ck_assert_int_eq(stat(s, "segment.all.current"), 0);
+    ck_assert_int_eq(stat(s, "num_device_alloc"), 2);
+    ck_assert_int_eq(log.ev[0], GT_SIM_SEGMENT_MAP);
+    ck_assert_uint_eq(log.size[1], 20 * MIB);
+    /* Small requests get their own segment with 2 MiB pages. */
+    must_alloc(s, 1000);
+    ck_assert_int_eq(stat(s, "reserved_bytes.small_pool.current"), (int64_t)(2 * MIB));
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(empty_cache_unmaps_free_pages_inside_a_busy_expandable_segment)
+{
+    struct seglog log;
+    struct gt_sim *s = sim_with("expandable_segments:True", 0, 80 * GIB, &log);
+    gt_sim_handle a = must_alloc(s, 20 * MIB), b = must_alloc(s, 40 * MIB);
+    gt_sim_handle c = must_alloc(s, 20 * MIB);
+    gt_sim_free(s, b);
+    gt_sim_empty_cache(s);
+    /* MIRRORS: release_blocks/unmap_block: b's two pages go although a and c
+     * keep the segment busy. */
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(40 * MIB));
+    ck_assert_int_eq(stat(s, "num_device_free"), 1);
+    ck_assert_int_eq(log.ev[log.n - 1], GT_SIM_SEGMENT_UNMAP);
+    ck_assert_uint_eq(log.size[log.n - 1], 40 * MIB);
+    gt_sim_free(s, a);
+    gt_sim_free(s, c);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(expandable_segments_split_any_remainder_of_512_bytes)
+{
+    struct gt_sim *s = sim_with("expandable_segments:True", 0, 80 * GIB, NULL);
+    gt_sim_handle h = must_alloc(s, 19 * MIB + 512 * KIB);
+    /* MIRRORS: should_split: with expandable segments any remainder >= 512
+     * is split, also in the large pool. */
+    ck_assert_uint_eq(gt_sim_block_size(s, h), 19 * MIB + 512 * KIB);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ no caching */
+
+START_TEST(nocache_makes_every_request_its_own_device_allocation)
+{
+    struct gt_sim *s = sim_with("nocache", 0, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 1000), b = must_alloc(s, 5 * MIB);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(1000 + 5 * MIB));
+    ck_assert_int_eq(stat(s, "allocated_bytes.all.current"), (int64_t)(1000 + 5 * MIB));
+    gt_sim_free(s, a);
+    gt_sim_free(s, b);
+    ck_assert_int_eq(stat(s, "num_device_alloc"), 2);
+    ck_assert_int_eq(stat(s, "num_device_free"), 2);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ spec §15 */
+
+START_TEST(s15_1_memory_stats_track_active_bytes_and_release)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle h = must_alloc(s, 1024);
+    ck_assert_int_eq(stat(s, "active_bytes.all.current"), 1024);
+    ck_assert_int_eq(stat(s, "active_bytes.all.freed"), 0);
+    gt_sim_free(s, h);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(stat(s, "active_bytes.all.current"), 0);
+    ck_assert_int_eq(stat(s, "active_bytes.all.freed"), 1024);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(s15_2_allocator_settings_change_active_bytes_allocated)
+{
+    struct {
+        const char *conf;
+        uint64_t size, expect;
+    } cases[] = {
+        {"default", 88080384, 88080384},
+        {"roundup_power2_divisions:4", 88080384, 100663296},
+        {"garbage_collection_threshold:0.5,max_split_size_mb:40", 88080384, 88080384},
+        {"garbage_collection_threshold:0.5,roundup_power2_divisions:[64:8,128:2,256:2,512:2,1024:1,>:1]",
+         88080384, 92274688},
+        {"garbage_collection_threshold:0.5,roundup_power2_divisions:[64:8,128:2,256:2,512:2,1024:1,>:1]",
+         419430400, 536870912},
+        {"release_lock_on_cudamalloc:True", 88080384, 88080384},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct gt_sim *s = sim_with(cases[i].conf, 0, 0, NULL);
+        must_alloc(s, cases[i].size);
+        ck_assert_int_eq(stat(s, "active_bytes.all.allocated"), (int64_t)cases[i].expect);
+        ck_assert_int_eq(stat(s, "requested_bytes.all.allocated"), (int64_t)cases[i].size);
+        gt_sim_free_all(s);
+    }
+}
+END_TEST
+
+START_TEST(s15_4_max_split_expandable_oom_then_success_after_frees)
+{
+    /* cap = 120 MiB through a memory fraction: 0.5 of a 240 MiB card. */
+    const char *off = "expandable_segments:False,max_split_size_mb:40,per_process_memory_fraction:0.5";
+    const char *on = "expandable_segments:True,max_split_size_mb:40,per_process_memory_fraction:0.5";
+    struct gt_sim *s = sim_with(off, 0, 240 * MIB, NULL);
+    struct gt_conf c_on = conf_of(on), c_off = conf_of(off);
+    gt_sim_handle a = must_alloc(s, 40 * MIB);
+    gt_sim_set_conf(s, &c_on);
+    gt_sim_handle b = must_alloc(s, 40 * MIB);
+    gt_sim_set_conf(s, &c_off);
+    gt_sim_handle c = must_alloc(s, 40 * MIB);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(120 * MIB));
+    gt_sim_handle h;
+    ck_assert_int_eq(gt_sim_malloc(s, 40 * MIB, 0, &h), GT_EOOM);
+    ck_assert_int_eq(stat(s, "num_alloc_retries"), 1);
+    ck_assert_int_eq(stat(s, "num_ooms"), 1);
+    gt_sim_free(s, a);
+    gt_sim_free(s, b);
+    gt_sim_free(s, c);
+    /* release_available frees a and c (skipping expandable b), returns false;
+     * the flush unmaps b; the retry cudaMalloc(120 MiB) succeeds. */
+    ck_assert_int_eq(gt_sim_malloc(s, 120 * MIB, 0, &h), 0);
+    ck_assert_int_eq(stat(s, "num_alloc_retries"), 2);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(120 * MIB));
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(s15_5_garbage_collect_expandable_grows_the_free_tail)
+{
+    const char *off = "garbage_collection_threshold:0.5,per_process_memory_fraction:0.5";
+    const char *on = "expandable_segments:True,garbage_collection_threshold:0.5,"
+                     "per_process_memory_fraction:0.5";
+    struct gt_sim *s = sim_with(off, 0, 240 * MIB, NULL);
+    struct gt_conf c_on = conf_of(on);
+    gt_sim_handle a = must_alloc(s, 40 * MIB);
+    gt_sim_set_conf(s, &c_on);
+    gt_sim_handle b = must_alloc(s, 40 * MIB);
+    gt_sim_free(s, a);
+    gt_sim_free(s, b);
+    gt_sim_handle h;
+    ck_assert_int_eq(gt_sim_malloc(s, 80 * MIB, 0, &h), 0);
+    /* GC freed a (the only whole non-expandable segment); b's free 40 MiB
+     * grew by two pages. */
+    ck_assert_int_eq(stat(s, "num_device_free"), 1);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(80 * MIB));
+    ck_assert_int_eq(stat(s, "num_alloc_retries"), 0);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(s15_6_memory_fraction_counts_a_cached_small_segment)
+{
+    uint64_t total = 8 * GIB;
+    struct gt_sim *s = sim_with("per_process_memory_fraction:0.5", 0, total, NULL);
+    gt_sim_handle tiny = must_alloc(s, 4096);
+    uint64_t ok = (uint64_t)(0.499 * (double)total) - (uint64_t)stat(s, "reserved_bytes.all.peak");
+    gt_sim_handle h = must_alloc(s, ok);
+    gt_sim_free(s, h);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(gt_sim_malloc(s, total / 2, 0, &h), GT_EOOM);
+    (void)tiny;
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(s15_7_a_freed_block_of_the_same_size_is_reused_without_retry)
+{
+    uint64_t total = 8 * GIB;
+    struct gt_sim *s = sim_with("default", total - 512 * MIB, total, NULL);
+    gt_sim_handle a = must_alloc(s, total / 2), h;
+    ck_assert_int_eq(gt_sim_malloc(s, total / 2, 0, &h), GT_EOOM);
+    int64_t retries = stat(s, "num_alloc_retries");
+    gt_sim_free(s, a);
+    ck_assert_int_eq(gt_sim_malloc(s, total / 2, 0, &h), 0);
+    ck_assert_int_eq(stat(s, "num_alloc_retries"), retries);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(s15_8_snapshot_layout_puts_x_after_unused_in_one_segment)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle temp = must_alloc(s, 1022568);
+    uint64_t seg = gt_sim_addr(s, temp);
+    gt_sim_free(s, temp);
+    gt_sim_handle unused = must_alloc(s, 508400);
+    gt_sim_handle x = must_alloc(s, 511284);
+    ck_assert_uint_eq(gt_sim_addr(s, unused), seg);
+    ck_assert_uint_eq(gt_sim_addr(s, x), seg + 508416);
+    ck_assert_uint_eq(gt_sim_block_size(s, x), 511488);
+    ck_assert_int_eq(stat(s, "segment.all.current"), 1);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* §15.19 test_allocator_fuzz, in spirit: random 2-20 MiB allocations, frees
+ * of random live tensors and empty_cache with weight 0.1, checked after every
+ * operation, under several configs and a cap. */
+START_TEST(s15_19_random_operations_keep_the_bookkeeping_consistent)
+{
+    const char *confs[] = {"default", "max_split_size_mb:40", "expandable_segments:True",
+                           "roundup_power2_divisions:4",
+                           "garbage_collection_threshold:0.6,per_process_memory_fraction:0.8",
+                           "nocache"};
+    for (size_t c = 0; c < sizeof(confs) / sizeof(confs[0]); c++) {
+        struct gt_sim *s = sim_with(confs[c], 1 * GIB, 1 * GIB, NULL);
+        gt_sim_handle live[256];
+        int nlive = 0;
+        unsigned seed = 123;
+        for (int op = 0; op < 4000; op++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = (seed >> 8) % 100;
+            if (r < 10) {
+                gt_sim_empty_cache(s);
+            } else if (r < 55 && nlive > 0) {
+                int k = (int)((seed >> 4) % (unsigned)nlive);
+                gt_sim_free(s, live[k]);
+                live[k] = live[--nlive];
+            } else if (nlive < 256) {
+                uint64_t size = (uint64_t)((seed >> 3) % (18 * MIB)) + 2 * MIB;
+                if ((seed & 3) == 0)
+                    size = (seed >> 5) % 200000 + 1; /* some small ones */
+                gt_sim_handle h;
+                int rc = gt_sim_malloc(s, size, (seed >> 30) & 1, &h);
+                ck_assert(rc == 0 || rc == GT_EOOM);
+                if (rc == 0)
+                    live[nlive++] = h;
+            }
+        }
+        assert_consistent(s);
+        ck_assert_int_le(stat(s, "reserved_bytes.all.peak"), (int64_t)GIB);
+        gt_sim_free_all(s);
+    }
+}
+END_TEST
+
+START_TEST(stats_use_torch_memory_stats_names_in_sorted_order)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    int64_t v;
+    ck_assert_int_eq(gt_sim_stat_lookup(gt_sim_get_stats(s), "allocation.all.current", &v), 0);
+    ck_assert_int_eq(gt_sim_stat_lookup(gt_sim_get_stats(s), "allocated.all.current", &v),
+                     GT_ENOENT);
+    ck_assert_int_eq(gt_sim_stat_lookup(gt_sim_get_stats(s), "num_sync_all_streams", &v), 0);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+START_TEST(the_cudamallocasync_backend_is_refused_not_simulated)
+{
+    struct gt_conf c = conf_of("backend:cudaMallocAsync");
+    struct gt_sim *s = (struct gt_sim *)1;
+    ck_assert_int_eq(gt_sim_new(&c, NULL, &s), GT_EUNSUPPORTED);
+    ck_assert_ptr_null(s);
+}
+END_TEST
+
+static Suite *sim_suite(void)
+{
+    Suite *s = suite_create("sim");
+    TCase *t = tcase_create("rules");
+    tcase_add_test(t, round_size_rounds_to_512_and_power2_divisions);
+    tcase_add_test(t, allocation_size_follows_the_segment_size_table);
+    tcase_add_test(t, a_small_request_gets_a_2_mib_small_pool_segment);
+    tcase_add_test(t, two_5_mib_requests_share_one_20_mib_segment_low_part_first);
+    tcase_add_test(t, a_large_pool_remainder_of_1_mib_or_less_is_not_split);
+    tcase_add_test(t, best_fit_takes_the_smallest_block_and_the_lowest_address_on_ties);
+    tcase_add_test(t, freeing_merges_neighbours_back_into_a_whole_segment);
+    tcase_add_test(t, blocks_are_only_reused_on_their_own_stream);
+    tcase_add_test(t, max_split_size_keeps_small_requests_out_of_oversize_blocks);
+    tcase_add_test(t, unlimited_max_split_size_reports_minus_one);
+    tcase_add_test(t, under_a_cap_oversize_blocks_are_released_largest_first_before_a_flush);
+    tcase_add_test(t, a_full_flush_and_retry_counts_num_alloc_retries);
+    tcase_add_test(t, an_oom_is_counted_and_the_allocator_stays_usable);
+    tcase_add_test(t, empty_cache_releases_only_wholly_free_segments);
+    tcase_add_test(t, without_a_cap_reserved_never_shrinks_on_its_own);
+    tcase_add_test(t, garbage_collection_needs_a_memory_fraction);
+    tcase_add_test(t, garbage_collection_frees_the_older_segments_first);
+    tcase_add_test(t, expandable_segments_map_pages_for_the_rounded_request);
+    tcase_add_test(t, empty_cache_unmaps_free_pages_inside_a_busy_expandable_segment);
+    tcase_add_test(t, expandable_segments_split_any_remainder_of_512_bytes);
+    tcase_add_test(t, nocache_makes_every_request_its_own_device_allocation);
+    tcase_add_test(t, stats_use_torch_memory_stats_names_in_sorted_order);
+    tcase_add_test(t, the_cudamallocasync_backend_is_refused_not_simulated);
+    suite_add_tcase(s, t);
+    TCase *a = tcase_create("spec15");
+    tcase_add_test(a, s15_1_memory_stats_track_active_bytes_and_release);
+    tcase_add_test(a, s15_2_allocator_settings_change_active_bytes_allocated);
+    tcase_add_test(a, s15_4_max_split_expandable_oom_then_success_after_frees);
+    tcase_add_test(a, s15_5_garbage_collect_expandable_grows_the_free_tail);
+    tcase_add_test(a, s15_6_memory_fraction_counts_a_cached_small_segment);
+    tcase_add_test(a, s15_7_a_freed_block_of_the_same_size_is_reused_without_retry);
+    tcase_add_test(a, s15_8_snapshot_layout_puts_x_after_unused_in_one_segment);
+    tcase_add_test(a, s15_19_random_operations_keep_the_bookkeeping_consistent);
+    tcase_set_timeout(a, 120);
+    suite_add_tcase(s, a);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(sim_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -42,7 +42,10 @@ void gt_conf_init_default(struct gt_conf *c);
  * What PyTorch rejects is rejected: GT_EINVAL with PyTorch's reason in errbuf,
  * e.g. "CachingAllocator option max_split_size_mb too small, must be >= 20".
  * Host-only (pinned_*) keys are accepted and ignored as PyTorch's device
- * allocator ignores them. */
+ * allocator ignores them. GT_EUNSUPPORTED for valid settings whose effect is
+ * not simulated (throw_on_cudamalloc_oom:True), GT_ENOMEM if the token list
+ * cannot be allocated. On any error *c holds the defaults. errbuf may be NULL
+ * (errlen 0); docs/alloc-conf.md lists the keys. */
 int gt_conf_parse(const char *text, struct gt_conf *c, char *errbuf, size_t errlen);
 
 /* gt_conf_divisions_for: the roundup_power2_divisions entry that applies to a

@@ -591,7 +591,7 @@ static int value_span(struct parser *ps, size_t i, size_t *end)
  * accepted; runs the keys of one pass, checks the syntax of all. */
 static int walk(struct parser *ps, int pass)
 {
-    size_t i = 0, end;
+    size_t i = 0, end = 0;
     const struct key *k;
     int rc;
 

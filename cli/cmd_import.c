@@ -1,0 +1,70 @@
+/* gpu-trace import: convert a CSV of allocation events (the interchange
+ * format ts_ns,action,addr,size,stream,device) into a trace. */
+#include "cli_int.h"
+#include "gputrace/err.h"
+#include "gputrace/import.h"
+#include "gputrace/report.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "gputrace/banned.h"
+
+static void usage(FILE *f)
+{
+    fputs("Usage: gpu-trace import FILE.csv -o TRACE\n"
+          "\n"
+          "Converts a CSV of allocation events into a new gpu-trace trace. The CSV\n"
+          "starts with the header ts_ns,action,addr,size,stream,device; actions are\n"
+          "alloc, free, empty_cache, segment_alloc and segment_free; a free may leave\n"
+          "size empty. A row that cannot be read is an error naming its line.\n"
+          "\n"
+          "Options:\n"
+          "  -o, --output TRACE  the trace to create (never overwritten)\n"
+          "  -h, --help          show this help and exit\n"
+          "\n"
+          "EXAMPLES\n"
+          "  gpu-trace import events.csv -o run.db\n"
+          "  gpu-trace import events.csv -o run.db && gpu-trace analyze run.db\n",
+          f);
+}
+
+int cmd_import(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    struct gt_import_summary sum = {0};
+    const char *output = NULL;
+    char err[512] = "", in[512], out[512];
+    int c, rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            output = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error("import", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("import", "missing FILE.csv argument");
+    if (optind + 1 < argc)
+        return cli_usage_error("import", "unexpected argument '%s'", argv[optind + 1]);
+    if (output == NULL)
+        return cli_usage_error("import", "missing -o TRACE (the trace to create)");
+    rc = gt_import_csv(argv[optind], output, &sum, err, sizeof err);
+    if (rc != 0) {
+        cli_error("cannot import '%s': %s", argv[optind], err[0] != '\0' ? err : gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    printf("imported %" PRId64 " events from '%s' into '%s'\n", sum.events,
+           gt_report_clean(argv[optind], in, sizeof in), gt_report_clean(output, out, sizeof out));
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,42 @@
+/* Importers: turn recordings made by other tools into gpu-trace traces, so
+ * the analyzer has one input format (schema.h). */
+#ifndef GPUTRACE_IMPORT_H
+#define GPUTRACE_IMPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gputrace/schema.h"
+
+/* What an import read and wrote. rows counts data rows (not the header, not
+ * blank lines); events counts events written, by_kind the same per enum
+ * gt_event_kind (index 0 is unused). */
+struct gt_import_summary {
+    int64_t rows;
+    int64_t events;
+    int64_t by_kind[GT_EV_KIND_MAX + 1];
+};
+
+/* gt_import_csv: converts the CSV interchange format into a new trace at
+ * trace_path (created as by gt_trace_create: never overwrites).
+ *
+ * The first line must be exactly "ts_ns,action,addr,size,stream,device"
+ * (a UTF-8 BOM and a trailing \r are allowed). Each row is one event; action is
+ * a kind name of gt_trace_kind_name ("alloc", "free", "segment_alloc",
+ * "segment_free", "segment_map", "segment_unmap", "oom", "empty_cache",
+ * "host_alloc", "host_free"). ts_ns and device are decimal; addr, size and
+ * stream are decimal or 0x-hex. addr and size may be empty for empty_cache,
+ * size for free, addr for oom (where addr is the free device memory and size
+ * the bytes asked). Blank lines are skipped.
+ *
+ * sum (may be NULL) is zeroed first and filled as rows are read. On success
+ * returns 0. On failure no output file is left behind (a file that existed
+ * before is never touched), errbuf (if not NULL) gets a one-line message such
+ * as "line 17: unknown action 'allocate'", and the result is GT_EINVAL (a bad
+ * header or row), GT_ENOENT (no such CSV file), GT_EIO (the CSV cannot be
+ * read, the trace cannot be written, or trace_path exists), GT_ENOMEM or
+ * GT_ESQL. */
+int gt_import_csv(const char *csv_path, const char *trace_path, struct gt_import_summary *sum,
+                  char *errbuf, size_t errlen);
+
+#endif

@@ -155,7 +155,7 @@ static void table_row(FILE *f, const struct gt_analysis *a, const struct gt_repl
     else
         snprintf(first, sizeof first, "-");
     fprintf(f,
-            "%4d  %-*s  %13s  %14s  %11.1f%%  %19s  %10" PRId64 "  %8" PRId64 "  %7" PRId64
+            "%4d  %-*s  %13s  %14s  %11.2f%%  %19s  %10" PRId64 "  %8" PRId64 "  %7" PRId64
             "  %4" PRId64 "  %9s\n",
             r->rank, cw, name, gt_units_format_bytes(r->peak_reserved, reserved, sizeof reserved),
             gt_units_format_bytes(r->peak_allocated, allocated, sizeof allocated),
@@ -224,7 +224,8 @@ static void table_recommend(FILE *f, const struct gt_analysis *a, size_t d,
     }
     fprintf(f, "recommended: %s (peak reserved %s", name, peak);
     if (def != NULL && def->peak_reserved > 0 && def->num_ooms > 0)
-        fprintf(f, "; default runs out of memory %" PRId64 " times", def->num_ooms);
+        fprintf(f, "; default runs out of memory %" PRId64 " %s", def->num_ooms,
+                def->num_ooms == 1 ? "time" : "times");
     else if (def != NULL && def->peak_reserved > 0)
         fprintf(f, ", %+.1f%% peak reserved vs default",
                 100.0 * ((double)best->peak_reserved - (double)def->peak_reserved) /

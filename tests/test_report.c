@@ -136,7 +136,7 @@ START_TEST(table_lists_configs_in_rank_order_with_sizes_and_first_oom)
     assert_before(t, "expandable_segments:True ", "  default ");
     assert_before(t, "  default ", "max_split_size_mb:64");
     assert_contains(t, "36.00 MiB");
-    assert_contains(t, "16.7%"); /* 1 - 30/36 */
+    assert_contains(t, "16.67%"); /* 1 - 30/36 */
     /* first OOM event of the split config, "-" for the others */
     ck_assert_ptr_nonnull(strstr(strstr(t, "max_split_size_mb:64"), "  7\n"));
     ck_assert_ptr_nonnull(strstr(strstr(t, "   1  expandable"), "  -\n"));

@@ -880,7 +880,7 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
         return GT_SIM_NIL;
     /* MIRRORS: get_free_block: an oversize request takes a cached block only
      * if it wastes less than max_non_split_rounding_mb (kLargeBuffer <= 2.5). */
-    if (size >= m && bsize >= size + s->conf.max_non_split_rounding)
+    if (size >= m && bsize - size >= s->conf.max_non_split_rounding) /* bsize >= size */
         return GT_SIM_NIL;
     uint32_t i = p->blocks.v[k].blk;
     memmove(&p->blocks.v[k], &p->blocks.v[k + 1], (p->blocks.n - k - 1) * sizeof(*p->blocks.v));

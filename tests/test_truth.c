@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/sim.h"
+#include "gputrace/units.h"
 
 #define TRUTH_DIR GT_TEST_DATA "/gpu-h100/truth/"
 #define MAX_SEG 4096
@@ -129,9 +131,11 @@ static int parse_row(char *line, char *action, size_t alen, uint64_t *addr, uint
     if (n != 6)
         return -1;
     snprintf(action, alen, "%s", f[1]);
-    *addr = strtoull(f[2], NULL, 10);
-    *size = strtoull(f[3], NULL, 10);
-    *stream = strtoull(f[4], NULL, 10);
+    *addr = *size = *stream = 0;
+    if ((f[2][0] && gt_units_parse_u64(f[2], UINT64_MAX, addr)) ||
+        (f[3][0] && gt_units_parse_u64(f[3], UINT64_MAX, size)) ||
+        gt_units_parse_u64(f[4], UINT64_MAX, stream))
+        return -1;
     return 0;
 }
 
@@ -203,6 +207,23 @@ static const char *json_value(const char *json, const char *key)
     return p ? p + strlen(pat) : NULL;
 }
 
+/* A JSON integer (maybe negative) at p, up to the next non-digit. */
+static int64_t json_int(const char *p)
+{
+    char digits[32];
+    int neg = *p == '-';
+    size_t n = 0;
+    p += neg;
+    while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(digits)) {
+        digits[n] = p[n];
+        n++;
+    }
+    digits[n] = 0;
+    uint64_t v = 0;
+    ck_assert_msg(gt_units_parse_u64(digits, INT64_MAX, &v) == 0, "not a number: %.20s", p);
+    return neg ? -(int64_t)v : (int64_t)v;
+}
+
 static void build_conf(const char *json, char *out, size_t len)
 {
     const char *c = json_value(json, "alloc_conf");
@@ -231,7 +252,7 @@ static void compare_stat(void *ctx, const char *name, int64_t value)
     const char *v = json_value(c->json, name);
     if (!v)
         return; /* a key this PyTorch does not report */
-    long long real = strtoll(v, NULL, 10);
+    long long real = json_int(v);
     c->compared++;
     if (real != value) {
         if (!c->mismatched)
@@ -262,7 +283,7 @@ static struct gt_sim *replay_run(const char *name, int borrow, struct replay_sta
     load_real_segments(st, path);
 
     struct gt_sim_options o = {0};
-    o.device_total = strtoull(total, NULL, 10);
+    o.device_total = (uint64_t)json_int(total);
     o.on_segment = on_segment;
     o.segment_addr = lend_address;
     o.cb_ctx = st;
@@ -314,7 +335,7 @@ START_TEST(synthetic_addresses_reproduce_the_peaks_except_one_tie)
     char *json;
     struct gt_sim *s = replay_run(name, 0, &st, &json);
     const char *v = json_value(json, "reserved_bytes.all.peak");
-    long long real = strtoll(v, NULL, 10);
+    long long real = json_int(v);
     int64_t sim = gt_sim_get_stats(s)->reserved_bytes[GT_SIM_ALL].peak;
     if (strcmp(name, "roundup4") == 0) {
         /* Pinned divergence: two equal-size free blocks were tied and the

@@ -123,7 +123,8 @@ static int run_help(int argc, char **argv)
     const struct command *cmd;
     char help[] = "--help";
 
-    if (argc < 2) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return CLI_EXIT_OK;
     }
@@ -138,10 +139,8 @@ static int dispatch(int argc, char **argv)
 {
     const struct command *cmd;
 
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (argc < 2)
+        return cli_usage_error(NULL, "no command given");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
         return run_help(1, argv + 1);
     if (strcmp(argv[1], "help") == 0)

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# CLI contract of gpu-trace (conventions.md, CLI and Errors): every --help
+# works, usage errors exit 2, bad files and values exit 1 with exactly one
+# line "gpu-trace: error: ..." naming the file or value, and output that
+# cannot be written is an error.
+#
+# usage: cli_test.sh GPU_TRACE_BINARY
+set -u
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 GPU_TRACE_BINARY" >&2
+    exit 2
+fi
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+
+failures=0
+cases=0
+
+fail() {
+    echo "FAIL $1: $2"
+    sed 's/^/    stdout: /' out
+    sed 's/^/    stderr: /' err
+    failures=$((failures + 1))
+}
+
+# run NAME CMD...: runs CMD with stdout in ./out, stderr in ./err; sets rc.
+run() {
+    cases=$((cases + 1))
+    shift
+    "$@" >out 2>err
+    rc=$?
+}
+
+# expect_ok NAME CMD...: exit 0.
+expect_ok() {
+    local name=$1
+    run "$@"
+    [ $rc -eq 0 ] || fail "$name" "exit $rc, expected 0"
+}
+
+# expect_usage NAME CMD...: exit 2, stderr starts with the error line.
+expect_usage() {
+    local name=$1
+    run "$@"
+    if [ $rc -ne 2 ]; then
+        fail "$name" "exit $rc, expected 2"
+    elif ! head -n 1 err | grep -q '^gpu-trace: error: '; then
+        fail "$name" "stderr does not start with 'gpu-trace: error: '"
+    fi
+}
+
+# expect_error NAME TEXT CMD...: exit 1, exactly one stderr line, starting
+# with "gpu-trace: error:" and containing TEXT (the file or value).
+expect_error() {
+    local name=$1 text=$2
+    shift
+    run "$@"
+    if [ $rc -ne 1 ]; then
+        fail "$name" "exit $rc, expected 1"
+    elif [ "$(wc -l <err)" -ne 1 ]; then
+        fail "$name" "expected exactly one line on stderr"
+    elif ! grep -q '^gpu-trace: error: ' err; then
+        fail "$name" "stderr does not start with 'gpu-trace: error: '"
+    elif ! grep -qF -- "$text" err; then
+        fail "$name" "stderr does not name $text"
+    fi
+}
+
+# A good trace, imported from the interchange format.
+cat >good.csv <<'CSV'
+ts_ns,action,addr,size,stream,device
+1000,alloc,0x7f0000000000,5242880,0,0
+2000,alloc,0x7f0000500000,1000,0,0
+3000,free,0x7f0000000000,,0,0
+4000,free,0x7f0000500000,,0,0
+CSV
+{
+    echo 'ts_ns,action,addr,size,stream,device'
+    for i in $(seq 1 2000); do
+        echo "$i,alloc,$((4096 * i)),1000,0,0"
+    done
+} >big.csv
+expect_ok "import of a good CSV" "$bin" import good.csv -o good.db
+grep -q 'imported 4 events' out || fail "import summary" "no 'imported 4 events' on stdout"
+expect_ok "import of a larger CSV" "$bin" import big.csv -o big.db
+expect_ok "analyze of a good trace" "$bin" analyze good.db
+grep -q 'PYTORCH_CUDA_ALLOC_CONF' out || fail "analyze of a good trace" "no recommendation"
+[ -s err ] && fail "analyze of a good trace" "stderr is not empty (no terminal, no progress)"
+
+# Every command the top-level help lists has a --help.
+expect_ok "gpu-trace --help" "$bin" --help
+grep -q '^Usage' out || fail "gpu-trace --help" "no Usage on stdout"
+commands=$(sed -n '/^Commands:/,/^$/p' out | awk 'NR > 1 && NF { print $1 }')
+[ -n "$commands" ] || fail "command list" "no commands under 'Commands:' in gpu-trace --help"
+for cmd in $commands; do
+    expect_ok "gpu-trace $cmd --help" "$bin" "$cmd" --help
+    grep -q '^Usage' out || fail "gpu-trace $cmd --help" "no Usage on stdout"
+    if [ "$cmd" != help ]; then
+        grep -q '^EXAMPLES' out || fail "gpu-trace $cmd --help" "no EXAMPLES section"
+        expect_ok "gpu-trace help $cmd" "$bin" help "$cmd"
+        grep -q '^Usage' out || fail "gpu-trace help $cmd" "no Usage on stdout"
+    fi
+done
+expect_ok "gpu-trace --version" "$bin" --version
+grep -q '^gpu-trace [0-9]' out || fail "gpu-trace --version" "no version on stdout"
+
+# Usage errors: exit 2.
+expect_usage "no command" "$bin"
+expect_usage "unknown command" "$bin" frobnicate
+grep -q "'frobnicate'" err || fail "unknown command" "the command is not named"
+expect_usage "unknown top-level option" "$bin" --bogus
+expect_usage "unknown analyze option" "$bin" analyze good.db --bogus
+grep -q "'--bogus'" err || fail "unknown analyze option" "the option is not named"
+expect_usage "unknown short option" "$bin" analyze good.db -x
+expect_usage "analyze without a trace" "$bin" analyze
+expect_usage "analyze with two traces" "$bin" analyze good.db good.db
+expect_usage "--config without a value" "$bin" analyze good.db --config
+expect_usage "import without -o" "$bin" import good.csv
+expect_usage "import without a CSV" "$bin" import -o x.db
+expect_usage "help of an unknown command" "$bin" help frobnicate
+
+# Bad trace files: exit 1, one line naming the file.
+expect_error "missing trace" "'missing.db'" "$bin" analyze missing.db
+echo 'this is not a database' >text.db
+expect_error "non-SQLite trace" "'text.db'" "$bin" analyze text.db
+sqlite3 foreign.db 'CREATE TABLE t(x); INSERT INTO t VALUES (1);'
+expect_error "foreign SQLite file" "'foreign.db'" "$bin" analyze foreign.db
+cp good.db newer.db
+sqlite3 newer.db 'PRAGMA user_version=99'
+expect_error "newer trace version" "'newer.db'" "$bin" analyze newer.db
+for n in 100 5000 20000; do
+    head -c "$n" big.db >"truncated$n.db"
+    expect_error "trace truncated to $n bytes" "'truncated$n.db'" "$bin" analyze "truncated$n.db"
+done
+: >empty.db
+expect_error "empty trace" "'empty.db'" "$bin" analyze empty.db
+
+# Bad values: exit 1, one line naming the value.
+expect_error "invalid config" "invalid config 'max_split_size_mb:2'" \
+    "$bin" analyze good.db --config max_split_size_mb:2
+grep -q 'must be >= 20' err || fail "invalid config" "PyTorch's reason is missing"
+expect_error "unknown config key" "'no_such_key:1'" "$bin" analyze good.db --config no_such_key:1
+expect_error "device memory with a bad unit" "invalid size '8XB'" \
+    "$bin" analyze good.db --device-memory 8XB
+expect_error "zero device memory" "'0'" "$bin" analyze good.db --device-memory 0
+expect_error "unknown format" "'xml'" "$bin" analyze good.db --format xml
+expect_error "bad thread count" "'many'" "$bin" analyze good.db --threads many
+
+# The importer: bad rows name the line, nothing is overwritten.
+printf 'ts_ns,action,addr,size,stream,device\n1,alloc,0x10,512,0,0\n2,allocate,0x20,512,0,0\n' >bad.csv
+expect_error "import of a bad row" "line 3" "$bin" import bad.csv -o bad.db
+[ -e bad.db ] && fail "import of a bad row" "left bad.db behind"
+expect_error "import of a missing CSV" "'nothere.csv'" "$bin" import nothere.csv -o n.db
+expect_error "import over an existing trace" "'good.csv'" "$bin" import good.csv -o good.db
+
+# Control characters from arguments never reach the terminal.
+expect_error "control characters in a file name" "gpu-trace: error:" \
+    "$bin" analyze "$(printf 'bad\033[2Jname\n.db')"
+grep -q "$(printf '\033')" err && fail "control characters in a file name" "ESC printed"
+
+# Output that cannot be written is an error.
+if [ -w /dev/full ]; then
+    cases=$((cases + 1))
+    "$bin" analyze good.db >/dev/full 2>err
+    rc=$?
+    : >out
+    [ $rc -eq 1 ] || fail "analyze > /dev/full" "exit $rc, expected 1"
+    grep -q '^gpu-trace: error: ' err || fail "analyze > /dev/full" "no error line"
+    for format in json csv; do
+        cases=$((cases + 1))
+        "$bin" analyze good.db --format "$format" >/dev/full 2>err
+        rc=$?
+        [ $rc -eq 1 ] || fail "analyze --format $format > /dev/full" "exit $rc, expected 1"
+    done
+    cases=$((cases + 1))
+    "$bin" --help >/dev/full 2>err
+    rc=$?
+    [ $rc -eq 1 ] || fail "--help > /dev/full" "exit $rc, expected 1"
+fi
+
+echo "$cases cases, $failures failed"
+[ $failures -eq 0 ]

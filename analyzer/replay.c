@@ -352,14 +352,16 @@ static int apply(struct worker *w, size_t c, const struct op *o)
     return 0;
 }
 
+/* Config-major: each config runs through the whole batch before the next
+ * starts, so one simulator's blocks and free sets stay in cache. */
 static int run_batch(struct worker *w, const struct batch *b)
 {
-    for (size_t k = 0; k < b->n; k++) {
-        const struct op *o = &b->ops[k];
-        if (o->slot != NO_SLOT && ensure_slots(w, o->slot))
+    for (size_t k = 0; k < b->n; k++)
+        if (b->ops[k].slot != NO_SLOT && ensure_slots(w, b->ops[k].slot))
             return GT_ENOMEM;
-        for (size_t c = w->first_config; c < w->sh->a->nconfigs; c += w->step) {
-            int rc = apply(w, c, o);
+    for (size_t c = w->first_config; c < w->sh->a->nconfigs; c += w->step) {
+        for (size_t k = 0; k < b->n; k++) {
+            int rc = apply(w, c, &b->ops[k]);
             if (rc)
                 return rc;
         }

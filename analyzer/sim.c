@@ -83,6 +83,8 @@ struct gt_sim {
     uint64_t total_allocated_memory; /* MIRRORS: total_allocated_memory (= reserved) */
     uint64_t allowed_memory_maximum; /* 0 = no fraction set */
     uint64_t device_total;
+    int any_divisions; /* some roundup_power2_divisions entry > 1 */
+    size_t found_pos;  /* set index of the block get_free_block found, or SIZE_MAX */
     int check_every_op;
     int broken;      /* host allocation failed mid-operation: state unreliable */
     char check_msg[160];
@@ -363,6 +365,9 @@ int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, st
 
 static void apply_fraction(struct gt_sim *s)
 {
+    s->any_divisions = 0;
+    for (int i = 0; i < GT_CONF_DIVISION_INTERVALS; i++)
+        s->any_divisions |= s->conf.roundup_divisions[i] > 1;
     /* MIRRORS: setMemoryFraction: allowed_memory_maximum = fraction *
      * totalGlobalMem; newest releases treat 1.0 as no limit. */
     s->allowed_memory_maximum = 0;
@@ -395,20 +400,15 @@ void gt_sim_free_all(struct gt_sim *s)
 
 /* -------------------------------------------------------- free / merge */
 
-/* MIRRORS: try_merge_blocks: dst absorbs a neighbour that is free and in the
- * same mapped state; the survivor keeps the lower address. Returns the
- * absorbed size, 0 if no merge. */
-static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
+static int mergeable(const struct gt_sim *s, uint32_t dst, uint32_t src)
 {
-    if (src == GT_SIM_NIL)
-        return 0;
+    return src != GT_SIM_NIL && !s->blk[src].allocated && s->blk[src].mapped == s->blk[dst].mapped;
+}
+
+/* dst takes over its neighbour src (links and size); set entries untouched. */
+static uint64_t absorb(struct gt_sim *s, uint32_t dst, uint32_t src)
+{
     struct blk *d = &s->blk[dst], *b = &s->blk[src];
-    if (b->allocated || b->mapped != d->mapped)
-        return 0;
-    if (b->mapped)
-        pool_erase(s, src);
-    else
-        unmapped_erase(s, src);
     if (d->prev == src) {
         d->addr = b->addr;
         d->prev = b->prev;
@@ -425,23 +425,59 @@ static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
     return absorbed;
 }
 
+/* MIRRORS: try_merge_blocks: dst absorbs a neighbour that is free and in the
+ * same mapped state; the survivor keeps the lower address. Returns the
+ * absorbed size, 0 if no merge. */
+static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
+{
+    if (!mergeable(s, dst, src))
+        return 0;
+    if (s->blk[src].mapped)
+        pool_erase(s, src);
+    else
+        unmapped_erase(s, src);
+    return absorb(s, dst, src);
+}
+
 /* MIRRORS: free_block: merge with prev then next, return to the pool, and
- * account active/requested and inactive_split (not for expandable blocks). */
+ * account active/requested and inactive_split (not for expandable blocks).
+ * The free set is updated in place: a merged block takes over its
+ * neighbour's entry instead of an erase and an insert. */
 static void free_block(struct gt_sim *s, uint32_t i)
 {
     struct blk *b = &s->blk[i];
+    struct gt_sim_set *set = &s->pools[b->pool].blocks;
     uint64_t original_size = b->size, requested = b->requested;
-    int64_t net_blocks = 0, net_bytes = 0;
-    uint32_t cand[2] = {b->prev, b->next};
-    for (int c = 0; c < 2; c++) {
-        uint64_t absorbed = try_merge(s, i, cand[c]);
-        if (absorbed) {
-            net_blocks -= 1;
-            net_bytes -= (int64_t)absorbed;
-        }
+    uint32_t prev = b->prev, next = b->next;
+    int mp = mergeable(s, i, prev), mn = mergeable(s, i, next);
+    struct gt_sim_key kp, kn;
+    size_t ppos = set->n, npos = set->n;
+    if (mp) {
+        kp = free_key(s, prev);
+        ppos = gt_sim_set_find(set, &kp);
     }
+    if (mn) {
+        kn = free_key(s, next);
+        npos = gt_sim_set_find(set, &kn);
+    }
+    int64_t net_blocks = -(mp + mn), net_bytes = 0;
+    if (mp)
+        net_bytes -= (int64_t)absorb(s, i, prev);
+    if (mn)
+        net_bytes -= (int64_t)absorb(s, i, next);
     b = &s->blk[i];
-    pool_insert(s, i);
+    b->gc_count_base = s->pools[b->pool].gc_clock;
+    struct gt_sim_key k = free_key(s, i);
+    if (mp && mn) {
+        gt_sim_set_erase_at(set, npos);
+        gt_sim_set_replace_at(set, npos < ppos ? ppos - 1 : ppos, &k);
+    } else if (mp) {
+        gt_sim_set_replace_at(set, ppos, &k);
+    } else if (mn) {
+        gt_sim_set_replace_at(set, npos, &k);
+    } else {
+        note_host_failure(s, gt_sim_set_insert(set, &k));
+    }
     if (is_split(b)) {
         net_blocks += 1;
         net_bytes += (int64_t)b->size;
@@ -882,10 +918,10 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
      * if it wastes less than max_non_split_rounding_mb (kLargeBuffer <= 2.5). */
     if (size >= m && bsize - size >= s->conf.max_non_split_rounding) /* bsize >= size */
         return GT_SIM_NIL;
-    uint32_t i = p->blocks.v[k].blk;
-    memmove(&p->blocks.v[k], &p->blocks.v[k + 1], (p->blocks.n - k - 1) * sizeof(*p->blocks.v));
-    p->blocks.n--;
-    return i;
+    /* The block stays in the set until alloc_found_block replaces its entry
+     * with the remainder (or erases it): one shift instead of two. */
+    s->found_pos = k;
+    return p->blocks.v[k].blk;
 }
 
 /* MIRRORS: alloc_block: the memory-fraction check on alloc_size, then the
@@ -962,7 +998,14 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             r->prev = a;
             r->addr += size;
             r->size -= size;
-            pool_insert(s, i);
+            if (s->found_pos != SIZE_MAX) {
+                r->gc_count_base = s->pools[r->pool].gc_clock;
+                struct gt_sim_key k = free_key(s, i);
+                gt_sim_set_replace_at(&s->pools[r->pool].blocks, s->found_pos, &k);
+                s->found_pos = SIZE_MAX;
+            } else {
+                pool_insert(s, i);
+            }
             if (already_split && !expandable) {
                 arr_dec(s->st.inactive_split_bytes, pool, size);
             } else if (!expandable) {
@@ -971,6 +1014,10 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             }
             i = a;
         }
+    }
+    if (s->found_pos != SIZE_MAX) {
+        gt_sim_set_erase_at(&s->pools[pool].blocks, s->found_pos);
+        s->found_pos = SIZE_MAX;
     }
     if (!split && already_split && !expandable) {
         arr_dec(s->st.inactive_split_bytes, pool, s->blk[i].size);
@@ -1059,14 +1106,18 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
         check_after_op(s);
         return rc;
     }
-    uint64_t size = gt_sim_round_size(&s->conf, orig);
+    uint64_t size = s->any_divisions || orig < K_MIN_BLOCK_SIZE
+                        ? gt_sim_round_size(&s->conf, orig)
+                        : (orig + K_MIN_BLOCK_SIZE - 1) & ~(K_MIN_BLOCK_SIZE - 1);
     /* MIRRORS: get_pool: rounded size <= kSmallSize -> small pool. */
     int pool = size <= K_SMALL_SIZE ? POOL_SMALL : POOL_LARGE;
     uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
     /* MIRRORS: malloc: cached block first; then GC; then a new segment; then
      * free oversize blocks and retry; then flush everything and retry. */
+    s->found_pos = SIZE_MAX;
     uint32_t b = get_free_block(s, pool, stream, size);
     if (b == GT_SIM_NIL) {
+        s->found_pos = SIZE_MAX;
         if (gc_enabled(s))
             garbage_collect(s);
         b = alloc_block(s, pool, stream, size, alloc_size, 0);

@@ -31,6 +31,13 @@ int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k);
 int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k);
 /* Index of the first entry not less than k (n if none). */
 size_t gt_sim_set_lower_bound(const struct gt_sim_set *s, const struct gt_sim_key *k);
+/* Index of the entry equal to k, or n if absent. */
+size_t gt_sim_set_find(const struct gt_sim_set *s, const struct gt_sim_key *k);
+/* Replaces the entry at index i with k, keeping the order, in one shift:
+ * a block that shrinks (split) or grows (merge) moves without an erase and an
+ * insert. */
+void gt_sim_set_replace_at(struct gt_sim_set *s, size_t i, const struct gt_sim_key *k);
+void gt_sim_set_erase_at(struct gt_sim_set *s, size_t i);
 void gt_sim_set_release(struct gt_sim_set *s);
 
 #endif

@@ -6,26 +6,54 @@
 #include "sim_int.h"
 #include "gputrace/banned.h"
 
-static int key_less(const struct gt_sim_key *a, const struct gt_sim_key *b)
+/* Branch-free lexicographic (stream, size, addr) comparison: the search
+ * below is the simulator's hottest loop and its branches are unpredictable. */
+static inline int key_less(const struct gt_sim_key *a, const struct gt_sim_key *b)
 {
-    if (a->stream != b->stream)
-        return a->stream < b->stream;
-    if (a->size != b->size)
-        return a->size < b->size;
-    return a->addr < b->addr;
+    return (a->stream < b->stream) |
+           ((a->stream == b->stream) &
+            ((a->size < b->size) | ((a->size == b->size) & (a->addr < b->addr))));
 }
 
 size_t gt_sim_set_lower_bound(const struct gt_sim_set *s, const struct gt_sim_key *k)
 {
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (key_less(&s->v[mid], k))
-            lo = mid + 1;
-        else
-            hi = mid;
+    const struct gt_sim_key *base = s->v;
+    size_t n = s->n;
+    if (n == 0)
+        return 0;
+    while (n > 1) {
+        size_t half = n / 2;
+        base = key_less(&base[half - 1], k) ? base + half : base;
+        n -= half;
     }
-    return lo;
+    return (size_t)(base - s->v) + (size_t)key_less(base, k);
+}
+
+size_t gt_sim_set_find(const struct gt_sim_set *s, const struct gt_sim_key *k)
+{
+    size_t i = gt_sim_set_lower_bound(s, k);
+    if (i < s->n && s->v[i].stream == k->stream && s->v[i].size == k->size &&
+        s->v[i].addr == k->addr)
+        return i;
+    return s->n;
+}
+
+void gt_sim_set_erase_at(struct gt_sim_set *s, size_t i)
+{
+    memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
+    s->n--;
+}
+
+void gt_sim_set_replace_at(struct gt_sim_set *s, size_t i, const struct gt_sim_key *k)
+{
+    size_t j = gt_sim_set_lower_bound(s, k);
+    if (j > i)
+        j--; /* the slot of i goes away */
+    if (j < i)
+        memmove(&s->v[j + 1], &s->v[j], (i - j) * sizeof(*s->v));
+    else if (j > i)
+        memmove(&s->v[i], &s->v[i + 1], (j - i) * sizeof(*s->v));
+    s->v[j] = *k;
 }
 
 int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
@@ -47,12 +75,10 @@ int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
 
 int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k)
 {
-    size_t i = gt_sim_set_lower_bound(s, k);
-    if (i == s->n || s->v[i].stream != k->stream || s->v[i].size != k->size ||
-        s->v[i].addr != k->addr)
+    size_t i = gt_sim_set_find(s, k);
+    if (i == s->n)
         return GT_ENOENT;
-    memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
-    s->n--;
+    gt_sim_set_erase_at(s, i);
     return 0;
 }
 

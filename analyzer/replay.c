@@ -625,9 +625,10 @@ static struct gt_analysis *analysis_new(const struct gt_conf *configs, size_t n)
     if (!a)
         return NULL;
     a->nconfigs = n;
-    a->configs = malloc(n * sizeof(*configs));
+    /* one spare config for the recorded settings */
+    a->configs = malloc((n + 1) * sizeof(*configs));
     a->devices = calloc(GT_REPLAY_MAX_DEVICES, sizeof(*a->devices));
-    a->results = calloc(GT_REPLAY_MAX_DEVICES * n, sizeof(*a->results));
+    a->results = calloc(GT_REPLAY_MAX_DEVICES * (n + 1), sizeof(*a->results));
     if (!a->configs || !a->devices || !a->results) {
         gt_analysis_free(a);
         return NULL;
@@ -653,8 +654,49 @@ static void read_lost_events(struct gt_trace_reader *r, struct gt_analysis *a)
     if (gt_trace_meta(r, "lost_events", buf, sizeof(buf)) == 0 &&
         gt_units_parse_u64(buf, INT64_MAX, &lost) == 0)
         a->warnings.lost_events = (int64_t)lost;
-    if (gt_trace_meta(r, "alloc_conf", a->recorded_conf, sizeof(a->recorded_conf)) != 0)
-        a->recorded_conf[0] = 0;
+}
+
+/* Two configs are the same settings when every field that changes the
+ * simulation is equal (the text may differ: "" and "default"). */
+static int same_settings(const struct gt_conf *x, const struct gt_conf *y)
+{
+    return x->max_split_size == y->max_split_size &&
+           x->max_non_split_rounding == y->max_non_split_rounding &&
+           x->large_segment_size == y->large_segment_size &&
+           memcmp(x->roundup_divisions, y->roundup_divisions, sizeof(x->roundup_divisions)) == 0 &&
+           x->gc_threshold == y->gc_threshold && x->memory_fraction == y->memory_fraction &&
+           x->expandable_segments == y->expandable_segments && x->no_caching == y->no_caching &&
+           x->backend == y->backend;
+}
+
+/* The recorded settings, if the trace has them: index among configs (added
+ * at the end when asked and absent). Returns the new config count. */
+static size_t place_recorded_conf(struct gt_trace_reader *r, struct gt_conf *configs, size_t n,
+                                  int add, char *recorded, size_t len, int *has, long *index)
+{
+    struct gt_conf rec;
+    char err[128];
+    *has = 0;
+    *index = -1;
+    if (gt_trace_meta(r, "alloc_conf", recorded, len) != 0) {
+        recorded[0] = 0;
+        return n;
+    }
+    *has = 1;
+    if (gt_conf_parse(recorded, &rec, err, sizeof(err)) != 0 ||
+        rec.backend != GT_CONF_BACKEND_NATIVE)
+        return n;
+    for (size_t c = 0; c < n; c++) {
+        if (same_settings(&configs[c], &rec)) {
+            *index = (long)c;
+            return n;
+        }
+    }
+    if (!add)
+        return n;
+    configs[n] = rec;
+    *index = (long)n;
+    return n + 1;
 }
 
 static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
@@ -741,6 +783,9 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
         gt_trace_close(r);
         return GT_ENOMEM;
     }
+    a->nconfigs = place_recorded_conf(r, a->configs, nconfigs, opts->add_recorded_conf,
+                                      a->recorded_conf, sizeof(a->recorded_conf),
+                                      &a->has_recorded_conf, &a->recorded_index);
     read_lost_events(r, a);
     a->warnings.skipped_kinds = 0;
     rc = replay_reader(r, a, opts, errbuf, errlen);

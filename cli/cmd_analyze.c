@@ -236,6 +236,7 @@ static int replay(const struct analyze_args *args, const struct gt_conf *confs, 
 
     opts.device_memory = device_memory;
     opts.threads = args->threads;
+    opts.add_recorded_conf = args->nconfig_texts == 0;
     if (isatty(STDERR_FILENO)) {
         opts.progress = draw_progress;
         opts.progress_ctx = &prog;

@@ -82,7 +82,8 @@ static bool is_default(const struct gt_analysis *a, const struct gt_replay_resul
 
 static bool is_recorded(const struct gt_analysis *a, const struct gt_replay_result *r)
 {
-    return a->recorded_conf[0] != '\0' && strcmp(a->recorded_conf, config_name(a, r)) == 0;
+    return a->has_recorded_conf && a->recorded_index >= 0 &&
+           r->config_index == (size_t)a->recorded_index;
 }
 
 static const struct gt_replay_result *find_default(const struct gt_analysis *a, size_t d)

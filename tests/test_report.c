@@ -273,6 +273,8 @@ START_TEST(the_traces_own_config_is_marked)
 
     three_configs(&fx, 0);
     snprintf(fx.a.recorded_conf, sizeof fx.a.recorded_conf, "max_split_size_mb:64");
+    fx.a.has_recorded_conf = 1;
+    fx.a.recorded_index = 2;
     t = render(gt_report_table_write, "run.db", &fx.a);
     assert_contains(t, "max_split_size_mb:64 (recorded)");
     assert_lacks(t, "default (recorded)");

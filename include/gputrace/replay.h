@@ -63,11 +63,18 @@ struct gt_analysis {
     struct gt_replay_result *results;
     struct gt_replay_warnings warnings;
     char recorded_conf[256];    /* meta alloc_conf, or "" */
+    int has_recorded_conf;      /* the trace names the settings it ran under */
+    /* index of the config equal to the recorded settings, or -1 */
+    long recorded_index;
 };
 
 struct gt_replay_options {
     uint64_t device_memory;     /* 0 = each device's recorded memory, unlimited if unknown */
     int threads;                /* worker threads; 0 = one per online CPU */
+    /* Also replay the settings the trace was recorded under (meta
+     * alloc_conf), when they parse and are not among the configs already:
+     * `analyze` without --config compares against what the user ran. */
+    int add_recorded_conf;
     /* Called now and then from the reading thread with events read so far
      * and the total; may be NULL. */
     void (*progress)(void *ctx, int64_t done, int64_t total);

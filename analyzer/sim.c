@@ -48,11 +48,20 @@ struct blk {
     uint8_t pool, allocated, mapped, live;
 };
 
-/* MIRRORS: BlockPool: the free set, the unmapped expandable ranges and the
- * garbage-collection clock (get_free_blocks_call_count). */
-struct pool {
+/* The free blocks and unmapped ranges of one stream in one pool. */
+struct stream_sets {
+    uint64_t stream;
     struct gt_sim_set blocks;
     struct gt_sim_set unmapped;
+};
+
+/* MIRRORS: BlockPool: the free set, the unmapped expandable ranges and the
+ * garbage-collection clock (get_free_blocks_call_count). PyTorch's one set
+ * ordered by (stream, size, address) is kept as one set per stream, sorted by
+ * stream: iterating them in order is iterating PyTorch's set. */
+struct pool {
+    struct stream_sets *ss;
+    size_t nss, capss;
     uint64_t gc_clock;
 };
 
@@ -85,6 +94,7 @@ struct gt_sim {
     uint64_t device_total;
     int any_divisions; /* some roundup_power2_divisions entry > 1 */
     size_t found_pos;  /* set index of the block get_free_block found, or SIZE_MAX */
+    struct gt_sim_set *found_set; /* the set found_pos indexes */
     int check_every_op;
     int broken;      /* host allocation failed mid-operation: state unreliable */
     char check_msg[160];
@@ -162,15 +172,51 @@ static int is_split(const struct blk *b)
 static struct gt_sim_key free_key(const struct gt_sim *s, uint32_t i)
 {
     const struct blk *b = &s->blk[i];
-    struct gt_sim_key k = {b->stream, b->size, b->addr, i};
+    struct gt_sim_key k = {b->size, b->addr, i};
     return k;
 }
 
 static struct gt_sim_key unmapped_key(const struct gt_sim *s, uint32_t i)
 {
     const struct blk *b = &s->blk[i];
-    struct gt_sim_key k = {b->stream, 0, b->addr, i};
+    struct gt_sim_key k = {0, b->addr, i};
     return k;
+}
+
+/* The sets of a stream in a pool, or NULL if the stream has none yet. */
+static struct stream_sets *sets_find(const struct gt_sim *s, int pool, uint64_t stream)
+{
+    const struct pool *p = &s->pools[pool];
+    for (size_t i = 0; i < p->nss; i++)
+        if (p->ss[i].stream == stream)
+            return &p->ss[i];
+    return NULL;
+}
+
+/* The sets of a stream in a pool, created in stream order if absent; NULL
+ * when the host is out of memory. Creating one may move the others. */
+static struct stream_sets *sets_of(struct gt_sim *s, int pool, uint64_t stream)
+{
+    struct stream_sets *found = sets_find(s, pool, stream);
+    if (found)
+        return found;
+    struct pool *p = &s->pools[pool];
+    if (p->nss == p->capss) {
+        size_t cap = p->capss ? p->capss * 2 : 4;
+        struct stream_sets *v = realloc(p->ss, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        p->ss = v;
+        p->capss = cap;
+    }
+    size_t i = 0;
+    while (i < p->nss && p->ss[i].stream < stream)
+        i++;
+    memmove(&p->ss[i + 1], &p->ss[i], (p->nss - i) * sizeof(*p->ss));
+    memset(&p->ss[i], 0, sizeof(p->ss[i]));
+    p->ss[i].stream = stream;
+    p->nss++;
+    return &p->ss[i];
 }
 
 static void note_host_failure(struct gt_sim *s, int rc)
@@ -183,30 +229,47 @@ static void note_host_failure(struct gt_sim *s, int rc)
 
 /* MIRRORS: BlockPool::insert_into_blocks: stamps the block with the pool's
  * GC clock as it enters the free set. */
+static struct gt_sim_set *blocks_of(struct gt_sim *s, uint32_t i)
+{
+    struct stream_sets *ss = sets_of(s, s->blk[i].pool, s->blk[i].stream);
+    return ss ? &ss->blocks : NULL;
+}
+
+static struct gt_sim_set *unmapped_of(struct gt_sim *s, uint32_t i)
+{
+    struct stream_sets *ss = sets_of(s, s->blk[i].pool, s->blk[i].stream);
+    return ss ? &ss->unmapped : NULL;
+}
+
 static void pool_insert(struct gt_sim *s, uint32_t i)
 {
-    struct pool *p = &s->pools[s->blk[i].pool];
-    s->blk[i].gc_count_base = p->gc_clock;
+    s->blk[i].gc_count_base = s->pools[s->blk[i].pool].gc_clock;
     struct gt_sim_key k = free_key(s, i);
-    note_host_failure(s, gt_sim_set_insert(&p->blocks, &k));
+    struct gt_sim_set *set = blocks_of(s, i);
+    note_host_failure(s, set ? gt_sim_set_insert(set, &k) : GT_ENOMEM);
 }
 
 static void pool_erase(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_key k = free_key(s, i);
-    gt_sim_set_erase(&s->pools[s->blk[i].pool].blocks, &k);
+    struct gt_sim_set *set = blocks_of(s, i);
+    if (set)
+        gt_sim_set_erase(set, &k);
 }
 
 static void unmapped_insert(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_key k = unmapped_key(s, i);
-    note_host_failure(s, gt_sim_set_insert(&s->pools[s->blk[i].pool].unmapped, &k));
+    struct gt_sim_set *set = unmapped_of(s, i);
+    note_host_failure(s, set ? gt_sim_set_insert(set, &k) : GT_ENOMEM);
 }
 
 static void unmapped_erase(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_key k = unmapped_key(s, i);
-    gt_sim_set_erase(&s->pools[s->blk[i].pool].unmapped, &k);
+    struct gt_sim_set *set = unmapped_of(s, i);
+    if (set)
+        gt_sim_set_erase(set, &k);
 }
 
 /* ------------------------------------------------------- address space */
@@ -389,8 +452,11 @@ void gt_sim_free_all(struct gt_sim *s)
     if (!s)
         return;
     for (int p = 0; p < 2; p++) {
-        gt_sim_set_release(&s->pools[p].blocks);
-        gt_sim_set_release(&s->pools[p].unmapped);
+        for (size_t i = 0; i < s->pools[p].nss; i++) {
+            gt_sim_set_release(&s->pools[p].ss[i].blocks);
+            gt_sim_set_release(&s->pools[p].ss[i].unmapped);
+        }
+        free(s->pools[p].ss);
     }
     free(s->blk);
     free(s->xs);
@@ -445,8 +511,12 @@ static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
  * neighbour's entry instead of an erase and an insert. */
 static void free_block(struct gt_sim *s, uint32_t i)
 {
+    struct gt_sim_set *set = blocks_of(s, i);
+    if (!set) {
+        note_host_failure(s, GT_ENOMEM);
+        return;
+    }
     struct blk *b = &s->blk[i];
-    struct gt_sim_set *set = &s->pools[b->pool].blocks;
     uint64_t original_size = b->size, requested = b->requested;
     uint32_t prev = b->prev, next = b->next;
     int mp = mergeable(s, i, prev), mn = mergeable(s, i, next);
@@ -563,10 +633,9 @@ static int allocatable(const struct gt_sim *s, uint32_t i)
  * consecutive free blocks cover `size`; else a new segment. */
 static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int pool, uint64_t size)
 {
-    struct gt_sim_set *un = &s->pools[pool].unmapped;
-    struct gt_sim_key key = {stream, 0, 0, 0};
-    for (size_t k = gt_sim_set_lower_bound(un, &key); k < un->n && un->v[k].stream == stream;
-         k++) {
+    struct stream_sets *ss = sets_find(s, pool, stream);
+    const struct gt_sim_set *un = ss ? &ss->unmapped : NULL;
+    for (size_t k = 0; un && k < un->n; k++) {
         uint32_t c = un->v[k].blk;
         if (allocatable(s, s->blk[c].prev))
             c = s->blk[c].prev;
@@ -741,23 +810,28 @@ static void unmap_block(struct gt_sim *s, uint32_t i)
  * set order; expandable free blocks are gathered first and then unmapped. */
 static void release_blocks(struct gt_sim *s, int pool)
 {
-    struct gt_sim_set *set = &s->pools[pool].blocks;
-    size_t nun = 0;
-    uint32_t *to_unmap = malloc((set->n ? set->n : 1) * sizeof(*to_unmap));
+    struct pool *p = &s->pools[pool];
+    size_t nfree = 0, nun = 0;
+    for (size_t si = 0; si < p->nss; si++)
+        nfree += p->ss[si].blocks.n;
+    uint32_t *to_unmap = malloc((nfree ? nfree : 1) * sizeof(*to_unmap));
     if (!to_unmap) {
         note_host_failure(s, GT_ENOMEM);
         return;
     }
-    size_t k = 0;
-    while (k < set->n) {
-        uint32_t i = set->v[k].blk;
-        if (s->blk[i].xseg != GT_SIM_NIL) {
-            to_unmap[nun++] = i;
-            k++;
-        } else if (!is_split(&s->blk[i])) {
-            release_block(s, i); /* removes entry k; the next one slides in */
-        } else {
-            k++;
+    for (size_t si = 0; si < p->nss; si++) {
+        struct gt_sim_set *set = &p->ss[si].blocks;
+        size_t k = 0;
+        while (k < set->n) {
+            uint32_t i = set->v[k].blk;
+            if (s->blk[i].xseg != GT_SIM_NIL) {
+                to_unmap[nun++] = i;
+                k++;
+            } else if (!is_split(&s->blk[i])) {
+                release_block(s, i); /* removes entry k; the next one slides in */
+            } else {
+                k++;
+            }
         }
     }
     for (size_t u = 0; u < nun; u++) {
@@ -788,30 +862,35 @@ static int release_available_cached_blocks(struct gt_sim *s, int pool, uint64_t 
     uint64_t m = s->conf.max_split_size;
     if (m == GT_CONF_UNLIMITED)
         return 0;
-    struct gt_sim_set *set = &s->pools[pool].blocks;
-    struct gt_sim_key key = {stream, size < m ? m : size, 0, 0};
+    struct stream_sets *ss = sets_find(s, pool, stream);
+    if (!ss)
+        return 0; /* PyTorch: no block of this stream, nothing released */
+    struct gt_sim_set *set = &ss->blocks;
+    struct gt_sim_key key = {size < m ? m : size, 0, 0};
     size_t k = gt_sim_set_lower_bound(set, &key);
-    if (k < set->n && set->v[k].stream == stream && s->blk[set->v[k].blk].xseg == GT_SIM_NIL) {
+    if (k < set->n && s->blk[set->v[k].blk].xseg == GT_SIM_NIL) {
         uint32_t i = set->v[k].blk;
         if (is_split(&s->blk[i]))
             return 0; /* PyTorch asserts here; never reached by its own rules */
         release_block(s, i);
         return 1;
     }
+    /* No single block: free oversize blocks from the largest of this stream
+     * down. At the first entry of the stream PyTorch's iterator either is the
+     * set's begin or steps onto another stream; both end the loop. */
     if (k == 0)
         return 0;
     uint64_t released = 0;
     k--;
     for (;;) {
         uint32_t i = set->v[k].blk;
-        if (!(released < key.size && s->blk[i].size >= m && s->blk[i].stream == stream))
+        if (!(released < key.size && s->blk[i].size >= m))
             break;
-        int is_first = k == 0;
         if (s->blk[i].xseg == GT_SIM_NIL && !is_split(&s->blk[i])) {
             released += s->blk[i].size;
             release_block(s, i); /* entry k goes; k-1 is unchanged */
         }
-        if (is_first)
+        if (k == 0)
             break;
         k--;
     }
@@ -833,11 +912,14 @@ static void garbage_collect(struct gt_sim *s)
     struct pool *p = &s->pools[POOL_LARGE];
     uint64_t total_age = 0, reclaimed = 0;
     int64_t count = 0;
-    for (size_t k = 0; k < p->blocks.n; k++) {
-        const struct blk *b = &s->blk[p->blocks.v[k].blk];
-        if (!is_split(b) && b->xseg == GT_SIM_NIL) {
-            total_age += p->gc_clock - b->gc_count_base;
-            count++;
+    for (size_t si = 0; si < p->nss; si++) {
+        const struct gt_sim_set *set = &p->ss[si].blocks;
+        for (size_t k = 0; k < set->n; k++) {
+            const struct blk *b = &s->blk[set->v[k].blk];
+            if (!is_split(b) && b->xseg == GT_SIM_NIL) {
+                total_age += p->gc_clock - b->gc_count_base;
+                count++;
+            }
         }
     }
     if (count == 0)
@@ -846,19 +928,22 @@ static void garbage_collect(struct gt_sim *s)
     while (reclaimed < target && freed && count > 0) {
         double age_threshold = (double)total_age / (double)count;
         freed = 0;
-        size_t k = 0;
-        while (k < p->blocks.n) {
-            uint32_t i = p->blocks.v[k].blk;
-            const struct blk *b = &s->blk[i];
-            uint64_t age = p->gc_clock - b->gc_count_base;
-            if (!is_split(b) && b->xseg == GT_SIM_NIL && (double)age >= age_threshold) {
-                freed = 1;
-                reclaimed += b->size;
-                total_age -= age;
-                count--;
-                release_block(s, i);
-            } else {
-                k++;
+        for (size_t si = 0; si < p->nss; si++) {
+            struct gt_sim_set *set = &p->ss[si].blocks;
+            size_t k = 0;
+            while (k < set->n) {
+                uint32_t i = set->v[k].blk;
+                const struct blk *b = &s->blk[i];
+                uint64_t age = p->gc_clock - b->gc_count_base;
+                if (!is_split(b) && b->xseg == GT_SIM_NIL && (double)age >= age_threshold) {
+                    freed = 1;
+                    reclaimed += b->size;
+                    total_age -= age;
+                    count--;
+                    release_block(s, i);
+                } else {
+                    k++;
+                }
             }
         }
     }
@@ -886,30 +971,32 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
     struct pool *p = &s->pools[pool];
     if (gc_enabled(s))
         p->gc_clock++;
-    struct gt_sim_key key = {stream, size, 0, 0};
-    size_t k = gt_sim_set_lower_bound(&p->blocks, &key);
-    if (k == p->blocks.n || p->blocks.v[k].stream != stream)
+    struct stream_sets *ss = sets_find(s, pool, stream);
+    if (!ss)
         return GT_SIM_NIL;
-    if (s->blk[p->blocks.v[k].blk].xseg != GT_SIM_NIL) {
+    struct gt_sim_set *set = &ss->blocks;
+    struct gt_sim_key key = {size, 0, 0};
+    size_t k = gt_sim_set_lower_bound(set, &key);
+    if (k == set->n)
+        return GT_SIM_NIL;
+    if (s->blk[set->v[k].blk].xseg != GT_SIM_NIL) {
         if (s->conf.expandable_segments) {
             /* MIRRORS: get_free_block: prefer an interior free block over a
              * segment's free tail, whose size counts the unmapped VA after it. */
-            while (s->blk[p->blocks.v[k].blk].xseg != GT_SIM_NIL && k + 1 < p->blocks.n &&
-                   p->blocks.v[k + 1].stream == stream &&
-                   esize(s, p->blocks.v[k + 1].blk) < esize(s, p->blocks.v[k].blk))
+            while (s->blk[set->v[k].blk].xseg != GT_SIM_NIL && k + 1 < set->n &&
+                   esize(s, set->v[k + 1].blk) < esize(s, set->v[k].blk))
                 k++;
         } else {
             /* MIRRORS: get_free_block: expandable segments switched off later
              * -> only non-expandable blocks qualify. */
             do {
                 k++;
-            } while (k < p->blocks.n && s->blk[p->blocks.v[k].blk].xseg != GT_SIM_NIL &&
-                     p->blocks.v[k].stream == stream);
-            if (k == p->blocks.n || p->blocks.v[k].stream != stream)
+            } while (k < set->n && s->blk[set->v[k].blk].xseg != GT_SIM_NIL);
+            if (k == set->n)
                 return GT_SIM_NIL;
         }
     }
-    uint64_t bsize = p->blocks.v[k].size, m = s->conf.max_split_size;
+    uint64_t bsize = set->v[k].size, m = s->conf.max_split_size;
     /* MIRRORS: get_free_block: a request below max_split_size never takes an
      * oversize block. */
     if (size < m && bsize >= m)
@@ -921,7 +1008,8 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
     /* The block stays in the set until alloc_found_block replaces its entry
      * with the remainder (or erases it): one shift instead of two. */
     s->found_pos = k;
-    return p->blocks.v[k].blk;
+    s->found_set = set;
+    return set->v[k].blk;
 }
 
 /* MIRRORS: alloc_block: the memory-fraction check on alloc_size, then the
@@ -1001,7 +1089,7 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             if (s->found_pos != SIZE_MAX) {
                 r->gc_count_base = s->pools[r->pool].gc_clock;
                 struct gt_sim_key k = free_key(s, i);
-                gt_sim_set_replace_at(&s->pools[r->pool].blocks, s->found_pos, &k);
+                gt_sim_set_replace_at(s->found_set, s->found_pos, &k);
                 s->found_pos = SIZE_MAX;
             } else {
                 pool_insert(s, i);
@@ -1016,7 +1104,7 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
         }
     }
     if (s->found_pos != SIZE_MAX) {
-        gt_sim_set_erase_at(&s->pools[pool].blocks, s->found_pos);
+        gt_sim_set_erase_at(s->found_set, s->found_pos);
         s->found_pos = SIZE_MAX;
     }
     if (!split && already_split && !expandable) {
@@ -1188,9 +1276,11 @@ uint64_t gt_sim_largest_free_block(const struct gt_sim *s)
 {
     uint64_t best = 0;
     for (int p = 0; p < 2; p++)
-        for (size_t k = 0; k < s->pools[p].blocks.n; k++)
-            if (s->pools[p].blocks.v[k].size > best)
-                best = s->pools[p].blocks.v[k].size;
+        for (size_t si = 0; si < s->pools[p].nss; si++) {
+            const struct gt_sim_set *set = &s->pools[p].ss[si].blocks;
+            if (set->n && set->v[set->n - 1].size > best)
+                best = set->v[set->n - 1].size; /* sets are ordered by size */
+        }
     return best;
 }
 
@@ -1361,8 +1451,8 @@ void gt_sim_segments(const struct gt_sim *s,
         }                                                                                          \
     } while (0)
 
-static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, int unmapped,
-                     char *msg, size_t len)
+static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint64_t stream,
+                     int unmapped, char *msg, size_t len)
 {
     for (size_t k = 0; k < set->n; k++) {
         const struct gt_sim_key *key = &set->v[k];
@@ -1372,16 +1462,33 @@ static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, int u
               (unsigned long long)b->addr);
         CHECK(b->mapped == !unmapped, "block at 0x%llx is in the wrong set",
               (unsigned long long)b->addr);
-        CHECK(key->addr == b->addr && key->stream == b->stream &&
-                  key->size == (unmapped ? 0 : b->size),
+        CHECK(b->stream == stream, "block at 0x%llx is in another stream's set",
+              (unsigned long long)b->addr);
+        CHECK(key->addr == b->addr && key->size == (unmapped ? 0 : b->size),
               "stale key for block at 0x%llx", (unsigned long long)b->addr);
         if (k > 0) {
             const struct gt_sim_key *p = &set->v[k - 1];
-            int ordered = p->stream < key->stream ||
-                          (p->stream == key->stream &&
-                           (p->size < key->size || (p->size == key->size && p->addr < key->addr)));
+            int ordered = p->size < key->size || (p->size == key->size && p->addr < key->addr);
             CHECK(ordered, "free set out of order at entry %zu", k);
         }
+    }
+    return 0;
+}
+
+/* Checks every set of a pool; adds their sizes to *nfree and *nunmapped. */
+static int check_pool(const struct gt_sim *s, int pool, size_t *nfree, size_t *nunmapped,
+                      char *msg, size_t len)
+{
+    const struct pool *p = &s->pools[pool];
+    for (size_t si = 0; si < p->nss; si++) {
+        CHECK(si == 0 || p->ss[si - 1].stream < p->ss[si].stream, "stream sets out of order");
+        int rc = check_set(s, &p->ss[si].blocks, p->ss[si].stream, 0, msg, len);
+        if (rc == 0)
+            rc = check_set(s, &p->ss[si].unmapped, p->ss[si].stream, 1, msg, len);
+        if (rc)
+            return rc;
+        *nfree += p->ss[si].blocks.n;
+        *nunmapped += p->ss[si].unmapped.n;
     }
     return 0;
 }
@@ -1427,19 +1534,14 @@ int gt_sim_check(const struct gt_sim *s, char *msg, size_t len)
           "allocated_bytes.all.current %lld != %llu", (long long)s->st.allocated_bytes[0].current,
           (unsigned long long)allocated);
     CHECK(allocated <= reserved, "allocated exceeds reserved");
-    CHECK(nfree == s->pools[0].blocks.n + s->pools[1].blocks.n,
-          "%zu free blocks but %zu in the free sets", nfree,
-          s->pools[0].blocks.n + s->pools[1].blocks.n);
-    CHECK(nunmapped == s->pools[0].unmapped.n + s->pools[1].unmapped.n,
-          "%zu unmapped blocks but %zu in the unmapped sets", nunmapped,
-          s->pools[0].unmapped.n + s->pools[1].unmapped.n);
+    size_t in_sets = 0, unmapped_in_sets = 0;
     for (int p = 0; p < 2; p++) {
-        int rc = check_set(s, &s->pools[p].blocks, 0, msg, len);
-        if (rc)
-            return rc;
-        rc = check_set(s, &s->pools[p].unmapped, 1, msg, len);
+        int rc = check_pool(s, p, &in_sets, &unmapped_in_sets, msg, len);
         if (rc)
             return rc;
     }
+    CHECK(nfree == in_sets, "%zu free blocks but %zu in the free sets", nfree, in_sets);
+    CHECK(nunmapped == unmapped_in_sets, "%zu unmapped blocks but %zu in the unmapped sets",
+          nunmapped, unmapped_in_sets);
     return 0;
 }

@@ -8,11 +8,11 @@
 
 #define GT_SIM_NIL UINT32_MAX
 
-/* One key of an ordered free set. The sets order blocks as
- * BlockComparatorSize does: (stream, size, address), all unsigned. The set of
- * unmapped expandable ranges orders by (stream, address) and stores size 0. */
+/* One key of an ordered free set. BlockComparatorSize orders blocks by
+ * (stream, size, address); the simulator keeps one set per stream, so a set
+ * orders by (size, address). The sets of unmapped expandable ranges order by
+ * address (BlockComparatorAddress) and store size 0. */
 struct gt_sim_key {
-    uint64_t stream;
     uint64_t size;
     uint64_t addr;
     uint32_t blk;

@@ -6,13 +6,11 @@
 #include "sim_int.h"
 #include "gputrace/banned.h"
 
-/* Branch-free lexicographic (stream, size, addr) comparison: the search
- * below is the simulator's hottest loop and its branches are unpredictable. */
+/* Branch-free lexicographic (size, addr) comparison: the search below is
+ * the simulator's hottest loop and its branches are unpredictable. */
 static inline int key_less(const struct gt_sim_key *a, const struct gt_sim_key *b)
 {
-    return (a->stream < b->stream) |
-           ((a->stream == b->stream) &
-            ((a->size < b->size) | ((a->size == b->size) & (a->addr < b->addr))));
+    return (a->size < b->size) | ((a->size == b->size) & (a->addr < b->addr));
 }
 
 size_t gt_sim_set_lower_bound(const struct gt_sim_set *s, const struct gt_sim_key *k)
@@ -32,8 +30,7 @@ size_t gt_sim_set_lower_bound(const struct gt_sim_set *s, const struct gt_sim_ke
 size_t gt_sim_set_find(const struct gt_sim_set *s, const struct gt_sim_key *k)
 {
     size_t i = gt_sim_set_lower_bound(s, k);
-    if (i < s->n && s->v[i].stream == k->stream && s->v[i].size == k->size &&
-        s->v[i].addr == k->addr)
+    if (i < s->n && s->v[i].size == k->size && s->v[i].addr == k->addr)
         return i;
     return s->n;
 }

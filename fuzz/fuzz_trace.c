@@ -1,0 +1,73 @@
+/* libFuzzer target for the trace reader: each input is written to a file,
+ * opened with gt_trace_open and read to the end with every reader call.
+ * Traces come from users and crashed recorders, so any bytes must give an
+ * error or events, never a crash or a hang. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gputrace/trace.h"
+
+#include "gputrace/banned.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[64];
+static char trace_path[96];
+
+static int setup(void)
+{
+    if (dir[0] != '\0')
+        return 0;
+    snprintf(dir, sizeof dir, "%s/gt-fuzz-trace-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(trace_path, sizeof trace_path, "%s/in.db", dir);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct gt_trace_reader *r = NULL;
+    struct gt_event buf[7];
+    char err[256], text[64];
+    uint64_t mem;
+    int64_t count;
+    size_t n;
+    FILE *f;
+
+    if (setup() != 0)
+        return 0;
+    f = fopen(trace_path, "wb");
+    if (f == NULL)
+        return 0;
+    if (size > 0 && fwrite(data, 1, size, f) != size) {
+        fclose(f);
+        return 0;
+    }
+    fclose(f);
+    if (gt_trace_open(trace_path, &r, err, sizeof err) == 0) {
+        gt_trace_event_count(r, &count);
+        gt_trace_meta(r, "tool_version", text, sizeof text);
+        gt_trace_device(r, 0, text, sizeof text, &mem);
+        for (int pass = 0; pass < 2; pass++) {
+            while (gt_trace_read(r, buf, sizeof buf / sizeof buf[0], &n) == 0 && n > 0) {
+                for (size_t i = 0; i < n; i++) {
+                    /* The reader promises kinds it knows, in seq order. */
+                    if (buf[i].kind < 1 || gt_trace_kind_name(buf[i].kind) == NULL)
+                        abort();
+                    if (i > 0 && buf[i].seq <= buf[i - 1].seq)
+                        abort();
+                }
+            }
+            gt_trace_rewind(r);
+        }
+        gt_trace_close(r);
+    }
+    unlink(trace_path);
+    return 0;
+}

@@ -36,8 +36,14 @@
 #define UTF8_BOM "\xef\xbb\xbf"
 
 /* State of one import; line is the 1-based number of the line being read. */
+/* Devices the CSV names, in order of first appearance (bounded: a CSV of
+ * more devices than this gets device rows for the first ones only). */
+#define IMPORT_MAX_DEVICES 64
+
 struct importer {
     const char *csv_path;
+    int32_t devices[IMPORT_MAX_DEVICES];
+    size_t ndevices;
     FILE *in;
     struct gt_trace_writer *w;
     struct gt_import_summary *sum;
@@ -305,6 +311,30 @@ static int write_meta(struct importer *im)
     return rc;
 }
 
+static void note_device(int32_t *seen, size_t *nseen, int32_t device)
+{
+    for (size_t i = 0; i < *nseen; i++)
+        if (seen[i] == device)
+            return;
+    if (*nseen < IMPORT_MAX_DEVICES)
+        seen[(*nseen)++] = device;
+}
+
+static int write_options(struct importer *im, const struct gt_import_options *opts,
+                         const int32_t *seen, size_t nseen)
+{
+    int rc = GT_OK;
+    if (opts->alloc_conf)
+        rc = gt_trace_set_meta(im->w, "alloc_conf", opts->alloc_conf);
+    if (opts->device_name || opts->device_memory)
+        for (size_t i = 0; i < nseen && rc == GT_OK; i++)
+            rc = gt_trace_add_device(im->w, seen[i], opts->device_name ? opts->device_name : "",
+                                     opts->device_memory);
+    if (rc != GT_OK)
+        fail_msg(im, "cannot write the trace: %s", gt_trace_writer_errmsg(im->w));
+    return rc;
+}
+
 static int import_rows(struct importer *im)
 {
     struct gt_event ev;
@@ -324,12 +354,20 @@ static int import_rows(struct importer *im)
         }
         im->sum->events++;
         im->sum->by_kind[ev.kind]++;
+        note_device(im->devices, &im->ndevices, ev.device);
     }
     return rc;
 }
 
 int gt_import_csv(const char *csv_path, const char *trace_path, struct gt_import_summary *sum,
                   char *errbuf, size_t errlen)
+{
+    return gt_import_csv_with(csv_path, trace_path, NULL, sum, errbuf, errlen);
+}
+
+int gt_import_csv_with(const char *csv_path, const char *trace_path,
+                       const struct gt_import_options *opts, struct gt_import_summary *sum,
+                       char *errbuf, size_t errlen)
 {
     struct gt_import_summary local;
     struct importer im = {0};
@@ -359,6 +397,8 @@ int gt_import_csv(const char *csv_path, const char *trace_path, struct gt_import
         rc = write_meta(&im);
     if (rc == GT_OK)
         rc = import_rows(&im);
+    if (rc == GT_OK && opts != NULL)
+        rc = write_options(&im, opts, im.devices, im.ndevices);
 
     if (im.w != NULL) {
         close_rc = gt_trace_writer_close(im.w);

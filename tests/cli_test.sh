@@ -155,6 +155,16 @@ expect_error "import of a bad row" "line 3" "$bin" import bad.csv -o bad.db
 [ -e bad.db ] && fail "import of a bad row" "left bad.db behind"
 expect_error "import of a missing CSV" "'nothere.csv'" "$bin" import nothere.csv -o n.db
 expect_error "import over an existing trace" "'good.csv'" "$bin" import good.csv -o good.db
+expect_error "import with an invalid --alloc-conf" "'max_split_size_mb:3'" \
+    "$bin" import good.csv -o opt.db --alloc-conf max_split_size_mb:3
+expect_error "import with a bad --device-memory" "'3XB'" \
+    "$bin" import good.csv -o opt.db --device-memory 3XB
+expect_ok "import with the run's settings and card" "$bin" import good.csv -o opt.db \
+    --alloc-conf max_split_size_mb:64 --device-name 'Card X' --device-memory 8GiB
+expect_ok "analyze of a trace with recorded settings" "$bin" analyze opt.db
+grep -q 'max_split_size_mb:64 (recorded)' out || fail "recorded settings" "no '(recorded)' row"
+grep -q 'Card X' out || fail "recorded card" "the card's name is not in the header"
+grep -q 'device memory 8.00 GiB' out || fail "recorded card" "the card's memory is not the cap"
 
 # Control characters from arguments never reach the terminal.
 expect_error "control characters in a file name" "gpu-trace: error:" \

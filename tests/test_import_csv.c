@@ -251,6 +251,46 @@ START_TEST(a_header_only_file_gives_an_empty_trace)
 }
 END_TEST
 
+START_TEST(import_options_record_the_settings_and_the_card_of_every_device)
+{
+    const char *out = path_of("out.db");
+    const char *csv = write_csv(HEADER "1,alloc,4096,1024,0,0\n"
+                                       "2,alloc,8192,1024,0,3\n"
+                                       "3,free,4096,,0,0\n");
+    struct gt_import_options opts = {"expandable_segments:True", "Card X", 24ull << 30};
+    struct gt_trace_reader *r = NULL;
+    char err[256] = "", buf[64];
+    uint64_t total = 0;
+
+    ck_assert_int_eq(gt_import_csv_with(csv, out, &opts, NULL, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_open(out, &r, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_meta(r, "alloc_conf", buf, sizeof buf), GT_OK);
+    ck_assert_str_eq(buf, "expandable_segments:True");
+    for (int32_t d = 0; d <= 3; d += 3) {
+        ck_assert_int_eq(gt_trace_device(r, d, buf, sizeof buf, &total), GT_OK);
+        ck_assert_str_eq(buf, "Card X");
+        ck_assert_uint_eq(total, 24ull << 30);
+    }
+    ck_assert_int_eq(gt_trace_device(r, 1, buf, sizeof buf, &total), GT_ENOENT);
+    gt_trace_close(r);
+}
+END_TEST
+
+START_TEST(without_options_the_settings_stay_unknown)
+{
+    const char *out = path_of("out.db");
+    struct gt_trace_reader *r = NULL;
+    char err[256] = "", buf[64];
+
+    ck_assert_int_eq(gt_import_csv(write_csv(HEADER "1,alloc,4096,1024,0,0\n"), out, NULL, err,
+                                   sizeof err),
+                     GT_OK);
+    ck_assert_int_eq(gt_trace_open(out, &r, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_meta(r, "alloc_conf", buf, sizeof buf), GT_ENOENT);
+    gt_trace_close(r);
+}
+END_TEST
+
 START_TEST(an_error_late_in_a_long_file_removes_the_partial_trace)
 {
     const char *p = path_of("in.csv"), *out = path_of("out.db");
@@ -341,6 +381,8 @@ static Suite *import_csv_suite(void)
     tcase_add_test(tc, a_line_with_a_nul_byte_is_an_error_not_a_short_row);
     tcase_add_test(tc, a_wrong_or_missing_header_is_rejected);
     tcase_add_test(tc, a_header_only_file_gives_an_empty_trace);
+    tcase_add_test(tc, import_options_record_the_settings_and_the_card_of_every_device);
+    tcase_add_test(tc, without_options_the_settings_stay_unknown);
     tcase_add_test(tc, an_error_late_in_a_long_file_removes_the_partial_trace);
     tcase_add_test(tc, an_existing_output_is_never_overwritten_or_removed);
     tcase_add_test(tc, a_missing_csv_is_reported_as_missing);

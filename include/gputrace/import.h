@@ -39,4 +39,19 @@ struct gt_import_summary {
 int gt_import_csv(const char *csv_path, const char *trace_path, struct gt_import_summary *sum,
                   char *errbuf, size_t errlen);
 
+/* What a CSV cannot say about the run, given by the user at import. */
+struct gt_import_options {
+    const char *alloc_conf;  /* PYTORCH_CUDA_ALLOC_CONF the run used (meta alloc_conf); NULL:
+                                unknown, "" : none set */
+    const char *device_name; /* name of every device in the CSV, or NULL */
+    uint64_t device_memory;  /* total memory of every device in the CSV, 0 = unknown */
+};
+
+/* gt_import_csv_with: gt_import_csv with options (opts may be NULL). A
+ * device row is written for each device the CSV names when a name or memory
+ * is given. */
+int gt_import_csv_with(const char *csv_path, const char *trace_path,
+                       const struct gt_import_options *opts, struct gt_import_summary *sum,
+                       char *errbuf, size_t errlen);
+
 #endif

@@ -52,4 +52,29 @@ enum gt_event_kind {
     " stream INTEGER NOT NULL, kind INTEGER NOT NULL, addr INTEGER NOT NULL,"       \
     " size INTEGER NOT NULL, requested INTEGER NOT NULL, result INTEGER NOT NULL);"
 
+/* Optional tables of format v1, created with every new trace and empty unless
+ * an importer or recorder fills them. Readers treat a missing optional table
+ * as empty (files written before they existed), so adding one is not a
+ * version change.
+ *  - frames/stacks/event_stacks: the Python (and C++) frames of an event, as
+ *    PyTorch snapshots record them; frames and stacks are deduplicated.
+ *  - event_totals: ground truth a recording carries per event (chrome traces:
+ *    "Total Allocated" / "Total Reserved").
+ *  - initial_blocks: the allocator's state before the first event (a
+ *    snapshot that starts mid-run, rebuilt by undoing the trace): every block
+ *    of every segment, free or allocated. */
+#define GT_SCHEMA_SQL_OPTIONAL                                                     \
+    "CREATE TABLE frames(frame INTEGER PRIMARY KEY, filename TEXT NOT NULL,"       \
+    " line INTEGER NOT NULL, name TEXT NOT NULL);"                                  \
+    "CREATE TABLE stacks(stack INTEGER NOT NULL, depth INTEGER NOT NULL,"          \
+    " frame INTEGER NOT NULL, PRIMARY KEY(stack, depth)) WITHOUT ROWID;"            \
+    "CREATE TABLE event_stacks(seq INTEGER PRIMARY KEY, stack INTEGER NOT NULL);"  \
+    "CREATE TABLE event_totals(seq INTEGER PRIMARY KEY, allocated INTEGER NOT NULL," \
+    " reserved INTEGER NOT NULL);"                                                  \
+    "CREATE TABLE initial_blocks(device INTEGER NOT NULL, addr INTEGER NOT NULL,"  \
+    " size INTEGER NOT NULL, requested INTEGER NOT NULL, allocated INTEGER NOT NULL," \
+    " segment INTEGER NOT NULL, segment_size INTEGER NOT NULL, stream INTEGER NOT NULL," \
+    " small_pool INTEGER NOT NULL, expandable INTEGER NOT NULL,"                    \
+    " PRIMARY KEY(device, addr)) WITHOUT ROWID;"
+
 #endif

@@ -7,6 +7,7 @@
 #ifndef GPUTRACE_TRACE_H
 #define GPUTRACE_TRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,41 @@ int gt_trace_add_process(struct gt_trace_writer *w, int64_t pid, int64_t rank,
  * batch. */
 int gt_trace_append(struct gt_trace_writer *w, const struct gt_event *ev);
 
+/* gt_trace_last_seq: the seq assigned by the last gt_trace_append (0 before
+ * any), to attach optional rows to that event. */
+int64_t gt_trace_last_seq(const struct gt_trace_writer *w);
+
+/* One frame of a stack; filename and name are copied by the writer. */
+struct gt_frame {
+    const char *filename;
+    const char *name;
+    int64_t line;
+};
+
+/* gt_trace_set_stack: attaches a stack (innermost frame first, as PyTorch
+ * records them) to the event seq. Frames and whole stacks are deduplicated
+ * in memory, so a trace of millions of events with the same few thousand
+ * stacks stores each once. */
+int gt_trace_set_stack(struct gt_trace_writer *w, int64_t seq, const struct gt_frame *frames,
+                       size_t n);
+
+/* gt_trace_add_totals: ground truth carried by the recording for event seq. */
+int gt_trace_add_totals(struct gt_trace_writer *w, int64_t seq, int64_t allocated,
+                        int64_t reserved);
+
+/* One block of the allocator's state before the first event (table
+ * initial_blocks). segment is the address of the segment holding the block
+ * and segment_size its total size (for expandable segments: the contiguous
+ * mapped range). */
+struct gt_initial_block {
+    int32_t device;
+    uint64_t addr, size, requested;
+    bool allocated;
+    uint64_t segment, segment_size, stream;
+    bool small_pool, expandable;
+};
+int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initial_block *b);
+
 /* gt_trace_writer_close: commits what is pending and closes; accepts NULL.
  * Returns the first error of the commit. */
 int gt_trace_writer_close(struct gt_trace_writer *w);
@@ -77,6 +113,20 @@ int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, s
 int64_t gt_trace_skipped(const struct gt_trace_reader *r);
 /* gt_trace_rewind: the next gt_trace_read starts at the first event again. */
 int gt_trace_rewind(struct gt_trace_reader *r);
+
+/* gt_trace_initial_blocks: calls fn for every initial block in (device,
+ * addr) order; stops early and returns fn's value when it is non-zero. A
+ * trace without the table has none. */
+int gt_trace_initial_blocks(struct gt_trace_reader *r,
+                            int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx);
+/* gt_trace_stack: calls fn for each frame of event seq's stack, innermost
+ * first (depth 0); 0 and no call when the event has none. */
+int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,
+                   int (*fn)(void *ctx, size_t depth, const struct gt_frame *f), void *ctx);
+/* gt_trace_totals: calls fn for every event_totals row in seq order. */
+int gt_trace_totals(struct gt_trace_reader *r,
+                    int (*fn)(void *ctx, int64_t seq, int64_t allocated, int64_t reserved),
+                    void *ctx);
 
 /* gt_trace_kind_name: "alloc", "free", ... or NULL for an unknown kind. */
 const char *gt_trace_kind_name(int32_t kind);

@@ -1257,6 +1257,101 @@ void gt_sim_empty_cache(struct gt_sim *s)
     check_after_op(s);
 }
 
+static int range_free(const struct gt_sim *s, uint64_t addr, uint64_t size, size_t *pos)
+{
+    size_t i = 0;
+    while (i < s->nranges && s->ranges[i].end <= addr)
+        i++;
+    *pos = i;
+    return !(i < s->nranges && s->ranges[i].start < addr + size);
+}
+
+static int check_tiling(uint64_t addr, uint64_t size, const struct gt_sim_block_init *b, size_t n)
+{
+    uint64_t at = addr;
+    for (size_t k = 0; k < n; k++) {
+        if (b[k].addr != at || b[k].size == 0 || b[k].size % K_MIN_BLOCK_SIZE != 0 ||
+            b[k].size > addr + size - at)
+            return GT_EINVAL;
+        at += b[k].size;
+    }
+    return at == addr + size && n > 0 ? 0 : GT_EINVAL;
+}
+
+/* Links block i after block prev (GT_SIM_NIL: first of its segment). */
+static void link_after(struct gt_sim *s, uint32_t prev, uint32_t i)
+{
+    s->blk[i].prev = prev;
+    if (prev != GT_SIM_NIL)
+        s->blk[prev].next = i;
+}
+
+int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
+                           bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
+                           gt_sim_handle *handles)
+{
+    size_t pos;
+    if (s->conf.no_caching)
+        return GT_EUNSUPPORTED;
+    if (size == 0 || size % K_MIN_BLOCK_SIZE || check_tiling(addr, size, blocks, n) ||
+        !range_free(s, addr, size, &pos))
+        return GT_EINVAL;
+    if (range_insert(s, pos, addr, size))
+        return GT_ENOMEM;
+    int pool = small_pool ? POOL_SMALL : POOL_LARGE;
+    s->total_allocated_memory += size;
+    arr_inc(s->st.segment, pool, 1);
+    arr_inc(s->st.reserved_bytes, pool, size);
+    if (size >= s->conf.max_split_size)
+        stat_inc(&s->st.oversize_segments, 1);
+    uint32_t prev = GT_SIM_NIL;
+    for (size_t k = 0; k < n; k++) {
+        handles[k] = GT_SIM_NO_HANDLE;
+        if (!blocks[k].allocated && prev != GT_SIM_NIL && !s->blk[prev].allocated) {
+            s->blk[prev].size += blocks[k].size; /* free neighbours are one block */
+            continue;
+        }
+        uint32_t i = blk_new(s);
+        if (i == GT_SIM_NIL)
+            return GT_ENOMEM;
+        struct blk *b = &s->blk[i];
+        b->addr = blocks[k].addr;
+        b->size = blocks[k].size;
+        b->stream = stream;
+        b->pool = (uint8_t)pool;
+        b->mapped = 1;
+        link_after(s, prev, i);
+        prev = i;
+        if (blocks[k].allocated) {
+            b->allocated = 1;
+            b->requested = blocks[k].requested;
+            arr_inc(s->st.allocation, pool, 1);
+            arr_inc(s->st.allocated_bytes, pool, b->size);
+            arr_inc(s->st.active, pool, 1);
+            arr_inc(s->st.active_bytes, pool, b->size);
+            arr_inc(s->st.requested_bytes, pool, b->requested);
+            if (b->size >= s->conf.max_split_size)
+                stat_inc(&s->st.oversize_allocations, 1);
+            handles[k] = i;
+        }
+    }
+    /* Free blocks enter the pool; in a split segment they are inactive_split. */
+    uint32_t first = prev;
+    while (first != GT_SIM_NIL && s->blk[first].prev != GT_SIM_NIL)
+        first = s->blk[first].prev;
+    for (uint32_t i = first; i != GT_SIM_NIL; i = s->blk[i].next) {
+        if (s->blk[i].allocated)
+            continue;
+        pool_insert(s, i);
+        if (is_split(&s->blk[i])) {
+            arr_inc(s->st.inactive_split, pool, 1);
+            arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
+        }
+    }
+    check_after_op(s);
+    return s->broken ? GT_ENOMEM : 0;
+}
+
 uint64_t gt_sim_addr(const struct gt_sim *s, gt_sim_handle h)
 {
     return h < s->nblk && s->blk[h].live ? s->blk[h].addr : 0;

@@ -688,6 +688,47 @@ START_TEST(s15_19_random_operations_keep_the_bookkeeping_consistent)
 }
 END_TEST
 
+START_TEST(a_preloaded_segment_serves_requests_and_merges_on_free)
+{
+    struct seglog log;
+    struct gt_sim *s = sim_with("default", 0, 0, &log);
+    uint64_t seg = 0x7fa000000000ull;
+    struct gt_sim_block_init b[4] = {{seg, 4 * MIB, 4000000, true},
+                                     {seg + 4 * MIB, 3 * MIB, 0, false},
+                                     {seg + 7 * MIB, 3 * MIB, 0, false},
+                                     {seg + 10 * MIB, 10 * MIB, 10 * MIB, true}};
+    gt_sim_handle h[4];
+    ck_assert_int_eq(gt_sim_preload_segment(s, seg, 20 * MIB, 0, false, b, 4, h), 0);
+    ck_assert_uint_ne(h[0], GT_SIM_NO_HANDLE);
+    ck_assert_uint_eq(h[1], GT_SIM_NO_HANDLE);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(20 * MIB));
+    ck_assert_int_eq(stat(s, "allocated_bytes.all.current"), (int64_t)(14 * MIB));
+    ck_assert_int_eq(stat(s, "inactive_split.all.current"), 1); /* the two free blocks merged */
+    /* A 5 MiB request takes the free 6 MiB block and splits it (1 MiB left
+     * is not > 1 MiB: no split, the whole 6 MiB). */
+    gt_sim_handle x = must_alloc(s, 5 * MIB);
+    ck_assert_uint_eq(gt_sim_addr(s, x), seg + 4 * MIB);
+    ck_assert_uint_eq(gt_sim_block_size(s, x), 6 * MIB);
+    ck_assert_int_eq(log.n, 0); /* no cudaMalloc */
+    gt_sim_free(s, x);
+    gt_sim_free(s, h[0]);
+    gt_sim_free(s, h[3]);
+    ck_assert_uint_eq(gt_sim_largest_free_block(s), 20 * MIB);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_uint_eq(log.addr[0], seg);
+    assert_consistent(s);
+    /* Blocks that do not tile the segment, or a range in use, are refused. */
+    struct gt_sim_block_init gap[1] = {{seg, 2 * MIB, 0, true}};
+    ck_assert_int_eq(gt_sim_preload_segment(s, seg, 4 * MIB, 0, false, gap, 1, h), GT_EINVAL);
+    must_alloc(s, 30 * MIB);
+    struct gt_sim_block_init whole[1] = {{0x7f0000000000ull, 2 * MIB, 0, false}};
+    ck_assert_int_eq(gt_sim_preload_segment(s, 0x7f0000000000ull, 2 * MIB, 0, true, whole, 1, h),
+                     GT_EINVAL);
+    gt_sim_free_all(s);
+}
+END_TEST
+
 START_TEST(stats_use_torch_memory_stats_names_in_sorted_order)
 {
     struct gt_sim *s = sim_with("default", 0, 0, NULL);
@@ -734,6 +775,7 @@ static Suite *sim_suite(void)
     tcase_add_test(t, empty_cache_unmaps_free_pages_inside_a_busy_expandable_segment);
     tcase_add_test(t, expandable_segments_split_any_remainder_of_512_bytes);
     tcase_add_test(t, nocache_makes_every_request_its_own_device_allocation);
+    tcase_add_test(t, a_preloaded_segment_serves_requests_and_merges_on_free);
     tcase_add_test(t, stats_use_torch_memory_stats_names_in_sorted_order);
     tcase_add_test(t, the_cudamallocasync_backend_is_refused_not_simulated);
     suite_add_tcase(s, t);

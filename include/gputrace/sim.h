@@ -92,6 +92,24 @@ void gt_sim_free_all(struct gt_sim *s); /* destroys the simulator; accepts NULL 
  * released), or GT_ENOMEM when the host ran out. size 0 returns
  * GT_SIM_NO_HANDLE without touching anything, as allocate(0) does. */
 int gt_sim_malloc(struct gt_sim *s, uint64_t size, uint64_t stream, gt_sim_handle *out);
+/* One block of a segment that exists before the first request. */
+struct gt_sim_block_init {
+    uint64_t addr, size, requested;
+    bool allocated;
+};
+
+/* gt_sim_preload_segment: puts a cudaMalloc segment that existed before the
+ * first request (a snapshot that starts mid-run) at its real address, tiled by
+ * blocks (address order, no gaps, sizes multiples of 512). Adjacent free
+ * blocks are merged as the allocator would have them. handles[i] receives
+ * the handle of each allocated block (GT_SIM_NO_HANDLE for free ones).
+ * Statistics count the segment and its blocks as if allocated now.
+ * GT_EINVAL when the blocks do not tile the segment or the range overlaps
+ * another segment; GT_EUNSUPPORTED for expandable segments (not preloaded). */
+int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
+                           bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
+                           gt_sim_handle *handles);
+
 /* gt_sim_set_conf: torch.cuda.memory._set_allocator_settings mid-run: the new
  * settings apply from the next call; existing segments of either kind stay.
  * memory_stats' max_split_size keeps the value the allocator started with. */

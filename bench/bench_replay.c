@@ -1,0 +1,607 @@
+/* bench_replay: how fast replay is, against one SQLite scan of the same file.
+ *
+ *   bench_replay TRACE [--configs default|sweep] [--threads N]
+ *
+ * Measures on TRACE (warm page cache):
+ *   scan    SELECT kind, device, stream, addr, size, requested FROM events
+ *           ORDER BY seq, stepped to the end with the sqlite3 API (the
+ *           baseline), and `sqlite3 TRACE 'SELECT sum(size) FROM events'`
+ *           when the shell is installed;
+ *   read    gt_trace_read over the whole trace (the reader replay uses);
+ *   sim     the simulator alone on in-memory operations (a prefix of the
+ *           trace), per config, one thread: the ceiling replay could reach;
+ *   replay  gt_replay_trace with one config and one worker thread, per
+ *           config: events/s per config per core;
+ *   sweep   gt_replay_default_sweep on all cores (or --threads): wall time and
+ *           its ratio to the scan;
+ *   rss     peak resident memory of a fresh process (this program re-run with
+ *           --rss-only) that only runs the sweep, per event.
+ * Prints ratios against the targets of docs/performance.md and checksums of
+ * the results, so that a faster but wrong change shows. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/replay.h"
+#include "gputrace/schema.h"
+#include "gputrace/sim.h"
+#include "gputrace/trace.h"
+#include "gputrace/units.h"
+#include "gputrace/banned.h"
+
+#define TARGET_EVENTS_PER_S 20e6
+#define TARGET_SWEEP_OVER_SCAN 3.0
+#define TARGET_BYTES_PER_EVENT 32.0
+#define MAX_CONFIGS 32
+#define SIM_EVENTS_MAX 4000000 /* events of the in-memory simulator run */
+#define READ_BATCH 4096
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* User + system CPU seconds of this process, all threads. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "bench_replay: error: %s: %s\n", what, detail);
+    exit(1);
+}
+
+/* ---------------------------------------------------------------- scan */
+
+/* The baseline: every row of the columns replay needs, in seq order. Returns
+ * seconds; *sum gets the sum of size (a checksum of the scan). */
+static double sqlite_scan(const char *path, int64_t *rows, uint64_t *sum)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        die(path, sqlite3_errmsg(db));
+    double t0 = now_s();
+    if (sqlite3_prepare_v2(db,
+                           "SELECT kind, device, stream, addr, size, requested FROM events"
+                           " ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        die(path, sqlite3_errmsg(db));
+    int64_t n = 0;
+    uint64_t s = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        s += (uint64_t)sqlite3_column_int64(st, 4);
+        n++;
+    }
+    if (rc != SQLITE_DONE)
+        die(path, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    double t = now_s() - t0;
+    sqlite3_close(db);
+    *rows = n;
+    *sum = s;
+    return t;
+}
+
+/* `sqlite3 TRACE 'SELECT sum(size) FROM events'` with output discarded;
+ * returns seconds, or -1 when the shell cannot be run. */
+static double shell_scan(const char *path)
+{
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(127);
+        execlp("sqlite3", "sqlite3", path, "SELECT sum(size) FROM events", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return -1;
+    return now_s() - t0;
+}
+
+/* gt_trace_read over the whole trace; returns seconds. */
+static double reader_scan(const char *path, int64_t *n, uint64_t *sum)
+{
+    struct gt_trace_reader *r;
+    char err[256] = "";
+    int rc = gt_trace_open(path, &r, err, sizeof err);
+    if (rc)
+        die(path, err[0] ? err : gt_strerror(rc));
+    struct gt_event *ev = malloc(READ_BATCH * sizeof(*ev));
+    if (!ev)
+        die("reader", "out of memory");
+    double t0 = now_s();
+    int64_t total = 0;
+    uint64_t s = 0;
+    for (;;) {
+        size_t k = 0;
+        rc = gt_trace_read(r, ev, READ_BATCH, &k);
+        if (rc)
+            die(path, gt_trace_errmsg(r));
+        if (k == 0)
+            break;
+        for (size_t i = 0; i < k; i++)
+            s += ev[i].size;
+        total += (int64_t)k;
+    }
+    double t = now_s() - t0;
+    free(ev);
+    gt_trace_close(r);
+    *n = total;
+    *sum = s;
+    return t;
+}
+
+/* ------------------------------------------------------ simulator alone */
+
+/* An operation decoded ahead of time, so that timing sees only the
+ * simulator: alloc of size into slot, free of slot, or empty_cache. */
+struct simop {
+    uint64_t size;
+    uint32_t slot;
+    uint32_t kind;
+};
+
+struct slotmap {
+    uint64_t *key; /* address + 1; 0 = empty */
+    uint32_t *val;
+    size_t cap, used;
+};
+
+static uint32_t *slotmap_find(struct slotmap *m, uint64_t addr, bool insert)
+{
+    if (insert && (m->used + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 1 << 16;
+        uint64_t *k = calloc(cap, sizeof(*k));
+        uint32_t *v = calloc(cap, sizeof(*v));
+        if (!k || !v)
+            die("sim", "out of memory");
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->key[i])
+                continue;
+            size_t j = (size_t)((m->key[i] * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+            while (k[j])
+                j = (j + 1) & (cap - 1);
+            k[j] = m->key[i];
+            v[j] = m->val[i];
+        }
+        free(m->key);
+        free(m->val);
+        m->key = k;
+        m->val = v;
+        m->cap = cap;
+    }
+    if (!m->cap)
+        return NULL;
+    uint64_t key = addr + 1;
+    size_t j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
+    while (m->key[j]) {
+        if (m->key[j] == key)
+            return &m->val[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    if (!insert)
+        return NULL;
+    m->key[j] = key;
+    m->used++;
+    return &m->val[j];
+}
+
+/* Decodes up to max events of device 0 into ops (frees of unknown addresses
+ * dropped); *nslots gets the slots needed, *nevents the events read. */
+static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint32_t *nslots,
+                              int64_t *nevents)
+{
+    struct gt_trace_reader *r;
+    char err[256] = "";
+    int rc = gt_trace_open(path, &r, err, sizeof err);
+    if (rc)
+        die(path, err[0] ? err : gt_strerror(rc));
+    struct gt_event *ev = malloc(READ_BATCH * sizeof(*ev));
+    struct simop *ops = malloc((size_t)max * sizeof(*ops));
+    uint32_t *freeslots = malloc((size_t)max * sizeof(*freeslots));
+    if (!ev || !ops || !freeslots)
+        die("sim", "out of memory");
+    struct slotmap m = {0};
+    size_t n = 0, nfree = 0;
+    uint32_t next = 0;
+    int64_t seen = 0;
+    while (seen < max) {
+        size_t k = 0;
+        size_t want = (size_t)(max - seen) < READ_BATCH ? (size_t)(max - seen) : READ_BATCH;
+        if (gt_trace_read(r, ev, want, &k))
+            die(path, gt_trace_errmsg(r));
+        if (k == 0)
+            break;
+        seen += (int64_t)k;
+        for (size_t i = 0; i < k; i++) {
+            const struct gt_event *e = &ev[i];
+            if (e->device != 0)
+                continue;
+            if (e->kind == GT_EV_EMPTY_CACHE) {
+                ops[n++] = (struct simop){0, 0, GT_EV_EMPTY_CACHE};
+            } else if (e->kind == GT_EV_ALLOC && e->result == 0) {
+                uint32_t *v = slotmap_find(&m, e->addr, true);
+                uint32_t slot = nfree ? freeslots[--nfree] : next++;
+                *v = slot + 1;
+                ops[n++] = (struct simop){e->requested ? e->requested : e->size, slot, GT_EV_ALLOC};
+            } else if (e->kind == GT_EV_FREE) {
+                uint32_t *v = slotmap_find(&m, e->addr, false);
+                if (!v || !*v)
+                    continue;
+                ops[n++] = (struct simop){0, *v - 1, GT_EV_FREE};
+                freeslots[nfree++] = *v - 1;
+                *v = 0;
+            }
+        }
+    }
+    free(m.key);
+    free(m.val);
+    free(freeslots);
+    free(ev);
+    gt_trace_close(r);
+    *nops = n;
+    *nslots = next;
+    *nevents = seen;
+    return ops;
+}
+
+/* Runs ops through a fresh simulator; returns seconds, *peak the peak
+ * reserved bytes. */
+static double sim_run(const struct gt_conf *conf, uint64_t limit, const struct simop *ops, size_t n,
+                      uint32_t nslots, uint64_t *peak)
+{
+    struct gt_sim_options so;
+    memset(&so, 0, sizeof so);
+    so.device_limit = limit;
+    struct gt_sim *s;
+    if (gt_sim_new(conf, &so, &s))
+        die("sim", "cannot create simulator");
+    gt_sim_handle *h = malloc((size_t)(nslots ? nslots : 1) * sizeof(*h));
+    if (!h)
+        die("sim", "out of memory");
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i++) {
+        const struct simop *o = &ops[i];
+        if (o->kind == GT_EV_ALLOC) {
+            if (gt_sim_malloc(s, o->size, 0, &h[o->slot]) != 0)
+                h[o->slot] = GT_SIM_NO_HANDLE;
+        } else if (o->kind == GT_EV_FREE) {
+            gt_sim_free(s, h[o->slot]);
+        } else {
+            gt_sim_empty_cache(s);
+        }
+    }
+    double t = now_s() - t0;
+    *peak = (uint64_t)gt_sim_get_stats(s)->reserved_bytes[GT_SIM_ALL].peak;
+    gt_sim_free_all(s);
+    free(h);
+    return t;
+}
+
+/* --------------------------------------------------------------- replay */
+
+static struct gt_analysis *replay(const char *path, const struct gt_conf *confs, size_t n,
+                                  int threads, double *wall, double *cpu)
+{
+    struct gt_replay_options o;
+    memset(&o, 0, sizeof o);
+    o.threads = threads;
+    struct gt_analysis *a = NULL;
+    char err[512] = "";
+    double c0 = cpu_s(), t0 = now_s();
+    int rc = gt_replay_trace(path, confs, n, &o, &a, err, sizeof err);
+    *wall = now_s() - t0;
+    *cpu = cpu_s() - c0;
+    if (rc)
+        die(path, err[0] ? err : gt_strerror(rc));
+    return a;
+}
+
+/* Sum of peak reserved and device calls over all results: the checksum. */
+static uint64_t checksum(const struct gt_analysis *a)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < a->ndevices * a->nconfigs; i++) {
+        const struct gt_replay_result *r = &a->results[i];
+        s += r->peak_reserved + r->peak_allocated + (uint64_t)r->num_device_alloc +
+             (uint64_t)r->num_device_free + (uint64_t)r->num_ooms;
+    }
+    return s;
+}
+
+/* VmHWM of this process in bytes (peak resident set of this image; exec
+ * resets it, unlike ru_maxrss), or 0 if unknown. */
+static uint64_t vm_hwm(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    uint64_t kib = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            char *p = line + 6;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            char *end = p;
+            while (*end >= '0' && *end <= '9')
+                end++;
+            *end = 0;
+            if (gt_units_parse_u64(p, UINT64_MAX / 1024, &kib))
+                kib = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return kib * 1024;
+}
+
+/* --rss-only: run the sweep and print "rss <before> <after> <events>". */
+static int rss_only(const char *path, int threads)
+{
+    struct gt_conf confs[MAX_CONFIGS];
+    size_t n = gt_replay_default_sweep(confs, MAX_CONFIGS);
+    uint64_t before = vm_hwm();
+    double wall, cpu;
+    struct gt_analysis *a = replay(path, confs, n, threads, &wall, &cpu);
+    uint64_t after = vm_hwm();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("rss %" PRIu64 " %" PRIu64 " %" PRId64 " %ld %" PRIu64 "\n", before, after, a->events,
+           ru.ru_maxrss, checksum(a));
+    gt_analysis_free(a);
+    return fflush(stdout) ? 1 : 0;
+}
+
+/* Runs this program again with --rss-only, reading its one line. */
+static bool rss_child(const char *path, int threads, uint64_t *before, uint64_t *after,
+                      int64_t *events, long *maxrss_kib, uint64_t *sum)
+{
+    int fd[2];
+    if (pipe(fd))
+        return false;
+    char tbuf[32];
+    snprintf(tbuf, sizeof tbuf, "%d", threads);
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        close(fd[0]);
+        if (dup2(fd[1], STDOUT_FILENO) < 0)
+            _exit(127);
+        execl("/proc/self/exe", "bench_replay", path, "--rss-only", "--threads", tbuf,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    FILE *f = fdopen(fd[0], "r");
+    char line[256] = "";
+    bool ok = f && fgets(line, sizeof line, f) != NULL;
+    if (f)
+        fclose(f);
+    int status;
+    waitpid(pid, &status, 0);
+    if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return false;
+    return sscanf(line, "rss %" SCNu64 " %" SCNu64 " %" SCNd64 " %ld %" SCNu64, before, after,
+                  events, maxrss_kib, sum) == 5;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void usage(FILE *f)
+{
+    fputs("Usage: bench_replay TRACE [--configs default|sweep] [--threads N]\n"
+          "\n"
+          "Times replay of TRACE against one sqlite3 scan of it and prints the figures\n"
+          "of docs/performance.md with checksums of the results.\n"
+          "\n"
+          "Options:\n"
+          "  --configs default|sweep  configs timed one by one on one thread (default sweep)\n"
+          "  --threads N              worker threads of the full sweep (default: all CPUs)\n"
+          "  --rss-only               only run the sweep and print peak memory (internal)\n"
+          "  -h, --help               show this help and exit\n"
+          "\n"
+          "EXAMPLES\n"
+          "  bench_replay /tmp/train-10M.db\n"
+          "  bench_replay examples/train-loop-seed1.db --configs default\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"configs", required_argument, NULL, 'c'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"rss-only", no_argument, NULL, 'r'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    bool sweep_singles = true, only_rss = false;
+    uint64_t threads = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (strcmp(optarg, "default") == 0)
+                sweep_singles = false;
+            else if (strcmp(optarg, "sweep") != 0)
+                die("invalid --configs", optarg);
+            break;
+        case 't':
+            if (gt_units_parse_u64(optarg, 1024, &threads))
+                die("invalid --threads", optarg);
+            break;
+        case 'r':
+            only_rss = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return fflush(stdout) ? 1 : 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *path = argv[optind];
+    if (only_rss)
+        return rss_only(path, (int)threads);
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct stat sb;
+    if (stat(path, &sb))
+        die(path, strerror(errno));
+
+    /* First, while this process is small: the memory of a sweep alone. */
+    uint64_t hwm0 = 0, hwm1 = 0, rss_sum = 0;
+    int64_t rss_events = 0;
+    long maxrss = 0;
+    bool have_rss = rss_child(path, (int)threads, &hwm0, &hwm1, &rss_events, &maxrss, &rss_sum);
+
+    /* The baseline, after a warm-up pass that fills the page cache. */
+    int64_t rows;
+    uint64_t scan_sum;
+    sqlite_scan(path, &rows, &scan_sum);
+    double scan = sqlite_scan(path, &rows, &scan_sum);
+    double shell = shell_scan(path);
+    int64_t nread;
+    uint64_t read_sum;
+    double read = reader_scan(path, &nread, &read_sum);
+
+    char b1[32], b2[32];
+    printf("trace       %s: %" PRId64 " events, %s on disk (%.1f bytes/event)\n", path, rows,
+           gt_units_format_bytes((uint64_t)sb.st_size, b1, sizeof b1),
+           rows ? (double)sb.st_size / (double)rows : 0.0);
+    printf("machine     %ld online CPUs\n", ncpu);
+    printf("scan        sqlite3 API, SELECT kind..requested ORDER BY seq: %.3f s (%.2f M rows/s)"
+           ", sum(size) %" PRIu64 "\n",
+           scan, (double)rows / scan / 1e6, scan_sum);
+    if (shell >= 0)
+        printf("scan        sqlite3 shell, SELECT sum(size) FROM events: %.3f s\n", shell);
+    printf("read        gt_trace_read, all events: %.3f s (%.2f M events/s, %.2fx scan)"
+           ", sum(size) %" PRIu64 "%s\n",
+           read, (double)nread / read / 1e6, read / scan, read_sum,
+           read_sum == scan_sum ? "" : "  MISMATCH");
+
+    struct gt_conf sweep[MAX_CONFIGS];
+    size_t nsweep = gt_replay_default_sweep(sweep, MAX_CONFIGS);
+    size_t nsingle = sweep_singles ? nsweep : 1;
+
+    /* The simulator alone, on a prefix decoded into memory. */
+    uint64_t limit = 0;
+    {
+        struct gt_trace_reader *r;
+        char name[128];
+        if (gt_trace_open(path, &r, NULL, 0) == 0) {
+            if (gt_trace_device(r, 0, name, sizeof name, &limit))
+                limit = 0;
+            gt_trace_close(r);
+        }
+    }
+    size_t nops;
+    uint32_t nslots;
+    int64_t sim_events;
+    struct simop *ops = load_ops(path, SIM_EVENTS_MAX, &nops, &nslots, &sim_events);
+    printf("\nsim         the simulator alone, 1 thread, first %" PRId64 " events (%zu ops)"
+           " in memory\n",
+           sim_events, nops);
+    uint64_t sim_sum = 0;
+    for (size_t i = 0; i < nsingle; i++) {
+        uint64_t peak;
+        double t = sim_run(&sweep[i], limit, ops, nops, nslots, &peak);
+        sim_sum += peak;
+        printf("  %-48s %7.3f s %7.2f M events/s  peak reserved %s\n", sweep[i].name, t,
+               (double)sim_events / t / 1e6, gt_units_format_bytes(peak, b1, sizeof b1));
+    }
+    printf("  checksum (sum of peak reserved): %" PRIu64 "\n", sim_sum);
+    free(ops);
+
+    /* Replay, one config at a time on one worker thread. */
+    printf("\nreplay      gt_replay_trace, one config, threads=1 (plus the reading thread)\n");
+    double worst = 0, best = 0;
+    uint64_t single_sum = 0;
+    uint64_t single_peak[MAX_CONFIGS];
+    for (size_t i = 0; i < nsingle; i++) {
+        double wall, cpu;
+        struct gt_analysis *a = replay(path, &sweep[i], 1, 1, &wall, &cpu);
+        double rate = (double)a->events / wall;
+        double rate_cpu = (double)a->events / cpu;
+        if (i == 0 || rate < worst)
+            worst = rate;
+        if (rate > best)
+            best = rate;
+        single_peak[i] = a->results[0].peak_reserved;
+        single_sum += checksum(a);
+        printf("  %-48s %7.3f s wall %7.3f s cpu %6.2f M ev/s (%.2f M ev/cpu-s, %.2fx target)"
+               "  peak reserved %s\n",
+               sweep[i].name, wall, cpu, rate / 1e6, rate_cpu / 1e6, rate / TARGET_EVENTS_PER_S,
+               gt_units_format_bytes(single_peak[i], b1, sizeof b1));
+        gt_analysis_free(a);
+    }
+    printf("  per config per core: %.2f to %.2f M events/s (target >= %.0f M)\n", worst / 1e6,
+           best / 1e6, TARGET_EVENTS_PER_S / 1e6);
+
+    /* The full sweep on all cores. */
+    double wall, cpu;
+    struct gt_analysis *a = replay(path, sweep, nsweep, (int)threads, &wall, &cpu);
+    uint64_t sweep_sum = checksum(a);
+    bool agree = true;
+    for (size_t i = 0; i < nsingle; i++)
+        if (a->results[i].peak_reserved != single_peak[i])
+            agree = false;
+    printf("\nsweep       %zu configs, %s threads: %.3f s wall, %.3f s cpu = %.2fx scan"
+           " (target <= %.0fx), %.2f M config-events/s\n",
+           nsweep, threads ? "given" : "all", wall, cpu, wall / scan, TARGET_SWEEP_OVER_SCAN,
+           (double)a->events * (double)nsweep / wall / 1e6);
+    printf("  checksum %" PRIu64 "; single-config runs %s\n", sweep_sum,
+           agree ? "agree" : "DISAGREE");
+    gt_analysis_free(a);
+
+    if (have_rss) {
+        double per = (double)hwm1 / (double)rss_events;
+        double per_delta = (double)(hwm1 - hwm0) / (double)rss_events;
+        printf("\nrss         a process running only the sweep: peak %s (VmHWM; ru_maxrss %ld"
+               " KiB), %s before replay\n",
+               gt_units_format_bytes(hwm1, b1, sizeof b1), maxrss,
+               gt_units_format_bytes(hwm0, b2, sizeof b2));
+        printf("  %.2f bytes/event (%.2f bytes/event above the idle process; target <= %.0f)"
+               ", checksum %" PRIu64 "%s\n",
+               per, per_delta, TARGET_BYTES_PER_EVENT, rss_sum,
+               rss_sum == sweep_sum ? "" : "  MISMATCH");
+    } else {
+        printf("\nrss         could not run the --rss-only child\n");
+    }
+    return fflush(stdout) ? 1 : 0;
+}

@@ -15,6 +15,13 @@ struct gt_import_summary {
     int64_t rows;
     int64_t events;
     int64_t by_kind[GT_EV_KIND_MAX + 1];
+    /* Snapshots: what was already there before the first event (rebuilt by
+     * undoing the trace), over all devices; and rows dropped on purpose. */
+    int64_t initial_segments;
+    int64_t initial_reserved_bytes;
+    int64_t initial_allocated_bytes;
+    int64_t skipped_events;   /* free_completed, snapshot, annotations */
+    int64_t inferred_empty_cache; /* empty_cache events inserted (spec §20.4) */
 };
 
 /* gt_import_csv: converts the CSV interchange format into a new trace at
@@ -51,6 +58,21 @@ struct gt_import_options {
  * device row is written for each device the CSV names when a name or memory
  * is given. */
 int gt_import_csv_with(const char *csv_path, const char *trace_path,
+                       const struct gt_import_options *opts, struct gt_import_summary *sum,
+                       char *errbuf, size_t errlen);
+
+/* gt_import_snapshot: converts a PyTorch memory snapshot (the pickle that
+ * torch.cuda.memory._dump_snapshot writes; shared spec §14) into a new trace.
+ * The pickle is decoded without running code (pickle.h). Every device trace
+ * becomes events (alloc, free = free_requested, segment_*, oom); the frames
+ * of allocations and OOMs are kept; allocator_settings' PYTORCH_CUDA_ALLOC_CONF
+ * becomes meta alloc_conf; empty_cache calls, absent from snapshots, are
+ * inferred from runs of segment_free (spec §20.4); the allocator state before
+ * the first event is rebuilt from the final segments by undoing the trace
+ * (spec §20.3) and stored in initial_blocks. Errors as gt_import_csv, plus
+ * those of gt_pickle_load and GT_EFOREIGN for a pickle that is not a
+ * snapshot. */
+int gt_import_snapshot(const char *path, const char *trace_path,
                        const struct gt_import_options *opts, struct gt_import_summary *sum,
                        char *errbuf, size_t errlen);
 

@@ -754,8 +754,8 @@ out:
 }
 
 int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t nconfigs,
-                    const struct gt_replay_options *opts, struct gt_analysis **out,
-                    char *errbuf, size_t errlen)
+                    const struct gt_replay_options *opts, struct gt_analysis **out, char *errbuf,
+                    size_t errlen)
 {
     static const struct gt_replay_options no_opts;
     *out = NULL;
@@ -783,9 +783,9 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
         gt_trace_close(r);
         return GT_ENOMEM;
     }
-    a->nconfigs = place_recorded_conf(r, a->configs, nconfigs, opts->add_recorded_conf,
-                                      a->recorded_conf, sizeof(a->recorded_conf),
-                                      &a->has_recorded_conf, &a->recorded_index);
+    a->nconfigs =
+        place_recorded_conf(r, a->configs, nconfigs, opts->add_recorded_conf, a->recorded_conf,
+                            sizeof(a->recorded_conf), &a->has_recorded_conf, &a->recorded_index);
     read_lost_events(r, a);
     a->warnings.skipped_kinds = 0;
     rc = replay_reader(r, a, opts, errbuf, errlen);

@@ -92,11 +92,11 @@ struct gt_sim {
     uint64_t total_allocated_memory; /* MIRRORS: total_allocated_memory (= reserved) */
     uint64_t allowed_memory_maximum; /* 0 = no fraction set */
     uint64_t device_total;
-    int any_divisions; /* some roundup_power2_divisions entry > 1 */
-    size_t found_pos;  /* set index of the block get_free_block found, or SIZE_MAX */
+    int any_divisions;            /* some roundup_power2_divisions entry > 1 */
+    size_t found_pos;             /* set index of the block get_free_block found, or SIZE_MAX */
     struct gt_sim_set *found_set; /* the set found_pos indexes */
     int check_every_op;
-    int broken;      /* host allocation failed mid-operation: state unreliable */
+    int broken; /* host allocation failed mid-operation: state unreliable */
     char check_msg[160];
 };
 
@@ -335,8 +335,7 @@ static void addr_release(struct gt_sim *s, uint64_t start)
 {
     for (size_t i = 0; i < s->nranges; i++) {
         if (s->ranges[i].start == start) {
-            memmove(&s->ranges[i], &s->ranges[i + 1],
-                    (s->nranges - i - 1) * sizeof(*s->ranges));
+            memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof(*s->ranges));
             s->nranges--;
             return;
         }
@@ -435,8 +434,7 @@ static void apply_fraction(struct gt_sim *s)
      * totalGlobalMem; newest releases treat 1.0 as no limit. */
     s->allowed_memory_maximum = 0;
     if (s->conf.memory_fraction < 1.0)
-        s->allowed_memory_maximum =
-            (uint64_t)(s->conf.memory_fraction * (double)s->device_total);
+        s->allowed_memory_maximum = (uint64_t)(s->conf.memory_fraction * (double)s->device_total);
 }
 
 void gt_sim_set_conf(struct gt_sim *s, const struct gt_conf *conf)
@@ -1139,7 +1137,8 @@ static void check_after_op(struct gt_sim *s)
 static int nocache_malloc(struct gt_sim *s, uint64_t size, uint64_t stream, gt_sim_handle *out)
 {
     if (!device_has_room(s, size) ||
-        (s->allowed_memory_maximum && s->total_allocated_memory + size > s->allowed_memory_maximum)) {
+        (s->allowed_memory_maximum &&
+         s->total_allocated_memory + size > s->allowed_memory_maximum)) {
         s->st.num_ooms++;
         return GT_EOOM;
     }
@@ -1571,8 +1570,8 @@ static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint6
 }
 
 /* Checks every set of a pool; adds their sizes to *nfree and *nunmapped. */
-static int check_pool(const struct gt_sim *s, int pool, size_t *nfree, size_t *nunmapped,
-                      char *msg, size_t len)
+static int check_pool(const struct gt_sim *s, int pool, size_t *nfree, size_t *nunmapped, char *msg,
+                      size_t len)
 {
     const struct pool *p = &s->pools[pool];
     for (size_t si = 0; si < p->nss; si++) {

@@ -64,8 +64,7 @@ int cmd_import(int argc, char **argv)
             break;
         case 'a':
             if (gt_conf_parse(optarg, &conf, err, sizeof err) != 0) {
-                cli_error("invalid config '%s': %s", gt_report_clean(optarg, in, sizeof in),
-                          err);
+                cli_error("invalid config '%s': %s", gt_report_clean(optarg, in, sizeof in), err);
                 return CLI_EXIT_ERROR;
             }
             opts.alloc_conf = optarg;

@@ -282,9 +282,9 @@ START_TEST(without_options_the_settings_stay_unknown)
     struct gt_trace_reader *r = NULL;
     char err[256] = "", buf[64];
 
-    ck_assert_int_eq(gt_import_csv(write_csv(HEADER "1,alloc,4096,1024,0,0\n"), out, NULL, err,
-                                   sizeof err),
-                     GT_OK);
+    ck_assert_int_eq(
+        gt_import_csv(write_csv(HEADER "1,alloc,4096,1024,0,0\n"), out, NULL, err, sizeof err),
+        GT_OK);
     ck_assert_int_eq(gt_trace_open(out, &r, err, sizeof err), GT_OK);
     ck_assert_int_eq(gt_trace_meta(r, "alloc_conf", buf, sizeof buf), GT_ENOENT);
     gt_trace_close(r);

@@ -181,10 +181,10 @@ END_TEST
 START_TEST(best_fit_takes_the_smallest_block_and_the_lowest_address_on_ties)
 {
     struct gt_sim *s = sim_with("default", 0, 0, NULL);
-    gt_sim_handle big = must_alloc(s, 30 * MIB);   /* own 30 MiB segment */
-    gt_sim_handle mid = must_alloc(s, 3 * MIB);    /* 20 MiB segment, 17 MiB free */
-    gt_sim_handle other = must_alloc(s, 3 * MIB);  /* same segment, 14 MiB free */
-    gt_sim_free(s, big);                           /* 30 MiB free block */
+    gt_sim_handle big = must_alloc(s, 30 * MIB);  /* own 30 MiB segment */
+    gt_sim_handle mid = must_alloc(s, 3 * MIB);   /* 20 MiB segment, 17 MiB free */
+    gt_sim_handle other = must_alloc(s, 3 * MIB); /* same segment, 14 MiB free */
+    gt_sim_free(s, big);                          /* 30 MiB free block */
     /* A 12 MiB request fits both; best fit picks the 14 MiB remainder. */
     gt_sim_handle x = must_alloc(s, 12 * MIB);
     ck_assert_uint_eq(gt_sim_addr(s, x), gt_sim_addr(s, other) + 3 * MIB);
@@ -196,7 +196,8 @@ START_TEST(best_fit_takes_the_smallest_block_and_the_lowest_address_on_ties)
     s = sim_with("default", 0, 0, NULL);
     gt_sim_handle s1 = must_alloc(s, 12 * MIB);
     gt_sim_handle s2 = must_alloc(s, 12 * MIB);
-    uint64_t low = gt_sim_addr(s, s1) < gt_sim_addr(s, s2) ? gt_sim_addr(s, s1) : gt_sim_addr(s, s2);
+    uint64_t low =
+        gt_sim_addr(s, s1) < gt_sim_addr(s, s2) ? gt_sim_addr(s, s1) : gt_sim_addr(s, s2);
     gt_sim_free(s, s2);
     gt_sim_free(s, s1);
     gt_sim_handle y = must_alloc(s, 12 * MIB);
@@ -208,7 +209,8 @@ END_TEST
 START_TEST(freeing_merges_neighbours_back_into_a_whole_segment)
 {
     struct gt_sim *s = sim_with("default", 0, 0, NULL);
-    gt_sim_handle a = must_alloc(s, 4 * MIB), b = must_alloc(s, 4 * MIB), c = must_alloc(s, 4 * MIB);
+    gt_sim_handle a = must_alloc(s, 4 * MIB), b = must_alloc(s, 4 * MIB),
+                  c = must_alloc(s, 4 * MIB);
     gt_sim_free(s, b);
     ck_assert_int_eq(stat(s, "inactive_split.all.current"), 2); /* b's hole and the tail */
     gt_sim_free(s, a);
@@ -533,9 +535,11 @@ START_TEST(s15_2_allocator_settings_change_active_bytes_allocated)
         {"default", 88080384, 88080384},
         {"roundup_power2_divisions:4", 88080384, 100663296},
         {"garbage_collection_threshold:0.5,max_split_size_mb:40", 88080384, 88080384},
-        {"garbage_collection_threshold:0.5,roundup_power2_divisions:[64:8,128:2,256:2,512:2,1024:1,>:1]",
+        {"garbage_collection_threshold:0.5,roundup_power2_divisions:[64:8,128:2,256:2,512:2,1024:1,"
+         ">:1]",
          88080384, 92274688},
-        {"garbage_collection_threshold:0.5,roundup_power2_divisions:[64:8,128:2,256:2,512:2,1024:1,>:1]",
+        {"garbage_collection_threshold:0.5,roundup_power2_divisions:[64:8,128:2,256:2,512:2,1024:1,"
+         ">:1]",
          419430400, 536870912},
         {"release_lock_on_cudamalloc:True", 88080384, 88080384},
     };
@@ -552,8 +556,10 @@ END_TEST
 START_TEST(s15_4_max_split_expandable_oom_then_success_after_frees)
 {
     /* cap = 120 MiB through a memory fraction: 0.5 of a 240 MiB card. */
-    const char *off = "expandable_segments:False,max_split_size_mb:40,per_process_memory_fraction:0.5";
-    const char *on = "expandable_segments:True,max_split_size_mb:40,per_process_memory_fraction:0.5";
+    const char *off =
+        "expandable_segments:False,max_split_size_mb:40,per_process_memory_fraction:0.5";
+    const char *on =
+        "expandable_segments:True,max_split_size_mb:40,per_process_memory_fraction:0.5";
     struct gt_sim *s = sim_with(off, 0, 240 * MIB, NULL);
     struct gt_conf c_on = conf_of(on), c_off = conf_of(off);
     gt_sim_handle a = must_alloc(s, 40 * MIB);
@@ -652,7 +658,9 @@ END_TEST
  * operation, under several configs and a cap. */
 START_TEST(s15_19_random_operations_keep_the_bookkeeping_consistent)
 {
-    const char *confs[] = {"default", "max_split_size_mb:40", "expandable_segments:True",
+    const char *confs[] = {"default",
+                           "max_split_size_mb:40",
+                           "expandable_segments:True",
                            "roundup_power2_divisions:4",
                            "garbage_collection_threshold:0.6,per_process_memory_fraction:0.8",
                            "nocache"};

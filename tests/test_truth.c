@@ -296,8 +296,8 @@ static struct gt_sim *replay_run(const char *name, int borrow, struct replay_sta
     return s;
 }
 
-static const char *const k_runs[] = {"default",        "split64",        "expandable",
-                                     "roundup4",       "default-capped", "split64-capped",
+static const char *const k_runs[] = {"default",           "split64",        "expandable",
+                                     "roundup4",          "default-capped", "split64-capped",
                                      "expandable-capped", "gc-capped"};
 
 START_TEST(every_real_segment_event_and_memory_stat_is_reproduced)
@@ -307,8 +307,8 @@ START_TEST(every_real_segment_event_and_memory_stat_is_reproduced)
     char *json;
     struct gt_sim *s = replay_run(name, 1, &st, &json);
     ck_assert_msg(st.nreal > 0, "%s: no segment events in the truth", name);
-    ck_assert_msg(st.nsim == st.nreal, "%s: %d real segment events, %d simulated", name,
-                  st.nreal, st.nsim);
+    ck_assert_msg(st.nsim == st.nreal, "%s: %d real segment events, %d simulated", name, st.nreal,
+                  st.nsim);
     for (int i = 0; i < st.nreal; i++)
         ck_assert_msg(st.real[i].kind == st.sim[i].kind && st.real[i].size == st.sim[i].size &&
                           st.real[i].addr == st.sim[i].addr,

@@ -25,13 +25,13 @@ struct gt_conf {
     uint64_t max_non_split_rounding; /* bytes; default 20 MiB */
     uint64_t large_segment_size;     /* bytes; default 20 MiB (kLargeBuffer) */
     uint32_t roundup_divisions[GT_CONF_DIVISION_INTERVALS]; /* 0 = plain 512 B rounding */
-    double gc_threshold;             /* garbage_collection_threshold; 0 = off */
-    double memory_fraction;          /* per_process_memory_fraction; 1.0 = no limit */
+    double gc_threshold;    /* garbage_collection_threshold; 0 = off */
+    double memory_fraction; /* per_process_memory_fraction; 1.0 = no limit */
     bool expandable_segments;
     bool release_lock_on_cudamalloc; /* parsed, no memory effect */
     bool no_caching;                 /* "nocache": PYTORCH_NO_CUDA_MEMORY_CACHING=1 */
     enum gt_conf_backend backend;
-    char name[256];                  /* the text as given, for reports */
+    char name[256]; /* the text as given, for reports */
 };
 
 /* gt_conf_init_default: PyTorch with no settings. */

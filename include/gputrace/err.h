@@ -8,16 +8,16 @@
 
 enum {
     GT_OK = 0,
-    GT_ENOMEM = -1,    /* out of host memory */
-    GT_EIO = -2,       /* the OS refused a read, write or open */
-    GT_ENOENT = -3,    /* no such file */
-    GT_EFOREIGN = -4,  /* a file that is not a gpu-trace trace */
-    GT_ENEWER = -5,    /* a trace written by a newer gpu-trace */
-    GT_ECORRUPT = -6,  /* a damaged or truncated file */
-    GT_EINVAL = -7,    /* an invalid value (config string, size, argument) */
-    GT_ERANGE = -8,    /* a number out of its allowed range */
-    GT_ESQL = -9,      /* SQLite reported an error not covered above */
-    GT_EOOM = -10,     /* a simulated out-of-memory (not an error of the tool) */
+    GT_ENOMEM = -1,        /* out of host memory */
+    GT_EIO = -2,           /* the OS refused a read, write or open */
+    GT_ENOENT = -3,        /* no such file */
+    GT_EFOREIGN = -4,      /* a file that is not a gpu-trace trace */
+    GT_ENEWER = -5,        /* a trace written by a newer gpu-trace */
+    GT_ECORRUPT = -6,      /* a damaged or truncated file */
+    GT_EINVAL = -7,        /* an invalid value (config string, size, argument) */
+    GT_ERANGE = -8,        /* a number out of its allowed range */
+    GT_ESQL = -9,          /* SQLite reported an error not covered above */
+    GT_EOOM = -10,         /* a simulated out-of-memory (not an error of the tool) */
     GT_EUNSUPPORTED = -11, /* valid input that gpu-trace does not handle */
 };
 

@@ -19,42 +19,42 @@
 
 /* The outcome of one config on one device. */
 struct gt_replay_result {
-    size_t config_index;        /* position in the configs passed in */
-    int32_t device;             /* CUDA device ordinal */
-    int rank;                   /* 1 = best on this device (see gt_replay_rank) */
-    uint64_t peak_reserved;     /* reserved_bytes.all.peak */
-    uint64_t peak_allocated;    /* allocated_bytes.all.peak */
+    size_t config_index;     /* position in the configs passed in */
+    int32_t device;          /* CUDA device ordinal */
+    int rank;                /* 1 = best on this device (see gt_replay_rank) */
+    uint64_t peak_reserved;  /* reserved_bytes.all.peak */
+    uint64_t peak_allocated; /* allocated_bytes.all.peak */
     /* At the end of the first event after which reserved stood at its peak:
      * allocated bytes then, reserved minus that, and 1 - allocated/reserved. */
     uint64_t allocated_at_peak;
     uint64_t unallocated_at_peak;
     double fragmentation_at_peak;
     int64_t num_device_alloc, num_device_free, num_alloc_retries, num_ooms;
-    int64_t first_oom_event;    /* 0-based position among the trace's events; -1 if none */
-    struct gt_sim_stats stats;  /* everything torch.cuda.memory_stats() would say at the end */
+    int64_t first_oom_event;   /* 0-based position among the trace's events; -1 if none */
+    struct gt_sim_stats stats; /* everything torch.cuda.memory_stats() would say at the end */
 };
 
 /* Things in the trace that do not add up. The answer still comes; the CLI
  * prints these as warnings. */
 struct gt_replay_warnings {
-    int64_t unknown_free;       /* free of an address never allocated */
-    int64_t double_free;        /* free of an address already freed */
-    int64_t alloc_of_live;      /* alloc at an address still live (missed free) */
-    int64_t skipped_kinds;      /* rows of kinds this build does not know */
-    int64_t too_many_devices;   /* events of devices beyond GT_REPLAY_MAX_DEVICES */
-    int64_t lost_events;        /* meta lost_events: dropped by the recorder */
+    int64_t unknown_free;     /* free of an address never allocated */
+    int64_t double_free;      /* free of an address already freed */
+    int64_t alloc_of_live;    /* alloc at an address still live (missed free) */
+    int64_t skipped_kinds;    /* rows of kinds this build does not know */
+    int64_t too_many_devices; /* events of devices beyond GT_REPLAY_MAX_DEVICES */
+    int64_t lost_events;      /* meta lost_events: dropped by the recorder */
 };
 
 struct gt_replay_device {
     int32_t device;
-    uint64_t device_memory;     /* the cap replayed (0 = unlimited) */
-    uint64_t device_total;      /* the card's memory from the trace (0 = unknown) */
-    char name[128];             /* the card's name from the trace, or "" */
-    int64_t events;             /* request events of this device */
+    uint64_t device_memory; /* the cap replayed (0 = unlimited) */
+    uint64_t device_total;  /* the card's memory from the trace (0 = unknown) */
+    char name[128];         /* the card's name from the trace, or "" */
+    int64_t events;         /* request events of this device */
 };
 
 struct gt_analysis {
-    int64_t events;             /* events read from the trace (all kinds) */
+    int64_t events; /* events read from the trace (all kinds) */
     size_t nconfigs;
     struct gt_conf *configs;
     size_t ndevices;
@@ -62,15 +62,15 @@ struct gt_analysis {
     /* results[d * nconfigs + c], ranked within each device */
     struct gt_replay_result *results;
     struct gt_replay_warnings warnings;
-    char recorded_conf[256];    /* meta alloc_conf, or "" */
-    int has_recorded_conf;      /* the trace names the settings it ran under */
+    char recorded_conf[256]; /* meta alloc_conf, or "" */
+    int has_recorded_conf;   /* the trace names the settings it ran under */
     /* index of the config equal to the recorded settings, or -1 */
     long recorded_index;
 };
 
 struct gt_replay_options {
-    uint64_t device_memory;     /* 0 = each device's recorded memory, unlimited if unknown */
-    int threads;                /* worker threads; 0 = one per online CPU */
+    uint64_t device_memory; /* 0 = each device's recorded memory, unlimited if unknown */
+    int threads;            /* worker threads; 0 = one per online CPU */
     /* Also replay the settings the trace was recorded under (meta
      * alloc_conf), when they parse and are not among the configs already:
      * `analyze` without --config compares against what the user ran. */
@@ -87,8 +87,8 @@ struct gt_replay_options {
  * GT_EUNSUPPORTED for a config the simulator cannot run
  * (backend:cudaMallocAsync), GT_ENOMEM. */
 int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t nconfigs,
-                    const struct gt_replay_options *opts, struct gt_analysis **out,
-                    char *errbuf, size_t errlen);
+                    const struct gt_replay_options *opts, struct gt_analysis **out, char *errbuf,
+                    size_t errlen);
 void gt_analysis_free(struct gt_analysis *a);
 
 /* gt_replay_rank: ranks the results of each device in place: configs without

@@ -40,16 +40,16 @@ enum gt_event_kind {
 /* The schema, executed once when a trace is created. Addresses are stored
  * as the int64 with the same bits as the uint64 address. seq is the rowid, so
  * reading events in order needs no extra index. */
-#define GT_SCHEMA_SQL                                                              \
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"  \
-    "CREATE TABLE kinds(kind INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"     \
-    "CREATE TABLE devices(device INTEGER PRIMARY KEY, name TEXT NOT NULL,"         \
-    " total_memory INTEGER NOT NULL);"                                              \
-    "CREATE TABLE processes(pid INTEGER PRIMARY KEY, rank INTEGER NOT NULL,"       \
-    " command TEXT NOT NULL DEFAULT '');"                                            \
-    "CREATE TABLE events(seq INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL,"          \
-    " pid INTEGER NOT NULL, tid INTEGER NOT NULL, device INTEGER NOT NULL,"         \
-    " stream INTEGER NOT NULL, kind INTEGER NOT NULL, addr INTEGER NOT NULL,"       \
+#define GT_SCHEMA_SQL                                                                              \
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"                  \
+    "CREATE TABLE kinds(kind INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"                     \
+    "CREATE TABLE devices(device INTEGER PRIMARY KEY, name TEXT NOT NULL,"                         \
+    " total_memory INTEGER NOT NULL);"                                                             \
+    "CREATE TABLE processes(pid INTEGER PRIMARY KEY, rank INTEGER NOT NULL,"                       \
+    " command TEXT NOT NULL DEFAULT '');"                                                          \
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL,"                         \
+    " pid INTEGER NOT NULL, tid INTEGER NOT NULL, device INTEGER NOT NULL,"                        \
+    " stream INTEGER NOT NULL, kind INTEGER NOT NULL, addr INTEGER NOT NULL,"                      \
     " size INTEGER NOT NULL, requested INTEGER NOT NULL, result INTEGER NOT NULL);"
 
 /* Optional tables of format v1, created with every new trace and empty unless
@@ -63,18 +63,18 @@ enum gt_event_kind {
  *  - initial_blocks: the allocator's state before the first event (a
  *    snapshot that starts mid-run, rebuilt by undoing the trace): every block
  *    of every segment, free or allocated. */
-#define GT_SCHEMA_SQL_OPTIONAL                                                     \
-    "CREATE TABLE frames(frame INTEGER PRIMARY KEY, filename TEXT NOT NULL,"       \
-    " line INTEGER NOT NULL, name TEXT NOT NULL);"                                  \
-    "CREATE TABLE stacks(stack INTEGER NOT NULL, depth INTEGER NOT NULL,"          \
-    " frame INTEGER NOT NULL, PRIMARY KEY(stack, depth)) WITHOUT ROWID;"            \
-    "CREATE TABLE event_stacks(seq INTEGER PRIMARY KEY, stack INTEGER NOT NULL);"  \
-    "CREATE TABLE event_totals(seq INTEGER PRIMARY KEY, allocated INTEGER NOT NULL," \
-    " reserved INTEGER NOT NULL);"                                                  \
-    "CREATE TABLE initial_blocks(device INTEGER NOT NULL, addr INTEGER NOT NULL,"  \
-    " size INTEGER NOT NULL, requested INTEGER NOT NULL, allocated INTEGER NOT NULL," \
-    " segment INTEGER NOT NULL, segment_size INTEGER NOT NULL, stream INTEGER NOT NULL," \
-    " small_pool INTEGER NOT NULL, expandable INTEGER NOT NULL,"                    \
+#define GT_SCHEMA_SQL_OPTIONAL                                                                     \
+    "CREATE TABLE frames(frame INTEGER PRIMARY KEY, filename TEXT NOT NULL,"                       \
+    " line INTEGER NOT NULL, name TEXT NOT NULL);"                                                 \
+    "CREATE TABLE stacks(stack INTEGER NOT NULL, depth INTEGER NOT NULL,"                          \
+    " frame INTEGER NOT NULL, PRIMARY KEY(stack, depth)) WITHOUT ROWID;"                           \
+    "CREATE TABLE event_stacks(seq INTEGER PRIMARY KEY, stack INTEGER NOT NULL);"                  \
+    "CREATE TABLE event_totals(seq INTEGER PRIMARY KEY, allocated INTEGER NOT NULL,"               \
+    " reserved INTEGER NOT NULL);"                                                                 \
+    "CREATE TABLE initial_blocks(device INTEGER NOT NULL, addr INTEGER NOT NULL,"                  \
+    " size INTEGER NOT NULL, requested INTEGER NOT NULL, allocated INTEGER NOT NULL,"              \
+    " segment INTEGER NOT NULL, segment_size INTEGER NOT NULL, stream INTEGER NOT NULL,"           \
+    " small_pool INTEGER NOT NULL, expandable INTEGER NOT NULL,"                                   \
     " PRIMARY KEY(device, addr)) WITHOUT ROWID;"
 
 #endif

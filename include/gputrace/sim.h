@@ -53,8 +53,8 @@ enum gt_sim_seg_event {
     GT_SIM_SEGMENT_MAP,       /* expandable: pages mapped */
     GT_SIM_SEGMENT_UNMAP,     /* expandable: pages unmapped */
 };
-typedef void (*gt_sim_segment_cb)(void *ctx, enum gt_sim_seg_event ev, uint64_t addr,
-                                  uint64_t size, uint64_t stream);
+typedef void (*gt_sim_segment_cb)(void *ctx, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,
+                                  uint64_t stream);
 
 struct gt_sim_options {
     /* Bytes the allocator may hold from the device: a cudaMalloc (or the pages

@@ -23,21 +23,21 @@ struct gt_validate_seg {
 
 struct gt_validate_device {
     int32_t device;
-    int64_t requests;             /* alloc/free/empty_cache/oom events replayed */
+    int64_t requests; /* alloc/free/empty_cache/oom events replayed */
     int64_t segment_events_real;
     int64_t segment_events_sim;
     int64_t segment_events_matched; /* in order, same kind and size, before the first divergence */
-    double match_fraction;        /* matched / real (1 when there are none) */
-    uint64_t peak_reserved_real;  /* from the start state and the real segment events */
+    double match_fraction;          /* matched / real (1 when there are none) */
+    uint64_t peak_reserved_real;    /* from the start state and the real segment events */
     uint64_t peak_reserved_sim;
-    int64_t first_divergence;     /* index among the real segment events; -1 if none */
-    bool has_real, has_sim;       /* which of real/sim exist at the divergence */
+    int64_t first_divergence;               /* index among the real segment events; -1 if none */
+    bool has_real, has_sim;                 /* which of real/sim exist at the divergence */
     struct gt_validate_seg real_at, sim_at; /* the two events at the divergence */
-    uint64_t cap;                 /* device cap replayed (0 = none) */
-    bool cap_from_oom;            /* cap = reserved + device_free at the first real OOM */
+    uint64_t cap;                           /* device cap replayed (0 = none) */
+    bool cap_from_oom;                      /* cap = reserved + device_free at the first real OOM */
     uint64_t initial_reserved, initial_allocated;
     int64_t ooms_real, ooms_sim;
-    int64_t unknown_frees;        /* frees of addresses neither allocated nor live at start */
+    int64_t unknown_frees; /* frees of addresses neither allocated nor live at start */
     /* Traces with per-event totals (chrome): allocated bytes after each event. */
     int64_t totals_events, totals_matched;
     int64_t first_totals_mismatch; /* event position, -1 if none */
@@ -45,8 +45,8 @@ struct gt_validate_device {
 };
 
 struct gt_validation {
-    char alloc_conf[256];   /* the settings replayed */
-    bool conf_recorded;     /* false: the trace does not say; default assumed */
+    char alloc_conf[256]; /* the settings replayed */
+    bool conf_recorded;   /* false: the trace does not say; default assumed */
     size_t ndevices;
     struct gt_validate_device devices[GT_REPLAY_MAX_DEVICES];
 };

@@ -9,6 +9,11 @@ san=${GT_SANITIZE:-}
 build="$root/build-test${san:+-san}"
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# Formatting: every tracked C file as .clang-format says (clang-format 14).
+if command -v clang-format >/dev/null 2>&1 && git -C "$root" rev-parse >/dev/null 2>&1; then
+    (cd "$root" && git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run --Werror)
+fi
+
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGT_WERROR=ON \
       -DGT_SANITIZE="$san" >/dev/null
 cmake --build "$build" -j "$jobs"

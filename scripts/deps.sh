@@ -3,7 +3,7 @@
 # with sudo available). Idempotent: packages already present are skipped.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev sqlite3 check gnuplot-nox
-      clang libclang-rt-14-dev clang-format)
+      clang libclang-rt-14-dev clang-format zlib1g-dev libjson-c-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

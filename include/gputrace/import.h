@@ -61,6 +61,38 @@ int gt_import_csv_with(const char *csv_path, const char *trace_path,
                        const struct gt_import_options *opts, struct gt_import_summary *sum,
                        char *errbuf, size_t errlen);
 
+/* gt_import_chrome: converts a PyTorch profiler (Kineto) chrome trace,
+ * plain JSON or gzipped (json_path may be either; the content decides), into
+ * a new trace at trace_path (created as by gt_trace_create: never
+ * overwrites). The text is streamed through zlib into json-c; only the parsed
+ * document is held in memory.
+ *
+ * Events named "[memory]" whose args have "Device Type" 1 (CUDA) become
+ * events of device "Device Id", ordered by (ts, "Ev Idx", position in the
+ * file). "Bytes" > 0 is an alloc of that many bytes at "Addr" (requested =
+ * size = Bytes: the block is already rounded and the request is lost),
+ * "Bytes" < 0 a free of -Bytes. ts (microseconds, integer or not) becomes
+ * nanoseconds after the first such event. stream is args "Stream" when
+ * present, else 0. "Total Allocated" and "Total Reserved" are stored as the
+ * event's totals (gt_trace_add_totals). deviceProperties gives device rows
+ * (name, totalGlobalMem); opts (may be NULL) override both for every device
+ * and give meta alloc_conf. Every other entry of traceEvents is skipped
+ * unexamined.
+ *
+ * sum (may be NULL) is zeroed first; rows is the length of traceEvents,
+ * events and by_kind what was written. On success returns 0. On failure no
+ * output file is left behind, errbuf (if not NULL) gets a one-line message,
+ * and the result is GT_EFOREIGN (not a JSON object, or no traceEvents list),
+ * GT_ECORRUPT (truncated or damaged gzip or JSON: "the JSON ends early at
+ * byte 5120 (truncated file?)"), GT_EINVAL (a CUDA [memory] event with a
+ * field missing or of the wrong type, numbered by its index in traceEvents:
+ * "event 17: 'Bytes' is not a number"; ts, Device Id, Addr and Bytes are
+ * required, Ev Idx, Stream and the totals optional), GT_ENOENT, GT_EIO,
+ * GT_ENOMEM or GT_ESQL. */
+int gt_import_chrome(const char *json_path, const char *trace_path,
+                     const struct gt_import_options *opts, struct gt_import_summary *sum,
+                     char *errbuf, size_t errlen);
+
 /* gt_import_snapshot: converts a PyTorch memory snapshot (the pickle that
  * torch.cuda.memory._dump_snapshot writes; shared spec §14) into a new trace.
  * The pickle is decoded without running code (pickle.h). Every device trace

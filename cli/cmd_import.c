@@ -1,5 +1,8 @@
-/* gpu-trace import: convert a CSV of allocation events (the interchange
- * format ts_ns,action,addr,size,stream,device) into a trace. */
+/* gpu-trace import: convert another tool's recording into a trace. The
+ * format is told by the first bytes of the file, not by its name, so a
+ * renamed or extensionless file still imports: a CSV of allocation events
+ * (the interchange format ts_ns,action,addr,size,stream,device) or a PyTorch
+ * profiler chrome trace (JSON, plain or gzipped). */
 #include "cli_int.h"
 #include "gputrace/err.h"
 #include "gputrace/conf.h"
@@ -7,28 +10,41 @@
 #include "gputrace/report.h"
 #include "gputrace/units.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "gputrace/banned.h"
 
 static void usage(FILE *f)
 {
-    fputs("Usage: gpu-trace import FILE.csv -o TRACE [--alloc-conf CONF]\n"
+    fputs("Usage: gpu-trace import FILE -o TRACE [--alloc-conf CONF]\n"
           "                        [--device-name NAME] [--device-memory SIZE]\n"
           "\n"
-          "Converts a CSV of allocation events into a new gpu-trace trace. The CSV\n"
-          "starts with the header ts_ns,action,addr,size,stream,device; actions are\n"
-          "alloc, free, empty_cache, segment_alloc, segment_free, segment_map,\n"
-          "segment_unmap and oom; a free may leave size empty. A row that cannot be\n"
-          "read is an error naming its line.\n"
+          "Converts a recording into a new gpu-trace trace. The format is read from\n"
+          "the start of FILE, whatever its name:\n"
+          "\n"
+          "  CSV           starts with the header ts_ns,action,addr,size,stream,device;\n"
+          "                actions are alloc, free, empty_cache, segment_alloc,\n"
+          "                segment_free, segment_map, segment_unmap and oom; a free may\n"
+          "                leave size empty. A row that cannot be read is an error\n"
+          "                naming its line.\n"
+          "  chrome trace  a PyTorch profiler trace (JSON, or gzipped JSON as .json.gz)\n"
+          "                recorded with profile_memory=True. Its [memory] events of CUDA\n"
+          "                devices become allocs and frees in (ts, Ev Idx) order, with\n"
+          "                Total Allocated and Total Reserved kept as ground truth; the\n"
+          "                card comes from deviceProperties. An unreadable memory event is\n"
+          "                an error naming its index in traceEvents.\n"
           "\n"
           "Options:\n"
           "  -o, --output TRACE        the trace to create (never overwritten)\n"
           "  -a, --alloc-conf CONF     the PYTORCH_CUDA_ALLOC_CONF the run used ('' for\n"
           "                            none); analyze then compares against it\n"
           "  -n, --device-name NAME    the card the run used, e.g. 'NVIDIA RTX 4090'\n"
+          "                            (overrides what the file says)\n"
           "  -m, --device-memory SIZE  that card's memory (24GiB, 81559MiB, bytes);\n"
           "                            analyze uses it as the default cap\n"
           "  -h, --help                show this help and exit\n"
@@ -37,8 +53,73 @@ static void usage(FILE *f)
           "  gpu-trace import events.csv -o run.db\n"
           "  gpu-trace import events.csv -o run.db --alloc-conf expandable_segments:True\n"
           "  gpu-trace import events.csv -o run.db --device-memory 24GiB\n"
+          "  gpu-trace import profile.json.gz -o step.db\n"
           "  gpu-trace import events.csv -o run.db && gpu-trace analyze run.db\n",
           f);
+}
+
+/* The importers, by what a file starts with. */
+enum input_format {
+    FORMAT_UNKNOWN,
+    FORMAT_CSV,
+    FORMAT_CHROME,
+    /* FORMAT_SNAPSHOT: a pickle (first byte 0x80, the PROTO opcode) goes
+     * here when the snapshot importer lands. */
+};
+
+#define CSV_HEADER "ts_ns,action,addr,size,stream,device"
+/* Enough to see past the blank space before a JSON document's '{'. */
+#define SNIFF_BYTES 512
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Tells the format from the first bytes of path. Returns 0 with *format
+ * set, or -1 with errno when the file cannot be read. A file named .csv
+ * whose header is wrong still goes to the CSV importer, whose message says
+ * what the header should be; *why gets a phrase for an unknown format. */
+static int sniff_format(const char *path, enum input_format *format, const char **why)
+{
+    unsigned char buf[SNIFF_BYTES];
+    size_t n, i = 0;
+    FILE *f = fopen(path, "rb");
+
+    *format = FORMAT_UNKNOWN;
+    *why = "expected the header '" CSV_HEADER "', a JSON object or gzip data";
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof buf, f);
+    if (ferror(f)) {
+        int e = errno;
+        fclose(f);
+        errno = e;
+        return -1;
+    }
+    fclose(f);
+    if (n >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        i = 3; /* a UTF-8 byte order mark, as editors write it */
+    /* Snapshot pickles start with 0x80 (PROTO); their case goes here. */
+    if (n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+        *format = FORMAT_CHROME; /* gzip: the importer reads what is inside */
+        return 0;
+    }
+    if (n - i >= strlen(CSV_HEADER) && memcmp(buf + i, CSV_HEADER, strlen(CSV_HEADER)) == 0) {
+        *format = FORMAT_CSV;
+        return 0;
+    }
+    while (i < n && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+        i++;
+    if (i < n && buf[i] == '{')
+        *format = FORMAT_CHROME;
+    else if (has_suffix(path, ".csv"))
+        *format = FORMAT_CSV;
+    else if (n == 0)
+        *why = "the file is empty";
+    return 0;
 }
 
 int cmd_import(int argc, char **argv)
@@ -52,7 +133,8 @@ int cmd_import(int argc, char **argv)
     struct gt_import_summary sum = {0};
     struct gt_import_options opts = {0};
     struct gt_conf conf;
-    const char *output = NULL;
+    enum input_format format;
+    const char *output = NULL, *why;
     char err[512] = "", in[512], out[512];
     int c, rc;
 
@@ -88,12 +170,26 @@ int cmd_import(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return cli_usage_error("import", "missing FILE.csv argument");
+        return cli_usage_error("import", "missing FILE argument");
     if (optind + 1 < argc)
         return cli_usage_error("import", "unexpected argument '%s'", argv[optind + 1]);
     if (output == NULL)
         return cli_usage_error("import", "missing -o TRACE (the trace to create)");
-    rc = gt_import_csv_with(argv[optind], output, &opts, &sum, err, sizeof err);
+    if (sniff_format(argv[optind], &format, &why) != 0) {
+        cli_error("cannot import '%s': %s", argv[optind], strerror(errno));
+        return CLI_EXIT_ERROR;
+    }
+    switch (format) {
+    case FORMAT_CSV:
+        rc = gt_import_csv_with(argv[optind], output, &opts, &sum, err, sizeof err);
+        break;
+    case FORMAT_CHROME:
+        rc = gt_import_chrome(argv[optind], output, &opts, &sum, err, sizeof err);
+        break;
+    default:
+        cli_error("cannot import '%s': not a CSV or chrome trace (%s)", argv[optind], why);
+        return CLI_EXIT_ERROR;
+    }
     if (rc != 0) {
         cli_error("cannot import '%s': %s", argv[optind], err[0] != '\0' ? err : gt_strerror(rc));
         return CLI_EXIT_ERROR;

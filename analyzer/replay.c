@@ -304,15 +304,23 @@ static void note_oom(struct track *t, int64_t event)
         t->first_oom_event = event;
 }
 
-/* Applies one op to one config's simulator of the op's device. */
-static int apply(struct worker *w, size_t c, const struct op *o)
+/* Reserved memory only grows in a malloc: only then can the peak move. */
+static void note_peak(struct track *t)
 {
-    struct track *t = track_of(w->sh, c, o->dev);
-    int rc = track_sim(w->sh, t, c, o->dev);
-    if (rc)
-        return rc;
-    gt_sim_handle *slots = &w->slots[c * w->cap];
+    const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
+    uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
+    if (reserved > t->peak_seen) {
+        t->peak_seen = reserved;
+        t->allocated_at_peak = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
+    }
+}
+
+/* Applies one op to the simulator of the op's device; t is that device's
+ * track of the config, slots the config's slot table. */
+static int apply(struct track *t, gt_sim_handle *slots, const struct op *o)
+{
     gt_sim_handle h;
+    int rc = 0;
     switch (o->kind) {
     case OP_ALLOC:
         rc = gt_sim_malloc(t->sim, o->size, o->stream, &h);
@@ -321,6 +329,7 @@ static int apply(struct worker *w, size_t c, const struct op *o)
             rc = 0;
         }
         slots[o->slot] = h; /* GT_SIM_NO_HANDLE after an OOM: its free is a no-op */
+        note_peak(t);
         break;
     case OP_FREE:
         gt_sim_free(t->sim, slots[o->slot]);
@@ -337,31 +346,31 @@ static int apply(struct worker *w, size_t c, const struct op *o)
         } else if (rc == 0) {
             gt_sim_free(t->sim, h);
         }
+        note_peak(t);
         break;
     default:
         break;
     }
-    if (rc)
-        return rc;
-    const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
-    uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
-    if (reserved > t->peak_seen) {
-        t->peak_seen = reserved;
-        t->allocated_at_peak = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
-    }
-    return 0;
+    return rc;
 }
 
 /* Config-major: each config runs through the whole batch before the next
  * starts, so one simulator's blocks and free sets stay in cache. */
 static int run_batch(struct worker *w, const struct batch *b)
 {
+    struct shared *sh = w->sh;
     for (size_t k = 0; k < b->n; k++)
         if (b->ops[k].slot != NO_SLOT && ensure_slots(w, b->ops[k].slot))
             return GT_ENOMEM;
-    for (size_t c = w->first_config; c < w->sh->a->nconfigs; c += w->step) {
+    for (size_t c = w->first_config; c < sh->a->nconfigs; c += w->step) {
+        struct track *tracks = track_of(sh, c, 0);
+        gt_sim_handle *slots = &w->slots[c * w->cap];
         for (size_t k = 0; k < b->n; k++) {
-            int rc = apply(w, c, &b->ops[k]);
+            const struct op *o = &b->ops[k];
+            struct track *t = &tracks[o->dev];
+            int rc = t->sim ? 0 : track_sim(sh, t, c, o->dev);
+            if (rc == 0)
+                rc = apply(t, slots, o);
             if (rc)
                 return rc;
         }

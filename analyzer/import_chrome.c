@@ -664,7 +664,8 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
     if (rc == GT_OK)
         rc = collect_events(&im, list);
     if (rc == GT_OK) {
-        qsort(im.events, im.nevents, sizeof *im.events, compare_events);
+        if (im.nevents > 1) /* qsort's base must not be NULL, even for 0 */
+            qsort(im.events, im.nevents, sizeof *im.events, compare_events);
         rc = collect_devices(&im);
     }
     /* Everything is checked; only now does the trace come to exist. */

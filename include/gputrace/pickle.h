@@ -6,7 +6,9 @@
  * PERSID, BINPERSID, ...) are refused: opening a file never runs code.
  *
  * The result is a tree (a DAG where the memo shares objects) in one arena;
- * every node lives until gt_pickle_free. */
+ * every node lives until gt_pickle_free. It never has cycles: a recursive
+ * structure is refused. Sets and frozensets read as lists, bytearrays as
+ * bytes. */
 #ifndef GPUTRACE_PICKLE_H
 #define GPUTRACE_PICKLE_H
 
@@ -50,6 +52,11 @@ struct gt_pk {
 };
 
 struct gt_pickle;
+
+/* GT_PICKLE_MAX_DEPTH: containers nest at most this deep (an empty one has
+ * depth 1), so a recursive walk of a document needs bounded stack; deeper
+ * documents are refused with GT_EUNSUPPORTED. */
+#define GT_PICKLE_MAX_DEPTH 1000
 
 /* gt_pickle_load: decodes the pickle file at path. On success *out owns the
  * document. Errors: GT_ENOENT, GT_EIO, GT_ENOMEM, GT_EFOREIGN (not a pickle,

@@ -93,8 +93,8 @@ struct gt_sim {
     uint64_t allowed_memory_maximum; /* 0 = no fraction set */
     uint64_t device_total;
     int any_divisions;            /* some roundup_power2_divisions entry > 1 */
-    size_t found_pos;             /* set index of the block get_free_block found, or SIZE_MAX */
-    struct gt_sim_set *found_set; /* the set found_pos indexes */
+    struct gt_sim_pos found_pos;  /* where get_free_block found its block */
+    struct gt_sim_set *found_set; /* the set of found_pos; NULL: none */
     int check_every_op;
     int broken; /* host allocation failed mid-operation: state unreliable */
     char check_msg[160];
@@ -518,16 +518,11 @@ static void free_block(struct gt_sim *s, uint32_t i)
     uint64_t original_size = b->size, requested = b->requested;
     uint32_t prev = b->prev, next = b->next;
     int mp = mergeable(s, i, prev), mn = mergeable(s, i, next);
-    struct gt_sim_key kp, kn;
-    size_t ppos = set->n, npos = set->n;
-    if (mp) {
+    struct gt_sim_key kp = {0, 0, 0}, kn = {0, 0, 0};
+    if (mp)
         kp = free_key(s, prev);
-        ppos = gt_sim_set_find(set, &kp);
-    }
-    if (mn) {
+    if (mn)
         kn = free_key(s, next);
-        npos = gt_sim_set_find(set, &kn);
-    }
     int64_t net_blocks = -(mp + mn), net_bytes = 0;
     if (mp)
         net_bytes -= (int64_t)absorb(s, i, prev);
@@ -536,13 +531,11 @@ static void free_block(struct gt_sim *s, uint32_t i)
     b = &s->blk[i];
     b->gc_count_base = s->pools[b->pool].gc_clock;
     struct gt_sim_key k = free_key(s, i);
-    if (mp && mn) {
-        gt_sim_set_erase_at(set, npos);
-        gt_sim_set_replace_at(set, npos < ppos ? ppos - 1 : ppos, &k);
-    } else if (mp) {
-        gt_sim_set_replace_at(set, ppos, &k);
-    } else if (mn) {
-        gt_sim_set_replace_at(set, npos, &k);
+    if (mp && mn)
+        gt_sim_set_erase(set, &kn);
+    if (mp || mn) {
+        struct gt_sim_pos at = gt_sim_set_find(set, mp ? &kp : &kn);
+        note_host_failure(s, gt_sim_set_replace_at(set, at, &k));
     } else {
         note_host_failure(s, gt_sim_set_insert(set, &k));
     }
@@ -633,8 +626,8 @@ static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int poo
 {
     struct stream_sets *ss = sets_find(s, pool, stream);
     const struct gt_sim_set *un = ss ? &ss->unmapped : NULL;
-    for (size_t k = 0; un && k < un->n; k++) {
-        uint32_t c = un->v[k].blk;
+    for (struct gt_sim_pos k = {0, 0}; un && !gt_sim_set_at_end(un, k); gt_sim_set_next(un, &k)) {
+        uint32_t c = gt_sim_set_key(un, k)->blk;
         if (allocatable(s, s->blk[c].prev))
             c = s->blk[c].prev;
         uint64_t bytes = 0;
@@ -819,16 +812,17 @@ static void release_blocks(struct gt_sim *s, int pool)
     }
     for (size_t si = 0; si < p->nss; si++) {
         struct gt_sim_set *set = &p->ss[si].blocks;
-        size_t k = 0;
-        while (k < set->n) {
-            uint32_t i = set->v[k].blk;
+        struct gt_sim_pos k = gt_sim_set_begin(set);
+        while (!gt_sim_set_at_end(set, k)) {
+            uint32_t i = gt_sim_set_key(set, k)->blk;
             if (s->blk[i].xseg != GT_SIM_NIL) {
                 to_unmap[nun++] = i;
-                k++;
+                gt_sim_set_next(set, &k);
             } else if (!is_split(&s->blk[i])) {
                 release_block(s, i); /* removes entry k; the next one slides in */
+                gt_sim_set_norm(set, &k);
             } else {
-                k++;
+                gt_sim_set_next(set, &k);
             }
         }
     }
@@ -865,9 +859,9 @@ static int release_available_cached_blocks(struct gt_sim *s, int pool, uint64_t 
         return 0; /* PyTorch: no block of this stream, nothing released */
     struct gt_sim_set *set = &ss->blocks;
     struct gt_sim_key key = {size < m ? m : size, 0, 0};
-    size_t k = gt_sim_set_lower_bound(set, &key);
-    if (k < set->n && s->blk[set->v[k].blk].xseg == GT_SIM_NIL) {
-        uint32_t i = set->v[k].blk;
+    struct gt_sim_pos k = gt_sim_set_lower_bound(set, &key);
+    if (!gt_sim_set_at_end(set, k) && s->blk[gt_sim_set_key(set, k)->blk].xseg == GT_SIM_NIL) {
+        uint32_t i = gt_sim_set_key(set, k)->blk;
         if (is_split(&s->blk[i]))
             return 0; /* PyTorch asserts here; never reached by its own rules */
         release_block(s, i);
@@ -876,21 +870,27 @@ static int release_available_cached_blocks(struct gt_sim *s, int pool, uint64_t 
     /* No single block: free oversize blocks from the largest of this stream
      * down. At the first entry of the stream PyTorch's iterator either is the
      * set's begin or steps onto another stream; both end the loop. */
-    if (k == 0)
+    if (gt_sim_set_at_end(set, k))
+        k = gt_sim_set_last(set);
+    else if (!gt_sim_set_prev(set, &k))
         return 0;
+    if (gt_sim_set_at_end(set, k))
+        return 0; /* no block of this stream at all */
     uint64_t released = 0;
-    k--;
     for (;;) {
-        uint32_t i = set->v[k].blk;
+        uint32_t i = gt_sim_set_key(set, k)->blk;
         if (!(released < key.size && s->blk[i].size >= m))
             break;
+        struct gt_sim_pos before = k;
+        int is_first = !gt_sim_set_prev(set, &before);
+        struct gt_sim_key next_key = is_first ? key : *gt_sim_set_key(set, before);
         if (s->blk[i].xseg == GT_SIM_NIL && !is_split(&s->blk[i])) {
             released += s->blk[i].size;
-            release_block(s, i); /* entry k goes; k-1 is unchanged */
+            release_block(s, i);
         }
-        if (k == 0)
+        if (is_first)
             break;
-        k--;
+        k = gt_sim_set_find(set, &next_key); /* the release may have moved it */
     }
     return released >= key.size;
 }
@@ -912,8 +912,9 @@ static void garbage_collect(struct gt_sim *s)
     int64_t count = 0;
     for (size_t si = 0; si < p->nss; si++) {
         const struct gt_sim_set *set = &p->ss[si].blocks;
-        for (size_t k = 0; k < set->n; k++) {
-            const struct blk *b = &s->blk[set->v[k].blk];
+        for (struct gt_sim_pos k = gt_sim_set_begin(set); !gt_sim_set_at_end(set, k);
+             gt_sim_set_next(set, &k)) {
+            const struct blk *b = &s->blk[gt_sim_set_key(set, k)->blk];
             if (!is_split(b) && b->xseg == GT_SIM_NIL) {
                 total_age += p->gc_clock - b->gc_count_base;
                 count++;
@@ -928,9 +929,9 @@ static void garbage_collect(struct gt_sim *s)
         freed = 0;
         for (size_t si = 0; si < p->nss; si++) {
             struct gt_sim_set *set = &p->ss[si].blocks;
-            size_t k = 0;
-            while (k < set->n) {
-                uint32_t i = set->v[k].blk;
+            struct gt_sim_pos k = gt_sim_set_begin(set);
+            while (!gt_sim_set_at_end(set, k)) {
+                uint32_t i = gt_sim_set_key(set, k)->blk;
                 const struct blk *b = &s->blk[i];
                 uint64_t age = p->gc_clock - b->gc_count_base;
                 if (!is_split(b) && b->xseg == GT_SIM_NIL && (double)age >= age_threshold) {
@@ -938,9 +939,10 @@ static void garbage_collect(struct gt_sim *s)
                     reclaimed += b->size;
                     total_age -= age;
                     count--;
-                    release_block(s, i);
+                    release_block(s, i); /* the next entry slides into k */
+                    gt_sim_set_norm(set, &k);
                 } else {
-                    k++;
+                    gt_sim_set_next(set, &k);
                 }
             }
         }
@@ -974,27 +976,34 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
         return GT_SIM_NIL;
     struct gt_sim_set *set = &ss->blocks;
     struct gt_sim_key key = {size, 0, 0};
-    size_t k = gt_sim_set_lower_bound(set, &key);
-    if (k == set->n)
+    struct gt_sim_pos k = gt_sim_set_lower_bound(set, &key);
+    if (gt_sim_set_at_end(set, k))
         return GT_SIM_NIL;
-    if (s->blk[set->v[k].blk].xseg != GT_SIM_NIL) {
+    if (s->blk[gt_sim_set_key(set, k)->blk].xseg != GT_SIM_NIL) {
         if (s->conf.expandable_segments) {
             /* MIRRORS: get_free_block: prefer an interior free block over a
              * segment's free tail, whose size counts the unmapped VA after it. */
-            while (s->blk[set->v[k].blk].xseg != GT_SIM_NIL && k + 1 < set->n &&
-                   esize(s, set->v[k + 1].blk) < esize(s, set->v[k].blk))
-                k++;
+            for (;;) {
+                struct gt_sim_pos next = k;
+                gt_sim_set_next(set, &next);
+                uint32_t cur = gt_sim_set_key(set, k)->blk;
+                if (s->blk[cur].xseg == GT_SIM_NIL || gt_sim_set_at_end(set, next) ||
+                    esize(s, gt_sim_set_key(set, next)->blk) >= esize(s, cur))
+                    break;
+                k = next;
+            }
         } else {
             /* MIRRORS: get_free_block: expandable segments switched off later
              * -> only non-expandable blocks qualify. */
             do {
-                k++;
-            } while (k < set->n && s->blk[set->v[k].blk].xseg != GT_SIM_NIL);
-            if (k == set->n)
+                gt_sim_set_next(set, &k);
+            } while (!gt_sim_set_at_end(set, k) &&
+                     s->blk[gt_sim_set_key(set, k)->blk].xseg != GT_SIM_NIL);
+            if (gt_sim_set_at_end(set, k))
                 return GT_SIM_NIL;
         }
     }
-    uint64_t bsize = set->v[k].size, m = s->conf.max_split_size;
+    uint64_t bsize = gt_sim_set_key(set, k)->size, m = s->conf.max_split_size;
     /* MIRRORS: get_free_block: a request below max_split_size never takes an
      * oversize block. */
     if (size < m && bsize >= m)
@@ -1007,7 +1016,7 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
      * with the remainder (or erases it): one shift instead of two. */
     s->found_pos = k;
     s->found_set = set;
-    return set->v[k].blk;
+    return gt_sim_set_key(set, k)->blk;
 }
 
 /* MIRRORS: alloc_block: the memory-fraction check on alloc_size, then the
@@ -1084,11 +1093,11 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             r->prev = a;
             r->addr += size;
             r->size -= size;
-            if (s->found_pos != SIZE_MAX) {
+            if (s->found_set) {
                 r->gc_count_base = s->pools[r->pool].gc_clock;
                 struct gt_sim_key k = free_key(s, i);
-                gt_sim_set_replace_at(s->found_set, s->found_pos, &k);
-                s->found_pos = SIZE_MAX;
+                note_host_failure(s, gt_sim_set_replace_at(s->found_set, s->found_pos, &k));
+                s->found_set = NULL;
             } else {
                 pool_insert(s, i);
             }
@@ -1101,9 +1110,9 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             i = a;
         }
     }
-    if (s->found_pos != SIZE_MAX) {
+    if (s->found_set) {
         gt_sim_set_erase_at(s->found_set, s->found_pos);
-        s->found_pos = SIZE_MAX;
+        s->found_set = NULL;
     }
     if (!split && already_split && !expandable) {
         arr_dec(s->st.inactive_split_bytes, pool, s->blk[i].size);
@@ -1201,10 +1210,10 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
     uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
     /* MIRRORS: malloc: cached block first; then GC; then a new segment; then
      * free oversize blocks and retry; then flush everything and retry. */
-    s->found_pos = SIZE_MAX;
+    s->found_set = NULL;
     uint32_t b = get_free_block(s, pool, stream, size);
     if (b == GT_SIM_NIL) {
-        s->found_pos = SIZE_MAX;
+        s->found_set = NULL;
         if (gc_enabled(s))
             garbage_collect(s);
         b = alloc_block(s, pool, stream, size, alloc_size, 0);
@@ -1372,8 +1381,8 @@ uint64_t gt_sim_largest_free_block(const struct gt_sim *s)
     for (int p = 0; p < 2; p++)
         for (size_t si = 0; si < s->pools[p].nss; si++) {
             const struct gt_sim_set *set = &s->pools[p].ss[si].blocks;
-            if (set->n && set->v[set->n - 1].size > best)
-                best = set->v[set->n - 1].size; /* sets are ordered by size */
+            if (set->n && gt_sim_set_key(set, gt_sim_set_last(set))->size > best)
+                best = gt_sim_set_key(set, gt_sim_set_last(set))->size; /* ordered by size */
         }
     return best;
 }
@@ -1548,8 +1557,17 @@ void gt_sim_segments(const struct gt_sim *s,
 static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint64_t stream,
                      int unmapped, char *msg, size_t len)
 {
-    for (size_t k = 0; k < set->n; k++) {
-        const struct gt_sim_key *key = &set->v[k];
+    const struct gt_sim_key *p = NULL;
+    size_t k = 0, counted = 0;
+    for (size_t c = 0; c < set->nc; c++) {
+        CHECK(set->c[c]->n > 0 && set->c[c]->n <= GT_SIM_CHUNK, "chunk %zu holds %u keys", c,
+              (unsigned)set->c[c]->n);
+        counted += set->c[c]->n;
+    }
+    CHECK(counted == set->n, "the chunks hold %zu keys, the set counts %zu", counted, set->n);
+    for (struct gt_sim_pos at = gt_sim_set_begin(set); !gt_sim_set_at_end(set, at);
+         gt_sim_set_next(set, &at), k++) {
+        const struct gt_sim_key *key = gt_sim_set_key(set, at);
         CHECK(key->blk < s->nblk && s->blk[key->blk].live, "set entry %zu names a dead block", k);
         const struct blk *b = &s->blk[key->blk];
         CHECK(!b->allocated, "allocated block at 0x%llx is in a free set",
@@ -1560,11 +1578,11 @@ static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint6
               (unsigned long long)b->addr);
         CHECK(key->addr == b->addr && key->size == (unmapped ? 0 : b->size),
               "stale key for block at 0x%llx", (unsigned long long)b->addr);
-        if (k > 0) {
-            const struct gt_sim_key *p = &set->v[k - 1];
+        if (p) {
             int ordered = p->size < key->size || (p->size == key->size && p->addr < key->addr);
             CHECK(ordered, "free set out of order at entry %zu", k);
         }
+        p = key;
     }
     return 0;
 }

@@ -22,7 +22,7 @@ struct command {
 
 static const struct command commands[] = {
     {"analyze", cmd_analyze, "replay a trace under allocator configs and rank them"},
-    {"import", cmd_import, "convert a CSV of allocation events into a trace"},
+    {"import", cmd_import, "convert a CSV, profiler trace or memory snapshot into a trace"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

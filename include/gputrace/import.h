@@ -20,7 +20,7 @@ struct gt_import_summary {
     int64_t initial_segments;
     int64_t initial_reserved_bytes;
     int64_t initial_allocated_bytes;
-    int64_t skipped_events;   /* free_completed, snapshot, annotations */
+    int64_t skipped_events;       /* free_completed, snapshot, annotations */
     int64_t inferred_empty_cache; /* empty_cache events inserted (spec §20.4) */
 };
 

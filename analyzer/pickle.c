@@ -32,9 +32,10 @@
 #define ARENA_CHUNK_MAX ((size_t)4 << 20)
 #define ARENA_ALIGN 8
 
-/* The densest legal pickles (a list of fresh empty containers) need about 64
- * bytes of nodes per input byte; real snapshots need about 4 (memoized
- * strings). Anything beyond this is an attempt to exhaust memory. */
+/* The densest pickles (a list of fresh empty containers) need about 72 bytes
+ * of nodes per input byte; the shared snapshots need 5 to 7 (their strings
+ * and frames are memoized). The limit is a backstop should an opcode ever
+ * allocate more than its bytes justify. */
 #define EXPANSION_LIMIT 96
 #define EXPANSION_SLACK ((size_t)16 << 20)
 

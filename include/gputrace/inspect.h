@@ -1,0 +1,68 @@
+/* Replay of one config with full visibility, for the commands that explain
+ * rather than rank (oom, plot, stats, report): after every request the
+ * caller sees the simulator (its stats, segments and free blocks) and the
+ * live allocations with the trace event that made each (for its frames).
+ * Single-threaded and streaming: memory is bounded by the live allocations. */
+#ifndef GPUTRACE_INSPECT_H
+#define GPUTRACE_INSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/sim.h"
+
+struct gt_inspect;
+
+/* A request just replayed. */
+struct gt_inspect_event {
+    int64_t index;   /* 0-based position among all the trace's events */
+    int64_t seq;     /* the event's seq (for gt_trace_stack) */
+    int64_t ts_ns;
+    int32_t device;
+    int32_t kind;    /* GT_EV_ALLOC, GT_EV_FREE, GT_EV_EMPTY_CACHE or GT_EV_OOM */
+    uint64_t stream;
+    uint64_t requested; /* bytes asked (alloc, oom) or freed (free) */
+    /* 0, or GT_EOOM when this config could not serve the request (a recorded
+     * OOM that this config also fails counts here too). */
+    int result;
+    bool recorded_oom;  /* the recording itself failed here (oom event or failed alloc) */
+    const struct gt_sim *sim; /* the device's simulator, after the request */
+};
+
+/* A live allocation, as gt_inspect_live lists them. */
+struct gt_inspect_alloc {
+    uint64_t addr;       /* the trace's address */
+    uint64_t requested;  /* bytes asked */
+    uint64_t block;      /* the simulated block's size */
+    uint64_t stream;
+    int64_t seq;         /* the alloc event's seq: frames via gt_trace_stack */
+    int64_t index;       /* and its position among the trace's events */
+    int64_t ts_ns;
+};
+
+struct gt_inspect_options {
+    uint64_t device_memory; /* cap; 0 = each device's recorded memory, unlimited if unknown */
+    /* Called after every request; a non-zero return stops the replay and is
+     * returned by gt_inspect_run. */
+    int (*on_event)(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev);
+    void *ctx;
+};
+
+/* gt_inspect_run: replays the trace at path under conf, starting from its
+ * recorded start state when it has one (snapshots), calling on_event after
+ * each request. Errors: those of gt_trace_open/read (errbuf names the
+ * problem), GT_EUNSUPPORTED (a config the simulator cannot run), GT_ENOMEM,
+ * or the callback's non-zero value. */
+int gt_inspect_run(const char *path, const struct gt_conf *conf,
+                   const struct gt_inspect_options *opts, char *errbuf, size_t errlen);
+
+/* gt_inspect_live: calls fn for every live allocation of device, in no
+ * particular order (callers sort); only valid inside on_event. */
+void gt_inspect_live(const struct gt_inspect *in, int32_t device,
+                     void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx);
+/* gt_inspect_device_memory: the cap replayed for device (0 = unlimited). */
+uint64_t gt_inspect_device_memory(const struct gt_inspect *in, int32_t device);
+
+#endif

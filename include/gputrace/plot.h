@@ -1,0 +1,38 @@
+/* Plots with gnuplot, run as an external program (no shell: fork/exec with
+ * an argument vector), from a script and data files written to a private
+ * temporary folder that is removed afterwards. */
+#ifndef GPUTRACE_PLOT_H
+#define GPUTRACE_PLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gt_plot_format { GT_PLOT_PNG = 0, GT_PLOT_SVG = 1 };
+
+struct gt_plot_options {
+    uint64_t device_memory;     /* the card asked about; 0 = the recorded one, unlimited if unknown */
+    enum gt_plot_format format; /* PNG by default */
+    const char *gnuplot;        /* program to run; NULL = "gnuplot" found on PATH */
+};
+
+/* The plots, each a file named <name>.png or <name>.svg in the output folder:
+ *  - "split-sizes": peak reserved and fragmentation for each max_split_size_mb
+ *    (64..512 and unlimited), with and without expandable segments, the
+ *    device-memory line drawn;
+ *  - "timeline": allocated and reserved over time for the best config, the
+ *    default and the trace's own config (downsampled, peaks kept);
+ *  - "request-sizes": request-size histogram, log bins, the 1 MiB small/large
+ *    pool boundary marked;
+ *  - "segments": the segment map at the reserved peak of the default config:
+ *    each segment with its allocated and free blocks. */
+#define GT_PLOT_NAMES {"split-sizes", "timeline", "request-sizes", "segments"}
+#define GT_PLOT_COUNT 4
+
+/* gt_plot_all: writes the four plots of trace into dir (created if absent,
+ * mode 0700). Errors: GT_ENOENT with "gnuplot not found: install the
+ * gnuplot-nox package" when gnuplot cannot be run, the errors of the trace
+ * reader and of replay, GT_EIO. errbuf gets a one-line message. */
+int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options *opts,
+                char *errbuf, size_t errlen);
+
+#endif

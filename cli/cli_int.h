@@ -16,6 +16,7 @@
 /* One subcommand: argv[0] is its name; returns the exit code. */
 int cmd_analyze(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_oom(int argc, char **argv);
 
 /* cli_error, cli_warning: one line "gpu-trace: error: <message>" on stderr,
  * with control characters of the message replaced by '?'. */

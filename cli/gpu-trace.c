@@ -23,6 +23,7 @@ struct command {
 static const struct command commands[] = {
     {"analyze", cmd_analyze, "replay a trace under allocator configs and rank them"},
     {"import", cmd_import, "convert a CSV, profiler trace or memory snapshot into a trace"},
+    {"oom", cmd_oom, "explain each out-of-memory error and the settings that avoid it"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,732 @@
+/* Trace statistics (stats.h): one streaming pass over the events for what
+ * the recording itself says, then one replay under the recorded config for
+ * what the allocator held. Memory is bounded by the live allocations. */
+#include "gputrace/stats.h"
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/inspect.h"
+#include "gputrace/report.h"
+#include "gputrace/schema.h"
+#include "gputrace/sim.h"
+#include "gputrace/trace.h"
+#include "gputrace/units.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+#define READ_EVENTS 4096
+#define GIB ((double)(1u << 30))
+
+/* ---- live bytes by (device, address) ------------------------------------ */
+
+/* Open addressing with linear probing and backward-shift deletion, so the
+ * table stays as large as the live set, not as the trace. */
+struct live_entry {
+    uint64_t addr;
+    uint64_t bytes;
+    int32_t device;
+    bool used;
+};
+
+struct live_map {
+    struct live_entry *v;
+    size_t cap, n; /* cap is a power of two; n < cap * 3 / 4 */
+};
+
+static size_t live_hash(int32_t device, uint64_t addr, size_t cap)
+{
+    uint64_t h = (addr ^ ((uint64_t)(uint32_t)device << 48)) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+static int live_grow(struct live_map *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    struct live_entry *v = calloc(cap, sizeof *v);
+
+    if (v == NULL)
+        return GT_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->v[i].used)
+            continue;
+        size_t j = live_hash(m->v[i].device, m->v[i].addr, cap);
+        while (v[j].used)
+            j = (j + 1) & (cap - 1);
+        v[j] = m->v[i];
+    }
+    free(m->v);
+    m->v = v;
+    m->cap = cap;
+    return 0;
+}
+
+static struct live_entry *live_find(const struct live_map *m, int32_t device, uint64_t addr)
+{
+    if (m->cap == 0)
+        return NULL;
+    for (size_t i = live_hash(device, addr, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->v[i].used)
+            return NULL;
+        if (m->v[i].addr == addr && m->v[i].device == device)
+            return &m->v[i];
+    }
+}
+
+/* Sets the bytes of (device, addr); *old gets the previous value (0 if it
+ * was not live). */
+static int live_put(struct live_map *m, int32_t device, uint64_t addr, uint64_t bytes,
+                    uint64_t *old)
+{
+    struct live_entry *e = live_find(m, device, addr);
+
+    *old = 0;
+    if (e != NULL) {
+        *old = e->bytes;
+        e->bytes = bytes;
+        return 0;
+    }
+    if ((m->n + 1) * 4 > m->cap * 3 && live_grow(m) != 0)
+        return GT_ENOMEM;
+    size_t i = live_hash(device, addr, m->cap);
+    while (m->v[i].used)
+        i = (i + 1) & (m->cap - 1);
+    m->v[i] = (struct live_entry){addr, bytes, device, true};
+    m->n++;
+    return 0;
+}
+
+/* Removes (device, addr); false if it was not live. */
+static bool live_take(struct live_map *m, int32_t device, uint64_t addr, uint64_t *bytes)
+{
+    struct live_entry *e = live_find(m, device, addr);
+
+    if (e == NULL)
+        return false;
+    *bytes = e->bytes;
+    size_t hole = (size_t)(e - m->v);
+    /* Backward shift: move up every entry of the probe run that would no
+     * longer be found past the hole. */
+    for (size_t j = (hole + 1) & (m->cap - 1); m->v[j].used; j = (j + 1) & (m->cap - 1)) {
+        size_t home = live_hash(m->v[j].device, m->v[j].addr, m->cap);
+        if (((j - home) & (m->cap - 1)) >= ((j - hole) & (m->cap - 1))) {
+            m->v[hole] = m->v[j];
+            hole = j;
+        }
+    }
+    m->v[hole].used = false;
+    m->n--;
+    return true;
+}
+
+/* ---- the pass over the recording ----------------------------------------- */
+
+struct dev_state {
+    uint64_t requested_cur;
+    uint64_t real_cur;
+    /* replay: the slice being filled (-1 before the first request) and
+     * the values after the last request */
+    long slice;
+    uint64_t allocated_cur, reserved_cur;
+};
+
+struct stats_ctx {
+    struct gt_stats *s;
+    struct dev_state *st; /* parallel to s->devices */
+    size_t cap;
+    struct live_map live, host;
+    int64_t slice_width;
+};
+
+static struct gt_stats_device *device_get(struct stats_ctx *c, struct gt_trace_reader *r,
+                                          int32_t device, size_t *index)
+{
+    struct gt_stats *s = c->s;
+
+    for (size_t i = 0; i < s->ndevices; i++) {
+        if (s->devices[i].device == device) {
+            *index = i;
+            return &s->devices[i];
+        }
+    }
+    if (s->ndevices == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4;
+        struct gt_stats_device *d = realloc(s->devices, cap * sizeof *d);
+        if (d == NULL)
+            return NULL;
+        s->devices = d;
+        struct dev_state *st = realloc(c->st, cap * sizeof *st);
+        if (st == NULL)
+            return NULL;
+        c->st = st;
+        c->cap = cap;
+    }
+    struct gt_stats_device *d = &s->devices[s->ndevices];
+    memset(d, 0, sizeof *d);
+    memset(&c->st[s->ndevices], 0, sizeof c->st[0]);
+    c->st[s->ndevices].slice = -1;
+    d->device = device;
+    d->utilization = -1.0;
+    d->first_ts_ns = INT64_MAX;
+    d->last_ts_ns = INT64_MIN;
+    if (gt_trace_device(r, device, d->name, sizeof d->name, &d->total_memory) != 0) {
+        d->name[0] = '\0';
+        d->total_memory = 0;
+    }
+    *index = s->ndevices++;
+    return d;
+}
+
+struct preload {
+    struct stats_ctx *c;
+    struct gt_trace_reader *r;
+    uint64_t last_segment;
+    int32_t last_device;
+    bool any;
+};
+
+/* A snapshot that starts mid-run: its allocated blocks are live (their
+ * frees come later in the trace) and its segments are reserved. Blocks come
+ * in (device, addr) order, so a segment's blocks are consecutive. */
+static int preload_block(void *ctx, const struct gt_initial_block *b)
+{
+    struct preload *p = ctx;
+    size_t i;
+    uint64_t old;
+    struct gt_stats_device *d = device_get(p->c, p->r, b->device, &i);
+
+    if (d == NULL)
+        return GT_ENOMEM;
+    struct dev_state *st = &p->c->st[i];
+    d->has_real_segments = true;
+    if (!p->any || b->segment != p->last_segment || b->device != p->last_device) {
+        st->real_cur += b->segment_size;
+        if (st->real_cur > d->real_reserved_peak)
+            d->real_reserved_peak = st->real_cur;
+    }
+    p->any = true;
+    p->last_segment = b->segment;
+    p->last_device = b->device;
+    if (!b->allocated)
+        return 0;
+    uint64_t bytes = b->requested ? b->requested : b->size;
+    if (live_put(&p->c->live, b->device, b->addr, bytes, &old) != 0)
+        return GT_ENOMEM;
+    st->requested_cur += bytes - old;
+    if (st->requested_cur > d->requested_peak)
+        d->requested_peak = st->requested_cur;
+    return 0;
+}
+
+static void real_segment(struct gt_stats_device *d, struct dev_state *st, int32_t kind,
+                         uint64_t size)
+{
+    d->has_real_segments = true;
+    if (kind == GT_EV_SEGMENT_ALLOC || kind == GT_EV_SEGMENT_MAP) {
+        st->real_cur += size;
+        if (st->real_cur > d->real_reserved_peak)
+            d->real_reserved_peak = st->real_cur;
+    } else {
+        /* A release of a segment the recording never showed: keep the
+         * figure at 0 rather than wrap. */
+        st->real_cur = size > st->real_cur ? 0 : st->real_cur - size;
+    }
+}
+
+static int host_event(struct stats_ctx *c, const struct gt_event *e)
+{
+    struct gt_stats *s = c->s;
+    uint64_t bytes, old;
+
+    s->has_host = true;
+    if (e->kind == GT_EV_HOST_ALLOC) {
+        bytes = e->requested ? e->requested : e->size;
+        s->host_allocs++;
+        s->host_total += bytes;
+        if (live_put(&c->host, 0, e->addr, bytes, &old) != 0)
+            return GT_ENOMEM;
+        s->host_final = s->host_final - old + bytes;
+        if (s->host_final > s->host_peak)
+            s->host_peak = s->host_final;
+    } else {
+        s->host_frees++;
+        if (live_take(&c->host, 0, e->addr, &bytes))
+            s->host_final -= bytes;
+    }
+    return 0;
+}
+
+static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const struct gt_event *e)
+{
+    size_t i;
+    uint64_t bytes, old;
+    struct gt_stats_device *d = device_get(c, r, e->device, &i);
+
+    if (d == NULL)
+        return GT_ENOMEM;
+    struct dev_state *st = &c->st[i];
+    d->events++;
+    if (e->ts_ns < d->first_ts_ns)
+        d->first_ts_ns = e->ts_ns;
+    if (e->ts_ns > d->last_ts_ns)
+        d->last_ts_ns = e->ts_ns;
+    switch (e->kind) {
+    case GT_EV_ALLOC:
+        if (e->result != 0) {
+            d->recorded_ooms++; /* the recording failed here: nothing became live */
+            break;
+        }
+        d->allocs++;
+        bytes = e->requested ? e->requested : e->size;
+        if (live_put(&c->live, e->device, e->addr, bytes, &old) != 0)
+            return GT_ENOMEM;
+        /* An alloc at a live address means the free was missed: the old
+         * allocation is gone either way. */
+        st->requested_cur = st->requested_cur - old + bytes;
+        if (st->requested_cur > d->requested_peak)
+            d->requested_peak = st->requested_cur;
+        break;
+    case GT_EV_FREE:
+        d->frees++;
+        if (live_take(&c->live, e->device, e->addr, &bytes))
+            st->requested_cur -= bytes;
+        else
+            d->unknown_frees++;
+        break;
+    case GT_EV_EMPTY_CACHE:
+        d->empty_caches++;
+        break;
+    case GT_EV_OOM:
+        d->recorded_ooms++;
+        break;
+    case GT_EV_SEGMENT_ALLOC:
+    case GT_EV_SEGMENT_FREE:
+    case GT_EV_SEGMENT_MAP:
+    case GT_EV_SEGMENT_UNMAP:
+        real_segment(d, st, e->kind, e->size);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int read_pass(struct stats_ctx *c, struct gt_trace_reader *r, char *errbuf, size_t errlen)
+{
+    struct gt_stats *s = c->s;
+    struct preload p = {c, r, 0, 0, false};
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
+    int rc = evs != NULL ? 0 : GT_ENOMEM;
+
+    if (rc == 0)
+        rc = gt_trace_initial_blocks(r, preload_block, &p);
+    if (rc != 0 && rc != GT_ENOMEM)
+        snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
+    while (rc == 0) {
+        size_t n = 0;
+        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
+        if (rc != 0) {
+            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t k = 0; k < n && rc == 0; k++) {
+            const struct gt_event *e = &evs[k];
+            s->events++;
+            if (e->ts_ns < s->first_ts_ns)
+                s->first_ts_ns = e->ts_ns;
+            if (e->ts_ns > s->last_ts_ns)
+                s->last_ts_ns = e->ts_ns;
+            if (e->kind == GT_EV_HOST_ALLOC || e->kind == GT_EV_HOST_FREE)
+                rc = host_event(c, e);
+            else
+                rc = device_event(c, r, e);
+        }
+    }
+    free(evs);
+    for (size_t i = 0; i < s->ndevices; i++) {
+        s->devices[i].requested_final = c->st[i].requested_cur;
+        s->devices[i].real_reserved_final = c->st[i].real_cur;
+    }
+    return rc;
+}
+
+/* The settings the run was recorded under, or PyTorch's defaults with the
+ * reason in config_error when they cannot be replayed. */
+static void pick_config(struct gt_trace_reader *r, struct gt_stats *s, struct gt_conf *conf)
+{
+    char text[256], err[200] = "";
+    int rc;
+
+    gt_conf_init_default(conf);
+    snprintf(s->config, sizeof s->config, "default");
+    if (gt_trace_meta(r, "alloc_conf", text, sizeof text) != 0)
+        return;
+    s->config_recorded = true;
+    if (text[0] == '\0')
+        return; /* recorded with no settings: the defaults are the recorded ones */
+    rc = gt_conf_parse(text, conf, err, sizeof err);
+    if (rc == 0 && conf->backend != GT_CONF_BACKEND_NATIVE) {
+        rc = GT_EUNSUPPORTED;
+        snprintf(err, sizeof err, "backend:cudaMallocAsync is not simulated");
+    }
+    if (rc != 0) {
+        s->config_recorded = false;
+        snprintf(s->config_error, sizeof s->config_error,
+                 "the recorded '%.60s' cannot be replayed: %s", text,
+                 err[0] != '\0' ? err : gt_strerror(rc));
+        gt_conf_init_default(conf);
+        return;
+    }
+    snprintf(s->config, sizeof s->config, "%s", text);
+}
+
+/* ---- the replay under the recorded config --------------------------------- */
+
+static void set_slice_bounds(struct gt_stats *s, int64_t width)
+{
+    int64_t span = s->by_index ? s->events : s->last_ts_ns - s->first_ts_ns + 1;
+
+    for (size_t d = 0; d < s->ndevices; d++) {
+        for (size_t i = 0; i < s->nslices; i++) {
+            struct gt_stats_slice *sl = &s->devices[d].slices[i];
+            sl->start = (int64_t)i * width;
+            sl->end = i + 1 == s->nslices ? span : (int64_t)(i + 1) * width;
+        }
+    }
+}
+
+static void carry_to(struct gt_stats_device *d, struct dev_state *st, long slice)
+{
+    for (long k = st->slice + 1; k <= slice; k++) {
+        d->slices[k].allocated_max = st->allocated_cur;
+        d->slices[k].reserved_max = st->reserved_cur;
+    }
+    if (slice > st->slice)
+        st->slice = slice;
+}
+
+static int on_request(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+{
+    struct stats_ctx *c = ctx;
+    struct gt_stats *s = c->s;
+    size_t i = 0;
+
+    while (i < s->ndevices && s->devices[i].device != ev->device)
+        i++;
+    if (i == s->ndevices)
+        return 0; /* cannot happen: the read pass saw every device */
+    struct gt_stats_device *d = &s->devices[i];
+    struct dev_state *st = &c->st[i];
+    const struct gt_sim_stats *ss = gt_sim_get_stats(ev->sim);
+    int64_t pos = s->by_index ? ev->index : ev->ts_ns - s->first_ts_ns;
+    long slice = (long)(pos / c->slice_width);
+
+    if (slice >= (long)s->nslices)
+        slice = (long)s->nslices - 1;
+    if (slice < 0)
+        slice = 0;
+    /* Timestamps of different streams may step back a little: such a
+     * request counts in the slice being filled. */
+    carry_to(d, st, slice);
+    if (ev->result == GT_EOOM)
+        d->simulated_ooms++;
+    st->allocated_cur = (uint64_t)ss->allocated_bytes[GT_SIM_ALL].current;
+    st->reserved_cur = (uint64_t)ss->reserved_bytes[GT_SIM_ALL].current;
+    d->peak_allocated = (uint64_t)ss->allocated_bytes[GT_SIM_ALL].peak;
+    d->peak_reserved = (uint64_t)ss->reserved_bytes[GT_SIM_ALL].peak;
+    d->device_memory = gt_inspect_device_memory(in, ev->device);
+    struct gt_stats_slice *sl = &d->slices[st->slice];
+    if (st->allocated_cur > sl->allocated_max)
+        sl->allocated_max = st->allocated_cur;
+    if (st->reserved_cur > sl->reserved_max)
+        sl->reserved_max = st->reserved_cur;
+    return 0;
+}
+
+static int replay_pass(struct stats_ctx *c, const char *path, const struct gt_conf *conf,
+                       char *errbuf, size_t errlen)
+{
+    struct gt_stats *s = c->s;
+    struct gt_inspect_options opts = {0};
+    int64_t span;
+    int rc;
+
+    /* Without time in the trace (every ts_ns equal) the timeline counts
+     * events instead. */
+    s->by_index = s->events > 0 && s->first_ts_ns == s->last_ts_ns;
+    span = s->events == 0 ? 1 : s->by_index ? s->events : s->last_ts_ns - s->first_ts_ns + 1;
+    c->slice_width = span / GT_STATS_SLICES + (span % GT_STATS_SLICES != 0);
+    s->nslices = (size_t)((span + c->slice_width - 1) / c->slice_width);
+    set_slice_bounds(s, c->slice_width);
+    opts.on_event = on_request;
+    opts.ctx = c;
+    rc = gt_inspect_run(path, conf, &opts, errbuf, errlen);
+    for (size_t i = 0; i < s->ndevices; i++) {
+        struct gt_stats_device *d = &s->devices[i];
+        carry_to(d, &c->st[i], (long)s->nslices - 1);
+        if (d->total_memory > 0)
+            d->utilization = (double)d->peak_reserved / (double)d->total_memory;
+        if (d->events == 0)
+            d->first_ts_ns = d->last_ts_ns = 0;
+    }
+    return rc;
+}
+
+int gt_stats_compute(const char *path, struct gt_stats **out, char *errbuf, size_t errlen)
+{
+    struct stats_ctx c = {0};
+    struct gt_trace_reader *r = NULL;
+    struct gt_conf conf;
+    char dummy[1];
+    int rc;
+
+    if (errbuf == NULL || errlen == 0) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    errbuf[0] = '\0';
+    *out = NULL;
+    c.s = calloc(1, sizeof *c.s);
+    if (c.s == NULL)
+        return GT_ENOMEM;
+    c.s->first_ts_ns = INT64_MAX;
+    c.s->last_ts_ns = INT64_MIN;
+    rc = gt_trace_open(path, &r, errbuf, errlen);
+    if (rc == 0) {
+        pick_config(r, c.s, &conf);
+        rc = read_pass(&c, r, errbuf, errlen);
+    }
+    gt_trace_close(r);
+    free(c.live.v);
+    free(c.host.v);
+    if (c.s->events == 0)
+        c.s->first_ts_ns = c.s->last_ts_ns = 0;
+    if (rc == 0)
+        rc = replay_pass(&c, path, &conf, errbuf, errlen);
+    free(c.st);
+    if (rc != 0) {
+        if (errbuf[0] == '\0')
+            snprintf(errbuf, errlen, "%s", gt_strerror(rc));
+        gt_stats_free(c.s);
+        return rc;
+    }
+    *out = c.s;
+    return 0;
+}
+
+void gt_stats_free(struct gt_stats *s)
+{
+    if (s == NULL)
+        return;
+    free(s->devices);
+    free(s);
+}
+
+/* ---- writers --------------------------------------------------------------- */
+
+static double seconds(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+static double slice_value(const struct gt_stats *s, int64_t v)
+{
+    return s->by_index ? (double)v : seconds(v);
+}
+
+static void table_config(FILE *f, const struct gt_stats *s)
+{
+    char name[256], why[256];
+
+    gt_report_clean(s->config, name, sizeof name);
+    if (s->config_error[0] != '\0')
+        fprintf(f, "config %s (%s)\n", name, gt_report_clean(s->config_error, why, sizeof why));
+    else if (s->config_recorded)
+        fprintf(f, "config %s (recorded)\n", name);
+    else
+        fprintf(f, "config %s (the trace does not say which settings the run used)\n", name);
+}
+
+static void table_timeline(FILE *f, const struct gt_stats *s, const struct gt_stats_device *d)
+{
+    const char *unit = s->by_index ? "events" : "time (s)";
+
+    fprintf(f, "  %-24s  %12s  %12s\n", unit, "used GiB", "reserved GiB");
+    for (size_t i = 0; i < s->nslices; i++) {
+        const struct gt_stats_slice *sl = &d->slices[i];
+        char span[64];
+        if (s->by_index)
+            snprintf(span, sizeof span, "%" PRId64 " - %" PRId64, sl->start, sl->end);
+        else
+            snprintf(span, sizeof span, "%.3f - %.3f", seconds(sl->start), seconds(sl->end));
+        fprintf(f, "  %-24s  %12.3f  %12.3f\n", span, (double)sl->allocated_max / GIB,
+                (double)sl->reserved_max / GIB);
+    }
+}
+
+static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stats_device *d)
+{
+    char name[256], a[32], b[32], m[32];
+
+    fprintf(f, "device %" PRId32, d->device);
+    if (d->name[0] != '\0' || d->total_memory > 0) {
+        gt_report_clean(d->name[0] != '\0' ? d->name : "unknown card", name, sizeof name);
+        fprintf(f, " (%s", name);
+        if (d->total_memory > 0)
+            fprintf(f, ", %s", gt_units_format_bytes(d->total_memory, m, sizeof m));
+        fputc(')', f);
+    }
+    fputc('\n', f);
+    fprintf(f, "  %-14s  %" PRId64 " over %.3f s\n", "events", d->events,
+            seconds(d->last_ts_ns - d->first_ts_ns));
+    fprintf(f,
+            "  %-14s  %" PRId64 " allocs, %" PRId64 " frees, %" PRId64 " empty_cache, %" PRId64
+            " recorded OOMs\n",
+            "requests", d->allocs, d->frees, d->empty_caches, d->recorded_ooms);
+    fprintf(f, "  %-14s  peak %s, at the end %s (bytes asked and not freed)\n", "requested",
+            gt_units_format_bytes(d->requested_peak, a, sizeof a),
+            gt_units_format_bytes(d->requested_final, b, sizeof b));
+    fprintf(f, "  %-14s  peak allocated %s, peak reserved %s on %s, %" PRId64 " OOMs\n",
+            "simulated", gt_units_format_bytes(d->peak_allocated, a, sizeof a),
+            gt_units_format_bytes(d->peak_reserved, b, sizeof b),
+            d->device_memory > 0 ? gt_units_format_bytes(d->device_memory, m, sizeof m)
+                                 : "unlimited memory",
+            d->simulated_ooms);
+    if (d->utilization >= 0)
+        fprintf(f, "  %-14s  %.2f%% of the card at the reserved peak\n", "utilization",
+                100.0 * d->utilization);
+    else
+        fprintf(f, "  %-14s  unknown (the trace does not record the card's memory)\n",
+                "utilization");
+    if (d->has_real_segments)
+        fprintf(f, "  %-14s  peak %s, at the end %s (the recording's segment events)\n",
+                "real reserved", gt_units_format_bytes(d->real_reserved_peak, a, sizeof a),
+                gt_units_format_bytes(d->real_reserved_final, b, sizeof b));
+    if (d->unknown_frees > 0)
+        fprintf(f, "  %-14s  %" PRId64 " frees of unknown addresses\n", "warning",
+                d->unknown_frees);
+    table_timeline(f, s, d);
+}
+
+int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats *s)
+{
+    char path[512], a[32], b[32], t[32];
+
+    fprintf(f, "trace '%s': %" PRId64 " events over %.3f s; ",
+            gt_report_clean(trace_path, path, sizeof path), s->events,
+            seconds(s->last_ts_ns - s->first_ts_ns));
+    table_config(f, s);
+    for (size_t i = 0; i < s->ndevices; i++) {
+        fputc('\n', f);
+        table_device(f, s, &s->devices[i]);
+    }
+    if (s->has_host)
+        fprintf(f,
+                "\npinned host memory: %" PRId64 " allocs, %" PRId64
+                " frees, peak %s, total %s, at the end %s\n",
+                s->host_allocs, s->host_frees, gt_units_format_bytes(s->host_peak, a, sizeof a),
+                gt_units_format_bytes(s->host_total, t, sizeof t),
+                gt_units_format_bytes(s->host_final, b, sizeof b));
+    return ferror(f) ? GT_EIO : 0;
+}
+
+static void json_string(FILE *f, const char *text)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* A byte count that is unknown when 0 (a card's memory, an unlimited cap). */
+static void json_known(FILE *f, const char *key, uint64_t bytes)
+{
+    if (bytes == 0)
+        fprintf(f, ", \"%s\": null", key);
+    else
+        fprintf(f, ", \"%s\": %" PRIu64, key, bytes);
+}
+
+static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats_device *d)
+{
+    fprintf(f, "    {\"device\": %" PRId32 ", \"name\": ", d->device);
+    json_string(f, d->name);
+    json_known(f, "total_memory_bytes", d->total_memory);
+    fprintf(f,
+            ", \"events\": %" PRId64 ", \"duration_seconds\": %.6f,\n"
+            "     \"allocs\": %" PRId64 ", \"frees\": %" PRId64 ", \"empty_caches\": %" PRId64
+            ", \"recorded_ooms\": %" PRId64 ",\n"
+            "     \"requested_peak_bytes\": %" PRIu64 ", \"requested_final_bytes\": %" PRIu64
+            ",\n     \"unknown_frees\": %" PRId64,
+            d->events, seconds(d->last_ts_ns - d->first_ts_ns), d->allocs, d->frees,
+            d->empty_caches, d->recorded_ooms, d->requested_peak, d->requested_final,
+            d->unknown_frees);
+    json_known(f, "device_memory_bytes", d->device_memory);
+    fprintf(f,
+            ", \"peak_allocated_bytes\": %" PRIu64 ", \"peak_reserved_bytes\": %" PRIu64
+            ", \"simulated_ooms\": %" PRId64 ", \"utilization\": ",
+            d->peak_allocated, d->peak_reserved, d->simulated_ooms);
+    if (d->utilization >= 0)
+        fprintf(f, "%.6f", d->utilization);
+    else
+        fputs("null", f);
+    if (d->has_real_segments)
+        fprintf(f,
+                ",\n     \"real_reserved_peak_bytes\": %" PRIu64
+                ", \"real_reserved_final_bytes\": %" PRIu64,
+                d->real_reserved_peak, d->real_reserved_final);
+    else
+        fputs(",\n     \"real_reserved_peak_bytes\": null, \"real_reserved_final_bytes\": null", f);
+    fputs(",\n     \"timeline\": [", f);
+    for (size_t i = 0; i < s->nslices; i++) {
+        const struct gt_stats_slice *sl = &d->slices[i];
+        fprintf(f,
+                "%s\n       {\"start\": %.6f, \"end\": %.6f, \"allocated_max_bytes\": %" PRIu64
+                ", \"reserved_max_bytes\": %" PRIu64 "}",
+                i > 0 ? "," : "", slice_value(s, sl->start), slice_value(s, sl->end),
+                sl->allocated_max, sl->reserved_max);
+    }
+    fputs("]}", f);
+}
+
+int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *s)
+{
+    fputs("{\n  \"trace\": ", f);
+    json_string(f, trace_path);
+    fprintf(f, ",\n  \"events\": %" PRId64 ",\n  \"duration_seconds\": %.6f,\n  \"config\": ",
+            s->events, seconds(s->last_ts_ns - s->first_ts_ns));
+    json_string(f, s->config);
+    fprintf(f, ",\n  \"config_recorded\": %s,\n  \"config_error\": ",
+            s->config_recorded ? "true" : "false");
+    if (s->config_error[0] != '\0')
+        json_string(f, s->config_error);
+    else
+        fputs("null", f);
+    fprintf(f, ",\n  \"timeline_unit\": \"%s\",\n  \"devices\": [",
+            s->by_index ? "events" : "seconds");
+    for (size_t i = 0; i < s->ndevices; i++) {
+        fputs(i > 0 ? ",\n" : "\n", f);
+        json_device(f, s, &s->devices[i]);
+    }
+    fputs(s->ndevices > 0 ? "\n  ],\n  \"host\": " : "],\n  \"host\": ", f);
+    if (s->has_host)
+        fprintf(f,
+                "{\"allocs\": %" PRId64 ", \"frees\": %" PRId64 ", \"peak_bytes\": %" PRIu64
+                ", \"total_bytes\": %" PRIu64 ", \"final_bytes\": %" PRIu64 "}\n}\n",
+                s->host_allocs, s->host_frees, s->host_peak, s->host_total, s->host_final);
+    else
+        fputs("null\n}\n", f);
+    return ferror(f) ? GT_EIO : 0;
+}

@@ -1,0 +1,88 @@
+/* gpu-trace stats: what a trace says about memory, per device and over
+ * time (stats.h does the work and the printing). */
+#include "cli_int.h"
+#include "gputrace/err.h"
+#include "gputrace/stats.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+static void usage(FILE *f)
+{
+    fputs("Usage: gpu-trace stats TRACE [--format table|json]\n"
+          "\n"
+          "Summarizes TRACE per device: the recorded card, the span of the trace, the\n"
+          "requests, the bytes asked and not yet freed (from the trace alone), and the\n"
+          "peak allocated and reserved memory under the settings the run was recorded\n"
+          "under on the recorded card, with the utilization of the card and used and\n"
+          "reserved GiB over ten slices of time; pinned host memory and the real\n"
+          "reserved memory when the recording has them.\n"
+          "\n"
+          "Options:\n"
+          "  -f, --format FORMAT  table (default) or json (sizes in bytes)\n"
+          "  -h, --help           show this help and exit\n"
+          "\n"
+          "Exit status: 0 with an answer, 1 when the trace cannot be read, 2 for a\n"
+          "usage error.\n"
+          "\n"
+          "EXAMPLES\n"
+          "  gpu-trace stats run.db\n"
+          "  gpu-trace stats run.db --format json > stats.json\n",
+          f);
+}
+
+int cmd_stats(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *format = "table";
+    struct gt_stats *s = NULL;
+    char err[512] = "";
+    int c, rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            format = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error("stats", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("stats", "missing TRACE argument");
+    if (optind + 1 < argc)
+        return cli_usage_error("stats", "unexpected argument '%s'", argv[optind + 1]);
+    if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
+        cli_error("invalid format '%s': expected table or json", format);
+        return CLI_EXIT_ERROR;
+    }
+    rc = gt_stats_compute(argv[optind], &s, err, sizeof err);
+    if (rc != 0) {
+        if (rc == GT_ENOMEM)
+            cli_error("cannot summarize '%s': out of memory", argv[optind]);
+        else
+            cli_error("cannot read '%s': %s", argv[optind], err[0] ? err : gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    if (s->config_error[0] != '\0')
+        cli_warning("'%s': %s; replayed with the defaults", argv[optind], s->config_error);
+    if (strcmp(format, "json") == 0)
+        rc = gt_stats_json_write(stdout, argv[optind], s);
+    else
+        rc = gt_stats_table_write(stdout, argv[optind], s);
+    gt_stats_free(s);
+    if (rc != 0) {
+        cli_error("cannot write to standard output: %s", gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    return CLI_EXIT_OK;
+}

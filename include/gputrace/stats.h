@@ -1,0 +1,110 @@
+/* What a trace says about memory, before any advice: per device the recorded
+ * card, the span of the trace, the requests, the bytes the program asked for
+ * (counted from the trace itself), and what the allocator held under the
+ * settings the run was recorded under (replayed with inspect.h on the
+ * recorded card), over time; pinned host memory and the real reserved
+ * memory when the recording has them. The answer `gpu-trace stats` prints
+ * and the summary of `gpu-trace report`. */
+#ifndef GPUTRACE_STATS_H
+#define GPUTRACE_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define GT_STATS_SLICES 10 /* time slices of the timeline */
+
+/* One slice of the trace's span. Slices split the span of the whole trace
+ * (all devices) into equal parts by ts_ns; when every event has the same
+ * ts_ns they split the events by position instead (by_index in gt_stats).
+ * A slice without requests of the device holds what the device held when it
+ * began. */
+struct gt_stats_slice {
+    int64_t start, end;     /* [start, end): ns after the first event, or event positions */
+    uint64_t allocated_max; /* simulated allocated_bytes.all.current, max within the slice */
+    uint64_t reserved_max;  /* simulated reserved_bytes.all.current, max within the slice */
+};
+
+/* One device. Invariants: requested_final <= requested_peak; the simulated
+ * figures are those of the config named in gt_stats.config on the cap
+ * device_memory; real_reserved_* are meaningful only when has_real_segments. */
+struct gt_stats_device {
+    int32_t device;
+    char name[128];        /* the card's name from the trace, or "" */
+    uint64_t total_memory; /* the card's memory from the trace, 0 = unknown */
+    int64_t events;        /* events of this device, all kinds */
+    int64_t first_ts_ns, last_ts_ns;
+    int64_t allocs; /* alloc events that succeeded in the recording */
+    int64_t frees;
+    int64_t empty_caches;
+    int64_t recorded_ooms; /* oom events and failed allocs */
+    /* Bytes asked and not yet freed, from the trace's alloc/free events
+     * alone (no allocator involved): the floor under any config. */
+    uint64_t requested_peak, requested_final;
+    /* Replayed under the recorded config on the recorded card. */
+    uint64_t device_memory; /* the cap replayed, 0 = unlimited */
+    uint64_t peak_allocated, peak_reserved;
+    int64_t simulated_ooms;
+    double utilization; /* peak_reserved / total_memory; -1 when the card is unknown */
+    struct gt_stats_slice slices[GT_STATS_SLICES]; /* nslices of them, as gt_stats */
+    /* From the recording's own segment events (segment_alloc/free/map/unmap)
+     * and its start state (initial_blocks): what the real allocator held. */
+    bool has_real_segments;
+    uint64_t real_reserved_peak, real_reserved_final;
+    int64_t unknown_frees; /* frees of addresses never allocated (trace errors) */
+};
+
+/* The whole trace. Invariants: devices are in order of first event; every
+ * device has nslices slices over the same span; 1 <= nslices <=
+ * GT_STATS_SLICES (fewer only when the span has fewer than 10 ns or events). */
+struct gt_stats {
+    int64_t events;                  /* every event, all kinds and devices */
+    int64_t first_ts_ns, last_ts_ns; /* over all events */
+    bool by_index;                   /* slices count events, not ns (no time in the trace) */
+    size_t nslices;
+    char config[256];     /* the config replayed, as named */
+    bool config_recorded; /* the trace named it (meta alloc_conf) */
+    /* The trace named settings that do not parse or cannot be simulated:
+     * config is then "default" and this says why. */
+    char config_error[256];
+    size_t ndevices;
+    struct gt_stats_device *devices;
+    /* Pinned host memory (host_alloc/host_free events), over all devices:
+     * PyTorch's host allocator is one per process. */
+    bool has_host;
+    int64_t host_allocs, host_frees;
+    uint64_t host_peak, host_final, host_total; /* total: every host_alloc summed */
+};
+
+/* gt_stats_compute: reads the trace at path twice: once for the counts, the
+ * requested bytes, host and real segment memory, once through
+ * gt_inspect_run under the recorded config (meta alloc_conf; PyTorch's
+ * defaults when absent, empty or not simulable, see config_error) on each
+ * device's recorded memory. On success *out owns a new gt_stats
+ * (gt_stats_free); on failure *out is NULL and errbuf names the problem.
+ * Errors: those of gt_trace_open/gt_trace_read and gt_inspect_run
+ * (GT_ENOENT, GT_EFOREIGN, GT_ENEWER, GT_ECORRUPT, GT_ESQL), GT_ENOMEM. */
+int gt_stats_compute(const char *path, struct gt_stats **out, char *errbuf, size_t errlen);
+void gt_stats_free(struct gt_stats *s); /* accepts NULL */
+
+/* gt_stats_table_write: the stats for people, a paragraph per device with
+ * its timeline. gt_stats_json_write: one JSON object
+ *   {"trace", "events", "duration_seconds", "config", "config_recorded",
+ *    "config_error", "devices": [{"device", "name", "total_memory_bytes",
+ *    "events", "duration_seconds", "allocs", "frees", "empty_caches",
+ *    "recorded_ooms", "requested_peak_bytes", "requested_final_bytes",
+ *    "device_memory_bytes", "peak_allocated_bytes", "peak_reserved_bytes",
+ *    "simulated_ooms", "utilization", "real_reserved_peak_bytes",
+ *    "real_reserved_final_bytes", "unknown_frees", "timeline": [{"start",
+ *    "end", "allocated_max_bytes", "reserved_max_bytes"}]}],
+ *    "timeline_unit", "host"}
+ * where unknown values are null (total memory, utilization, device memory,
+ * real reserved without segment events, host without host events) and
+ * timeline_unit is "seconds" or "events". Both return 0, or GT_EIO when f
+ * reports a write error; text from the trace is cleaned (table) or escaped
+ * (JSON). The caller keeps ownership of f, trace_path and s. */
+int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats *s);
+int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *s);
+
+#endif

@@ -1,0 +1,177 @@
+/* gpu-trace oom: explain each out-of-memory error of a trace, recorded or
+ * predicted on the card asked about (oom.h does the work). */
+#include "cli_int.h"
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/oom.h"
+#include "gputrace/units.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+enum format { FORMAT_TABLE, FORMAT_JSON };
+
+struct oom_args {
+    const char *trace;
+    const char *config_text; /* NULL: the recorded settings */
+    uint64_t device_memory;
+    enum format format;
+};
+
+static void usage(FILE *f)
+{
+    fputs("Usage: gpu-trace oom TRACE [--device-memory SIZE] [--config CONF]\n"
+          "                     [--format table|json]\n"
+          "\n"
+          "Explains each out-of-memory error of TRACE under one allocator config:\n"
+          "those the recording hit and those predicted on the card asked about. For\n"
+          "each: PyTorch's numbers (asked, tried, allocated, reserved but unallocated),\n"
+          "the largest free block, a verdict (fragmentation: the memory exists in\n"
+          "pieces too small; genuine: live tensors plus the request exceed the card),\n"
+          "how far the peak must shrink, the largest live allocations with their\n"
+          "Python frames, and the configs of the usual sweep that avoid it.\n"
+          "\n"
+          "Options:\n"
+          "  -m, --device-memory SIZE  memory the allocator may reserve (8GiB, 8G,\n"
+          "                            512MiB, bytes); default: the recorded card's\n"
+          "  -c, --config CONF         a PYTORCH_CUDA_ALLOC_CONF string, 'default' or\n"
+          "                            'nocache'; default: the settings the trace was\n"
+          "                            recorded under, else 'default'\n"
+          "  -f, --format FORMAT       table (default) or json\n"
+          "  -h, --help                show this help and exit\n"
+          "\n"
+          "Exit status: 0 with an answer (with or without an OOM), 1 when a file or\n"
+          "value cannot be used, 2 for a usage error.\n"
+          "\n"
+          "EXAMPLES\n"
+          "  gpu-trace oom run.db\n"
+          "  gpu-trace oom run.db --device-memory 16GiB\n"
+          "  gpu-trace oom run.db --device-memory 16GiB --config expandable_segments:True\n"
+          "  gpu-trace oom run.db --format json > oom.json\n",
+          f);
+}
+
+static int parse_format(const char *text, enum format *out)
+{
+    if (strcmp(text, "table") == 0) {
+        *out = FORMAT_TABLE;
+        return 0;
+    }
+    if (strcmp(text, "json") == 0) {
+        *out = FORMAT_JSON;
+        return 0;
+    }
+    cli_error("invalid format '%s': expected table or json", text);
+    return CLI_EXIT_ERROR;
+}
+
+static int parse_device_memory(const char *text, uint64_t *out)
+{
+    char err[256] = "";
+    int rc = gt_units_parse_size(text, out, err, sizeof err);
+
+    if (rc == 0 && *out == 0) {
+        cli_error("invalid size '%s': the device memory must be more than 0 bytes", text);
+        return CLI_EXIT_ERROR;
+    }
+    if (rc != 0) {
+        cli_error("invalid size '%s': %s", text, err[0] != '\0' ? err : gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* Fills args from argv; returns 0, -1 after --help, or the exit code of a
+ * printed error. */
+static int parse_args(int argc, char **argv, struct oom_args *args)
+{
+    static const struct option longopts[] = {{"device-memory", required_argument, NULL, 'm'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *format = NULL, *memory = NULL;
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:c:f:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            memory = optarg;
+            break;
+        case 'c':
+            args->config_text = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return cli_option_error("oom", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("oom", "missing TRACE argument");
+    if (optind + 1 < argc)
+        return cli_usage_error("oom", "unexpected argument '%s'", argv[optind + 1]);
+    args->trace = argv[optind];
+    if (format != NULL && parse_format(format, &args->format) != 0)
+        return CLI_EXIT_ERROR;
+    if (memory != NULL && parse_device_memory(memory, &args->device_memory) != 0)
+        return CLI_EXIT_ERROR;
+    return 0;
+}
+
+static void report_error(const char *trace, int rc, const char *err)
+{
+    const char *detail = err[0] != '\0' ? err : gt_strerror(rc);
+
+    if (rc == GT_ENOMEM)
+        cli_error("cannot analyze '%s': out of memory", trace);
+    else if (rc == GT_EUNSUPPORTED)
+        cli_error("cannot analyze '%s': %s", trace, detail);
+    else
+        cli_error("cannot read '%s': %s", trace, detail);
+}
+
+int cmd_oom(int argc, char **argv)
+{
+    struct oom_args args = {0};
+    struct gt_oom_report *r = NULL;
+    struct gt_conf conf;
+    char err[512] = "";
+    int rc = parse_args(argc, argv, &args);
+
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    if (args.config_text != NULL) {
+        rc = gt_conf_parse(args.config_text, &conf, err, sizeof err);
+        if (rc != 0) {
+            cli_error("invalid config '%s': %s", args.config_text,
+                      err[0] != '\0' ? err : gt_strerror(rc));
+            return CLI_EXIT_ERROR;
+        }
+    }
+    rc = gt_oom_analyze(args.trace, args.config_text ? &conf : NULL, args.device_memory, &r, err,
+                        sizeof err);
+    if (rc != 0) {
+        report_error(args.trace, rc, err);
+        return CLI_EXIT_ERROR;
+    }
+    if (args.format == FORMAT_JSON)
+        rc = gt_oom_json_write(stdout, args.trace, r);
+    else
+        rc = gt_oom_table_write(stdout, args.trace, r);
+    gt_oom_report_free(r);
+    if (rc != 0) {
+        cli_error("cannot write to standard output: %s", gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    return CLI_EXIT_OK;
+}

@@ -3,6 +3,9 @@
 #ifndef GPUTRACE_CLI_INT_H
 #define GPUTRACE_CLI_INT_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_ERROR 1 /* an operational error: bad file, bad value */
 #define CLI_EXIT_USAGE 2 /* unknown command or option, missing argument */
@@ -31,5 +34,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
  * an unknown option, ':' for a missing argument; the optstring must start
  * with ':'). Returns CLI_EXIT_USAGE. */
 int cli_option_error(const char *cmd, int c, char **argv);
+
+/* A progress bar on stderr for long work, drawn only when stderr is a
+ * terminal ("analyzing: [####    ]  40%"); nothing otherwise. */
+struct cli_progress {
+    const char *label;
+    int shown; /* last percentage drawn, -1 before the first */
+};
+/* cli_progress_start: readies p; true when the bar should be drawn, i.e.
+ * cli_progress_draw should be given to the work as its callback. */
+bool cli_progress_start(struct cli_progress *p, const char *label);
+/* cli_progress_draw: the callback (ctx is the cli_progress); redraws only
+ * when the percentage changes. */
+void cli_progress_draw(void *ctx, int64_t done, int64_t total);
+/* cli_progress_clear: erases the bar if one was drawn. */
+void cli_progress_clear(const struct cli_progress *p);
 
 #endif

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "gputrace/banned.h"
 
@@ -189,31 +188,6 @@ static int build_configs(const struct analyze_args *args, struct gt_conf **out, 
     return 0;
 }
 
-struct progress {
-    int shown; /* last percentage drawn, -1 before the first */
-};
-
-static void draw_progress(void *ctx, int64_t done, int64_t total)
-{
-    struct progress *p = ctx;
-    int pct = total > 0 ? (int)(done * 100 / total) : 0;
-
-    if (pct > 100)
-        pct = 100;
-    if (pct == p->shown)
-        return;
-    p->shown = pct;
-    fprintf(stderr, "\ranalyzing: [%-40.*s] %3d%%", pct * 40 / 100,
-            "########################################", pct);
-    fflush(stderr);
-}
-
-static void clear_progress(const struct progress *p)
-{
-    if (p->shown >= 0)
-        fprintf(stderr, "\r%60s\r", "");
-}
-
 static void report_replay_error(const char *trace, int rc, const char *err)
 {
     const char *detail = err[0] != '\0' ? err : gt_strerror(rc);
@@ -229,7 +203,7 @@ static void report_replay_error(const char *trace, int rc, const char *err)
 static int replay(const struct analyze_args *args, const struct gt_conf *confs, size_t n,
                   uint64_t device_memory, struct gt_analysis **out)
 {
-    struct progress prog = {-1};
+    struct cli_progress prog;
     struct gt_replay_options opts = {0};
     char err[512] = "";
     int rc;
@@ -237,12 +211,12 @@ static int replay(const struct analyze_args *args, const struct gt_conf *confs, 
     opts.device_memory = device_memory;
     opts.threads = args->threads;
     opts.add_recorded_conf = args->nconfig_texts == 0;
-    if (isatty(STDERR_FILENO)) {
-        opts.progress = draw_progress;
+    if (cli_progress_start(&prog, "analyzing")) {
+        opts.progress = cli_progress_draw;
         opts.progress_ctx = &prog;
     }
     rc = gt_replay_trace(args->trace, confs, n, &opts, out, err, sizeof err);
-    clear_progress(&prog);
+    cli_progress_clear(&prog);
     if (rc != 0) {
         report_replay_error(args->trace, rc, err);
         return CLI_EXIT_ERROR;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Golden CLI cases: for every tests/data/<case>/ with a trace.csv, import the
-# CSV into a fresh trace, run `gpu-trace analyze trace.db $(cat cmd)` and
+# CSV into a fresh trace, run `gpu-trace <command> trace.db $(cat cmd)` and
 # diff stdout with `expected` and stderr with `expected_stderr` (empty when
-# that file is absent). GT_GOLDEN_UPDATE=1 rewrites the expected files.
+# that file is absent). <command> is the word in the case's file `command`,
+# analyze when there is none. GT_GOLDEN_UPDATE=1 rewrites the expected files.
 #
 # usage: golden_test.sh GPU_TRACE_BINARY DATA_DIR
 set -u
@@ -34,7 +35,9 @@ for dir in "$data"/*/; do
         continue
     fi
     read -r -a args <"$dir/cmd"
-    (cd "$work/$name" && "$bin" analyze trace.db "${args[@]}" >stdout 2>stderr)
+    command=analyze
+    [ -f "$dir/command" ] && read -r command <"$dir/command"
+    (cd "$work/$name" && "$bin" "$command" trace.db "${args[@]}" >stdout 2>stderr)
     rc=$?
     if [ "${GT_GOLDEN_UPDATE:-0}" = 1 ]; then
         cp "$work/$name/stdout" "$dir/expected"
@@ -48,7 +51,7 @@ for dir in "$data"/*/; do
     fi
     ok=1
     if [ $rc -ne 0 ]; then
-        echo "FAIL $name: analyze exited $rc"
+        echo "FAIL $name: $command exited $rc"
         ok=0
     fi
     if ! diff -u "$dir/expected" "$work/$name/stdout"; then

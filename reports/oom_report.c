@@ -178,11 +178,15 @@ static void table_avoiders(FILE *f, const struct gt_oom_report *r, const struct 
     /* A run that died here recorded nothing after: "avoids" can only mean
      * "gets past this request and what was recorded", and the real run may
      * well fail later with the saved memory in use. */
-    if (o->recorded)
+    if (o->recorded && r->last_event <= o->event)
+        fputs("  (the recording ends at this OOM: they serve this request, but what the run "
+              "did next was not recorded)\n",
+              f);
+    else if (o->recorded)
         fprintf(f,
                 "  (they serve this request and the %" PRId64 " events recorded after it; "
                 "the rest of the run was not recorded)\n",
-                r->last_event > o->event ? r->last_event - o->event : 0);
+                r->last_event - o->event);
 }
 
 static void table_frames(FILE *f, const struct gt_oom_alloc *a)

@@ -394,6 +394,9 @@ START_TEST(the_h100_capped_oom_gives_pytorchs_three_numbers)
     ck_assert_contains(render(r, false), "asked for 209.00 MiB (PyTorch tries 210.00 MiB) on a "
                                          "1.78 GiB card with 1.47 GiB allocated and 107.45 MiB "
                                          "reserved but unallocated");
+    /* the real expandable-capped run failed later: say what was not seen */
+    ck_assert_contains(render(r, false), "(the recording ends at this OOM: they serve this "
+                                         "request, but what the run did next was not recorded)");
     gt_oom_report_free(r);
 }
 END_TEST

@@ -20,8 +20,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,20 +57,102 @@ static const char *const kind_names[GT_EV_KIND_MAX + 1] = {
     [GT_EV_HOST_FREE] = "host_free",
 };
 
+/* A slot of an open-addressing table mapping a 64-bit hash to the id of a
+ * record (id = index + 1 in the record array; 0 = an empty slot). The hash
+ * is kept in the slot so that probing and growing touch no record unless
+ * the hashes match. */
+struct slot {
+    uint64_t hash;
+    size_t id;
+};
+
+/* Invariants: cap is 0 or a power of two; used <= cap * 3 / 4, so a probe
+ * always reaches an empty slot. */
+struct dedup {
+    struct slot *slots;
+    size_t cap;
+    size_t used;
+};
+
+/* A distinct frame already in table frames, as the writer keeps it in its
+ * arena: this header, then the bytes of filename and of name (no NULs). */
+struct frame_head {
+    int64_t line;
+    uint32_t flen, nlen;
+};
+
+/* A distinct stack already in table stacks: its frame ids, innermost first,
+ * in the arena. The stack table is keyed by a hash of the stack's content
+ * (strings and lines), not of its frame ids: a stack seen before is then
+ * found with one probe and one comparison with its frames, and frames are
+ * looked up one by one only for a new stack. A lookup per frame first
+ * cost about twice as much, mostly cache misses in the frame table. */
+struct stack_rec {
+    uint64_t hash;
+    const int64_t *ids;
+    size_t n;
+};
+
+/* Lengths of the strings of one frame of the stack being set. */
+struct frame_len {
+    size_t flen, nlen;
+};
+
+/* The writer's own copies of frames and stack ids: one malloc per block
+ * instead of one per frame, all freed at close. */
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    unsigned char data[];
+};
+
+#define BUF_ROWS 64 /* rows of event_stacks or event_totals per INSERT */
+#define BUF_COLS 3  /* the most columns of a buffered table */
+
+/* Rows of a per-event table waiting to be inserted. One INSERT of BUF_ROWS
+ * rows costs far less than BUF_ROWS single-row INSERTs (the statement's
+ * start, cursor and reset are paid once). The rows are flushed before every
+ * commit, so an event and the rows attached to it commit together. */
+struct row_buf {
+    sqlite3_stmt *one;  /* a single row */
+    sqlite3_stmt *many; /* BUF_ROWS rows */
+    int ncols;
+    size_t rows;
+    const char *what; /* for the error message */
+    int64_t v[BUF_ROWS * BUF_COLS];
+};
+
 /* Invariants: db is open and a transaction is open whenever err == 0 (the
  * writer keeps one batch open at all times); pending counts the events in
  * it; next_seq is one past the last seq written. err is the first error and
  * stays set: later calls return it so a caller that checks only at close still
- * learns about it. */
+ * learns about it. frames[i] (a struct frame_head in the arena) has id i + 1
+ * in table frames and stacks[i] id i + 1 in table stacks; frame_ix and
+ * stack_ix index exactly those records. A record is added only after its
+ * rows were inserted. */
 struct gt_trace_writer {
     sqlite3 *db;
     sqlite3_stmt *ins_event;
     sqlite3_stmt *ins_meta;
     sqlite3_stmt *ins_device;
     sqlite3_stmt *ins_process;
+    sqlite3_stmt *ins_frame;
+    sqlite3_stmt *ins_stack;
+    sqlite3_stmt *ins_block;
     int64_t next_seq;
     int64_t pending;
     int err;
+    struct row_buf event_stacks, totals;
+    const unsigned char **frames;
+    size_t nframes, frames_cap;
+    struct stack_rec *stacks;
+    size_t nstacks, stacks_cap;
+    struct dedup frame_ix, stack_ix;
+    struct frame_len *lens; /* of the stack being set; lens_cap entries */
+    size_t lens_cap;
+    /* Frames apart from stack ids: every stack seen again reads its frames,
+     * so they are kept together. */
+    struct arena_block *frame_arena, *stack_arena;
     char errmsg[ERRMSG_LEN];
 };
 
@@ -100,6 +185,20 @@ struct fast_path {
     sqlite3_stmt *begin, *page_count, *commit;
 };
 
+/* The optional tables (schema.h) are looked up on the first call that needs
+ * them, not at open: files written before they existed lack them, and such
+ * a file is read as having none of their rows. */
+enum opt_state { OPT_UNKNOWN, OPT_ABSENT, OPT_READY };
+
+/* One query on optional tables. busy is set while its rows are passed to a
+ * callback: the statement is in use, so the same query cannot start again
+ * from inside the callback. */
+struct opt_query {
+    enum opt_state state;
+    bool busy;
+    sqlite3_stmt *st;
+};
+
 /* Invariants: every read call continues after last_seq, the seq of the last
  * row passed (delivered or skipped), and releases its read lock before it
  * returns, so a reader never blocks a recorder for longer than one call. err
@@ -111,6 +210,7 @@ struct gt_trace_reader {
     sqlite3_stmt *sel_meta;
     sqlite3_stmt *sel_device;
     sqlite3_stmt *sel_count;
+    struct opt_query blocks, stack, totals;
     int64_t last_seq;
     int64_t skipped;
     int err;
@@ -243,6 +343,10 @@ static int writer_init_schema(struct gt_trace_writer *w)
         return rc;
     if ((rc = writer_exec(w, GT_SCHEMA_SQL, "cannot create the schema")) != GT_OK)
         return rc;
+    /* Every new trace has the optional tables, empty until filled, so that
+     * only files older than them lack them. */
+    if ((rc = writer_exec(w, GT_SCHEMA_SQL_OPTIONAL, "cannot create the schema")) != GT_OK)
+        return rc;
     rc = sqlite3_prepare_v2(w->db, "INSERT INTO kinds(kind, name) VALUES(?1, ?2)", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return writer_fail(w, rc, "cannot fill the kinds table");
@@ -264,13 +368,103 @@ static int writer_prepare(struct gt_trace_writer *w, const char *sql, sqlite3_st
     return rc == SQLITE_OK ? GT_OK : writer_fail(w, rc, "cannot prepare an insert");
 }
 
+static void arena_free(struct arena_block *b)
+{
+    while (b != NULL) {
+        struct arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+/* Prepares the single-row and the BUF_ROWS-row form of "head VALUES(...)". */
+static int rows_prepare(struct gt_trace_writer *w, struct row_buf *b, const char *head, int ncols,
+                        const char *what)
+{
+    char sql[1024];
+    size_t len = 0;
+    int rc;
+
+    b->ncols = ncols;
+    b->what = what;
+    for (int r = 0; r < BUF_ROWS; r++) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", r == 0 ? head : ",",
+                                r == 0 ? " VALUES(?" : "(?");
+        for (int c = 1; c < ncols; c++)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, ",?");
+        len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
+        if (r == 0 && (rc = writer_prepare(w, sql, &b->one)) != GT_OK)
+            return rc;
+    }
+    /* BUF_ROWS * BUF_COLS placeholders fit with room to spare. */
+    if (len >= sizeof sql)
+        return writer_fail(w, SQLITE_TOOBIG, "cannot prepare an insert");
+    return writer_prepare(w, sql, &b->many);
+}
+
+/* Inserts the buffered rows of b: a full buffer as one statement, a partial
+ * one (before a commit) row by row. */
+static int rows_flush(struct gt_trace_writer *w, struct row_buf *b)
+{
+    size_t done = 0, n = b->rows;
+    int rc = SQLITE_DONE;
+
+    b->rows = 0;
+    if (n == BUF_ROWS) {
+        for (int i = 0; i < BUF_ROWS * b->ncols; i++)
+            sqlite3_bind_int64(b->many, i + 1, b->v[i]);
+        rc = sqlite3_step(b->many);
+        sqlite3_reset(b->many);
+        done = n;
+    }
+    for (; done < n && rc == SQLITE_DONE; done++) {
+        for (int c = 0; c < b->ncols; c++)
+            sqlite3_bind_int64(b->one, c + 1, b->v[done * (size_t)b->ncols + (size_t)c]);
+        rc = sqlite3_step(b->one);
+        sqlite3_reset(b->one);
+    }
+    return rc == SQLITE_DONE ? GT_OK : writer_fail(w, rc, b->what);
+}
+
+/* Buffers one row of b->ncols values; inserts the buffer when it is full. */
+static int rows_add(struct gt_trace_writer *w, struct row_buf *b, const int64_t *v)
+{
+    memcpy(&b->v[b->rows * (size_t)b->ncols], v, (size_t)b->ncols * sizeof *v);
+    if (++b->rows < BUF_ROWS)
+        return GT_OK;
+    return rows_flush(w, b);
+}
+
+/* Everything buffered goes in before a commit. */
+static int writer_flush(struct gt_trace_writer *w)
+{
+    int rc = rows_flush(w, &w->event_stacks);
+    int rc2 = rows_flush(w, &w->totals);
+
+    return rc != GT_OK ? rc : rc2;
+}
+
 static void writer_destroy(struct gt_trace_writer *w)
 {
     sqlite3_finalize(w->ins_event);
     sqlite3_finalize(w->ins_meta);
     sqlite3_finalize(w->ins_device);
     sqlite3_finalize(w->ins_process);
+    sqlite3_finalize(w->ins_frame);
+    sqlite3_finalize(w->ins_stack);
+    sqlite3_finalize(w->event_stacks.one);
+    sqlite3_finalize(w->event_stacks.many);
+    sqlite3_finalize(w->totals.one);
+    sqlite3_finalize(w->totals.many);
+    sqlite3_finalize(w->ins_block);
     sqlite3_close(w->db);
+    arena_free(w->frame_arena);
+    arena_free(w->stack_arena);
+    free(w->frames);
+    free(w->stacks);
+    free(w->frame_ix.slots);
+    free(w->stack_ix.slots);
+    free(w->lens);
     free(w);
 }
 
@@ -358,6 +552,30 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
                             " VALUES(?1, ?2, ?3)",
                             &w->ins_process);
     if (rc == GT_OK)
+        rc = writer_prepare(
+            w, "INSERT INTO frames(frame, filename, line, name) VALUES(?1, ?2, ?3, ?4)",
+            &w->ins_frame);
+    if (rc == GT_OK)
+        rc = writer_prepare(w, "INSERT INTO stacks(stack, depth, frame) VALUES(?1, ?2, ?3)",
+                            &w->ins_stack);
+    /* A second stack or totals for the same event replaces the first, as a
+     * second value of a meta key does. */
+    if (rc == GT_OK)
+        rc = rows_prepare(w, &w->event_stacks, "INSERT OR REPLACE INTO event_stacks(seq, stack)", 2,
+                          "cannot store the stack of an event");
+    if (rc == GT_OK)
+        rc = rows_prepare(w, &w->totals,
+                          "INSERT OR REPLACE INTO event_totals(seq, allocated, reserved)", 3,
+                          "cannot store event totals");
+    /* Two blocks at one address are a broken rebuild, not an update: no OR
+     * REPLACE, so the writer reports it. */
+    if (rc == GT_OK)
+        rc = writer_prepare(w,
+                            "INSERT INTO initial_blocks(device, addr, size, requested, allocated,"
+                            " segment, segment_size, stream, small_pool, expandable)"
+                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            &w->ins_block);
+    if (rc == GT_OK)
         rc = writer_exec(w, "BEGIN", "cannot begin a transaction");
     if (rc != GT_OK)
         goto fail;
@@ -428,6 +646,16 @@ int gt_trace_append(struct gt_trace_writer *w, const struct gt_event *ev)
     /* A kind this build does not know would be skipped by every reader. */
     if (ev == NULL || ev->kind < 1 || ev->kind > GT_EV_KIND_MAX)
         return GT_EINVAL;
+    /* The full batch is committed here, before the next event, not right
+     * after its last one: the stack and totals a caller attaches to an event
+     * then always commit together with it. */
+    if (w->pending >= BATCH_EVENTS) {
+        if ((rc = writer_flush(w)) != GT_OK)
+            return rc;
+        if ((rc = writer_exec(w, "COMMIT; BEGIN", "cannot commit a batch")) != GT_OK)
+            return rc;
+        w->pending = 0;
+    }
     st = w->ins_event;
     sqlite3_bind_int64(st, 1, w->next_seq);
     sqlite3_bind_int64(st, 2, ev->ts_ns);
@@ -446,12 +674,436 @@ int gt_trace_append(struct gt_trace_writer *w, const struct gt_event *ev)
     if (rc != SQLITE_DONE)
         return writer_fail(w, rc, "cannot append an event");
     w->next_seq++;
-    if (++w->pending >= BATCH_EVENTS) {
-        if ((rc = writer_exec(w, "COMMIT; BEGIN", "cannot commit a batch")) != GT_OK)
-            return rc;
-        w->pending = 0;
-    }
+    w->pending++;
     return GT_OK;
+}
+
+int64_t gt_trace_last_seq(const struct gt_trace_writer *w)
+{
+    return w == NULL ? 0 : w->next_seq - 1;
+}
+
+/* ---- writer: optional tables ------------------------------------------ */
+
+#define ARENA_BLOCK ((size_t)256 * 1024)
+#define HASH_MUL 0x9e3779b97f4a7c15u  /* 2^64 / golden ratio, odd */
+#define HASH_MUL2 0xc2b2ae3d27d4eb4fu /* xxHash's PRIME64_2 */
+
+static int writer_oom(struct gt_trace_writer *w)
+{
+    if (w->err == GT_OK) {
+        w->err = GT_ENOMEM;
+        set_msg(w->errmsg, sizeof w->errmsg, "out of memory");
+    }
+    return w->err;
+}
+
+/* Rows of the optional tables belong to events that exist: a row for a seq
+ * not appended yet would describe an event no reader will see. */
+static bool seq_appended(const struct gt_trace_writer *w, int64_t seq)
+{
+    return seq >= 1 && seq < w->next_seq;
+}
+
+_Static_assert(offsetof(struct arena_block, data) % _Alignof(int64_t) == 0,
+               "arena data must be aligned for the stack id arrays");
+
+/* n bytes aligned to align (a power of two) that live until close. */
+static void *arena_alloc(struct arena_block **arena, size_t n, size_t align)
+{
+    struct arena_block *b = *arena;
+    size_t cap;
+
+    if (b != NULL) {
+        size_t at = (b->used + align - 1) & ~(align - 1);
+        if (at <= b->cap && n <= b->cap - at) {
+            b->used = at + n;
+            return b->data + at;
+        }
+    }
+    cap = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
+    if (cap > SIZE_MAX - sizeof *b)
+        return NULL;
+    b = malloc(sizeof *b + cap);
+    if (b == NULL)
+        return NULL;
+    b->cap = cap;
+    b->used = n;
+    /* A large request gets a block of its own behind the current one, whose
+     * free space stays in use. */
+    if (cap != ARENA_BLOCK && *arena != NULL) {
+        b->next = (*arena)->next;
+        (*arena)->next = b;
+    } else {
+        b->next = *arena;
+        *arena = b;
+    }
+    return b->data;
+}
+
+/* items, or a copy with room for one more element when count == *cap
+ * (*cap doubles); NULL, with items untouched, when memory runs out. */
+static void *grow_array(void *items, size_t *cap, size_t count, size_t elem)
+{
+    size_t ncap;
+    void *p;
+
+    if (count < *cap)
+        return items;
+    ncap = *cap == 0 ? 256 : *cap * 2;
+    if (ncap < *cap || ncap > SIZE_MAX / elem)
+        return NULL;
+    p = realloc(items, ncap * elem);
+    if (p != NULL)
+        *cap = ncap;
+    return p;
+}
+
+/* The hash of stack contents. A 40-frame stack is about 3 KB of strings,
+ * hashed once per event, so the hash goes a word at a time in two
+ * independent lanes: the multiplies of one lane overlap with the other's.
+ * Not keyed: a crafted input can make probes long, but it only slows its own
+ * import. */
+struct hasher {
+    uint64_t a, b;
+};
+
+static uint64_t rotl64(uint64_t x, int r)
+{
+    return x << r | x >> (64 - r);
+}
+
+static void hash_int(struct hasher *h, uint64_t v)
+{
+    h->b = rotl64((h->b ^ v) * HASH_MUL2, 27);
+}
+
+/* Adds n bytes and n itself, so that "ab" + "c" differs from "a" + "bc".
+ * Reads only whole words inside the string (the last one overlapping the
+ * one before), so there is no memcpy of a variable length: that call cost
+ * as much as the hashing. */
+static inline void hash_bytes(struct hasher *h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t a = h->a, b = h->b, v, u;
+    size_t i = 0;
+
+    if (n >= 8) {
+        for (; i + 16 <= n; i += 16) {
+            memcpy(&v, s + i, 8);
+            memcpy(&u, s + i + 8, 8);
+            a = rotl64((a ^ v) * HASH_MUL, 31);
+            b = rotl64((b ^ u) * HASH_MUL2, 27);
+        }
+        if (i + 8 <= n) {
+            memcpy(&v, s + i, 8);
+            a = rotl64((a ^ v) * HASH_MUL, 31);
+            i += 8;
+        }
+        if (i < n) {
+            memcpy(&u, s + n - 8, 8);
+            b = rotl64((b ^ u) * HASH_MUL2, 27);
+        }
+    } else {
+        for (u = 0; i < n; i++)
+            u = u << 8 | s[i];
+        b = rotl64((b ^ u) * HASH_MUL2, 27);
+    }
+    h->a = rotl64((a ^ n) * HASH_MUL, 31);
+    h->b = b;
+}
+
+/* Spreads every input bit into the low bits that pick a slot. */
+static uint64_t hash_final(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    return h ^ h >> 33;
+}
+
+static uint64_t hash_end(const struct hasher *h)
+{
+    return hash_final(h->a ^ rotl64(h->b, 32));
+}
+
+/* Makes sure one more id fits without passing the load limit. */
+static bool dedup_reserve(struct dedup *t)
+{
+    struct slot *slots;
+    size_t ncap;
+
+    if (t->cap != 0 && t->used + 1 <= t->cap / 4 * 3)
+        return true;
+    ncap = t->cap == 0 ? 1024 : t->cap * 2;
+    if (ncap < t->cap || ncap > SIZE_MAX / sizeof *slots)
+        return false;
+    slots = calloc(ncap, sizeof *slots);
+    if (slots == NULL)
+        return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        size_t j = t->slots[i].hash & (ncap - 1);
+        if (t->slots[i].id == 0)
+            continue;
+        while (slots[j].id != 0)
+            j = (j + 1) & (ncap - 1);
+        slots[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->cap = ncap;
+    return true;
+}
+
+/* Adds id under hash; room was made by dedup_reserve. */
+static void dedup_add(struct dedup *t, uint64_t hash, size_t id)
+{
+    size_t j = hash & (t->cap - 1);
+
+    while (t->slots[j].id != 0)
+        j = (j + 1) & (t->cap - 1);
+    t->slots[j].hash = hash;
+    t->slots[j].id = id;
+    t->used++;
+}
+
+static uint64_t frame_hash(const struct gt_frame *f, const struct frame_len *len)
+{
+    struct hasher h = {HASH_MUL, HASH_MUL2};
+
+    hash_int(&h, (uint64_t)f->line);
+    hash_bytes(&h, f->filename, len->flen);
+    hash_bytes(&h, f->name, len->nlen);
+    return hash_end(&h);
+}
+
+/* memcmp(a, b, n) == 0 for the short strings of frames, inline: a call per
+ * string cost more than the comparison. */
+static inline bool bytes_equal(const unsigned char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    size_t i = 0;
+
+    if (n < 8)
+        return memcmp(a, b, n) == 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return false;
+    }
+    if (i < n) {
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    return true;
+}
+
+/* Whether the stored frame e is f. */
+static inline bool frame_equal(const unsigned char *e, const struct gt_frame *f,
+                               const struct frame_len *len)
+{
+    struct frame_head fh;
+
+    memcpy(&fh, e, sizeof fh);
+    e += sizeof fh;
+    return fh.line == f->line && fh.flen == len->flen && fh.nlen == len->nlen &&
+           bytes_equal(e, f->filename, fh.flen) && bytes_equal(e + fh.flen, f->name, fh.nlen);
+}
+
+/* The id of frame f, inserted into table frames the first time it is seen. */
+static int frame_id(struct gt_trace_writer *w, const struct gt_frame *f,
+                    const struct frame_len *len, int64_t *id)
+{
+    const struct dedup *t = &w->frame_ix;
+    uint64_t hash = frame_hash(f, len);
+    struct frame_head fh = {f->line, (uint32_t)len->flen, (uint32_t)len->nlen};
+    const unsigned char **frames;
+    unsigned char *e;
+    int rc;
+
+    for (size_t j = hash & (t->cap - 1); t->cap != 0 && t->slots[j].id != 0;
+         j = (j + 1) & (t->cap - 1)) {
+        if (t->slots[j].hash == hash && frame_equal(w->frames[t->slots[j].id - 1], f, len)) {
+            *id = (int64_t)t->slots[j].id;
+            return GT_OK;
+        }
+    }
+    /* Memory first: once the row is in, recording it cannot fail. */
+    if ((frames = grow_array(w->frames, &w->frames_cap, w->nframes, sizeof *frames)) == NULL)
+        return writer_oom(w);
+    w->frames = frames;
+    if (!dedup_reserve(&w->frame_ix) ||
+        (e = arena_alloc(&w->frame_arena, sizeof fh + len->flen + len->nlen,
+                         _Alignof(struct frame_head))) == NULL)
+        return writer_oom(w);
+    memcpy(e, &fh, sizeof fh);
+    memcpy(e + sizeof fh, f->filename, len->flen);
+    memcpy(e + sizeof fh + len->flen, f->name, len->nlen);
+    *id = (int64_t)w->nframes + 1;
+    sqlite3_bind_int64(w->ins_frame, 1, *id);
+    sqlite3_bind_text(w->ins_frame, 2, (const char *)e + sizeof fh, (int)len->flen, SQLITE_STATIC);
+    sqlite3_bind_int64(w->ins_frame, 3, f->line);
+    sqlite3_bind_text(w->ins_frame, 4, (const char *)e + sizeof fh + len->flen, (int)len->nlen,
+                      SQLITE_STATIC);
+    if ((rc = writer_step(w, w->ins_frame, "cannot store a frame")) != GT_OK)
+        return rc;
+    w->frames[w->nframes++] = e;
+    dedup_add(&w->frame_ix, hash, w->nframes);
+    return GT_OK;
+}
+
+/* The id of a stored stack with the content of frames[0..n) (string lengths
+ * in w->lens), 0 if none. */
+static size_t stack_find(const struct gt_trace_writer *w, uint64_t hash,
+                         const struct gt_frame *frames, size_t n)
+{
+    const struct dedup *t = &w->stack_ix;
+
+    for (size_t j = hash & (t->cap - 1); t->cap != 0 && t->slots[j].id != 0;
+         j = (j + 1) & (t->cap - 1)) {
+        const struct slot *s = &t->slots[j];
+        const struct stack_rec *sr;
+        size_t i = 0;
+
+        if (s->hash != hash)
+            continue;
+        sr = &w->stacks[s->id - 1];
+        if (sr->n != n)
+            continue;
+        while (i < n && frame_equal(w->frames[sr->ids[i] - 1], &frames[i], &w->lens[i]))
+            i++;
+        if (i == n)
+            return s->id;
+    }
+    return 0;
+}
+
+/* Stores a stack not seen before: its new frames, its rows in stacks, and
+ * its record. */
+static int stack_add(struct gt_trace_writer *w, uint64_t hash, const struct gt_frame *frames,
+                     size_t n, int64_t *id)
+{
+    struct stack_rec *sr;
+    int64_t *ids;
+    int rc;
+
+    if ((sr = grow_array(w->stacks, &w->stacks_cap, w->nstacks, sizeof *sr)) == NULL)
+        return writer_oom(w);
+    w->stacks = sr;
+    if (!dedup_reserve(&w->stack_ix) ||
+        (ids = arena_alloc(&w->stack_arena, n * sizeof *ids, _Alignof(int64_t))) == NULL)
+        return writer_oom(w);
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = frame_id(w, &frames[i], &w->lens[i], &ids[i])) != GT_OK)
+            return rc;
+    }
+    *id = (int64_t)w->nstacks + 1;
+    for (size_t d = 0; d < n; d++) {
+        sqlite3_bind_int64(w->ins_stack, 1, *id);
+        sqlite3_bind_int64(w->ins_stack, 2, (int64_t)d);
+        sqlite3_bind_int64(w->ins_stack, 3, ids[d]);
+        if ((rc = writer_step(w, w->ins_stack, "cannot store a stack")) != GT_OK)
+            return rc;
+    }
+    sr = &w->stacks[w->nstacks++];
+    sr->hash = hash;
+    sr->ids = ids;
+    sr->n = n;
+    dedup_add(&w->stack_ix, hash, w->nstacks);
+    return GT_OK;
+}
+
+int gt_trace_set_stack(struct gt_trace_writer *w, int64_t seq, const struct gt_frame *frames,
+                       size_t n)
+{
+    struct hasher h = {HASH_MUL2, HASH_MUL};
+    size_t found;
+    uint64_t hash;
+    int64_t stack = 0;
+    int rc = writer_usable(w);
+
+    if (rc != GT_OK)
+        return rc;
+    if (!seq_appended(w, seq) || (frames == NULL && n > 0))
+        return GT_EINVAL;
+    /* An empty stack says nothing: it is stored as no stack, which reads
+     * the same and costs no row per event in traces recorded without
+     * stacks. */
+    if (n == 0)
+        return GT_OK;
+    if (n > w->lens_cap) {
+        struct frame_len *l = NULL;
+        if (n <= SIZE_MAX / sizeof *l)
+            l = realloc(w->lens, n * sizeof *l);
+        if (l == NULL)
+            return writer_oom(w);
+        w->lens = l;
+        w->lens_cap = n;
+    }
+    /* One pass over the input: checks, lengths and the hash. Nothing is
+     * written before it ends, so a refused call writes nothing. */
+    hash_int(&h, (uint64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const struct gt_frame *f = &frames[i];
+        size_t flen, nlen;
+
+        if (f->filename == NULL || f->name == NULL)
+            return GT_EINVAL;
+        flen = strlen(f->filename);
+        nlen = strlen(f->name);
+        /* sqlite3_bind_text takes an int length */
+        if (flen > INT_MAX || nlen > INT_MAX)
+            return GT_ERANGE;
+        w->lens[i].flen = flen;
+        w->lens[i].nlen = nlen;
+        hash_int(&h, (uint64_t)f->line);
+        hash_bytes(&h, f->filename, flen);
+        hash_bytes(&h, f->name, nlen);
+    }
+    hash = hash_end(&h);
+    found = stack_find(w, hash, frames, n);
+    if (found != 0)
+        stack = (int64_t)found;
+    else if ((rc = stack_add(w, hash, frames, n, &stack)) != GT_OK)
+        return rc;
+    return rows_add(w, &w->event_stacks, (const int64_t[]){seq, stack});
+}
+
+int gt_trace_add_totals(struct gt_trace_writer *w, int64_t seq, int64_t allocated, int64_t reserved)
+{
+    int rc = writer_usable(w);
+
+    if (rc != GT_OK)
+        return rc;
+    if (!seq_appended(w, seq))
+        return GT_EINVAL;
+    return rows_add(w, &w->totals, (const int64_t[]){seq, allocated, reserved});
+}
+
+int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initial_block *b)
+{
+    sqlite3_stmt *st;
+    int rc = writer_usable(w);
+
+    if (rc != GT_OK)
+        return rc;
+    if (b == NULL)
+        return GT_EINVAL;
+    st = w->ins_block;
+    sqlite3_bind_int(st, 1, b->device);
+    sqlite3_bind_int64(st, 2, i64_from_u64(b->addr));
+    sqlite3_bind_int64(st, 3, i64_from_u64(b->size));
+    sqlite3_bind_int64(st, 4, i64_from_u64(b->requested));
+    sqlite3_bind_int(st, 5, b->allocated ? 1 : 0);
+    sqlite3_bind_int64(st, 6, i64_from_u64(b->segment));
+    sqlite3_bind_int64(st, 7, i64_from_u64(b->segment_size));
+    sqlite3_bind_int64(st, 8, i64_from_u64(b->stream));
+    sqlite3_bind_int(st, 9, b->small_pool ? 1 : 0);
+    sqlite3_bind_int(st, 10, b->expandable ? 1 : 0);
+    return writer_step(w, st, "cannot store an initial block");
 }
 
 int gt_trace_writer_close(struct gt_trace_writer *w)
@@ -462,8 +1114,11 @@ int gt_trace_writer_close(struct gt_trace_writer *w)
         return GT_OK;
     /* Commit even after an error: the failed statement was rolled back on
      * its own, and the events before it are worth keeping. */
-    if (w->db != NULL && !sqlite3_get_autocommit(w->db))
+    if (w->db != NULL && !sqlite3_get_autocommit(w->db)) {
+        if (w->err == GT_OK)
+            writer_flush(w);
         writer_exec(w, "COMMIT", "cannot commit the last batch");
+    }
     rc = w->err;
     writer_destroy(w);
     return rc;
@@ -831,6 +1486,9 @@ void gt_trace_close(struct gt_trace_reader *r)
     sqlite3_finalize(r->sel_meta);
     sqlite3_finalize(r->sel_device);
     sqlite3_finalize(r->sel_count);
+    sqlite3_finalize(r->blocks.st);
+    sqlite3_finalize(r->stack.st);
+    sqlite3_finalize(r->totals.st);
     sqlite3_close(r->db);
     free(r);
 }
@@ -942,6 +1600,226 @@ int gt_trace_event_count(struct gt_trace_reader *r, int64_t *count)
     }
     sqlite3_reset(r->sel_count);
     return rc;
+}
+
+/* ---- reader: optional tables ------------------------------------------ */
+
+static const char *const frame_columns[] = {"frame", "filename", "line", "name", NULL};
+static const char *const stack_columns[] = {"stack", "depth", "frame", NULL};
+static const char *const event_stack_columns[] = {"seq", "stack", NULL};
+static const char *const totals_columns[] = {"seq", "allocated", "reserved", NULL};
+static const char *const block_columns[] = {
+    "device",       "addr",   "size",       "requested",  "allocated", "segment",
+    "segment_size", "stream", "small_pool", "expandable", NULL};
+
+/* The first table of each list decides whether the query has rows at all;
+ * the others must then exist too (a stack id without its stacks and frames
+ * is damage, not an older file). */
+static const struct table_spec stack_tables[] = {
+    {"event_stacks", event_stack_columns},
+    {"stacks", stack_columns},
+    {"frames", frame_columns},
+};
+static const struct table_spec totals_tables[] = {{"event_totals", totals_columns}};
+static const struct table_spec block_tables[] = {{"initial_blocks", block_columns}};
+
+/* Depth is checked against the row count and a frame id with no frames row
+ * is reported (the LEFT JOIN keeps it), so a damaged stack is never
+ * delivered as a shorter one. (stack, depth) is the primary key of stacks,
+ * so the rows come in depth order without a sort. */
+#define SQL_STACK                                                                                  \
+    "SELECT s.depth, f.filename, f.line, f.name, s.stack, s.frame, f.frame"                        \
+    " FROM event_stacks AS e JOIN stacks AS s ON s.stack = e.stack"                                \
+    " LEFT JOIN frames AS f ON f.frame = s.frame WHERE e.seq = ?1 ORDER BY s.depth"
+#define SQL_TOTALS "SELECT seq, allocated, reserved FROM event_totals ORDER BY seq"
+/* Addresses are uint64 stored as int64 (schema.h): "addr < 0" sorts the
+ * addresses at or above 2^63 last, which is their unsigned order. */
+#define SQL_BLOCKS                                                                                 \
+    "SELECT device, addr, size, requested, allocated, segment, segment_size, stream,"              \
+    " small_pool, expandable FROM initial_blocks ORDER BY device, addr < 0, addr"
+
+/* Looks the tables of q up once and prepares its statement; q->state says
+ * whether it has rows to read. */
+static int opt_prepare(struct gt_trace_reader *r, struct opt_query *q,
+                       const struct table_spec *tables, size_t ntables, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    bool present;
+    int rc;
+
+    if (q->state != OPT_UNKNOWN)
+        return GT_OK;
+    rc = sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master WHERE name = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, tables[0].name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return reader_fail(r, rc, "cannot read the schema");
+    present = rc == SQLITE_ROW;
+    if (!present) {
+        q->state = OPT_ABSENT;
+        return GT_OK;
+    }
+    /* Present, though perhaps as a view or without a column: check_table
+     * names what is wrong, as open does for the required tables. */
+    for (size_t i = 0; i < ntables; i++) {
+        if ((rc = check_table(r, &tables[i], true)) != GT_OK)
+            return rc;
+    }
+    if ((rc = reader_prepare(r, sql, &q->st, true)) != GT_OK)
+        return rc;
+    q->state = OPT_READY;
+    return GT_OK;
+}
+
+/* Starts a query on optional tables: GT_OK with *run false when the file
+ * has none of its rows. */
+static int opt_begin(struct gt_trace_reader *r, struct opt_query *q,
+                     const struct table_spec *tables, size_t ntables, const char *sql, bool *run)
+{
+    int rc;
+
+    *run = false;
+    if (q->busy) {
+        set_msg(r->errmsg, sizeof r->errmsg, "a query on '%s' was started from its own callback",
+                tables[0].name);
+        return GT_EINVAL;
+    }
+    if ((rc = opt_prepare(r, q, tables, ntables, sql)) != GT_OK)
+        return rc;
+    *run = q->state == OPT_READY;
+    q->busy = *run;
+    return GT_OK;
+}
+
+/* Ends a query started by opt_begin. src is the last sqlite3_step result; rc
+ * what the loop decided so far. */
+static int opt_end(struct gt_trace_reader *r, struct opt_query *q, int src, int rc,
+                   const char *what)
+{
+    if (rc == GT_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = reader_fail(r, src, what);
+    sqlite3_reset(q->st);
+    sqlite3_clear_bindings(q->st);
+    q->busy = false;
+    return rc;
+}
+
+/* Text of column i as a C string: "" for NULL (NOT NULL columns of a file
+ * SQLite did not check), NULL only when SQLite ran out of memory. */
+static const char *column_str(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    if (t == NULL)
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? "" : NULL;
+    return (const char *)t;
+}
+
+int gt_trace_initial_blocks(struct gt_trace_reader *r,
+                            int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx)
+{
+    struct opt_query *q;
+    bool run;
+    int rc, src = SQLITE_DONE;
+
+    if (r == NULL || fn == NULL)
+        return GT_EINVAL;
+    q = &r->blocks;
+    rc = opt_begin(r, q, block_tables, sizeof block_tables / sizeof block_tables[0], SQL_BLOCKS,
+                   &run);
+    if (rc != GT_OK || !run)
+        return rc;
+    while (rc == GT_OK && (src = sqlite3_step(q->st)) == SQLITE_ROW) {
+        struct gt_initial_block b;
+
+        b.device = (int32_t)sqlite3_column_int64(q->st, 0);
+        b.addr = u64_from_i64(sqlite3_column_int64(q->st, 1));
+        b.size = u64_from_i64(sqlite3_column_int64(q->st, 2));
+        b.requested = u64_from_i64(sqlite3_column_int64(q->st, 3));
+        b.allocated = sqlite3_column_int64(q->st, 4) != 0;
+        b.segment = u64_from_i64(sqlite3_column_int64(q->st, 5));
+        b.segment_size = u64_from_i64(sqlite3_column_int64(q->st, 6));
+        b.stream = u64_from_i64(sqlite3_column_int64(q->st, 7));
+        b.small_pool = sqlite3_column_int64(q->st, 8) != 0;
+        b.expandable = sqlite3_column_int64(q->st, 9) != 0;
+        rc = fn(ctx, &b);
+    }
+    return opt_end(r, q, src, rc, "cannot read table 'initial_blocks'");
+}
+
+int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,
+                   int (*fn)(void *ctx, size_t depth, const struct gt_frame *f), void *ctx)
+{
+    struct opt_query *q;
+    size_t depth = 0;
+    char what[96];
+    bool run;
+    int rc, src = SQLITE_DONE;
+
+    if (r == NULL || fn == NULL)
+        return GT_EINVAL;
+    q = &r->stack;
+    rc = opt_begin(r, q, stack_tables, sizeof stack_tables / sizeof stack_tables[0], SQL_STACK,
+                   &run);
+    if (rc != GT_OK || !run)
+        return rc;
+    sqlite3_bind_int64(q->st, 1, seq);
+    while (rc == GT_OK && (src = sqlite3_step(q->st)) == SQLITE_ROW) {
+        struct gt_frame f;
+
+        /* The type first: fetching a value may convert it. */
+        if (sqlite3_column_type(q->st, 0) != SQLITE_INTEGER ||
+            sqlite3_column_int64(q->st, 0) != (int64_t)depth) {
+            set_msg(r->errmsg, sizeof r->errmsg,
+                    "the stack of event %lld has no frame at depth %zu (stack %lld)",
+                    (long long)seq, depth, (long long)sqlite3_column_int64(q->st, 4));
+            rc = GT_ECORRUPT;
+            break;
+        }
+        if (sqlite3_column_type(q->st, 6) == SQLITE_NULL) {
+            set_msg(r->errmsg, sizeof r->errmsg,
+                    "stack %lld refers to frame %lld, which is not in table 'frames'",
+                    (long long)sqlite3_column_int64(q->st, 4),
+                    (long long)sqlite3_column_int64(q->st, 5));
+            rc = GT_ECORRUPT;
+            break;
+        }
+        f.filename = column_str(q->st, 1);
+        f.line = sqlite3_column_int64(q->st, 2);
+        f.name = column_str(q->st, 3);
+        if (f.filename == NULL || f.name == NULL) {
+            set_msg(r->errmsg, sizeof r->errmsg, "out of memory");
+            rc = GT_ENOMEM;
+            break;
+        }
+        rc = fn(ctx, depth++, &f);
+    }
+    snprintf(what, sizeof what, "cannot read the stack of event %lld", (long long)seq);
+    return opt_end(r, q, src, rc, what);
+}
+
+int gt_trace_totals(struct gt_trace_reader *r,
+                    int (*fn)(void *ctx, int64_t seq, int64_t allocated, int64_t reserved),
+                    void *ctx)
+{
+    struct opt_query *q;
+    bool run;
+    int rc, src = SQLITE_DONE;
+
+    if (r == NULL || fn == NULL)
+        return GT_EINVAL;
+    q = &r->totals;
+    rc = opt_begin(r, q, totals_tables, sizeof totals_tables / sizeof totals_tables[0], SQL_TOTALS,
+                   &run);
+    if (rc != GT_OK || !run)
+        return rc;
+    while (rc == GT_OK && (src = sqlite3_step(q->st)) == SQLITE_ROW)
+        rc = fn(ctx, sqlite3_column_int64(q->st, 0), sqlite3_column_int64(q->st, 1),
+                sqlite3_column_int64(q->st, 2));
+    return opt_end(r, q, src, rc, "cannot read table 'event_totals'");
 }
 
 /* ---- fast path: the events b-tree read straight from the file -------- */

@@ -20,6 +20,8 @@
 int cmd_analyze(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_oom(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 
 /* cli_error, cli_warning: one line "gpu-trace: error: <message>" on stderr,
  * with control characters of the message replaced by '?'. */

@@ -63,8 +63,7 @@ enum input_format {
     FORMAT_UNKNOWN,
     FORMAT_CSV,
     FORMAT_CHROME,
-    /* FORMAT_SNAPSHOT: a pickle (first byte 0x80, the PROTO opcode) goes
-     * here when the snapshot importer lands. */
+    FORMAT_SNAPSHOT, /* a pickle: first byte 0x80, the PROTO opcode */
 };
 
 #define CSV_HEADER "ts_ns,action,addr,size,stream,device"
@@ -89,7 +88,7 @@ static int sniff_format(const char *path, enum input_format *format, const char 
     FILE *f = fopen(path, "rb");
 
     *format = FORMAT_UNKNOWN;
-    *why = "expected the header '" CSV_HEADER "', a JSON object or gzip data";
+    *why = "expected the header '" CSV_HEADER "', a JSON object, gzip data or a pickle";
     if (f == NULL)
         return -1;
     n = fread(buf, 1, sizeof buf, f);
@@ -102,7 +101,10 @@ static int sniff_format(const char *path, enum input_format *format, const char 
     fclose(f);
     if (n >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         i = 3; /* a UTF-8 byte order mark, as editors write it */
-    /* Snapshot pickles start with 0x80 (PROTO); their case goes here. */
+    if (n >= 2 && buf[0] == 0x80 && buf[1] >= 2) {
+        *format = FORMAT_SNAPSHOT;
+        return 0;
+    }
     if (n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
         *format = FORMAT_CHROME; /* gzip: the importer reads what is inside */
         return 0;
@@ -186,8 +188,12 @@ int cmd_import(int argc, char **argv)
     case FORMAT_CHROME:
         rc = gt_import_chrome(argv[optind], output, &opts, &sum, err, sizeof err);
         break;
+    case FORMAT_SNAPSHOT:
+        rc = gt_import_snapshot(argv[optind], output, &opts, &sum, err, sizeof err);
+        break;
     default:
-        cli_error("cannot import '%s': not a CSV or chrome trace (%s)", argv[optind], why);
+        cli_error("cannot import '%s': not a CSV, chrome trace or memory snapshot (%s)",
+                  argv[optind], why);
         return CLI_EXIT_ERROR;
     }
     if (rc != 0) {
@@ -196,5 +202,15 @@ int cmd_import(int argc, char **argv)
     }
     printf("imported %" PRId64 " events from '%s' into '%s'\n", sum.events,
            gt_report_clean(argv[optind], in, sizeof in), gt_report_clean(output, out, sizeof out));
+    if (format == FORMAT_SNAPSHOT) {
+        char r[32], a[32];
+        printf("start state (rebuilt): %" PRId64 " segments, %s reserved, %s allocated before "
+               "the first event\n",
+               sum.initial_segments,
+               gt_units_format_bytes((uint64_t)sum.initial_reserved_bytes, r, sizeof r),
+               gt_units_format_bytes((uint64_t)sum.initial_allocated_bytes, a, sizeof a));
+        if (sum.inferred_empty_cache)
+            printf("empty_cache calls inferred: %" PRId64 "\n", sum.inferred_empty_cache);
+    }
     return CLI_EXIT_OK;
 }

@@ -632,6 +632,544 @@ START_TEST(append_refuses_a_kind_readers_would_skip)
 }
 END_TEST
 
+/* ---- optional tables ------------------------------------------------- */
+
+/* What the optional-table readers deliver, collected for checking. */
+struct got_frame {
+    size_t depth;
+    char filename[128];
+    char name[64];
+    int64_t line;
+};
+
+struct collect {
+    struct got_frame frames[64];
+    struct gt_initial_block blocks[16];
+    int64_t totals[16][3];
+    size_t n;
+    size_t stop_after; /* return 7 from the callback after this many; 0 = never */
+};
+
+static int on_frame(void *ctx, size_t depth, const struct gt_frame *f)
+{
+    struct collect *c = ctx;
+    struct got_frame *g;
+
+    ck_assert_uint_lt(c->n, 64);
+    g = &c->frames[c->n++];
+    g->depth = depth;
+    ck_assert_uint_lt(strlen(f->filename), sizeof g->filename);
+    ck_assert_uint_lt(strlen(f->name), sizeof g->name);
+    snprintf(g->filename, sizeof g->filename, "%s", f->filename);
+    snprintf(g->name, sizeof g->name, "%s", f->name);
+    g->line = f->line;
+    return c->stop_after != 0 && c->n == c->stop_after ? 7 : 0;
+}
+
+static int on_block(void *ctx, const struct gt_initial_block *b)
+{
+    struct collect *c = ctx;
+
+    ck_assert_uint_lt(c->n, 16);
+    c->blocks[c->n++] = *b;
+    return c->stop_after != 0 && c->n == c->stop_after ? 7 : 0;
+}
+
+static int on_totals(void *ctx, int64_t seq, int64_t allocated, int64_t reserved)
+{
+    struct collect *c = ctx;
+
+    if (c->n < 16) {
+        c->totals[c->n][0] = seq;
+        c->totals[c->n][1] = allocated;
+        c->totals[c->n][2] = reserved;
+    }
+    c->n++;
+    return c->stop_after != 0 && c->n == c->stop_after ? 7 : 0;
+}
+
+/* Appends event_at(i) and fails the test on error. */
+static void append_ok(struct gt_trace_writer *w, int64_t i)
+{
+    struct gt_event e = event_at(i);
+
+    ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+}
+
+/* One integer from a query on the file, through SQLite itself. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v;
+
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+START_TEST(every_new_trace_has_the_optional_tables)
+{
+    const char *p = path_of("t.db");
+
+    write_trace(p, 1);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                                " name IN ('frames', 'stacks', 'event_stacks', 'event_totals',"
+                                " 'initial_blocks')"),
+                     5);
+}
+END_TEST
+
+START_TEST(stacks_round_trip_innermost_first_and_events_without_one_have_none)
+{
+    const char *p = path_of("t.db");
+    const struct gt_frame a[] = {
+        {"/site-packages/torch/nn/modules/linear.py", "forward", 116},
+        {"/site-packages/torch/nn/modules/module.py", "_call_impl", 1527},
+        {"train.py", "<module>", 42},
+    };
+    const struct gt_frame b[] = {{"train.py", "step", 7}};
+    struct gt_trace_writer *w;
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_last_seq(w), 0);
+    append_ok(w, 0);
+    ck_assert_int_eq(gt_trace_last_seq(w), 1);
+    ck_assert_int_eq(gt_trace_set_stack(w, gt_trace_last_seq(w), a, 3), GT_OK);
+    append_ok(w, 1); /* seq 2: no stack */
+    append_ok(w, 2);
+    ck_assert_int_eq(gt_trace_set_stack(w, 3, b, 1), GT_OK);
+    /* A second stack for an event replaces the first. */
+    append_ok(w, 3);
+    ck_assert_int_eq(gt_trace_set_stack(w, 4, b, 1), GT_OK);
+    ck_assert_int_eq(gt_trace_set_stack(w, 4, a, 2), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_uint_eq(c.frames[i].depth, i);
+        ck_assert_str_eq(c.frames[i].filename, a[i].filename);
+        ck_assert_str_eq(c.frames[i].name, a[i].name);
+        ck_assert_int_eq(c.frames[i].line, a[i].line);
+    }
+    c.n = 0;
+    ck_assert_int_eq(gt_trace_stack(r, 2, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_int_eq(gt_trace_stack(r, 99, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_int_eq(gt_trace_stack(r, 3, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_str_eq(c.frames[0].name, "step");
+    c.n = 0;
+    ck_assert_int_eq(gt_trace_stack(r, 4, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert_str_eq(c.frames[1].name, "_call_impl");
+    /* A non-zero return stops the walk and comes back unchanged. */
+    c.n = 0;
+    c.stop_after = 1;
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), 7);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_int_eq(gt_trace_stack(r, 1, NULL, &c), GT_EINVAL);
+    gt_trace_close(r);
+}
+END_TEST
+
+/* The strings are fresh copies for every event, so only their content can
+ * make two frames the same. Stacks x and y share two frames. */
+START_TEST(events_sharing_3_stacks_store_3_stacks_and_only_the_distinct_frames)
+{
+    const char *p = path_of("t.db");
+    static const struct gt_frame x[] = {
+        {"model.py", "attention", 10}, {"model.py", "block", 20}, {"train.py", "main", 30}};
+    static const struct gt_frame y[] = {
+        {"model.py", "mlp", 11}, {"model.py", "block", 20}, {"train.py", "main", 30}};
+    /* z differs from x only in a line number and a file name. */
+    static const struct gt_frame z[] = {{"model.py", "attention", 12},
+                                        {"model2.py", "block", 20},
+                                        {"train.py", "main", 30},
+                                        {"<string>", "", 0}};
+    const struct gt_frame *const stacks[] = {x, y, z};
+    const size_t depth[] = {3, 3, 4};
+    struct gt_trace_writer *w;
+    struct gt_trace_reader *r;
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    for (int i = 0; i < 1000; i++) {
+        char names[4][2][32];
+        struct gt_frame f[4];
+        const struct gt_frame *s = stacks[i % 3];
+
+        for (size_t d = 0; d < depth[i % 3]; d++) {
+            snprintf(names[d][0], sizeof names[d][0], "%s", s[d].filename);
+            snprintf(names[d][1], sizeof names[d][1], "%s", s[d].name);
+            f[d].filename = names[d][0];
+            f[d].name = names[d][1];
+            f[d].line = s[d].line;
+        }
+        append_ok(w, i);
+        ck_assert_int_eq(gt_trace_set_stack(w, gt_trace_last_seq(w), f, depth[i % 3]), GT_OK);
+    }
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+
+    ck_assert_int_eq(sql_int(p, "SELECT count(DISTINCT stack) FROM stacks"), 3);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM stacks"), 3 + 3 + 4);
+    ck_assert_int_eq(sql_int(p, "SELECT count(DISTINCT stack) FROM event_stacks"), 3);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM event_stacks"), 1000);
+    /* attention:10, block:20, main:30, mlp:11, attention:12, model2 block:20,
+     * <string>:0 */
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM frames"), 7);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM (SELECT DISTINCT filename, line, name"
+                                " FROM frames)"),
+                     7);
+    /* Every event points at the stack it was given. */
+    r = open_ok(p);
+    for (int64_t seq = 1; seq <= 1000; seq += 111) {
+        struct collect c = {0};
+        const struct gt_frame *s = stacks[(seq - 1) % 3];
+
+        ck_assert_int_eq(gt_trace_stack(r, seq, on_frame, &c), GT_OK);
+        ck_assert_uint_eq(c.n, depth[(seq - 1) % 3]);
+        for (size_t d = 0; d < c.n; d++) {
+            ck_assert_str_eq(c.frames[d].filename, s[d].filename);
+            ck_assert_str_eq(c.frames[d].name, s[d].name);
+            ck_assert_int_eq(c.frames[d].line, s[d].line);
+        }
+    }
+    gt_trace_close(r);
+}
+END_TEST
+
+/* Strings around the 8- and 16-byte words the writer hashes and compares:
+ * frames that differ only in their last byte stay apart. */
+START_TEST(frames_with_empty_strings_line_0_and_word_sized_names_stay_distinct)
+{
+    const char *p = path_of("t.db");
+    static const size_t lens[] = {0, 1, 7, 8, 9, 15, 16, 17, 24, 31, 33};
+    const size_t nl = sizeof lens / sizeof lens[0];
+    struct gt_frame f[2 * sizeof lens / sizeof lens[0]];
+    char buf[2 * sizeof lens / sizeof lens[0]][40];
+    struct gt_trace_writer *w;
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+    char err[256];
+
+    for (size_t i = 0; i < nl; i++) {
+        for (size_t k = 0; k < 2; k++) {
+            char *b = buf[2 * i + k];
+            memset(b, 'a', lens[i]);
+            b[lens[i]] = '\0';
+            if (lens[i] > 0 && k == 1)
+                b[lens[i] - 1] = 'b';
+            f[2 * i + k].filename = b;
+            f[2 * i + k].name = b;
+            f[2 * i + k].line = 0;
+        }
+    }
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    append_ok(w, 0);
+    ck_assert_int_eq(gt_trace_set_stack(w, 1, f, 2 * nl), GT_OK);
+    /* The same stack without its last frame is another stack. */
+    append_ok(w, 1);
+    ck_assert_int_eq(gt_trace_set_stack(w, 2, f, 2 * nl - 1), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+
+    /* "" twice is one frame; every other length gives two. */
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM frames"), (int64_t)(2 * nl - 1));
+    ck_assert_int_eq(sql_int(p, "SELECT count(DISTINCT stack) FROM stacks"), 2);
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 2 * nl);
+    for (size_t i = 0; i < 2 * nl; i++) {
+        ck_assert_str_eq(c.frames[i].filename, f[i].filename);
+        ck_assert_str_eq(c.frames[i].name, f[i].name);
+        ck_assert_int_eq(c.frames[i].line, 0);
+    }
+    c.n = 0;
+    ck_assert_int_eq(gt_trace_stack(r, 2, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 2 * nl - 1);
+    gt_trace_close(r);
+}
+END_TEST
+
+START_TEST(an_empty_stack_is_stored_as_none)
+{
+    const char *p = path_of("t.db");
+    struct gt_trace_writer *w;
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    append_ok(w, 0);
+    ck_assert_int_eq(gt_trace_set_stack(w, 1, NULL, 0), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM event_stacks"), 0);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM stacks"), 0);
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 0);
+    gt_trace_close(r);
+}
+END_TEST
+
+START_TEST(optional_rows_for_events_not_appended_or_null_strings_are_refused)
+{
+    const char *p = path_of("t.db");
+    const struct gt_frame bad[] = {{"a.py", "f", 1}, {NULL, "g", 2}};
+    const struct gt_frame good[] = {{"a.py", "f", 1}};
+    struct gt_trace_writer *w;
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_set_stack(w, 1, good, 1), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_add_totals(w, 1, 1, 1), GT_EINVAL);
+    append_ok(w, 0);
+    ck_assert_int_eq(gt_trace_set_stack(w, 0, good, 1), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_set_stack(w, 2, good, 1), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_set_stack(w, 1, NULL, 1), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_set_stack(w, 1, bad, 2), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_add_totals(w, -1, 1, 1), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_add_initial_block(w, NULL), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_set_stack(NULL, 1, good, 1), GT_EINVAL);
+    ck_assert_int_eq(gt_trace_last_seq(NULL), 0);
+    /* A refused call wrote nothing and left the writer usable. */
+    ck_assert_int_eq(gt_trace_set_stack(w, 1, good, 1), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM frames"), 1);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM event_stacks"), 1);
+}
+END_TEST
+
+/* Enough rows to pass the writer's row buffers and a commit batch. */
+START_TEST(totals_round_trip_in_seq_order_across_commit_batches)
+{
+    const char *p = path_of("t.db");
+    const int64_t n = 70000;
+    struct gt_trace_writer *w;
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    for (int64_t i = 0; i < n; i++) {
+        append_ok(w, i);
+        if (i % 2 == 0)
+            ck_assert_int_eq(gt_trace_add_totals(w, i + 1, i * 512, i * 1024 + INT64_MIN / 2),
+                             GT_OK);
+    }
+    /* Totals for an earlier event, and a second value that replaces the first. */
+    ck_assert_int_eq(gt_trace_add_totals(w, 2, INT64_MAX, INT64_MIN), GT_OK);
+    ck_assert_int_eq(gt_trace_add_totals(w, 1, -1, -2), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_totals(r, on_totals, &c), GT_OK);
+    ck_assert_uint_eq(c.n, (size_t)(n / 2 + 1));
+    ck_assert_int_eq(c.totals[0][0], 1);
+    ck_assert_int_eq(c.totals[0][1], -1);
+    ck_assert_int_eq(c.totals[0][2], -2);
+    ck_assert_int_eq(c.totals[1][0], 2);
+    ck_assert_int_eq(c.totals[1][1], INT64_MAX);
+    ck_assert_int_eq(c.totals[1][2], INT64_MIN);
+    ck_assert_int_eq(c.totals[2][0], 3);
+    ck_assert_int_eq(c.totals[2][1], 2 * 512);
+    ck_assert_int_eq(c.totals[2][2], 2 * 1024 + INT64_MIN / 2);
+    ck_assert_int_eq(sql_int(p, "SELECT max(seq) FROM event_totals"), n - 1);
+    ck_assert_int_eq(sql_int(p, "SELECT sum(seq % 2 = 0) FROM event_totals"), 1);
+    c.n = 0;
+    c.stop_after = 3;
+    ck_assert_int_eq(gt_trace_totals(r, on_totals, &c), 7);
+    ck_assert_uint_eq(c.n, 3);
+    gt_trace_close(r);
+}
+END_TEST
+
+START_TEST(initial_blocks_round_trip_in_device_and_unsigned_address_order)
+{
+    const char *p = path_of("t.db");
+    const struct gt_initial_block in[] = {
+        {1, 0x7f0000200000, 512, 500, true, 0x7f0000200000, 2 << 20, 0, true, false},
+        {0, UINT64_MAX - 511, 512, 0, false, (uint64_t)1 << 63, UINT64_MAX, UINT64_MAX, false,
+         true},
+        {0, 0x7f0000000000, (uint64_t)1 << 63, UINT64_MAX, true, 0x7f0000000000, 20 << 20, 7, false,
+         false},
+        {0, (uint64_t)1 << 63, 1, 1, false, (uint64_t)1 << 63, 1, 0, true, true},
+    };
+    const size_t order[] = {2, 3, 1, 0};
+    struct gt_trace_writer *w;
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(gt_trace_add_initial_block(w, &in[i]), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM initial_blocks WHERE allocated NOT IN (0, 1)"
+                                " OR small_pool NOT IN (0, 1) OR expandable NOT IN (0, 1)"),
+                     0);
+
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_initial_blocks(r, on_block, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        const struct gt_initial_block *want = &in[order[i]], *got = &c.blocks[i];
+        ck_assert_int_eq(got->device, want->device);
+        ck_assert_uint_eq(got->addr, want->addr);
+        ck_assert_uint_eq(got->size, want->size);
+        ck_assert_uint_eq(got->requested, want->requested);
+        ck_assert(got->allocated == want->allocated);
+        ck_assert_uint_eq(got->segment, want->segment);
+        ck_assert_uint_eq(got->segment_size, want->segment_size);
+        ck_assert_uint_eq(got->stream, want->stream);
+        ck_assert(got->small_pool == want->small_pool);
+        ck_assert(got->expandable == want->expandable);
+    }
+    c.n = 0;
+    c.stop_after = 2;
+    ck_assert_int_eq(gt_trace_initial_blocks(r, on_block, &c), 7);
+    ck_assert_uint_eq(c.n, 2);
+    gt_trace_close(r);
+}
+END_TEST
+
+START_TEST(two_initial_blocks_at_one_address_are_an_error)
+{
+    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false};
+    struct gt_trace_writer *w;
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(path_of("t.db"), &w, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_add_initial_block(w, &b), GT_OK);
+    ck_assert_int_ne(gt_trace_add_initial_block(w, &b), GT_OK);
+    ck_assert_ptr_nonnull(strstr(gt_trace_writer_errmsg(w), "initial block"));
+    ck_assert_int_ne(gt_trace_writer_close(w), GT_OK);
+}
+END_TEST
+
+/* Writes one of each optional row, for the tests of older and damaged files. */
+static void write_with_optional_rows(const char *p)
+{
+    const struct gt_frame f[] = {{"a.py", "f", 1}, {"b.py", "g", 2}};
+    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false};
+    struct gt_trace_writer *w;
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_add_initial_block(w, &b), GT_OK);
+    for (int64_t i = 0; i < 3; i++) {
+        append_ok(w, i);
+        ck_assert_int_eq(gt_trace_set_stack(w, i + 1, f, 2), GT_OK);
+        ck_assert_int_eq(gt_trace_add_totals(w, i + 1, 512, 2 << 20), GT_OK);
+    }
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+}
+
+START_TEST(a_trace_older_than_the_optional_tables_reads_as_having_no_rows)
+{
+    const char *p = path_of("t.db"), *q = path_of("old.db");
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+    int rc;
+
+    write_with_optional_rows(p);
+    copy_file(p, q);
+    exec_sql(q, "DROP TABLE frames; DROP TABLE stacks; DROP TABLE event_stacks;"
+                "DROP TABLE event_totals; DROP TABLE initial_blocks;");
+    r = open_ok(q);
+    ck_assert_int_eq(gt_trace_initial_blocks(r, on_block, &c), GT_OK);
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), GT_OK);
+    ck_assert_int_eq(gt_trace_totals(r, on_totals, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 0);
+    /* Asked again, from the remembered answer. */
+    ck_assert_int_eq(gt_trace_stack(r, 2, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_int_eq(read_all_checked(r, 64, &rc), 3);
+    ck_assert_int_eq(rc, GT_OK);
+    gt_trace_close(r);
+
+    /* The unchanged file has them. */
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_initial_blocks(r, on_block, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_int_eq(gt_trace_stack(r, 3, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert_int_eq(gt_trace_totals(r, on_totals, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 6);
+    gt_trace_close(r);
+}
+END_TEST
+
+START_TEST(damaged_optional_tables_are_named_not_read_as_empty)
+{
+    const char *p = path_of("t.db"), *q = path_of("u.db"), *s = path_of("v.db");
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+
+    write_with_optional_rows(p);
+    /* Stack ids without their frames are damage, not an older file. */
+    copy_file(p, q);
+    exec_sql(q, "DROP TABLE frames");
+    r = open_ok(q);
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), GT_ECORRUPT);
+    ck_assert_str_eq(gt_trace_errmsg(r), "table 'frames' is missing");
+    ck_assert_int_eq(gt_trace_totals(r, on_totals, &c), GT_OK); /* the others still read */
+    ck_assert_uint_eq(c.n, 3);
+    gt_trace_close(r);
+
+    /* A stack row pointing at a frame that is not there; a missing column. */
+    copy_file(p, s);
+    exec_sql(s, "DELETE FROM frames WHERE frame = 2;"
+                "ALTER TABLE initial_blocks DROP COLUMN expandable;");
+    r = open_ok(s);
+    c.n = 0;
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), GT_ECORRUPT);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_str_eq(gt_trace_errmsg(r),
+                     "stack 1 refers to frame 2, which is not in table 'frames'");
+    ck_assert_int_eq(gt_trace_initial_blocks(r, on_block, &c), GT_ECORRUPT);
+    ck_assert_str_eq(gt_trace_errmsg(r), "table 'initial_blocks' has no column 'expandable'");
+    gt_trace_close(r);
+}
+END_TEST
+
+static int stack_from_inside(void *ctx, size_t depth, const struct gt_frame *f)
+{
+    struct gt_trace_reader *r = ctx;
+    struct collect c = {0};
+
+    (void)depth;
+    (void)f;
+    return gt_trace_stack(r, 1, on_frame, &c);
+}
+
+START_TEST(a_stack_query_started_from_its_own_callback_is_refused)
+{
+    const char *p = path_of("t.db");
+    struct gt_trace_reader *r;
+    struct collect c = {0};
+
+    write_with_optional_rows(p);
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_stack(r, 1, stack_from_inside, r), GT_EINVAL);
+    /* The refusal leaves the reader usable. */
+    ck_assert_int_eq(gt_trace_stack(r, 1, on_frame, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 2);
+    gt_trace_close(r);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -660,6 +1198,18 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_table_in_another_layout_is_read_through_sql_with_the_same_result);
     tcase_add_test(tc, kind_names_and_numbers_map_both_ways);
     tcase_add_test(tc, append_refuses_a_kind_readers_would_skip);
+    tcase_add_test(tc, every_new_trace_has_the_optional_tables);
+    tcase_add_test(tc, stacks_round_trip_innermost_first_and_events_without_one_have_none);
+    tcase_add_test(tc, events_sharing_3_stacks_store_3_stacks_and_only_the_distinct_frames);
+    tcase_add_test(tc, frames_with_empty_strings_line_0_and_word_sized_names_stay_distinct);
+    tcase_add_test(tc, an_empty_stack_is_stored_as_none);
+    tcase_add_test(tc, optional_rows_for_events_not_appended_or_null_strings_are_refused);
+    tcase_add_test(tc, totals_round_trip_in_seq_order_across_commit_batches);
+    tcase_add_test(tc, initial_blocks_round_trip_in_device_and_unsigned_address_order);
+    tcase_add_test(tc, two_initial_blocks_at_one_address_are_an_error);
+    tcase_add_test(tc, a_trace_older_than_the_optional_tables_reads_as_having_no_rows);
+    tcase_add_test(tc, damaged_optional_tables_are_named_not_read_as_empty);
+    tcase_add_test(tc, a_stack_query_started_from_its_own_callback_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

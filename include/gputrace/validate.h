@@ -42,6 +42,10 @@ struct gt_validate_device {
     int64_t totals_events, totals_matched;
     int64_t first_totals_mismatch; /* event position, -1 if none */
     int64_t totals_real_at, totals_sim_at;
+    /* At that mismatch: the event's bytes and, for an allocation, the size of
+     * the block the simulator handed out (0 for a free). */
+    uint64_t totals_bytes_at, totals_block_at;
+    uint64_t totals_reserved_peak_real; /* the largest Total Reserved recorded */
 };
 
 struct gt_validation {

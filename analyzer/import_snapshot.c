@@ -1,0 +1,709 @@
+/* Import of PyTorch memory snapshots (torch.cuda.memory._dump_snapshot).
+ *
+ * The pickle is decoded by pickle.c, which refuses anything that would run
+ * code. Each device's trace becomes gpu-trace events; what a snapshot lacks
+ * is rebuilt by the rules of shared spec §20: empty_cache() calls from runs
+ * of segment_free (§20.4) and the allocator state before the first event
+ * from the final segments with the trace undone (§20.3). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/import.h"
+#include "gputrace/pickle.h"
+#include "gputrace/sim.h"
+#include "gputrace/trace.h"
+#include "gputrace/banned.h"
+
+#define MIB ((uint64_t)1 << 20)
+/* MIRRORS: kSmallBuffer: every small-pool cudaMalloc segment is 2 MiB. */
+#define SMALL_SEGMENT (2 * MIB)
+/* MIRRORS: should_split: a large-pool remainder of 1 MiB or less is never
+ * split off, so no free block of a large cudaMalloc segment is that small. */
+#define LARGE_MIN_FREE MIB
+#define MAX_FRAMES 256
+
+struct snap {
+    const char *path;
+    struct gt_trace_writer *w;
+    struct gt_import_summary *sum;
+    struct gt_conf conf; /* the recorded settings, for round_size */
+    char *errbuf;
+    size_t errlen;
+};
+
+static void fail(struct snap *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(struct snap *im, const char *fmt, ...)
+{
+    va_list ap;
+    if (!im->errbuf || !im->errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(im->errbuf, im->errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ one event */
+
+/* The fields of a trace entry the importer uses. */
+struct entry {
+    const struct gt_pk *dict;
+    const char *action;
+    uint64_t addr, size, stream;
+    int64_t time_us;
+};
+
+static uint64_t pk_u64(const struct gt_pk *d, const char *key)
+{
+    int64_t v = 0;
+    if (gt_pk_int(gt_pk_get(d, key), &v) != 0)
+        return 0;
+    return (uint64_t)v;
+}
+
+static int read_entry(const struct gt_pk *e, struct entry *out)
+{
+    out->dict = e;
+    out->action = gt_pk_str(gt_pk_get(e, "action"));
+    if (!out->action)
+        return GT_EINVAL;
+    out->addr = pk_u64(e, strcmp(out->action, "oom") == 0 ? "device_free" : "addr");
+    out->size = pk_u64(e, "size");
+    out->stream = pk_u64(e, "stream");
+    out->time_us = (int64_t)pk_u64(e, "time_us");
+    return 0;
+}
+
+static int32_t kind_of_action(const char *a)
+{
+    if (strcmp(a, "alloc") == 0)
+        return GT_EV_ALLOC;
+    if (strcmp(a, "free_requested") == 0)
+        return GT_EV_FREE;
+    if (strcmp(a, "segment_alloc") == 0)
+        return GT_EV_SEGMENT_ALLOC;
+    if (strcmp(a, "segment_free") == 0)
+        return GT_EV_SEGMENT_FREE;
+    if (strcmp(a, "segment_map") == 0)
+        return GT_EV_SEGMENT_MAP;
+    if (strcmp(a, "segment_unmap") == 0)
+        return GT_EV_SEGMENT_UNMAP;
+    if (strcmp(a, "oom") == 0)
+        return GT_EV_OOM;
+    return 0; /* free_completed, snapshot, user_defined, annotate: not requests */
+}
+
+/* ------------------------------------------------------------ frames */
+
+static int write_frames(struct snap *im, const struct gt_pk *frames)
+{
+    struct gt_frame f[MAX_FRAMES];
+    size_t n = gt_pk_len(frames);
+    if (n == 0)
+        return 0;
+    if (n > MAX_FRAMES)
+        n = MAX_FRAMES;
+    for (size_t i = 0; i < n; i++) {
+        const struct gt_pk *fr = gt_pk_at(frames, i);
+        const char *file = gt_pk_str(gt_pk_get(fr, "filename"));
+        const char *name = gt_pk_str(gt_pk_get(fr, "name"));
+        int64_t line = 0;
+        gt_pk_int(gt_pk_get(fr, "line"), &line);
+        f[i].filename = file ? file : "";
+        f[i].name = name ? name : "";
+        f[i].line = line;
+    }
+    return gt_trace_set_stack(im->w, gt_trace_last_seq(im->w), f, n);
+}
+
+/* ------------------------------------------------ empty_cache (§20.4) */
+
+static int frames_mention_empty_cache(const struct gt_pk *frames)
+{
+    for (size_t i = 0; i < gt_pk_len(frames); i++) {
+        const char *name = gt_pk_str(gt_pk_get(gt_pk_at(frames, i), "name"));
+        if (name && (strstr(name, "emptyCache") || strstr(name, "empty_cache")))
+            return 1;
+    }
+    return 0;
+}
+
+static int is_release(const char *a)
+{
+    return strcmp(a, "segment_free") == 0 || strcmp(a, "segment_unmap") == 0;
+}
+
+/* Whether the run of releases starting at i was an empty_cache() (spec
+ * §20.4): its frames say so, or it is not followed by the new segment or the
+ * OOM that ends a malloc's own release-and-retry. */
+static int run_is_empty_cache(const struct gt_pk *trace, size_t i)
+{
+    size_t n = gt_pk_len(trace), j = i;
+    struct entry e;
+    for (; j < n && read_entry(gt_pk_at(trace, j), &e) == 0 && is_release(e.action); j++)
+        if (frames_mention_empty_cache(gt_pk_get(e.dict, "frames")))
+            return 1;
+    /* free_completed entries of process_events may sit between. */
+    for (; j < n && read_entry(gt_pk_at(trace, j), &e) == 0; j++) {
+        if (strcmp(e.action, "free_completed") == 0)
+            continue;
+        return !(strcmp(e.action, "segment_alloc") == 0 || strcmp(e.action, "segment_map") == 0 ||
+                 strcmp(e.action, "oom") == 0);
+    }
+    return 1;
+}
+
+/* ------------------------------------------------ start state (§20.3) */
+
+struct seg {
+    uint64_t addr, size, stream;
+    int small, expandable;
+};
+
+struct live {
+    uint64_t addr, size, requested;
+    size_t freed_at; /* index of the trace entry that freed it, or SIZE_MAX */
+};
+
+struct vec {
+    void *v;
+    size_t n, cap, elem;
+};
+
+static void *vec_push(struct vec *x)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 64;
+        void *v = realloc(x->v, cap * x->elem);
+        if (!v)
+            return NULL;
+        x->v = v;
+        x->cap = cap;
+    }
+    return (char *)x->v + x->elem * x->n++;
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const struct seg *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static int cmp_live(const void *a, const void *b)
+{
+    const struct live *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* An address set: open addressing, for "allocated inside the trace". */
+struct addr_set {
+    uint64_t *k;
+    unsigned char *used, *state;
+    size_t cap, n;
+};
+
+static int aset_init(struct addr_set *s, size_t cap)
+{
+    s->cap = cap;
+    s->n = 0;
+    s->k = calloc(cap, sizeof(*s->k));
+    s->used = calloc(cap, 1);
+    s->state = calloc(cap, 1);
+    return s->k && s->used && s->state ? 0 : GT_ENOMEM;
+}
+
+static void aset_release(struct addr_set *s)
+{
+    free(s->k);
+    free(s->used);
+    free(s->state);
+}
+
+static size_t aset_slot(const struct addr_set *s, uint64_t a)
+{
+    size_t i = (size_t)((a * 0x9E3779B97F4A7C15ull) >> 17) & (s->cap - 1);
+    while (s->used[i] && s->k[i] != a)
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+static int aset_grow(struct addr_set *s)
+{
+    struct addr_set big;
+    if (aset_init(&big, s->cap * 2))
+        return GT_ENOMEM;
+    for (size_t i = 0; i < s->cap; i++) {
+        if (!s->used[i])
+            continue;
+        size_t j = aset_slot(&big, s->k[i]);
+        big.used[j] = 1;
+        big.k[j] = s->k[i];
+        big.state[j] = s->state[i];
+    }
+    big.n = s->n;
+    aset_release(s);
+    *s = big;
+    return 0;
+}
+
+/* The state of address a: 0 never seen, 1 allocated in the trace, 2 freed.
+ * NULL when the host is out of memory. */
+static unsigned char *aset_state(struct addr_set *s, uint64_t a)
+{
+    if ((s->n + 1) * 2 > s->cap && aset_grow(s))
+        return NULL;
+    size_t i = aset_slot(s, a);
+    if (!s->used[i]) {
+        s->used[i] = 1;
+        s->k[i] = a;
+        s->state[i] = 0;
+        s->n++;
+    }
+    return &s->state[i];
+}
+
+/* Final segments of device d that are cudaMalloc'd or expandable ranges. */
+static int final_segments(const struct gt_pk *segments, int64_t device, struct vec *out,
+                          int *expandable)
+{
+    for (size_t i = 0; i < gt_pk_len(segments); i++) {
+        const struct gt_pk *s = gt_pk_at(segments, i);
+        int64_t dev = 0;
+        gt_pk_int(gt_pk_get(s, "device"), &dev);
+        if (dev != device)
+            continue;
+        struct seg *g = vec_push(out);
+        if (!g)
+            return GT_ENOMEM;
+        g->addr = pk_u64(s, "address");
+        g->size = pk_u64(s, "total_size");
+        g->stream = pk_u64(s, "stream");
+        const char *type = gt_pk_str(gt_pk_get(s, "segment_type"));
+        g->small = type ? strcmp(type, "small") == 0 : g->size == SMALL_SEGMENT;
+        const struct gt_pk *ex = gt_pk_get(s, "is_expandable");
+        g->expandable = ex && ex->type == GT_PK_BOOL && ex->u.b;
+        *expandable |= g->expandable;
+    }
+    return 0;
+}
+
+static void seg_remove(struct vec *segs, uint64_t addr)
+{
+    struct seg *v = segs->v;
+    for (size_t i = 0; i < segs->n; i++) {
+        if (v[i].addr == addr) {
+            v[i] = v[--segs->n];
+            return;
+        }
+    }
+}
+
+/* Segments at the start: the final ones with the trace's segment events
+ * undone, walking backwards. */
+static int start_segments(const struct gt_pk *trace, struct vec *segs)
+{
+    for (size_t i = gt_pk_len(trace); i-- > 0;) {
+        struct entry e;
+        if (read_entry(gt_pk_at(trace, i), &e))
+            continue;
+        if (strcmp(e.action, "segment_alloc") == 0) {
+            seg_remove(segs, e.addr);
+        } else if (strcmp(e.action, "segment_free") == 0) {
+            struct seg *g = vec_push(segs);
+            if (!g)
+                return GT_ENOMEM;
+            *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0};
+        }
+    }
+    qsort(segs->v, segs->n, sizeof(struct seg), cmp_seg);
+    return 0;
+}
+
+/* Allocations live at the start: freed in the trace before it allocated
+ * them, or still allocated at the end without being allocated in the trace. */
+static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segments,
+                             int64_t device, struct vec *lives)
+{
+    struct addr_set set;
+    size_t n = gt_pk_len(trace);
+    if (aset_init(&set, 1024))
+        return GT_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct entry e;
+        if (read_entry(gt_pk_at(trace, i), &e))
+            continue;
+        unsigned char *st = aset_state(&set, e.addr);
+        if (!st) {
+            rc = GT_ENOMEM;
+            break;
+        }
+        if (strcmp(e.action, "alloc") == 0) {
+            *st = 1;
+        } else if (strcmp(e.action, "free_requested") == 0) {
+            if (*st != 1) {
+                struct live *l = vec_push(lives);
+                if (!l)
+                    rc = GT_ENOMEM;
+                else
+                    *l = (struct live){e.addr, 0, e.size, i};
+            }
+            *st = 2;
+        }
+    }
+    for (size_t i = 0; i < gt_pk_len(segments) && rc == 0; i++) {
+        const struct gt_pk *s = gt_pk_at(segments, i);
+        int64_t dev = 0;
+        gt_pk_int(gt_pk_get(s, "device"), &dev);
+        if (dev != device)
+            continue;
+        const struct gt_pk *blocks = gt_pk_get(s, "blocks");
+        for (size_t b = 0; b < gt_pk_len(blocks) && rc == 0; b++) {
+            const struct gt_pk *blk = gt_pk_at(blocks, b);
+            const char *state = gt_pk_str(gt_pk_get(blk, "state"));
+            uint64_t addr = pk_u64(blk, "address");
+            if (!state || strcmp(state, "inactive") == 0)
+                continue;
+            unsigned char *st = aset_state(&set, addr);
+            if (!st) {
+                rc = GT_ENOMEM;
+                break;
+            }
+            if (*st != 0)
+                continue;
+            struct live *l = vec_push(lives);
+            if (!l)
+                rc = GT_ENOMEM;
+            else
+                *l = (struct live){addr, pk_u64(blk, "size"), pk_u64(blk, "requested_size"),
+                                   SIZE_MAX};
+        }
+    }
+    aset_release(&set);
+    qsort(lives->v, lives->n, sizeof(struct live), cmp_live);
+    return rc;
+}
+
+/* The allocations of a device trace sorted by address, to find the first
+ * allocation into a gap without scanning the trace for every block. */
+struct alloc_at {
+    uint64_t addr;
+    size_t index;
+};
+
+static int cmp_alloc_at(const void *a, const void *b)
+{
+    const struct alloc_at *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int index_allocs(const struct gt_pk *trace, struct vec *out)
+{
+    for (size_t i = 0; i < gt_pk_len(trace); i++) {
+        struct entry e;
+        if (read_entry(gt_pk_at(trace, i), &e) || strcmp(e.action, "alloc") != 0)
+            continue;
+        struct alloc_at *a = vec_push(out);
+        if (!a)
+            return GT_ENOMEM;
+        *a = (struct alloc_at){e.addr, i};
+    }
+    qsort(out->v, out->n, sizeof(struct alloc_at), cmp_alloc_at);
+    return 0;
+}
+
+/* The earliest allocation into [lo, hi) made before entry `before`; 0 if none. */
+static uint64_t first_alloc_in(const struct vec *allocs, uint64_t lo, uint64_t hi, size_t before)
+{
+    const struct alloc_at *a = allocs->v;
+    size_t l = 0, r = allocs->n;
+    while (l < r) {
+        size_t m = l + (r - l) / 2;
+        if (a[m].addr < lo)
+            l = m + 1;
+        else
+            r = m;
+    }
+    uint64_t best = 0;
+    size_t best_index = SIZE_MAX;
+    for (; l < allocs->n && a[l].addr < hi; l++) {
+        if (a[l].index < before && a[l].index < best_index) {
+            best_index = a[l].index;
+            best = a[l].addr;
+        }
+    }
+    return best;
+}
+
+/* The size a block freed in the trace had (spec §20.3): round_size of the
+ * request, extended over a following gap that cannot be a free block, or up
+ * to where the trace's first allocation into that gap landed while the block
+ * was live (the allocator hands out the low end of a free block). */
+static uint64_t freed_block_size(const struct snap *im, const struct vec *allocs,
+                                 const struct live *l, const struct seg *g, uint64_t limit)
+{
+    uint64_t size = gt_sim_round_size(&im->conf, l->requested ? l->requested : 1);
+    if (size > limit - l->addr)
+        return limit - l->addr;
+    uint64_t gap = limit - (l->addr + size);
+    if (gap == 0)
+        return size;
+    if (!g->small && gap <= LARGE_MIN_FREE)
+        return limit - l->addr;
+    uint64_t x = first_alloc_in(allocs, l->addr + size, limit, l->freed_at);
+    return x > l->addr + size ? x - l->addr : size;
+}
+
+static int write_block(struct snap *im, int64_t device, const struct seg *g, uint64_t addr,
+                       uint64_t size, uint64_t requested, bool allocated)
+{
+    struct gt_initial_block b = {(int32_t)device, addr,        size,      requested, allocated,
+                                 g->addr,         g->size,     g->stream, (bool)g->small,
+                                 (bool)g->expandable};
+    return gt_trace_add_initial_block(im->w, &b);
+}
+
+/* Writes one start segment: its live blocks, with the gaps as free blocks. */
+static int write_segment(struct snap *im, const struct vec *allocs, int64_t device,
+                         const struct seg *g, struct live *lives, size_t first, size_t end)
+{
+    uint64_t at = g->addr, seg_end = g->addr + g->size;
+    int rc = 0;
+    for (size_t k = first; k < end && rc == 0; k++) {
+        struct live *l = &lives[k];
+        uint64_t limit = k + 1 < end ? lives[k + 1].addr : seg_end;
+        if (l->addr < at || l->addr >= seg_end)
+            continue; /* overlapping records: keep the first */
+        if (l->freed_at != SIZE_MAX || l->size == 0)
+            l->size = freed_block_size(im, allocs, l, g, limit);
+        if (l->size > limit - l->addr)
+            l->size = limit - l->addr;
+        if (l->addr > at)
+            rc = write_block(im, device, g, at, l->addr - at, 0, false);
+        if (rc == 0)
+            rc = write_block(im, device, g, l->addr, l->size, l->requested, true);
+        im->sum->initial_allocated_bytes += (int64_t)l->size;
+        at = l->addr + l->size;
+    }
+    if (rc == 0 && at < seg_end)
+        rc = write_block(im, device, g, at, seg_end - at, 0, false);
+    im->sum->initial_segments++;
+    im->sum->initial_reserved_bytes += (int64_t)g->size;
+    return rc;
+}
+
+static int rebuild_start(struct snap *im, const struct gt_pk *trace, const struct gt_pk *segments,
+                         int64_t device)
+{
+    struct vec segs = {NULL, 0, 0, sizeof(struct seg)};
+    struct vec lives = {NULL, 0, 0, sizeof(struct live)};
+    struct vec allocs = {NULL, 0, 0, sizeof(struct alloc_at)};
+    int expandable = 0;
+    int rc = final_segments(segments, device, &segs, &expandable);
+    if (rc == 0)
+        rc = index_allocs(trace, &allocs);
+    if (rc == 0)
+        rc = start_segments(trace, &segs);
+    if (rc == 0)
+        rc = start_allocations(trace, segments, device, &lives);
+    struct seg *g = segs.v;
+    struct live *l = lives.v;
+    size_t k = 0;
+    for (size_t s = 0; s < segs.n && rc == 0; s++) {
+        if (g[s].expandable)
+            continue; /* expandable start states are not rebuilt */
+        while (k < lives.n && l[k].addr < g[s].addr)
+            k++;
+        size_t end = k;
+        while (end < lives.n && l[end].addr < g[s].addr + g[s].size)
+            end++;
+        rc = write_segment(im, &allocs, device, &g[s], l, k, end);
+        k = end;
+    }
+    free(segs.v);
+    free(lives.v);
+    free(allocs.v);
+    if (rc)
+        fail(im, "cannot write the start state of device %lld: %s", (long long)device,
+             gt_trace_writer_errmsg(im->w));
+    return rc;
+}
+
+/* ------------------------------------------------------------ events */
+
+static int write_entry(struct snap *im, const struct entry *e, int32_t kind, int64_t device)
+{
+    struct gt_event ev = {0};
+    ev.ts_ns = e->time_us * 1000;
+    ev.device = (int32_t)device;
+    ev.kind = kind;
+    ev.stream = e->stream;
+    ev.addr = e->addr;
+    ev.size = e->size;
+    ev.requested = (kind == GT_EV_ALLOC || kind == GT_EV_FREE || kind == GT_EV_OOM) ? e->size : 0;
+    int rc = gt_trace_append(im->w, &ev);
+    if (rc == 0) {
+        im->sum->events++;
+        im->sum->by_kind[kind]++;
+    }
+    if (rc == 0 && (kind == GT_EV_ALLOC || kind == GT_EV_OOM || kind == GT_EV_SEGMENT_ALLOC))
+        rc = write_frames(im, gt_pk_get(e->dict, "frames"));
+    return rc;
+}
+
+static int write_device(struct snap *im, const struct gt_pk *trace, int64_t device)
+{
+    int in_release_run = 0;
+    for (size_t i = 0; i < gt_pk_len(trace); i++) {
+        struct entry e;
+        im->sum->rows++;
+        if (read_entry(gt_pk_at(trace, i), &e)) {
+            fail(im, "device %lld, trace entry %zu: no 'action'", (long long)device, i);
+            return GT_EINVAL;
+        }
+        int32_t kind = kind_of_action(e.action);
+        int releasing = is_release(e.action);
+        if (releasing && !in_release_run && run_is_empty_cache(trace, i)) {
+            struct entry mark = e;
+            mark.addr = mark.size = 0;
+            mark.dict = NULL;
+            if (write_entry(im, &mark, GT_EV_EMPTY_CACHE, device))
+                goto write_error;
+            im->sum->inferred_empty_cache++;
+        }
+        in_release_run = releasing;
+        if (kind == 0) {
+            im->sum->skipped_events++;
+            continue;
+        }
+        if (write_entry(im, &e, kind, device))
+            goto write_error;
+    }
+    return 0;
+write_error:
+    fail(im, "cannot write the trace: %s", gt_trace_writer_errmsg(im->w));
+    return GT_EIO;
+}
+
+/* ------------------------------------------------------------ the file */
+
+static int write_meta(struct snap *im, const struct gt_pk *root, const struct gt_import_options *o)
+{
+    char when[32] = "", source[600];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(source, sizeof(source), "snapshot:%s", im->path);
+    const struct gt_pk *settings = gt_pk_get(root, "allocator_settings");
+    const char *conf = o && o->alloc_conf ? o->alloc_conf
+                                          : gt_pk_str(gt_pk_get(settings, "PYTORCH_CUDA_ALLOC_CONF"));
+    int rc = gt_trace_set_meta(im->w, "tool_version", GT_VERSION);
+    if (rc == 0)
+        rc = gt_trace_set_meta(im->w, "source", source);
+    if (rc == 0)
+        rc = gt_trace_set_meta(im->w, "recording_mode", GT_SCHEMA_MODE_IMPORTED);
+    if (rc == 0)
+        rc = gt_trace_set_meta(im->w, "start_time", when);
+    if (rc == 0)
+        rc = gt_trace_set_meta(im->w, "command_line", "");
+    /* Old snapshots (before PyTorch 2.3) do not say what settings ran. */
+    if (rc == 0 && conf)
+        rc = gt_trace_set_meta(im->w, "alloc_conf", conf);
+    if (rc)
+        fail(im, "cannot write the trace: %s", gt_trace_writer_errmsg(im->w));
+    if (conf) {
+        char err[128];
+        if (gt_conf_parse(conf, &im->conf, err, sizeof(err)) != 0)
+            gt_conf_init_default(&im->conf);
+    }
+    return rc;
+}
+
+static int write_devices(struct snap *im, const struct gt_pk *traces,
+                         const struct gt_import_options *o)
+{
+    for (size_t d = 0; d < gt_pk_len(traces); d++) {
+        const struct gt_pk *trace = gt_pk_at(traces, d);
+        if (gt_pk_len(trace) == 0)
+            continue;
+        if (o && (o->device_name || o->device_memory) &&
+            gt_trace_add_device(im->w, (int32_t)d, o->device_name ? o->device_name : "",
+                                o->device_memory) != 0) {
+            fail(im, "cannot write the trace: %s", gt_trace_writer_errmsg(im->w));
+            return GT_EIO;
+        }
+    }
+    return 0;
+}
+
+static int convert(struct snap *im, const struct gt_pk *root, const struct gt_import_options *o)
+{
+    const struct gt_pk *traces = gt_pk_get(root, "device_traces");
+    const struct gt_pk *segments = gt_pk_get(root, "segments");
+    int rc = write_meta(im, root, o);
+    if (rc == 0)
+        rc = write_devices(im, traces, o);
+    for (size_t d = 0; d < gt_pk_len(traces) && rc == 0; d++) {
+        const struct gt_pk *trace = gt_pk_at(traces, d);
+        rc = rebuild_start(im, trace, segments, (int64_t)d);
+        if (rc == 0)
+            rc = write_device(im, trace, (int64_t)d);
+    }
+    return rc;
+}
+
+static int is_snapshot(const struct gt_pk *root)
+{
+    const struct gt_pk *t = gt_pk_get(root, "device_traces");
+    const struct gt_pk *s = gt_pk_get(root, "segments");
+    return t && t->type == GT_PK_LIST && s && s->type == GT_PK_LIST;
+}
+
+int gt_import_snapshot(const char *path, const char *trace_path,
+                       const struct gt_import_options *opts, struct gt_import_summary *sum,
+                       char *errbuf, size_t errlen)
+{
+    struct gt_import_summary local;
+    struct snap im = {0};
+    struct gt_pickle *pk = NULL;
+    im.path = path;
+    im.sum = sum ? sum : &local;
+    memset(im.sum, 0, sizeof(*im.sum));
+    im.errbuf = errbuf;
+    im.errlen = errlen;
+    gt_conf_init_default(&im.conf);
+    if (errbuf && errlen)
+        errbuf[0] = 0;
+    int rc = gt_pickle_load(path, &pk, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (!is_snapshot(gt_pickle_root(pk))) {
+        fail(&im, "a pickle, but not a PyTorch memory snapshot (no 'device_traces' and "
+                  "'segments' lists)");
+        gt_pickle_free(pk);
+        return GT_EFOREIGN;
+    }
+    rc = gt_trace_create(trace_path, &im.w, errbuf, errlen);
+    if (rc == 0)
+        rc = convert(&im, gt_pickle_root(pk), opts);
+    if (im.w) {
+        int close_rc = gt_trace_writer_close(im.w);
+        if (rc == 0 && close_rc) {
+            fail(&im, "cannot write '%s': %s", trace_path, gt_strerror(close_rc));
+            rc = close_rc;
+        }
+        if (rc)
+            unlink(trace_path); /* created by this call: nothing else is lost */
+    }
+    gt_pickle_free(pk);
+    return rc;
+}

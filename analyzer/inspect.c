@@ -1,0 +1,214 @@
+/* One-config replay with full visibility (inspect.h): the engine of the
+ * commands that explain a run rather than rank configs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/err.h"
+#include "gputrace/inspect.h"
+#include "gputrace/replay.h"
+#include "gputrace/schema.h"
+#include "gputrace/trace.h"
+#include "live_int.h"
+#include "gputrace/banned.h"
+
+#define READ_EVENTS 4096
+
+struct inspect_dev {
+    int32_t ordinal;
+    struct gt_sim *sim;
+    uint64_t cap;
+};
+
+struct gt_inspect {
+    struct gt_conf conf;
+    const struct gt_inspect_options *opts;
+    struct gt_trace_reader *r;
+    struct inspect_dev devs[GT_REPLAY_MAX_DEVICES];
+    size_t ndev;
+    struct gt_live_map live;
+    int rc; /* first error of a lazily created simulator */
+};
+
+/* The device's simulator, created on first use with the device's cap. */
+static struct inspect_dev *dev_get(struct gt_inspect *in, int32_t ordinal)
+{
+    for (size_t i = 0; i < in->ndev; i++)
+        if (in->devs[i].ordinal == ordinal)
+            return &in->devs[i];
+    if (in->ndev == GT_REPLAY_MAX_DEVICES)
+        return NULL;
+    struct inspect_dev *d = &in->devs[in->ndev];
+    char name[256];
+    uint64_t total = 0;
+    if (gt_trace_device(in->r, ordinal, name, sizeof(name), &total) != 0)
+        total = 0;
+    struct gt_sim_options o = {0};
+    d->cap = in->opts->device_memory ? in->opts->device_memory : total;
+    o.device_limit = d->cap;
+    o.device_total = in->opts->device_memory ? in->opts->device_memory : total;
+    int rc = gt_sim_new(&in->conf, &o, &d->sim);
+    if (rc) {
+        in->rc = rc;
+        return NULL;
+    }
+    d->ordinal = ordinal;
+    in->ndev++;
+    return d;
+}
+
+static struct gt_sim *sim_for(void *ctx, int32_t device)
+{
+    struct inspect_dev *d = dev_get(ctx, device);
+    return d ? d->sim : NULL;
+}
+
+/* Replays one request; fills ev for the callback. */
+static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_event *e,
+                 int64_t index, struct gt_inspect_event *ev)
+{
+    gt_sim_handle h;
+    uint64_t asked = e->requested ? e->requested : e->size;
+    ev->requested = asked;
+    switch (e->kind) {
+    case GT_EV_ALLOC:
+    case GT_EV_OOM:
+        ev->recorded_oom = e->kind == GT_EV_OOM || e->result != 0;
+        ev->result = gt_sim_malloc(d->sim, asked, e->stream, &h);
+        if (ev->result == GT_ENOMEM)
+            return GT_ENOMEM;
+        if (ev->result == 0 && ev->recorded_oom) {
+            gt_sim_free(d->sim, h); /* the program did not get it: a probe */
+        } else if (ev->result == 0) {
+            struct gt_live *l = gt_live_put(&in->live, e->device, e->addr);
+            if (!l)
+                return GT_ENOMEM;
+            if (l->h != GT_SIM_NO_HANDLE)
+                gt_sim_free(d->sim, l->h); /* a free the recorder missed */
+            *l = (struct gt_live){e->addr, e->device, h, asked, e->stream, e->seq, index, e->ts_ns};
+        }
+        return 0;
+    case GT_EV_FREE: {
+        struct gt_live gone;
+        if (gt_live_take(&in->live, e->device, e->addr, &gone))
+            gt_sim_free(d->sim, gone.h);
+        return 0;
+    }
+    case GT_EV_EMPTY_CACHE:
+        gt_sim_empty_cache(d->sim);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int is_request(int32_t kind)
+{
+    return kind == GT_EV_ALLOC || kind == GT_EV_FREE || kind == GT_EV_EMPTY_CACHE ||
+           kind == GT_EV_OOM;
+}
+
+static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
+{
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    int64_t index = 0;
+    int rc = evs ? 0 : GT_ENOMEM;
+    while (rc == 0) {
+        size_t n = 0;
+        rc = gt_trace_read(in->r, evs, READ_EVENTS, &n);
+        if (rc) {
+            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(in->r));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t k = 0; k < n && rc == 0; k++, index++) {
+            const struct gt_event *e = &evs[k];
+            if (!is_request(e->kind))
+                continue;
+            struct inspect_dev *d = dev_get(in, e->device);
+            if (!d) {
+                rc = in->rc; /* 0 when only the device table is full: skip */
+                continue;
+            }
+            struct gt_inspect_event ev = {index, e->seq,      e->ts_ns, e->device, e->kind,
+                                          e->stream, 0, 0, false, d->sim};
+            rc = apply(in, d, e, index, &ev);
+            if (rc == 0 && in->opts->on_event)
+                rc = in->opts->on_event(in->opts->ctx, in, &ev);
+        }
+    }
+    free(evs);
+    return rc;
+}
+
+int gt_inspect_run(const char *path, const struct gt_conf *conf,
+                   const struct gt_inspect_options *opts, char *errbuf, size_t errlen)
+{
+    if (conf->backend != GT_CONF_BACKEND_NATIVE) {
+        snprintf(errbuf, errlen, "config '%s': backend:cudaMallocAsync is not simulated",
+                 conf->name);
+        return GT_EUNSUPPORTED;
+    }
+    struct gt_inspect *in = calloc(1, sizeof(*in));
+    if (!in)
+        return GT_ENOMEM;
+    static const struct gt_inspect_options none;
+    in->conf = *conf;
+    in->opts = opts ? opts : &none;
+    errbuf[0] = 0;
+    int rc = gt_trace_open(path, &in->r, errbuf, errlen);
+    if (rc == 0)
+        rc = gt_live_init(&in->live);
+    if (rc == 0)
+        rc = gt_live_preload(in->r, sim_for, in, &in->live);
+    if (rc == 0)
+        rc = in->rc;
+    if (rc == 0)
+        rc = replay(in, errbuf, errlen);
+    if (rc && errbuf[0] == 0)
+        snprintf(errbuf, errlen, "%s", gt_strerror(rc));
+    for (size_t i = 0; i < in->ndev; i++)
+        gt_sim_free_all(in->devs[i].sim);
+    gt_live_release(&in->live);
+    gt_trace_close(in->r);
+    free(in);
+    return rc;
+}
+
+struct live_walk {
+    const struct gt_inspect *in;
+    int32_t device;
+    void (*fn)(void *ctx, const struct gt_inspect_alloc *a);
+    void *ctx;
+};
+
+static void visit(void *ctx, const struct gt_live *l)
+{
+    struct live_walk *w = ctx;
+    if (l->device != w->device)
+        return;
+    const struct gt_sim *sim = NULL;
+    for (size_t i = 0; i < w->in->ndev; i++)
+        if (w->in->devs[i].ordinal == l->device)
+            sim = w->in->devs[i].sim;
+    struct gt_inspect_alloc a = {l->addr,  l->requested, sim ? gt_sim_block_size(sim, l->h) : 0,
+                                 l->stream, l->seq,      l->index,
+                                 l->ts_ns};
+    w->fn(w->ctx, &a);
+}
+
+void gt_inspect_live(const struct gt_inspect *in, int32_t device,
+                     void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx)
+{
+    struct live_walk w = {in, device, fn, ctx};
+    gt_live_foreach(&in->live, visit, &w);
+}
+
+uint64_t gt_inspect_device_memory(const struct gt_inspect *in, int32_t device)
+{
+    for (size_t i = 0; i < in->ndev; i++)
+        if (in->devs[i].ordinal == device)
+            return in->devs[i].cap;
+    return 0;
+}

@@ -1,0 +1,188 @@
+/* Live allocations by address, and start-state preloading (live_int.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/err.h"
+#include "live_int.h"
+#include "gputrace/banned.h"
+
+static size_t home_of(uint64_t addr, int32_t device, size_t cap)
+{
+    uint64_t h = (addr ^ ((uint64_t)(uint32_t)device << 48)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+static size_t slot_of(const struct gt_live_map *m, int32_t device, uint64_t addr)
+{
+    size_t i = home_of(addr, device, m->cap);
+    while (m->used[i] && (m->v[i].addr != addr || m->v[i].device != device))
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static int alloc_table(struct gt_live_map *m, size_t cap)
+{
+    m->v = calloc(cap, sizeof(*m->v));
+    m->used = calloc(cap, 1);
+    m->cap = cap;
+    m->n = 0;
+    if (!m->v || !m->used) {
+        free(m->v);
+        free(m->used);
+        m->v = NULL;
+        m->used = NULL;
+        return GT_ENOMEM;
+    }
+    return 0;
+}
+
+int gt_live_init(struct gt_live_map *m)
+{
+    return alloc_table(m, 1024);
+}
+
+void gt_live_release(struct gt_live_map *m)
+{
+    free(m->v);
+    free(m->used);
+    m->v = NULL;
+    m->used = NULL;
+    m->cap = m->n = 0;
+}
+
+static int grow(struct gt_live_map *m)
+{
+    struct gt_live_map big;
+    if (alloc_table(&big, m->cap * 2))
+        return GT_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->used[i])
+            continue;
+        size_t j = slot_of(&big, m->v[i].device, m->v[i].addr);
+        big.used[j] = 1;
+        big.v[j] = m->v[i];
+        big.n++;
+    }
+    gt_live_release(m);
+    *m = big;
+    return 0;
+}
+
+struct gt_live *gt_live_put(struct gt_live_map *m, int32_t device, uint64_t addr)
+{
+    if ((m->n + 1) * 2 > m->cap && grow(m))
+        return NULL;
+    size_t i = slot_of(m, device, addr);
+    if (!m->used[i]) {
+        m->used[i] = 1;
+        memset(&m->v[i], 0, sizeof(m->v[i]));
+        m->v[i].addr = addr;
+        m->v[i].device = device;
+        m->v[i].h = GT_SIM_NO_HANDLE;
+        m->n++;
+    }
+    return &m->v[i];
+}
+
+bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct gt_live *out)
+{
+    size_t i = slot_of(m, device, addr);
+    if (!m->used[i])
+        return false;
+    *out = m->v[i];
+    m->used[i] = 0;
+    m->n--;
+    /* Backward-shift deletion: pull later entries of the probe chain into
+     * the hole unless their home lies cyclically in (hole, j]. */
+    for (size_t j = (i + 1) & (m->cap - 1); m->used[j]; j = (j + 1) & (m->cap - 1)) {
+        size_t h = home_of(m->v[j].addr, m->v[j].device, m->cap);
+        bool in_range = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+        if (in_range)
+            continue;
+        m->v[i] = m->v[j];
+        m->used[i] = 1;
+        m->used[j] = 0;
+        i = j;
+    }
+    return true;
+}
+
+void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const struct gt_live *l),
+                     void *ctx)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->used[i])
+            fn(ctx, &m->v[i]);
+}
+
+/* One segment's blocks, gathered from consecutive initial_blocks rows. */
+struct preload {
+    struct gt_sim *(*sim_for)(void *ctx, int32_t device);
+    void *ctx;
+    struct gt_live_map *live;
+    struct gt_initial_block first;
+    struct gt_sim_block_init *b;
+    size_t n, cap;
+    int rc;
+};
+
+static int flush(struct preload *p)
+{
+    if (p->n == 0)
+        return 0;
+    struct gt_sim *sim = p->sim_for(p->ctx, p->first.device);
+    gt_sim_handle *h = malloc(p->n * sizeof(*h));
+    int rc = h ? 0 : GT_ENOMEM;
+    if (sim && rc == 0)
+        rc = gt_sim_preload_segment(sim, p->first.segment, p->first.segment_size,
+                                    p->first.stream, p->first.small_pool, p->b, p->n, h);
+    for (size_t k = 0; sim && rc == 0 && k < p->n; k++) {
+        if (!p->b[k].allocated)
+            continue;
+        struct gt_live *l = gt_live_put(p->live, p->first.device, p->b[k].addr);
+        if (!l) {
+            rc = GT_ENOMEM;
+            break;
+        }
+        l->h = h[k];
+        l->requested = p->b[k].requested;
+        l->stream = p->first.stream;
+        l->index = -1; /* before the first event */
+    }
+    free(h);
+    p->n = 0;
+    return rc;
+}
+
+static int add_block(void *ctx, const struct gt_initial_block *b)
+{
+    struct preload *p = ctx;
+    if (b->expandable)
+        return 0;
+    if (p->n && (b->device != p->first.device || b->segment != p->first.segment) &&
+        (p->rc = flush(p)) != 0)
+        return p->rc;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct gt_sim_block_init *v = realloc(p->b, cap * sizeof(*v));
+        if (!v)
+            return p->rc = GT_ENOMEM;
+        p->b = v;
+        p->cap = cap;
+    }
+    if (p->n == 0)
+        p->first = *b;
+    p->b[p->n++] = (struct gt_sim_block_init){b->addr, b->size, b->requested, b->allocated};
+    return 0;
+}
+
+int gt_live_preload(struct gt_trace_reader *r, struct gt_sim *(*sim_for)(void *ctx, int32_t device),
+                    void *ctx, struct gt_live_map *live)
+{
+    struct preload p = {sim_for, ctx, live, {0}, NULL, 0, 0, 0};
+    int rc = gt_trace_initial_blocks(r, add_block, &p);
+    if (rc == 0)
+        rc = p.rc ? p.rc : flush(&p);
+    free(p.b);
+    return rc;
+}

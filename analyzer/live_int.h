@@ -1,0 +1,50 @@
+/* Shared by the replays that follow real addresses (validate, inspect): the
+ * live allocations of a trace by (device, address), and the preloading of a
+ * trace's recorded start state into simulators. */
+#ifndef GPUTRACE_LIVE_INT_H
+#define GPUTRACE_LIVE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gputrace/sim.h"
+#include "gputrace/trace.h"
+
+/* One live allocation: the simulator's handle and where it came from. */
+struct gt_live {
+    uint64_t addr;
+    int32_t device;
+    gt_sim_handle h;
+    uint64_t requested, stream;
+    int64_t seq, index, ts_ns; /* the alloc event; 0/-1 for the start state */
+};
+
+/* Open addressing with backward-shift deletion, so the table stays as large
+ * as the live set, not as the trace. */
+struct gt_live_map {
+    struct gt_live *v;
+    unsigned char *used;
+    size_t cap, n;
+};
+
+int gt_live_init(struct gt_live_map *m);
+void gt_live_release(struct gt_live_map *m);
+/* The entry for (device, addr), inserted (zeroed but for the key) if absent;
+ * NULL when the host is out of memory. */
+struct gt_live *gt_live_put(struct gt_live_map *m, int32_t device, uint64_t addr);
+/* Removes (device, addr) into *out; false if absent. */
+bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct gt_live *out);
+void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const struct gt_live *l),
+                     void *ctx);
+
+/* gt_live_preload: puts the trace's initial_blocks into simulators, one
+ * gt_sim_preload_segment per segment; sim_for(ctx, device) returns (creating
+ * it if needed) the device's simulator or NULL to skip the device; allocated
+ * blocks are registered in live. Expandable start states are skipped (the
+ * importer does not rebuild them). Returns 0 or an error of the reader, the
+ * simulator or the host. */
+int gt_live_preload(struct gt_trace_reader *r, struct gt_sim *(*sim_for)(void *ctx, int32_t device),
+                    void *ctx, struct gt_live_map *live);
+
+#endif

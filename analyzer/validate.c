@@ -1,0 +1,486 @@
+/* gpu-trace validate: replays a recording's requests under its own settings
+ * and compares what the simulated allocator did with what the real one did.
+ * Two passes over the trace: the first collects the real segment events, the
+ * real reserved memory and the device cap; the second replays. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/schema.h"
+#include "gputrace/sim.h"
+#include "gputrace/trace.h"
+#include "gputrace/validate.h"
+#include "live_int.h"
+#include "gputrace/banned.h"
+
+#define READ_EVENTS 4096
+#define MAX_LENT 16
+
+struct segv {
+    struct gt_validate_seg *v;
+    size_t n, cap;
+};
+
+static int segv_push(struct segv *s, const struct gt_validate_seg *e)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        struct gt_validate_seg *v = realloc(s->v, cap * sizeof(*v));
+        if (!v)
+            return GT_ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = *e;
+    return 0;
+}
+
+/* Everything kept per device. */
+struct dev {
+    struct gt_validate_device *out;
+    struct gt_sim *sim;
+    struct segv real, simv;
+    size_t next_lend;
+    uint64_t lent_base[MAX_LENT], lent_size[MAX_LENT];
+    int nlent;
+    int64_t event; /* the request being replayed, for the simulated events */
+    uint64_t reserved_real;
+    int64_t totals_offset;
+    bool totals_started;
+    bool expandable;
+};
+
+struct run {
+    struct gt_validation *v;
+    struct gt_live_map live; /* every device's live allocations by address */
+    struct dev devs[GT_REPLAY_MAX_DEVICES];
+    struct gt_conf conf;
+    struct gt_trace_reader *r;
+    int64_t *tot_seq, *tot_alloc;
+    size_t ntot, cap_tot;
+};
+
+static struct dev *dev_of(struct run *run, int32_t ordinal, bool create)
+{
+    for (size_t i = 0; i < run->v->ndevices; i++)
+        if (run->devs[i].out->device == ordinal)
+            return &run->devs[i];
+    if (!create || run->v->ndevices == GT_REPLAY_MAX_DEVICES)
+        return NULL;
+    size_t i = run->v->ndevices++;
+    run->devs[i].out = &run->v->devices[i];
+    run->devs[i].out->device = ordinal;
+    run->devs[i].out->first_divergence = -1;
+    run->devs[i].out->first_totals_mismatch = -1;
+    return &run->devs[i];
+}
+
+static int32_t seg_kind_to_sim(int32_t kind)
+{
+    switch (kind) {
+    case GT_EV_SEGMENT_ALLOC:
+        return GT_SIM_SEGMENT_ALLOC;
+    case GT_EV_SEGMENT_FREE:
+        return GT_SIM_SEGMENT_FREE;
+    case GT_EV_SEGMENT_MAP:
+        return GT_SIM_SEGMENT_MAP;
+    default:
+        return GT_SIM_SEGMENT_UNMAP;
+    }
+}
+
+static void on_segment(void *ctx, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,
+                       uint64_t stream)
+{
+    struct dev *d = ctx;
+    struct gt_validate_seg s = {(int32_t)ev, addr, size, d->event};
+    (void)stream;
+    segv_push(&d->simv, &s); /* on failure the comparison just sees fewer events */
+}
+
+static bool inside_lent(const struct dev *d, uint64_t addr)
+{
+    for (int k = 0; k < d->nlent; k++)
+        if (addr >= d->lent_base[k] && addr - d->lent_base[k] < d->lent_size[k])
+            return true;
+    return false;
+}
+
+/* Lends the real address (spec §20.1): the next real segment_alloc of the
+ * same size, or for an expandable segment's VA the base where the next real
+ * segment_map outside earlier VAs mapped. */
+static uint64_t lend_address(void *ctx, uint64_t size)
+{
+    struct dev *d = ctx;
+    if (d->expandable) {
+        for (size_t i = 0; i < d->real.n && d->nlent < MAX_LENT; i++) {
+            const struct gt_validate_seg *e = &d->real.v[i];
+            if (e->kind != GT_SIM_SEGMENT_MAP || inside_lent(d, e->addr))
+                continue;
+            d->lent_base[d->nlent] = e->addr;
+            d->lent_size[d->nlent++] = size;
+            return e->addr;
+        }
+        return 0;
+    }
+    for (size_t i = d->next_lend; i < d->real.n; i++) {
+        const struct gt_validate_seg *e = &d->real.v[i];
+        if (e->kind != GT_SIM_SEGMENT_ALLOC)
+            continue;
+        if (e->size != size)
+            return 0;
+        d->next_lend = i + 1;
+        return e->addr;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ pass 1 */
+
+static void real_reserved(struct dev *d, int32_t kind, uint64_t size)
+{
+    if (kind == GT_EV_SEGMENT_ALLOC || kind == GT_EV_SEGMENT_MAP)
+        d->reserved_real += size;
+    else if (kind == GT_EV_SEGMENT_FREE || kind == GT_EV_SEGMENT_UNMAP)
+        d->reserved_real -= size < d->reserved_real ? size : d->reserved_real;
+    if (d->reserved_real > d->out->peak_reserved_real)
+        d->out->peak_reserved_real = d->reserved_real;
+}
+
+static int first_pass_event(struct run *run, const struct gt_event *ev, int64_t index)
+{
+    struct dev *d = dev_of(run, ev->device, true);
+    if (!d)
+        return 0;
+    switch (ev->kind) {
+    case GT_EV_SEGMENT_ALLOC:
+    case GT_EV_SEGMENT_FREE:
+    case GT_EV_SEGMENT_MAP:
+    case GT_EV_SEGMENT_UNMAP: {
+        struct gt_validate_seg s = {seg_kind_to_sim(ev->kind), ev->addr, ev->size, index};
+        d->out->segment_events_real++;
+        real_reserved(d, ev->kind, ev->size);
+        return segv_push(&d->real, &s);
+    }
+    case GT_EV_OOM:
+        /* spec §20.2: the cap is what was reserved plus what the driver
+         * still had free when the first OOM was raised. */
+        if (d->out->ooms_real++ == 0 && ev->addr) {
+            d->out->cap = d->reserved_real + ev->addr;
+            d->out->cap_from_oom = true;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int read_events(struct run *run, int (*fn)(struct run *, const struct gt_event *, int64_t),
+                       char *errbuf, size_t errlen)
+{
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    int64_t index = 0;
+    int rc = evs ? 0 : GT_ENOMEM;
+    while (rc == 0) {
+        size_t n = 0;
+        rc = gt_trace_read(run->r, evs, READ_EVENTS, &n);
+        if (rc) {
+            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(run->r));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t k = 0; k < n && rc == 0; k++, index++)
+            rc = fn(run, &evs[k], index);
+    }
+    free(evs);
+    return rc;
+}
+
+/* ------------------------------------------------------------ start state */
+
+/* Counts the start state into the real reserved memory before pass 1. */
+static int count_initial(void *ctx, const struct gt_initial_block *b)
+{
+    struct run *run = ctx;
+    struct dev *d = dev_of(run, b->device, true);
+    if (!d)
+        return 0;
+    if (b->addr == b->segment) { /* the first block of its segment */
+        d->out->initial_reserved += b->segment_size;
+        d->reserved_real += b->segment_size;
+        d->out->peak_reserved_real = d->reserved_real;
+    }
+    if (b->allocated)
+        d->out->initial_allocated += b->size;
+    return 0;
+}
+
+/* ------------------------------------------------------------ pass 2 */
+
+static int record_totals(void *ctx, int64_t seq, int64_t allocated, int64_t reserved)
+{
+    struct run *run = ctx;
+    if (run->v->ndevices && (uint64_t)reserved > run->devs[0].out->totals_reserved_peak_real)
+        run->devs[0].out->totals_reserved_peak_real = (uint64_t)reserved;
+    if (run->ntot == run->cap_tot) {
+        size_t cap = run->cap_tot ? run->cap_tot * 2 : 1024;
+        int64_t *s = realloc(run->tot_seq, cap * sizeof(*s));
+        if (!s)
+            return GT_ENOMEM;
+        run->tot_seq = s;
+        int64_t *a = realloc(run->tot_alloc, cap * sizeof(*a));
+        if (!a)
+            return GT_ENOMEM;
+        run->tot_alloc = a;
+        run->cap_tot = cap;
+    }
+    run->tot_seq[run->ntot] = seq;
+    run->tot_alloc[run->ntot++] = allocated;
+    return 0;
+}
+
+/* The real allocated total after event seq, if the trace has one. */
+static bool totals_at(const struct run *run, int64_t seq, int64_t *allocated)
+{
+    size_t l = 0, r = run->ntot;
+    while (l < r) {
+        size_t m = l + (r - l) / 2;
+        if (run->tot_seq[m] < seq)
+            l = m + 1;
+        else
+            r = m;
+    }
+    if (l < run->ntot && run->tot_seq[l] == seq) {
+        *allocated = run->tot_alloc[l];
+        return true;
+    }
+    return false;
+}
+
+static void compare_totals(struct run *run, struct dev *d, const struct gt_event *ev,
+                           int64_t index, uint64_t block)
+{
+    int64_t real;
+    if (!totals_at(run, ev->seq, &real))
+        return;
+    int64_t sim = gt_sim_get_stats(d->sim)->allocated_bytes[GT_SIM_ALL].current;
+    /* A profiler trace starts mid-run: what was allocated before its first
+     * event is an offset, taken at the first event. */
+    if (!d->totals_started) {
+        d->totals_offset = real - sim;
+        d->totals_started = true;
+    }
+    d->out->totals_events++;
+    if (sim + d->totals_offset == real) {
+        d->out->totals_matched++;
+    } else if (d->out->first_totals_mismatch < 0) {
+        d->out->first_totals_mismatch = index;
+        d->out->totals_real_at = real;
+        d->out->totals_sim_at = sim + d->totals_offset;
+        d->out->totals_bytes_at = ev->size;
+        d->out->totals_block_at = block;
+    }
+}
+
+static int replay_alloc(struct run *run, struct dev *d, const struct gt_event *ev, bool probe,
+                        uint64_t *block)
+{
+    gt_sim_handle h;
+    uint64_t size = ev->requested ? ev->requested : ev->size;
+    int rc = gt_sim_malloc(d->sim, size, ev->stream, &h);
+    if (rc == GT_EOOM) {
+        d->out->ooms_sim++;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (probe) {
+        gt_sim_free(d->sim, h);
+        return 0;
+    }
+    *block = gt_sim_block_size(d->sim, h);
+    struct gt_live *l = gt_live_put(&run->live, ev->device, ev->addr);
+    if (!l)
+        return GT_ENOMEM;
+    l->h = h;
+    return 0;
+}
+
+static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t index)
+{
+    struct dev *d = dev_of(run, ev->device, false);
+    uint64_t block = 0;
+    int rc = 0;
+    if (!d)
+        return 0;
+    d->event = index;
+    switch (ev->kind) {
+    case GT_EV_ALLOC:
+        d->out->requests++;
+        rc = replay_alloc(run, d, ev, ev->result != 0, &block);
+        break;
+    case GT_EV_OOM:
+        d->out->requests++;
+        rc = replay_alloc(run, d, ev, true, &block);
+        break;
+    case GT_EV_FREE:
+        d->out->requests++;
+        struct gt_live gone;
+        if (gt_live_take(&run->live, ev->device, ev->addr, &gone)) {
+            gt_sim_free(d->sim, gone.h);
+        } else {
+            d->out->unknown_frees++;
+            d->totals_offset -= (int64_t)ev->size; /* a block from before the trace */
+        }
+        break;
+    case GT_EV_EMPTY_CACHE:
+        d->out->requests++;
+        gt_sim_empty_cache(d->sim);
+        break;
+    default:
+        return 0;
+    }
+    compare_totals(run, d, ev, index, block);
+    return rc;
+}
+
+/* ------------------------------------------------------------ results */
+
+static void compare_segments(struct dev *d)
+{
+    struct gt_validate_device *o = d->out;
+    size_t n = d->real.n < d->simv.n ? d->real.n : d->simv.n, i = 0;
+    for (; i < n; i++)
+        if (d->real.v[i].kind != d->simv.v[i].kind || d->real.v[i].size != d->simv.v[i].size)
+            break;
+    o->segment_events_sim = (int64_t)d->simv.n;
+    o->segment_events_matched = (int64_t)i;
+    o->match_fraction = d->real.n ? (double)i / (double)d->real.n : 1.0;
+    if (i < d->real.n || i < d->simv.n) {
+        o->first_divergence = (int64_t)i;
+        o->has_real = i < d->real.n;
+        o->has_sim = i < d->simv.n;
+        if (o->has_real)
+            o->real_at = d->real.v[i];
+        if (o->has_sim)
+            o->sim_at = d->simv.v[i];
+    }
+    o->peak_reserved_sim = (uint64_t)gt_sim_get_stats(d->sim)->reserved_bytes[GT_SIM_ALL].peak;
+}
+
+static int make_sims(struct run *run)
+{
+    for (size_t i = 0; i < run->v->ndevices; i++) {
+        struct dev *d = &run->devs[i];
+        struct gt_sim_options o = {0};
+        char name[256];
+        uint64_t total = 0;
+        if (gt_trace_device(run->r, d->out->device, name, sizeof(name), &total) != 0)
+            total = 0;
+        o.device_limit = d->out->cap;
+        o.device_total = total;
+        o.on_segment = on_segment;
+        o.segment_addr = lend_address;
+        o.cb_ctx = d;
+        d->expandable = run->conf.expandable_segments;
+        int rc = gt_sim_new(&run->conf, &o, &d->sim);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void run_release(struct run *run)
+{
+    for (size_t i = 0; i < GT_REPLAY_MAX_DEVICES; i++) {
+        gt_sim_free_all(run->devs[i].sim);
+        free(run->devs[i].real.v);
+        free(run->devs[i].simv.v);
+    }
+    gt_live_release(&run->live);
+    free(run->tot_seq);
+    free(run->tot_alloc);
+    gt_trace_close(run->r);
+}
+
+static int read_conf(struct run *run, char *errbuf, size_t errlen)
+{
+    struct gt_validation *v = run->v;
+    char err[200];
+    v->conf_recorded =
+        gt_trace_meta(run->r, "alloc_conf", v->alloc_conf, sizeof(v->alloc_conf)) == 0;
+    if (!v->conf_recorded)
+        v->alloc_conf[0] = 0;
+    if (gt_conf_parse(v->alloc_conf, &run->conf, err, sizeof(err)) != 0) {
+        snprintf(errbuf, errlen, "the recorded settings '%s' are not valid: %s", v->alloc_conf,
+                 err);
+        return GT_EINVAL;
+    }
+    if (run->conf.backend != GT_CONF_BACKEND_NATIVE) {
+        snprintf(errbuf, errlen, "the recorded settings use backend:cudaMallocAsync, which is "
+                                 "not simulated");
+        return GT_EUNSUPPORTED;
+    }
+    return 0;
+}
+
+/* The simulator of a device for gt_live_preload; devices pass 1 did not
+ * see have no events, and their start state is not replayed. */
+static struct gt_sim *sim_of_device(void *ctx, int32_t device)
+{
+    struct dev *d = dev_of(ctx, device, false);
+    return d ? d->sim : NULL;
+}
+
+static int validate(struct run *run, char *errbuf, size_t errlen)
+{
+    int rc = read_conf(run, errbuf, errlen);
+    if (rc == 0)
+        rc = gt_trace_initial_blocks(run->r, count_initial, run);
+    if (rc == 0)
+        rc = read_events(run, first_pass_event, errbuf, errlen);
+    if (rc == 0)
+        rc = make_sims(run);
+    if (rc == 0)
+        rc = gt_live_init(&run->live);
+    if (rc == 0)
+        rc = gt_live_preload(run->r, sim_of_device, run, &run->live);
+    if (rc == 0)
+        rc = gt_trace_totals(run->r, record_totals, run);
+    if (rc == 0)
+        rc = gt_trace_rewind(run->r);
+    if (rc == 0)
+        rc = read_events(run, second_pass_event, errbuf, errlen);
+    for (size_t i = 0; i < run->v->ndevices && rc == 0; i++)
+        compare_segments(&run->devs[i]);
+    if (rc && errbuf[0] == 0)
+        snprintf(errbuf, errlen, "%s", gt_strerror(rc));
+    return rc;
+}
+
+int gt_validate_trace(const char *path, struct gt_validation **out, char *errbuf, size_t errlen)
+{
+    struct run *run = calloc(1, sizeof(*run));
+    *out = NULL;
+    if (!run)
+        return GT_ENOMEM;
+    run->v = calloc(1, sizeof(*run->v));
+    if (!run->v) {
+        free(run);
+        return GT_ENOMEM;
+    }
+    errbuf[0] = 0;
+    int rc = gt_trace_open(path, &run->r, errbuf, errlen);
+    if (rc == 0)
+        rc = validate(run, errbuf, errlen);
+    run_release(run);
+    if (rc == 0)
+        *out = run->v;
+    else
+        free(run->v);
+    free(run);
+    return rc;
+}

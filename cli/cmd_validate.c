@@ -1,0 +1,243 @@
+/* gpu-trace validate: how well the simulator reproduces a recording that
+ * carries the real allocator's decisions (analyzer/validate.c). */
+#include "cli_int.h"
+#include "gputrace/err.h"
+#include "gputrace/report.h"
+#include "gputrace/units.h"
+#include "gputrace/validate.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+static void usage(FILE *f)
+{
+    fputs("Usage: gpu-trace validate TRACE [--format table|json]\n"
+          "\n"
+          "Replays the requests of TRACE under the settings it was recorded with,\n"
+          "from its rebuilt start state, and compares the simulated allocator with\n"
+          "the real one: the segment events (cudaMalloc, cudaFree, map, unmap) of\n"
+          "memory snapshots and native recordings, in order and size, and the real\n"
+          "allocated total after each event of profiler traces. Real segment\n"
+          "addresses are lent to the simulator; an OOM in the trace gives the card's\n"
+          "limit.\n"
+          "\n"
+          "Options:\n"
+          "  -f, --format FORMAT  table (default) or json\n"
+          "  -h, --help           show this help and exit\n"
+          "\n"
+          "Exit status: 0 when the comparison ran (whatever it found), 1 when the\n"
+          "trace cannot be read, 2 for a usage error.\n"
+          "\n"
+          "EXAMPLES\n"
+          "  gpu-trace import snapshot.pickle -o run.db && gpu-trace validate run.db\n"
+          "  gpu-trace validate run.db --format json\n",
+          f);
+}
+
+static const char *seg_name(int32_t kind)
+{
+    static const char *const names[] = {"?", "segment_alloc", "segment_free", "segment_map",
+                                        "segment_unmap"};
+    return kind >= 1 && kind <= 4 ? names[kind] : "?";
+}
+
+static void print_seg(FILE *f, const char *who, bool has, const struct gt_validate_seg *s)
+{
+    char sz[32];
+    if (!has) {
+        fprintf(f, "    %s: nothing (the other side has more events)\n", who);
+        return;
+    }
+    fprintf(f, "    %s: %s of %s at 0x%" PRIx64 " (event %" PRId64 ")\n", who,
+            seg_name(s->kind), gt_units_format_bytes(s->size, sz, sizeof(sz)), s->addr,
+            s->event);
+}
+
+static void table_device(FILE *f, const struct gt_validate_device *d)
+{
+    char a[32], b[32];
+    fprintf(f, "device %d: %" PRId64 " requests replayed\n", (int)d->device, d->requests);
+    if (d->initial_reserved)
+        fprintf(f, "  start state: %s reserved, %s allocated before the first event (rebuilt)\n",
+                gt_units_format_bytes(d->initial_reserved, a, sizeof(a)),
+                gt_units_format_bytes(d->initial_allocated, b, sizeof(b)));
+    if (d->cap)
+        fprintf(f, "  device cap: %s%s\n", gt_units_format_bytes(d->cap, a, sizeof(a)),
+                d->cap_from_oom ? " (reserved + free memory at the first real OOM)" : "");
+    bool segments_apply = d->segment_events_real || !d->totals_events;
+    if (segments_apply && d->requests && !d->segment_events_real && !d->segment_events_sim)
+        fprintf(f, "  segment events: none real, none simulated: every request was served from "
+                   "the cached segments, as in the real run\n");
+    if (segments_apply && (d->segment_events_real || d->segment_events_sim)) {
+        fprintf(f,
+                "  segment events: %" PRId64 " real, %" PRId64 " simulated, %" PRId64
+                " reproduced in order (%.2f%%)\n",
+                d->segment_events_real, d->segment_events_sim, d->segment_events_matched,
+                100.0 * d->match_fraction);
+        fprintf(f, "  peak reserved: real %s, simulated %s\n",
+                gt_units_format_bytes(d->peak_reserved_real, a, sizeof(a)),
+                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)));
+        if (d->first_divergence >= 0) {
+            fprintf(f, "  first divergence at segment event %" PRId64 ":\n", d->first_divergence);
+            print_seg(f, "real", d->has_real, &d->real_at);
+            print_seg(f, "simulated", d->has_sim, &d->sim_at);
+        }
+    }
+    if (d->totals_events)
+        fprintf(f,
+                "  allocated total: %" PRId64 " of %" PRId64
+                " events match the recorded Total Allocated\n",
+                d->totals_matched, d->totals_events);
+    if (d->totals_events && d->first_totals_mismatch >= 0) {
+        fprintf(f, "  first mismatch at event %" PRId64 ": real %" PRId64 ", simulated %" PRId64 "\n",
+                d->first_totals_mismatch, d->totals_real_at, d->totals_sim_at);
+        if (d->totals_block_at > d->totals_bytes_at)
+            fprintf(f,
+                    "    the simulator handed out a %s block for %s: its free blocks differ from "
+                    "the real run's, whose cache before the trace is not recorded\n",
+                    gt_units_format_bytes(d->totals_block_at, a, sizeof(a)),
+                    gt_units_format_bytes(d->totals_bytes_at, b, sizeof(b)));
+    }
+    if (d->totals_events)
+        fprintf(f, "  peak reserved: real %s (Total Reserved, warm cache), simulated %s (from an "
+                   "empty cache)\n",
+                gt_units_format_bytes(d->totals_reserved_peak_real, a, sizeof(a)),
+                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)));
+    if (!d->segment_events_real && !d->totals_events && !d->requests)
+        fprintf(f, "  nothing to compare: the trace has no requests\n");
+    if (d->ooms_real || d->ooms_sim)
+        fprintf(f, "  OOMs: real %" PRId64 ", simulated %" PRId64 "\n", d->ooms_real, d->ooms_sim);
+    if (d->unknown_frees)
+        fprintf(f, "  frees of blocks the trace never allocated: %" PRId64 "\n", d->unknown_frees);
+}
+
+static void json_seg(FILE *f, const char *key, bool has, const struct gt_validate_seg *s)
+{
+    if (!has) {
+        fprintf(f, "\"%s\": null", key);
+        return;
+    }
+    fprintf(f,
+            "\"%s\": {\"action\": \"%s\", \"addr\": %" PRIu64 ", \"size\": %" PRIu64
+            ", \"event\": %" PRId64 "}",
+            key, seg_name(s->kind), s->addr, s->size, s->event);
+}
+
+static void json_device(FILE *f, const struct gt_validate_device *d)
+{
+    fprintf(f,
+            "    {\"device\": %d, \"requests\": %" PRId64 ", \"segment_events_real\": %" PRId64
+            ", \"segment_events_sim\": %" PRId64 ", \"segment_events_matched\": %" PRId64
+            ", \"match_fraction\": %.6f, \"peak_reserved_real_bytes\": %" PRIu64
+            ", \"peak_reserved_sim_bytes\": %" PRIu64 ", ",
+            (int)d->device, d->requests, d->segment_events_real, d->segment_events_sim,
+            d->segment_events_matched, d->match_fraction, d->peak_reserved_real,
+            d->peak_reserved_sim);
+    if (d->first_divergence < 0) {
+        fputs("\"first_divergence\": null", f);
+    } else {
+        fprintf(f, "\"first_divergence\": {\"index\": %" PRId64 ", ", d->first_divergence);
+        json_seg(f, "real", d->has_real, &d->real_at);
+        fputs(", ", f);
+        json_seg(f, "sim", d->has_sim, &d->sim_at);
+        fputs("}", f);
+    }
+    fprintf(f,
+            ", \"initial_reserved_bytes\": %" PRIu64 ", \"initial_allocated_bytes\": %" PRIu64
+            ", \"device_cap_bytes\": %" PRIu64 ", \"ooms_real\": %" PRId64
+            ", \"ooms_sim\": %" PRId64 ", \"unknown_frees\": %" PRId64
+            ", \"totals_events\": %" PRId64 ", \"totals_matched\": %" PRId64
+            ", \"totals_reserved_peak_real_bytes\": %" PRIu64 ", \"first_totals_mismatch\": ",
+            d->initial_reserved, d->initial_allocated, d->cap, d->ooms_real, d->ooms_sim,
+            d->unknown_frees, d->totals_events, d->totals_matched, d->totals_reserved_peak_real);
+    if (d->first_totals_mismatch < 0)
+        fputs("null}", f);
+    else
+        fprintf(f, "%" PRId64 "}", d->first_totals_mismatch);
+}
+
+static void write_json(FILE *f, const char *trace, const struct gt_validation *v)
+{
+    char clean[1024];
+    fprintf(f, "{\n  \"trace\": \"");
+    for (const char *p = gt_report_clean(trace, clean, sizeof(clean)); *p; p++)
+        fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+    fprintf(f, "\",\n  \"alloc_conf\": ");
+    if (v->conf_recorded) {
+        fputc('"', f);
+        for (const char *p = gt_report_clean(v->alloc_conf, clean, sizeof(clean)); *p; p++)
+            fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+        fputc('"', f);
+    } else {
+        fputs("null", f);
+    }
+    fprintf(f, ",\n  \"devices\": [\n");
+    for (size_t i = 0; i < v->ndevices; i++) {
+        json_device(f, &v->devices[i]);
+        fputs(i + 1 < v->ndevices ? ",\n" : "\n", f);
+    }
+    fprintf(f, "  ]\n}\n");
+}
+
+static void write_table(FILE *f, const char *trace, const struct gt_validation *v)
+{
+    char clean[1024], conf[300];
+    fprintf(f, "trace '%s': replayed under %s\n", gt_report_clean(trace, clean, sizeof(clean)),
+            v->conf_recorded ? (v->alloc_conf[0] ? gt_report_clean(v->alloc_conf, conf,
+                                                                   sizeof(conf))
+                                                 : "the recorded settings (default)")
+                             : "default settings (the trace does not record its settings)");
+    for (size_t i = 0; i < v->ndevices; i++)
+        table_device(f, &v->devices[i]);
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *format = "table";
+    char err[512] = "", clean[1024];
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            format = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error("validate", c, argv);
+        }
+    }
+    if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
+        cli_error("invalid format '%s': expected table or json",
+                  gt_report_clean(format, clean, sizeof(clean)));
+        return CLI_EXIT_ERROR;
+    }
+    if (optind >= argc)
+        return cli_usage_error("validate", "missing TRACE argument");
+    if (optind + 1 < argc)
+        return cli_usage_error("validate", "unexpected argument '%s'", argv[optind + 1]);
+    struct gt_validation *v = NULL;
+    int rc = gt_validate_trace(argv[optind], &v, err, sizeof(err));
+    if (rc != 0) {
+        cli_error("cannot validate '%s': %s", gt_report_clean(argv[optind], clean, sizeof(clean)),
+                  err[0] ? err : gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    if (strcmp(format, "json") == 0)
+        write_json(stdout, argv[optind], v);
+    else
+        write_table(stdout, argv[optind], v);
+    free(v);
+    return CLI_EXIT_OK;
+}

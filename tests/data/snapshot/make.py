@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Writes the small PyTorch-format memory snapshots the snapshot tests use.
+
+midrun.pickle: a trace that starts mid-run. At the dump, segment S1 (20 MiB,
+large pool) holds block A (allocated before the trace, still live) and free
+space. The trace frees block B (allocated before the trace), allocates and
+frees in its place, then creates a small segment S2 and releases it in a run
+of segment_free that no new segment follows: an empty_cache() to infer.
+Expected: start state = S1 with A and B live (B 3,000,320 B = round_size of
+3,000,000, not extended: the 13,776,896 B behind it is more than 1 MiB and
+nothing was allocated into it while B lived); 1 empty_cache inferred; replay
+reproduces both real segment events and ends in the dump's state.
+
+emptycache-frames.pickle: a segment_free followed by a segment_alloc, but
+its frames name emptyCache: an empty_cache() all the same.
+
+notasnapshot.pickle: a pickled dict without device_traces.
+
+Run: python3 make.py (writes the files next to this script; protocol 4).
+"""
+import os
+import pickle
+
+MIB = 1 << 20
+S1 = 0x7F1000000000
+S2 = 0x7F2000000000
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def ev(action, addr, size, frames=None):
+    e = {"action": action, "addr": addr, "size": size, "stream": 0, "time_us": 1000 + len(trace)}
+    if frames is not None:
+        e["frames"] = frames
+    return e
+
+
+py = [{"filename": "train.py", "line": 42, "name": "forward"}]
+trace = []
+trace.append(ev("free_requested", S1 + 4 * MIB, 3_000_000))
+trace.append(ev("free_completed", S1 + 4 * MIB, 3_000_000))
+trace.append(ev("alloc", S1 + 4 * MIB, 2_000_000, py))
+trace.append(ev("free_requested", S1 + 4 * MIB, 2_000_000))
+trace.append(ev("free_completed", S1 + 4 * MIB, 2_000_000))
+trace.append(ev("segment_alloc", S2, 2 * MIB, py))
+trace.append(ev("alloc", S2, 1024, py))
+trace.append(ev("free_requested", S2, 1024))
+trace.append(ev("free_completed", S2, 1024))
+trace.append(ev("segment_free", S2, 2 * MIB))
+
+segments = [{
+    "device": 0, "address": S1, "total_size": 20 * MIB, "allocated_size": 4 * MIB,
+    "active_size": 4 * MIB, "requested_size": 4_000_000, "stream": 0,
+    "segment_type": "large", "segment_pool_id": (0, 0), "is_expandable": False,
+    "frames": [],
+    "blocks": [
+        {"address": S1, "size": 4 * MIB, "requested_size": 4_000_000,
+         "state": "active_allocated", "frames": []},
+        {"address": S1 + 4 * MIB, "size": 16 * MIB, "requested_size": 0,
+         "state": "inactive", "frames": []},
+    ],
+}]
+settings = {"PYTORCH_CUDA_ALLOC_CONF": "", "max_split_size": -1,
+            "garbage_collection_threshold": 0.0, "expandable_segments": False,
+            "roundup_power2_divisions": {str(1 << i): 0 for i in range(16)}}
+with open(os.path.join(here, "midrun.pickle"), "wb") as f:
+    pickle.dump({"segments": segments, "device_traces": [trace],
+                 "allocator_settings": settings}, f, protocol=4)
+
+trace = []
+empty = [{"filename": "CUDACachingAllocator.cpp", "line": 0,
+          "name": "c10::cuda::CUDACachingAllocator::Native::NativeCachingAllocator::emptyCache()"}]
+trace.append(ev("segment_alloc", S2, 2 * MIB, py))
+trace.append(ev("alloc", S2, 1024, py))
+trace.append(ev("free_requested", S2, 1024))
+trace.append(ev("free_completed", S2, 1024))
+trace.append(ev("segment_free", S2, 2 * MIB, empty))
+trace.append(ev("segment_alloc", S2, 2 * MIB, py))
+trace.append(ev("alloc", S2, 2048, py))
+seg2 = [{
+    "device": 0, "address": S2, "total_size": 2 * MIB, "allocated_size": 2048,
+    "active_size": 2048, "requested_size": 2048, "stream": 0, "segment_type": "small",
+    "segment_pool_id": (0, 0), "is_expandable": False, "frames": [],
+    "blocks": [{"address": S2, "size": 2048, "requested_size": 2048,
+                "state": "active_allocated", "frames": []},
+               {"address": S2 + 2048, "size": 2 * MIB - 2048, "requested_size": 0,
+                "state": "inactive", "frames": []}],
+}]
+with open(os.path.join(here, "emptycache-frames.pickle"), "wb") as f:
+    pickle.dump({"segments": seg2, "device_traces": [trace], "allocator_settings": settings}, f,
+                protocol=4)
+
+with open(os.path.join(here, "notasnapshot.pickle"), "wb") as f:
+    pickle.dump({"hello": [1, 2, 3]}, f, protocol=2)

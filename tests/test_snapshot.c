@@ -1,0 +1,294 @@
+/* Check suite for the snapshot importer (analyzer/import_snapshot.c) and for
+ * validate (analyzer/validate.c): small snapshots the project makes
+ * (tests/data/snapshot/make.py) with known start states, and the real
+ * snapshots of the shared data. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gputrace/err.h"
+#include "gputrace/import.h"
+#include "gputrace/schema.h"
+#include "gputrace/trace.h"
+#include "gputrace/validate.h"
+
+#define MIB ((uint64_t)1 << 20)
+#define SNAP GT_TEST_DATA "/snapshot/"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/gt-snap-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[512];
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+static const char *out_path(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return p;
+}
+
+static struct gt_validation *validate(const char *trace)
+{
+    struct gt_validation *v = NULL;
+    char err[512];
+    int rc = gt_validate_trace(trace, &v, err, sizeof(err));
+    ck_assert_msg(rc == 0, "validate '%s': %s", trace, err);
+    ck_assert_uint_eq(v->ndevices, 1);
+    return v;
+}
+
+struct blocks {
+    int n;
+    struct gt_initial_block b[16];
+};
+
+static int collect(void *ctx, const struct gt_initial_block *b)
+{
+    struct blocks *x = ctx;
+    if (x->n < 16)
+        x->b[x->n] = *b;
+    x->n++;
+    return 0;
+}
+
+START_TEST(a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules)
+{
+    struct gt_import_summary sum;
+    char err[512];
+    const char *db = out_path("midrun.db");
+    ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, &sum, err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(sum.initial_segments, 1);
+    ck_assert_int_eq(sum.initial_reserved_bytes, (int64_t)(20 * MIB));
+    /* A (4 MiB, survives) and B (freed in the trace: round_size(3,000,000)
+     * = 3,000,320, not extended because 13,776,896 B > 1 MiB follow it and
+     * nothing was allocated there while B lived) */
+    ck_assert_int_eq(sum.initial_allocated_bytes, (int64_t)(4 * MIB + 3000320));
+    ck_assert_int_eq(sum.inferred_empty_cache, 1);
+    ck_assert_int_eq(sum.skipped_events, 3); /* the free_completed entries */
+
+    struct gt_trace_reader *r;
+    ck_assert_int_eq(gt_trace_open(db, &r, err, sizeof(err)), 0);
+    struct blocks bl = {0};
+    ck_assert_int_eq(gt_trace_initial_blocks(r, collect, &bl), 0);
+    ck_assert_int_eq(bl.n, 3);
+    ck_assert(bl.b[0].allocated && bl.b[0].size == 4 * MIB && bl.b[0].requested == 4000000);
+    ck_assert(bl.b[1].allocated && bl.b[1].size == 3000320 && bl.b[1].requested == 3000000);
+    ck_assert(!bl.b[2].allocated && bl.b[2].size == 13776896);
+    ck_assert(!bl.b[0].small_pool && bl.b[0].segment_size == 20 * MIB);
+    char conf[64];
+    ck_assert_int_eq(gt_trace_meta(r, "alloc_conf", conf, sizeof(conf)), 0);
+    ck_assert_str_eq(conf, "");
+    gt_trace_close(r);
+
+    struct gt_validation *v = validate(db);
+    ck_assert_int_eq(v->devices[0].segment_events_real, 2);
+    ck_assert_int_eq(v->devices[0].segment_events_matched, 2);
+    ck_assert_int_eq(v->devices[0].first_divergence, -1);
+    ck_assert_uint_eq(v->devices[0].peak_reserved_real, 22 * MIB);
+    ck_assert_uint_eq(v->devices[0].peak_reserved_sim, 22 * MIB);
+    ck_assert_int_eq(v->devices[0].unknown_frees, 0);
+    free(v);
+}
+END_TEST
+
+struct frame_seen {
+    int n;
+    char file[64], name[64];
+    int64_t line;
+};
+
+static int first_frame(void *ctx, size_t depth, const struct gt_frame *f)
+{
+    struct frame_seen *s = ctx;
+    if (depth == 0) {
+        snprintf(s->file, sizeof(s->file), "%s", f->filename);
+        snprintf(s->name, sizeof(s->name), "%s", f->name);
+        s->line = f->line;
+    }
+    s->n++;
+    return 0;
+}
+
+START_TEST(the_python_frames_of_an_allocation_are_kept)
+{
+    char err[512];
+    const char *db = out_path("frames.db");
+    ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, NULL, err, sizeof(err)),
+                     0);
+    struct gt_trace_reader *r;
+    ck_assert_int_eq(gt_trace_open(db, &r, err, sizeof(err)), 0);
+    struct gt_event ev[16];
+    size_t n = 0;
+    ck_assert_int_eq(gt_trace_read(r, ev, 16, &n), 0);
+    int64_t alloc_seq = 0;
+    for (size_t i = 0; i < n && !alloc_seq; i++)
+        if (ev[i].kind == GT_EV_ALLOC)
+            alloc_seq = ev[i].seq;
+    ck_assert_int_gt(alloc_seq, 0);
+    struct frame_seen s = {0};
+    ck_assert_int_eq(gt_trace_stack(r, alloc_seq, first_frame, &s), 0);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_str_eq(s.file, "train.py");
+    ck_assert_str_eq(s.name, "forward");
+    ck_assert_int_eq(s.line, 42);
+    gt_trace_close(r);
+}
+END_TEST
+
+START_TEST(frames_naming_empty_cache_make_a_release_an_empty_cache)
+{
+    struct gt_import_summary sum;
+    char err[512];
+    const char *db = out_path("ec.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "emptycache-frames.pickle", db, NULL, &sum, err, sizeof(err)), 0);
+    ck_assert_int_eq(sum.inferred_empty_cache, 1);
+    ck_assert_int_eq(sum.initial_segments, 0);
+    struct gt_validation *v = validate(db);
+    ck_assert_int_eq(v->devices[0].segment_events_real, 3);
+    ck_assert_int_eq(v->devices[0].segment_events_matched, 3);
+    free(v);
+}
+END_TEST
+
+START_TEST(a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing)
+{
+    char err[512];
+    const char *db = out_path("no.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "notasnapshot.pickle", db, NULL, NULL, err, sizeof(err)),
+        GT_EFOREIGN);
+    ck_assert_ptr_nonnull(strstr(err, "not a PyTorch memory snapshot"));
+    ck_assert_int_ne(access(db, F_OK), 0);
+}
+END_TEST
+
+START_TEST(a_hostile_pickle_is_refused_without_running_anything)
+{
+    char err[512];
+    const char *db = out_path("evil.db");
+    int rc = gt_import_snapshot(GT_TEST_DATA "/pickle/evil_reduce_p4.pickle", db, NULL, NULL, err,
+                                sizeof(err));
+    ck_assert_int_eq(rc, GT_EUNSUPPORTED);
+    ck_assert_msg(strstr(err, "refused") != NULL, "message: %s", err);
+    ck_assert_int_ne(access(db, F_OK), 0);
+}
+END_TEST
+
+static int shared_present(void)
+{
+    struct stat st;
+    if (stat(GT_SHARED_TRACES, &st) == 0 && S_ISDIR(st.st_mode))
+        return 1;
+    printf("skipped: no shared traces at %s\n", GT_SHARED_TRACES);
+    return 0;
+}
+
+START_TEST(the_cold_start_snapshot_replays_every_segment_event)
+{
+    if (!shared_present())
+        return;
+    char err[512];
+    const char *db = out_path("cold.db");
+    ck_assert_int_eq(gt_import_snapshot(GT_SHARED_TRACES
+                                        "/snap-attention-coldstart-tiny/mem_snapshot.pickle",
+                                        db, NULL, NULL, err, sizeof(err)),
+                     0);
+    struct gt_validation *v = validate(db);
+    ck_assert_int_eq(v->devices[0].segment_events_real, 9);
+    ck_assert_int_eq(v->devices[0].segment_events_matched, 9);
+    ck_assert_int_eq(v->devices[0].segment_events_sim, 9);
+    ck_assert_uint_eq(v->devices[0].peak_reserved_real, v->devices[0].peak_reserved_sim);
+    ck_assert_uint_eq(v->devices[0].peak_reserved_real, 3781165056u);
+    free(v);
+}
+END_TEST
+
+/* Every shared snapshot imports, and replaying it from its rebuilt start
+ * state needs no segment the real allocator did not make: the warm-pool
+ * files make none, as in the real runs, and every request finds its block. */
+START_TEST(every_shared_snapshot_imports_and_replays_like_the_real_allocator)
+{
+    if (!shared_present())
+        return;
+    static const char *const files[] = {
+        "snap-cs336-medium-train-ctx128/medium_128_training_memory_snapshot.pickle",
+        "snap-cs336-medium-train-ctx256/medium_256_training_memory_snapshot.pickle",
+        "snap-cs336-medium-train-ctx1024/medium_1024_training_memory_snapshot.pickle",
+        "snap-cs336-medium-infer-ctx1024/medium_1024_inference_memory_snapshot.pickle",
+        "snap-cs336-large-fullstep-ctx256/memory_snapshot.pickle",
+        "snap-cs336-xl-forward-bf16/memory_snapshot_forward.pickle",
+        "snap-cs336-xl-forward-fp32/memory_snapshot_forward_without_mixed.pickle",
+        "snap-cs336-small-compiled-step/memory_snapshot.pickle",
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[512], err[512];
+        snprintf(path, sizeof(path), "%s/%s", GT_SHARED_TRACES, files[i]);
+        const char *db = out_path("shared.db");
+        unlink(db);
+        struct gt_import_summary sum;
+        int rc = gt_import_snapshot(path, db, NULL, &sum, err, sizeof(err));
+        ck_assert_msg(rc == 0, "%s: %s", files[i], err);
+        ck_assert_msg(sum.initial_segments > 0, "%s: no start state", files[i]);
+        struct gt_validation *v = validate(db);
+        const struct gt_validate_device *d = &v->devices[0];
+        ck_assert_msg(d->segment_events_real == 0 && d->segment_events_sim == 0,
+                      "%s: %lld real, %lld simulated segment events", files[i],
+                      (long long)d->segment_events_real, (long long)d->segment_events_sim);
+        ck_assert_msg(d->unknown_frees == 0, "%s: %lld frees of unknown blocks", files[i],
+                      (long long)d->unknown_frees);
+        ck_assert_int_eq(d->ooms_sim, 0);
+        free(v);
+    }
+}
+END_TEST
+
+static Suite *snapshot_suite(void)
+{
+    Suite *s = suite_create("snapshot");
+    TCase *t = tcase_create("import+validate");
+    tcase_add_checked_fixture(t, make_dir, remove_dir);
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
+    tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
+    tcase_add_test(t, frames_naming_empty_cache_make_a_release_an_empty_cache);
+    tcase_add_test(t, a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing);
+    tcase_add_test(t, a_hostile_pickle_is_refused_without_running_anything);
+    tcase_add_test(t, the_cold_start_snapshot_replays_every_segment_event);
+    tcase_add_test(t, every_shared_snapshot_imports_and_replays_like_the_real_allocator);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(snapshot_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

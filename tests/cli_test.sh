@@ -191,5 +191,28 @@ if [ -w /dev/full ]; then
     [ $rc -eq 1 ] || fail "--help > /dev/full" "exit $rc, expected 1"
 fi
 
+# import picks the importer by content; validate compares with the real allocator.
+data=$(cd "$(dirname "$0")/data" && pwd)
+expect_ok "import of a memory snapshot" "$bin" import "$data/snapshot/midrun.pickle" -o snap.db
+grep -q 'start state (rebuilt): 1 segments' out || fail "snapshot import" "no start state line"
+expect_ok "validate of a snapshot" "$bin" validate snap.db
+grep -q '2 reproduced in order (100.00%)' out || fail "validate of a snapshot" "not 2 of 2"
+expect_ok "validate --format json" "$bin" validate snap.db --format json
+grep -q '"segment_events_matched": 2' out || fail "validate json" "no matched count"
+expect_error "import of a hostile pickle" "refused" \
+    "$bin" import "$data/pickle/evil_reduce_p4.pickle" -o evil.db
+[ -e evil.db ] && fail "import of a hostile pickle" "left evil.db behind"
+expect_error "import of a pickle that is not a snapshot" "not a PyTorch memory snapshot" \
+    "$bin" import "$data/snapshot/notasnapshot.pickle" -o no.db
+expect_ok "import of a gzipped profiler trace" "$bin" import "$data/chrome/two-devices.json.gz" -o ch.db
+expect_ok "validate of a profiler trace" "$bin" validate ch.db
+grep -q 'events match the recorded Total Allocated' out || fail "validate of a profiler trace" "no totals"
+printf 'hello\n' > text.txt
+expect_error "import of an unknown format" "not a CSV, chrome trace or memory snapshot" \
+    "$bin" import text.txt -o t.db
+expect_error "validate of a missing file" "'missing.db'" "$bin" validate missing.db
+expect_usage "validate without a trace" "$bin" validate
+expect_ok "validate --help" "$bin" validate --help
+
 echo "$cases cases, $failures failed"
 [ $failures -eq 0 ]

@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"analyze", cmd_analyze, "replay a trace under allocator configs and rank them"},
     {"import", cmd_import, "convert a CSV, profiler trace or memory snapshot into a trace"},
     {"oom", cmd_oom, "explain each out-of-memory error and the settings that avoid it"},
+    {"plot", cmd_plot, "draw split-size, timeline, request-size and segment plots"},
     {"stats", cmd_stats, "summarize a trace: peaks, utilization, memory over time"},
     {"validate", cmd_validate, "compare the simulator with the real allocator of a recording"},
 };

@@ -191,6 +191,9 @@ if [ -w /dev/full ]; then
     [ $rc -eq 1 ] || fail "--help > /dev/full" "exit $rc, expected 1"
 fi
 
+# plot: help, and a missing trace named in one error line.
+expect_ok "plot --help" "$bin" plot --help
+expect_error "plot of a missing file" "'missing.db'" "$bin" plot missing.db
 # import picks the importer by content; validate compares with the real allocator.
 data=$(cd "$(dirname "$0")/data" && pwd)
 expect_ok "import of a memory snapshot" "$bin" import "$data/snapshot/midrun.pickle" -o snap.db

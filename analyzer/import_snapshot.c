@@ -465,9 +465,9 @@ static uint64_t freed_block_size(const struct snap *im, const struct vec *allocs
 static int write_block(struct snap *im, int64_t device, const struct seg *g, uint64_t addr,
                        uint64_t size, uint64_t requested, bool allocated)
 {
-    struct gt_initial_block b = {(int32_t)device, addr,        size,      requested, allocated,
-                                 g->addr,         g->size,     g->stream, (bool)g->small,
-                                 (bool)g->expandable};
+    struct gt_initial_block b = {
+        (int32_t)device, addr,    size,      requested,      allocated,
+        g->addr,         g->size, g->stream, (bool)g->small, (bool)g->expandable};
     return gt_trace_add_initial_block(im->w, &b);
 }
 
@@ -537,6 +537,42 @@ static int rebuild_start(struct snap *im, const struct gt_pk *trace, const struc
     return rc;
 }
 
+/* The state at the dump, for validate to compare the replay's end with. */
+static int write_final_state(struct snap *im, const struct gt_pk *segments, int64_t device)
+{
+    for (size_t i = 0; i < gt_pk_len(segments); i++) {
+        const struct gt_pk *s = gt_pk_at(segments, i);
+        int64_t dev = 0;
+        gt_pk_int(gt_pk_get(s, "device"), &dev);
+        if (dev != device)
+            continue;
+        const struct gt_pk *ex = gt_pk_get(s, "is_expandable");
+        const char *type = gt_pk_str(gt_pk_get(s, "segment_type"));
+        struct gt_initial_block b = {0};
+        b.device = (int32_t)device;
+        b.segment = pk_u64(s, "address");
+        b.segment_size = pk_u64(s, "total_size");
+        b.stream = pk_u64(s, "stream");
+        b.small_pool = type ? strcmp(type, "small") == 0 : b.segment_size == SMALL_SEGMENT;
+        b.expandable = ex && ex->type == GT_PK_BOOL && ex->u.b;
+        const struct gt_pk *blocks = gt_pk_get(s, "blocks");
+        for (size_t k = 0; k < gt_pk_len(blocks); k++) {
+            const struct gt_pk *blk = gt_pk_at(blocks, k);
+            const char *state = gt_pk_str(gt_pk_get(blk, "state"));
+            b.addr = pk_u64(blk, "address");
+            b.size = pk_u64(blk, "size");
+            b.requested = pk_u64(blk, "requested_size");
+            /* a pending free has been requested: the replay frees it at once */
+            b.allocated = state && strcmp(state, "active_allocated") == 0;
+            if (gt_trace_add_final_block(im->w, &b) != 0) {
+                fail(im, "cannot write the end state: %s", gt_trace_writer_errmsg(im->w));
+                return GT_EIO;
+            }
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ events */
 
 static int write_entry(struct snap *im, const struct entry *e, int32_t kind, int64_t device)
@@ -604,8 +640,9 @@ static int write_meta(struct snap *im, const struct gt_pk *root, const struct gt
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(source, sizeof(source), "snapshot:%s", im->path);
     const struct gt_pk *settings = gt_pk_get(root, "allocator_settings");
-    const char *conf = o && o->alloc_conf ? o->alloc_conf
-                                          : gt_pk_str(gt_pk_get(settings, "PYTORCH_CUDA_ALLOC_CONF"));
+    const char *conf = o && o->alloc_conf
+                           ? o->alloc_conf
+                           : gt_pk_str(gt_pk_get(settings, "PYTORCH_CUDA_ALLOC_CONF"));
     int rc = gt_trace_set_meta(im->w, "tool_version", GT_VERSION);
     if (rc == 0)
         rc = gt_trace_set_meta(im->w, "source", source);
@@ -655,6 +692,8 @@ static int convert(struct snap *im, const struct gt_pk *root, const struct gt_im
     for (size_t d = 0; d < gt_pk_len(traces) && rc == 0; d++) {
         const struct gt_pk *trace = gt_pk_at(traces, d);
         rc = rebuild_start(im, trace, segments, (int64_t)d);
+        if (rc == 0)
+            rc = write_final_state(im, segments, (int64_t)d);
         if (rc == 0)
             rc = write_device(im, trace, (int64_t)d);
     }

@@ -131,8 +131,8 @@ static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
                 rc = in->rc; /* 0 when only the device table is full: skip */
                 continue;
             }
-            struct gt_inspect_event ev = {index, e->seq,      e->ts_ns, e->device, e->kind,
-                                          e->stream, 0, 0, false, d->sim};
+            struct gt_inspect_event ev = {index,     e->seq, e->ts_ns, e->device, e->kind,
+                                          e->stream, 0,      0,        false,     d->sim};
             rc = apply(in, d, e, index, &ev);
             if (rc == 0 && in->opts->on_event)
                 rc = in->opts->on_event(in->opts->ctx, in, &ev);
@@ -192,8 +192,8 @@ static void visit(void *ctx, const struct gt_live *l)
     for (size_t i = 0; i < w->in->ndev; i++)
         if (w->in->devs[i].ordinal == l->device)
             sim = w->in->devs[i].sim;
-    struct gt_inspect_alloc a = {l->addr,  l->requested, sim ? gt_sim_block_size(sim, l->h) : 0,
-                                 l->stream, l->seq,      l->index,
+    struct gt_inspect_alloc a = {l->addr,   l->requested, sim ? gt_sim_block_size(sim, l->h) : 0,
+                                 l->stream, l->seq,       l->index,
                                  l->ts_ns};
     w->fn(w->ctx, &a);
 }

@@ -134,8 +134,8 @@ static int flush(struct preload *p)
     gt_sim_handle *h = malloc(p->n * sizeof(*h));
     int rc = h ? 0 : GT_ENOMEM;
     if (sim && rc == 0)
-        rc = gt_sim_preload_segment(sim, p->first.segment, p->first.segment_size,
-                                    p->first.stream, p->first.small_pool, p->b, p->n, h);
+        rc = gt_sim_preload_segment(sim, p->first.segment, p->first.segment_size, p->first.stream,
+                                    p->first.small_pool, p->b, p->n, h);
     for (size_t k = 0; sim && rc == 0 && k < p->n; k++) {
         if (!p->b[k].allocated)
             continue;

@@ -138,7 +138,7 @@ struct gt_trace_writer {
     sqlite3_stmt *ins_process;
     sqlite3_stmt *ins_frame;
     sqlite3_stmt *ins_stack;
-    sqlite3_stmt *ins_block;
+    sqlite3_stmt *ins_block, *ins_final;
     int64_t next_seq;
     int64_t pending;
     int err;
@@ -210,7 +210,7 @@ struct gt_trace_reader {
     sqlite3_stmt *sel_meta;
     sqlite3_stmt *sel_device;
     sqlite3_stmt *sel_count;
-    struct opt_query blocks, stack, totals;
+    struct opt_query blocks, finals, stack, totals;
     int64_t last_seq;
     int64_t skipped;
     int err;
@@ -457,6 +457,7 @@ static void writer_destroy(struct gt_trace_writer *w)
     sqlite3_finalize(w->totals.one);
     sqlite3_finalize(w->totals.many);
     sqlite3_finalize(w->ins_block);
+    sqlite3_finalize(w->ins_final);
     sqlite3_close(w->db);
     arena_free(w->frame_arena);
     arena_free(w->stack_arena);
@@ -575,6 +576,12 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
                             " segment, segment_size, stream, small_pool, expandable)"
                             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                             &w->ins_block);
+    if (rc == GT_OK)
+        rc = writer_prepare(w,
+                            "INSERT INTO final_blocks(device, addr, size, requested, allocated,"
+                            " segment, segment_size, stream, small_pool, expandable)"
+                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            &w->ins_final);
     if (rc == GT_OK)
         rc = writer_exec(w, "BEGIN", "cannot begin a transaction");
     if (rc != GT_OK)
@@ -1083,16 +1090,15 @@ int gt_trace_add_totals(struct gt_trace_writer *w, int64_t seq, int64_t allocate
     return rows_add(w, &w->totals, (const int64_t[]){seq, allocated, reserved});
 }
 
-int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initial_block *b)
+static int add_block_row(struct gt_trace_writer *w, sqlite3_stmt *st,
+                         const struct gt_initial_block *b, const char *what)
 {
-    sqlite3_stmt *st;
     int rc = writer_usable(w);
 
     if (rc != GT_OK)
         return rc;
     if (b == NULL)
         return GT_EINVAL;
-    st = w->ins_block;
     sqlite3_bind_int(st, 1, b->device);
     sqlite3_bind_int64(st, 2, i64_from_u64(b->addr));
     sqlite3_bind_int64(st, 3, i64_from_u64(b->size));
@@ -1103,7 +1109,17 @@ int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initia
     sqlite3_bind_int64(st, 8, i64_from_u64(b->stream));
     sqlite3_bind_int(st, 9, b->small_pool ? 1 : 0);
     sqlite3_bind_int(st, 10, b->expandable ? 1 : 0);
-    return writer_step(w, st, "cannot store an initial block");
+    return writer_step(w, st, what);
+}
+
+int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initial_block *b)
+{
+    return add_block_row(w, w ? w->ins_block : NULL, b, "cannot store an initial block");
+}
+
+int gt_trace_add_final_block(struct gt_trace_writer *w, const struct gt_initial_block *b)
+{
+    return add_block_row(w, w ? w->ins_final : NULL, b, "cannot store a final block");
 }
 
 int gt_trace_writer_close(struct gt_trace_writer *w)
@@ -1487,6 +1503,7 @@ void gt_trace_close(struct gt_trace_reader *r)
     sqlite3_finalize(r->sel_device);
     sqlite3_finalize(r->sel_count);
     sqlite3_finalize(r->blocks.st);
+    sqlite3_finalize(r->finals.st);
     sqlite3_finalize(r->stack.st);
     sqlite3_finalize(r->totals.st);
     sqlite3_close(r->db);
@@ -1622,6 +1639,7 @@ static const struct table_spec stack_tables[] = {
 };
 static const struct table_spec totals_tables[] = {{"event_totals", totals_columns}};
 static const struct table_spec block_tables[] = {{"initial_blocks", block_columns}};
+static const struct table_spec final_tables[] = {{"final_blocks", block_columns}};
 
 /* Depth is checked against the row count and a frame id with no frames row
  * is reported (the LEFT JOIN keeps it), so a damaged stack is never
@@ -1634,9 +1652,9 @@ static const struct table_spec block_tables[] = {{"initial_blocks", block_column
 #define SQL_TOTALS "SELECT seq, allocated, reserved FROM event_totals ORDER BY seq"
 /* Addresses are uint64 stored as int64 (schema.h): "addr < 0" sorts the
  * addresses at or above 2^63 last, which is their unsigned order. */
-#define SQL_BLOCKS                                                                                 \
+#define SQL_BLOCKS_FROM(table)                                                                     \
     "SELECT device, addr, size, requested, allocated, segment, segment_size, stream,"              \
-    " small_pool, expandable FROM initial_blocks ORDER BY device, addr < 0, addr"
+    " small_pool, expandable FROM " table " ORDER BY device, addr < 0, addr"
 
 /* Looks the tables of q up once and prepares its statement; q->state says
  * whether it has rows to read. */
@@ -1718,18 +1736,15 @@ static const char *column_str(sqlite3_stmt *st, int i)
     return (const char *)t;
 }
 
-int gt_trace_initial_blocks(struct gt_trace_reader *r,
-                            int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx)
+/* Reads initial_blocks or final_blocks (same columns) in (device, addr) order. */
+static int read_blocks(struct gt_trace_reader *r, struct opt_query *q,
+                       const struct table_spec *table, const char *sql,
+                       int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx)
 {
-    struct opt_query *q;
     bool run;
     int rc, src = SQLITE_DONE;
 
-    if (r == NULL || fn == NULL)
-        return GT_EINVAL;
-    q = &r->blocks;
-    rc = opt_begin(r, q, block_tables, sizeof block_tables / sizeof block_tables[0], SQL_BLOCKS,
-                   &run);
+    rc = opt_begin(r, q, table, 1, sql, &run);
     if (rc != GT_OK || !run)
         return rc;
     while (rc == GT_OK && (src = sqlite3_step(q->st)) == SQLITE_ROW) {
@@ -1747,7 +1762,23 @@ int gt_trace_initial_blocks(struct gt_trace_reader *r,
         b.expandable = sqlite3_column_int64(q->st, 9) != 0;
         rc = fn(ctx, &b);
     }
-    return opt_end(r, q, src, rc, "cannot read table 'initial_blocks'");
+    return opt_end(r, q, src, rc, "cannot read a table of blocks");
+}
+
+int gt_trace_initial_blocks(struct gt_trace_reader *r,
+                            int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx)
+{
+    if (r == NULL || fn == NULL)
+        return GT_EINVAL;
+    return read_blocks(r, &r->blocks, block_tables, SQL_BLOCKS_FROM("initial_blocks"), fn, ctx);
+}
+
+int gt_trace_final_blocks(struct gt_trace_reader *r,
+                          int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx)
+{
+    if (r == NULL || fn == NULL)
+        return GT_EINVAL;
+    return read_blocks(r, &r->finals, final_tables, SQL_BLOCKS_FROM("final_blocks"), fn, ctx);
 }
 
 int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,

@@ -260,8 +260,8 @@ static bool totals_at(const struct run *run, int64_t seq, int64_t *allocated)
     return false;
 }
 
-static void compare_totals(struct run *run, struct dev *d, const struct gt_event *ev,
-                           int64_t index, uint64_t block)
+static void compare_totals(struct run *run, struct dev *d, const struct gt_event *ev, int64_t index,
+                           uint64_t block)
 {
     int64_t real;
     if (!totals_at(run, ev->seq, &real))
@@ -347,6 +347,91 @@ static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t
     return rc;
 }
 
+/* ------------------------------------------------------------ end state */
+
+struct block_row {
+    uint64_t addr, size;
+    bool allocated;
+};
+
+struct block_rows {
+    struct block_row *v;
+    size_t n, cap;
+    int32_t device;
+    int rc;
+};
+
+static void push_row(struct block_rows *b, uint64_t addr, uint64_t size, bool allocated)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        struct block_row *v = realloc(b->v, cap * sizeof(*v));
+        if (!v) {
+            b->rc = GT_ENOMEM;
+            return;
+        }
+        b->v = v;
+        b->cap = cap;
+    }
+    b->v[b->n++] = (struct block_row){addr, size, allocated};
+}
+
+static int real_row(void *ctx, const struct gt_initial_block *blk)
+{
+    struct block_rows *b = ctx;
+    if (blk->device == b->device && !blk->expandable)
+        push_row(b, blk->addr, blk->size, blk->allocated);
+    return b->rc;
+}
+
+static void no_segment(void *ctx, const struct gt_sim_segment_info *seg)
+{
+    (void)ctx;
+    (void)seg;
+}
+
+static void sim_row(void *ctx, uint64_t addr, uint64_t size, bool allocated)
+{
+    push_row(ctx, addr, size, allocated);
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    const struct block_row *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* The simulator's blocks after the replay against the recording's end
+ * state, block for block. */
+static int compare_end_state(struct run *run, struct dev *d)
+{
+    struct block_rows real = {NULL, 0, 0, d->out->device, 0}, sim = {NULL, 0, 0, 0, 0};
+    int rc = gt_trace_final_blocks(run->r, real_row, &real);
+    if (rc == 0 && real.n) {
+        gt_sim_segments(d->sim, no_segment, sim_row, &sim);
+        rc = sim.rc;
+        qsort(sim.v, sim.n, sizeof(*sim.v), cmp_row);
+    }
+    struct gt_validate_device *o = d->out;
+    for (size_t i = 0; rc == 0 && i < real.n; i++) {
+        const struct block_row *want = &real.v[i];
+        struct block_row *got = bsearch(want, sim.v, sim.n, sizeof(*sim.v), cmp_row);
+        o->final_blocks_real++;
+        if (got && got->size == want->size && got->allocated == want->allocated) {
+            o->final_blocks_matched++;
+        } else if (o->final_blocks_real - o->final_blocks_matched == 1) {
+            o->final_mismatch_addr = want->addr;
+            o->final_real_size = want->size;
+            o->final_real_allocated = want->allocated;
+            o->final_sim_size = got ? got->size : 0;
+            o->final_sim_allocated = got && got->allocated;
+        }
+    }
+    free(real.v);
+    free(sim.v);
+    return rc;
+}
+
 /* ------------------------------------------------------------ results */
 
 static void compare_segments(struct dev *d)
@@ -420,8 +505,9 @@ static int read_conf(struct run *run, char *errbuf, size_t errlen)
         return GT_EINVAL;
     }
     if (run->conf.backend != GT_CONF_BACKEND_NATIVE) {
-        snprintf(errbuf, errlen, "the recorded settings use backend:cudaMallocAsync, which is "
-                                 "not simulated");
+        snprintf(errbuf, errlen,
+                 "the recorded settings use backend:cudaMallocAsync, which is "
+                 "not simulated");
         return GT_EUNSUPPORTED;
     }
     return 0;
@@ -454,8 +540,10 @@ static int validate(struct run *run, char *errbuf, size_t errlen)
         rc = gt_trace_rewind(run->r);
     if (rc == 0)
         rc = read_events(run, second_pass_event, errbuf, errlen);
-    for (size_t i = 0; i < run->v->ndevices && rc == 0; i++)
+    for (size_t i = 0; i < run->v->ndevices && rc == 0; i++) {
         compare_segments(&run->devs[i]);
+        rc = compare_end_state(run, &run->devs[i]);
+    }
     if (rc && errbuf[0] == 0)
         snprintf(errbuf, errlen, "%s", gt_strerror(rc));
     return rc;

@@ -53,9 +53,8 @@ static void print_seg(FILE *f, const char *who, bool has, const struct gt_valida
         fprintf(f, "    %s: nothing (the other side has more events)\n", who);
         return;
     }
-    fprintf(f, "    %s: %s of %s at 0x%" PRIx64 " (event %" PRId64 ")\n", who,
-            seg_name(s->kind), gt_units_format_bytes(s->size, sz, sizeof(sz)), s->addr,
-            s->event);
+    fprintf(f, "    %s: %s of %s at 0x%" PRIx64 " (event %" PRId64 ")\n", who, seg_name(s->kind),
+            gt_units_format_bytes(s->size, sz, sizeof(sz)), s->addr, s->event);
 }
 
 static void table_device(FILE *f, const struct gt_validate_device *d)
@@ -88,13 +87,27 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
             print_seg(f, "simulated", d->has_sim, &d->sim_at);
         }
     }
+    if (d->final_blocks_real) {
+        fprintf(f,
+                "  end state: %" PRId64 " of %" PRId64
+                " blocks of the dump reproduced (address, size and state)\n",
+                d->final_blocks_matched, d->final_blocks_real);
+        if (d->final_blocks_matched < d->final_blocks_real)
+            fprintf(f, "    first difference at 0x%" PRIx64 ": real %s %s, simulated %s %s\n",
+                    d->final_mismatch_addr, gt_units_format_bytes(d->final_real_size, a, sizeof(a)),
+                    d->final_real_allocated ? "allocated" : "free",
+                    d->final_sim_size ? gt_units_format_bytes(d->final_sim_size, b, sizeof(b))
+                                      : "no block",
+                    d->final_sim_size ? (d->final_sim_allocated ? "allocated" : "free") : "there");
+    }
     if (d->totals_events)
         fprintf(f,
                 "  allocated total: %" PRId64 " of %" PRId64
                 " events match the recorded Total Allocated\n",
                 d->totals_matched, d->totals_events);
     if (d->totals_events && d->first_totals_mismatch >= 0) {
-        fprintf(f, "  first mismatch at event %" PRId64 ": real %" PRId64 ", simulated %" PRId64 "\n",
+        fprintf(f,
+                "  first mismatch at event %" PRId64 ": real %" PRId64 ", simulated %" PRId64 "\n",
                 d->first_totals_mismatch, d->totals_real_at, d->totals_sim_at);
         if (d->totals_block_at > d->totals_bytes_at)
             fprintf(f,
@@ -104,8 +117,9 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
                     gt_units_format_bytes(d->totals_bytes_at, b, sizeof(b)));
     }
     if (d->totals_events)
-        fprintf(f, "  peak reserved: real %s (Total Reserved, warm cache), simulated %s (from an "
-                   "empty cache)\n",
+        fprintf(f,
+                "  peak reserved: real %s (Total Reserved, warm cache), simulated %s (from an "
+                "empty cache)\n",
                 gt_units_format_bytes(d->totals_reserved_peak_real, a, sizeof(a)),
                 gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)));
     if (!d->segment_events_real && !d->totals_events && !d->requests)
@@ -152,9 +166,11 @@ static void json_device(FILE *f, const struct gt_validate_device *d)
             ", \"device_cap_bytes\": %" PRIu64 ", \"ooms_real\": %" PRId64
             ", \"ooms_sim\": %" PRId64 ", \"unknown_frees\": %" PRId64
             ", \"totals_events\": %" PRId64 ", \"totals_matched\": %" PRId64
-            ", \"totals_reserved_peak_real_bytes\": %" PRIu64 ", \"first_totals_mismatch\": ",
+            ", \"totals_reserved_peak_real_bytes\": %" PRIu64 ", \"final_blocks_real\": %" PRId64
+            ", \"final_blocks_matched\": %" PRId64 ", \"first_totals_mismatch\": ",
             d->initial_reserved, d->initial_allocated, d->cap, d->ooms_real, d->ooms_sim,
-            d->unknown_frees, d->totals_events, d->totals_matched, d->totals_reserved_peak_real);
+            d->unknown_frees, d->totals_events, d->totals_matched, d->totals_reserved_peak_real,
+            d->final_blocks_real, d->final_blocks_matched);
     if (d->first_totals_mismatch < 0)
         fputs("null}", f);
     else
@@ -188,10 +204,10 @@ static void write_table(FILE *f, const char *trace, const struct gt_validation *
 {
     char clean[1024], conf[300];
     fprintf(f, "trace '%s': replayed under %s\n", gt_report_clean(trace, clean, sizeof(clean)),
-            v->conf_recorded ? (v->alloc_conf[0] ? gt_report_clean(v->alloc_conf, conf,
-                                                                   sizeof(conf))
-                                                 : "the recorded settings (default)")
-                             : "default settings (the trace does not record its settings)");
+            v->conf_recorded
+                ? (v->alloc_conf[0] ? gt_report_clean(v->alloc_conf, conf, sizeof(conf))
+                                    : "the recorded settings (default)")
+                : "default settings (the trace does not record its settings)");
     for (size_t i = 0; i < v->ndevices; i++)
         table_device(f, &v->devices[i]);
 }

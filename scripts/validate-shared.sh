@@ -30,12 +30,13 @@ for d in v["devices"]:
     start = gib(d["initial_reserved_bytes"]) if d["initial_reserved_bytes"] else "empty"
     if d["totals_events"] and not d["segment_events_real"]:
         start = "not recorded"
-    print("| %s | %d | %s | %s | %s | %s | %s |" % (name, d["requests"], start, seg, div, peak, tot))
+    end = "%d / %d" % (d["final_blocks_matched"], d["final_blocks_real"]) if d["final_blocks_real"] else "-"
+    print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (name, d["requests"], start, seg, div, peak, end, tot))
 PY
 }
 
-echo "| trace | requests | start state (reserved) | segment events real / sim / matched | first divergence | peak reserved real / sim | allocated total matches |"
-echo "|---|---|---|---|---|---|---|"
+echo "| trace | requests | start state (reserved) | segment events real / sim / matched | first divergence | peak reserved real / sim | end state blocks matched | allocated total matches |"
+echo "|---|---|---|---|---|---|---|---|"
 for d in "$shared"/snap-* "$shared"/chrome-*; do
     [ -d "$d" ] || continue
     files=("$d"/*.pickle "$d"/*.json.gz)

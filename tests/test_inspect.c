@@ -120,8 +120,8 @@ END_TEST
 START_TEST(a_snapshot_start_state_is_live_before_the_first_request)
 {
     char err[256];
-    ck_assert_int_eq(gt_import_snapshot(GT_TEST_DATA "/snapshot/midrun.pickle", db, NULL, NULL,
-                                        err, sizeof(err)),
+    ck_assert_int_eq(gt_import_snapshot(GT_TEST_DATA "/snapshot/midrun.pickle", db, NULL, NULL, err,
+                                        sizeof(err)),
                      0);
     struct gt_conf c = conf_of("default");
     struct seen s = {0};

@@ -79,8 +79,7 @@ START_TEST(a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules)
     struct gt_import_summary sum;
     char err[512];
     const char *db = out_path("midrun.db");
-    ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, &sum, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, &sum, err, sizeof(err)), 0);
     ck_assert_int_eq(sum.initial_segments, 1);
     ck_assert_int_eq(sum.initial_reserved_bytes, (int64_t)(20 * MIB));
     /* A (4 MiB, survives) and B (freed in the trace: round_size(3,000,000)
@@ -111,6 +110,9 @@ START_TEST(a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules)
     ck_assert_uint_eq(v->devices[0].peak_reserved_real, 22 * MIB);
     ck_assert_uint_eq(v->devices[0].peak_reserved_sim, 22 * MIB);
     ck_assert_int_eq(v->devices[0].unknown_frees, 0);
+    /* the dump's S1 holds A and one free block; the replay ends the same */
+    ck_assert_int_eq(v->devices[0].final_blocks_real, 2);
+    ck_assert_int_eq(v->devices[0].final_blocks_matched, 2);
     free(v);
 }
 END_TEST
@@ -137,8 +139,7 @@ START_TEST(the_python_frames_of_an_allocation_are_kept)
 {
     char err[512];
     const char *db = out_path("frames.db");
-    ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, NULL, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, NULL, err, sizeof(err)), 0);
     struct gt_trace_reader *r;
     ck_assert_int_eq(gt_trace_open(db, &r, err, sizeof(err)), 0);
     struct gt_event ev[16];
@@ -224,13 +225,16 @@ START_TEST(the_cold_start_snapshot_replays_every_segment_event)
     ck_assert_int_eq(v->devices[0].segment_events_sim, 9);
     ck_assert_uint_eq(v->devices[0].peak_reserved_real, v->devices[0].peak_reserved_sim);
     ck_assert_uint_eq(v->devices[0].peak_reserved_real, 3781165056u);
+    ck_assert_int_eq(v->devices[0].final_blocks_matched, v->devices[0].final_blocks_real);
+    ck_assert_int_eq(v->devices[0].final_blocks_real, 20);
     free(v);
 }
 END_TEST
 
 /* Every shared snapshot imports, and replaying it from its rebuilt start
- * state needs no segment the real allocator did not make: the warm-pool
- * files make none, as in the real runs, and every request finds its block. */
+ * state needs no segment the real allocator did not make (the warm-pool files
+ * make none, as in the real runs), every request finds its block, and the
+ * replay ends in the dump's state block for block. */
 START_TEST(every_shared_snapshot_imports_and_replays_like_the_real_allocator)
 {
     if (!shared_present())
@@ -261,6 +265,11 @@ START_TEST(every_shared_snapshot_imports_and_replays_like_the_real_allocator)
                       (long long)d->segment_events_real, (long long)d->segment_events_sim);
         ck_assert_msg(d->unknown_frees == 0, "%s: %lld frees of unknown blocks", files[i],
                       (long long)d->unknown_frees);
+        /* spec §20.3's check: after the replay, the simulated blocks equal the
+         * dump's, block for block */
+        ck_assert_msg(d->final_blocks_real > 0 && d->final_blocks_matched == d->final_blocks_real,
+                      "%s: %lld of %lld blocks of the dump reproduced", files[i],
+                      (long long)d->final_blocks_matched, (long long)d->final_blocks_real);
         ck_assert_int_eq(d->ooms_sim, 0);
         free(v);
     }

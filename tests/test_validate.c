@@ -158,9 +158,8 @@ START_TEST(a_warm_cache_profiler_trace_diverges_where_the_empty_simulator_cannot
 {
     if (!shared_present())
         return;
-    struct gt_validation *v =
-        import_chrome_and_validate("chrome-qwen1.5-0.5b-h100-infer/"
-                                   "Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz");
+    struct gt_validation *v = import_chrome_and_validate("chrome-qwen1.5-0.5b-h100-infer/"
+                                                         "Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz");
     const struct gt_validate_device *d = &v->devices[0];
     ck_assert_int_eq(d->totals_events, 2250);
     ck_assert_int_eq(d->first_totals_mismatch, 46);
@@ -183,9 +182,8 @@ START_TEST(a_trace_without_real_decisions_validates_to_counts_not_an_error)
 {
     char err[512];
     const char *db = out_path("gen.db");
-    ck_assert_int_eq(gt_import_csv(GT_TEST_DATA "/small-alloc/trace.csv", db, NULL, err,
-                                   sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        gt_import_csv(GT_TEST_DATA "/small-alloc/trace.csv", db, NULL, err, sizeof(err)), 0);
     struct gt_validation *v = validate(db);
     ck_assert_int_eq(v->devices[0].segment_events_real, 0);
     ck_assert_int_eq(v->devices[0].totals_events, 0);

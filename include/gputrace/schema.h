@@ -62,7 +62,9 @@ enum gt_event_kind {
  *    "Total Allocated" / "Total Reserved").
  *  - initial_blocks: the allocator's state before the first event (a
  *    snapshot that starts mid-run, rebuilt by undoing the trace): every block
- *    of every segment, free or allocated. */
+ *    of every segment, free or allocated.
+ *  - final_blocks: the state the recording reports at its end (a snapshot's
+ *    segments), for validate to compare the replay's end state with. */
 #define GT_SCHEMA_SQL_OPTIONAL                                                                     \
     "CREATE TABLE frames(frame INTEGER PRIMARY KEY, filename TEXT NOT NULL,"                       \
     " line INTEGER NOT NULL, name TEXT NOT NULL);"                                                 \
@@ -72,6 +74,11 @@ enum gt_event_kind {
     "CREATE TABLE event_totals(seq INTEGER PRIMARY KEY, allocated INTEGER NOT NULL,"               \
     " reserved INTEGER NOT NULL);"                                                                 \
     "CREATE TABLE initial_blocks(device INTEGER NOT NULL, addr INTEGER NOT NULL,"                  \
+    " size INTEGER NOT NULL, requested INTEGER NOT NULL, allocated INTEGER NOT NULL,"              \
+    " segment INTEGER NOT NULL, segment_size INTEGER NOT NULL, stream INTEGER NOT NULL,"           \
+    " small_pool INTEGER NOT NULL, expandable INTEGER NOT NULL,"                                   \
+    " PRIMARY KEY(device, addr)) WITHOUT ROWID;"                                                   \
+    "CREATE TABLE final_blocks(device INTEGER NOT NULL, addr INTEGER NOT NULL,"                    \
     " size INTEGER NOT NULL, requested INTEGER NOT NULL, allocated INTEGER NOT NULL,"              \
     " segment INTEGER NOT NULL, segment_size INTEGER NOT NULL, stream INTEGER NOT NULL,"           \
     " small_pool INTEGER NOT NULL, expandable INTEGER NOT NULL,"                                   \

@@ -13,14 +13,14 @@
 
 /* One event as stored. size and requested are bytes; 0 means unknown. */
 struct gt_event {
-    int64_t seq;        /* position in the trace, strictly increasing */
-    int64_t ts_ns;      /* nanoseconds since the recording started (or an epoch) */
+    int64_t seq;   /* position in the trace, strictly increasing */
+    int64_t ts_ns; /* nanoseconds since the recording started (or an epoch) */
     int64_t pid;
     int64_t tid;
-    int32_t device;     /* CUDA device ordinal */
-    int32_t kind;       /* enum gt_event_kind */
-    int32_t result;     /* CUDA result code of the call, 0 = success */
-    uint64_t stream;    /* stream handle, 0 = legacy default stream */
+    int32_t device;  /* CUDA device ordinal */
+    int32_t kind;    /* enum gt_event_kind */
+    int32_t result;  /* CUDA result code of the call, 0 = success */
+    uint64_t stream; /* stream handle, 0 = legacy default stream */
     uint64_t addr;
     uint64_t size;
     uint64_t requested;
@@ -41,8 +41,7 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
 int gt_trace_set_meta(struct gt_trace_writer *w, const char *key, const char *value);
 int gt_trace_add_device(struct gt_trace_writer *w, int32_t device, const char *name,
                         uint64_t total_memory);
-int gt_trace_add_process(struct gt_trace_writer *w, int64_t pid, int64_t rank,
-                         const char *command);
+int gt_trace_add_process(struct gt_trace_writer *w, int64_t pid, int64_t rank, const char *command);
 
 /* gt_trace_append: appends one event; ev->seq is ignored and assigned in
  * order. Events are committed in batches; a crash loses at most the open
@@ -83,6 +82,9 @@ struct gt_initial_block {
     bool small_pool, expandable;
 };
 int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initial_block *b);
+/* gt_trace_add_final_block: one block of the state the recording reports at
+ * its end (table final_blocks, same fields). */
+int gt_trace_add_final_block(struct gt_trace_writer *w, const struct gt_initial_block *b);
 
 /* gt_trace_writer_close: commits what is pending and closes; accepts NULL.
  * Returns the first error of the commit. */
@@ -119,6 +121,9 @@ int gt_trace_rewind(struct gt_trace_reader *r);
  * trace without the table has none. */
 int gt_trace_initial_blocks(struct gt_trace_reader *r,
                             int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx);
+/* gt_trace_final_blocks: the same for final_blocks. */
+int gt_trace_final_blocks(struct gt_trace_reader *r,
+                          int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx);
 /* gt_trace_stack: calls fn for each frame of event seq's stack, innermost
  * first (depth 0); 0 and no call when the event has none. */
 int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,

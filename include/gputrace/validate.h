@@ -46,6 +46,13 @@ struct gt_validate_device {
      * the block the simulator handed out (0 for a free). */
     uint64_t totals_bytes_at, totals_block_at;
     uint64_t totals_reserved_peak_real; /* the largest Total Reserved recorded */
+    /* Recordings that report their end state (snapshots): the blocks of the
+     * dump against the simulator's blocks after the replay, block for block
+     * (same address, size and allocated state). */
+    int64_t final_blocks_real, final_blocks_matched;
+    uint64_t final_mismatch_addr;             /* the first real block not reproduced */
+    uint64_t final_real_size, final_sim_size; /* there; sim 0 = no block at that address */
+    bool final_real_allocated, final_sim_allocated;
 };
 
 struct gt_validation {

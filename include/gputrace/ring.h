@@ -1,0 +1,100 @@
+/* The shared-memory ring between the injection library (the producer, inside
+ * a traced process) and `gpu-trace record` (the consumer, the launcher that
+ * writes SQLite). Each traced process that initializes CUDA creates its own
+ * ring file <GPUTRACE_RING_DIR>/ring-<pid>.bin (O_CREAT|O_EXCL, mode 0600),
+ * sizes it, maps it MAP_SHARED and fills the header. Records reach the file's
+ * pages the moment they are published, so a SIGKILL, abort() or os._exit of
+ * the traced process loses nothing that was published (shared spec
+ * cupti.md §0.4, §5.4). This header is the contract of both sides; it uses
+ * only C11 atomics so the injection library needs no gpu-trace code.
+ *
+ * Publication: a producer claims index i = atomic_fetch_add(&head, 1). If
+ * i - tail >= capacity the ring is full: it counts the record in `dropped`
+ * (never blocks the program) and gives the index up by publishing it with
+ * kind GT_RING_KIND_DROPPED. Otherwise it fills records[i % capacity] and
+ * then stores published = i + 1 with release order. The consumer reads
+ * record `tail` when published == tail + 1 (acquire), then advances `tail`
+ * (release). A slot claimed but never published (the process died between
+ * claim and publish) stalls the consumer until the process is gone; then the
+ * consumer skips it and counts it lost. */
+#ifndef GPUTRACE_RING_H
+#define GPUTRACE_RING_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define GT_RING_MAGIC 0x47525447u /* "GTRG" */
+#define GT_RING_VERSION 1
+#define GT_RING_DEFAULT_CAPACITY (1u << 16) /* records; a power of two */
+
+/* Environment of the traced program, set by `gpu-trace record`. */
+#define GT_RING_ENV_DIR "GPUTRACE_RING_DIR"       /* folder of the ring files */
+#define GT_RING_ENV_CAPACITY "GPUTRACE_RING_CAPACITY" /* records, power of two */
+#define GT_RING_ENV_CUPTI "GPUTRACE_CUPTI"        /* libcupti to dlopen (tests: the double) */
+#define GT_RING_ENV_RANK "RANK"                   /* torchrun's rank, if any */
+
+/* Status of the tracer in one process. */
+enum gt_ring_status {
+    GT_RING_STARTING = 0,
+    GT_RING_ACTIVE = 1,
+    GT_RING_UNAVAILABLE = 2, /* no CUPTI, another subscriber...: status_msg says which */
+    GT_RING_STOPPED = 3,     /* CUPTI reported a fatal error; tracing stopped */
+};
+
+/* What a record is. Raw API facts, interpreted by the launcher: whether an
+ * alloc is a tensor (requests mode) or a segment (native mode) is the
+ * launcher's decision, not the hot path's. */
+enum gt_ring_kind {
+    GT_RING_KIND_DROPPED = 0,     /* a claimed index given up because the ring was full */
+    GT_RING_KIND_ALLOC = 1,       /* device memory: cudaMalloc, cuMemAlloc, *Async, pitch */
+    GT_RING_KIND_FREE = 2,        /* cudaFree, cuMemFree, *FreeAsync */
+    GT_RING_KIND_HOST_ALLOC = 3,  /* pinned host memory */
+    GT_RING_KIND_HOST_FREE = 4,
+    GT_RING_KIND_VMM_CREATE = 5,  /* cuMemCreate: physical memory (size, handle in addr) */
+    GT_RING_KIND_VMM_RELEASE = 6, /* cuMemRelease (handle in addr) */
+    GT_RING_KIND_VMM_MAP = 7,     /* cuMemMap: addr, size */
+    GT_RING_KIND_VMM_UNMAP = 8,   /* cuMemUnmap: addr, size */
+    GT_RING_KIND_MEMINFO = 9,     /* cudaMemGetInfo: addr = free, size = total */
+    GT_RING_KIND_END = 10,        /* the process's atexit marker */
+};
+
+/* One record: fixed size, no pointers. `published` is written last. */
+struct gt_ring_record {
+    _Atomic uint64_t published; /* index + 1 once the record is complete */
+    uint32_t kind;              /* enum gt_ring_kind */
+    int32_t result;             /* CUDA/CUresult return code, 0 = success */
+    uint32_t domain;            /* CUPTI callback domain (runtime 1 / driver 2 ...) */
+    uint32_t cbid;              /* CUPTI callback id */
+    int32_t device;             /* device ordinal, -1 unknown */
+    uint32_t nested;            /* 1: a driver call made inside a traced runtime call */
+    int64_t tid;
+    int64_t ts_ns;              /* CLOCK_MONOTONIC at API exit */
+    int64_t enter_ns;           /* CLOCK_MONOTONIC at API enter */
+    uint64_t stream;            /* raw stream handle; 0 legacy default */
+    uint64_t addr;              /* pointer (or VMM handle, or free bytes for MEMINFO) */
+    uint64_t size;              /* bytes (or total bytes for MEMINFO) */
+};
+
+struct gt_ring_header {
+    uint32_t magic;        /* GT_RING_MAGIC, written last at init (release) */
+    uint32_t version;      /* GT_RING_VERSION */
+    uint32_t record_size;  /* sizeof(struct gt_ring_record) */
+    uint32_t capacity;     /* number of records, a power of two */
+    int64_t pid, ppid;
+    int64_t rank;          /* from $RANK, -1 if absent */
+    int64_t realtime_anchor_ns, monotonic_anchor_ns; /* clocks read together at init */
+    _Atomic uint32_t status; /* enum gt_ring_status */
+    uint32_t pad;
+    _Atomic uint64_t head;    /* next index to claim */
+    _Atomic uint64_t tail;    /* next index the consumer reads (consumer writes) */
+    _Atomic uint64_t dropped; /* records dropped on a full ring */
+    char status_msg[160];     /* why tracing is unavailable, NUL-terminated */
+    char command[512];        /* /proc/self/cmdline, NULs replaced by spaces */
+    struct gt_ring_record records[]; /* capacity records */
+};
+
+/* Bytes of a ring file of `capacity` records. */
+#define GT_RING_BYTES(capacity)                                                                    \
+    (sizeof(struct gt_ring_header) + (uint64_t)(capacity) * sizeof(struct gt_ring_record))
+
+#endif

@@ -553,20 +553,51 @@ static void table_config(FILE *f, const struct gt_stats *s)
         fprintf(f, "config %s (the trace does not say which settings the run used)\n", name);
 }
 
+const char *gt_stats_time_unit(const struct gt_stats *s, double *per_unit)
+{
+    int64_t span = s->last_ts_ns - s->first_ts_ns;
+
+    if (s->by_index) {
+        *per_unit = 1;
+        return "events";
+    }
+    /* Profiler traces of one step last milliseconds: seconds with three
+     * decimals would print every slice as 0.000. */
+    if (span < INT64_C(10000000)) {
+        *per_unit = 1e3;
+        return "us";
+    }
+    if (span < INT64_C(1000000000)) {
+        *per_unit = 1e6;
+        return "ms";
+    }
+    *per_unit = 1e9;
+    return "s";
+}
+
 static void table_timeline(FILE *f, const struct gt_stats *s, const struct gt_stats_device *d)
 {
-    const char *unit = s->by_index ? "events" : "time (s)";
+    double per;
+    const char *unit = gt_stats_time_unit(s, &per);
+    char head[32];
 
-    fprintf(f, "  %-24s  %12s  %12s\n", unit, "used GiB", "reserved GiB");
+    /* GiB as PyTorch prints them, unless a small run would show 0.001s. */
+    bool mib = d->peak_reserved < ((uint64_t)1 << 30);
+    double scale = mib ? GIB / 1024 : GIB;
+
+    snprintf(head, sizeof head, s->by_index ? "%s" : "time (%s)", unit);
+    fprintf(f, "  %-24s  %12s  %12s\n", head, mib ? "used MiB" : "used GiB",
+            mib ? "reserved MiB" : "reserved GiB");
     for (size_t i = 0; i < s->nslices; i++) {
         const struct gt_stats_slice *sl = &d->slices[i];
         char span[64];
         if (s->by_index)
             snprintf(span, sizeof span, "%" PRId64 " - %" PRId64, sl->start, sl->end);
         else
-            snprintf(span, sizeof span, "%.3f - %.3f", seconds(sl->start), seconds(sl->end));
-        fprintf(f, "  %-24s  %12.3f  %12.3f\n", span, (double)sl->allocated_max / GIB,
-                (double)sl->reserved_max / GIB);
+            snprintf(span, sizeof span, "%.3f - %.3f", (double)sl->start / per,
+                     (double)sl->end / per);
+        fprintf(f, "  %-24s  %12.3f  %12.3f\n", span, (double)sl->allocated_max / scale,
+                (double)sl->reserved_max / scale);
     }
 }
 
@@ -693,7 +724,7 @@ static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats
     for (size_t i = 0; i < s->nslices; i++) {
         const struct gt_stats_slice *sl = &d->slices[i];
         fprintf(f,
-                "%s\n       {\"start\": %.6f, \"end\": %.6f, \"allocated_max_bytes\": %" PRIu64
+                "%s\n       {\"start\": %.9f, \"end\": %.9f, \"allocated_max_bytes\": %" PRIu64
                 ", \"reserved_max_bytes\": %" PRIu64 "}",
                 i > 0 ? "," : "", slice_value(s, sl->start), slice_value(s, sl->end),
                 sl->allocated_max, sl->reserved_max);

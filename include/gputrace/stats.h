@@ -107,4 +107,9 @@ void gt_stats_free(struct gt_stats *s); /* accepts NULL */
 int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats *s);
 int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *s);
 
+/* gt_stats_time_unit: the unit that shows the slices of s readably: "s",
+ * "ms" or "us" by the trace's span (*per_unit: the nanoseconds in one), or
+ * "events" when the slices count events (*per_unit 1). */
+const char *gt_stats_time_unit(const struct gt_stats *s, double *per_unit);
+
 #endif

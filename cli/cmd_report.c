@@ -1,0 +1,140 @@
+/* gpu-trace report: the one-file HTML report (html.h does the work). */
+#include "cli_int.h"
+#include "gputrace/err.h"
+#include "gputrace/html.h"
+#include "gputrace/report.h"
+#include "gputrace/units.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+#define MAX_THREADS 4096
+
+static void usage(FILE *f)
+{
+    fputs("Usage: gpu-trace report TRACE -o FILE.html [--device-memory SIZE] [--threads N]\n"
+          "\n"
+          "Writes one self-contained HTML file about TRACE: the trace summary, the\n"
+          "ranking of the default sweep of allocator settings with the recommended one,\n"
+          "the four plots (when gnuplot is installed), the out-of-memory findings and\n"
+          "the lines that set the recommendation. The page needs no network and no\n"
+          "other file: open it in any browser, attach it to a bug report.\n"
+          "\n"
+          "Options:\n"
+          "  -o, --output FILE         the HTML file to write (replaced whole at the end)\n"
+          "  -m, --device-memory SIZE  memory the allocator may reserve (8GiB, 8G,\n"
+          "                            512MiB, bytes); default: the recorded card's\n"
+          "  -j, --threads N           worker threads; default: one per CPU\n"
+          "  -h, --help                show this help and exit\n"
+          "\n"
+          "Exit status: 0 when the report was written (without plots when gnuplot is\n"
+          "missing, with a warning), 1 when the trace cannot be read or the file cannot\n"
+          "be written, 2 for a usage error.\n"
+          "\n"
+          "EXAMPLES\n"
+          "  gpu-trace report run.db -o report.html\n"
+          "  gpu-trace report run.db -o report.html --device-memory 8GiB\n",
+          f);
+}
+
+static int parse_device_memory(const char *text, uint64_t *out)
+{
+    char err[256] = "";
+    int rc = gt_units_parse_size(text, out, err, sizeof err);
+
+    if (rc == 0 && *out == 0) {
+        cli_error("invalid size '%s': the device memory must be more than 0 bytes", text);
+        return CLI_EXIT_ERROR;
+    }
+    if (rc != 0) {
+        cli_error("invalid size '%s': %s", text, err[0] != '\0' ? err : gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    return 0;
+}
+
+static int parse_threads(const char *text, int *out)
+{
+    uint64_t n;
+
+    if (gt_units_parse_u64(text, MAX_THREADS, &n) != 0) {
+        cli_error("invalid thread count '%s': expected 0 (one per CPU) to %d", text, MAX_THREADS);
+        return CLI_EXIT_ERROR;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"device-memory", required_argument, NULL, 'm'},
+                                             {"threads", required_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *output = NULL, *memory = NULL, *threads = NULL, *trace;
+    struct gt_html_options opts = {0};
+    struct gt_html_result res;
+    struct cli_progress prog;
+    char err[512] = "", path[512];
+    int c, rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:m:j:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            output = optarg;
+            break;
+        case 'm':
+            memory = optarg;
+            break;
+        case 'j':
+            threads = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_option_error("report", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("report", "missing TRACE argument");
+    if (optind + 1 < argc)
+        return cli_usage_error("report", "unexpected argument '%s'", argv[optind + 1]);
+    if (output == NULL || output[0] == '\0')
+        return cli_usage_error("report", "missing -o FILE.html");
+    trace = argv[optind];
+    if (memory != NULL && parse_device_memory(memory, &opts.device_memory) != 0)
+        return CLI_EXIT_ERROR;
+    if (threads != NULL && parse_threads(threads, &opts.threads) != 0)
+        return CLI_EXIT_ERROR;
+    if (cli_progress_start(&prog, "reporting")) {
+        opts.progress = cli_progress_draw;
+        opts.progress_ctx = &prog;
+    }
+    rc = gt_html_report_write(trace, output, &opts, &res, err, sizeof err);
+    cli_progress_clear(&prog);
+    if (rc == GT_ENOMEM) {
+        cli_error("cannot report on '%s': out of memory", trace);
+        return CLI_EXIT_ERROR;
+    }
+    if (rc == GT_EIO && strncmp(err, "cannot write", 12) == 0) {
+        cli_error("%s", err[0] != '\0' ? err : gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    if (rc != 0) {
+        cli_error("cannot read '%s': %s", trace, err[0] != '\0' ? err : gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    if (res.config_error[0] != '\0')
+        cli_warning("'%s': %s; replayed with the defaults", trace, res.config_error);
+    if (res.plots_missing)
+        cli_warning("the report has no plots: %s", res.plots_error);
+    printf("wrote '%s'\n", gt_report_clean(output, path, sizeof path));
+    return CLI_EXIT_OK;
+}

@@ -682,21 +682,21 @@ static void json_string(FILE *f, const char *text)
 }
 
 /* A byte count that is unknown when 0 (a card's memory, an unlimited cap). */
-static void json_known(FILE *f, const char *key, uint64_t bytes)
+static void json_known(FILE *f, const char *sep, const char *key, uint64_t bytes)
 {
     if (bytes == 0)
-        fprintf(f, ", \"%s\": null", key);
+        fprintf(f, "%s\"%s\": null", sep, key);
     else
-        fprintf(f, ", \"%s\": %" PRIu64, key, bytes);
+        fprintf(f, "%s\"%s\": %" PRIu64, sep, key, bytes);
 }
 
 static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats_device *d)
 {
     fprintf(f, "    {\"device\": %" PRId32 ", \"name\": ", d->device);
     json_string(f, d->name);
-    json_known(f, "total_memory_bytes", d->total_memory);
+    json_known(f, ", ", "total_memory_bytes", d->total_memory);
     fprintf(f,
-            ", \"events\": %" PRId64 ", \"duration_seconds\": %.6f,\n"
+            ", \"events\": %" PRId64 ", \"duration_seconds\": %.9f,\n"
             "     \"allocs\": %" PRId64 ", \"frees\": %" PRId64 ", \"empty_caches\": %" PRId64
             ", \"recorded_ooms\": %" PRId64 ",\n"
             "     \"requested_peak_bytes\": %" PRIu64 ", \"requested_final_bytes\": %" PRIu64
@@ -704,7 +704,7 @@ static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats
             d->events, seconds(d->last_ts_ns - d->first_ts_ns), d->allocs, d->frees,
             d->empty_caches, d->recorded_ooms, d->requested_peak, d->requested_final,
             d->unknown_frees);
-    json_known(f, "device_memory_bytes", d->device_memory);
+    json_known(f, ",\n     ", "device_memory_bytes", d->device_memory);
     fprintf(f,
             ", \"peak_allocated_bytes\": %" PRIu64 ", \"peak_reserved_bytes\": %" PRIu64
             ", \"simulated_ooms\": %" PRId64 ", \"utilization\": ",
@@ -736,7 +736,7 @@ int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *
 {
     fputs("{\n  \"trace\": ", f);
     json_string(f, trace_path);
-    fprintf(f, ",\n  \"events\": %" PRId64 ",\n  \"duration_seconds\": %.6f,\n  \"config\": ",
+    fprintf(f, ",\n  \"events\": %" PRId64 ",\n  \"duration_seconds\": %.9f,\n  \"config\": ",
             s->events, seconds(s->last_ts_ns - s->first_ts_ns));
     json_string(f, s->config);
     fprintf(f, ",\n  \"config_recorded\": %s,\n  \"config_error\": ",

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds, on the development machine (x86-64 like the GPU host), what
+# tests/gpu/run.sh runs there: gpu-trace with SQLite linked statically (the GPU
+# host may lack libsqlite3), the injection library and the CUDA smoke program.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin="$root/gpu-bin"
+build="$root/build-gpu"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGT_WITH_CUPTI=ON -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)" --target gpu-trace gputrace-inject
+mkdir -p "$bin"
+# relink gpu-trace against the static SQLite
+gcc -o "$bin/gpu-trace" "$build"/CMakeFiles/gpu-trace.dir/cli/*.o "$build/libgputrace_core.a" \
+    /usr/lib/x86_64-linux-gnu/libsqlite3.a /usr/lib/x86_64-linux-gnu/libjson-c.a \
+    /usr/lib/x86_64-linux-gnu/libz.a -lpthread -ldl -lm
+cp "$build/tracer/libgputrace-inject.so" "$bin/"
+nvcc -O2 -o "$bin/smoke" "$root/tests/gpu/smoke.cu" -lcuda
+ls -la "$bin"

@@ -1349,7 +1349,7 @@ static int check_table(struct gt_trace_reader *r, const struct table_spec *t, bo
 
 static int check_ids(struct gt_trace_reader *r, bool magic)
 {
-    int64_t app_id, version;
+    int64_t app_id = 0, version = 0; /* gcc -O3 cannot see query_int sets them */
     int rc;
 
     rc = query_int(r->db, "PRAGMA application_id", &app_id, NULL);

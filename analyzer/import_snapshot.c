@@ -189,6 +189,13 @@ static void *vec_push(struct vec *x)
     return (char *)x->v + x->elem * x->n++;
 }
 
+/* qsort with an empty vector: its NULL array is undefined for qsort. */
+static void vec_sort(struct vec *x, int (*cmp)(const void *, const void *))
+{
+    if (x->n > 1)
+        qsort(x->v, x->n, x->elem, cmp);
+}
+
 static int cmp_seg(const void *a, const void *b)
 {
     const struct seg *x = a, *y = b;
@@ -321,7 +328,7 @@ static int start_segments(const struct gt_pk *trace, struct vec *segs)
             *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0};
         }
     }
-    qsort(segs->v, segs->n, sizeof(struct seg), cmp_seg);
+    vec_sort(segs, cmp_seg);
     return 0;
 }
 
@@ -386,7 +393,7 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
         }
     }
     aset_release(&set);
-    qsort(lives->v, lives->n, sizeof(struct live), cmp_live);
+    vec_sort(lives, cmp_live);
     return rc;
 }
 
@@ -416,7 +423,7 @@ static int index_allocs(const struct gt_pk *trace, struct vec *out)
             return GT_ENOMEM;
         *a = (struct alloc_at){e.addr, i};
     }
-    qsort(out->v, out->n, sizeof(struct alloc_at), cmp_alloc_at);
+    vec_sort(out, cmp_alloc_at);
     return 0;
 }
 

@@ -355,7 +355,8 @@ static int find_avoiders(const char *path, const struct gt_conf *conf, uint64_t 
             v->first_oom_event = res->first_oom_event;
         }
     }
-    qsort(r->avoid, r->navoid, sizeof *r->avoid, cmp_avoid);
+    if (r->navoid > 1) /* qsort's base must not be NULL, even for 0 */
+        qsort(r->avoid, r->navoid, sizeof *r->avoid, cmp_avoid);
 out:
     gt_analysis_free(a);
     free(confs);

@@ -410,12 +410,13 @@ static int compare_end_state(struct run *run, struct dev *d)
     if (rc == 0 && real.n) {
         gt_sim_segments(d->sim, no_segment, sim_row, &sim);
         rc = sim.rc;
-        qsort(sim.v, sim.n, sizeof(*sim.v), cmp_row);
+        if (sim.n > 1)
+            qsort(sim.v, sim.n, sizeof(*sim.v), cmp_row);
     }
     struct gt_validate_device *o = d->out;
     for (size_t i = 0; rc == 0 && i < real.n; i++) {
         const struct block_row *want = &real.v[i];
-        struct block_row *got = bsearch(want, sim.v, sim.n, sizeof(*sim.v), cmp_row);
+        struct block_row *got = sim.n ? bsearch(want, sim.v, sim.n, sizeof(*sim.v), cmp_row) : NULL;
         o->final_blocks_real++;
         if (got && got->size == want->size && got->allocated == want->allocated) {
             o->final_blocks_matched++;

@@ -1563,6 +1563,10 @@ static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint6
         CHECK(set->c[c]->n > 0 && set->c[c]->n <= GT_SIM_CHUNK, "chunk %zu holds %u keys", c,
               (unsigned)set->c[c]->n);
         counted += set->c[c]->n;
+        const struct gt_sim_key *last = &set->c[c]->v[set->c[c]->n - 1];
+        CHECK(set->maxk[c].size == last->size && set->maxk[c].addr == last->addr &&
+                  set->maxk[c].blk == last->blk,
+              "chunk %zu's cached last key is stale", c);
     }
     CHECK(counted == set->n, "the chunks hold %zu keys, the set counts %zu", counted, set->n);
     for (struct gt_sim_pos at = gt_sim_set_begin(set); !gt_sim_set_at_end(set, at);

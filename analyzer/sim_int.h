@@ -32,6 +32,9 @@ struct gt_sim_chunk {
 
 struct gt_sim_set {
     struct gt_sim_chunk **c;
+    /* maxk[i] is the last key of chunk i: the chunk-level search reads this
+     * contiguous array instead of chasing a pointer per probe */
+    struct gt_sim_key *maxk;
     size_t nc, capc;
     size_t n; /* keys in all chunks */
 };

@@ -34,8 +34,7 @@ struct gt_sim_pos gt_sim_set_lower_bound(const struct gt_sim_set *s, const struc
     size_t lo = 0, n = s->nc;
     while (n > 0) {
         size_t half = n / 2;
-        const struct gt_sim_chunk *c = s->c[lo + half];
-        if (key_less(&c->v[c->n - 1], k)) {
+        if (key_less(&s->maxk[lo + half], k)) {
             lo += half + 1;
             n -= half + 1;
         } else {
@@ -59,6 +58,11 @@ struct gt_sim_pos gt_sim_set_find(const struct gt_sim_set *s, const struct gt_si
     return (struct gt_sim_pos){s->nc, 0};
 }
 
+static void fix_max(struct gt_sim_set *s, size_t ci)
+{
+    s->maxk[ci] = s->c[ci]->v[s->c[ci]->n - 1];
+}
+
 static int chunks_insert(struct gt_sim_set *s, size_t at, struct gt_sim_chunk *c)
 {
     if (s->nc == s->capc) {
@@ -67,9 +71,14 @@ static int chunks_insert(struct gt_sim_set *s, size_t at, struct gt_sim_chunk *c
         if (!v)
             return GT_ENOMEM;
         s->c = v;
+        struct gt_sim_key *m = realloc(s->maxk, cap * sizeof(*m));
+        if (!m)
+            return GT_ENOMEM; /* s->c grew; capc stays, so the next call retries */
+        s->maxk = m;
         s->capc = cap;
     }
     memmove(&s->c[at + 1], &s->c[at], (s->nc - at) * sizeof(*s->c));
+    memmove(&s->maxk[at + 1], &s->maxk[at], (s->nc - at) * sizeof(*s->maxk));
     s->c[at] = c;
     s->nc++;
     return 0;
@@ -91,6 +100,8 @@ static int split_chunk(struct gt_sim_set *s, size_t ci)
         free(d);
         return GT_ENOMEM;
     }
+    fix_max(s, ci);
+    fix_max(s, ci + 1);
     return 0;
 }
 
@@ -105,6 +116,7 @@ int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
         c->n = 1;
         c->v[0] = *k;
         s->n = 1;
+        fix_max(s, 0);
         return 0;
     }
     struct gt_sim_pos p = gt_sim_set_lower_bound(s, k);
@@ -123,6 +135,8 @@ int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
     c->v[p.i] = *k;
     c->n++;
     s->n++;
+    if (p.i == c->n - 1)
+        fix_max(s, p.c);
     return 0;
 }
 
@@ -135,7 +149,10 @@ void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p)
     if (c->n == 0) {
         free(c);
         memmove(&s->c[p.c], &s->c[p.c + 1], (s->nc - p.c - 1) * sizeof(*s->c));
+        memmove(&s->maxk[p.c], &s->maxk[p.c + 1], (s->nc - p.c - 1) * sizeof(*s->maxk));
         s->nc--;
+    } else if (p.i == c->n) {
+        fix_max(s, p.c);
     }
 }
 
@@ -159,6 +176,8 @@ int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struc
                                      : (p.c + 1 == s->nc || key_less(k, &s->c[p.c + 1]->v[0]));
     if (after_prev && before_next) {
         c->v[p.i] = *k;
+        if (p.i + 1 == c->n)
+            fix_max(s, p.c);
         return 0;
     }
     gt_sim_set_erase_at(s, p);
@@ -170,6 +189,8 @@ void gt_sim_set_release(struct gt_sim_set *s)
     for (size_t i = 0; i < s->nc; i++)
         free(s->c[i]);
     free(s->c);
+    free(s->maxk);
     s->c = NULL;
+    s->maxk = NULL;
     s->nc = s->capc = s->n = 0;
 }

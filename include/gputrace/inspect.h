@@ -17,28 +17,28 @@ struct gt_inspect;
 
 /* A request just replayed. */
 struct gt_inspect_event {
-    int64_t index;   /* 0-based position among all the trace's events */
-    int64_t seq;     /* the event's seq (for gt_trace_stack) */
+    int64_t index; /* 0-based position among all the trace's events */
+    int64_t seq;   /* the event's seq (for gt_trace_stack) */
     int64_t ts_ns;
     int32_t device;
-    int32_t kind;    /* GT_EV_ALLOC, GT_EV_FREE, GT_EV_EMPTY_CACHE or GT_EV_OOM */
+    int32_t kind; /* GT_EV_ALLOC, GT_EV_FREE, GT_EV_EMPTY_CACHE or GT_EV_OOM */
     uint64_t stream;
     uint64_t requested; /* bytes asked (alloc, oom) or freed (free) */
     /* 0, or GT_EOOM when this config could not serve the request (a recorded
      * OOM that this config also fails counts here too). */
     int result;
-    bool recorded_oom;  /* the recording itself failed here (oom event or failed alloc) */
+    bool recorded_oom;        /* the recording itself failed here (oom event or failed alloc) */
     const struct gt_sim *sim; /* the device's simulator, after the request */
 };
 
 /* A live allocation, as gt_inspect_live lists them. */
 struct gt_inspect_alloc {
-    uint64_t addr;       /* the trace's address */
-    uint64_t requested;  /* bytes asked */
-    uint64_t block;      /* the simulated block's size */
+    uint64_t addr;      /* the trace's address */
+    uint64_t requested; /* bytes asked */
+    uint64_t block;     /* the simulated block's size */
     uint64_t stream;
-    int64_t seq;         /* the alloc event's seq: frames via gt_trace_stack */
-    int64_t index;       /* and its position among the trace's events */
+    int64_t seq;   /* the alloc event's seq: frames via gt_trace_stack */
+    int64_t index; /* and its position among the trace's events */
     int64_t ts_ns;
 };
 

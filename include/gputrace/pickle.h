@@ -22,11 +22,11 @@ enum gt_pk_type {
     GT_PK_INT,    /* fits int64_t: value in .i */
     GT_PK_BIGINT, /* an int outside int64_t: .str holds its little-endian two's-complement bytes */
     GT_PK_FLOAT,
-    GT_PK_STR,    /* UTF-8 as stored, NUL-terminated copy; len excludes the NUL */
+    GT_PK_STR, /* UTF-8 as stored, NUL-terminated copy; len excludes the NUL */
     GT_PK_BYTES,
     GT_PK_LIST,
     GT_PK_TUPLE,
-    GT_PK_DICT,   /* keys and values in insertion order */
+    GT_PK_DICT, /* keys and values in insertion order */
 };
 
 struct gt_pk {

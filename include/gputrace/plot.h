@@ -10,7 +10,7 @@
 enum gt_plot_format { GT_PLOT_PNG = 0, GT_PLOT_SVG = 1 };
 
 struct gt_plot_options {
-    uint64_t device_memory;     /* the card asked about; 0 = the recorded one, unlimited if unknown */
+    uint64_t device_memory; /* the card asked about; 0 = the recorded one, unlimited if unknown */
     enum gt_plot_format format; /* PNG by default */
     const char *gnuplot;        /* program to run; NULL = "gnuplot" found on PATH */
 };
@@ -25,7 +25,10 @@ struct gt_plot_options {
  *    pool boundary marked;
  *  - "segments": the segment map at the reserved peak of the default config:
  *    each segment with its allocated and free blocks. */
-#define GT_PLOT_NAMES {"split-sizes", "timeline", "request-sizes", "segments"}
+#define GT_PLOT_NAMES                                                                              \
+    {                                                                                              \
+        "split-sizes", "timeline", "request-sizes", "segments"                                     \
+    }
 #define GT_PLOT_COUNT 4
 
 /* gt_plot_all: writes the four plots of trace into dir (created if absent,

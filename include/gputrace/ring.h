@@ -28,10 +28,10 @@
 #define GT_RING_DEFAULT_CAPACITY (1u << 16) /* records; a power of two */
 
 /* Environment of the traced program, set by `gpu-trace record`. */
-#define GT_RING_ENV_DIR "GPUTRACE_RING_DIR"       /* folder of the ring files */
+#define GT_RING_ENV_DIR "GPUTRACE_RING_DIR"           /* folder of the ring files */
 #define GT_RING_ENV_CAPACITY "GPUTRACE_RING_CAPACITY" /* records, power of two */
-#define GT_RING_ENV_CUPTI "GPUTRACE_CUPTI"        /* libcupti to dlopen (tests: the double) */
-#define GT_RING_ENV_RANK "RANK"                   /* torchrun's rank, if any */
+#define GT_RING_ENV_CUPTI "GPUTRACE_CUPTI"            /* libcupti to dlopen (tests: the double) */
+#define GT_RING_ENV_RANK "RANK"                       /* torchrun's rank, if any */
 
 /* Status of the tracer in one process. */
 enum gt_ring_status {
@@ -45,10 +45,10 @@ enum gt_ring_status {
  * alloc is a tensor (requests mode) or a segment (native mode) is the
  * launcher's decision, not the hot path's. */
 enum gt_ring_kind {
-    GT_RING_KIND_DROPPED = 0,     /* a claimed index given up because the ring was full */
-    GT_RING_KIND_ALLOC = 1,       /* device memory: cudaMalloc, cuMemAlloc, *Async, pitch */
-    GT_RING_KIND_FREE = 2,        /* cudaFree, cuMemFree, *FreeAsync */
-    GT_RING_KIND_HOST_ALLOC = 3,  /* pinned host memory */
+    GT_RING_KIND_DROPPED = 0,    /* a claimed index given up because the ring was full */
+    GT_RING_KIND_ALLOC = 1,      /* device memory: cudaMalloc, cuMemAlloc, *Async, pitch */
+    GT_RING_KIND_FREE = 2,       /* cudaFree, cuMemFree, *FreeAsync */
+    GT_RING_KIND_HOST_ALLOC = 3, /* pinned host memory */
     GT_RING_KIND_HOST_FREE = 4,
     GT_RING_KIND_VMM_CREATE = 5,  /* cuMemCreate: physical memory (size, handle in addr) */
     GT_RING_KIND_VMM_RELEASE = 6, /* cuMemRelease (handle in addr) */
@@ -68,28 +68,28 @@ struct gt_ring_record {
     int32_t device;             /* device ordinal, -1 unknown */
     uint32_t nested;            /* 1: a driver call made inside a traced runtime call */
     int64_t tid;
-    int64_t ts_ns;              /* CLOCK_MONOTONIC at API exit */
-    int64_t enter_ns;           /* CLOCK_MONOTONIC at API enter */
-    uint64_t stream;            /* raw stream handle; 0 legacy default */
-    uint64_t addr;              /* pointer (or VMM handle, or free bytes for MEMINFO) */
-    uint64_t size;              /* bytes (or total bytes for MEMINFO) */
+    int64_t ts_ns;    /* CLOCK_MONOTONIC at API exit */
+    int64_t enter_ns; /* CLOCK_MONOTONIC at API enter */
+    uint64_t stream;  /* raw stream handle; 0 legacy default */
+    uint64_t addr;    /* pointer (or VMM handle, or free bytes for MEMINFO) */
+    uint64_t size;    /* bytes (or total bytes for MEMINFO) */
 };
 
 struct gt_ring_header {
-    uint32_t magic;        /* GT_RING_MAGIC, written last at init (release) */
-    uint32_t version;      /* GT_RING_VERSION */
-    uint32_t record_size;  /* sizeof(struct gt_ring_record) */
-    uint32_t capacity;     /* number of records, a power of two */
+    uint32_t magic;       /* GT_RING_MAGIC, written last at init (release) */
+    uint32_t version;     /* GT_RING_VERSION */
+    uint32_t record_size; /* sizeof(struct gt_ring_record) */
+    uint32_t capacity;    /* number of records, a power of two */
     int64_t pid, ppid;
-    int64_t rank;          /* from $RANK, -1 if absent */
+    int64_t rank;                                    /* from $RANK, -1 if absent */
     int64_t realtime_anchor_ns, monotonic_anchor_ns; /* clocks read together at init */
-    _Atomic uint32_t status; /* enum gt_ring_status */
+    _Atomic uint32_t status;                         /* enum gt_ring_status */
     uint32_t pad;
-    _Atomic uint64_t head;    /* next index to claim */
-    _Atomic uint64_t tail;    /* next index the consumer reads (consumer writes) */
-    _Atomic uint64_t dropped; /* records dropped on a full ring */
-    char status_msg[160];     /* why tracing is unavailable, NUL-terminated */
-    char command[512];        /* /proc/self/cmdline, NULs replaced by spaces */
+    _Atomic uint64_t head;           /* next index to claim */
+    _Atomic uint64_t tail;           /* next index the consumer reads (consumer writes) */
+    _Atomic uint64_t dropped;        /* records dropped on a full ring */
+    char status_msg[160];            /* why tracing is unavailable, NUL-terminated */
+    char command[512];               /* /proc/self/cmdline, NULs replaced by spaces */
     struct gt_ring_record records[]; /* capacity records */
 };
 

@@ -1,0 +1,900 @@
+/* The drain of `gpu-trace record` (record.h): the consumer side of ring.h.
+ *
+ * Ring files are opened as they appear in the folder. A file is trusted only
+ * after its header checks out (magic, version, record size, a power-of-two
+ * capacity, the exact file size), because the mapping is then indexed with
+ * values read from it; anything else is reported once and never touched
+ * again. A file that is still being set up (size 0, magic not yet written)
+ * is retried while its producer lives.
+ *
+ * Records are copied out of the ring at once, so the producer gets its space
+ * back, and wait in `pend` for the merge by time: processes publish
+ * independently and a record may turn up after another process's later one.
+ * Everything that depends on the order of events (the time base, the size of
+ * a segment's free, the devices rows) is done when an event leaves `pend`. */
+#include "gputrace/record.h"
+#include "gputrace/err.h"
+#include "gputrace/ring.h"
+#include "gputrace/schema.h"
+#include "gputrace/trace.h"
+#include "live_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gputrace/banned.h"
+
+#define ERRMSG_LEN 256
+#define NAME_LEN 64
+/* A capacity above this is not something a producer would map: treat the
+ * header as damaged rather than trust a 2^31-record file size. */
+#define MAX_CAPACITY (1u << 28)
+
+enum ring_state {
+    RING_PENDING, /* the file exists but its header is not written yet */
+    RING_OPEN,    /* mapped and validated */
+    RING_BAD,     /* reported and skipped for good */
+};
+
+/* One ring file. While RING_OPEN, h maps `bytes` bytes and tail is the
+ * consumer's index (the shared h->tail is only ever written from it). */
+struct ring {
+    char name[NAME_LEN];
+    int64_t pid;
+    enum ring_state state;
+    struct gt_ring_header *h;
+    size_t bytes;
+    uint32_t mask; /* capacity - 1 */
+    uint64_t tail;
+    bool exited;           /* the producer is known to be gone */
+    bool ended;            /* its END record was read */
+    bool status_reported;  /* an UNAVAILABLE/STOPPED status was reported */
+    uint64_t dropped_seen; /* DROPPED records read */
+    int64_t lost;          /* slots torn, overrun or never published */
+};
+
+/* An event waiting for the merge. key is the raw monotonic time it sorts
+ * by; idx (the ring index) keeps a process's own order for equal keys. */
+struct pend {
+    int64_t key;
+    uint64_t idx;
+    struct gt_event ev;
+};
+
+struct device {
+    int32_t device;
+    uint64_t total; /* 0 = unknown */
+    bool written;   /* a devices row exists */
+};
+
+struct gt_drain {
+    char *dir;
+    struct gt_trace_writer *w;
+    struct gt_drain_options opts;
+    struct ring *rings;
+    size_t nrings, caprings;
+    struct pend *pend;
+    size_t npend, cappend;
+    struct device *devices;
+    size_t ndevices, capdevices;
+    struct gt_live_map segments; /* native mode: (pid, addr) -> segment size */
+    bool have_base;
+    int64_t base;     /* monotonic time of ts_ns 0 */
+    int64_t last_key; /* of the last event written */
+    char *status;     /* meta tracer_status, lines joined by '\n' */
+    struct gt_drain_stats st;
+    int err; /* sticky: the writer's first error */
+    char errmsg[ERRMSG_LEN];
+};
+
+static void set_err(struct gt_drain *d, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(struct gt_drain *d, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (d->err != GT_OK)
+        return;
+    d->err = rc;
+    va_start(ap, fmt);
+    vsnprintf(d->errmsg, sizeof d->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+static void notify(struct gt_drain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void notify(struct gt_drain *d, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (d->opts.notify == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    d->opts.notify(d->opts.notify_ctx, msg);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ processes */
+
+/* Whether process pid can still write to its ring. A zombie cannot, but
+ * kill() still finds it: a traced process whose parent has not reaped it
+ * yet must not stall the drain, so /proc settles that case. */
+static bool pid_alive(int64_t pid)
+{
+    char path[64], buf[512];
+    FILE *f;
+    size_t n;
+
+    if (pid <= 0 || pid > INT_MAX)
+        return false;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return false;
+    snprintf(path, sizeof path, "/proc/%" PRId64 "/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return true; /* no /proc: kill's answer stands */
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) S ...": comm may hold ')' itself, so take the last one. */
+    const char *p = strrchr(buf, ')');
+    if (p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+        return false;
+    return true;
+}
+
+static bool ring_gone(struct ring *r)
+{
+    if (!r->exited && !pid_alive(r->pid))
+        r->exited = true;
+    return r->exited;
+}
+
+/* ------------------------------------------------------------ ring files */
+
+/* The pid of a name "ring-<pid>.bin", or -1 for any other name. Parsed by
+ * hand: the digits are all there is, and no bare strtol is allowed here. */
+static int64_t ring_name_pid(const char *name)
+{
+    const char *p = name + 5;
+    int64_t pid = 0;
+
+    if (strncmp(name, "ring-", 5) != 0 || *p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        pid = pid * 10 + (*p - '0');
+        if (pid > INT_MAX)
+            return -1;
+    }
+    return strcmp(p, ".bin") == 0 ? pid : -1;
+}
+
+static void ring_bad(struct gt_drain *d, struct ring *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void ring_bad(struct gt_drain *d, struct ring *r, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (r->h != NULL)
+        munmap(r->h, r->bytes);
+    r->h = NULL;
+    r->state = RING_BAD;
+    d->st.bad_files++;
+    notify(d, "skipping ring file '%s': %s", r->name, why);
+}
+
+/* A header field the producer wrote before publishing the magic; read once
+ * the magic was seen with acquire order. */
+static uint32_t magic_acquire(const struct gt_ring_header *h)
+{
+    uint32_t m = *(const volatile uint32_t *)&h->magic;
+
+    atomic_thread_fence(memory_order_acquire);
+    return m;
+}
+
+/* Copies a NUL-terminated string out of a fixed field that a producer (or
+ * damage) may have left unterminated. */
+static void copy_field(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+    size_t n = 0;
+
+    while (n < srclen && n + 1 < dstlen && src[n] != '\0')
+        n++;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Validates and maps r's file. Leaves r PENDING while the producer is still
+ * setting it up, RING_BAD (reported) when it cannot be a ring, RING_OPEN
+ * otherwise. */
+static int ring_try_open(struct gt_drain *d, struct ring *r)
+{
+    char path[PATH_MAX];
+    struct gt_ring_header *h;
+    struct stat sb;
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", d->dir, r->name) >= sizeof path) {
+        ring_bad(d, r, "path too long");
+        return 0;
+    }
+    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT) /* removed again: not ours to report */
+            r->state = RING_BAD;
+        else
+            ring_bad(d, r, "%s", strerror(errno));
+        return 0;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        ring_bad(d, r, "not a regular file");
+        return 0;
+    }
+    /* O_CREAT, then ftruncate, then the header, then the magic: until the
+     * magic shows, a live producer is still setting up. */
+    bool early = (uint64_t)sb.st_size < sizeof *h;
+    h = early ? MAP_FAILED : mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, fd, 0);
+    if (!early && h == MAP_FAILED) {
+        close(fd);
+        ring_bad(d, r, "cannot map: %s", strerror(errno));
+        return 0;
+    }
+    uint32_t magic = early ? 0 : magic_acquire(h);
+    if (magic == 0) {
+        if (h != MAP_FAILED)
+            munmap(h, sizeof *h);
+        close(fd);
+        if (ring_gone(r))
+            ring_bad(d, r, "its process exited before the ring was set up");
+        return 0;
+    }
+    const char *why = NULL;
+    uint32_t cap = h->capacity;
+    if (magic != GT_RING_MAGIC)
+        why = "bad magic (not a gpu-trace ring)";
+    else if (h->version != GT_RING_VERSION)
+        why = "unsupported ring version";
+    else if (h->record_size != sizeof(struct gt_ring_record))
+        why = "unexpected record size";
+    else if (cap == 0 || cap > MAX_CAPACITY || (cap & (cap - 1)) != 0)
+        why = "capacity is not a power of two";
+    else if ((uint64_t)sb.st_size != GT_RING_BYTES(cap))
+        why = "file size does not match its capacity";
+    else if (h->pid != r->pid)
+        why = "the header names another process";
+    else if (atomic_load_explicit(&h->tail, memory_order_acquire) >
+             atomic_load_explicit(&h->head, memory_order_acquire))
+        why = "tail beyond head";
+    munmap(h, sizeof *h);
+    if (why != NULL) {
+        close(fd);
+        ring_bad(d, r, "%s", why);
+        return 0;
+    }
+    r->bytes = (size_t)GT_RING_BYTES(cap);
+    h = mmap(NULL, r->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (h == MAP_FAILED) {
+        ring_bad(d, r, "cannot map: %s", strerror(errno));
+        return 0;
+    }
+    r->h = h;
+    r->mask = cap - 1;
+    r->tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    r->state = RING_OPEN;
+    d->st.processes++;
+
+    char command[sizeof h->command + 1];
+    copy_field(command, sizeof command, h->command, sizeof h->command);
+    int rc = gt_trace_add_process(d->w, h->pid, h->rank, command);
+    if (rc != GT_OK)
+        set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
+    return rc;
+}
+
+static int ring_add(struct gt_drain *d, const char *name, int64_t pid)
+{
+    if (d->nrings == d->caprings) {
+        size_t cap = d->caprings ? d->caprings * 2 : 8;
+        struct ring *v = realloc(d->rings, cap * sizeof *v);
+        if (v == NULL) {
+            set_err(d, GT_ENOMEM, "out of memory");
+            return GT_ENOMEM;
+        }
+        d->rings = v;
+        d->caprings = cap;
+    }
+    struct ring *r = &d->rings[d->nrings++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->pid = pid;
+    r->state = RING_PENDING;
+    return GT_OK;
+}
+
+static bool ring_known(const struct gt_drain *d, const char *name)
+{
+    for (size_t i = 0; i < d->nrings; i++)
+        if (strcmp(d->rings[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static int scan_dir(struct gt_drain *d)
+{
+    DIR *dir = opendir(d->dir);
+    struct dirent *e;
+    int rc = GT_OK;
+
+    if (dir == NULL) {
+        set_err(d, GT_EIO, "cannot read the ring folder '%s': %s", d->dir, strerror(errno));
+        return GT_EIO;
+    }
+    while (rc == GT_OK && (e = readdir(dir)) != NULL) {
+        int64_t pid = ring_name_pid(e->d_name);
+        if (pid < 0 || strlen(e->d_name) >= NAME_LEN || ring_known(d, e->d_name))
+            continue;
+        rc = ring_add(d, e->d_name, pid);
+    }
+    closedir(dir);
+    return rc;
+}
+
+/* ------------------------------------------------------------ status */
+
+static void report_status(struct gt_drain *d, struct ring *r)
+{
+    uint32_t s = atomic_load_explicit(&r->h->status, memory_order_acquire);
+    char msg[sizeof r->h->status_msg + 1], line[sizeof msg + 64];
+
+    if (r->status_reported || (s != GT_RING_UNAVAILABLE && s != GT_RING_STOPPED))
+        return;
+    r->status_reported = true;
+    d->st.unavailable++;
+    copy_field(msg, sizeof msg, r->h->status_msg, sizeof r->h->status_msg);
+    if (s == GT_RING_STOPPED)
+        snprintf(line, sizeof line, "%" PRId64 ": tracing stopped%s%s", r->pid, msg[0] ? ": " : "",
+                 msg);
+    else
+        snprintf(line, sizeof line, "%" PRId64 ": %s", r->pid,
+                 msg[0] ? msg : "tracing unavailable");
+
+    size_t old = d->status ? strlen(d->status) : 0;
+    char *v = realloc(d->status, old + strlen(line) + 2);
+    if (v == NULL) {
+        set_err(d, GT_ENOMEM, "out of memory");
+        return;
+    }
+    d->status = v;
+    snprintf(v + old, strlen(line) + 2, "%s%s", old ? "\n" : "", line);
+    int rc = gt_trace_set_meta(d->w, "tracer_status", d->status);
+    if (rc != GT_OK)
+        set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
+    notify(d, "%s", line);
+}
+
+/* ------------------------------------------------------------ devices */
+
+static struct device *device_get(struct gt_drain *d, int32_t device)
+{
+    for (size_t i = 0; i < d->ndevices; i++)
+        if (d->devices[i].device == device)
+            return &d->devices[i];
+    if (d->ndevices == d->capdevices) {
+        size_t cap = d->capdevices ? d->capdevices * 2 : 8;
+        struct device *v = realloc(d->devices, cap * sizeof *v);
+        if (v == NULL) {
+            set_err(d, GT_ENOMEM, "out of memory");
+            return NULL;
+        }
+        d->devices = v;
+        d->capdevices = cap;
+    }
+    struct device *dv = &d->devices[d->ndevices++];
+    *dv = (struct device){.device = device};
+    return dv;
+}
+
+static void device_write(struct gt_drain *d, struct device *dv)
+{
+    /* The name is not in the ring: "" is what the schema says for unknown. */
+    int rc = gt_trace_add_device(d->w, dv->device, "", dv->total);
+    if (rc != GT_OK)
+        set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
+    dv->written = true;
+}
+
+/* A device an event was written for gets its row at once, so even a trace
+ * cut short names its devices. */
+static void device_seen(struct gt_drain *d, int32_t device)
+{
+    struct device *dv;
+
+    if (device < 0 || (dv = device_get(d, device)) == NULL || dv->written)
+        return;
+    device_write(d, dv);
+}
+
+/* cudaMemGetInfo told the card's size: the first answer fills a device whose
+ * size is unknown (the total does not change while a process runs). */
+static void device_total(struct gt_drain *d, int32_t device, uint64_t total)
+{
+    struct device *dv;
+
+    if (device < 0 || total == 0 || (dv = device_get(d, device)) == NULL || dv->total != 0)
+        return;
+    dv->total = total;
+    if (dv->written)
+        device_write(d, dv);
+}
+
+/* ------------------------------------------------------------ conversion */
+
+static int pend_push(struct gt_drain *d, int64_t key, uint64_t idx, const struct gt_event *ev)
+{
+    if (d->npend == d->cappend) {
+        size_t cap = d->cappend ? d->cappend * 2 : 1024;
+        struct pend *v = realloc(d->pend, cap * sizeof *v);
+        if (v == NULL) {
+            set_err(d, GT_ENOMEM, "out of memory");
+            return GT_ENOMEM;
+        }
+        d->pend = v;
+        d->cappend = cap;
+    }
+    d->pend[d->npend++] = (struct pend){key, idx, *ev};
+    return GT_OK;
+}
+
+static bool is_release(uint32_t kind)
+{
+    return kind == GT_RING_KIND_FREE || kind == GT_RING_KIND_HOST_FREE ||
+           kind == GT_RING_KIND_VMM_UNMAP;
+}
+
+/* The event kind of a record in the drain's mode, or 0 when the record is
+ * not an event. ev's size fields are set to match. */
+static int32_t event_kind(const struct gt_drain *d, const struct gt_ring_record *c,
+                          struct gt_event *ev)
+{
+    bool native = d->opts.mode == GT_DRAIN_NATIVE;
+    bool ok = c->result == 0;
+
+    switch (c->kind) {
+    case GT_RING_KIND_ALLOC:
+        if (!native) {
+            ev->requested = c->size; /* the block's real size is the driver's secret */
+            return GT_EV_ALLOC;      /* a failed one is the analyzer's OOM probe */
+        }
+        if (!ok) {
+            ev->addr = 0; /* "free memory when known": the ring does not know */
+            ev->requested = c->size;
+            return GT_EV_OOM;
+        }
+        ev->size = c->size;
+        return GT_EV_SEGMENT_ALLOC;
+    case GT_RING_KIND_FREE:
+        /* A failed free released nothing; the analyzer would free anyway. */
+        if (!ok)
+            return 0;
+        return native ? GT_EV_SEGMENT_FREE : GT_EV_FREE;
+    case GT_RING_KIND_HOST_ALLOC:
+        if (!ok)
+            return 0;
+        ev->size = ev->requested = c->size;
+        return GT_EV_HOST_ALLOC;
+    case GT_RING_KIND_HOST_FREE:
+        return ok ? GT_EV_HOST_FREE : 0;
+    case GT_RING_KIND_VMM_MAP:
+    case GT_RING_KIND_VMM_UNMAP:
+        if (!native || !ok)
+            return 0;
+        ev->size = c->size;
+        return c->kind == GT_RING_KIND_VMM_MAP ? GT_EV_SEGMENT_MAP : GT_EV_SEGMENT_UNMAP;
+    case GT_RING_KIND_VMM_CREATE:
+        /* Under expandable segments an OOM is a cuMemCreate that fails
+         * (cupti.md §4.1); a successful one is memory not yet mapped. */
+        if (!native || ok)
+            return 0;
+        ev->addr = 0;
+        ev->requested = c->size;
+        return GT_EV_OOM;
+    default:
+        return 0;
+    }
+}
+
+/* One published record, copied out of the ring. */
+static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_record *c,
+                       uint64_t idx)
+{
+    struct gt_event ev = {0};
+
+    if (c->kind == GT_RING_KIND_DROPPED) {
+        r->dropped_seen++;
+        return GT_OK;
+    }
+    if (c->kind == GT_RING_KIND_END) {
+        r->ended = true;
+        return GT_OK;
+    }
+    /* The runtime call around a nested driver call is recorded itself. */
+    if (c->nested) {
+        d->st.nested++;
+        return GT_OK;
+    }
+    if (c->kind == GT_RING_KIND_MEMINFO) {
+        device_total(d, c->device, c->size);
+        d->st.ignored++;
+        return GT_OK;
+    }
+    ev.pid = r->pid;
+    ev.tid = c->tid;
+    ev.device = c->device;
+    ev.result = c->result;
+    ev.stream = c->stream;
+    ev.addr = c->addr;
+    ev.kind = event_kind(d, c, &ev);
+    if (ev.kind == 0) {
+        d->st.ignored++;
+        return GT_OK;
+    }
+    /* A release counts from the moment it was asked for, an allocation
+     * from the moment it was granted: a free on one thread that let another
+     * thread's allocation reuse its address thus always comes first. */
+    int64_t key = c->ts_ns;
+    if (is_release(c->kind) && c->enter_ns > 0 && c->enter_ns <= c->ts_ns)
+        key = c->enter_ns;
+    return pend_push(d, key, idx, &ev);
+}
+
+/* Copies out every published record of r, up to a limit per poll so one
+ * busy ring cannot starve the others. */
+static int ring_read(struct gt_drain *d, struct ring *r)
+{
+    struct gt_ring_header *h = r->h;
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+    uint64_t budget = 4 * ((uint64_t)r->mask + 1);
+    int rc = GT_OK;
+
+    while (rc == GT_OK && r->tail < head && budget-- > 0) {
+        uint64_t idx = r->tail;
+        struct gt_ring_record *rec = &h->records[idx & r->mask];
+        uint64_t pub = atomic_load_explicit(&rec->published, memory_order_acquire);
+
+        if (pub == idx + 1) {
+            struct gt_ring_record c;
+            /* Field by field: `published` is atomic, the rest is plain data
+             * made visible by the acquire above. */
+            c.kind = rec->kind;
+            c.result = rec->result;
+            c.domain = rec->domain;
+            c.cbid = rec->cbid;
+            c.device = rec->device;
+            c.nested = rec->nested;
+            c.tid = rec->tid;
+            c.ts_ns = rec->ts_ns;
+            c.enter_ns = rec->enter_ns;
+            c.stream = rec->stream;
+            c.addr = rec->addr;
+            c.size = rec->size;
+            atomic_thread_fence(memory_order_acquire);
+            /* Still the same record? Only a producer that overran the ring
+             * could have rewritten the slot while it was copied. */
+            if (atomic_load_explicit(&rec->published, memory_order_relaxed) == idx + 1)
+                rc = take_record(d, r, &c, idx);
+            else
+                r->lost++;
+        } else if (pub > idx + 1) {
+            /* The slot holds a later lap: this record was overwritten. */
+            r->lost++;
+        } else if (!ring_gone(r)) {
+            break; /* claimed, not yet published: retry on the next poll */
+        } else if (head - idx > (uint64_t)r->mask + 1) {
+            /* A dead producer that overran the ring: the older laps' slots
+             * were all rewritten, only the last lap can still be read. */
+            uint64_t skip = head - idx - ((uint64_t)r->mask + 1);
+            r->lost += (int64_t)skip;
+            r->tail = idx + skip;
+            continue;
+        } else {
+            r->lost++; /* the producer died between claim and publish */
+        }
+        r->tail = idx + 1;
+    }
+    atomic_store_explicit(&h->tail, r->tail, memory_order_release);
+    return rc;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static int cmp_pend(const void *a, const void *b)
+{
+    const struct pend *x = a, *y = b;
+
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    if (x->ev.pid != y->ev.pid)
+        return x->ev.pid < y->ev.pid ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* ts_ns 0 is the earliest anchor of the processes known when the first
+ * event is written: every process's clock reads are then comparable. */
+static void fix_base(struct gt_drain *d)
+{
+    if (d->have_base)
+        return;
+    for (size_t i = 0; i < d->nrings; i++) {
+        const struct ring *r = &d->rings[i];
+        if (r->state == RING_OPEN && (!d->have_base || r->h->monotonic_anchor_ns < d->base)) {
+            d->base = r->h->monotonic_anchor_ns;
+            d->have_base = true;
+        }
+    }
+}
+
+/* In native mode a segment's free carries no size (cudaFree(ptr)): it is
+ * the size of the allocation at that address, in the order events are
+ * written. */
+static int segment_size(struct gt_drain *d, struct gt_event *ev)
+{
+    struct gt_live l;
+
+    /* Keyed by process: two processes may map the same virtual address. */
+    int32_t key = (int32_t)ev->pid;
+    if (ev->kind == GT_EV_SEGMENT_ALLOC) {
+        struct gt_live *e = gt_live_put(&d->segments, key, ev->addr);
+        if (e == NULL) {
+            set_err(d, GT_ENOMEM, "out of memory");
+            return GT_ENOMEM;
+        }
+        e->requested = ev->size;
+    } else if (ev->kind == GT_EV_SEGMENT_FREE && gt_live_take(&d->segments, key, ev->addr, &l)) {
+        ev->size = l.requested;
+    }
+    return GT_OK;
+}
+
+static int write_pending(struct gt_drain *d, bool all)
+{
+    int64_t limit = 0;
+    size_t n = 0;
+    int rc = GT_OK;
+
+    if (d->npend == 0)
+        return GT_OK;
+    qsort(d->pend, d->npend, sizeof *d->pend, cmp_pend);
+    if (!all) {
+        int64_t hold = d->opts.holdback_ns == 0 ? GT_DRAIN_HOLDBACK_NS : d->opts.holdback_ns;
+        limit = hold < 0 ? INT64_MAX : now_ns() - hold;
+    }
+    fix_base(d);
+    for (; n < d->npend && rc == GT_OK; n++) {
+        struct pend *p = &d->pend[n];
+        if (!all && p->key > limit)
+            break;
+        if (p->key < d->last_key)
+            d->st.late++;
+        else
+            d->last_key = p->key;
+        p->ev.ts_ns = p->key - d->base;
+        if (d->opts.mode == GT_DRAIN_NATIVE && (rc = segment_size(d, &p->ev)) != GT_OK)
+            break;
+        if (p->ev.kind != GT_EV_HOST_ALLOC && p->ev.kind != GT_EV_HOST_FREE)
+            device_seen(d, p->ev.device);
+        if ((rc = gt_trace_append(d->w, &p->ev)) != GT_OK) {
+            set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
+            break;
+        }
+        d->st.events++;
+    }
+    memmove(d->pend, d->pend + n, (d->npend - n) * sizeof *d->pend);
+    d->npend -= n;
+    return d->err != GT_OK ? d->err : rc;
+}
+
+/* ------------------------------------------------------------ public */
+
+int gt_drain_open(const char *dir, struct gt_trace_writer *w, const struct gt_drain_options *opts,
+                  struct gt_drain **out, char *errbuf, size_t errlen)
+{
+    struct gt_drain *d;
+
+    if (out != NULL)
+        *out = NULL;
+    if (dir == NULL || w == NULL || out == NULL) {
+        if (errbuf != NULL && errlen > 0)
+            snprintf(errbuf, errlen, "no ring folder or trace given");
+        return GT_EINVAL;
+    }
+    if ((d = calloc(1, sizeof *d)) == NULL || (d->dir = strdup(dir)) == NULL ||
+        gt_live_init(&d->segments) != GT_OK) {
+        if (d != NULL) {
+            free(d->dir);
+            free(d);
+        }
+        if (errbuf != NULL && errlen > 0)
+            snprintf(errbuf, errlen, "out of memory");
+        return GT_ENOMEM;
+    }
+    d->w = w;
+    if (opts != NULL)
+        d->opts = *opts;
+    d->last_key = INT64_MIN;
+    *out = d;
+    return GT_OK;
+}
+
+int gt_drain_poll(struct gt_drain *d, unsigned flags)
+{
+    int rc;
+
+    if (d == NULL)
+        return GT_EINVAL;
+    if (d->err != GT_OK)
+        return d->err;
+    if ((rc = scan_dir(d)) != GT_OK)
+        return rc;
+    for (size_t i = 0; i < d->nrings && rc == GT_OK; i++) {
+        struct ring *r = &d->rings[i];
+        if (r->state == RING_PENDING)
+            rc = ring_try_open(d, r);
+        if (rc == GT_OK && r->state == RING_OPEN) {
+            report_status(d, r);
+            rc = ring_read(d, r);
+        }
+    }
+    if (rc == GT_OK)
+        rc = write_pending(d, (flags & GT_DRAIN_FLUSH) != 0);
+    return d->err != GT_OK ? d->err : rc;
+}
+
+void gt_drain_exited(struct gt_drain *d, int64_t pid)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->nrings; i++)
+        if (d->rings[i].pid == pid)
+            d->rings[i].exited = true;
+}
+
+bool gt_drain_done(struct gt_drain *d)
+{
+    if (d == NULL)
+        return true;
+    for (size_t i = 0; i < d->nrings; i++) {
+        struct ring *r = &d->rings[i];
+        if (r->state == RING_PENDING && !ring_gone(r))
+            return false;
+        if (r->state != RING_OPEN)
+            continue;
+        if (r->tail < atomic_load_explicit(&r->h->head, memory_order_acquire))
+            return false;
+        if (!r->ended && !ring_gone(r))
+            return false;
+    }
+    return true;
+}
+
+static int64_t ring_lost(const struct ring *r)
+{
+    /* A producer may count a full ring in the header, publish a DROPPED
+     * record for it, or both: the larger figure counts each loss once. */
+    uint64_t dropped = atomic_load_explicit(&r->h->dropped, memory_order_acquire);
+    if (dropped < r->dropped_seen)
+        dropped = r->dropped_seen;
+    if (dropped > INT64_MAX / 4)
+        dropped = INT64_MAX / 4; /* a damaged header must not overflow the sum */
+    return r->lost + (int64_t)dropped;
+}
+
+void gt_drain_stats(const struct gt_drain *d, struct gt_drain_stats *st)
+{
+    if (d == NULL || st == NULL)
+        return;
+    *st = d->st;
+    st->lost = 0;
+    for (size_t i = 0; i < d->nrings; i++)
+        if (d->rings[i].state == RING_OPEN)
+            st->lost += ring_lost(&d->rings[i]);
+}
+
+const char *gt_drain_errmsg(const struct gt_drain *d)
+{
+    if (d == NULL)
+        return "out of memory";
+    return d->errmsg[0] ? d->errmsg : gt_strerror(d->err);
+}
+
+static void write_meta_i64(struct gt_drain *d, const char *key, int64_t v)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    int rc = gt_trace_set_meta(d->w, key, buf);
+    if (rc != GT_OK)
+        set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
+}
+
+int gt_drain_close(struct gt_drain *d, struct gt_drain_stats *st)
+{
+    int rc;
+
+    if (d == NULL)
+        return GT_OK;
+    gt_drain_poll(d, GT_DRAIN_FLUSH);
+    if (d->err == GT_OK)
+        write_pending(d, true);
+    /* What is still unread now never will be: claimed but unpublished
+     * slots of producers that are still running, or records published after
+     * the launcher stopped waiting. */
+    for (size_t i = 0; i < d->nrings; i++) {
+        struct ring *r = &d->rings[i];
+        if (r->state == RING_PENDING) {
+            ring_bad(d, r, "never set up by its process");
+        } else if (r->state == RING_OPEN) {
+            uint64_t head = atomic_load_explicit(&r->h->head, memory_order_acquire);
+            if (head > r->tail)
+                r->lost +=
+                    head - r->tail > (uint64_t)INT32_MAX ? INT32_MAX : (int64_t)(head - r->tail);
+        }
+    }
+    gt_drain_stats(d, &d->st);
+    if (d->err == GT_OK)
+        write_meta_i64(d, "lost_events", d->st.lost);
+    /* The wall clock of ts_ns 0, so a trace can be lined up with logs. */
+    fix_base(d);
+    for (size_t i = 0; i < d->nrings && d->err == GT_OK; i++) {
+        const struct ring *r = &d->rings[i];
+        if (r->state == RING_OPEN && r->h->monotonic_anchor_ns == d->base) {
+            write_meta_i64(d, "clock_base_realtime_ns", r->h->realtime_anchor_ns);
+            break;
+        }
+    }
+    if (st != NULL)
+        *st = d->st;
+    rc = d->err;
+    for (size_t i = 0; i < d->nrings; i++)
+        if (d->rings[i].h != NULL)
+            munmap(d->rings[i].h, d->rings[i].bytes);
+    gt_live_release(&d->segments);
+    free(d->rings);
+    free(d->pend);
+    free(d->devices);
+    free(d->status);
+    free(d->dir);
+    free(d);
+    return rc;
+}

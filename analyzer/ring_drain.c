@@ -63,7 +63,7 @@ struct ring {
     bool exited;           /* the producer is known to be gone */
     bool ended;            /* its END record was read */
     bool status_reported;  /* an UNAVAILABLE/STOPPED status was reported */
-    uint64_t dropped_seen; /* DROPPED records read */
+    uint64_t dropped_seen; /* drops announced by DROPPED records read */
     int64_t lost;          /* slots torn, overrun or never published */
 };
 
@@ -542,7 +542,9 @@ static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_
     struct gt_event ev = {0};
 
     if (c->kind == GT_RING_KIND_DROPPED) {
-        r->dropped_seen++;
+        /* The producer reports a run of drops once, their count in size. */
+        uint64_t n = c->size != 0 ? c->size : 1;
+        r->dropped_seen = n > UINT64_MAX - r->dropped_seen ? UINT64_MAX : r->dropped_seen + n;
         return GT_OK;
     }
     if (c->kind == GT_RING_KIND_END) {
@@ -810,8 +812,10 @@ bool gt_drain_done(struct gt_drain *d)
 
 static int64_t ring_lost(const struct ring *r)
 {
-    /* A producer may count a full ring in the header, publish a DROPPED
-     * record for it, or both: the larger figure counts each loss once. */
+    /* The producer counts every drop in the header and later announces
+     * the same drops in DROPPED records: the larger figure counts each loss
+     * once, and still holds when one of the two is missing (drops announced
+     * after the header was damaged, or never announced at exit). */
     uint64_t dropped = atomic_load_explicit(&r->h->dropped, memory_order_acquire);
     if (dropped < r->dropped_seen)
         dropped = r->dropped_seen;

@@ -25,6 +25,10 @@ int cmd_report(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 
+/* cli_parse_device_memory: --device-memory's value (8GiB, 8G, bytes; more
+ * than 0) into *out; 0, or CLI_EXIT_ERROR after printing the error line. */
+int cli_parse_device_memory(const char *text, uint64_t *out);
+
 /* cli_error, cli_warning: one line "gpu-trace: error: <message>" on stderr,
  * with control characters of the message replaced by '?'. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);

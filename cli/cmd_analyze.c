@@ -94,22 +94,6 @@ static int parse_threads(const char *text, int *out)
     return 0;
 }
 
-static int parse_device_memory(const char *text, uint64_t *out)
-{
-    char err[256] = "";
-    int rc = gt_units_parse_size(text, out, err, sizeof err);
-
-    if (rc == 0 && *out == 0) {
-        cli_error("invalid size '%s': the device memory must be more than 0 bytes", text);
-        return CLI_EXIT_ERROR;
-    }
-    if (rc != 0) {
-        cli_error("invalid size '%s': %s", text, err[0] != '\0' ? err : gt_strerror(rc));
-        return CLI_EXIT_ERROR;
-    }
-    return 0;
-}
-
 /* Fills args from argv; returns 0, or the exit code of a printed error. */
 static int parse_args(int argc, char **argv, struct analyze_args *args)
 {
@@ -152,7 +136,7 @@ static int parse_args(int argc, char **argv, struct analyze_args *args)
     if (threads != NULL && parse_threads(threads, &args->threads) != 0)
         return CLI_EXIT_ERROR;
     if (args->device_memory_text != NULL &&
-        parse_device_memory(args->device_memory_text, &args->device_memory) != 0)
+        cli_parse_device_memory(args->device_memory_text, &args->device_memory) != 0)
         return CLI_EXIT_ERROR;
     return 0;
 }

@@ -71,22 +71,6 @@ static int parse_format(const char *text, enum gt_plot_format *out)
     return CLI_EXIT_ERROR;
 }
 
-static int parse_device_memory(const char *text, uint64_t *out)
-{
-    char err[256] = "";
-    int rc = gt_units_parse_size(text, out, err, sizeof err);
-
-    if (rc == 0 && *out == 0) {
-        cli_error("invalid size '%s': the device memory must be more than 0 bytes", text);
-        return CLI_EXIT_ERROR;
-    }
-    if (rc != 0) {
-        cli_error("invalid size '%s': %s", text, err[0] != '\0' ? err : gt_strerror(rc));
-        return CLI_EXIT_ERROR;
-    }
-    return 0;
-}
-
 /* Fills args from argv; returns 0, -1 after --help, or the exit code of a
  * printed error. */
 static int parse_args(int argc, char **argv, struct plot_args *args)
@@ -127,7 +111,7 @@ static int parse_args(int argc, char **argv, struct plot_args *args)
         return cli_usage_error("plot", "empty output folder name");
     if (format != NULL && parse_format(format, &args->opts.format) != 0)
         return CLI_EXIT_ERROR;
-    if (memory != NULL && parse_device_memory(memory, &args->opts.device_memory) != 0)
+    if (memory != NULL && cli_parse_device_memory(memory, &args->opts.device_memory) != 0)
         return CLI_EXIT_ERROR;
     return 0;
 }

@@ -41,22 +41,6 @@ static void usage(FILE *f)
           f);
 }
 
-static int parse_device_memory(const char *text, uint64_t *out)
-{
-    char err[256] = "";
-    int rc = gt_units_parse_size(text, out, err, sizeof err);
-
-    if (rc == 0 && *out == 0) {
-        cli_error("invalid size '%s': the device memory must be more than 0 bytes", text);
-        return CLI_EXIT_ERROR;
-    }
-    if (rc != 0) {
-        cli_error("invalid size '%s': %s", text, err[0] != '\0' ? err : gt_strerror(rc));
-        return CLI_EXIT_ERROR;
-    }
-    return 0;
-}
-
 static int parse_threads(const char *text, int *out)
 {
     uint64_t n;
@@ -109,7 +93,7 @@ int cmd_report(int argc, char **argv)
     if (output == NULL || output[0] == '\0')
         return cli_usage_error("report", "missing -o FILE.html");
     trace = argv[optind];
-    if (memory != NULL && parse_device_memory(memory, &opts.device_memory) != 0)
+    if (memory != NULL && cli_parse_device_memory(memory, &opts.device_memory) != 0)
         return CLI_EXIT_ERROR;
     if (threads != NULL && parse_threads(threads, &opts.threads) != 0)
         return CLI_EXIT_ERROR;

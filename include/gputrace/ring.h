@@ -63,10 +63,10 @@ struct gt_ring_record {
     _Atomic uint64_t published; /* index + 1 once the record is complete */
     uint32_t kind;              /* enum gt_ring_kind */
     int32_t result;             /* CUDA/CUresult return code, 0 = success */
-    uint32_t domain;            /* CUPTI callback domain (runtime 1 / driver 2 ...) */
-    uint32_t cbid;              /* CUPTI callback id */
-    int32_t device;             /* device ordinal, -1 unknown */
-    uint32_t nested;            /* 1: a driver call made inside a traced runtime call */
+    uint32_t domain; /* CUPTI callback domain (driver 1, runtime 2, as CUpti_CallbackDomain) */
+    uint32_t cbid;   /* CUPTI callback id */
+    int32_t device;  /* device ordinal, -1 unknown */
+    uint32_t nested; /* 1: a driver call made inside a traced runtime call */
     int64_t tid;
     int64_t ts_ns;    /* CLOCK_MONOTONIC at API exit */
     int64_t enter_ns; /* CLOCK_MONOTONIC at API enter */

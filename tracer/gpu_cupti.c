@@ -1,0 +1,169 @@
+/* The CUPTI seam (gpu_cupti.h): CUPTI's entry points, resolved with dlsym. */
+#define _GNU_SOURCE /* RTLD_NOLOAD */
+#include "gpu_cupti.h"
+
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef CUptiResult(CUPTIAPI *subscribe_v2_fn)(CUpti_SubscriberHandle *, CUpti_CallbackFunc, void *,
+                                               CUpti_SubscriberParams *);
+typedef CUptiResult(CUPTIAPI *subscribe_fn)(CUpti_SubscriberHandle *, CUpti_CallbackFunc, void *);
+typedef CUptiResult(CUPTIAPI *enable_fn)(uint32_t, CUpti_SubscriberHandle, CUpti_CallbackDomain,
+                                         CUpti_CallbackId);
+typedef CUptiResult(CUPTIAPI *device_id_fn)(CUcontext, uint32_t *);
+typedef CUptiResult(CUPTIAPI *result_string_fn)(CUptiResult, const char **);
+typedef CUptiResult(CUPTIAPI *unsubscribe_fn)(CUpti_SubscriberHandle);
+
+/* Written once by gt_cupti_load and gt_cupti_subscribe on the thread that
+ * runs InitializeInjection, before any callback is enabled; read-only after. */
+static struct {
+    void *lib;
+    char path[256];
+    subscribe_v2_fn subscribe_v2;
+    subscribe_fn subscribe;
+    enable_fn enable;
+    device_id_fn device_id;
+    result_string_fn result_string;
+    unsubscribe_fn unsubscribe;
+    CUpti_SubscriberHandle sub;
+} g_cupti;
+
+/* Context uid -> device: one word per entry so a reader never sees half an
+ * update: uid in the high 32 bits, bit 31 "valid", the ordinal in bits 0-30.
+ * Uids are sequential, so a direct-mapped table of 64 entries is exact for
+ * up to 64 live contexts and merely re-asks CUPTI beyond. */
+#define CTX_CACHE 64
+#define CTX_VALID 0x80000000u
+static _Atomic uint64_t g_ctx_cache[CTX_CACHE];
+
+/* ISO C has no conversion between object and function pointers; dlsym's
+ * result is copied bytewise, as POSIX intends. */
+static int resolve(const char *name, void *fnptr, size_t size)
+{
+    void *sym = dlsym(g_cupti.lib, name);
+    if (sym == NULL)
+        return -1;
+    memcpy(fnptr, &sym, size);
+    return 0;
+}
+#define RESOLVE(name, field) resolve(name, &g_cupti.field, sizeof(g_cupti.field))
+
+static void *try_open(const char *name, int flags)
+{
+    void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL | flags);
+    if (lib != NULL)
+        snprintf(g_cupti.path, sizeof(g_cupti.path), "%s", name);
+    return lib;
+}
+
+int gt_cupti_load(const char *path, char *err, size_t errlen)
+{
+    static const char *const loaded[] = {"libcupti.so.13", "libcupti.so.12", "libcupti.so"};
+    static const char *const fresh[] = {"libcupti.so.13", "libcupti.so"};
+    if (path != NULL) {
+        g_cupti.lib = try_open(path, 0);
+    } else {
+        /* A CUPTI already in the process first: a second copy with another
+         * soname would fight the first over the driver (cupti.md §1.6). */
+        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(loaded) / sizeof(*loaded); i++)
+            g_cupti.lib = try_open(loaded[i], RTLD_NOLOAD);
+        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(fresh) / sizeof(*fresh); i++)
+            g_cupti.lib = try_open(fresh[i], 0);
+    }
+    if (g_cupti.lib == NULL) {
+        const char *why = dlerror();
+        snprintf(err, errlen, "cannot load CUPTI: %s", why ? why : "not found");
+        return -1;
+    }
+    int have_v2 = RESOLVE("cuptiSubscribe_v2", subscribe_v2) == 0;
+    int have_v1 = RESOLVE("cuptiSubscribe", subscribe) == 0;
+    const char *missing = NULL;
+    if (!have_v2 && !have_v1)
+        missing = "cuptiSubscribe";
+    else if (RESOLVE("cuptiEnableCallback", enable) != 0)
+        missing = "cuptiEnableCallback";
+    if (missing != NULL) {
+        snprintf(err, errlen, "'%s' has no %s", g_cupti.path, missing);
+        return -1;
+    }
+    /* Optional: without them devices are -1 and errors are numbers. */
+    (void)RESOLVE("cuptiGetDeviceId", device_id);
+    (void)RESOLVE("cuptiGetResultString", result_string);
+    (void)RESOLVE("cuptiUnsubscribe", unsubscribe);
+    return 0;
+}
+
+const char *gt_cupti_loaded_path(void)
+{
+    return g_cupti.path;
+}
+
+const char *gt_cupti_result_name(CUptiResult r)
+{
+    const char *s = NULL;
+    if (g_cupti.result_string == NULL || g_cupti.result_string(r, &s) != CUPTI_SUCCESS || s == NULL)
+        return "CUPTI error";
+    return s;
+}
+
+CUptiResult gt_cupti_subscribe(CUpti_CallbackFunc cb, void *userdata, char *err, size_t errlen)
+{
+    char old[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN + 1] = "";
+    CUptiResult r;
+    if (g_cupti.subscribe_v2 != NULL) {
+        CUpti_SubscriberParams p;
+        memset(&p, 0, sizeof(p));
+        p.structSize = CUpti_SubscriberParams_STRUCT_SIZE;
+        p.subscriberName = "gpu-trace";
+        p.oldSubscriberName = old;
+        p.oldSubscriberSize = CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN;
+        r = g_cupti.subscribe_v2(&g_cupti.sub, cb, userdata, &p);
+    } else {
+        r = g_cupti.subscribe(&g_cupti.sub, cb, userdata);
+    }
+    if (r == CUPTI_SUCCESS)
+        return r;
+    g_cupti.sub = NULL;
+    old[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN] = '\0';
+    for (char *c = old; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    const char *name = gt_cupti_result_name(r);
+    if (r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED)
+        snprintf(err, errlen, "another CUPTI client is active%s%s%s (%s, %d)", old[0] ? ": '" : "",
+                 old, old[0] ? "'" : "", name, (int)r);
+    else
+        snprintf(err, errlen, "cuptiSubscribe failed: %s (%d)", name, (int)r);
+    return r;
+}
+
+CUptiResult gt_cupti_enable(CUpti_CallbackDomain domain, CUpti_CallbackId cbid)
+{
+    return g_cupti.enable(1, g_cupti.sub, domain, cbid);
+}
+
+void gt_cupti_unsubscribe(void)
+{
+    if (g_cupti.unsubscribe != NULL && g_cupti.sub != NULL)
+        g_cupti.unsubscribe(g_cupti.sub);
+    g_cupti.sub = NULL;
+}
+
+int32_t gt_cupti_device(CUcontext ctx, uint32_t context_uid)
+{
+    if (ctx == NULL || g_cupti.device_id == NULL)
+        return -1;
+    _Atomic uint64_t *slot = &g_ctx_cache[context_uid % CTX_CACHE];
+    uint64_t e = atomic_load_explicit(slot, memory_order_relaxed);
+    if ((e & CTX_VALID) != 0 && (uint32_t)(e >> 32) == context_uid)
+        return (int32_t)(e & ~(uint64_t)CTX_VALID & 0xffffffffu);
+    uint32_t dev = 0;
+    /* Failures are not cached: CUPTI may know the device later. */
+    if (g_cupti.device_id(ctx, &dev) != CUPTI_SUCCESS || dev >= CTX_VALID)
+        return -1;
+    atomic_store_explicit(slot, (uint64_t)context_uid << 32 | CTX_VALID | dev,
+                          memory_order_relaxed);
+    return (int32_t)dev;
+}

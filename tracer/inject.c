@@ -1,0 +1,616 @@
+/* libgputrace-inject.so: loaded by the CUDA driver through
+ * CUDA_INJECTION64_PATH, which calls InitializeInjection during the first
+ * cuInit. It subscribes to the CUPTI callbacks of the memory APIs (cupti.md
+ * §2.3) and turns each API exit into one fixed-size record of the process's
+ * ring (include/gputrace/ring.h), which `gpu-trace record` drains. Facts
+ * only: which records are requests or segments is the launcher's business.
+ *
+ * A polite guest (conventions.md): configured by GPUTRACE_* variables read
+ * once; never exits, aborts or breaks the program (a tracer that cannot
+ * start says why once on stderr and in the ring's status); callbacks take no
+ * locks, allocate nothing and call CUDA never and CUPTI at most once per
+ * context; a forked child is never traced. */
+#define _GNU_SOURCE /* syscall, SYS_gettid */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "gpu_cupti.h"
+#include "inject_int.h"
+#include "ring_writer.h"
+
+#define GT_EXPORT __attribute__((visibility("default")))
+#define MAX_STDERR_LINES 4
+#define END_WAIT_MS 100
+
+GT_EXPORT int InitializeInjection(void);
+
+/* Process state. g_active is the only thing the hot path reads besides the
+ * ring: 1 from a successful subscribe until exit, a CUPTI fatal error, or
+ * fork (in the child). */
+static atomic_flag g_initialized = ATOMIC_FLAG_INIT;
+static _Atomic int g_active;
+static pid_t g_owner;
+static struct gt_ringw g_ring;
+static _Atomic int g_lines;
+
+/* Per thread, one TLS block so the callback pays one TLS lookup. */
+struct gt_tls {
+    int in_callback;   /* recursion guard: CUPTI calls made from the callback */
+    uint32_t rt_depth; /* traced runtime calls in progress on this thread */
+    int64_t tid;       /* gettid() cached; 0 = not yet */
+};
+static _Thread_local struct gt_tls tls;
+
+/* One prefixed line on stderr, at most MAX_STDERR_LINES per process, with
+ * control characters replaced: messages carry paths and CUPTI's strings. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+    if (atomic_fetch_add_explicit(&g_lines, 1, memory_order_relaxed) >= MAX_STDERR_LINES)
+        return;
+    char line[512];
+    int n = snprintf(line, sizeof(line), "gpu-trace: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = strlen(line);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}
+
+static int64_t thread_id(struct gt_tls *t)
+{
+    if (t->tid == 0)
+        t->tid = (int64_t)syscall(SYS_gettid);
+    return t->tid;
+}
+
+/* The forked child has only the forking thread; it never touches CUPTI or
+ * the parent's ring (cupti.md §1.4), and must not report the parent's tid. */
+static void atfork_child(void)
+{
+    atomic_store_explicit(&g_active, 0, memory_order_relaxed);
+    tls.tid = 0;
+    tls.rt_depth = 0;
+}
+
+static void at_exit(void)
+{
+    if (getpid() != g_owner || !atomic_load_explicit(&g_active, memory_order_relaxed))
+        return;
+    /* Stop first, so the END marker is the process's last record; frees
+     * made by later exit handlers carry nothing the analyzer needs: it
+     * closes every live allocation at the process's end. No cuptiFinalize
+     * or Unsubscribe here: both can hang at exit (cupti.md §1.3). */
+    atomic_store_explicit(&g_active, 0, memory_order_relaxed);
+    gt_ringw_publish_end(&g_ring, thread_id(&tls), END_WAIT_MS);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* A decimal without sign, spaces or overflow; -1 if `s` is not one. */
+static int64_t parse_u63(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    int64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+struct config {
+    const char *ring_dir; /* NULL: not under `gpu-trace record`, do nothing */
+    const char *cupti;    /* NULL: find CUPTI */
+    uint64_t capacity;
+    int64_t rank;
+};
+
+static void read_config(struct config *c)
+{
+    c->ring_dir = getenv(GT_RING_ENV_DIR);
+    if (c->ring_dir != NULL && c->ring_dir[0] == '\0')
+        c->ring_dir = NULL;
+    c->cupti = getenv(GT_RING_ENV_CUPTI);
+    if (c->cupti != NULL && c->cupti[0] == '\0')
+        c->cupti = NULL;
+    c->capacity = GT_RING_DEFAULT_CAPACITY;
+    const char *cap = getenv(GT_RING_ENV_CAPACITY);
+    if (cap != NULL) {
+        int64_t v = parse_u63(cap);
+        if (v > 0 && gt_ringw_capacity_ok((uint64_t)v))
+            c->capacity = (uint64_t)v;
+        else
+            say("warning: ignoring %s='%.40s': not a power of two from 1 to %u; using %u",
+                GT_RING_ENV_CAPACITY, cap, GT_RINGW_MAX_CAPACITY, GT_RING_DEFAULT_CAPACITY);
+    }
+    /* RANK belongs to torchrun, not to us: a value we cannot read is no rank. */
+    int64_t rank = parse_u63(getenv(GT_RING_ENV_RANK));
+    c->rank = rank >= 0 && rank <= INT32_MAX ? rank : -1;
+}
+
+/* ---- the callback -------------------------------------------------------- */
+
+static uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+/* Output parameters hold something only when the call succeeded, and the
+ * program may have passed NULL (cupti.md §2.2). */
+#define OUT(ok, p) ((ok) && (p) != NULL ? (uint64_t)(uintptr_t) * (p) : 0)
+#define OUT_U(ok, p) ((ok) && (p) != NULL ? (uint64_t) * (p) : 0)
+#define HANDLE(h) ((uint64_t)(uintptr_t)(h))
+
+/* The runtime calls of cupti.md §2.3: fills kind, addr, size and stream of
+ * *ev from the params at API exit; returns 0, or -1 for a cbid we do not
+ * trace. `ok`: the call returned cudaSuccess. */
+static int translate_runtime(CUpti_CallbackId cbid, const void *params, int ok,
+                             struct gt_ringw_event *ev)
+{
+    switch (cbid) {
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020: {
+        const cudaMalloc_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT(ok, p->devPtr);
+        ev->size = p->size;
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocPitch_v3020: {
+        const cudaMallocPitch_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT(ok, p->devPtr);
+        /* The bytes reserved are pitch x height; on failure, the request. */
+        ev->size =
+            ok && p->pitch != NULL ? mul_sat(*p->pitch, p->height) : mul_sat(p->width, p->height);
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMalloc3D_v3020: {
+        const cudaMalloc3D_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        if (ok && p->pitchedDevPtr != NULL) {
+            ev->addr = HANDLE(p->pitchedDevPtr->ptr);
+            ev->size = mul_sat(mul_sat(p->pitchedDevPtr->pitch, p->extent.height), p->extent.depth);
+        } else {
+            ev->size = mul_sat(mul_sat(p->extent.width, p->extent.height), p->extent.depth);
+        }
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocManaged_v6000: {
+        const cudaMallocManaged_v6000_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT(ok, p->devPtr);
+        ev->size = p->size;
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaFree_v3020: {
+        const cudaFree_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_FREE;
+        ev->addr = HANDLE(p->devPtr);
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocHost_v3020: {
+        const cudaMallocHost_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_HOST_ALLOC;
+        ev->addr = OUT(ok, p->ptr);
+        ev->size = p->size;
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaHostAlloc_v3020: {
+        const cudaHostAlloc_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_HOST_ALLOC;
+        ev->addr = OUT(ok, p->pHost);
+        ev->size = p->size;
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaFreeHost_v3020: {
+        const cudaFreeHost_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_HOST_FREE;
+        ev->addr = HANDLE(p->ptr);
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMemGetInfo_v3020: {
+        const cudaMemGetInfo_v3020_params *p = params;
+        ev->kind = GT_RING_KIND_MEMINFO;
+        ev->addr = OUT_U(ok, p->free);
+        ev->size = OUT_U(ok, p->total);
+        return 0;
+    }
+    /* The _ptsz params have the same layout as the plain ones; the
+     * cbid tells the launcher which default stream 0 meant. */
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocAsync_v11020:
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocAsync_ptsz_v11020: {
+        const cudaMallocAsync_v11020_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT(ok, p->devPtr);
+        ev->size = p->size;
+        ev->stream = HANDLE(p->hStream);
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaFreeAsync_v11020:
+    case CUPTI_RUNTIME_TRACE_CBID_cudaFreeAsync_ptsz_v11020: {
+        const cudaFreeAsync_v11020_params *p = params;
+        ev->kind = GT_RING_KIND_FREE;
+        ev->addr = HANDLE(p->devPtr);
+        ev->stream = HANDLE(p->hStream);
+        return 0;
+    }
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocFromPoolAsync_v11020:
+    case CUPTI_RUNTIME_TRACE_CBID_cudaMallocFromPoolAsync_ptsz_v11020: {
+        const cudaMallocFromPoolAsync_v11020_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT(ok, p->ptr);
+        ev->size = p->size;
+        ev->stream = HANDLE(p->stream);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* The driver calls of cupti.md §2.3, as translate_runtime. */
+static int translate_driver(CUpti_CallbackId cbid, const void *params, int ok,
+                            struct gt_ringw_event *ev)
+{
+    switch (cbid) {
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2: {
+        const cuMemAlloc_v2_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT_U(ok, p->dptr);
+        ev->size = p->bytesize;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocPitch_v2: {
+        const cuMemAllocPitch_v2_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT_U(ok, p->dptr);
+        ev->size = ok && p->pPitch != NULL ? mul_sat(*p->pPitch, p->Height)
+                                           : mul_sat(p->WidthInBytes, p->Height);
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocManaged: {
+        const cuMemAllocManaged_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT_U(ok, p->dptr);
+        ev->size = p->bytesize;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemFree_v2: {
+        const cuMemFree_v2_params *p = params;
+        ev->kind = GT_RING_KIND_FREE;
+        ev->addr = p->dptr;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemGetInfo_v2: {
+        const cuMemGetInfo_v2_params *p = params;
+        ev->kind = GT_RING_KIND_MEMINFO;
+        ev->addr = OUT_U(ok, p->free);
+        ev->size = OUT_U(ok, p->total);
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocAsync:
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocAsync_ptsz: {
+        const cuMemAllocAsync_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT_U(ok, p->dptr);
+        ev->size = p->bytesize;
+        ev->stream = HANDLE(p->hStream);
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemFreeAsync:
+    case CUPTI_DRIVER_TRACE_CBID_cuMemFreeAsync_ptsz: {
+        const cuMemFreeAsync_params *p = params;
+        ev->kind = GT_RING_KIND_FREE;
+        ev->addr = p->dptr;
+        ev->stream = HANDLE(p->hStream);
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocFromPoolAsync:
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocFromPoolAsync_ptsz: {
+        const cuMemAllocFromPoolAsync_params *p = params;
+        ev->kind = GT_RING_KIND_ALLOC;
+        ev->addr = OUT_U(ok, p->dptr);
+        ev->size = p->bytesize;
+        ev->stream = HANDLE(p->hStream);
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemCreate: {
+        const cuMemCreate_params *p = params;
+        ev->kind = GT_RING_KIND_VMM_CREATE;
+        ev->addr = OUT_U(ok, p->handle);
+        ev->size = p->size;
+        /* VMM memory belongs to no context: its device is the one asked for
+         * (cuda.h: location.id is an ordinal for a DEVICE location). */
+        ev->device = p->prop != NULL && p->prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE
+                         ? p->prop->location.id
+                         : -1;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemRelease: {
+        const cuMemRelease_params *p = params;
+        ev->kind = GT_RING_KIND_VMM_RELEASE;
+        ev->addr = p->handle;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemMap: {
+        const cuMemMap_params *p = params;
+        ev->kind = GT_RING_KIND_VMM_MAP;
+        ev->addr = p->ptr;
+        ev->size = p->size;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemUnmap: {
+        const cuMemUnmap_params *p = params;
+        ev->kind = GT_RING_KIND_VMM_UNMAP;
+        ev->addr = p->ptr;
+        ev->size = p->size;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemHostAlloc: {
+        const cuMemHostAlloc_params *p = params;
+        ev->kind = GT_RING_KIND_HOST_ALLOC;
+        ev->addr = OUT(ok, p->pp);
+        ev->size = p->bytesize;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemAllocHost_v2: {
+        const cuMemAllocHost_v2_params *p = params;
+        ev->kind = GT_RING_KIND_HOST_ALLOC;
+        ev->addr = OUT(ok, p->pp);
+        ev->size = p->bytesize;
+        return 0;
+    }
+    case CUPTI_DRIVER_TRACE_CBID_cuMemFreeHost: {
+        const cuMemFreeHost_params *p = params;
+        ev->kind = GT_RING_KIND_HOST_FREE;
+        ev->addr = HANDLE(p->p);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* API enter and exit of a traced runtime or driver call (cupti.md §2.6-2.7).
+ * ENTER only stamps the invocation and counts runtime depth; EXIT makes the
+ * record. A driver record made while a traced runtime call runs on this
+ * thread is `nested`: the analyzer counts the runtime record instead. */
+static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
+                   const CUpti_CallbackData *cb)
+{
+    int runtime = domain == CUPTI_CB_DOMAIN_RUNTIME_API;
+    int64_t now = gt_ringw_now_ns();
+    if (cb->callbackSite == CUPTI_API_ENTER) {
+        if (cb->correlationData != NULL)
+            *cb->correlationData = (uint64_t)now;
+        if (runtime)
+            t->rt_depth++;
+        return;
+    }
+    if (cb->functionParams == NULL) {
+        if (runtime && t->rt_depth > 0)
+            t->rt_depth--;
+        return;
+    }
+    struct gt_ringw_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.result = cb->functionReturnValue != NULL ? *(const int *)cb->functionReturnValue : 0;
+    ev.device = INT32_MIN; /* not set by the translation */
+    int ok = ev.result == 0;
+    int traced = runtime ? translate_runtime(cbid, cb->functionParams, ok, &ev)
+                         : translate_driver(cbid, cb->functionParams, ok, &ev);
+    if (runtime && t->rt_depth > 0)
+        t->rt_depth--;
+    if (traced != 0)
+        return;
+    ev.domain = (uint32_t)domain;
+    ev.cbid = cbid;
+    ev.nested = !runtime && t->rt_depth > 0;
+    if (ev.device == INT32_MIN)
+        ev.device = gt_cupti_device(cb->context, cb->contextUid);
+    ev.tid = thread_id(t);
+    ev.ts_ns = now;
+    /* The first runtime call of a process passed its ENTER before we
+     * subscribed (cuInit runs inside it): no enter time then. */
+    uint64_t enter = cb->correlationData != NULL ? *cb->correlationData : 0;
+    ev.enter_ns = enter != 0 && enter <= (uint64_t)now ? (int64_t)enter : 0;
+    gt_ringw_publish(&g_ring, &ev);
+}
+
+/* CUPTI stops itself after a fatal error (cupti_callbacks.h, STATE domain):
+ * say so in the ring, once. */
+static void on_state(CUpti_CallbackId cbid, const CUpti_StateData *sd)
+{
+    if (cbid != CUPTI_CBID_STATE_FATAL_ERROR)
+        return;
+    if (!atomic_exchange_explicit(&g_active, 0, memory_order_relaxed))
+        return;
+    char msg[sizeof(g_ring.hdr->status_msg)];
+    snprintf(msg, sizeof(msg), "CUPTI fatal error %d: %s", (int)sd->notification.result,
+             sd->notification.message ? sd->notification.message : "");
+    gt_ringw_set_status(&g_ring, GT_RING_STOPPED, msg);
+    say("warning: tracing stopped in pid %ld: %s", (long)getpid(), msg);
+}
+
+void CUPTIAPI gt_inject_callback(void *userdata, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
+                                 const void *data)
+{
+    (void)userdata;
+    if (!atomic_load_explicit(&g_active, memory_order_relaxed) || data == NULL)
+        return;
+    struct gt_tls *t = &tls;
+    if (t->in_callback)
+        return;
+    t->in_callback = 1;
+    if (domain == CUPTI_CB_DOMAIN_RUNTIME_API || domain == CUPTI_CB_DOMAIN_DRIVER_API)
+        on_api(t, domain, cbid, data);
+    else if (domain == CUPTI_CB_DOMAIN_STATE)
+        on_state(cbid, data);
+    t->in_callback = 0;
+}
+
+/* ---- start --------------------------------------------------------------- */
+
+/* What we enable (cupti.md §2.3): individual cbids, never whole domains. */
+const struct gt_inject_cbid gt_inject_cbids[] = {
+#define RT(name)                                                                                   \
+    {                                                                                              \
+        CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_##name                               \
+    }
+#define DRV(name)                                                                                  \
+    {                                                                                              \
+        CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_##name                                 \
+    }
+    RT(cudaMalloc_v3020),
+    RT(cudaFree_v3020),
+    RT(cudaMallocPitch_v3020),
+    RT(cudaMalloc3D_v3020),
+    RT(cudaMallocHost_v3020),
+    RT(cudaHostAlloc_v3020),
+    RT(cudaFreeHost_v3020),
+    RT(cudaMallocManaged_v6000),
+    RT(cudaMemGetInfo_v3020),
+    RT(cudaMallocAsync_v11020),
+    RT(cudaMallocAsync_ptsz_v11020),
+    RT(cudaFreeAsync_v11020),
+    RT(cudaFreeAsync_ptsz_v11020),
+    RT(cudaMallocFromPoolAsync_v11020),
+    RT(cudaMallocFromPoolAsync_ptsz_v11020),
+    DRV(cuMemAlloc_v2),
+    DRV(cuMemFree_v2),
+    DRV(cuMemAllocPitch_v2),
+    DRV(cuMemGetInfo_v2),
+    DRV(cuMemAllocAsync),
+    DRV(cuMemAllocAsync_ptsz),
+    DRV(cuMemFreeAsync),
+    DRV(cuMemFreeAsync_ptsz),
+    DRV(cuMemAllocFromPoolAsync),
+    DRV(cuMemAllocFromPoolAsync_ptsz),
+    DRV(cuMemCreate),
+    DRV(cuMemRelease),
+    DRV(cuMemMap),
+    DRV(cuMemUnmap),
+    DRV(cuMemHostAlloc),
+    DRV(cuMemAllocHost_v2),
+    DRV(cuMemFreeHost),
+    DRV(cuMemAllocManaged),
+#undef RT
+#undef DRV
+};
+const size_t gt_inject_ncbids = sizeof(gt_inject_cbids) / sizeof(gt_inject_cbids[0]);
+
+/* Tracing cannot start: say why in the ring and once on stderr. */
+static void unavailable(const char *msg)
+{
+    gt_ringw_set_status(&g_ring, GT_RING_UNAVAILABLE, msg);
+    say("warning: not tracing pid %ld: %s", (long)getpid(), msg);
+}
+
+static void start(void)
+{
+    struct config cfg;
+    read_config(&cfg);
+    if (cfg.ring_dir == NULL)
+        return; /* not under `gpu-trace record`: leave the program alone */
+    int rc = gt_ringw_open(&g_ring, cfg.ring_dir, cfg.capacity, cfg.rank);
+    if (rc != 0) {
+        say("warning: not tracing pid %ld: cannot create a ring in '%s': %s", (long)getpid(),
+            cfg.ring_dir, strerror(-rc));
+        return;
+    }
+    char err[sizeof(g_ring.hdr->status_msg)];
+    if (gt_cupti_load(cfg.cupti, err, sizeof(err)) != 0) {
+        unavailable(err);
+        return;
+    }
+    if (gt_cupti_subscribe(gt_inject_callback, NULL, err, sizeof(err)) != CUPTI_SUCCESS) {
+        unavailable(err);
+        return;
+    }
+    /* Active before enabling: callbacks may fire on other threads as soon
+     * as the first cbid is on. */
+    atomic_store_explicit(&g_active, 1, memory_order_relaxed);
+    size_t failed = 0;
+    CUptiResult first_err = CUPTI_SUCCESS;
+    for (size_t i = 0; i < gt_inject_ncbids; i++) {
+        CUptiResult r = gt_cupti_enable(gt_inject_cbids[i].domain, gt_inject_cbids[i].cbid);
+        if (r != CUPTI_SUCCESS && failed++ == 0)
+            first_err = r;
+    }
+    if (failed == gt_inject_ncbids) {
+        atomic_store_explicit(&g_active, 0, memory_order_relaxed);
+        gt_cupti_unsubscribe();
+        snprintf(err, sizeof(err), "cuptiEnableCallback failed: %s (%d)",
+                 gt_cupti_result_name(first_err), (int)first_err);
+        unavailable(err);
+        return;
+    }
+    /* Optional: a CUPTI without a STATE domain still traces. */
+    (void)gt_cupti_enable(CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
+    if (failed > 0) {
+        snprintf(err, sizeof(err), "%zu of %zu callbacks could not be enabled: %s (%d)", failed,
+                 gt_inject_ncbids, gt_cupti_result_name(first_err), (int)first_err);
+        say("warning: pid %ld: %s", (long)getpid(), err);
+    } else {
+        err[0] = '\0';
+    }
+    gt_ringw_set_status(&g_ring, GT_RING_ACTIVE, err);
+    atexit(at_exit);
+}
+
+/* Called by the CUDA driver during the first cuInit, on the thread that
+ * makes it. Always returns 1: whatever happens here, the program runs. */
+int InitializeInjection(void)
+{
+    if (atomic_flag_test_and_set(&g_initialized))
+        return 1;
+    g_owner = getpid();
+    pthread_atfork(NULL, NULL, atfork_child);
+    start();
+    return 1;
+}
+
+#ifdef GT_INJECT_TESTING
+int gt_inject_test_begin(const char *dir, uint64_t capacity)
+{
+    int rc = gt_ringw_open(&g_ring, dir, capacity, -1);
+    if (rc == 0) {
+        g_owner = getpid();
+        atomic_store_explicit(&g_active, 1, memory_order_relaxed);
+    }
+    return rc;
+}
+
+struct gt_ringw *gt_inject_test_ring(void)
+{
+    return &g_ring;
+}
+
+void gt_inject_test_end(void)
+{
+    at_exit();
+}
+
+void gt_inject_test_atfork_child(void)
+{
+    atfork_child();
+}
+#endif

@@ -7,7 +7,8 @@
  *
  * A polite guest (conventions.md): configured by GPUTRACE_* variables read
  * once; never exits, aborts or breaks the program (a tracer that cannot
- * start says why once on stderr and in the ring's status); callbacks take no
+ * start says why in the ring's status, which the launcher reports, and on
+ * stderr only what the ring cannot carry); callbacks take no
  * locks, allocate nothing and call CUDA never and CUPTI at most once per
  * context; a forked child is never traced. */
 #define _GNU_SOURCE /* syscall, SYS_gettid */
@@ -44,9 +45,10 @@ static _Atomic int g_lines;
 
 /* Per thread, one TLS block so the callback pays one TLS lookup. */
 struct gt_tls {
-    int in_callback;   /* recursion guard: CUPTI calls made from the callback */
-    uint32_t rt_depth; /* traced runtime calls in progress on this thread */
-    int64_t tid;       /* gettid() cached; 0 = not yet */
+    int in_callback;     /* recursion guard: CUPTI calls made from the callback */
+    uint32_t rt_depth;   /* traced runtime calls in progress on this thread */
+    uint32_t unparented; /* driver records at depth 0 since the last runtime callback */
+    int64_t tid;         /* gettid() cached; 0 = not yet */
 };
 static _Thread_local struct gt_tls tls;
 
@@ -85,6 +87,7 @@ static void atfork_child(void)
     atomic_store_explicit(&g_active, 0, memory_order_relaxed);
     tls.tid = 0;
     tls.rt_depth = 0;
+    tls.unparented = 0;
 }
 
 static void at_exit(void)
@@ -392,7 +395,14 @@ static int translate_driver(CUpti_CallbackId cbid, const void *params, int ok,
 /* API enter and exit of a traced runtime or driver call (cupti.md §2.6-2.7).
  * ENTER only stamps the invocation and counts runtime depth; EXIT makes the
  * record. A driver record made while a traced runtime call runs on this
- * thread is `nested`: the analyzer counts the runtime record instead. */
+ * thread is `nested`: the analyzer counts the runtime record instead.
+ *
+ * The runtime initializes the driver inside its first call, so that call's
+ * ENTER came before we subscribed and only its EXIT arrives, at depth 0
+ * (cupti.md §1.1). The driver calls it made after cuInit are then already
+ * published, unnested: they are the ones counted, and the orphan runtime
+ * record becomes the nested one. Runtime calls do not nest, so every driver
+ * record of this thread since its last runtime callback lies inside it. */
 static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
                    const CUpti_CallbackData *cb)
 {
@@ -401,15 +411,22 @@ static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_Callback
     if (cb->callbackSite == CUPTI_API_ENTER) {
         if (cb->correlationData != NULL)
             *cb->correlationData = (uint64_t)now;
-        if (runtime)
+        if (runtime) {
             t->rt_depth++;
+            t->unparented = 0;
+        }
         return;
     }
-    if (cb->functionParams == NULL) {
-        if (runtime && t->rt_depth > 0)
+    int orphan = 0, covered = 0;
+    if (runtime) {
+        orphan = t->rt_depth == 0;
+        covered = orphan && t->unparented > 0;
+        if (!orphan)
             t->rt_depth--;
-        return;
+        t->unparented = 0;
     }
+    if (cb->functionParams == NULL)
+        return;
     struct gt_ringw_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.result = cb->functionReturnValue != NULL ? *(const int *)cb->functionReturnValue : 0;
@@ -417,26 +434,28 @@ static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_Callback
     int ok = ev.result == 0;
     int traced = runtime ? translate_runtime(cbid, cb->functionParams, ok, &ev)
                          : translate_driver(cbid, cb->functionParams, ok, &ev);
-    if (runtime && t->rt_depth > 0)
-        t->rt_depth--;
     if (traced != 0)
         return;
     ev.domain = (uint32_t)domain;
     ev.cbid = cbid;
-    ev.nested = !runtime && t->rt_depth > 0;
+    if (runtime)
+        ev.nested = covered;
+    else if (t->rt_depth > 0)
+        ev.nested = 1;
+    else if (t->unparented < UINT32_MAX)
+        t->unparented++;
     if (ev.device == INT32_MIN)
         ev.device = gt_cupti_device(cb->context, cb->contextUid);
     ev.tid = thread_id(t);
     ev.ts_ns = now;
-    /* The first runtime call of a process passed its ENTER before we
-     * subscribed (cuInit runs inside it): no enter time then. */
-    uint64_t enter = cb->correlationData != NULL ? *cb->correlationData : 0;
+    /* An orphan has no enter time. */
+    uint64_t enter = cb->correlationData != NULL && !orphan ? *cb->correlationData : 0;
     ev.enter_ns = enter != 0 && enter <= (uint64_t)now ? (int64_t)enter : 0;
     gt_ringw_publish(&g_ring, &ev);
 }
 
 /* CUPTI stops itself after a fatal error (cupti_callbacks.h, STATE domain):
- * say so in the ring, once. */
+ * say so in the ring, once; the launcher reports it. */
 static void on_state(CUpti_CallbackId cbid, const CUpti_StateData *sd)
 {
     if (cbid != CUPTI_CBID_STATE_FATAL_ERROR)
@@ -447,7 +466,6 @@ static void on_state(CUpti_CallbackId cbid, const CUpti_StateData *sd)
     snprintf(msg, sizeof(msg), "CUPTI fatal error %d: %s", (int)sd->notification.result,
              sd->notification.message ? sd->notification.message : "");
     gt_ringw_set_status(&g_ring, GT_RING_STOPPED, msg);
-    say("warning: tracing stopped in pid %ld: %s", (long)getpid(), msg);
 }
 
 void CUPTIAPI gt_inject_callback(void *userdata, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
@@ -517,11 +535,11 @@ const struct gt_inject_cbid gt_inject_cbids[] = {
 };
 const size_t gt_inject_ncbids = sizeof(gt_inject_cbids) / sizeof(gt_inject_cbids[0]);
 
-/* Tracing cannot start: say why in the ring and once on stderr. */
+/* Tracing cannot start: say why in the ring. `gpu-trace record` reads the
+ * status and tells the user, once; a line from us too would say it twice. */
 static void unavailable(const char *msg)
 {
     gt_ringw_set_status(&g_ring, GT_RING_UNAVAILABLE, msg);
-    say("warning: not tracing pid %ld: %s", (long)getpid(), msg);
 }
 
 static void start(void)

@@ -191,14 +191,48 @@ START_TEST(an_exit_without_its_enter_has_no_enter_time_and_leaves_nesting_alone)
     struct call first = {RT, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020, &rp, 0, 0, {0}};
     enter(&first); /* build the data, then pretend ENTER never came: */
     tls.rt_depth = 0;
-    first.corr = 0;
+    first.corr = 12345;
     leave(&first);
     CUdeviceptr dptr = 0x2000;
     cuMemAlloc_v2_params dp = {&dptr, 64};
     api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2, &dp, 0);
     ck_assert_int_eq(rec(0)->enter_ns, 0);
+    ck_assert_uint_eq(rec(0)->nested, 0); /* nothing else recorded it */
     ck_assert_uint_eq(tls.rt_depth, 0);
     ck_assert_uint_eq(rec(1)->nested, 0);
+}
+END_TEST
+
+/* Lazy initialization: the runtime call that ran cuInit made a driver call
+ * after it, recorded unnested; that one is counted, the runtime record is
+ * nested. The next runtime call is back to normal. */
+START_TEST(the_call_that_initialized_cuda_is_counted_once_through_its_driver_call)
+{
+    void *ptr = (void *)(uintptr_t)0x1000;
+    cudaMalloc_v3020_params rp = {&ptr, 64};
+    CUdeviceptr dptr = 0x1000;
+    cuMemAlloc_v2_params dp = {&dptr, 64};
+    struct call first = {RT, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020, &rp, 0, 0, {0}};
+    enter(&first);
+    tls.rt_depth = 0; /* that ENTER came before InitializeInjection */
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2, &dp, 0);
+    leave(&first);
+    struct call second = {RT, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020, &rp, 0, 0, {0}};
+    enter(&second);
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2, &dp, 0);
+    leave(&second);
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2, &dp, 0);
+
+    ck_assert_uint_eq(nrecords(), 5);
+    ck_assert_uint_eq(rec(0)->domain, CUPTI_CB_DOMAIN_DRIVER_API);
+    ck_assert_uint_eq(rec(0)->nested, 0);
+    ck_assert_uint_eq(rec(1)->domain, CUPTI_CB_DOMAIN_RUNTIME_API);
+    ck_assert_uint_eq(rec(1)->nested, 1);
+    ck_assert_int_eq(rec(1)->enter_ns, 0);
+    ck_assert_uint_eq(rec(2)->nested, 1); /* driver inside the second call */
+    ck_assert_uint_eq(rec(3)->nested, 0); /* the second call itself */
+    ck_assert_int_gt(rec(3)->enter_ns, 0);
+    ck_assert_uint_eq(rec(4)->nested, 0); /* a direct driver call */
 }
 END_TEST
 
@@ -438,6 +472,7 @@ static Suite *callback_suite(void)
     tcase_add_test(tc, pitched_and_3d_allocations_record_the_bytes_reserved_or_requested);
     tcase_add_test(tc, a_driver_call_inside_a_runtime_call_is_nested_and_others_are_not);
     tcase_add_test(tc, an_exit_without_its_enter_has_no_enter_time_and_leaves_nesting_alone);
+    tcase_add_test(tc, the_call_that_initialized_cuda_is_counted_once_through_its_driver_call);
     tcase_add_test(tc, async_allocations_record_their_stream_for_plain_and_per_thread_cbids);
     tcase_add_test(tc, vmm_calls_record_handles_mappings_and_the_device_asked_for);
     tcase_add_test(tc, pinned_host_memory_and_memory_info_have_their_own_kinds);

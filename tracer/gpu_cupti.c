@@ -31,11 +31,13 @@ static struct {
 } g_cupti;
 
 /* Context uid -> device: one word per entry so a reader never sees half an
- * update: uid in the high 32 bits, bit 31 "valid", the ordinal in bits 0-30.
+ * update: uid in the high 32 bits, bit 31 "valid", the ordinal in bits 0-30
+ * (all ones: unknown).
  * Uids are sequential, so a direct-mapped table of 64 entries is exact for
  * up to 64 live contexts and merely re-asks CUPTI beyond. */
 #define CTX_CACHE 64
 #define CTX_VALID 0x80000000u
+#define CTX_UNKNOWN 0x7fffffffu /* CUPTI could not tell */
 static _Atomic uint64_t g_ctx_cache[CTX_CACHE];
 
 /* ISO C has no conversion between object and function pointers; dlsym's
@@ -157,13 +159,16 @@ int32_t gt_cupti_device(CUcontext ctx, uint32_t context_uid)
         return -1;
     _Atomic uint64_t *slot = &g_ctx_cache[context_uid % CTX_CACHE];
     uint64_t e = atomic_load_explicit(slot, memory_order_relaxed);
-    if ((e & CTX_VALID) != 0 && (uint32_t)(e >> 32) == context_uid)
-        return (int32_t)(e & ~(uint64_t)CTX_VALID & 0xffffffffu);
+    if ((e & CTX_VALID) != 0 && (uint32_t)(e >> 32) == context_uid) {
+        uint32_t dev = (uint32_t)e & ~CTX_VALID;
+        return dev == CTX_UNKNOWN ? -1 : (int32_t)dev;
+    }
     uint32_t dev = 0;
-    /* Failures are not cached: CUPTI may know the device later. */
-    if (g_cupti.device_id(ctx, &dev) != CUPTI_SUCCESS || dev >= CTX_VALID)
-        return -1;
+    /* A context CUPTI cannot place is cached as unknown too: asking again
+     * on every call would put a CUPTI call on the hot path for good. */
+    if (g_cupti.device_id(ctx, &dev) != CUPTI_SUCCESS || dev >= CTX_UNKNOWN)
+        dev = CTX_UNKNOWN;
     atomic_store_explicit(slot, (uint64_t)context_uid << 32 | CTX_VALID | dev,
                           memory_order_relaxed);
-    return (int32_t)dev;
+    return dev == CTX_UNKNOWN ? -1 : (int32_t)dev;
 }

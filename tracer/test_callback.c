@@ -393,20 +393,30 @@ START_TEST(the_device_comes_from_cupti_once_per_context_and_never_recurses)
     ck_assert_int_eq(rec(0)->device, 5);
     ck_assert_int_eq(rec(1)->device, 5);
     ck_assert_int_eq(device_calls, 1);
-    /* An unknown context is -1 and is asked again next time. */
+    /* A context CUPTI cannot place is -1, and CUPTI is not asked again. */
     struct call c = {RT, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020, &p, 0, 0, {0}};
-    enter(&c);
-    c.cb.context = (CUcontext)(uintptr_t)0xbad;
-    c.cb.contextUid = 2;
-    leave(&c);
+    for (int i = 0; i < 2; i++) {
+        enter(&c);
+        c.cb.context = (CUcontext)(uintptr_t)0xbad;
+        c.cb.contextUid = 2;
+        leave(&c);
+    }
     ck_assert_int_eq(rec(2)->device, -1);
+    ck_assert_int_eq(rec(3)->device, -1);
     ck_assert_int_eq(device_calls, 2);
     /* No context: no question. */
     enter(&c);
     c.cb.context = NULL;
     leave(&c);
-    ck_assert_int_eq(rec(3)->device, -1);
+    ck_assert_int_eq(rec(4)->device, -1);
     ck_assert_int_eq(device_calls, 2);
+    /* Another context whose uid shares the cached slot is asked afresh. */
+    enter(&c);
+    c.cb.context = CTX;
+    c.cb.contextUid = 1 + 64;
+    leave(&c);
+    ck_assert_int_eq(rec(5)->device, 5);
+    ck_assert_int_eq(device_calls, 3);
 }
 END_TEST
 

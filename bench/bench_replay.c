@@ -572,6 +572,7 @@ int main(int argc, char **argv)
     }
     printf("  per config per core: %.2f to %.2f M events/s (target >= %.0f M)\n", worst / 1e6,
            best / 1e6, TARGET_EVENTS_PER_S / 1e6);
+    printf("  checksum (sum over single-config runs): %" PRIu64 "\n", single_sum);
 
     /* The full sweep on all cores. */
     double wall, cpu;

@@ -845,8 +845,10 @@ static void section_plots(FILE *f, const struct gt_html_result *res, const struc
 {
     static const char *const names[] = GT_PLOT_NAMES;
     static const char *const captions[] = {
-        "Peak reserved and fragmentation for each max_split_size_mb, with and without "
-        "expandable segments",
+        /* parenthesised: clang takes an unbracketed concatenation in an array
+         * for a missing comma (-Wstring-concatenation) */
+        ("Peak reserved and fragmentation for each max_split_size_mb, with and without "
+         "expandable segments"),
         "Allocated and reserved memory over time",
         "Request sizes (the 1 MiB line divides the small and large pools)",
         "The segment map at the reserved peak of the default config"};

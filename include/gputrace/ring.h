@@ -8,10 +8,12 @@
  * cupti.md §0.4, §5.4). This header is the contract of both sides; it uses
  * only C11 atomics so the injection library needs no gpu-trace code.
  *
- * Publication: a producer claims index i = atomic_fetch_add(&head, 1). If
- * i - tail >= capacity the ring is full: it counts the record in `dropped`
- * (never blocks the program) and gives the index up by publishing it with
- * kind GT_RING_KIND_DROPPED. Otherwise it fills records[i % capacity] and
+ * Publication: a producer claims index i = head with a compare-and-swap that
+ * succeeds only while i - tail < capacity, so a claimed slot is never one the
+ * consumer has yet to read. When the ring is full the producer counts the
+ * record in `dropped` (it never blocks the program); the next record that
+ * fits is preceded by one GT_RING_KIND_DROPPED record whose `size` is the
+ * number dropped since the last. A producer fills records[i % capacity] and
  * then stores published = i + 1 with release order. The consumer reads
  * record `tail` when published == tail + 1 (acquire), then advances `tail`
  * (release). A slot claimed but never published (the process died between

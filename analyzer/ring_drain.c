@@ -317,7 +317,8 @@ static int ring_try_open(struct gt_drain *d, struct ring *r)
 
     char command[sizeof h->command + 1];
     copy_field(command, sizeof command, h->command, sizeof h->command);
-    int rc = gt_trace_add_process(d->w, h->pid, h->rank, command);
+    /* The format's rank is 0 outside a distributed run; the ring's -1. */
+    int rc = gt_trace_add_process(d->w, h->pid, h->rank < 0 ? 0 : h->rank, command);
     if (rc != GT_OK)
         set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
     return rc;

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"import", cmd_import, "convert a CSV, profiler trace or memory snapshot into a trace"},
     {"oom", cmd_oom, "explain each out-of-memory error and the settings that avoid it"},
     {"plot", cmd_plot, "draw split-size, timeline, request-size and segment plots"},
+    {"record", cmd_record, "run a program and record its GPU memory allocations"},
     {"report", cmd_report, "write a one-file HTML report: summary, ranking, plots, OOMs"},
     {"stats", cmd_stats, "summarize a trace: peaks, utilization, memory over time"},
     {"validate", cmd_validate, "compare the simulator with the real allocator of a recording"},

@@ -217,5 +217,13 @@ expect_error "validate of a missing file" "'missing.db'" "$bin" validate missing
 expect_usage "validate without a trace" "$bin" validate
 expect_ok "validate --help" "$bin" validate --help
 
+# record: the program's status (128+signal, 127 unstarted); no CUDA, an empty trace.
+: >inject.so && export GPUTRACE_INJECT=$work/inject.so
+run "record exit 3" "$bin" record -o r3.db -- sh -c 'exit 3'; [ $rc -eq 3 ] || fail "record exit 3" "exit $rc"
+grep -q "recorded 0 events from 0 processes into 'r3.db'" err || fail "record exit 3" "no summary"
+run "record killed" "$bin" record -o r9.db -- sh -c 'kill -9 $$'; [ $rc -eq 137 ] || fail "record killed" "exit $rc"
+run "record missing" "$bin" record -o rx.db -- ./no-such; [ $rc -eq 127 ] && [ ! -e rx.db ] || fail "record missing" "exit $rc"
+expect_error "record under Nsight" "CUDA_INJECTION64_PATH" env CUDA_INJECTION64_PATH=/x "$bin" record -- true
+expect_usage "record without a command" "$bin" record -o r.db
 echo "$cases cases, $failures failed"
 [ $failures -eq 0 ]

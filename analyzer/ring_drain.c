@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define COMMIT_NS 100000000LL /* commit the trace at least every 100 ms */
+
 #include "gputrace/banned.h"
 
 #define ERRMSG_LEN 256
@@ -97,7 +99,8 @@ struct gt_drain {
     int64_t last_key; /* of the last event written */
     char *status;     /* meta tracer_status, lines joined by '\n' */
     struct gt_drain_stats st;
-    int err; /* sticky: the writer's first error */
+    int err;                /* sticky: the writer's first error */
+    int64_t last_commit_ns; /* CLOCK_MONOTONIC of the last commit */
     char errmsg[ERRMSG_LEN];
 };
 
@@ -781,6 +784,17 @@ int gt_drain_poll(struct gt_drain *d, unsigned flags)
     }
     if (rc == GT_OK)
         rc = write_pending(d, (flags & GT_DRAIN_FLUSH) != 0);
+    /* Commit at least every COMMIT_NS (spec cupti.md §5.3): a launcher killed
+     * mid-recording then loses at most that much of what it drained. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t t = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    if (rc == GT_OK && t - d->last_commit_ns >= COMMIT_NS) {
+        rc = gt_trace_commit(d->w);
+        if (rc != GT_OK)
+            set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
+        d->last_commit_ns = t;
+    }
     return d->err != GT_OK ? d->err : rc;
 }
 

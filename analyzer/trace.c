@@ -645,6 +645,20 @@ int gt_trace_add_process(struct gt_trace_writer *w, int64_t pid, int64_t rank, c
     return writer_step(w, w->ins_process, "cannot store a process");
 }
 
+int gt_trace_commit(struct gt_trace_writer *w)
+{
+    int rc = writer_usable(w);
+
+    if (rc != GT_OK || w->pending == 0)
+        return rc;
+    if ((rc = writer_flush(w)) != GT_OK)
+        return rc;
+    if ((rc = writer_exec(w, "COMMIT; BEGIN", "cannot commit a batch")) != GT_OK)
+        return rc;
+    w->pending = 0;
+    return GT_OK;
+}
+
 int gt_trace_append(struct gt_trace_writer *w, const struct gt_event *ev)
 {
     int rc = writer_usable(w);

@@ -1170,6 +1170,33 @@ START_TEST(a_stack_query_started_from_its_own_callback_is_refused)
 }
 END_TEST
 
+START_TEST(a_commit_makes_the_events_so_far_readable_while_the_writer_goes_on)
+{
+    const char *path = path_of("commit.db");
+    struct gt_trace_writer *w = NULL;
+    struct gt_trace_reader *r = NULL;
+    struct gt_event ev = {0}, out[32];
+    char err[256];
+    size_t n = 0;
+
+    ck_assert_int_eq(gt_trace_create(path, &w, err, sizeof err), GT_OK);
+    ev.kind = GT_EV_ALLOC;
+    ev.size = ev.requested = 512;
+    for (int i = 0; i < 10; i++) {
+        ev.addr = 4096 * (uint64_t)(i + 1);
+        ck_assert_int_eq(gt_trace_append(w, &ev), GT_OK);
+    }
+    ck_assert_int_eq(gt_trace_commit(w), GT_OK);
+    ck_assert_int_eq(gt_trace_commit(w), GT_OK); /* nothing pending: a no-op */
+    ck_assert_int_eq(gt_trace_open(path, &r, err, sizeof err), GT_OK);
+    ck_assert_int_eq(gt_trace_read(r, out, 32, &n), GT_OK);
+    ck_assert_uint_eq(n, 10);
+    gt_trace_close(r);
+    ck_assert_int_eq(gt_trace_append(w, &ev), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -1180,6 +1207,7 @@ static Suite *trace_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_add_test(tc, every_field_round_trips_including_addresses_above_2_63);
+    tcase_add_test(tc, a_commit_makes_the_events_so_far_readable_while_the_writer_goes_on);
     tcase_add_test(tc, a_new_trace_is_readable_by_its_owner_only);
     tcase_add_test(tc, create_refuses_an_existing_path_and_leaves_the_file_alone);
     tcase_add_test(tc, the_file_carries_gpu_trace_ids_and_the_kinds_table);

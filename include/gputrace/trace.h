@@ -86,6 +86,11 @@ int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initia
  * its end (table final_blocks, same fields). */
 int gt_trace_add_final_block(struct gt_trace_writer *w, const struct gt_initial_block *b);
 
+/* gt_trace_commit: commits what has been appended so far and opens the next
+ * batch, so a crash of the writer loses nothing older (the launcher calls it
+ * every 100 ms). A no-op when nothing is pending. */
+int gt_trace_commit(struct gt_trace_writer *w);
+
 /* gt_trace_writer_close: commits what is pending and closes; accepts NULL.
  * Returns the first error of the commit. */
 int gt_trace_writer_close(struct gt_trace_writer *w);

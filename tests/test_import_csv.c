@@ -20,41 +20,7 @@
 
 #define HEADER "ts_ns,action,addr,size,stream,device\n"
 
-static char dir[PATH_MAX];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/gt-test-csv-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[PATH_MAX + 300];
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[4][PATH_MAX + 64];
-    static int next;
-    char *out = p[next++ % 4];
-
-    snprintf(out, sizeof p[0], "%s/%s", dir, name);
-    return out;
-}
+#include "test_tmpdir.h"
 
 static const char *write_csv(const char *text)
 {

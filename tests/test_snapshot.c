@@ -19,36 +19,7 @@
 #define MIB ((uint64_t)1 << 20)
 #define SNAP GT_TEST_DATA "/snapshot/"
 
-static char dir[64];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/gt-snap-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
-static const char *out_path(const char *name)
-{
-    static char p[512];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
-    return p;
-}
+#include "test_tmpdir.h"
 
 static struct gt_validation *validate(const char *trace)
 {
@@ -78,7 +49,7 @@ START_TEST(a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules)
 {
     struct gt_import_summary sum;
     char err[512];
-    const char *db = out_path("midrun.db");
+    const char *db = path_of("midrun.db");
     ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, &sum, err, sizeof(err)), 0);
     ck_assert_int_eq(sum.initial_segments, 1);
     ck_assert_int_eq(sum.initial_reserved_bytes, (int64_t)(20 * MIB));
@@ -138,7 +109,7 @@ static int first_frame(void *ctx, size_t depth, const struct gt_frame *f)
 START_TEST(the_python_frames_of_an_allocation_are_kept)
 {
     char err[512];
-    const char *db = out_path("frames.db");
+    const char *db = path_of("frames.db");
     ck_assert_int_eq(gt_import_snapshot(SNAP "midrun.pickle", db, NULL, NULL, err, sizeof(err)), 0);
     struct gt_trace_reader *r;
     ck_assert_int_eq(gt_trace_open(db, &r, err, sizeof(err)), 0);
@@ -164,7 +135,7 @@ START_TEST(frames_naming_empty_cache_make_a_release_an_empty_cache)
 {
     struct gt_import_summary sum;
     char err[512];
-    const char *db = out_path("ec.db");
+    const char *db = path_of("ec.db");
     ck_assert_int_eq(
         gt_import_snapshot(SNAP "emptycache-frames.pickle", db, NULL, &sum, err, sizeof(err)), 0);
     ck_assert_int_eq(sum.inferred_empty_cache, 1);
@@ -179,7 +150,7 @@ END_TEST
 START_TEST(a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing)
 {
     char err[512];
-    const char *db = out_path("no.db");
+    const char *db = path_of("no.db");
     ck_assert_int_eq(
         gt_import_snapshot(SNAP "notasnapshot.pickle", db, NULL, NULL, err, sizeof(err)),
         GT_EFOREIGN);
@@ -191,7 +162,7 @@ END_TEST
 START_TEST(a_hostile_pickle_is_refused_without_running_anything)
 {
     char err[512];
-    const char *db = out_path("evil.db");
+    const char *db = path_of("evil.db");
     int rc = gt_import_snapshot(GT_TEST_DATA "/pickle/evil_reduce_p4.pickle", db, NULL, NULL, err,
                                 sizeof(err));
     ck_assert_int_eq(rc, GT_EUNSUPPORTED);
@@ -214,7 +185,7 @@ START_TEST(the_cold_start_snapshot_replays_every_segment_event)
     if (!shared_present())
         return;
     char err[512];
-    const char *db = out_path("cold.db");
+    const char *db = path_of("cold.db");
     ck_assert_int_eq(gt_import_snapshot(GT_SHARED_TRACES
                                         "/snap-attention-coldstart-tiny/mem_snapshot.pickle",
                                         db, NULL, NULL, err, sizeof(err)),
@@ -252,7 +223,7 @@ START_TEST(every_shared_snapshot_imports_and_replays_like_the_real_allocator)
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char path[512], err[512];
         snprintf(path, sizeof(path), "%s/%s", GT_SHARED_TRACES, files[i]);
-        const char *db = out_path("shared.db");
+        const char *db = path_of("shared.db");
         unlink(db);
         struct gt_import_summary sum;
         int rc = gt_import_snapshot(path, db, NULL, &sum, err, sizeof(err));

@@ -17,36 +17,7 @@
 #define MIB ((uint64_t)1 << 20)
 #define TRUTH GT_TEST_DATA "/gpu-h100/truth/"
 
-static char dir[64];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/gt-val-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
-static const char *out_path(const char *name)
-{
-    static char p[512];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
-    return p;
-}
+#include "test_tmpdir.h"
 
 static struct gt_validation *validate(const char *trace)
 {
@@ -81,7 +52,7 @@ START_TEST(every_h100_run_validates_with_every_segment_event)
         char csv[512], err[512];
         snprintf(csv, sizeof(csv), TRUTH "%s.csv", runs[i].name);
         struct gt_import_options o = {runs[i].conf, "NVIDIA H100 80GB HBM3", 85017493504ull};
-        const char *db = out_path("h100.db");
+        const char *db = path_of("h100.db");
         unlink(db);
         ck_assert_msg(gt_import_csv_with(csv, db, &o, NULL, err, sizeof(err)) == 0, "%s", err);
         struct gt_validation *v = validate(db);
@@ -112,7 +83,7 @@ static struct gt_validation *import_chrome_and_validate(const char *file)
 {
     char path[512], err[512];
     snprintf(path, sizeof(path), "%s/%s", GT_SHARED_TRACES, file);
-    const char *db = out_path("chrome.db");
+    const char *db = path_of("chrome.db");
     unlink(db);
     ck_assert_msg(gt_import_chrome(path, db, NULL, NULL, err, sizeof(err)) == 0, "%s", err);
     return validate(db);
@@ -170,7 +141,7 @@ START_TEST(a_warm_cache_profiler_trace_diverges_where_the_empty_simulator_cannot
 
     struct gt_trace_reader *r;
     char err[512];
-    ck_assert_int_eq(gt_trace_open(out_path("chrome.db"), &r, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_trace_open(path_of("chrome.db"), &r, err, sizeof(err)), 0);
     struct first_totals f = {0, 0, 0};
     ck_assert_int_eq(gt_trace_totals(r, take_first, &f), 0);
     ck_assert_int_gt(f.reserved - f.allocated, (int64_t)(1000 * MIB)); /* a warm cache */
@@ -200,7 +171,7 @@ START_TEST(the_timesformer_divergence_is_an_unsplit_remainder_of_a_warm_cache)
 
     struct gt_trace_reader *r;
     char err[512];
-    ck_assert_int_eq(gt_trace_open(out_path("chrome.db"), &r, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_trace_open(path_of("chrome.db"), &r, err, sizeof(err)), 0);
     struct first_totals f = {0, 0, 0};
     ck_assert_int_eq(gt_trace_totals(r, take_first, &f), 0);
     ck_assert_int_gt(f.reserved, f.allocated);
@@ -211,7 +182,7 @@ END_TEST
 START_TEST(a_trace_without_real_decisions_validates_to_counts_not_an_error)
 {
     char err[512];
-    const char *db = out_path("gen.db");
+    const char *db = path_of("gen.db");
     ck_assert_int_eq(
         gt_import_csv(GT_TEST_DATA "/small-alloc/trace.csv", db, NULL, err, sizeof(err)), 0);
     struct gt_validation *v = validate(db);
@@ -226,7 +197,7 @@ START_TEST(validating_a_missing_or_foreign_file_is_an_error)
 {
     struct gt_validation *v = NULL;
     char err[512];
-    ck_assert_int_eq(gt_validate_trace(out_path("nothere.db"), &v, err, sizeof(err)), GT_ENOENT);
+    ck_assert_int_eq(gt_validate_trace(path_of("nothere.db"), &v, err, sizeof(err)), GT_ENOENT);
     ck_assert_ptr_null(v);
     ck_assert_int_eq(gt_validate_trace(TRUTH "default.csv", &v, err, sizeof(err)), GT_EFOREIGN);
     ck_assert_ptr_null(v);

@@ -220,3 +220,20 @@ char *gt_units_format_bytes(uint64_t bytes, char *buf, size_t len)
     snprintf(buf, len, "%.2f %s", scaled, names[i]);
     return buf;
 }
+
+char *gt_units_format_torch(uint64_t bytes, char *buf, size_t len)
+{
+    /* MIRRORS: format_size: <= 1024 -> "N bytes"; <= 1 MiB -> KiB; <= 1 GiB ->
+     * MiB; else GiB. */
+    if (buf == NULL || len == 0)
+        return buf;
+    if (bytes <= 1024)
+        snprintf(buf, len, "%llu bytes", (unsigned long long)bytes);
+    else if (bytes <= ((uint64_t)1 << 20))
+        snprintf(buf, len, "%.2f KiB", (double)bytes / 1024.0);
+    else if (bytes <= ((uint64_t)1 << 30))
+        snprintf(buf, len, "%.2f MiB", (double)bytes / 1048576.0);
+    else
+        snprintf(buf, len, "%.2f GiB", (double)bytes / 1073741824.0);
+    return buf;
+}

@@ -232,7 +232,8 @@ static void table_oom(FILE *f, const struct gt_oom_report *r, const struct gt_oo
     fprintf(f,
             ": asked for %s (PyTorch tries %s) on a %s card with %s allocated and %s reserved "
             "but unallocated; the largest free block is %s\n",
-            fmt_bytes(o->requested, q, sizeof q), fmt_bytes(o->tried_to_allocate, t, sizeof t),
+            fmt_bytes(o->requested, q, sizeof q),
+            gt_units_format_torch(o->tried_to_allocate, t, sizeof t),
             o->capacity ? fmt_bytes(o->capacity, c, sizeof c) : "unlimited",
             fmt_bytes(o->allocated, a, sizeof a), fmt_bytes(o->reserved_unallocated, u, sizeof u),
             fmt_bytes(o->largest_free_block, l, sizeof l));

@@ -8,6 +8,7 @@
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/sim.h"
+#include "gputrace/units.h"
 
 #define KIB ((uint64_t)1024)
 #define MIB ((uint64_t)1 << 20)
@@ -637,6 +638,25 @@ START_TEST(s15_7_a_freed_block_of_the_same_size_is_reused_without_retry)
 }
 END_TEST
 
+START_TEST(s15_7_an_impossible_request_fails_with_pytorchs_tried_to_allocate_figure)
+{
+    /* test_out_of_memory: 1024^3 * 8e8 bytes -> "Tried to allocate 800000000.00 GiB";
+     * the figure is get_allocation_size(round_size(request)). */
+    struct gt_conf d = conf_of("default");
+    uint64_t asked = (uint64_t)1 << 30;
+    asked *= 800000000u;
+    char text[64];
+    gt_units_format_torch(gt_sim_allocation_size(&d, gt_sim_round_size(&d, asked)), text,
+                          sizeof(text));
+    ck_assert_str_eq(text, "800000000.00 GiB");
+    struct gt_sim *s = sim_with("default", 80 * GIB, 80 * GIB, NULL);
+    gt_sim_handle h;
+    ck_assert_int_eq(gt_sim_malloc(s, asked, 0, &h), GT_EOOM);
+    ck_assert_int_eq(stat(s, "num_ooms"), 1);
+    gt_sim_free_all(s);
+}
+END_TEST
+
 START_TEST(s15_8_snapshot_layout_puts_x_after_unused_in_one_segment)
 {
     struct gt_sim *s = sim_with("default", 0, 0, NULL);
@@ -794,6 +814,7 @@ static Suite *sim_suite(void)
     tcase_add_test(a, s15_5_garbage_collect_expandable_grows_the_free_tail);
     tcase_add_test(a, s15_6_memory_fraction_counts_a_cached_small_segment);
     tcase_add_test(a, s15_7_a_freed_block_of_the_same_size_is_reused_without_retry);
+    tcase_add_test(a, s15_7_an_impossible_request_fails_with_pytorchs_tried_to_allocate_figure);
     tcase_add_test(a, s15_8_snapshot_layout_puts_x_after_unused_in_one_segment);
     tcase_add_test(a, s15_19_random_operations_keep_the_bookkeeping_consistent);
     tcase_set_timeout(a, 120);

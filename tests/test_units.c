@@ -215,12 +215,25 @@ START_TEST(formatting_into_a_short_buffer_truncates_and_terminates)
 }
 END_TEST
 
+START_TEST(sizes_print_as_pytorchs_oom_message_prints_them)
+{
+    char b[64];
+    ck_assert_str_eq(gt_units_format_torch(1024, b, sizeof b), "1024 bytes");
+    ck_assert_str_eq(gt_units_format_torch(1025, b, sizeof b), "1.00 KiB");
+    ck_assert_str_eq(gt_units_format_torch(1048576, b, sizeof b), "1024.00 KiB");
+    ck_assert_str_eq(gt_units_format_torch(220200960, b, sizeof b), "210.00 MiB");
+    ck_assert_str_eq(gt_units_format_torch((uint64_t)800000000 << 30, b, sizeof b),
+                     "800000000.00 GiB");
+}
+END_TEST
+
 static Suite *units_suite(void)
 {
     Suite *s = suite_create("units");
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, binary_units_in_any_case_give_exact_byte_counts);
+    tcase_add_test(tc, sizes_print_as_pytorchs_oom_message_prints_them);
     tcase_add_test(tc, plain_bytes_take_an_optional_b);
     tcase_add_test(tc, decimal_sizes_are_rounded_down_to_whole_bytes);
     tcase_add_test(tc, unknown_unit_is_rejected_and_named_in_the_message);

@@ -23,4 +23,9 @@ int gt_units_parse_double(const char *text, double *out);
  * decimals, PyTorch's style); always NUL-terminates buf. Returns buf. */
 char *gt_units_format_bytes(uint64_t bytes, char *buf, size_t len);
 
+/* gt_units_format_torch: a size as PyTorch's OOM message prints it
+ * (format_size in CUDACachingAllocator.cpp): "N bytes" up to 1024, then KiB,
+ * MiB or GiB with two decimals, never TiB ("800000000.00 GiB"). Returns buf. */
+char *gt_units_format_torch(uint64_t bytes, char *buf, size_t len);
+
 #endif

@@ -509,8 +509,10 @@ static int32_t event_kind(const struct gt_drain *d, const struct gt_ring_record 
         ev->size = c->size;
         return GT_EV_SEGMENT_ALLOC;
     case GT_RING_KIND_FREE:
-        /* A failed free released nothing; the analyzer would free anyway. */
-        if (!ok)
+        /* A failed free released nothing; the analyzer would free anyway.
+         * cudaFree(NULL) frees nothing either: frameworks call it to create
+         * the context (seen twice per PyTorch run on an H100). */
+        if (!ok || c->addr == 0)
             return 0;
         return native ? GT_EV_SEGMENT_FREE : GT_EV_FREE;
     case GT_RING_KIND_HOST_ALLOC:

@@ -304,6 +304,7 @@ START_TEST(requests_mode_maps_tensors_oom_probes_and_pinned_memory)
     put(h, GT_RING_KIND_ALLOC, 2, 200, 0, 1u << 30); /* cudaErrorMemoryAllocation */
     put(h, GT_RING_KIND_MEMINFO, 0, 210, 1000, 80u << 20);
     put(h, GT_RING_KIND_FREE, 0, 310, 0xa000, 0);
+    put(h, GT_RING_KIND_FREE, 0, 350, 0, 0); /* cudaFree(NULL): frees nothing */
     put(h, GT_RING_KIND_HOST_ALLOC, 0, 400, 0x7000, 2048);
     put(h, GT_RING_KIND_HOST_FREE, 0, 510, 0x7000, 0);
     put(h, GT_RING_KIND_VMM_MAP, 0, 600, 0xc000, 2u << 20);
@@ -323,7 +324,7 @@ START_TEST(requests_mode_maps_tensors_oom_probes_and_pinned_memory)
              p, p, p, p, p);
     ck_assert_str_eq(events_text(), want);
     ck_assert_int_eq(st.events, 5);
-    ck_assert_int_eq(st.ignored, 3); /* MEMINFO, VMM_MAP, VMM_CREATE */
+    ck_assert_int_eq(st.ignored, 4); /* MEMINFO, cudaFree(NULL), VMM_MAP, VMM_CREATE */
     ck_assert_int_eq(st.lost, 0);
     /* The card's size came from cudaMemGetInfo's total. */
     ck_assert_str_eq(query("SELECT device || ':' || name || ':' || total_memory FROM devices"),

@@ -67,6 +67,25 @@ static uint64_t pk_u64(const struct gt_pk *d, const char *key)
     return (uint64_t)v;
 }
 
+/* A block's address: its own key, or (2.0 snapshots have none) where the
+ * blocks before it in its segment end. */
+static uint64_t block_address(const struct gt_pk *blk, uint64_t after_previous)
+{
+    return gt_pk_get(blk, "address") ? pk_u64(blk, "address") : after_previous;
+}
+
+/* The bytes a final block's allocation asked for: requested_size since
+ * PyTorch 2.1; 2.0 snapshots kept a per-block `history` list whose last entry
+ * has `real_size` instead (what _memory_viz.py's legacy path reads). */
+static uint64_t block_requested(const struct gt_pk *blk)
+{
+    if (gt_pk_get(blk, "requested_size"))
+        return pk_u64(blk, "requested_size");
+    const struct gt_pk *h = gt_pk_get(blk, "history");
+    size_t n = gt_pk_len(h);
+    return n ? pk_u64(gt_pk_at(h, n - 1), "real_size") : 0;
+}
+
 static int read_entry(const struct gt_pk *e, struct entry *out)
 {
     out->dict = e;
@@ -371,10 +390,12 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
         if (dev != device)
             continue;
         const struct gt_pk *blocks = gt_pk_get(s, "blocks");
+        uint64_t at = pk_u64(s, "address");
         for (size_t b = 0; b < gt_pk_len(blocks) && rc == 0; b++) {
             const struct gt_pk *blk = gt_pk_at(blocks, b);
             const char *state = gt_pk_str(gt_pk_get(blk, "state"));
-            uint64_t addr = pk_u64(blk, "address");
+            uint64_t addr = block_address(blk, at);
+            at = addr + pk_u64(blk, "size");
             if (!state || strcmp(state, "inactive") == 0)
                 continue;
             unsigned char *st = aset_state(&set, addr);
@@ -388,8 +409,7 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
             if (!l)
                 rc = GT_ENOMEM;
             else
-                *l = (struct live){addr, pk_u64(blk, "size"), pk_u64(blk, "requested_size"),
-                                   SIZE_MAX};
+                *l = (struct live){addr, pk_u64(blk, "size"), block_requested(blk), SIZE_MAX};
         }
     }
     aset_release(&set);
@@ -563,12 +583,14 @@ static int write_final_state(struct snap *im, const struct gt_pk *segments, int6
         b.small_pool = type ? strcmp(type, "small") == 0 : b.segment_size == SMALL_SEGMENT;
         b.expandable = ex && ex->type == GT_PK_BOOL && ex->u.b;
         const struct gt_pk *blocks = gt_pk_get(s, "blocks");
+        uint64_t at = b.segment;
         for (size_t k = 0; k < gt_pk_len(blocks); k++) {
             const struct gt_pk *blk = gt_pk_at(blocks, k);
             const char *state = gt_pk_str(gt_pk_get(blk, "state"));
-            b.addr = pk_u64(blk, "address");
+            b.addr = block_address(blk, at);
+            at = b.addr + pk_u64(blk, "size");
             b.size = pk_u64(blk, "size");
-            b.requested = pk_u64(blk, "requested_size");
+            b.requested = block_requested(blk);
             /* a pending free has been requested: the replay frees it at once */
             b.allocated = state && strcmp(state, "active_allocated") == 0;
             if (gt_trace_add_final_block(im->w, &b) != 0) {

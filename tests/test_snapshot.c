@@ -147,6 +147,36 @@ START_TEST(frames_naming_empty_cache_make_a_release_an_empty_cache)
 }
 END_TEST
 
+/* PyTorch 2.0 snapshots: no time_us, no allocator_settings, blocks with a
+ * `history` ({addr, real_size}) instead of requested_size and no address. */
+START_TEST(a_pytorch_2_0_snapshot_imports_with_its_legacy_block_history)
+{
+    struct gt_import_summary sum;
+    char err[512], conf[64];
+    const char *db = path_of("legacy.db");
+    ck_assert_int_eq(gt_import_snapshot(SNAP "legacy20.pickle", db, NULL, &sum, err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(sum.events, 2);
+    ck_assert_int_eq(sum.initial_segments, 1);
+    ck_assert_int_eq(sum.initial_allocated_bytes, (int64_t)(4 * MIB));
+    struct gt_trace_reader *r;
+    ck_assert_int_eq(gt_trace_open(db, &r, err, sizeof(err)), 0);
+    /* the settings are unknown, not "default" */
+    ck_assert_int_eq(gt_trace_meta(r, "alloc_conf", conf, sizeof(conf)), GT_ENOENT);
+    struct blocks bl = {0};
+    ck_assert_int_eq(gt_trace_initial_blocks(r, collect, &bl), 0);
+    ck_assert_int_eq(bl.n, 2);
+    ck_assert_uint_eq(bl.b[0].requested, 4000000); /* from history[-1].real_size */
+    ck_assert_uint_eq(bl.b[1].addr, bl.b[0].addr + 4 * MIB);
+    gt_trace_close(r);
+    struct gt_validation *v = validate(db);
+    ck_assert(!v->conf_recorded);
+    ck_assert_int_eq(v->devices[0].final_blocks_matched, 2);
+    ck_assert_int_eq(v->devices[0].final_blocks_real, 2);
+    free(v);
+}
+END_TEST
+
 START_TEST(a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing)
 {
     char err[512];
@@ -256,6 +286,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
     tcase_add_test(t, frames_naming_empty_cache_make_a_release_an_empty_cache);
+    tcase_add_test(t, a_pytorch_2_0_snapshot_imports_with_its_legacy_block_history);
     tcase_add_test(t, a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing);
     tcase_add_test(t, a_hostile_pickle_is_refused_without_running_anything);
     tcase_add_test(t, the_cold_start_snapshot_replays_every_segment_event);

@@ -89,5 +89,25 @@ with open(os.path.join(here, "emptycache-frames.pickle"), "wb") as f:
     pickle.dump({"segments": seg2, "device_traces": [trace], "allocator_settings": settings}, f,
                 protocol=4)
 
+# legacy20.pickle: the PyTorch 2.0 layout: no time_us, no allocator_settings,
+# blocks with a `history` list ({addr, real_size, frames}) instead of
+# requested_size, traces without frames. One live block A from before the
+# trace, then an alloc and its free in the same segment.
+trace = [{"action": "alloc", "addr": S1 + 4 * MIB, "size": 3_000_000, "stream": 0},
+         {"action": "free_requested", "addr": S1 + 4 * MIB, "size": 3_000_000, "stream": 0},
+         {"action": "free_completed", "addr": S1 + 4 * MIB, "size": 3_000_000, "stream": 0}]
+legacy = [{
+    "device": 0, "address": S1, "total_size": 20 * MIB, "allocated_size": 4 * MIB,
+    "active_size": 4 * MIB, "stream": 0, "segment_type": "large",
+    "blocks": [
+        {"size": 4 * MIB, "state": "active_allocated",
+         "history": [{"addr": S1, "real_size": 4_000_000, "frames": []}]},
+        {"size": 16 * MIB, "state": "inactive", "history": []},
+    ],
+}]
+# (2.0 blocks may carry no address: it is the segment's plus the sizes before.)
+with open(os.path.join(here, "legacy20.pickle"), "wb") as f:
+    pickle.dump({"segments": legacy, "device_traces": [trace]}, f, protocol=2)
+
 with open(os.path.join(here, "notasnapshot.pickle"), "wb") as f:
     pickle.dump({"hello": [1, 2, 3]}, f, protocol=2)

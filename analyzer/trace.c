@@ -215,8 +215,9 @@ struct gt_trace_reader {
     int err;
     bool use_fast;
     struct fast_path fast;
-    uint64_t file_bytes;   /* size of the file at open */
-    uint64_t header_bytes; /* page_size * page count from the SQLite header, 0 if unknown */
+    uint64_t file_bytes;    /* size of the file at open */
+    uint64_t header_bytes;  /* page_size * page count from the SQLite header, 0 if unknown */
+    const char *looks_like; /* for a foreign file: what its first bytes suggest, or "" */
     unsigned char header[SQLITE_HEADER_LEN];
     bool have_header;
     char errmsg[ERRMSG_LEN];
@@ -1165,6 +1166,25 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+/* A hint for a file that is not a trace but something `gpu-trace import`
+ * converts: users pass a snapshot or a profiler trace straight to analyze. */
+static const char *foreign_kind(const unsigned char *h, size_t n)
+{
+    size_t i = 0;
+
+    if (n >= 2 && h[0] == 0x80 && h[1] >= 2 && h[1] <= 5)
+        return "; it looks like a PyTorch memory snapshot, which 'gpu-trace import' converts";
+    if (n >= 2 && h[0] == 0x1f && h[1] == 0x8b)
+        return "; it looks like a gzipped profiler trace, which 'gpu-trace import' converts";
+    while (i < n && (h[i] == ' ' || h[i] == '\n' || h[i] == '\r' || h[i] == '\t'))
+        i++;
+    if (i < n && h[i] == '{')
+        return "; it looks like a JSON profiler trace, which 'gpu-trace import' converts";
+    if (n >= 12 && memcmp(h, "ts_ns,action", 12) == 0)
+        return "; it looks like the CSV format, which 'gpu-trace import' converts";
+    return "";
+}
+
 /* Reads the SQLite header ourselves: SQLite says "file is not a database"
  * both for a foreign file and for a damaged trace, and it does not say how
  * much of a truncated file is missing. Sets *magic when the file starts with
@@ -1196,6 +1216,7 @@ static int read_header(struct gt_trace_reader *r, const char *path, bool *magic)
     }
     if (got >= (ssize_t)sizeof SQLITE_MAGIC && memcmp(h, SQLITE_MAGIC, sizeof SQLITE_MAGIC) == 0)
         *magic = true;
+    r->looks_like = foreign_kind(h, (size_t)(got > 0 ? got : 0));
     if (*magic && got == (ssize_t)sizeof h) {
         /* Page size 1 means 65536; the page count is only valid when the
          * change counter matches version-valid-for, as SQLite itself checks. */
@@ -1252,7 +1273,8 @@ static int open_fail(struct gt_trace_reader *r, int rc, bool magic, const char *
 
     truncation_note(r, note, sizeof note);
     if ((rc & 0xff) == SQLITE_NOTADB && !magic) {
-        set_msg(r->errmsg, sizeof r->errmsg, "not an SQLite database");
+        set_msg(r->errmsg, sizeof r->errmsg, "not an SQLite database%s",
+                r->looks_like ? r->looks_like : "");
         return GT_EFOREIGN;
     }
     /* A generic error while reading the schema ("malformed database

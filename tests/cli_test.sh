@@ -225,6 +225,10 @@ run "record killed" "$bin" record -o r9.db -- sh -c 'kill -9 $$'; [ $rc -eq 137 
 run "record missing" "$bin" record -o rx.db -- ./no-such; [ $rc -eq 127 ] && [ ! -e rx.db ] || fail "record missing" "exit $rc"
 expect_error "record under Nsight" "CUDA_INJECTION64_PATH" env CUDA_INJECTION64_PATH=/x "$bin" record -- true
 expect_usage "record without a command" "$bin" record -o r.db
+# Passing a recording that still needs importing says so.
+expect_error "analyze of a snapshot pickle" "which 'gpu-trace import' converts" \
+    "$bin" analyze "$data/snapshot/midrun.pickle"
+
 # docs/cli.md is the --help of every command, word for word.
 cases=$((cases + 1))
 "$(dirname "$0")/../scripts/cli-doc.sh" "$bin" > cli.md 2>err || fail "cli-doc.sh" "it failed"

@@ -80,6 +80,8 @@ struct pend {
 struct device {
     int32_t device;
     uint64_t total; /* 0 = unknown */
+    char name[96];  /* "" = unknown */
+    bool described; /* name and total came from a ring's devices table */
     bool written;   /* a devices row exists */
 };
 
@@ -432,8 +434,8 @@ static struct device *device_get(struct gt_drain *d, int32_t device)
 
 static void device_write(struct gt_drain *d, struct device *dv)
 {
-    /* The name is not in the ring: "" is what the schema says for unknown. */
-    int rc = gt_trace_add_device(d->w, dv->device, "", dv->total);
+    /* "" is what the schema says for a name nobody reported. */
+    int rc = gt_trace_add_device(d->w, dv->device, dv->name, dv->total);
     if (rc != GT_OK)
         set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
     dv->written = true;
@@ -461,6 +463,31 @@ static void device_total(struct gt_drain *d, int32_t device, uint64_t total)
     dv->total = total;
     if (dv->written)
         device_write(d, dv);
+}
+
+/* A ring's devices table (ring.h): the driver's name and totalGlobalMem of
+ * each device its process recorded on; the first ring to report one wins
+ * over cudaMemGetInfo's total (the same number, when the program asked). */
+static void devices_from_ring(struct gt_drain *d, const struct gt_ring_header *h)
+{
+    for (int32_t i = 0; i < GT_RING_MAX_DEVICES; i++) {
+        const struct gt_ring_device *rd = &h->devices[i];
+        struct device *dv;
+        if (atomic_load_explicit(&rd->state, memory_order_acquire) != 2 ||
+            (rd->name[0] == 0 && rd->total_memory == 0) || (dv = device_get(d, i)) == NULL ||
+            dv->described)
+            continue;
+        memcpy(dv->name, rd->name, sizeof dv->name);
+        dv->name[sizeof dv->name - 1] = 0;
+        for (char *c = dv->name; *c; c++)
+            if ((unsigned char)*c < 0x20)
+                *c = '?'; /* a name from another process is untrusted text */
+        if (rd->total_memory)
+            dv->total = rd->total_memory;
+        dv->described = true;
+        if (dv->written)
+            device_write(d, dv);
+    }
 }
 
 /* ------------------------------------------------------------ conversion */
@@ -592,6 +619,7 @@ static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_
 static int ring_read(struct gt_drain *d, struct ring *r)
 {
     struct gt_ring_header *h = r->h;
+    devices_from_ring(d, h);
     uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
     uint64_t budget = 4 * ((uint64_t)r->mask + 1);
     int rc = GT_OK;

@@ -114,6 +114,8 @@ if record basic requests 0; then
     eq "all results ok" "SELECT count(*) FROM events WHERE result != 0;" 0
     eq "devices" "SELECT group_concat(DISTINCT device) FROM events;" 0
     eq "device row" "SELECT count(*) FROM devices WHERE device = 0;" 1
+    eq "device name from the driver" "SELECT name FROM devices WHERE device = 0;" "Fake GPU 0"
+    eq "device memory from the driver" "SELECT total_memory > 0 FROM devices WHERE device = 0;" 1
     eq "one process" "SELECT count(*) FROM processes;" 1
     eq "events of that process" "SELECT count(*) FROM events
         WHERE pid != (SELECT pid FROM processes);" 0
@@ -160,6 +162,8 @@ if record twodevices requests 0; then
         ON a.kind = 1 AND a.addr = f.addr WHERE f.kind = 2 AND f.device = a.device;" 3
     eq "device rows" "SELECT group_concat(device) FROM (SELECT device FROM devices
         ORDER BY device);" "0,1"
+    eq "device names" "SELECT group_concat(name) FROM (SELECT name FROM devices
+        ORDER BY device);" "Fake GPU 0,Fake GPU 1"
 fi
 
 # vmm: requests mode keeps no VMM events; native mode has the mappings.

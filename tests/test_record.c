@@ -294,6 +294,26 @@ START_TEST(a_free_that_made_room_sorts_before_the_allocation_that_reused_it)
 }
 END_TEST
 
+START_TEST(the_driver_description_in_a_ring_names_the_device)
+{
+    struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
+    struct gt_drain *d = drain_open(GT_DRAIN_REQUESTS);
+    struct gt_drain_stats st;
+
+    snprintf(h->devices[0].name, sizeof h->devices[0].name, "Card\001A");
+    h->devices[0].total_memory = 24ull << 30;
+    atomic_store(&h->devices[0].state, 2);
+    put(h, GT_RING_KIND_ALLOC, 0, 100, 0xa000, 4096);
+    put(h, GT_RING_KIND_END, 0, 800, 0, 0);
+    ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+    close_all(d, &st);
+    /* the control character of another process's text is replaced */
+    ck_assert_str_eq(query("SELECT device || ':' || name || ':' || total_memory FROM devices"),
+                     "0:Card?A:25769803776");
+    ring_unmap(h);
+}
+END_TEST
+
 START_TEST(requests_mode_maps_tensors_oom_probes_and_pinned_memory)
 {
     struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
@@ -637,6 +657,7 @@ static Suite *record_suite(void)
     tcase_add_test(tc, two_processes_merge_by_time_on_the_earliest_anchor);
     tcase_add_test(tc, a_free_that_made_room_sorts_before_the_allocation_that_reused_it);
     tcase_add_test(tc, requests_mode_maps_tensors_oom_probes_and_pinned_memory);
+    tcase_add_test(tc, the_driver_description_in_a_ring_names_the_device);
     tcase_add_test(tc, native_mode_maps_segments_their_free_sizes_and_ooms);
     tcase_add_test(tc, nested_driver_records_are_skipped_and_counted);
     tcase_add_test(tc, dropped_records_and_counts_become_lost_events_once_each);

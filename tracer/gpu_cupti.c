@@ -172,3 +172,37 @@ int32_t gt_cupti_device(CUcontext ctx, uint32_t context_uid)
                           memory_order_relaxed);
     return dev == CTX_UNKNOWN ? -1 : (int32_t)dev;
 }
+
+/* The driver's device queries, resolved on first use from the libcuda the
+ * process has already loaded (it is what loaded us). */
+typedef CUresult (*cu_device_get_fn)(CUdevice *, int);
+typedef CUresult (*cu_device_get_name_fn)(char *, int, CUdevice);
+typedef CUresult (*cu_device_total_mem_fn)(size_t *, CUdevice);
+
+int gt_cupti_describe_device(int32_t ordinal, char *name, size_t len, uint64_t *total)
+{
+    void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (cuda == NULL)
+        return -1;
+    cu_device_get_fn get;
+    cu_device_get_name_fn get_name;
+    cu_device_total_mem_fn total_mem;
+    void *p = dlsym(cuda, "cuDeviceGet");
+    memcpy(&get, &p, sizeof(get));
+    p = dlsym(cuda, "cuDeviceGetName");
+    memcpy(&get_name, &p, sizeof(get_name));
+    p = dlsym(cuda, "cuDeviceTotalMem_v2");
+    memcpy(&total_mem, &p, sizeof(total_mem));
+    CUdevice dev;
+    size_t bytes = 0;
+    int rc = -1;
+    if (get && get_name && total_mem && len > 1 && len <= INT32_MAX &&
+        get(&dev, ordinal) == CUDA_SUCCESS && get_name(name, (int)len, dev) == CUDA_SUCCESS &&
+        total_mem(&bytes, dev) == CUDA_SUCCESS) {
+        name[len - 1] = 0;
+        *total = bytes;
+        rc = 0;
+    }
+    dlclose(cuda); /* drops the NOLOAD reference only */
+    return rc;
+}

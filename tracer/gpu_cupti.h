@@ -45,4 +45,11 @@ const char *gt_cupti_result_name(CUptiResult r);
  * from callbacks on any thread. */
 int32_t gt_cupti_device(CUcontext ctx, uint32_t context_uid);
 
+/* The name and total memory of device `ordinal`, from the CUDA driver the
+ * process has loaded (cuDeviceGet, cuDeviceGetName, cuDeviceTotalMem_v2,
+ * resolved with dlsym; none of them is a traced call). Returns 0, or -1 when
+ * the driver or a function is missing or fails. Called once per device, from
+ * a callback: driver calls that are not traced are allowed there. */
+int gt_cupti_describe_device(int32_t ordinal, char *name, size_t len, uint64_t *total);
+
 #endif

@@ -392,6 +392,30 @@ static int translate_driver(CUpti_CallbackId cbid, const void *params, int ok,
     }
 }
 
+/* The first record on a device describes the device in the ring's header
+ * (name, total memory), so the trace names the card and analyze knows its
+ * size. One relaxed load per record afterwards. */
+static void describe_once(int32_t device)
+{
+    if (device < 0 || device >= GT_RING_MAX_DEVICES || g_ring.hdr == NULL)
+        return;
+    struct gt_ring_device *d = &g_ring.hdr->devices[device];
+    uint32_t idle = 0;
+    if (atomic_load_explicit(&d->state, memory_order_relaxed) != 0 ||
+        !atomic_compare_exchange_strong_explicit(&d->state, &idle, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return;
+    char name[sizeof(d->name)];
+    uint64_t total = 0;
+    if (gt_cupti_describe_device(device, name, sizeof(name), &total) != 0) {
+        name[0] = 0;
+        total = 0;
+    }
+    memcpy(d->name, name, sizeof(name));
+    d->total_memory = total;
+    atomic_store_explicit(&d->state, 2, memory_order_release);
+}
+
 /* API enter and exit of a traced runtime or driver call (cupti.md §2.6-2.7).
  * ENTER only stamps the invocation and counts runtime depth; EXIT makes the
  * record. A driver record made while a traced runtime call runs on this
@@ -446,6 +470,7 @@ static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_Callback
         t->unparented++;
     if (ev.device == INT32_MIN)
         ev.device = gt_cupti_device(cb->context, cb->contextUid);
+    describe_once(ev.device);
     ev.tid = thread_id(t);
     ev.ts_ns = now;
     /* An orphan has no enter time. */

@@ -25,8 +25,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define GT_RING_MAGIC 0x47525447u /* "GTRG" */
-#define GT_RING_VERSION 1
+#define GT_RING_MAGIC 0x47525447u           /* "GTRG" */
+#define GT_RING_VERSION 2                   /* 2: the devices table in the header */
 #define GT_RING_DEFAULT_CAPACITY (1u << 16) /* records; a power of two */
 
 /* Environment of the traced program, set by `gpu-trace record`. */
@@ -77,6 +77,17 @@ struct gt_ring_record {
     uint64_t size;    /* bytes (or total bytes for MEMINFO) */
 };
 
+/* What a process learned of a device the first time it recorded on it. The
+ * producer claims a slot with state 0 -> 1, fills it, then stores 2 (release);
+ * the consumer reads it once state is 2 (acquire). */
+#define GT_RING_MAX_DEVICES 16
+struct gt_ring_device {
+    _Atomic uint32_t state; /* 0 unknown, 1 being written, 2 ready */
+    uint32_t pad;
+    uint64_t total_memory; /* cuDeviceTotalMem: totalGlobalMem, bytes */
+    char name[96];         /* cuDeviceGetName, NUL-terminated */
+};
+
 struct gt_ring_header {
     uint32_t magic;       /* GT_RING_MAGIC, written last at init (release) */
     uint32_t version;     /* GT_RING_VERSION */
@@ -87,12 +98,13 @@ struct gt_ring_header {
     int64_t realtime_anchor_ns, monotonic_anchor_ns; /* clocks read together at init */
     _Atomic uint32_t status;                         /* enum gt_ring_status */
     uint32_t pad;
-    _Atomic uint64_t head;           /* next index to claim */
-    _Atomic uint64_t tail;           /* next index the consumer reads (consumer writes) */
-    _Atomic uint64_t dropped;        /* records dropped on a full ring */
-    char status_msg[160];            /* why tracing is unavailable, NUL-terminated */
-    char command[512];               /* /proc/self/cmdline, NULs replaced by spaces */
-    struct gt_ring_record records[]; /* capacity records */
+    _Atomic uint64_t head;    /* next index to claim */
+    _Atomic uint64_t tail;    /* next index the consumer reads (consumer writes) */
+    _Atomic uint64_t dropped; /* records dropped on a full ring */
+    char status_msg[160];     /* why tracing is unavailable, NUL-terminated */
+    char command[512];        /* /proc/self/cmdline, NULs replaced by spaces */
+    struct gt_ring_device devices[GT_RING_MAX_DEVICES]; /* by device ordinal */
+    struct gt_ring_record records[];                    /* capacity records */
 };
 
 /* Bytes of a ring file of `capacity` records. */

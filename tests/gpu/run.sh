@@ -28,6 +28,7 @@ for row in con.execute("SELECT seq, k.name, pid, device, stream, addr, size, req
                        "FROM events JOIN kinds k USING(kind) ORDER BY seq"):
     print("row", row)
 print("meta", dict(con.execute("SELECT key, value FROM meta")))
+print("devices", list(con.execute("SELECT device, name, total_memory FROM devices")))
 PY
 
 step "2. PyTorch, native mode, against PyTorch's own snapshot of the same run"

@@ -568,6 +568,24 @@ static int32_t event_kind(const struct gt_drain *d, const struct gt_ring_record 
     }
 }
 
+/* The tracer asks the driver what is free right after an allocation fails
+ * and publishes the answer next (ring.h, MEMINFO with domain 0). It goes in
+ * the failed event's addr, as the trace format defines for `oom` (and a
+ * failed `alloc`, which has no address). The failed event is the thread's
+ * latest, still pending: the drain holds events back before writing them. */
+static void note_free_at_oom(struct gt_drain *d, int64_t pid, int64_t tid, uint64_t free_bytes)
+{
+    for (size_t i = d->npend; i-- > 0;) {
+        struct gt_event *ev = &d->pend[i].ev;
+        if (ev->pid != pid || ev->tid != tid)
+            continue;
+        bool failed = ev->kind == GT_EV_OOM || (ev->kind == GT_EV_ALLOC && ev->result != 0);
+        if (failed && ev->addr == 0)
+            ev->addr = free_bytes;
+        return;
+    }
+}
+
 /* One published record, copied out of the ring. */
 static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_record *c,
                        uint64_t idx)
@@ -591,6 +609,8 @@ static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_
     }
     if (c->kind == GT_RING_KIND_MEMINFO) {
         device_total(d, c->device, c->size);
+        if (c->domain == 0)
+            note_free_at_oom(d, r->pid, c->tid, c->addr);
         d->st.ignored++;
         return GT_OK;
     }

@@ -182,6 +182,8 @@ fi
 if record oom_retry requests 0 FAKE_CUDA_MEMORY=1G; then
     eq "failed alloc kept" "$(count 1 'result = 2')" 1
     eq "its size" "SELECT requested FROM events WHERE kind = 1 AND result = 2;" 1099511627776
+    eq "free memory when it failed (1 GiB - 512 MiB)" \
+        "SELECT addr FROM events WHERE kind = 1 AND result = 2;" 536870912
     eq "successful allocs" "$(count 1 'result = 0')" 2
     eq "retry after the failure" "SELECT count(*) FROM events a JOIN events o
         ON o.kind = 1 AND o.result = 2 WHERE a.kind = 1 AND a.result = 0 AND a.seq > o.seq
@@ -190,6 +192,7 @@ fi
 if record oom_retry native 0 FAKE_CUDA_MEMORY=1G; then
     eq "oom event" "$(count 7)" 1
     eq "oom size" "SELECT requested FROM events WHERE kind = 7;" 1099511627776
+    eq "free memory at the oom" "SELECT addr FROM events WHERE kind = 7;" 536870912
     eq "segments" "$(count 3)" 2
 fi
 

@@ -206,3 +206,24 @@ int gt_cupti_describe_device(int32_t ordinal, char *name, size_t len, uint64_t *
     dlclose(cuda); /* drops the NOLOAD reference only */
     return rc;
 }
+
+typedef CUresult (*cu_mem_get_info_fn)(size_t *, size_t *);
+
+int gt_cupti_memory_now(uint64_t *free_bytes, uint64_t *total_bytes)
+{
+    void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (cuda == NULL)
+        return -1;
+    cu_mem_get_info_fn get_info;
+    void *p = dlsym(cuda, "cuMemGetInfo_v2");
+    memcpy(&get_info, &p, sizeof(get_info));
+    size_t free_now = 0, total = 0;
+    int rc = -1;
+    if (get_info != NULL && get_info(&free_now, &total) == CUDA_SUCCESS) {
+        *free_bytes = free_now;
+        *total_bytes = total;
+        rc = 0;
+    }
+    dlclose(cuda); /* drops the NOLOAD reference only */
+    return rc;
+}

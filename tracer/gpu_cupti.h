@@ -52,4 +52,10 @@ int32_t gt_cupti_device(CUcontext ctx, uint32_t context_uid);
  * a callback: driver calls that are not traced are allowed there. */
 int gt_cupti_describe_device(int32_t ordinal, char *name, size_t len, uint64_t *total);
 
+/* gt_cupti_memory_now: the driver's free and total bytes of the current
+ * context's device (cuMemGetInfo_v2, resolved like the above). Returns 0, or
+ * -1 when the driver or the call fails. Called from a callback right after
+ * an allocation failed; the recursion guard hides the call from the tracer. */
+int gt_cupti_memory_now(uint64_t *free_bytes, uint64_t *total_bytes);
+
 #endif

@@ -416,6 +416,36 @@ static void describe_once(int32_t device)
     atomic_store_explicit(&d->state, 2, memory_order_release);
 }
 
+/* Out of memory is 2 in both APIs: cudaErrorMemoryAllocation and
+ * CUDA_ERROR_OUT_OF_MEMORY. */
+#define GT_OUT_OF_MEMORY 2
+
+/* After a device allocation failed for lack of memory, what the driver says
+ * is free on that device, as a MEMINFO record with domain 0 (the tracer's
+ * own question, not the program's). Only the outermost record asks: a
+ * runtime cudaMalloc and the cuMemAlloc inside it fail once. */
+static void record_memory_at_oom(const struct gt_ringw_event *failed)
+{
+    int device_memory =
+        failed->kind == GT_RING_KIND_ALLOC || failed->kind == GT_RING_KIND_VMM_CREATE;
+    if (!device_memory || failed->result != GT_OUT_OF_MEMORY || failed->nested)
+        return;
+    uint64_t free_bytes, total_bytes;
+    if (gt_cupti_memory_now(&free_bytes, &total_bytes) != 0)
+        return;
+    struct gt_ringw_event ev = *failed;
+    ev.kind = GT_RING_KIND_MEMINFO;
+    ev.result = 0;
+    ev.domain = 0;
+    ev.cbid = 0;
+    ev.stream = 0;
+    ev.addr = free_bytes;
+    ev.size = total_bytes;
+    ev.ts_ns = gt_ringw_now_ns();
+    ev.enter_ns = 0;
+    gt_ringw_publish(&g_ring, &ev);
+}
+
 /* API enter and exit of a traced runtime or driver call (cupti.md §2.6-2.7).
  * ENTER only stamps the invocation and counts runtime depth; EXIT makes the
  * record. A driver record made while a traced runtime call runs on this
@@ -477,6 +507,7 @@ static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_Callback
     uint64_t enter = cb->correlationData != NULL && !orphan ? *cb->correlationData : 0;
     ev.enter_ns = enter != 0 && enter <= (uint64_t)now ? (int64_t)enter : 0;
     gt_ringw_publish(&g_ring, &ev);
+    record_memory_at_oom(&ev);
 }
 
 /* CUPTI stops itself after a fatal error (cupti_callbacks.h, STATE domain):

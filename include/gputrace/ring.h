@@ -56,7 +56,9 @@ enum gt_ring_kind {
     GT_RING_KIND_VMM_RELEASE = 6, /* cuMemRelease (handle in addr) */
     GT_RING_KIND_VMM_MAP = 7,     /* cuMemMap: addr, size */
     GT_RING_KIND_VMM_UNMAP = 8,   /* cuMemUnmap: addr, size */
-    GT_RING_KIND_MEMINFO = 9,     /* cudaMemGetInfo: addr = free, size = total */
+    GT_RING_KIND_MEMINFO = 9,     /* cudaMemGetInfo: addr = free, size = total; with domain 0
+                                   * the tracer's own query right after this thread's
+                                   * allocation failed for lack of memory */
     GT_RING_KIND_END = 10,        /* the process's atexit marker */
 };
 

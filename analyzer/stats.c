@@ -260,6 +260,16 @@ static int host_event(struct stats_ctx *c, const struct gt_event *e)
     return 0;
 }
 
+/* A failed request of the recording: counted, and the first one kept. */
+static void recorded_oom(struct gt_stats_device *d, const struct gt_event *e)
+{
+    if (d->recorded_ooms++ > 0)
+        return;
+    d->first_oom_seq = e->seq;
+    d->first_oom_requested = e->requested ? e->requested : e->size;
+    d->first_oom_free = e->addr;
+}
+
 static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const struct gt_event *e)
 {
     size_t i;
@@ -277,7 +287,7 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
     switch (e->kind) {
     case GT_EV_ALLOC:
         if (e->result != 0) {
-            d->recorded_ooms++; /* the recording failed here: nothing became live */
+            recorded_oom(d, e); /* the recording failed here: nothing became live */
             break;
         }
         d->allocs++;
@@ -301,7 +311,7 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
         d->empty_caches++;
         break;
     case GT_EV_OOM:
-        d->recorded_ooms++;
+        recorded_oom(d, e);
         break;
     case GT_EV_SEGMENT_ALLOC:
     case GT_EV_SEGMENT_FREE:
@@ -620,6 +630,15 @@ static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stat
             "  %-14s  %" PRId64 " allocs, %" PRId64 " frees, %" PRId64 " empty_cache, %" PRId64
             " recorded OOMs\n",
             "requests", d->allocs, d->frees, d->empty_caches, d->recorded_ooms);
+    if (d->recorded_ooms > 0) {
+        fprintf(f, "  %-14s  event %" PRId64 " asked %s; ", "first OOM", d->first_oom_seq,
+                gt_units_format_bytes(d->first_oom_requested, a, sizeof a));
+        if (d->first_oom_free > 0)
+            fprintf(f, "%s of the device was free then\n",
+                    gt_units_format_bytes(d->first_oom_free, b, sizeof b));
+        else
+            fputs("the free memory then is not recorded\n", f);
+    }
     fprintf(f, "  %-14s  peak %s, at the end %s (bytes asked and not freed)\n", "requested",
             gt_units_format_bytes(d->requested_peak, a, sizeof a),
             gt_units_format_bytes(d->requested_final, b, sizeof b));
@@ -704,6 +723,16 @@ static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats
             d->events, seconds(d->last_ts_ns - d->first_ts_ns), d->allocs, d->frees,
             d->empty_caches, d->recorded_ooms, d->requested_peak, d->requested_final,
             d->unknown_frees);
+    if (d->recorded_ooms > 0) {
+        fprintf(f,
+                ",\n     \"first_recorded_oom\": {\"seq\": %" PRId64
+                ", \"requested_bytes\": %" PRIu64,
+                d->first_oom_seq, d->first_oom_requested);
+        json_known(f, ", ", "free_bytes", d->first_oom_free);
+        fputc('}', f);
+    } else {
+        fputs(",\n     \"first_recorded_oom\": null", f);
+    }
     json_known(f, ",\n     ", "device_memory_bytes", d->device_memory);
     fprintf(f,
             ", \"peak_allocated_bytes\": %" PRIu64 ", \"peak_reserved_bytes\": %" PRIu64

@@ -39,6 +39,11 @@ struct gt_stats_device {
     int64_t frees;
     int64_t empty_caches;
     int64_t recorded_ooms; /* oom events and failed allocs */
+    /* The first of them (when recorded_ooms > 0): its seq, the bytes asked
+     * and the free device memory at that moment from the event's addr, as
+     * the driver (record) or PyTorch's snapshot reported it; 0 = unknown. */
+    int64_t first_oom_seq;
+    uint64_t first_oom_requested, first_oom_free;
     /* Bytes asked and not yet freed, from the trace's alloc/free events
      * alone (no allocator involved): the floor under any config. */
     uint64_t requested_peak, requested_final;
@@ -93,7 +98,8 @@ void gt_stats_free(struct gt_stats *s); /* accepts NULL */
  *   {"trace", "events", "duration_seconds", "config", "config_recorded",
  *    "config_error", "devices": [{"device", "name", "total_memory_bytes",
  *    "events", "duration_seconds", "allocs", "frees", "empty_caches",
- *    "recorded_ooms", "requested_peak_bytes", "requested_final_bytes",
+ *    "recorded_ooms", "first_recorded_oom" (null or {"seq", "requested_bytes",
+ *    "free_bytes" (null when unknown)}), "requested_peak_bytes", "requested_final_bytes",
  *    "device_memory_bytes", "peak_allocated_bytes", "peak_reserved_bytes",
  *    "simulated_ooms", "utilization", "real_reserved_peak_bytes",
  *    "real_reserved_final_bytes", "unknown_frees", "timeline": [{"start",

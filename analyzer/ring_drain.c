@@ -77,6 +77,20 @@ struct pend {
     struct gt_event ev;
 };
 
+/* Requests mode: where one thread stands in a possible allocation probe
+ * (see probe_step). */
+enum probe_state { PROBE_IDLE, PROBE_ASKED, PROBE_FAILING, PROBE_GOT };
+#define PROBE_WATCHES 64 /* threads followed at once; the oldest is forgotten */
+struct probe_watch {
+    int64_t pid, tid;
+    enum probe_state state;
+    uint64_t free_bytes; /* what the program's cudaMemGetInfo said */
+    uint64_t first;      /* the first guess */
+    unsigned shift;      /* the latest guess is first >> shift */
+    uint64_t got;        /* address of the guess that succeeded */
+    size_t nallocs;      /* allocation records of the probe so far */
+};
+
 struct device {
     int32_t device;
     uint64_t total; /* 0 = unknown */
@@ -93,6 +107,8 @@ struct gt_drain {
     size_t nrings, caprings;
     struct pend *pend;
     size_t npend, cappend;
+    struct probe_watch watches[PROBE_WATCHES];
+    size_t nwatches, next_watch;
     struct device *devices;
     size_t ndevices, capdevices;
     struct gt_live_map segments; /* native mode: (pid, addr) -> segment size */
@@ -586,6 +602,107 @@ static void note_free_at_oom(struct gt_drain *d, int64_t pid, int64_t tid, uint6
     }
 }
 
+/* The watch of a thread; with create, a new one (reusing the oldest slot). */
+static struct probe_watch *probe_watch(struct gt_drain *d, int64_t pid, int64_t tid, bool create)
+{
+    for (size_t i = 0; i < d->nwatches; i++)
+        if (d->watches[i].pid == pid && d->watches[i].tid == tid)
+            return &d->watches[i];
+    if (!create)
+        return NULL;
+    size_t i = d->nwatches < PROBE_WATCHES ? d->nwatches++ : d->next_watch++ % PROBE_WATCHES;
+    d->watches[i] = (struct probe_watch){.pid = pid, .tid = tid};
+    return &d->watches[i];
+}
+
+/* Whether size is the next halving of the probe: first >> k for some k
+ * past the latest shift (a guess over PyTorch's own limit is halved
+ * without a call, so steps may be skipped). */
+static bool probe_next_guess(struct probe_watch *w, uint64_t size)
+{
+    for (unsigned k = w->shift + 1; k < 64 && (w->first >> k) >= size; k++) {
+        if ((w->first >> k) == size) {
+            w->shift = k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Removes the thread's last n pending events if all n are allocations;
+ * false (nothing removed) when some were already written. */
+static bool probe_unpend(struct gt_drain *d, int64_t pid, int64_t tid, size_t n)
+{
+    size_t found = 0;
+    size_t at[64];
+    for (size_t i = d->npend; i-- > 0 && found < n;) {
+        const struct gt_event *ev = &d->pend[i].ev;
+        if (ev->pid != pid || ev->tid != tid)
+            continue;
+        if (ev->kind != GT_EV_ALLOC)
+            return false;
+        at[found++] = i;
+    }
+    if (found < n)
+        return false;
+    for (size_t j = 0; j < found; j++) { /* highest index first */
+        size_t i = at[j];
+        memmove(&d->pend[i], &d->pend[i + 1], (d->npend - i - 1) * sizeof *d->pend);
+        d->npend--;
+    }
+    return true;
+}
+
+/* PyTorch's cudaMallocAsync backend sizes cuDNN's workspace by probing
+ * (CUDAMallocAsyncAllocator.cpp, cacheInfo): cudaMemGetInfo, then
+ * cudaMallocAsync(guess) with guess = min(free, limit - used), halved
+ * (guess >>= 1) after each cudaErrorMemoryAllocation, and the first success
+ * freed at once. None of it is a tensor, so requests mode drops the whole
+ * run (cupti.md §4.2). Followed per thread: the program's MEMINFO, then
+ * allocations of first <= free and first >> k with k rising, all failed
+ * but the last, then the free of the last one's address as the thread's
+ * next record. Anything else on that thread ends the watch. Returns true
+ * when c is the probe's closing free and the probe was dropped. */
+static bool probe_step(struct gt_drain *d, int64_t pid, const struct gt_ring_record *c)
+{
+    if (c->kind == GT_RING_KIND_MEMINFO) {
+        if (c->domain != 0) { /* domain 0 is the tracer's own question */
+            struct probe_watch *w = probe_watch(d, pid, c->tid, true);
+            *w = (struct probe_watch){
+                .pid = pid, .tid = c->tid, .state = PROBE_ASKED, .free_bytes = c->addr};
+        }
+        return false;
+    }
+    struct probe_watch *w = probe_watch(d, pid, c->tid, false);
+    if (w == NULL || w->state == PROBE_IDLE)
+        return false;
+    enum probe_state was = w->state;
+    w->state = PROBE_IDLE;
+    if (c->kind == GT_RING_KIND_ALLOC && c->size > 0 && w->nallocs < 64) {
+        bool guess = was == PROBE_ASKED ? c->size <= w->free_bytes
+                                        : was == PROBE_FAILING && probe_next_guess(w, c->size);
+        if (!guess)
+            return false;
+        if (was == PROBE_ASKED) {
+            w->first = c->size;
+            w->shift = 0;
+        }
+        w->nallocs++;
+        if (c->result == 0) {
+            w->state = PROBE_GOT;
+            w->got = c->addr;
+        } else if (c->result == 2) { /* cudaErrorMemoryAllocation */
+            w->state = PROBE_FAILING;
+        }
+        return false;
+    }
+    if (was != PROBE_GOT || c->kind != GT_RING_KIND_FREE || c->addr != w->got ||
+        !probe_unpend(d, pid, c->tid, w->nallocs))
+        return false;
+    d->st.probes += (int64_t)w->nallocs + 1;
+    return true;
+}
+
 /* One published record, copied out of the ring. */
 static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_record *c,
                        uint64_t idx)
@@ -607,6 +724,8 @@ static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_
         d->st.nested++;
         return GT_OK;
     }
+    if (d->opts.mode != GT_DRAIN_NATIVE && probe_step(d, r->pid, c))
+        return GT_OK;
     if (c->kind == GT_RING_KIND_MEMINFO) {
         device_total(d, c->device, c->size);
         if (c->domain == 0)
@@ -943,6 +1062,8 @@ int gt_drain_close(struct gt_drain *d, struct gt_drain_stats *st)
     gt_drain_stats(d, &d->st);
     if (d->err == GT_OK)
         write_meta_i64(d, "lost_events", d->st.lost);
+    if (d->err == GT_OK && d->opts.mode != GT_DRAIN_NATIVE)
+        write_meta_i64(d, "probe_events_dropped", d->st.probes);
     /* The wall clock of ts_ns 0, so a trace can be lined up with logs. */
     fix_base(d);
     for (size_t i = 0; i < d->nrings && d->err == GT_OK; i++) {

@@ -196,6 +196,17 @@ if record oom_retry native 0 FAKE_CUDA_MEMORY=1G; then
     eq "segments" "$(count 3)" 2
 fi
 
+# cudnn_probe: the probe's cudaMemGetInfo/cudaMallocAsync/cudaFreeAsync leave
+# the request stream; the tensor around it stays.
+if record cudnn_probe requests 0 FAKE_CUDA_MEMORY=1G; then
+    eq "only the tensor" "SELECT group_concat(kind || ':' || requested, ' ') FROM events;" \
+        "1:1048576 2:0"
+    eq "probe counted" "SELECT value FROM meta WHERE key = 'probe_events_dropped';" 2
+fi
+if record cudnn_probe native 0 FAKE_CUDA_MEMORY=1G; then
+    eq "native mode keeps the probe's segments" "$(count 3)" 2
+fi
+
 # fork: children exit through atexit without CUDA; nothing doubled.
 if record fork requests 0; then
     eq "allocs" "$(count 1)" 2

@@ -356,6 +356,66 @@ START_TEST(requests_mode_maps_tensors_oom_probes_and_pinned_memory)
 }
 END_TEST
 
+/* PyTorch's cacheInfo under backend:cudaMallocAsync: cudaMemGetInfo, a
+ * guess of the free memory halved after each failure, the success freed at
+ * once. The whole probe leaves the request stream; the tensor stays. */
+START_TEST(requests_mode_drops_cudnn_workspace_probes)
+{
+    struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
+    struct gt_drain *d = drain_open(GT_DRAIN_REQUESTS);
+    struct gt_drain_stats st;
+    const uint64_t free_now = 3000u << 20, total = 8ull << 30;
+
+    put(h, GT_RING_KIND_MEMINFO, 0, 100, free_now, total);
+    put(h, GT_RING_KIND_ALLOC, 2, 110, 0, free_now);
+    put(h, GT_RING_KIND_ALLOC, 2, 120, 0, free_now >> 1);
+    /* free_now >> 2 was over PyTorch's own limit: halved without a call */
+    put(h, GT_RING_KIND_ALLOC, 0, 130, 0xb000, free_now >> 3);
+    put(h, GT_RING_KIND_FREE, 0, 140, 0xb000, 0);
+    put(h, GT_RING_KIND_ALLOC, 0, 200, 0xa000, 4096);
+    put(h, GT_RING_KIND_END, 0, 800, 0, 0);
+    ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+    close_all(d, &st);
+    char want[128];
+    snprintf(want, sizeof want, "200 %d 1 40960 0 4096 0\n", (int)getpid());
+    ck_assert_str_eq(events_text(), want);
+    ck_assert_int_eq(st.probes, 4);
+    ck_assert_int_eq(st.events, 1);
+    ck_assert_str_eq(query("SELECT value FROM meta WHERE key = 'probe_events_dropped'"), "4");
+    ring_unmap(h);
+}
+END_TEST
+
+/* Near misses are the program's own requests and stay: a guess that is not
+ * a halving, a success not freed at once, a first guess over the free
+ * memory reported. */
+START_TEST(requests_mode_keeps_what_only_looks_like_a_probe)
+{
+    struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
+    struct gt_drain *d = drain_open(GT_DRAIN_REQUESTS);
+    struct gt_drain_stats st;
+
+    put(h, GT_RING_KIND_MEMINFO, 0, 100, 1000, 1u << 30);
+    put(h, GT_RING_KIND_ALLOC, 2, 110, 0, 1000);
+    put(h, GT_RING_KIND_ALLOC, 0, 120, 0xb000, 600); /* not 1000 >> k */
+    put(h, GT_RING_KIND_FREE, 0, 130, 0xb000, 0);
+    put(h, GT_RING_KIND_MEMINFO, 0, 200, 1000, 1u << 30);
+    put(h, GT_RING_KIND_ALLOC, 0, 210, 0xc000, 1000);
+    put(h, GT_RING_KIND_ALLOC, 0, 220, 0xd000, 64); /* before the free */
+    put(h, GT_RING_KIND_FREE, 0, 230, 0xc000, 0);
+    put(h, GT_RING_KIND_MEMINFO, 0, 300, 1000, 1u << 30);
+    put(h, GT_RING_KIND_ALLOC, 0, 310, 0xe000, 2000); /* more than was free */
+    put(h, GT_RING_KIND_FREE, 0, 320, 0xe000, 0);
+    put(h, GT_RING_KIND_END, 0, 800, 0, 0);
+    ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+    close_all(d, &st);
+    ck_assert_int_eq(st.probes, 0);
+    ck_assert_int_eq(st.events, 8);
+    ck_assert_str_eq(query("SELECT value FROM meta WHERE key = 'probe_events_dropped'"), "0");
+    ring_unmap(h);
+}
+END_TEST
+
 START_TEST(native_mode_maps_segments_their_free_sizes_and_ooms)
 {
     struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
@@ -656,6 +716,8 @@ static Suite *record_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, two_processes_merge_by_time_on_the_earliest_anchor);
     tcase_add_test(tc, a_free_that_made_room_sorts_before_the_allocation_that_reused_it);
+    tcase_add_test(tc, requests_mode_drops_cudnn_workspace_probes);
+    tcase_add_test(tc, requests_mode_keeps_what_only_looks_like_a_probe);
     tcase_add_test(tc, requests_mode_maps_tensors_oom_probes_and_pinned_memory);
     tcase_add_test(tc, the_driver_description_in_a_ring_names_the_device);
     tcase_add_test(tc, native_mode_maps_segments_their_free_sizes_and_ooms);

@@ -65,6 +65,8 @@ struct gt_drain_stats {
     int64_t bad_files;   /* ring files skipped as damaged or foreign */
     int64_t late;        /* events that arrived after later ones were written */
     int64_t unavailable; /* processes whose tracer reported itself unavailable or stopped */
+    int64_t probes;      /* requests mode: records of allocation probes dropped (cuDNN's
+                          * workspace sizing under cudaMallocAsync), frees included */
 };
 
 /* gt_drain_open: a drain of the ring files in dir (which must exist) into

@@ -327,6 +327,18 @@ static void run_command(struct replay *r, char **tok, int n)
     } else if (strcmp(cmd, "meminfo") == 0) {
         size_t free_bytes, total_bytes;
         expect(r, cuMemGetInfo(&free_bytes, &total_bytes), 0, cmd);
+    } else if (strcmp(cmd, "cudnn_probe") == 0) {
+        /* PyTorch's cacheInfo under backend:cudaMallocAsync: ask what is
+         * free, try that much, halve after each failure, free the success. */
+        size_t free_bytes, total_bytes;
+        void *s = need_stream(r, tok[1]);
+        expect(r, cuMemGetInfo(&free_bytes, &total_bytes), 0, cmd);
+        for (uint64_t guess = free_bytes; guess > 0; guess >>= 1) {
+            if (fake_cudaMallocAsync(&p, guess, s) == 0) {
+                expect(r, fake_cudaFreeAsync(p, s), 0, cmd);
+                break;
+            }
+        }
     } else if (strcmp(cmd, "oom") == 0) {
         expect(r, fake_cudaMalloc(&p, need_u64(r, tok[1])), 2, cmd);
     } else if (strcmp(cmd, "device") == 0) {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The cuDNN-probe check (issue 4): records a convolutional loop with
+# cudnn.benchmark in requests mode and shows how many probe records the
+# drain dropped, and the failed allocations left in the trace. Binaries from
+# tests/gpu/prebuild.sh; output in $OUT.
+set -u
+export PATH="$PWD/gpu-bin:$PATH" GPUTRACE_INJECT="$PWD/gpu-bin/libgputrace-inject.so" PYTHONUNBUFFERED=1
+timeout 150 gpu-trace record --mode requests -o "$OUT/conv.db" -- \
+    python3 tests/gpu/conv_loop.py "$OUT/conv.json" > "$OUT/conv.log" 2>&1
+echo "record exit $?"; tail -3 "$OUT/conv.log"
+python3 - "$OUT/conv.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+meta = dict(c.execute("SELECT key, value FROM meta"))
+print("probe_events_dropped", meta.get("probe_events_dropped"), "lost", meta.get("lost_events"))
+print("events", c.execute("SELECT count(*) FROM events").fetchone()[0])
+print("failed allocs left", c.execute("SELECT count(*), group_concat(requested) FROM events WHERE kind = 1 AND result != 0").fetchone())
+print("devices", list(c.execute("SELECT * FROM devices")))
+PY
+gpu-trace stats "$OUT/conv.db" | head -8

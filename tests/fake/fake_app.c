@@ -22,7 +22,9 @@
  *   meminfo                        cuMemGetInfo_v2
  *   oom SIZE                       runtime cudaMalloc that must fail with 2
  *   device N                       make device N current (all threads)
- *   churn N SIZE [sN]              N runtime malloc/free pairs (async with sN)
+ *   churn N SIZE [sN]              N runtime malloc/free pairs (async with sN);
+ *                                  with FAKE_APP_TIMING set, their time goes
+ *                                  to stderr (bench/tracer.sh)
  *   thread N FILE                  replay FILE (relative to this file) on N
  *                                  threads at once, each with its own names
  *   fork                           fork a child that exits without CUDA calls
@@ -346,6 +348,8 @@ static void run_command(struct replay *r, char **tok, int n)
     } else if (strcmp(cmd, "churn") == 0) {
         uint64_t count = need_u64(r, tok[1]), size = need_u64(r, n > 2 ? tok[2] : NULL);
         void *stream = n > 3 ? need_stream(r, tok[3]) : NULL;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         for (uint64_t i = 0; i < count; i++) {
             if (n > 3) {
                 expect(r, fake_cudaMallocAsync(&p, size, stream), 0, "mallocasync");
@@ -355,6 +359,10 @@ static void run_command(struct replay *r, char **tok, int n)
                 expect(r, fake_cudaFree(p), 0, "free");
             }
         }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (getenv("FAKE_APP_TIMING") != NULL)
+            fprintf(stderr, "churn: %" PRIu64 " pairs in %lld ns\n", count,
+                    (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
     } else if (strcmp(cmd, "thread") == 0) {
         run_threads(r, need_u64(r, tok[1]), n > 2 ? tok[2] : NULL);
     } else if (strcmp(cmd, "fork") == 0) {

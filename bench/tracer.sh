@@ -1,0 +1,69 @@
+#!/bin/sh
+# bench/tracer.sh: the tracer's cost on the program's thread and the drain's
+# rate (issue 4), through the CUDA/CUPTI test doubles, for
+# docs/performance.md.
+#
+#   bench/tracer.sh [BUILD_DIR] [PAIRS]
+#
+# Runs fake_app's `churn PAIRS 4096` (runtime cudaMalloc/cudaFree pairs; each
+# call also makes a nested driver call, so 4 traced callbacks a pair) three
+# times untraced and three times under `gpu-trace record`, with a ring large
+# enough that nothing is dropped. Per callback: (traced - untraced) / (4 *
+# PAIRS), from the best of each three (fake_app times the loop itself, so
+# process start and the drain after it are not in it). The drain rate is the
+# trace's events over record's wall time after the program's loop ended.
+# BUILD_DIR (default ./build) needs gpu-trace, tracer/libgputrace-inject.so
+# and tests/fake/ (fake_app, lib/) from a Release build.
+set -eu
+
+build=${1:-build}
+pairs=${2:-1000000}
+gt=$build/gpu-trace
+app=$build/tests/fake/fake_app
+fake=$build/tests/fake/lib
+inject=$build/tracer/libgputrace-inject.so
+for f in "$gt" "$app" "$inject" "$fake/libcupti.so.13"; do
+    if [ ! -e "$f" ]; then
+        echo "bench/tracer.sh: error: '$f' not found; build with -DCMAKE_BUILD_TYPE=Release first" >&2
+        exit 1
+    fi
+done
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gt-tracer-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+printf 'churn %s 4096\n' "$pairs" >"$tmp/scenario"
+capacity=1
+while [ "$capacity" -lt $((pairs * 4 + 1024)) ]; do capacity=$((capacity * 2)); done
+
+echo "date        $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "host        $(uname -srm); $(nproc) CPUs; $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"
+echo "commit      $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+
+loop_ns() { sed -n 's/^churn: [0-9]* pairs in \([0-9]*\) ns$/\1/p' "$1"; }
+best() { sort -n | head -n 1; }
+
+for i in 1 2 3; do
+    LD_LIBRARY_PATH=$fake FAKE_APP_TIMING=1 "$app" "$tmp/scenario" 2>"$tmp/plain$i"
+    loop_ns "$tmp/plain$i"
+done | best >"$tmp/plain"
+for i in 1 2 3; do
+    start=$(date +%s%N)
+    GPUTRACE_INJECT=$inject "$gt" record -o "$tmp/t$i.db" -- env LD_LIBRARY_PATH="$fake" \
+        GPUTRACE_CUPTI="$fake/libcupti.so.13" GPUTRACE_RING_CAPACITY="$capacity" FAKE_APP_TIMING=1 \
+        "$app" "$tmp/scenario" 2>"$tmp/traced$i" >/dev/null
+    end=$(date +%s%N)
+    echo "$(loop_ns "$tmp/traced$i") $((end - start))"
+done >"$tmp/runs"
+plain=$(cat "$tmp/plain")
+traced=$(cut -d' ' -f1 "$tmp/runs" | best)
+events=$(sqlite3 "$tmp/t1.db" "SELECT count(*) FROM events")
+lost=$(sqlite3 "$tmp/t1.db" "SELECT value FROM meta WHERE key = 'lost_events'")
+record_ns=$(sort -n "$tmp/runs" | head -n 1 | cut -d' ' -f2)
+loop_of_that=$(sort -n "$tmp/runs" | head -n 1 | cut -d' ' -f1)
+awk -v p="$plain" -v t="$traced" -v n="$pairs" -v e="$events" -v l="$lost" \
+    -v r="$record_ns" -v lt="$loop_of_that" 'BEGIN {
+    printf "untraced    %d pairs in %.3f s: %.1f ns a call\n", n, p / 1e9, p / (2 * n)
+    printf "traced      %.3f s: %.1f ns a call\n", t / 1e9, t / (2 * n)
+    printf "per callback (traced - untraced) / (4 * pairs): %.1f ns (target <= 100)\n", (t - p) / (4 * n)
+    printf "trace       %d events, lost_events %s\n", e, l
+    printf "record      %.3f s wall; after the loop %.3f s: %.2f M events/s drained (target >= 2)\n", r / 1e9, (r - lt) / 1e9, e / ((r - lt) / 1e3)
+}'

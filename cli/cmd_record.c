@@ -303,7 +303,7 @@ static int write_start_meta(struct gt_trace_writer *w, const struct record_args 
 /* Rings go to /dev/shm when it is a tmpfs with room to spare: its pages are
  * never written back, while on a disk file system each writeback
  * write-protects the ring's pages again and the program's next record
- * takes a fault (bench/tracer.sh: 147 -> 127 ns a callback). "Room" is
+ * takes a fault (bench/tracer.sh: ~155 -> ~121 ns a callback). "Room" is
  * GT_SHM_MIN_FREE, far above a ring (~6 MiB) times the processes of a
  * run, so a container's small /dev/shm (64 MiB in Docker) is passed over. */
 #define GT_SHM_DIR "/dev/shm"

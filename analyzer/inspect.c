@@ -74,6 +74,8 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
     case GT_EV_ALLOC:
     case GT_EV_OOM:
         ev->recorded_oom = e->kind == GT_EV_OOM || e->result != 0;
+        /* trace-format.md: a failed request's addr is the free memory */
+        ev->recorded_free = ev->recorded_oom ? e->addr : 0;
         ev->result = gt_sim_malloc(d->sim, asked, e->stream, &h);
         if (ev->result == GT_ENOMEM)
             return GT_ENOMEM;
@@ -131,8 +133,13 @@ static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
                 rc = in->rc; /* 0 when only the device table is full: skip */
                 continue;
             }
-            struct gt_inspect_event ev = {index,     e->seq, e->ts_ns, e->device, e->kind,
-                                          e->stream, 0,      0,        false,     d->sim};
+            struct gt_inspect_event ev = {.index = index,
+                                          .seq = e->seq,
+                                          .ts_ns = e->ts_ns,
+                                          .device = e->device,
+                                          .kind = e->kind,
+                                          .stream = e->stream,
+                                          .sim = d->sim};
             rc = apply(in, d, e, index, &ev);
             if (rc == 0 && in->opts->on_event)
                 rc = in->opts->on_event(in->opts->ctx, in, &ev);

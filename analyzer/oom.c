@@ -211,6 +211,7 @@ static void fill_numbers(struct analyze_ctx *c, struct gt_oom *o, const struct g
     o->device = ev->device;
     o->stream = ev->stream;
     o->recorded = ev->recorded_oom;
+    o->recorded_free = ev->recorded_free;
     o->requested = ev->requested;
     /* MIRRORS: the OOM message's "Tried to allocate": alloc_size, the segment
      * get_allocation_size makes for the rounded request, not the tensor. */

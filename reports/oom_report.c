@@ -227,7 +227,10 @@ static void table_oom(FILE *f, const struct gt_oom_report *r, const struct gt_oo
     fprintf(f, "OOM at event %" PRId64, o->event);
     if (r->ndevices > 1)
         fprintf(f, " on device %" PRId32, o->device);
-    if (o->recorded)
+    if (o->recorded && o->recorded_free > 0)
+        fprintf(f, " (the recording failed here too, with %s free on the device)",
+                fmt_bytes(o->recorded_free, q, sizeof q));
+    else if (o->recorded)
         fputs(" (the recording failed here too)", f);
     fprintf(f,
             ": asked for %s (PyTorch tries %s) on a %s card with %s allocated and %s reserved "
@@ -356,10 +359,12 @@ static void json_oom(FILE *f, const struct gt_oom_report *r, const struct gt_oom
 {
     fprintf(f,
             "    {\"event\": %" PRId64 ", \"device\": %" PRId32
-            ", \"recorded\": %s, \"after_first\": %s,\n"
-            "      \"requested_bytes\": %" PRIu64 ", \"tried_to_allocate_bytes\": %" PRIu64
+            ", \"recorded\": %s, \"after_first\": %s, \"recorded_free_bytes\": ",
+            o->event, o->device, o->recorded ? "true" : "false", o->after_first ? "true" : "false");
+    json_limit(f, o->recorded_free);
+    fprintf(f,
+            ",\n      \"requested_bytes\": %" PRIu64 ", \"tried_to_allocate_bytes\": %" PRIu64
             ", \"capacity_bytes\": ",
-            o->event, o->device, o->recorded ? "true" : "false", o->after_first ? "true" : "false",
             o->requested, o->tried_to_allocate);
     json_limit(f, o->capacity);
     fprintf(f,

@@ -28,6 +28,7 @@ struct gt_inspect_event {
      * OOM that this config also fails counts here too). */
     int result;
     bool recorded_oom;        /* the recording itself failed here (oom event or failed alloc) */
+    uint64_t recorded_free;   /* then: the device's free memory the recording kept, 0 unknown */
     const struct gt_sim *sim; /* the device's simulator, after the request */
 };
 

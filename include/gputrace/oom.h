@@ -57,8 +57,9 @@ struct gt_oom {
     int64_t ts_ns;
     int32_t device;
     uint64_t stream;
-    bool recorded;    /* the recording itself failed here */
-    bool after_first; /* an earlier OOM already failed this run: a consequence */
+    bool recorded;          /* the recording itself failed here */
+    bool after_first;       /* an earlier OOM already failed this run: a consequence */
+    uint64_t recorded_free; /* recorded: the device's free memory then, 0 unknown */
     uint64_t requested;
     /* get_allocation_size(round_size(requested)): the segment PyTorch tries,
      * its "Tried to allocate" figure */
@@ -144,7 +145,8 @@ const char *gt_oom_verdict_name(enum gt_oom_verdict v);
  * is none. gt_oom_json_write: one JSON object
  *   {"trace", "device_memory_bytes", "config", "config_recorded",
  *    "memory_fraction", "ooms": [{"event", "device",
- *    "recorded", "after_first", "requested_bytes", "tried_to_allocate_bytes",
+ *    "recorded", "after_first", "recorded_free_bytes" (null unless the
+ *    recording kept it), "requested_bytes", "tried_to_allocate_bytes",
  *    "capacity_bytes", "allocated_bytes", "reserved_bytes",
  *    "reserved_unallocated_bytes", "largest_free_block_bytes", "verdict",
  *    "need_bytes", "shrink_needed_bytes", "shrink_needed_fraction",

@@ -68,12 +68,12 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
                  int64_t index, struct gt_inspect_event *ev)
 {
     gt_sim_handle h;
-    uint64_t asked = e->requested ? e->requested : e->size;
+    uint64_t asked = gt_event_asked(e);
     ev->requested = asked;
     switch (e->kind) {
     case GT_EV_ALLOC:
     case GT_EV_OOM:
-        ev->recorded_oom = e->kind == GT_EV_OOM || e->result != 0;
+        ev->recorded_oom = gt_event_failed_request(e);
         /* trace-format.md: a failed request's addr is the free memory */
         ev->recorded_free = ev->recorded_oom ? e->addr : 0;
         ev->result = gt_sim_malloc(d->sim, asked, e->stream, &h);

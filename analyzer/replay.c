@@ -168,7 +168,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
         return 0;
     }
     struct op o = {0, ev->stream, index, NO_SLOT, 0, (uint8_t)dev};
-    uint64_t asked = ev->requested ? ev->requested : ev->size;
+    uint64_t asked = gt_event_asked(ev);
     if (ev->kind == GT_EV_EMPTY_CACHE) {
         o.kind = OP_EMPTY_CACHE;
         out[(*n)++] = o;
@@ -177,7 +177,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
     /* A recorded OOM, or an allocation the driver refused, is a request the
      * program made and did not get: each config is asked whether it would
      * have served it. */
-    if (ev->kind == GT_EV_OOM || (ev->kind == GT_EV_ALLOC && ev->result != 0)) {
+    if (gt_event_failed_request(ev)) {
         o.kind = OP_PROBE;
         o.size = asked;
         out[(*n)++] = o;

@@ -80,7 +80,8 @@ struct pend {
 /* Requests mode: where one thread stands in a possible allocation probe
  * (see probe_step). */
 enum probe_state { PROBE_IDLE, PROBE_ASKED, PROBE_FAILING, PROBE_GOT };
-#define PROBE_WATCHES 64 /* threads followed at once; the oldest is forgotten */
+#define PROBE_WATCHES 64    /* threads followed at once; the oldest is forgotten */
+#define PROBE_MAX_ALLOCS 64 /* a guess halved 64 times is 0: no probe is longer */
 struct probe_watch {
     int64_t pid, tid;
     enum probe_state state;
@@ -584,6 +585,16 @@ static int32_t event_kind(const struct gt_drain *d, const struct gt_ring_record 
     }
 }
 
+/* The index of the latest pending event of thread (pid, tid) before end,
+ * or SIZE_MAX when it has none there. */
+static size_t pend_last_of(const struct gt_drain *d, size_t end, int64_t pid, int64_t tid)
+{
+    for (size_t i = end; i-- > 0;)
+        if (d->pend[i].ev.pid == pid && d->pend[i].ev.tid == tid)
+            return i;
+    return SIZE_MAX;
+}
+
 /* The tracer asks the driver what is free right after an allocation fails
  * and publishes the answer next (ring.h, MEMINFO with domain 0). It goes in
  * the failed event's addr, as the trace format defines for `oom` (and a
@@ -591,15 +602,12 @@ static int32_t event_kind(const struct gt_drain *d, const struct gt_ring_record 
  * latest, still pending: the drain holds events back before writing them. */
 static void note_free_at_oom(struct gt_drain *d, int64_t pid, int64_t tid, uint64_t free_bytes)
 {
-    for (size_t i = d->npend; i-- > 0;) {
-        struct gt_event *ev = &d->pend[i].ev;
-        if (ev->pid != pid || ev->tid != tid)
-            continue;
-        bool failed = ev->kind == GT_EV_OOM || (ev->kind == GT_EV_ALLOC && ev->result != 0);
-        if (failed && ev->addr == 0)
-            ev->addr = free_bytes;
+    size_t i = pend_last_of(d, d->npend, pid, tid);
+    if (i == SIZE_MAX)
         return;
-    }
+    struct gt_event *ev = &d->pend[i].ev;
+    if (gt_event_failed_request(ev) && ev->addr == 0)
+        ev->addr = free_bytes;
 }
 
 /* The watch of a thread; with create, a new one (reusing the oldest slot). */
@@ -634,17 +642,13 @@ static bool probe_next_guess(struct probe_watch *w, uint64_t size)
 static bool probe_unpend(struct gt_drain *d, int64_t pid, int64_t tid, size_t n)
 {
     size_t found = 0;
-    size_t at[64];
-    for (size_t i = d->npend; i-- > 0 && found < n;) {
-        const struct gt_event *ev = &d->pend[i].ev;
-        if (ev->pid != pid || ev->tid != tid)
-            continue;
-        if (ev->kind != GT_EV_ALLOC)
+    size_t at[PROBE_MAX_ALLOCS];
+    for (size_t end = d->npend; found < n; end = at[found - 1]) {
+        size_t i = pend_last_of(d, end, pid, tid);
+        if (i == SIZE_MAX || d->pend[i].ev.kind != GT_EV_ALLOC)
             return false;
         at[found++] = i;
     }
-    if (found < n)
-        return false;
     for (size_t j = 0; j < found; j++) { /* highest index first */
         size_t i = at[j];
         memmove(&d->pend[i], &d->pend[i + 1], (d->npend - i - 1) * sizeof *d->pend);
@@ -678,7 +682,7 @@ static bool probe_step(struct gt_drain *d, int64_t pid, const struct gt_ring_rec
         return false;
     enum probe_state was = w->state;
     w->state = PROBE_IDLE;
-    if (c->kind == GT_RING_KIND_ALLOC && c->size > 0 && w->nallocs < 64) {
+    if (c->kind == GT_RING_KIND_ALLOC && c->size > 0 && w->nallocs < PROBE_MAX_ALLOCS) {
         bool guess = was == PROBE_ASKED ? c->size <= w->free_bytes
                                         : was == PROBE_FAILING && probe_next_guess(w, c->size);
         if (!guess)
@@ -691,7 +695,7 @@ static bool probe_step(struct gt_drain *d, int64_t pid, const struct gt_ring_rec
         if (c->result == 0) {
             w->state = PROBE_GOT;
             w->got = c->addr;
-        } else if (c->result == 2) { /* cudaErrorMemoryAllocation */
+        } else if (c->result == GT_RING_OUT_OF_MEMORY) {
             w->state = PROBE_FAILING;
         }
         return false;

@@ -244,7 +244,7 @@ static int host_event(struct stats_ctx *c, const struct gt_event *e)
 
     s->has_host = true;
     if (e->kind == GT_EV_HOST_ALLOC) {
-        bytes = e->requested ? e->requested : e->size;
+        bytes = gt_event_asked(e);
         s->host_allocs++;
         s->host_total += bytes;
         if (live_put(&c->host, 0, e->addr, bytes, &old) != 0)
@@ -266,7 +266,7 @@ static void recorded_oom(struct gt_stats_device *d, const struct gt_event *e)
     if (d->recorded_ooms++ > 0)
         return;
     d->first_oom_seq = e->seq;
-    d->first_oom_requested = e->requested ? e->requested : e->size;
+    d->first_oom_requested = gt_event_asked(e);
     d->first_oom_free = e->addr;
 }
 
@@ -291,7 +291,7 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
             break;
         }
         d->allocs++;
-        bytes = e->requested ? e->requested : e->size;
+        bytes = gt_event_asked(e);
         if (live_put(&c->live, e->device, e->addr, bytes, &old) != 0)
             return GT_ENOMEM;
         /* An alloc at a live address means the free was missed: the old

@@ -289,7 +289,7 @@ static int replay_alloc(struct run *run, struct dev *d, const struct gt_event *e
                         uint64_t *block)
 {
     gt_sim_handle h;
-    uint64_t size = ev->requested ? ev->requested : ev->size;
+    uint64_t size = gt_event_asked(ev);
     int rc = gt_sim_malloc(d->sim, size, ev->stream, &h);
     if (rc == GT_EOOM) {
         d->out->ooms_sim++;

@@ -416,10 +416,6 @@ static void describe_once(int32_t device)
     atomic_store_explicit(&d->state, 2, memory_order_release);
 }
 
-/* Out of memory is 2 in both APIs: cudaErrorMemoryAllocation and
- * CUDA_ERROR_OUT_OF_MEMORY. */
-#define GT_OUT_OF_MEMORY 2
-
 /* After a device allocation failed for lack of memory, what the driver says
  * is free on that device, as a MEMINFO record with domain 0 (the tracer's
  * own question, not the program's). Only the outermost record asks: a
@@ -428,7 +424,7 @@ static void record_memory_at_oom(const struct gt_ringw_event *failed)
 {
     int device_memory =
         failed->kind == GT_RING_KIND_ALLOC || failed->kind == GT_RING_KIND_VMM_CREATE;
-    if (!device_memory || failed->result != GT_OUT_OF_MEMORY || failed->nested)
+    if (!device_memory || failed->result != GT_RING_OUT_OF_MEMORY || failed->nested)
         return;
     uint64_t free_bytes, total_bytes;
     if (gt_cupti_memory_now(&free_bytes, &total_bytes) != 0)

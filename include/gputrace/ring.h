@@ -62,6 +62,10 @@ enum gt_ring_kind {
     GT_RING_KIND_END = 10,        /* the process's atexit marker */
 };
 
+/* A record's result for out of memory: 2 in both APIs
+ * (cudaErrorMemoryAllocation, CUDA_ERROR_OUT_OF_MEMORY). */
+#define GT_RING_OUT_OF_MEMORY 2
+
 /* One record: fixed size, no pointers. `published` is written last. */
 struct gt_ring_record {
     _Atomic uint64_t published; /* index + 1 once the record is complete */

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gputrace/schema.h"
+
 /* One event as stored. size and requested are bytes; 0 means unknown. */
 struct gt_event {
     int64_t seq;   /* position in the trace, strictly increasing */
@@ -25,6 +27,20 @@ struct gt_event {
     uint64_t size;
     uint64_t requested;
 };
+
+/* The bytes an alloc or oom event asked for: requested, or size when the
+ * source knew only the block. */
+static inline uint64_t gt_event_asked(const struct gt_event *ev)
+{
+    return ev->requested ? ev->requested : ev->size;
+}
+
+/* A request the recording did not get: an oom event or a failed alloc. Its
+ * addr is the free device memory when known (trace-format.md). */
+static inline bool gt_event_failed_request(const struct gt_event *ev)
+{
+    return ev->kind == GT_EV_OOM || (ev->kind == GT_EV_ALLOC && ev->result != 0);
+}
 
 struct gt_trace_writer;
 struct gt_trace_reader;

@@ -46,6 +46,7 @@
 #define SQLITE_HEADER_LEN 100
 #define MAX_DEPTH 20 /* SQLite's own limit on b-tree depth (BTCURSOR_MAX_DEPTH) */
 #define EV_FIELDS 11 /* columns of events, in the order of event_columns[] */
+#define READER_BUSY_MS 10000
 
 /* Names indexed by enum gt_event_kind; the kinds table of every trace holds
  * the same pairs so that a person with the sqlite3 shell can read a trace. */
@@ -1546,6 +1547,10 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
      * corruption at the first missing one, instead of refusing the file
      * outright. The connection is read-only, so nothing is written. */
     sqlite3_exec(r->db, "PRAGMA writable_schema=ON", NULL, NULL, NULL);
+    /* A recorder links its events under an exclusive lock for the few
+     * milliseconds of a commit (two syncs): a reader of a trace being
+     * recorded waits for it instead of failing with "database is locked". */
+    sqlite3_busy_timeout(r->db, READER_BUSY_MS);
 
     if ((rc = check_ids(r, magic)) != GT_OK)
         return rc;

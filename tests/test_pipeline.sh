@@ -73,6 +73,14 @@ record() {
         fail "no trace written"
         return 1
     fi
+    # The events table is written page by page (analyzer/btappend.c):
+    # SQLite must find every trace sound.
+    checks=$((checks + 1))
+    integrity=$(sqlite3 -batch -noheader "$db" "PRAGMA integrity_check;" 2>&1)
+    if [ "$integrity" != "ok" ]; then
+        fail "integrity_check: $integrity"
+        return 1
+    fi
     return 0
 }
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -1163,6 +1165,43 @@ START_TEST(a_commit_makes_the_events_so_far_readable_while_the_writer_goes_on)
 }
 END_TEST
 
+/* A recorder holds the lock while it links a batch; a reader that comes
+ * then waits for the commit instead of failing. */
+START_TEST(a_reader_waits_for_a_commit_in_progress)
+{
+    const char *path = path_of("t.db");
+    int ready[2];
+    char c;
+
+    write_trace(path, 100);
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        sqlite3 *db;
+        if (sqlite3_open(path, &db) != SQLITE_OK ||
+            sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        _exit(0);
+    }
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    struct gt_trace_reader *r = open_ok(path);
+    int rc;
+    ck_assert_int_eq(read_all_checked(r, 64, &rc), 100);
+    ck_assert_int_eq(rc, GT_OK);
+    gt_trace_close(r);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]);
+    close(ready[1]);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -1174,6 +1213,7 @@ static Suite *trace_suite(void)
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_add_test(tc, every_field_round_trips_including_addresses_above_2_63);
     tcase_add_test(tc, a_commit_makes_the_events_so_far_readable_while_the_writer_goes_on);
+    tcase_add_test(tc, a_reader_waits_for_a_commit_in_progress);
     tcase_add_test(tc, a_new_trace_is_readable_by_its_owner_only);
     tcase_add_test(tc, create_refuses_an_existing_path_and_leaves_the_file_alone);
     tcase_add_test(tc, the_file_carries_gpu_trace_ids_and_the_kinds_table);

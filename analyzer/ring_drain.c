@@ -785,6 +785,7 @@ static int ring_read(struct gt_drain *d, struct ring *r)
     devices_from_ring(d, h);
     uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
     uint64_t budget = 4 * ((uint64_t)r->mask + 1);
+    uint64_t first = r->tail;
     int rc = GT_OK;
 
     while (rc == GT_OK && r->tail < head && budget-- > 0) {
@@ -833,6 +834,7 @@ static int ring_read(struct gt_drain *d, struct ring *r)
         r->tail = idx + 1;
     }
     atomic_store_explicit(&h->tail, r->tail, memory_order_release);
+    d->st.records += (int64_t)(r->tail - first);
     return rc;
 }
 

@@ -37,7 +37,11 @@
 #include "gputrace/banned.h"
 
 #define INJECT_NAME "libgputrace-inject.so"
-#define POLL_MS 20             /* how often the rings are drained */
+#define POLL_MS 20 /* how often the rings are drained when little comes */
+/* A poll that read this many records goes on at once: at 20 ms a poll, a
+ * program making more than ~200 k records/s would fill a ring of 65536
+ * within a few polls (it filled in 11 ms in bench/tracer.sh's churn). */
+#define BUSY_RECORDS 4096
 #define LINGER_NS 2000000000LL /* how long to wait for grandchildren's rings */
 #define EXIT_CANNOT_RUN 127    /* the shell's code for a command that did not start */
 #define MAX_SUFFIX 1000        /* default names tried: x.db, x-1.db ... */
@@ -544,15 +548,22 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void drain_step(struct session *s)
+/* One poll of the rings; true when it read enough to poll again at once. */
+static bool drain_step(struct session *s)
 {
+    struct gt_drain_stats before, after;
+
     if (s->drain_failed)
-        return;
+        return false;
+    gt_drain_stats(s->d, &before);
     if (gt_drain_poll(s->d, 0) != GT_OK) {
         /* The program keeps running: its rings fill up and count drops. */
         cli_error("cannot write '%s': %s", s->trace, gt_drain_errmsg(s->d));
         s->drain_failed = true;
+        return false;
     }
+    gt_drain_stats(s->d, &after);
+    return after.records - before.records >= BUSY_RECORDS;
 }
 
 /* Drains until the child exits and its processes' rings are done (or the
@@ -563,9 +574,10 @@ static int supervise(struct session *s, pid_t child)
     bool running = true;
     int64_t deadline = 0;
     struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
+    bool busy = false;
 
     for (;;) {
-        poll(&pfd, 1, POLL_MS);
+        poll(&pfd, 1, busy ? 0 : POLL_MS);
         bool signalled = forward_signals(child, running);
         if (running) {
             pid_t r = waitpid(child, &status, WNOHANG);
@@ -577,7 +589,7 @@ static int supervise(struct session *s, pid_t child)
         } else if (signalled) {
             break; /* asked to stop while waiting for stragglers: stop now */
         }
-        drain_step(s);
+        busy = drain_step(s);
         if (!running && (s->drain_failed || gt_drain_done(s->d) || mono_ns() >= deadline))
             break;
     }

@@ -57,6 +57,7 @@ struct gt_drain_options {
 };
 
 struct gt_drain_stats {
+    int64_t records;     /* ring records read (or skipped as lost), of every kind */
     int64_t events;      /* events appended to the trace */
     int64_t processes;   /* ring files accepted (one per traced process) */
     int64_t lost;        /* records lost: ring full, torn by a dying process, left unread */

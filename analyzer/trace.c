@@ -47,6 +47,7 @@
 #define MAX_DEPTH 20 /* SQLite's own limit on b-tree depth (BTCURSOR_MAX_DEPTH) */
 #define EV_FIELDS 11 /* columns of events, in the order of event_columns[] */
 #define READER_BUSY_MS 10000
+#define WRITER_BUSY_MS 30000
 
 /* Names indexed by enum gt_event_kind; the kinds table of every trace holds
  * the same pairs so that a person with the sqlite3 shell can read a trace. */
@@ -619,10 +620,12 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
                      "PRAGMA journal_mode=DELETE; PRAGMA synchronous=NORMAL;"
                      " PRAGMA cache_size=-16384;",
                      "cannot configure");
+    /* A commit needs the EXCLUSIVE lock, which a reader of the trace being
+     * recorded (`gpu-trace stats` during a run) holds off for the length of
+     * one read call: wait for it rather than fail the recording. */
+    sqlite3_busy_timeout(w->db, WRITER_BUSY_MS);
     if (rc == GT_OK)
         rc = writer_init_schema(w);
-    /* Events go in BUF_ROWS to a statement: the statement's fixed cost per
-     * step, not the row, dominated a single-row insert. */
     if (rc == GT_OK)
         rc = writer_open_events(w, path);
     if (rc == GT_OK)

@@ -1202,6 +1202,55 @@ START_TEST(a_reader_waits_for_a_commit_in_progress)
 }
 END_TEST
 
+/* The other way round: a reader holds the trace for 300 ms while the
+ * writer commits; the commit waits and succeeds. */
+START_TEST(a_commit_waits_for_a_reader_in_progress)
+{
+    const char *path = path_of("t.db");
+    struct gt_trace_writer *w = NULL;
+    char err[256];
+    int ready[2];
+    char c;
+
+    ck_assert_int_eq(gt_trace_create(path, &w, err, sizeof err), GT_OK);
+    for (int64_t i = 0; i < 50; i++) {
+        struct gt_event e = event_at(i);
+        ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+    }
+    ck_assert_int_eq(gt_trace_commit(w), GT_OK);
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        sqlite3 *db;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, "BEGIN; SELECT count(*) FROM events", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        _exit(0);
+    }
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    for (int64_t i = 50; i < 100; i++) {
+        struct gt_event e = event_at(i);
+        ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+    }
+    ck_assert_msg(gt_trace_commit(w) == GT_OK, "%s", gt_trace_writer_errmsg(w));
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]);
+    close(ready[1]);
+    struct gt_trace_reader *r = open_ok(path);
+    int rc;
+    ck_assert_int_eq(read_all_checked(r, 64, &rc), 100);
+    gt_trace_close(r);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -1214,6 +1263,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, every_field_round_trips_including_addresses_above_2_63);
     tcase_add_test(tc, a_commit_makes_the_events_so_far_readable_while_the_writer_goes_on);
     tcase_add_test(tc, a_reader_waits_for_a_commit_in_progress);
+    tcase_add_test(tc, a_commit_waits_for_a_reader_in_progress);
     tcase_add_test(tc, a_new_trace_is_readable_by_its_owner_only);
     tcase_add_test(tc, create_refuses_an_existing_path_and_leaves_the_file_alone);
     tcase_add_test(tc, the_file_carries_gpu_trace_ids_and_the_kinds_table);

@@ -19,13 +19,6 @@ int gt_ringw_capacity_ok(uint64_t capacity)
     return capacity >= 1 && capacity <= GT_RINGW_MAX_CAPACITY && (capacity & (capacity - 1)) == 0;
 }
 
-int64_t gt_ringw_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t realtime_ns(void)
 {
     struct timespec ts;
@@ -176,8 +169,12 @@ static int claim(struct gt_ringw *w, uint64_t *index)
 }
 
 /* Fills the claimed slot, then its sequence word with release order: the
- * consumer that acquires published == index + 1 sees the whole record. */
-static void fill(struct gt_ringw *w, uint64_t index, const struct gt_ringw_event *ev)
+ * consumer that acquires published == index + 1 sees the whole record.
+ * `ev` is read through a volatile pointer so that each field is loaded
+ * with its own width: the caller has just written *ev field by field, and
+ * the 16-byte loads the compiler would otherwise merge them into cannot be
+ * forwarded from those narrower stores, which stalls the load. */
+static void fill(struct gt_ringw *w, uint64_t index, const volatile struct gt_ringw_event *ev)
 {
     struct gt_ring_record *r = &w->hdr->records[index & w->mask];
     r->kind = ev->kind;

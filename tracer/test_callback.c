@@ -87,7 +87,7 @@ static void api(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, void *params
     leave(&c);
 }
 
-START_TEST(a_successful_cudaMalloc_records_pointer_size_thread_and_both_times)
+START_TEST(a_successful_cudaMalloc_records_pointer_size_thread_and_its_exit_time)
 {
     void *ptr = (void *)(uintptr_t)0x7f0000000000;
     cudaMalloc_v3020_params p = {&ptr, 1 << 20};
@@ -105,8 +105,49 @@ START_TEST(a_successful_cudaMalloc_records_pointer_size_thread_and_both_times)
     ck_assert_uint_eq(r->stream, 0);
     ck_assert_int_eq(r->device, -1); /* no cuptiGetDeviceId loaded */
     ck_assert_int_eq(r->tid, (int64_t)syscall(SYS_gettid));
-    ck_assert_int_ge(r->enter_ns, before);
-    ck_assert_int_ge(r->ts_ns, r->enter_ns);
+    ck_assert_int_ge(r->ts_ns, before);
+    ck_assert_int_eq(r->enter_ns, 0); /* an allocation is ordered by its exit */
+}
+END_TEST
+
+/* The launcher orders a release by its enter time: every call that frees
+ * (runtime, driver, async, pinned, VMM unmap) has it, no allocation does. */
+START_TEST(releases_record_their_enter_time_and_allocations_do_not)
+{
+    void *ptr = (void *)(uintptr_t)0x7f0000000000;
+    CUdeviceptr dptr = 0x7f0000000000;
+    cudaStream_t st = (cudaStream_t)(uintptr_t)0x77;
+    cudaFree_v3020_params f = {ptr};
+    cudaFreeHost_v3020_params fh = {ptr};
+    cudaFreeAsync_v11020_params fa = {ptr, st};
+    cuMemFree_v2_params df = {dptr};
+    cuMemFreeAsync_params dfa = {dptr, (CUstream)st};
+    cuMemFreeHost_params dfh = {ptr};
+    cuMemUnmap_params du = {dptr, 1 << 21};
+    cudaMallocAsync_v11020_params ma = {&ptr, 4096, st};
+    cuMemAlloc_v2_params da = {&dptr, 4096};
+    int64_t before = gt_ringw_now_ns();
+
+    api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaFree_v3020, &f, 0);
+    api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaFreeHost_v3020, &fh, 0);
+    api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaFreeAsync_v11020, &fa, 0);
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemFree_v2, &df, 0);
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemFreeAsync, &dfa, 0);
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemFreeHost, &dfh, 0);
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemUnmap, &du, 0);
+    api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaMallocAsync_v11020, &ma, 0);
+    api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2, &da, 0);
+    ck_assert_uint_eq(nrecords(), 9);
+    for (size_t i = 0; i < 7; i++) {
+        ck_assert_int_ge(rec(i)->enter_ns, before);
+        ck_assert_int_ge(rec(i)->ts_ns, rec(i)->enter_ns);
+    }
+    ck_assert_uint_eq(rec(6)->kind, GT_RING_KIND_VMM_UNMAP);
+    for (size_t i = 7; i < 9; i++) {
+        ck_assert_uint_eq(rec(i)->kind, GT_RING_KIND_ALLOC);
+        ck_assert_int_eq(rec(i)->enter_ns, 0);
+        ck_assert_int_ge(rec(i)->ts_ns, before);
+    }
 }
 END_TEST
 
@@ -160,7 +201,7 @@ START_TEST(pitched_and_3d_allocations_record_the_bytes_reserved_or_requested)
 }
 END_TEST
 
-START_TEST(a_driver_call_inside_a_runtime_call_is_nested_and_others_are_not)
+START_TEST(a_driver_call_inside_a_runtime_call_is_left_out_and_others_are_not)
 {
     CUdeviceptr dptr = 0x5000;
     void *ptr = (void *)(uintptr_t)0x5000;
@@ -172,13 +213,15 @@ START_TEST(a_driver_call_inside_a_runtime_call_is_nested_and_others_are_not)
     leave(&outer);
     api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2, &dp, 0);
 
-    ck_assert_uint_eq(nrecords(), 3);
-    ck_assert_uint_eq(rec(0)->domain, CUPTI_CB_DOMAIN_DRIVER_API);
-    ck_assert_uint_eq(rec(0)->nested, 1);
-    ck_assert_uint_eq(rec(1)->domain, CUPTI_CB_DOMAIN_RUNTIME_API);
+    /* The driver call inside the runtime call is not recorded: the runtime
+     * record stands for it. The one after it is. */
+    ck_assert_uint_eq(nrecords(), 2);
+    ck_assert_uint_eq(rec(0)->domain, CUPTI_CB_DOMAIN_RUNTIME_API);
+    ck_assert_uint_eq(rec(0)->nested, 0);
+    ck_assert_int_gt(rec(0)->ts_ns, 0);
+    ck_assert_uint_eq(rec(1)->domain, CUPTI_CB_DOMAIN_DRIVER_API);
     ck_assert_uint_eq(rec(1)->nested, 0);
-    ck_assert_int_le(rec(1)->enter_ns, rec(0)->enter_ns);
-    ck_assert_uint_eq(rec(2)->nested, 0);
+    ck_assert_int_gt(rec(1)->ts_ns, 0);
 }
 END_TEST
 
@@ -187,8 +230,8 @@ END_TEST
 START_TEST(an_exit_without_its_enter_has_no_enter_time_and_leaves_nesting_alone)
 {
     void *ptr = (void *)(uintptr_t)0x1000;
-    cudaMalloc_v3020_params rp = {&ptr, 64};
-    struct call first = {RT, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020, &rp, 0, 0, {0}};
+    cudaFree_v3020_params rp = {ptr};
+    struct call first = {RT, CUPTI_RUNTIME_TRACE_CBID_cudaFree_v3020, &rp, 0, 0, {0}};
     enter(&first); /* build the data, then pretend ENTER never came: */
     tls.rt_depth = 0;
     first.corr = 12345;
@@ -223,16 +266,18 @@ START_TEST(the_call_that_initialized_cuda_is_counted_once_through_its_driver_cal
     leave(&second);
     api(DRV, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2, &dp, 0);
 
-    ck_assert_uint_eq(nrecords(), 5);
+    ck_assert_uint_eq(nrecords(), 4);
     ck_assert_uint_eq(rec(0)->domain, CUPTI_CB_DOMAIN_DRIVER_API);
     ck_assert_uint_eq(rec(0)->nested, 0);
     ck_assert_uint_eq(rec(1)->domain, CUPTI_CB_DOMAIN_RUNTIME_API);
     ck_assert_uint_eq(rec(1)->nested, 1);
     ck_assert_int_eq(rec(1)->enter_ns, 0);
-    ck_assert_uint_eq(rec(2)->nested, 1); /* driver inside the second call */
-    ck_assert_uint_eq(rec(3)->nested, 0); /* the second call itself */
-    ck_assert_int_gt(rec(3)->enter_ns, 0);
-    ck_assert_uint_eq(rec(4)->nested, 0); /* a direct driver call */
+    /* The driver call inside the second call is not recorded. */
+    ck_assert_uint_eq(rec(2)->domain, CUPTI_CB_DOMAIN_RUNTIME_API);
+    ck_assert_uint_eq(rec(2)->nested, 0); /* the second call itself */
+    ck_assert_int_gt(rec(2)->ts_ns, 0);
+    ck_assert_uint_eq(rec(3)->domain, CUPTI_CB_DOMAIN_DRIVER_API);
+    ck_assert_uint_eq(rec(3)->nested, 0); /* a direct driver call */
 }
 END_TEST
 
@@ -420,6 +465,28 @@ START_TEST(the_device_comes_from_cupti_once_per_context_and_never_recurses)
 }
 END_TEST
 
+/* The thread remembers its last context's device: a thread that switches
+ * between contexts must still get each one's own device, and a context
+ * CUPTI already placed is not asked about again. */
+START_TEST(a_thread_alternating_contexts_records_each_ones_device)
+{
+    g_cupti.device_id = fake_device_id;
+    void *ptr = (void *)(uintptr_t)0x1000;
+    cudaMalloc_v3020_params p = {&ptr, 64};
+    struct call c = {RT, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020, &p, 0, 0, {0}};
+    for (int i = 0; i < 6; i++) {
+        enter(&c);
+        c.cb.context = i % 2 == 0 ? CTX : (CUcontext)(uintptr_t)0xbad;
+        c.cb.contextUid = i % 2 == 0 ? 1 : 2;
+        leave(&c);
+    }
+    ck_assert_uint_eq(nrecords(), 6);
+    for (uint64_t i = 0; i < 6; i++)
+        ck_assert_int_eq(rec(i)->device, i % 2 == 0 ? 5 : -1);
+    ck_assert_int_eq(device_calls, 2);
+}
+END_TEST
+
 START_TEST(exit_publishes_one_end_record_and_stops_tracing)
 {
     cudaFree_v3020_params p = {(void *)(uintptr_t)0x1000};
@@ -477,10 +544,11 @@ static Suite *callback_suite(void)
     TCase *tc = tcase_create("callback");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, a_successful_cudaMalloc_records_pointer_size_thread_and_both_times);
+    tcase_add_test(tc, a_successful_cudaMalloc_records_pointer_size_thread_and_its_exit_time);
+    tcase_add_test(tc, releases_record_their_enter_time_and_allocations_do_not);
     tcase_add_test(tc, a_failed_allocation_keeps_the_requested_size_and_code_but_no_pointer);
     tcase_add_test(tc, pitched_and_3d_allocations_record_the_bytes_reserved_or_requested);
-    tcase_add_test(tc, a_driver_call_inside_a_runtime_call_is_nested_and_others_are_not);
+    tcase_add_test(tc, a_driver_call_inside_a_runtime_call_is_left_out_and_others_are_not);
     tcase_add_test(tc, an_exit_without_its_enter_has_no_enter_time_and_leaves_nesting_alone);
     tcase_add_test(tc, the_call_that_initialized_cuda_is_counted_once_through_its_driver_call);
     tcase_add_test(tc, async_allocations_record_their_stream_for_plain_and_per_thread_cbids);
@@ -488,6 +556,7 @@ static Suite *callback_suite(void)
     tcase_add_test(tc, pinned_host_memory_and_memory_info_have_their_own_kinds);
     tcase_add_test(tc, every_enabled_cbid_makes_a_record_and_others_make_none);
     tcase_add_test(tc, the_device_comes_from_cupti_once_per_context_and_never_recurses);
+    tcase_add_test(tc, a_thread_alternating_contexts_records_each_ones_device);
     tcase_add_test(tc, exit_publishes_one_end_record_and_stops_tracing);
     tcase_add_test(tc, a_forked_child_neither_traces_nor_ends_the_parents_ring);
     tcase_add_test(tc, a_cupti_fatal_error_stops_tracing_and_says_why_in_the_ring);

@@ -74,10 +74,17 @@ struct gt_ring_record {
     uint32_t domain; /* CUPTI callback domain (driver 1, runtime 2, as CUpti_CallbackDomain) */
     uint32_t cbid;   /* CUPTI callback id */
     int32_t device;  /* device ordinal, -1 unknown */
-    uint32_t nested; /* 1: a driver call made inside a traced runtime call */
+    uint32_t nested; /* 1: a record the consumer only counts: a runtime call whose
+                      * driver calls were recorded before it (the first call of a
+                      * thread, whose ENTER came before CUPTI's subscription). A
+                      * driver call made inside a traced runtime call is not
+                      * recorded at all since ring version 2's tracer, nested
+                      * meaning the same for older producers. */
     int64_t tid;
     int64_t ts_ns;    /* CLOCK_MONOTONIC at API exit */
-    int64_t enter_ns; /* CLOCK_MONOTONIC at API enter */
+    int64_t enter_ns; /* CLOCK_MONOTONIC at API enter, for FREE, HOST_FREE and
+                       * VMM_UNMAP records (the consumer orders releases by it);
+                       * 0 for other kinds and when unknown */
     uint64_t stream;  /* raw stream handle; 0 legacy default */
     uint64_t addr;    /* pointer (or VMM handle, or free bytes for MEMINFO) */
     uint64_t size;    /* bytes (or total bytes for MEMINFO) */

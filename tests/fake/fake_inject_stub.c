@@ -99,5 +99,13 @@ int InitializeInjection(void)
     enable(1, stub_state.sub, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemAlloc_v2);
     enable(1, stub_state.sub, CUPTI_CB_DOMAIN_RUNTIME_API,
            CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020);
+    /* bench/tracer.sh: the frees too, so that fake_app's churn pays the
+     * doubles' dispatch of every call the tracer would see, with a callback
+     * that does nothing after its first 64 events (the dispatch floor). */
+    if (getenv("FAKE_STUB_FREES") != NULL) {
+        enable(1, stub_state.sub, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuMemFree_v2);
+        enable(1, stub_state.sub, CUPTI_CB_DOMAIN_RUNTIME_API,
+               CUPTI_RUNTIME_TRACE_CBID_cudaFree_v3020);
+    }
     return 1;
 }

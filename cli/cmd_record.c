@@ -39,7 +39,7 @@
 #define INJECT_NAME "libgputrace-inject.so"
 #define POLL_MS 20 /* how often the rings are drained when little comes */
 /* A poll that read this many records goes on at once: at 20 ms a poll, a
- * program making more than ~200 k records/s would fill a ring of 65536
+ * program making more than ~200 k records/s would fill a ring of 65536 records
  * within a few polls (it filled in 11 ms in bench/tracer.sh's churn). */
 #define BUSY_RECORDS 4096
 #define LINGER_NS 2000000000LL /* how long to wait for grandchildren's rings */

@@ -25,9 +25,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define GT_RING_MAGIC 0x47525447u           /* "GTRG" */
-#define GT_RING_VERSION 2                   /* 2: the devices table in the header */
-#define GT_RING_DEFAULT_CAPACITY (1u << 16) /* records; a power of two */
+#define GT_RING_MAGIC 0x47525447u /* "GTRG" */
+#define GT_RING_VERSION 2         /* 2: the devices table in the header */
+/* Records per ring, a power of two: 262144 records of 80 bytes, 20 MiB per
+ * traced process, hold about 70 ms of the fastest program through the test
+ * doubles (3.8 M events/s) and over half a second of the H100 burst of
+ * docs/validation.md; at 65536 that churn lost a third of its events. */
+#define GT_RING_DEFAULT_CAPACITY (1u << 18)
 
 /* Environment of the traced program, set by `gpu-trace record`. */
 #define GT_RING_ENV_DIR "GPUTRACE_RING_DIR"           /* folder of the ring files */

@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,20 +94,6 @@ struct gt_btappend {
     bool fail_rollback;
     char errmsg[256];
 };
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (buf == NULL || len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t get_be32(const unsigned char *p)
 {
@@ -409,7 +394,6 @@ struct commit {
     struct page_write *w;
     size_t nw;
     unsigned char *scratch; /* page images built for this commit */
-    size_t nscratch;
 };
 
 static int db_write(struct gt_btappend *a, const void *buf, size_t len, off_t at)
@@ -543,7 +527,6 @@ static int plan(struct gt_btappend *a, struct commit *c)
         c->w[n++] = (struct page_write){k == a->top ? a->root : lv->pgno, bytes};
     }
     c->nw = n;
-    c->nscratch = scratch;
     qsort(c->w, c->nw, sizeof *c->w, cmp_write);
     return GT_OK;
 }
@@ -739,37 +722,37 @@ int gt_btappend_commit(struct gt_btappend *a)
     if (a == NULL)
         return GT_EINVAL;
     if (a->broken) {
-        set_msg(a->errmsg, sizeof a->errmsg, "out of memory");
+        snprintf(a->errmsg, sizeof a->errmsg, "out of memory");
         return GT_ENOMEM;
     }
     if (!a->dirty)
         return GT_OK;
     a->writes = 0;
     if (read_full(a->fd, h, sizeof h, 0) != 0 || page_count(a, h, &c.old_count) != 0) {
-        set_msg(a->errmsg, sizeof a->errmsg, "cannot read the database header: %s",
-                strerror(errno));
+        snprintf(a->errmsg, sizeof a->errmsg, "cannot read the database header: %s",
+                 strerror(errno));
         return GT_EIO;
     }
     if ((rc = plan(a, &c)) != GT_OK) {
-        set_msg(a->errmsg, sizeof a->errmsg, "out of memory");
+        snprintf(a->errmsg, sizeof a->errmsg, "out of memory");
         unplan(a, c.old_count);
         free(c.w);
         free(c.scratch);
         return rc;
     }
     if (journal_write(a, &c, &jfd) != 0) {
-        set_msg(a->errmsg, sizeof a->errmsg, "cannot write the journal '%s': %s", a->journal,
-                strerror(errno));
+        snprintf(a->errmsg, sizeof a->errmsg, "cannot write the journal '%s': %s", a->journal,
+                 strerror(errno));
         rc = GT_EIO;
     } else if (apply(a, &c, h) != 0) {
-        set_msg(a->errmsg, sizeof a->errmsg, "cannot write events: %s", strerror(errno));
+        snprintf(a->errmsg, sizeof a->errmsg, "cannot write events: %s", strerror(errno));
         journal_rollback(a, &c);
         rc = GT_EIO;
     } else if (unlink(a->journal) != 0) {
         /* The commit point is the journal's removal, as in SQLite's DELETE
          * mode; a journal left behind would undo this commit. */
-        set_msg(a->errmsg, sizeof a->errmsg, "cannot remove the journal '%s': %s", a->journal,
-                strerror(errno));
+        snprintf(a->errmsg, sizeof a->errmsg, "cannot remove the journal '%s': %s", a->journal,
+                 strerror(errno));
         journal_rollback(a, &c);
         rc = GT_EIO;
     }
@@ -794,25 +777,25 @@ static int check_file(struct gt_btappend *a, const unsigned char *h, char *errbu
 
     a->page_size = ps == 1 ? 65536 : ps;
     if (a->page_size < 512 || (a->page_size & (a->page_size - 1)) != 0 || h[20] > 32) {
-        set_msg(errbuf, errlen, "not a SQLite database header");
+        snprintf(errbuf, errlen, "not a SQLite database header");
         return GT_EINVAL;
     }
     a->usable = a->page_size - h[20];
     if (h[18] != 1 || h[19] != 1) {
-        set_msg(errbuf, errlen, "the database is in WAL mode; a rollback journal is needed");
+        snprintf(errbuf, errlen, "the database is in WAL mode; a rollback journal is needed");
         return GT_EINVAL;
     }
     if (get_be32(h + 52) != 0) {
-        set_msg(errbuf, errlen, "the database uses auto_vacuum");
+        snprintf(errbuf, errlen, "the database uses auto_vacuum");
         return GT_EINVAL;
     }
     a->zero_one_types = get_be32(h + 44) >= 4;
     if (a->root < 2 || (root = malloc(a->page_size)) == NULL ||
         read_full(a->fd, root, a->page_size, (off_t)(a->root - 1) * a->page_size) != 0) {
-        set_msg(errbuf, errlen, "cannot read the table's root page %u", (unsigned)a->root);
+        snprintf(errbuf, errlen, "cannot read the table's root page %u", (unsigned)a->root);
         rc = root == NULL && a->root >= 2 ? GT_ENOMEM : GT_EIO;
     } else if (root[0] != PTABLE_LEAF || root[3] != 0 || root[4] != 0) {
-        set_msg(errbuf, errlen, "the table is not empty");
+        snprintf(errbuf, errlen, "the table is not empty");
         rc = GT_EINVAL;
     }
     free(root);
@@ -830,16 +813,15 @@ int gt_btappend_open(int fd, const char *path, uint32_t root, struct gt_btappend
     if ((a = calloc(1, sizeof *a)) == NULL ||
         (a->journal = malloc(strlen(path) + sizeof "-journal")) == NULL) {
         free(a);
-        set_msg(errbuf, errlen, "out of memory");
+        snprintf(errbuf, errlen, "out of memory");
         return GT_ENOMEM;
     }
     memcpy(a->journal, path, strlen(path));
     memcpy(a->journal + strlen(path), "-journal", sizeof "-journal");
     a->fd = fd;
     a->root = root;
-    a->last_rowid = 0;
     if (read_full(fd, h, sizeof h, 0) != 0) {
-        set_msg(errbuf, errlen, "cannot read the database header");
+        snprintf(errbuf, errlen, "cannot read the database header");
         gt_btappend_free(a);
         return GT_EIO;
     }

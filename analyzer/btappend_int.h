@@ -40,7 +40,8 @@ struct gt_btappend;
  * gt_btappend_free. Checks the header (page size, rollback journal, no
  * auto_vacuum) and that the root is an empty table leaf.
  * Returns GT_OK with *out set, GT_EINVAL (a file this cannot append to, the
- * reason in errbuf), GT_EIO or GT_ENOMEM. */
+ * reason in errbuf, errlen bytes, NULL only with errlen 0), GT_EIO or
+ * GT_ENOMEM. */
 int gt_btappend_open(int fd, const char *path, uint32_t root, struct gt_btappend **out,
                      char *errbuf, size_t errlen);
 

@@ -599,13 +599,12 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
     if ((rc = create_file(path, errbuf, errlen)) != GT_OK)
         return rc;
     w = calloc(1, sizeof *w);
-    if (w != NULL)
-        w->fd = -1;
     if (w == NULL) {
         set_msg(errbuf, errlen, "out of memory");
         unlink(path);
         return GT_ENOMEM;
     }
+    w->fd = -1;
     w->next_seq = 1;
     rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

@@ -82,8 +82,8 @@ struct gt_ring_record {
                       * driver calls were recorded before it (the first call of a
                       * thread, whose ENTER came before CUPTI's subscription). A
                       * driver call made inside a traced runtime call is not
-                      * recorded at all since ring version 2's tracer, nested
-                      * meaning the same for older producers. */
+                      * recorded; earlier tracers recorded it with nested = 1,
+                      * which the consumer counts and skips the same way. */
     int64_t tid;
     int64_t ts_ns;    /* CLOCK_MONOTONIC at API exit */
     int64_t enter_ns; /* CLOCK_MONOTONIC at API enter, for FREE, HOST_FREE and

@@ -22,6 +22,7 @@ struct inspect_dev {
 
 struct gt_inspect {
     struct gt_conf conf;
+    const struct gt_scenario *scn;
     const struct gt_inspect_options *opts;
     struct gt_trace_reader *r;
     struct inspect_dev devs[GT_REPLAY_MAX_DEVICES];
@@ -30,37 +31,47 @@ struct gt_inspect {
     int rc; /* first error of a lazily created simulator */
 };
 
-/* The device's simulator, created on first use with the device's cap. */
 static struct inspect_dev *dev_get(struct gt_inspect *in, int32_t ordinal)
 {
     for (size_t i = 0; i < in->ndev; i++)
         if (in->devs[i].ordinal == ordinal)
             return &in->devs[i];
-    if (in->ndev == GT_REPLAY_MAX_DEVICES)
-        return NULL;
-    struct inspect_dev *d = &in->devs[in->ndev];
-    char name[256];
-    uint64_t total = 0;
-    if (gt_trace_device(in->r, ordinal, name, sizeof(name), &total) != 0)
-        total = 0;
-    struct gt_sim_options o = {0};
-    d->cap = in->opts->device_memory ? in->opts->device_memory : total;
-    o.device_limit = d->cap;
-    o.device_total = in->opts->device_memory ? in->opts->device_memory : total;
-    int rc = gt_sim_new(&in->conf, &o, &d->sim);
-    if (rc) {
-        in->rc = rc;
-        return NULL;
-    }
-    d->ordinal = ordinal;
-    in->ndev++;
-    return d;
+    return NULL;
 }
 
-static struct gt_sim *sim_for(void *ctx, int32_t device)
+static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
 {
-    struct inspect_dev *d = dev_get(ctx, device);
-    return d ? d->sim : NULL;
+    struct gt_inspect *in = ctx;
+    struct gt_live *l = gt_live_put(&in->live, b->device, b->addr);
+    if (!l) {
+        in->rc = GT_ENOMEM;
+        return;
+    }
+    l->h = h;
+    l->requested = b->requested;
+    l->stream = b->stream;
+    l->index = -1; /* before the first event */
+}
+
+/* Every device of the scenario gets its simulator on its card, holding its
+ * start state. */
+static int devices_start(struct gt_inspect *in)
+{
+    for (size_t i = 0; i < in->scn->ndevices; i++) {
+        const struct gt_scenario_device *sd = &in->scn->devices[i];
+        struct inspect_dev *d = &in->devs[in->ndev];
+        struct gt_sim_options o = gt_scenario_sim_options(sd);
+        int rc = gt_sim_new(&in->conf, &o, &d->sim);
+        if (rc)
+            return rc;
+        d->ordinal = sd->device;
+        d->cap = sd->memory;
+        in->ndev++;
+        rc = gt_scenario_preload(in->scn, sd, d->sim, in->conf.no_caching, start_live, in);
+        if (rc || in->rc)
+            return rc ? rc : in->rc;
+    }
+    return 0;
 }
 
 /* Replays one request; fills ev for the callback. */
@@ -129,10 +140,8 @@ static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
             if (!is_request(e->kind))
                 continue;
             struct inspect_dev *d = dev_get(in, e->device);
-            if (!d) {
-                rc = in->rc; /* 0 when only the device table is full: skip */
-                continue;
-            }
+            if (!d)
+                continue; /* past the scenario's first 64 devices */
             struct gt_inspect_event ev = {.index = index,
                                           .seq = e->seq,
                                           .ts_ns = e->ts_ns,
@@ -164,13 +173,19 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
     in->conf = *conf;
     in->opts = opts ? opts : &none;
     errbuf[0] = 0;
-    int rc = gt_trace_open(path, &in->r, errbuf, errlen);
+    struct gt_scenario *own = NULL;
+    in->scn = in->opts->scenario;
+    int rc = in->scn ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
+    if (!in->scn)
+        in->scn = own;
+    if (rc == 0)
+        rc = gt_trace_open(path, &in->r, errbuf, errlen);
     if (rc == 0)
         rc = gt_live_init(&in->live);
     if (rc == 0)
-        rc = gt_live_preload(in->r, sim_for, in, &in->live);
-    if (rc == 0)
-        rc = in->rc;
+        rc = devices_start(in);
+    if (rc == GT_EINVAL && errbuf[0] == 0)
+        snprintf(errbuf, errlen, "the start state's blocks do not tile their segments");
     if (rc == 0)
         rc = replay(in, errbuf, errlen);
     if (rc && errbuf[0] == 0)
@@ -179,6 +194,7 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
         gt_sim_free_all(in->devs[i].sim);
     gt_live_release(&in->live);
     gt_trace_close(in->r);
+    gt_scenario_free(own);
     free(in);
     return rc;
 }

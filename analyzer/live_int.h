@@ -1,6 +1,5 @@
 /* Shared by the replays that follow real addresses (validate, inspect): the
- * live allocations of a trace by (device, address), and the preloading of a
- * trace's recorded start state into simulators. */
+ * live allocations of a trace by (device, address). */
 #ifndef GPUTRACE_LIVE_INT_H
 #define GPUTRACE_LIVE_INT_H
 
@@ -37,14 +36,5 @@ struct gt_live *gt_live_put(struct gt_live_map *m, int32_t device, uint64_t addr
 bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct gt_live *out);
 void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const struct gt_live *l),
                      void *ctx);
-
-/* gt_live_preload: puts the trace's initial_blocks into simulators, one
- * gt_sim_preload_segment per segment; sim_for(ctx, device) returns (creating
- * it if needed) the device's simulator or NULL to skip the device; allocated
- * blocks are registered in live. Expandable start states are skipped (the
- * importer does not rebuild them). Returns 0 or an error of the reader, the
- * simulator or the host. */
-int gt_live_preload(struct gt_trace_reader *r, struct gt_sim *(*sim_for)(void *ctx, int32_t device),
-                    void *ctx, struct gt_live_map *live);
 
 #endif

@@ -31,6 +31,7 @@
 
 struct analyze_ctx {
     struct gt_oom_report *r;
+    const struct gt_scenario *scn;
     const struct gt_conf *conf;
     struct gt_trace_reader *tr; /* a second reader, for stacks */
     struct gt_oom *cur;         /* the OOM whose top list is being filled */
@@ -76,6 +77,9 @@ static struct gt_oom_device *device_entry(struct analyze_ctx *c, struct gt_inspe
     struct gt_oom_device *d = &r->devices[r->ndevices++];
     d->device = device;
     d->device_memory = gt_inspect_device_memory(in, device);
+    const struct gt_scenario_device *sd = gt_scenario_find(c->scn, device);
+    if (sd != NULL)
+        d->card = *sd;
     d->capacity = capacity_of(d->device_memory, c->conf->memory_fraction);
     return d;
 }
@@ -309,30 +313,45 @@ static int cmp_avoid(const void *x, const void *y)
  * (an OOM under per_process_memory_fraction is an OOM on the allowed
  * memory), so every sweep config keeps it. nocache is left out: it is the
  * zero-fragmentation baseline, a cudaMalloc per tensor, not advice. */
-static int find_avoiders(const char *path, const struct gt_conf *conf, uint64_t device_memory,
-                         struct gt_oom_report *r, char *errbuf, size_t errlen)
+static int replay_sweep(const char *path, const struct gt_scenario *scn, const struct gt_conf *conf,
+                        struct gt_analysis **out, char *errbuf, size_t errlen)
 {
-    struct gt_conf *confs = calloc(SWEEP_CAP, sizeof *confs);
+    struct gt_conf *confs = calloc(SWEEP_CAP + 1, sizeof *confs);
     struct gt_replay_options opts = {0};
-    struct gt_analysis *a = NULL;
-    size_t n, kept = 0;
+    size_t n;
     int rc;
 
     if (confs == NULL)
         return GT_ENOMEM;
     n = gt_replay_default_sweep(confs, SWEEP_CAP);
-    for (size_t i = 0; i < n; i++) {
-        if (confs[i].no_caching)
-            continue;
-        confs[kept] = confs[i];
-        confs[kept].memory_fraction = conf->memory_fraction;
-        kept++;
-    }
-    opts.device_memory = device_memory;
-    rc = gt_replay_trace(path, confs, kept, &opts, &a, errbuf, errlen);
-    if (rc != 0) {
-        free(confs);
-        return rc;
+    for (size_t i = 0; i < n; i++)
+        confs[i].memory_fraction = conf->memory_fraction;
+    opts.scenario = scn;
+    opts.add_recorded_conf = conf->memory_fraction >= 1.0;
+    rc = gt_replay_trace(path, confs, n, &opts, out, errbuf, errlen);
+    free(confs);
+    return rc;
+}
+
+/* The configs of the sweep on the same cards (analyze's own sweep when the
+ * caller has it): those with no OOM avoid it. The analysed config's memory
+ * fraction is part of what "the card" is (an OOM under
+ * per_process_memory_fraction is an OOM on the allowed memory), so a config
+ * with one gets a sweep of its own that keeps it. nocache is left out: it is
+ * the zero-fragmentation baseline, a cudaMalloc per tensor, not advice. */
+static int find_avoiders(const char *path, const struct gt_scenario *scn,
+                         const struct gt_conf *conf, const struct gt_analysis *sweep,
+                         struct gt_oom_report *r, char *errbuf, size_t errlen)
+{
+    struct gt_analysis *own = NULL;
+    const struct gt_analysis *a = sweep;
+    int rc = 0;
+
+    if (a == NULL || conf->memory_fraction < 1.0) {
+        rc = replay_sweep(path, scn, conf, &own, errbuf, errlen);
+        if (rc != 0)
+            return rc;
+        a = own;
     }
     r->avoid = calloc(a->ndevices * a->nconfigs + 1, sizeof *r->avoid);
     if (r->avoid == NULL) {
@@ -344,7 +363,7 @@ static int find_avoiders(const char *path, const struct gt_conf *conf, uint64_t 
         for (size_t k = 0; k < a->nconfigs; k++) {
             const struct gt_replay_result *res = &a->results[d * a->nconfigs + k];
             struct gt_oom_avoid *v;
-            if (cap == 0)
+            if (cap == 0 || a->configs[res->config_index].no_caching)
                 continue;
             v = &r->avoid[r->navoid++];
             v->device = a->devices[d].device;
@@ -359,8 +378,7 @@ static int find_avoiders(const char *path, const struct gt_conf *conf, uint64_t 
     if (r->navoid > 1) /* qsort's base must not be NULL, even for 0 */
         qsort(r->avoid, r->navoid, sizeof *r->avoid, cmp_avoid);
 out:
-    gt_analysis_free(a);
-    free(confs);
+    gt_analysis_free(own);
     return rc;
 }
 
@@ -376,14 +394,16 @@ void gt_oom_report_free(struct gt_oom_report *r)
     free(r);
 }
 
-int gt_oom_analyze(const char *path, const struct gt_conf *conf, uint64_t device_memory,
-                   struct gt_oom_report **out, char *errbuf, size_t errlen)
+int gt_oom_analyze(const char *path, const struct gt_scenario *scn, const struct gt_conf *conf,
+                   const struct gt_analysis *sweep, struct gt_oom_report **out, char *errbuf,
+                   size_t errlen)
 {
     struct analyze_ctx c = {0};
     struct gt_inspect_options opts = {0};
     struct gt_trace_reader *tr = NULL;
     struct gt_oom_report *r;
     struct gt_conf rec;
+    struct gt_scenario *own_scn = NULL;
     char scratch[8];
     int rc;
 
@@ -393,15 +413,24 @@ int gt_oom_analyze(const char *path, const struct gt_conf *conf, uint64_t device
         errlen = sizeof scratch;
     }
     errbuf[0] = '\0';
+    if (scn == NULL) {
+        rc = gt_scenario_build(path, 0, &own_scn, errbuf, errlen);
+        if (rc != 0)
+            return rc;
+        scn = own_scn;
+    }
     rc = gt_trace_open(path, &tr, errbuf, errlen);
-    if (rc != 0)
+    if (rc != 0) {
+        gt_scenario_free(own_scn);
         return rc;
+    }
     r = calloc(1, sizeof *r);
     if (r != NULL)
         r->ooms = calloc(GT_OOM_MAX_DETAILED, sizeof *r->ooms);
     if (r == NULL || r->ooms == NULL) {
         gt_trace_close(tr);
         gt_oom_report_free(r);
+        gt_scenario_free(own_scn);
         return GT_ENOMEM;
     }
     if (conf == NULL) {
@@ -410,22 +439,24 @@ int gt_oom_analyze(const char *path, const struct gt_conf *conf, uint64_t device
     }
     snprintf(r->config, sizeof r->config, "%s", conf->name[0] ? conf->name : "default");
     r->memory_fraction = conf->memory_fraction;
-    r->device_memory = device_memory;
+    r->device_memory = scn->ndevices ? scn->devices[0].memory : 0;
     r->first_recorded_served = -1;
     r->last_event = -1;
 
     c.r = r;
+    c.scn = scn;
     c.conf = conf;
     c.tr = tr;
     c.errbuf = errbuf;
     c.errlen = errlen;
-    opts.device_memory = device_memory;
+    opts.scenario = scn;
     opts.on_event = on_event;
     opts.ctx = &c;
     rc = gt_inspect_run(path, conf, &opts, errbuf, errlen);
     gt_trace_close(tr);
     if (rc == 0 && r->ooms_total > 0)
-        rc = find_avoiders(path, conf, device_memory, r, errbuf, errlen);
+        rc = find_avoiders(path, scn, conf, sweep, r, errbuf, errlen);
+    gt_scenario_free(own_scn);
     if (rc != 0) {
         gt_oom_report_free(r);
         return rc;

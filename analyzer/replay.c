@@ -143,16 +143,40 @@ static int slot_give(struct decoder *d, uint32_t slot)
     return 0;
 }
 
-/* The dense index of a device ordinal; -1 when there are too many devices. */
-static int dev_index(struct decoder *d, int32_t ordinal)
+/* The dense index of a device ordinal: its place among the scenario's
+ * devices; -1 for a device past the first GT_REPLAY_MAX_DEVICES. */
+static int dev_index(const struct decoder *d, int32_t ordinal)
 {
     for (size_t i = 0; i < d->ndev; i++)
         if (d->dev_ordinal[i] == ordinal)
             return (int)i;
-    if (d->ndev == GT_REPLAY_MAX_DEVICES)
-        return -1;
-    d->dev_ordinal[d->ndev] = ordinal;
-    return (int)d->ndev++;
+    return -1;
+}
+
+/* Takes the scenario's devices in its order, and gives every live block of
+ * the start state a slot, so that the trace's frees of memory allocated
+ * before the first event find it. init_slot has one entry per block. */
+static int register_start(struct decoder *d, const struct gt_scenario *scn, uint32_t *init_slot)
+{
+    for (size_t i = 0; i < scn->ndevices; i++)
+        d->dev_ordinal[d->ndev++] = scn->devices[i].device;
+    for (size_t k = 0; k < scn->nblocks; k++) {
+        const struct gt_initial_block *b = &scn->blocks[k];
+        int dev = dev_index(d, b->device);
+        init_slot[k] = NO_SLOT;
+        if (dev < 0 || !b->allocated)
+            continue;
+        struct addr_entry *e = addr_map_get(&d->map, b->addr, (uint8_t)dev);
+        if (!e)
+            return GT_ENOMEM;
+        if (e->state == ENTRY_LIVE)
+            continue; /* a damaged start state: the first block keeps the address */
+        if (slot_take(d, &init_slot[k]))
+            return GT_ENOMEM;
+        e->state = ENTRY_LIVE;
+        e->slot = init_slot[k];
+    }
+    return 0;
 }
 
 /* Appends the ops for one event; returns 0 or GT_ENOMEM. */
@@ -259,7 +283,12 @@ struct shared {
     int nworkers;
     struct gt_analysis *a;
     struct track *tracks; /* [config * GT_REPLAY_MAX_DEVICES + dev] */
-    struct gt_sim_options simopts[GT_REPLAY_MAX_DEVICES];
+    const struct gt_scenario *scn;
+    const uint64_t *caps; /* [config * ndevices + dev] or NULL */
+    /* the slot of each live block of the start state (scn->blocks order),
+     * NO_SLOT for free blocks; slots below start_slots belong to them */
+    uint32_t *init_slot;
+    uint32_t start_slots;
 };
 
 static struct track *track_of(struct shared *sh, size_t c, uint8_t dev)
@@ -290,12 +319,40 @@ static int ensure_slots(struct worker *w, uint32_t slot)
     return 0;
 }
 
-static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev)
+struct start_ctx {
+    const struct shared *sh;
+    gt_sim_handle *slots;
+};
+
+static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
 {
-    if (t->sim)
-        return 0;
+    struct start_ctx *sc = ctx;
+    uint32_t slot = sc->sh->init_slot[b - sc->sh->scn->blocks];
+    if (slot != NO_SLOT)
+        sc->slots[slot] = h;
+}
+
+/* The simulator of config c on device dev, created on the device's first
+ * request with the card and the start state of the scenario. */
+static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
+                     gt_sim_handle *slots)
+{
+    const struct gt_scenario_device *sd = &sh->scn->devices[dev];
+    const struct gt_conf *conf = &sh->a->configs[c];
+    struct gt_sim_options so = gt_scenario_sim_options(sd);
+    struct start_ctx sc = {sh, slots};
     t->first_oom_event = -1;
-    return gt_sim_new(&sh->a->configs[c], &sh->simopts[dev], &t->sim);
+    if (sh->caps) { /* a card under trial: per_process_memory_fraction divides it */
+        so.device_limit = sh->caps[c * sh->scn->ndevices + dev];
+        if (so.device_limit)
+            so.device_total = so.device_limit;
+    }
+    int rc = gt_sim_new(conf, &so, &t->sim);
+    if (rc == 0)
+        rc = gt_scenario_preload(sh->scn, sd, t->sim, conf->no_caching, start_live, &sc);
+    if (rc == 0 && gt_sim_get_stats(t->sim)->num_ooms > 0)
+        t->first_oom_event = 0; /* the start state alone does not fit */
+    return rc;
 }
 
 static void note_oom(struct track *t, int64_t event)
@@ -304,14 +361,19 @@ static void note_oom(struct track *t, int64_t event)
         t->first_oom_event = event;
 }
 
-/* Reserved memory only grows in a malloc: only then can the peak move. */
+/* Reserved memory only grows in a malloc: only then can the peak move. Of
+ * the moments reserved stands at its peak, the one with the most allocated
+ * is kept: the fragmentation the run could not shed when it needed the
+ * memory most (a snapshot's start state, cached and mostly free, would
+ * otherwise speak for a peak the run never pressed). */
 static void note_peak(struct track *t)
 {
     const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
     uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
-    if (reserved > t->peak_seen) {
+    uint64_t allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
+    if (reserved > t->peak_seen || (reserved == t->peak_seen && allocated > t->allocated_at_peak)) {
         t->peak_seen = reserved;
-        t->allocated_at_peak = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
+        t->allocated_at_peak = allocated;
     }
 }
 
@@ -359,6 +421,8 @@ static int apply(struct track *t, gt_sim_handle *slots, const struct op *o)
 static int run_batch(struct worker *w, const struct batch *b)
 {
     struct shared *sh = w->sh;
+    if (sh->start_slots && ensure_slots(w, sh->start_slots - 1))
+        return GT_ENOMEM;
     for (size_t k = 0; k < b->n; k++)
         if (b->ops[k].slot != NO_SLOT && ensure_slots(w, b->ops[k].slot))
             return GT_ENOMEM;
@@ -368,7 +432,12 @@ static int run_batch(struct worker *w, const struct batch *b)
         for (size_t k = 0; k < b->n; k++) {
             const struct op *o = &b->ops[k];
             struct track *t = &tracks[o->dev];
-            int rc = t->sim ? 0 : track_sim(sh, t, c, o->dev);
+            int rc = 0;
+            if (!t->sim) {
+                rc = track_sim(sh, t, c, o->dev, slots);
+                if (rc == 0)
+                    note_peak(t);
+            }
             if (rc == 0)
                 rc = apply(t, slots, o);
             if (rc)
@@ -433,23 +502,6 @@ static void finish(struct shared *sh)
     pthread_mutex_unlock(&sh->mu);
 }
 
-static void describe_device(struct gt_trace_reader *r, const struct gt_replay_options *opts,
-                            struct gt_replay_device *dv, struct gt_sim_options *so)
-{
-    uint64_t total = 0;
-    if (gt_trace_device(r, dv->device, dv->name, sizeof(dv->name), &total) != 0) {
-        dv->name[0] = 0;
-        total = 0;
-    }
-    dv->device_total = total;
-    dv->device_memory = opts->device_memory ? opts->device_memory : total;
-    memset(so, 0, sizeof(*so));
-    so->device_limit = dv->device_memory;
-    /* The card whose memory per_process_memory_fraction divides: the one asked
-     * about if --device-memory is given, else the recorded one. */
-    so->device_total = opts->device_memory ? opts->device_memory : total;
-}
-
 /* Reads and decodes the whole trace, publishing batches; returns 0 or an
  * error of the reader. */
 static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder *d,
@@ -477,17 +529,9 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
                 publish(sh, seq++);
                 b = claim(sh, seq);
             }
-            size_t before_dev = d->ndev;
             rc = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops, &b->n);
             if (rc)
                 break;
-            if (d->ndev != before_dev) {
-                struct gt_replay_device *dv = &sh->a->devices[d->ndev - 1];
-                dv->device = d->dev_ordinal[d->ndev - 1];
-                describe_device(r, opts, dv, &sh->simopts[d->ndev - 1]);
-            }
-            if (b->n && b->ops[b->n - 1].event == index)
-                sh->a->devices[b->ops[b->n - 1].dev].events++;
         }
         if (rc)
             break;
@@ -495,7 +539,6 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
             opts->progress(opts->progress_ctx, index, total);
     }
     sh->a->events = index;
-    sh->a->ndevices = d->ndev;
     publish(sh, seq);
     free(evs);
     return rc;
@@ -533,11 +576,23 @@ static void collect(struct shared *sh)
     }
 }
 
+/* How far a failing config gets: a later first OOM first, then fewer. */
+static int cmp_failing(const struct gt_replay_result *x, const struct gt_replay_result *y)
+{
+    if (x->first_oom_event != y->first_oom_event)
+        return x->first_oom_event > y->first_oom_event ? -1 : 1;
+    if (x->num_ooms != y->num_ooms)
+        return x->num_ooms < y->num_ooms ? -1 : 1;
+    return 0;
+}
+
 static int cmp_results(const struct gt_replay_result *x, const struct gt_replay_result *y)
 {
     int xo = x->num_ooms > 0, yo = y->num_ooms > 0;
     if (xo != yo)
         return xo - yo;
+    if (xo && cmp_failing(x, y) != 0)
+        return cmp_failing(x, y);
     if (x->peak_reserved != y->peak_reserved)
         return x->peak_reserved < y->peak_reserved ? -1 : 1;
     if (x->fragmentation_at_peak != y->fragmentation_at_peak)
@@ -576,6 +631,151 @@ const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_
             best = r;
     }
     return best;
+}
+
+int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
+                       const struct gt_replay_options *opts, struct gt_analysis **out, char *errbuf,
+                       size_t errlen)
+{
+    struct gt_replay_options o = *opts;
+    uint64_t *none = calloc(a->nconfigs * a->ndevices + 1, sizeof(*none));
+    if (!none)
+        return GT_ENOMEM;
+    o.caps = none;
+    o.add_recorded_conf = 0;
+    o.progress = NULL;
+    int rc = gt_replay_trace(path, a->configs, a->nconfigs, &o, out, errbuf, errlen);
+    free(none);
+    return rc;
+}
+
+/* ------------------------------------------------------ the smallest card */
+
+#define FIT_STEP ((uint64_t)2 << 20) /* cudaMalloc's granularity */
+
+struct fit_search {
+    uint64_t *lo, *hi; /* lo fails (or is the answer when lo_ok), hi runs */
+    bool *lo_ok, *done;
+    uint64_t *caps;
+    size_t n;
+};
+
+static uint64_t round_up_step(uint64_t v)
+{
+    return v % FIT_STEP ? v + (FIT_STEP - v % FIT_STEP) : v;
+}
+
+/* The bounds of the search: the peak allocated (no card holds less) and the
+ * uncapped peak reserved (on that card nothing ever fails). */
+static void fit_bounds(struct fit_search *f, const struct gt_analysis *a,
+                       const struct gt_analysis *u)
+{
+    for (size_t d = 0; d < a->ndevices; d++) {
+        for (size_t c = 0; c < a->nconfigs; c++) {
+            size_t i = c * a->ndevices + d;
+            const struct gt_replay_result *r = &u->results[d * u->nconfigs + c];
+            double fraction = a->configs[c].memory_fraction;
+            if (!(fraction > 0 && fraction <= 1))
+                fraction = 1;
+            f->done[i] = r->num_ooms > 0; /* no card helps: 0 */
+            f->hi[i] = round_up_step((uint64_t)((double)r->peak_reserved / fraction));
+            f->lo[i] = r->peak_allocated - r->peak_allocated % FIT_STEP;
+            if (f->lo[i] == 0)
+                f->lo[i] = FIT_STEP;
+            if (f->lo[i] > f->hi[i])
+                f->lo[i] = f->hi[i];
+            f->caps[i] = f->lo[i];
+        }
+    }
+}
+
+static int fit_round(const char *path, const struct gt_analysis *a,
+                     const struct gt_replay_options *opts, struct fit_search *f, bool first,
+                     char *errbuf, size_t errlen)
+{
+    struct gt_replay_options o = *opts;
+    struct gt_analysis *t = NULL;
+    o.caps = f->caps;
+    o.add_recorded_conf = 0;
+    o.progress = NULL;
+    int rc = gt_replay_trace(path, a->configs, a->nconfigs, &o, &t, errbuf, errlen);
+    if (rc)
+        return rc;
+    for (size_t d = 0; d < a->ndevices; d++) {
+        for (size_t c = 0; c < a->nconfigs; c++) {
+            size_t i = c * a->ndevices + d;
+            bool runs = t->results[d * t->nconfigs + c].num_ooms == 0;
+            if (f->done[i])
+                continue;
+            if (first && runs) { /* the low end already runs */
+                f->lo_ok[i] = f->done[i] = true;
+                f->hi[i] = f->lo[i];
+            } else if (runs) {
+                f->hi[i] = f->caps[i];
+            } else if (!first) {
+                f->lo[i] = f->caps[i];
+            }
+        }
+    }
+    gt_analysis_free(t);
+    return 0;
+}
+
+/* The next cards to try; false when every search has closed to 2 MiB. */
+static bool fit_next(struct fit_search *f)
+{
+    bool more = false;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!f->done[i] && f->hi[i] - f->lo[i] <= FIT_STEP)
+            f->done[i] = true;
+        if (f->done[i]) {
+            f->caps[i] = f->hi[i];
+            continue;
+        }
+        uint64_t mid = f->lo[i] + (f->hi[i] - f->lo[i]) / 2;
+        mid -= mid % FIT_STEP;
+        f->caps[i] = mid > f->lo[i] ? mid : f->lo[i] + FIT_STEP;
+        more = true;
+    }
+    return more;
+}
+
+int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt_analysis *uncapped,
+                  const struct gt_replay_options *opts, uint64_t **fit, char *errbuf, size_t errlen)
+{
+    struct fit_search f = {0};
+    int rc = 0;
+    *fit = NULL;
+    f.n = a->nconfigs * a->ndevices;
+    f.lo = calloc(f.n + 1, sizeof(*f.lo));
+    f.hi = calloc(f.n + 1, sizeof(*f.hi));
+    f.caps = calloc(f.n + 1, sizeof(*f.caps));
+    f.lo_ok = calloc(f.n + 1, sizeof(*f.lo_ok));
+    f.done = calloc(f.n + 1, sizeof(*f.done));
+    if (!f.lo || !f.hi || !f.caps || !f.lo_ok || !f.done)
+        rc = GT_ENOMEM;
+    if (rc == 0) {
+        fit_bounds(&f, a, uncapped);
+        rc = fit_round(path, a, opts, &f, true, errbuf, errlen);
+    }
+    while (rc == 0 && fit_next(&f))
+        rc = fit_round(path, a, opts, &f, false, errbuf, errlen);
+    if (rc == 0) {
+        for (size_t d = 0; d < a->ndevices; d++)
+            for (size_t c = 0; c < a->nconfigs; c++) {
+                size_t i = c * a->ndevices + d;
+                const struct gt_replay_result *u = &uncapped->results[d * uncapped->nconfigs + c];
+                f.caps[i] = u->num_ooms > 0 ? 0 : f.hi[i];
+            }
+        *fit = f.caps;
+        f.caps = NULL;
+    }
+    free(f.lo);
+    free(f.hi);
+    free(f.caps);
+    free(f.lo_ok);
+    free(f.done);
+    return rc;
 }
 
 size_t gt_replay_default_sweep(struct gt_conf *out, size_t cap)
@@ -708,8 +908,26 @@ static size_t place_recorded_conf(struct gt_trace_reader *r, struct gt_conf *con
     return n + 1;
 }
 
+/* The analysis's devices are the scenario's, in its order. */
+static void take_devices(struct gt_analysis *a, const struct gt_scenario *scn)
+{
+    a->ndevices = scn->ndevices;
+    for (size_t i = 0; i < scn->ndevices; i++) {
+        const struct gt_scenario_device *sd = &scn->devices[i];
+        struct gt_replay_device *dv = &a->devices[i];
+        dv->device = sd->device;
+        dv->device_memory = sd->memory;
+        dv->device_total = sd->recorded_total;
+        snprintf(dv->name, sizeof(dv->name), "%s", sd->name);
+        dv->events = sd->requests;
+        dv->card = *sd;
+    }
+    a->warnings.too_many_devices = scn->too_many_devices;
+}
+
 static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
-                         const struct gt_replay_options *opts, char *errbuf, size_t errlen)
+                         const struct gt_replay_options *opts, const struct gt_scenario *scn,
+                         char *errbuf, size_t errlen)
 {
     struct shared *sh = calloc(1, sizeof(*sh));
     struct decoder d = {0};
@@ -718,13 +936,21 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     if (!sh)
         return GT_ENOMEM;
     sh->a = a;
+    sh->scn = scn;
+    sh->caps = opts->caps;
+    take_devices(a, scn);
     sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof(*sh->tracks));
+    sh->init_slot = malloc((scn->nblocks + 1) * sizeof(*sh->init_slot));
     w = calloc((size_t)nw, sizeof(*w));
     for (int i = 0; i < NBATCH; i++)
         if (!(sh->batches[i].ops = malloc(BATCH_OPS * sizeof(struct op))))
             goto out;
-    if (!sh->tracks || !w)
+    if (!sh->tracks || !w || !sh->init_slot)
         goto out;
+    rc = register_start(&d, scn, sh->init_slot);
+    if (rc)
+        goto out;
+    sh->start_slots = d.next_slot;
     pthread_mutex_init(&sh->mu, NULL);
     pthread_cond_init(&sh->ready, NULL);
     pthread_cond_init(&sh->drained, NULL);
@@ -756,6 +982,7 @@ out:
     for (int i = 0; i < NBATCH; i++)
         free(sh->batches[i].ops);
     free(sh->tracks);
+    free(sh->init_slot);
     free(sh);
     free(w);
     decoder_release(&d);
@@ -784,12 +1011,22 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
         return GT_EINVAL;
     }
     struct gt_trace_reader *r = NULL;
-    int rc = gt_trace_open(path, &r, errbuf, errlen);
+    struct gt_scenario *own = NULL;
+    const struct gt_scenario *scn = opts->scenario;
+    int rc = scn ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
     if (rc)
         return rc;
+    if (!scn)
+        scn = own;
+    rc = gt_trace_open(path, &r, errbuf, errlen);
+    if (rc) {
+        gt_scenario_free(own);
+        return rc;
+    }
     struct gt_analysis *a = analysis_new(configs, nconfigs);
     if (!a) {
         gt_trace_close(r);
+        gt_scenario_free(own);
         return GT_ENOMEM;
     }
     a->nconfigs =
@@ -797,9 +1034,10 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
                             sizeof(a->recorded_conf), &a->has_recorded_conf, &a->recorded_index);
     read_lost_events(r, a);
     a->warnings.skipped_kinds = 0;
-    rc = replay_reader(r, a, opts, errbuf, errlen);
+    rc = replay_reader(r, a, opts, scn, errbuf, errlen);
     a->warnings.skipped_kinds = gt_trace_skipped(r);
     gt_trace_close(r);
+    gt_scenario_free(own);
     if (rc) {
         gt_analysis_free(a);
         return rc;

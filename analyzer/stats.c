@@ -136,6 +136,7 @@ struct dev_state {
 
 struct stats_ctx {
     struct gt_stats *s;
+    const struct gt_scenario *scn;
     struct dev_state *st; /* parallel to s->devices */
     size_t cap;
     struct live_map live, host;
@@ -261,11 +262,11 @@ static int host_event(struct stats_ctx *c, const struct gt_event *e)
 }
 
 /* A failed request of the recording: counted, and the first one kept. */
-static void recorded_oom(struct gt_stats_device *d, const struct gt_event *e)
+static void recorded_oom(struct gt_stats_device *d, const struct gt_event *e, int64_t index)
 {
     if (d->recorded_ooms++ > 0)
         return;
-    d->first_oom_seq = e->seq;
+    d->first_oom_event = index;
     d->first_oom_requested = gt_event_asked(e);
     d->first_oom_free = e->addr;
 }
@@ -287,7 +288,8 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
     switch (e->kind) {
     case GT_EV_ALLOC:
         if (e->result != 0) {
-            recorded_oom(d, e); /* the recording failed here: nothing became live */
+            recorded_oom(d, e,
+                         c->s->events - 1); /* the recording failed here: nothing became live */
             break;
         }
         d->allocs++;
@@ -311,7 +313,7 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
         d->empty_caches++;
         break;
     case GT_EV_OOM:
-        recorded_oom(d, e);
+        recorded_oom(d, e, c->s->events - 1);
         break;
     case GT_EV_SEGMENT_ALLOC:
     case GT_EV_SEGMENT_FREE:
@@ -476,19 +478,26 @@ static int replay_pass(struct stats_ctx *c, const char *path, const struct gt_co
     set_slice_bounds(s, c->slice_width);
     opts.on_event = on_request;
     opts.ctx = c;
+    opts.scenario = c->scn;
     rc = gt_inspect_run(path, conf, &opts, errbuf, errlen);
     for (size_t i = 0; i < s->ndevices; i++) {
         struct gt_stats_device *d = &s->devices[i];
+        const struct gt_scenario_device *sd = gt_scenario_find(c->scn, d->device);
         carry_to(d, &c->st[i], (long)s->nslices - 1);
-        if (d->total_memory > 0)
-            d->utilization = (double)d->peak_reserved / (double)d->total_memory;
+        if (sd != NULL) {
+            d->card = *sd;
+            d->device_memory = sd->memory;
+        }
+        if (d->device_memory > 0)
+            d->utilization = (double)d->peak_reserved / (double)d->device_memory;
         if (d->events == 0)
             d->first_ts_ns = d->last_ts_ns = 0;
     }
     return rc;
 }
 
-int gt_stats_compute(const char *path, struct gt_stats **out, char *errbuf, size_t errlen)
+int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
+                     char *errbuf, size_t errlen)
 {
     struct stats_ctx c = {0};
     struct gt_trace_reader *r = NULL;
@@ -502,9 +511,19 @@ int gt_stats_compute(const char *path, struct gt_stats **out, char *errbuf, size
     }
     errbuf[0] = '\0';
     *out = NULL;
+    struct gt_scenario *own = NULL;
+    if (scn == NULL) {
+        rc = gt_scenario_build(path, 0, &own, errbuf, errlen);
+        if (rc != 0)
+            return rc;
+        scn = own;
+    }
+    c.scn = scn;
     c.s = calloc(1, sizeof *c.s);
-    if (c.s == NULL)
+    if (c.s == NULL) {
+        gt_scenario_free(own);
         return GT_ENOMEM;
+    }
     c.s->first_ts_ns = INT64_MAX;
     c.s->last_ts_ns = INT64_MIN;
     rc = gt_trace_open(path, &r, errbuf, errlen);
@@ -520,6 +539,7 @@ int gt_stats_compute(const char *path, struct gt_stats **out, char *errbuf, size
     if (rc == 0)
         rc = replay_pass(&c, path, &conf, errbuf, errlen);
     free(c.st);
+    gt_scenario_free(own);
     if (rc != 0) {
         if (errbuf[0] == '\0')
             snprintf(errbuf, errlen, "%s", gt_strerror(rc));
@@ -613,7 +633,7 @@ static void table_timeline(FILE *f, const struct gt_stats *s, const struct gt_st
 
 static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stats_device *d)
 {
-    char name[256], a[32], b[32], m[32];
+    char name[256], a[32], b[32], m[256];
 
     fprintf(f, "device %" PRId32, d->device);
     if (d->name[0] != '\0' || d->total_memory > 0) {
@@ -624,6 +644,7 @@ static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stat
         fputc(')', f);
     }
     fputc('\n', f);
+    fprintf(f, "  %-14s  %s\n", "card", gt_scenario_card_line(&d->card, m, sizeof m));
     fprintf(f, "  %-14s  %" PRId64 " over %.3f s\n", "events", d->events,
             seconds(d->last_ts_ns - d->first_ts_ns));
     fprintf(f,
@@ -631,7 +652,7 @@ static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stat
             " recorded OOMs\n",
             "requests", d->allocs, d->frees, d->empty_caches, d->recorded_ooms);
     if (d->recorded_ooms > 0) {
-        fprintf(f, "  %-14s  event %" PRId64 " asked %s; ", "first OOM", d->first_oom_seq,
+        fprintf(f, "  %-14s  event %" PRId64 " asked %s; ", "first OOM", d->first_oom_event,
                 gt_units_format_bytes(d->first_oom_requested, a, sizeof a));
         if (d->first_oom_free > 0)
             fprintf(f, "%s of the device was free then\n",
@@ -652,8 +673,7 @@ static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stat
         fprintf(f, "  %-14s  %.2f%% of the card at the reserved peak\n", "utilization",
                 100.0 * d->utilization);
     else
-        fprintf(f, "  %-14s  unknown (the trace does not record the card's memory)\n",
-                "utilization");
+        fprintf(f, "  %-14s  unknown (the card is unknown)\n", "utilization");
     if (d->has_real_segments)
         fprintf(f, "  %-14s  peak %s, at the end %s (the recording's segment events)\n",
                 "real reserved", gt_units_format_bytes(d->real_reserved_peak, a, sizeof a),
@@ -725,15 +745,16 @@ static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats
             d->unknown_frees);
     if (d->recorded_ooms > 0) {
         fprintf(f,
-                ",\n     \"first_recorded_oom\": {\"seq\": %" PRId64
+                ",\n     \"first_recorded_oom\": {\"event\": %" PRId64
                 ", \"requested_bytes\": %" PRIu64,
-                d->first_oom_seq, d->first_oom_requested);
+                d->first_oom_event, d->first_oom_requested);
         json_known(f, ", ", "free_bytes", d->first_oom_free);
         fputc('}', f);
     } else {
         fputs(",\n     \"first_recorded_oom\": null", f);
     }
     json_known(f, ",\n     ", "device_memory_bytes", d->device_memory);
+    fprintf(f, ", \"memory_source\": \"%s\"", gt_scenario_source_name(d->card.source));
     fprintf(f,
             ", \"peak_allocated_bytes\": %" PRIu64 ", \"peak_reserved_bytes\": %" PRIu64
             ", \"simulated_ooms\": %" PRId64 ", \"utilization\": ",

@@ -58,6 +58,8 @@ struct run {
     struct dev devs[GT_REPLAY_MAX_DEVICES];
     struct gt_conf conf;
     struct gt_trace_reader *r;
+    const struct gt_scenario *scn;
+    int rc; /* first error of a callback */
     int64_t *tot_seq, *tot_alloc;
     size_t ntot, cap_tot;
 };
@@ -165,12 +167,7 @@ static int first_pass_event(struct run *run, const struct gt_event *ev, int64_t 
         return segv_push(&d->real, &s);
     }
     case GT_EV_OOM:
-        /* spec §20.2: the cap is what was reserved plus what the driver
-         * still had free when the first OOM was raised. */
-        if (d->out->ooms_real++ == 0 && ev->addr) {
-            d->out->cap = d->reserved_real + ev->addr;
-            d->out->cap_from_oom = true;
-        }
+        d->out->ooms_real++; /* the card it reveals is the scenario's */
         return 0;
     default:
         return 0;
@@ -461,13 +458,11 @@ static int make_sims(struct run *run)
 {
     for (size_t i = 0; i < run->v->ndevices; i++) {
         struct dev *d = &run->devs[i];
-        struct gt_sim_options o = {0};
-        char name[256];
-        uint64_t total = 0;
-        if (gt_trace_device(run->r, d->out->device, name, sizeof(name), &total) != 0)
-            total = 0;
-        o.device_limit = d->out->cap;
-        o.device_total = total;
+        const struct gt_scenario_device *sd = gt_scenario_find(run->scn, d->out->device);
+        struct gt_sim_options o = gt_scenario_sim_options(sd);
+        if (sd)
+            d->out->card = *sd;
+        d->out->cap = o.device_limit;
         o.on_segment = on_segment;
         o.segment_addr = lend_address;
         o.cb_ctx = d;
@@ -514,12 +509,34 @@ static int read_conf(struct run *run, char *errbuf, size_t errlen)
     return 0;
 }
 
-/* The simulator of a device for gt_live_preload; devices pass 1 did not
- * see have no events, and their start state is not replayed. */
-static struct gt_sim *sim_of_device(void *ctx, int32_t device)
+static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
 {
-    struct dev *d = dev_of(ctx, device, false);
-    return d ? d->sim : NULL;
+    struct run *run = ctx;
+    struct gt_live *l = gt_live_put(&run->live, b->device, b->addr);
+    if (!l) {
+        run->rc = GT_ENOMEM;
+        return;
+    }
+    l->h = h;
+    l->requested = b->requested;
+    l->stream = b->stream;
+    l->index = -1; /* before the first event */
+}
+
+/* The scenario's start state into each device's simulator; a device
+ * without requests replays nothing and needs none. */
+static int preload(struct run *run)
+{
+    for (size_t i = 0; i < run->v->ndevices; i++) {
+        const struct gt_scenario_device *sd = gt_scenario_find(run->scn, run->devs[i].out->device);
+        if (!sd)
+            continue;
+        int rc = gt_scenario_preload(run->scn, sd, run->devs[i].sim, run->conf.no_caching,
+                                     start_live, run);
+        if (rc || run->rc)
+            return rc ? rc : run->rc;
+    }
+    return 0;
 }
 
 static int validate(struct run *run, char *errbuf, size_t errlen)
@@ -534,7 +551,7 @@ static int validate(struct run *run, char *errbuf, size_t errlen)
     if (rc == 0)
         rc = gt_live_init(&run->live);
     if (rc == 0)
-        rc = gt_live_preload(run->r, sim_of_device, run, &run->live);
+        rc = preload(run);
     if (rc == 0)
         rc = gt_trace_totals(run->r, record_totals, run);
     if (rc == 0)
@@ -550,22 +567,30 @@ static int validate(struct run *run, char *errbuf, size_t errlen)
     return rc;
 }
 
-int gt_validate_trace(const char *path, struct gt_validation **out, char *errbuf, size_t errlen)
+int gt_validate_trace(const char *path, const struct gt_scenario *scn, struct gt_validation **out,
+                      char *errbuf, size_t errlen)
 {
     struct run *run = calloc(1, sizeof(*run));
     *out = NULL;
     if (!run)
         return GT_ENOMEM;
+    run->scn = scn;
     run->v = calloc(1, sizeof(*run->v));
     if (!run->v) {
         free(run);
         return GT_ENOMEM;
     }
     errbuf[0] = 0;
-    int rc = gt_trace_open(path, &run->r, errbuf, errlen);
+    struct gt_scenario *own = NULL;
+    int rc = scn ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
+    if (!scn)
+        run->scn = own;
+    if (rc == 0)
+        rc = gt_trace_open(path, &run->r, errbuf, errlen);
     if (rc == 0)
         rc = validate(run, errbuf, errlen);
     run_release(run);
+    gt_scenario_free(own);
     if (rc == 0)
         *out = run->v;
     else

@@ -30,6 +30,24 @@ int cmd_validate(int argc, char **argv);
  * than 0) into *out; 0, or CLI_EXIT_ERROR after printing the error line. */
 int cli_parse_device_memory(const char *text, uint64_t *out);
 
+struct gt_analysis;
+struct gt_scenario;
+
+/* cli_needs_uncapped: whether some capped device of a has no caching config
+ * without an OOM: then the report says how far the peak must shrink, from an
+ * uncapped replay. */
+bool cli_needs_uncapped(const struct gt_analysis *a);
+
+/* cli_start_exceeds_card: prints the verdict for every device whose memory
+ * live before the first event already exceeds its card (true then: nothing
+ * is replayed), and a warning where only the cached part does. */
+bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn);
+
+/* cli_trace_error: the error line for a failed analysis of trace: "cannot
+ * read" for a file that cannot be read, "cannot analyze" for a trace that
+ * can be read but not replayed; err is the detail (may be ""). */
+void cli_trace_error(const char *trace, int rc, const char *err);
+
 /* cli_error, cli_warning: one line "gpu-trace: error: <message>" on stderr,
  * with control characters of the message replaced by '?'. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);

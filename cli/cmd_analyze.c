@@ -5,6 +5,7 @@
 #include "gputrace/err.h"
 #include "gputrace/replay.h"
 #include "gputrace/report.h"
+#include "gputrace/scenario.h"
 #include "gputrace/units.h"
 
 #include <getopt.h>
@@ -19,37 +20,44 @@
 
 #define MAX_THREADS 4096
 #define SWEEP_CAP 64
-/* The cap of the second replay that measures how much memory a run that
- * does not fit would need: far above any card, far below overflow. */
-#define NO_CAP ((uint64_t)1 << 62)
 
 enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV };
 
 struct analyze_args {
-    const char *trace;
+    char **traces; /* borrowed from argv */
+    size_t ntraces;
     char **config_texts; /* borrowed from argv */
     size_t nconfig_texts;
     const char *device_memory_text;
     uint64_t device_memory;
     enum format format;
     int threads;
+    bool fit;
 };
 
 static void usage(FILE *f)
 {
-    fputs("Usage: gpu-trace analyze TRACE [--config CONF]... [--device-memory SIZE]\n"
-          "                         [--format table|json|csv] [--threads N]\n"
+    fputs("Usage: gpu-trace analyze TRACE... [--config CONF]... [--device-memory SIZE]\n"
+          "                         [--fit] [--format table|json|csv] [--threads N]\n"
           "\n"
           "Replays the allocation requests of TRACE against a simulation of PyTorch's\n"
-          "CUDA caching allocator under each config and ranks the configs: those\n"
-          "without an out-of-memory error first, then by peak reserved memory.\n"
+          "CUDA caching allocator under each config, from the memory live when the\n"
+          "recording began, and ranks the configs: those without an out-of-memory\n"
+          "error first, then by peak reserved memory; those that fail by how far they\n"
+          "get. Each device's card is --device-memory, else the card the trace\n"
+          "recorded, else the one its out-of-memory or release-and-retry reveals; every\n"
+          "output says which and why. Several TRACEs (one per node or rank of one job)\n"
+          "get their rows and one recommendation for the job.\n"
           "\n"
           "Options:\n"
           "  -c, --config CONF         a PYTORCH_CUDA_ALLOC_CONF string, 'default' (no\n"
           "                            settings) or 'nocache' (no caching); repeatable;\n"
           "                            without it a sweep of the usual settings runs\n"
-          "  -m, --device-memory SIZE  memory the allocator may reserve (8GiB, 8G,\n"
-          "                            512MiB, bytes); default: the recorded card's\n"
+          "  -m, --device-memory SIZE  the card's memory the allocator may reserve\n"
+          "                            (8GiB, 8G, 8GB and 8192MB all mean 8 GiB: units\n"
+          "                            are binary; a bare number is bytes)\n"
+          "      --fit                 also find each config's smallest card (to 2 MiB):\n"
+          "                            a \"fits from\" column\n"
           "  -f, --format FORMAT       table (default), json or csv\n"
           "  -j, --threads N           worker threads; default: one per CPU\n"
           "  -h, --help                show this help and exit\n"
@@ -59,12 +67,11 @@ static void usage(FILE *f)
           "\n"
           "EXAMPLES\n"
           "  gpu-trace analyze run.db\n"
-          "  gpu-trace analyze run.db --device-memory 8GiB\n"
+          "  gpu-trace analyze run.db --device-memory 8GiB --fit\n"
           "  gpu-trace analyze run.db --config default --config expandable_segments:True\n"
-          "  gpu-trace analyze run.db --format json > ranking.json\n",
+          "  gpu-trace analyze rank0.db rank1.db --format json > ranking.json\n",
           f);
 }
-
 static int parse_format(const char *text, enum format *out)
 {
     static const struct {
@@ -97,10 +104,13 @@ static int parse_threads(const char *text, int *out)
 /* Fills args from argv; returns 0, or the exit code of a printed error. */
 static int parse_args(int argc, char **argv, struct analyze_args *args)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"device-memory", required_argument, NULL, 'm'},
-        {"format", required_argument, NULL, 'f'}, {"threads", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"device-memory", required_argument, NULL, 'm'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"threads", required_argument, NULL, 'j'},
+                                             {"fit", no_argument, NULL, 'F'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *format = NULL, *threads = NULL;
     int c;
 
@@ -119,6 +129,9 @@ static int parse_args(int argc, char **argv, struct analyze_args *args)
         case 'j':
             threads = optarg;
             break;
+        case 'F':
+            args->fit = true;
+            break;
         case 'h':
             usage(stdout);
             return -1;
@@ -128,9 +141,8 @@ static int parse_args(int argc, char **argv, struct analyze_args *args)
     }
     if (optind >= argc)
         return cli_usage_error("analyze", "missing TRACE argument");
-    if (optind + 1 < argc)
-        return cli_usage_error("analyze", "unexpected argument '%s'", argv[optind + 1]);
-    args->trace = argv[optind];
+    args->traces = &argv[optind];
+    args->ntraces = (size_t)(argc - optind);
     if (format != NULL && parse_format(format, &args->format) != 0)
         return CLI_EXIT_ERROR;
     if (threads != NULL && parse_threads(threads, &args->threads) != 0)
@@ -172,37 +184,44 @@ static int build_configs(const struct analyze_args *args, struct gt_conf **out, 
     return 0;
 }
 
-static void report_replay_error(const char *trace, int rc, const char *err)
-{
-    const char *detail = err[0] != '\0' ? err : gt_strerror(rc);
+/* What is kept per trace: its scenario and its replays. */
+struct analyzed {
+    struct gt_scenario *scn;
+    struct gt_analysis *a, *uncapped;
+    uint64_t *fit;
+};
 
-    if (rc == GT_ENOMEM)
-        cli_error("cannot analyze '%s': out of memory", trace);
-    else if (rc == GT_EUNSUPPORTED)
-        cli_error("cannot analyze '%s': %s", trace, detail);
-    else
-        cli_error("cannot read '%s': %s", trace, detail);
+static void analyzed_release(struct analyzed *t)
+{
+    gt_scenario_free(t->scn);
+    gt_analysis_free(t->a);
+    gt_analysis_free(t->uncapped);
+    free(t->fit);
 }
 
-static int replay(const struct analyze_args *args, const struct gt_conf *confs, size_t n,
-                  uint64_t device_memory, struct gt_analysis **out)
+static int replay(const struct analyze_args *args, const char *trace, const struct gt_conf *confs,
+                  size_t n, struct analyzed *out)
 {
     struct cli_progress prog;
     struct gt_replay_options opts = {0};
     char err[512] = "";
     int rc;
 
-    opts.device_memory = device_memory;
+    opts.scenario = out->scn;
     opts.threads = args->threads;
     opts.add_recorded_conf = args->nconfig_texts == 0;
     if (cli_progress_start(&prog, "analyzing")) {
         opts.progress = cli_progress_draw;
         opts.progress_ctx = &prog;
     }
-    rc = gt_replay_trace(args->trace, confs, n, &opts, out, err, sizeof err);
+    rc = gt_replay_trace(trace, confs, n, &opts, &out->a, err, sizeof err);
     cli_progress_clear(&prog);
+    if (rc == 0 && (args->fit || cli_needs_uncapped(out->a)))
+        rc = gt_replay_uncapped(trace, out->a, &opts, &out->uncapped, err, sizeof err);
+    if (rc == 0 && args->fit)
+        rc = gt_replay_fit(trace, out->a, out->uncapped, &opts, &out->fit, err, sizeof err);
     if (rc != 0) {
-        report_replay_error(args->trace, rc, err);
+        cli_trace_error(trace, rc, err);
         return CLI_EXIT_ERROR;
     }
     return 0;
@@ -227,34 +246,24 @@ static void print_warnings(const char *trace, const struct gt_replay_warnings *w
     warn_count(trace, w->lost_events, "event lost by the recorder", "events lost by the recorder");
 }
 
-/* Whether some capped device has no caching config without OOM: then the
- * table says how much memory the run would need. */
-static bool needs_uncapped(const struct gt_analysis *a)
+static int write_report(const struct analyze_args *args, const struct analyzed *t)
 {
-    for (size_t d = 0; d < a->ndevices; d++) {
-        const struct gt_replay_result *best = gt_replay_best(a, d);
-        if (a->devices[d].device_memory > 0 && (best == NULL || best->num_ooms > 0))
-            return true;
-    }
-    return false;
-}
-
-static int write_report(const struct analyze_args *args, const struct gt_conf *confs, size_t n,
-                        const struct gt_analysis *a)
-{
-    struct gt_analysis *uncapped = NULL;
+    struct gt_report_trace *rt = calloc(args->ntraces, sizeof *rt);
     int rc;
 
-    if (args->format == FORMAT_JSON) {
-        rc = gt_report_json_write(stdout, args->trace, a);
-    } else if (args->format == FORMAT_CSV) {
-        rc = gt_report_csv_write(stdout, args->trace, a);
-    } else {
-        if (needs_uncapped(a) && replay(args, confs, n, NO_CAP, &uncapped) != 0)
-            return CLI_EXIT_ERROR;
-        rc = gt_report_table_write_fit(stdout, args->trace, a, uncapped);
-        gt_analysis_free(uncapped);
+    if (rt == NULL) {
+        cli_error("out of memory");
+        return CLI_EXIT_ERROR;
     }
+    for (size_t i = 0; i < args->ntraces; i++)
+        rt[i] = (struct gt_report_trace){args->traces[i], t[i].a, t[i].uncapped, t[i].fit, false};
+    if (args->format == FORMAT_JSON)
+        rc = gt_report_json_write_job(stdout, rt, args->ntraces);
+    else if (args->format == FORMAT_CSV)
+        rc = gt_report_csv_write_job(stdout, rt, args->ntraces);
+    else
+        rc = gt_report_table_write_job(stdout, rt, args->ntraces);
+    free(rt);
     if (rc != 0) {
         cli_error("cannot write to standard output: %s", gt_strerror(rc));
         return CLI_EXIT_ERROR;
@@ -262,11 +271,36 @@ static int write_report(const struct analyze_args *args, const struct gt_conf *c
     return CLI_EXIT_OK;
 }
 
+/* One trace: its scenario, then, unless the start state alone exceeds a
+ * card (the verdict then, not a replay) or there is nothing to replay, the
+ * replays. Returns 0, 1 when the verdict was given, or an exit code. */
+static int analyze_one(const struct analyze_args *args, const char *trace,
+                       const struct gt_conf *confs, size_t n, struct analyzed *out)
+{
+    char err[512] = "";
+    int rc = gt_scenario_build(trace, args->device_memory, &out->scn, err, sizeof err);
+
+    if (rc != 0) {
+        cli_trace_error(trace, rc, err);
+        return CLI_EXIT_ERROR;
+    }
+    if (out->scn->ndevices == 0 && out->scn->events >= 0) {
+        cli_error("cannot analyze '%s': %s", trace,
+                  out->scn->events == 0 ? "the trace has no events"
+                                        : "the trace has no allocation requests (alloc, free, "
+                                          "empty_cache or oom events) to replay");
+        return CLI_EXIT_ERROR;
+    }
+    if (cli_start_exceeds_card(trace, out->scn))
+        return CLI_EXIT_ERROR;
+    return replay(args, trace, confs, n, out);
+}
+
 int cmd_analyze(int argc, char **argv)
 {
     struct analyze_args args = {0};
     struct gt_conf *confs = NULL;
-    struct gt_analysis *a = NULL;
+    struct analyzed *t = NULL;
     size_t n = 0;
     int rc;
 
@@ -278,13 +312,20 @@ int cmd_analyze(int argc, char **argv)
     rc = parse_args(argc, argv, &args);
     if (rc == 0)
         rc = build_configs(&args, &confs, &n);
-    if (rc == 0)
-        rc = replay(&args, confs, n, args.device_memory, &a);
-    if (rc == 0) {
-        print_warnings(args.trace, &a->warnings);
-        rc = write_report(&args, confs, n, a);
+    if (rc == 0 && (t = calloc(args.ntraces, sizeof *t)) == NULL) {
+        cli_error("out of memory");
+        rc = CLI_EXIT_ERROR;
     }
-    gt_analysis_free(a);
+    for (size_t i = 0; rc == 0 && i < args.ntraces; i++) {
+        rc = analyze_one(&args, args.traces[i], confs, n, &t[i]);
+        if (rc == 0)
+            print_warnings(args.traces[i], &t[i].a->warnings);
+    }
+    if (rc == 0)
+        rc = write_report(&args, t);
+    for (size_t i = 0; t != NULL && i < args.ntraces; i++)
+        analyzed_release(&t[i]);
+    free(t);
     free(confs);
     free(args.config_texts);
     return rc < 0 ? CLI_EXIT_OK : rc;

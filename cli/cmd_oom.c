@@ -112,22 +112,11 @@ static int parse_args(int argc, char **argv, struct oom_args *args)
     return 0;
 }
 
-static void report_error(const char *trace, int rc, const char *err)
-{
-    const char *detail = err[0] != '\0' ? err : gt_strerror(rc);
-
-    if (rc == GT_ENOMEM)
-        cli_error("cannot analyze '%s': out of memory", trace);
-    else if (rc == GT_EUNSUPPORTED)
-        cli_error("cannot analyze '%s': %s", trace, detail);
-    else
-        cli_error("cannot read '%s': %s", trace, detail);
-}
-
 int cmd_oom(int argc, char **argv)
 {
     struct oom_args args = {0};
     struct gt_oom_report *r = NULL;
+    struct gt_scenario *scn = NULL;
     struct gt_conf conf;
     char err[512] = "";
     int rc = parse_args(argc, argv, &args);
@@ -142,10 +131,17 @@ int cmd_oom(int argc, char **argv)
             return CLI_EXIT_ERROR;
         }
     }
-    rc = gt_oom_analyze(args.trace, args.config_text ? &conf : NULL, args.device_memory, &r, err,
-                        sizeof err);
+    rc = gt_scenario_build(args.trace, args.device_memory, &scn, err, sizeof err);
+    if (rc == 0 && cli_start_exceeds_card(args.trace, scn)) {
+        gt_scenario_free(scn);
+        return CLI_EXIT_ERROR;
+    }
+    if (rc == 0)
+        rc = gt_oom_analyze(args.trace, scn, args.config_text ? &conf : NULL, NULL, &r, err,
+                            sizeof err);
+    gt_scenario_free(scn);
     if (rc != 0) {
-        report_error(args.trace, rc, err);
+        cli_trace_error(args.trace, rc, err);
         return CLI_EXIT_ERROR;
     }
     if (args.format == FORMAT_JSON)

@@ -2,9 +2,11 @@
  * time (stats.h does the work and the printing). */
 #include "cli_int.h"
 #include "gputrace/err.h"
+#include "gputrace/scenario.h"
 #include "gputrace/stats.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,24 +14,27 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: gpu-trace stats TRACE [--format table|json]\n"
+    fputs("Usage: gpu-trace stats TRACE [--device-memory SIZE] [--format table|json]\n"
           "\n"
-          "Summarizes TRACE per device: the recorded card, the span of the trace, the\n"
-          "requests, the bytes asked and not yet freed (from the trace alone), and the\n"
-          "peak allocated and reserved memory under the settings the run was recorded\n"
-          "under on the recorded card, with the utilization of the card and used and\n"
-          "reserved GiB over ten slices of time; pinned host memory and the real\n"
-          "reserved memory when the recording has them.\n"
+          "Summarizes TRACE per device: the card and where its size comes from, the\n"
+          "span of the trace, the requests, the bytes asked and not yet freed (from the\n"
+          "trace alone), and the peak allocated and reserved memory under the settings\n"
+          "the run was recorded under, from the memory live at the start, with the\n"
+          "utilization of the card and used and reserved GiB over ten slices of time;\n"
+          "pinned host memory and the real reserved memory when the recording has them.\n"
           "\n"
           "Options:\n"
-          "  -f, --format FORMAT  table (default) or json (sizes in bytes)\n"
-          "  -h, --help           show this help and exit\n"
+          "  -m, --device-memory SIZE  the card (8GiB; binary units, a bare number is\n"
+          "                            bytes); default: the one the trace reveals\n"
+          "  -f, --format FORMAT       table (default) or json (sizes in bytes)\n"
+          "  -h, --help                show this help and exit\n"
           "\n"
           "Exit status: 0 with an answer, 1 when the trace cannot be read, 2 for a\n"
           "usage error.\n"
           "\n"
           "EXAMPLES\n"
           "  gpu-trace stats run.db\n"
+          "  gpu-trace stats run.db --device-memory 24GiB\n"
           "  gpu-trace stats run.db --format json > stats.json\n",
           f);
 }
@@ -37,18 +42,24 @@ static void usage(FILE *f)
 int cmd_stats(int argc, char **argv)
 {
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"device-memory", required_argument, NULL, 'm'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *format = "table";
+    const char *format = "table", *memory = NULL;
+    uint64_t device_memory = 0;
+    struct gt_scenario *scn = NULL;
     struct gt_stats *s = NULL;
     char err[512] = "";
     int c, rc;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:m:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;
+            break;
+        case 'm':
+            memory = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -65,12 +76,18 @@ int cmd_stats(int argc, char **argv)
         cli_error("invalid format '%s': expected table or json", format);
         return CLI_EXIT_ERROR;
     }
-    rc = gt_stats_compute(argv[optind], &s, err, sizeof err);
+    if (memory != NULL && cli_parse_device_memory(memory, &device_memory) != 0)
+        return CLI_EXIT_ERROR;
+    rc = gt_scenario_build(argv[optind], device_memory, &scn, err, sizeof err);
+    if (rc == 0 && cli_start_exceeds_card(argv[optind], scn)) {
+        gt_scenario_free(scn);
+        return CLI_EXIT_ERROR;
+    }
+    if (rc == 0)
+        rc = gt_stats_compute(argv[optind], scn, &s, err, sizeof err);
+    gt_scenario_free(scn);
     if (rc != 0) {
-        if (rc == GT_ENOMEM)
-            cli_error("cannot summarize '%s': out of memory", argv[optind]);
-        else
-            cli_error("cannot read '%s': %s", argv[optind], err[0] ? err : gt_strerror(rc));
+        cli_trace_error(argv[optind], rc, err);
         return CLI_EXIT_ERROR;
     }
     if (s->config_error[0] != '\0')

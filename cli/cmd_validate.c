@@ -3,6 +3,7 @@
 #include "cli_int.h"
 #include "gputrace/err.h"
 #include "gputrace/report.h"
+#include "gputrace/scenario.h"
 #include "gputrace/units.h"
 #include "gputrace/validate.h"
 
@@ -16,19 +17,22 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: gpu-trace validate TRACE [--format table|json]\n"
+    fputs("Usage: gpu-trace validate TRACE [--device-memory SIZE] [--format table|json]\n"
           "\n"
           "Replays the requests of TRACE under the settings it was recorded with,\n"
           "from its rebuilt start state, and compares the simulated allocator with\n"
           "the real one: the segment events (cudaMalloc, cudaFree, map, unmap) of\n"
           "memory snapshots and native recordings, in order and size, and the real\n"
           "allocated total after each event of profiler traces. Real segment\n"
-          "addresses are lent to the simulator; an OOM in the trace gives the card's\n"
-          "limit.\n"
+          "addresses are lent to the simulator; the card is the one every command\n"
+          "uses: --device-memory, else the recorded card, else the one an OOM or a\n"
+          "release-and-retry in the trace reveals.\n"
           "\n"
           "Options:\n"
-          "  -f, --format FORMAT  table (default) or json\n"
-          "  -h, --help           show this help and exit\n"
+          "  -m, --device-memory SIZE  the card (8GiB; binary units, a bare number is\n"
+          "                            bytes); default: the one the trace reveals\n"
+          "  -f, --format FORMAT       table (default) or json\n"
+          "  -h, --help                show this help and exit\n"
           "\n"
           "Exit status: 0 when the comparison ran (whatever it found), 1 when the\n"
           "trace cannot be read, 2 for a usage error.\n"
@@ -59,15 +63,13 @@ static void print_seg(FILE *f, const char *who, bool has, const struct gt_valida
 
 static void table_device(FILE *f, const struct gt_validate_device *d)
 {
-    char a[32], b[32];
+    char a[32], b[32], card[256];
     fprintf(f, "device %d: %" PRId64 " requests replayed\n", (int)d->device, d->requests);
     if (d->initial_reserved)
         fprintf(f, "  start state: %s reserved, %s allocated before the first event (rebuilt)\n",
                 gt_units_format_bytes(d->initial_reserved, a, sizeof(a)),
                 gt_units_format_bytes(d->initial_allocated, b, sizeof(b)));
-    if (d->cap)
-        fprintf(f, "  device cap: %s%s\n", gt_units_format_bytes(d->cap, a, sizeof(a)),
-                d->cap_from_oom ? " (reserved + free memory at the first real OOM)" : "");
+    fprintf(f, "  card: %s\n", gt_scenario_card_line(&d->card, card, sizeof(card)));
     bool segments_apply = d->segment_events_real || !d->totals_events;
     if (segments_apply && d->requests && !d->segment_events_real && !d->segment_events_sim)
         fprintf(f, "  segment events: none real, none simulated: every request was served from "
@@ -163,14 +165,15 @@ static void json_device(FILE *f, const struct gt_validate_device *d)
     }
     fprintf(f,
             ", \"initial_reserved_bytes\": %" PRIu64 ", \"initial_allocated_bytes\": %" PRIu64
-            ", \"device_cap_bytes\": %" PRIu64 ", \"ooms_real\": %" PRId64
-            ", \"ooms_sim\": %" PRId64 ", \"unknown_frees\": %" PRId64
+            ", \"device_cap_bytes\": %" PRIu64 ", \"memory_source\": \"%s\""
+            ", \"ooms_real\": %" PRId64 ", \"ooms_sim\": %" PRId64 ", \"unknown_frees\": %" PRId64
             ", \"totals_events\": %" PRId64 ", \"totals_matched\": %" PRId64
             ", \"totals_reserved_peak_real_bytes\": %" PRIu64 ", \"final_blocks_real\": %" PRId64
             ", \"final_blocks_matched\": %" PRId64 ", \"first_totals_mismatch\": ",
-            d->initial_reserved, d->initial_allocated, d->cap, d->ooms_real, d->ooms_sim,
-            d->unknown_frees, d->totals_events, d->totals_matched, d->totals_reserved_peak_real,
-            d->final_blocks_real, d->final_blocks_matched);
+            d->initial_reserved, d->initial_allocated, d->cap,
+            gt_scenario_source_name(d->card.source), d->ooms_real, d->ooms_sim, d->unknown_frees,
+            d->totals_events, d->totals_matched, d->totals_reserved_peak_real, d->final_blocks_real,
+            d->final_blocks_matched);
     if (d->first_totals_mismatch < 0)
         fputs("null}", f);
     else
@@ -215,17 +218,23 @@ static void write_table(FILE *f, const char *trace, const struct gt_validation *
 int cmd_validate(int argc, char **argv)
 {
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"device-memory", required_argument, NULL, 'm'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *format = "table";
+    const char *format = "table", *memory = NULL;
+    uint64_t device_memory = 0;
+    struct gt_scenario *scn = NULL;
     char err[512] = "", clean[1024];
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:m:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;
+            break;
+        case 'm':
+            memory = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -243,8 +252,17 @@ int cmd_validate(int argc, char **argv)
         return cli_usage_error("validate", "missing TRACE argument");
     if (optind + 1 < argc)
         return cli_usage_error("validate", "unexpected argument '%s'", argv[optind + 1]);
+    if (memory != NULL && cli_parse_device_memory(memory, &device_memory) != 0)
+        return CLI_EXIT_ERROR;
     struct gt_validation *v = NULL;
-    int rc = gt_validate_trace(argv[optind], &v, err, sizeof(err));
+    int rc = gt_scenario_build(argv[optind], device_memory, &scn, err, sizeof(err));
+    if (rc == 0 && cli_start_exceeds_card(argv[optind], scn)) {
+        gt_scenario_free(scn);
+        return CLI_EXIT_ERROR;
+    }
+    if (rc == 0)
+        rc = gt_validate_trace(argv[optind], scn, &v, err, sizeof(err));
+    gt_scenario_free(scn);
     if (rc != 0) {
         cli_error("cannot validate '%s': %s", gt_report_clean(argv[optind], clean, sizeof(clean)),
                   err[0] ? err : gt_strerror(rc));

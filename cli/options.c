@@ -2,9 +2,25 @@
  * command accepts and rejects them the same way, with the same message. */
 #include "cli_int.h"
 #include "gputrace/err.h"
+#include "gputrace/replay.h"
+#include "gputrace/scenario.h"
 #include "gputrace/units.h"
 
+#include <inttypes.h>
+#include <stdbool.h>
+
 #include "gputrace/banned.h"
+
+/* A bare number is bytes; one this small is a unit left out ("8" for 8 GiB). */
+#define SMALLEST_BARE_SIZE ((uint64_t)1 << 20)
+
+static bool has_unit(const char *text)
+{
+    for (const char *p = text; *p != '\0'; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+            return true;
+    return false;
+}
 
 int cli_parse_device_memory(const char *text, uint64_t *out)
 {
@@ -15,9 +31,65 @@ int cli_parse_device_memory(const char *text, uint64_t *out)
         cli_error("invalid size '%s': the device memory must be more than 0 bytes", text);
         return CLI_EXIT_ERROR;
     }
+    if (rc == 0 && *out < SMALLEST_BARE_SIZE && !has_unit(text)) {
+        cli_error("invalid size '%s': a bare number is bytes, and %" PRIu64
+                  " bytes is no card; did you mean %sGiB?",
+                  text, *out, text);
+        return CLI_EXIT_ERROR;
+    }
     if (rc != 0) {
         cli_error("invalid size '%s': %s", text, err[0] != '\0' ? err : gt_strerror(rc));
         return CLI_EXIT_ERROR;
     }
     return 0;
+}
+
+bool cli_needs_uncapped(const struct gt_analysis *a)
+{
+    for (size_t d = 0; d < a->ndevices; d++) {
+        const struct gt_replay_result *best = gt_replay_best(a, d);
+        if (a->devices[d].device_memory > 0 && (best == NULL || best->num_ooms > 0))
+            return true;
+    }
+    return false;
+}
+
+bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn)
+{
+    bool exceeds = false;
+    for (size_t i = 0; i < scn->ndevices; i++) {
+        const struct gt_scenario_device *d = &scn->devices[i];
+        char live[32], res[32], card[200], over[32];
+        if (d->memory == 0 || d->start_reserved <= d->memory)
+            continue;
+        gt_units_format_bytes(d->start_allocated, live, sizeof live);
+        gt_units_format_bytes(d->start_reserved, res, sizeof res);
+        gt_scenario_card_line(d, card, sizeof card);
+        if (d->start_allocated > d->memory) {
+            cli_error("'%s': device %" PRId32 ": the memory live before the first event (%s "
+                      "allocated) already exceeds the card (%s): no allocator setting can run "
+                      "this on it; it must shrink by %s",
+                      trace, d->device, live, card,
+                      gt_units_format_bytes(d->start_allocated - d->memory, over, sizeof over));
+            exceeds = true;
+        } else {
+            cli_warning("'%s': device %" PRId32 ": %s were reserved before the first event, "
+                        "more than the card (%s); the replay starts there and releases the cache "
+                        "as PyTorch would when a cudaMalloc fails",
+                        trace, d->device, res, card);
+        }
+    }
+    return exceeds;
+}
+
+void cli_trace_error(const char *trace, int rc, const char *err)
+{
+    const char *detail = err[0] != '\0' ? err : gt_strerror(rc);
+
+    if (rc == GT_ENOMEM)
+        cli_error("cannot analyze '%s': out of memory", trace);
+    else if (rc == GT_EUNSUPPORTED || rc == GT_EINVAL)
+        cli_error("cannot analyze '%s': %s", trace, detail);
+    else
+        cli_error("cannot read '%s': %s", trace, detail);
 }

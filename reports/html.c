@@ -33,7 +33,6 @@
 /* The cap of the second replay that measures how much memory a run that
  * does not fit would need (as `analyze`): far above any card, far below
  * overflow. */
-#define NO_CAP ((uint64_t)1 << 62)
 #define PATH_CAP 4096
 #define GIB ((double)(1u << 30))
 /* A plot larger than this is not gnuplot's doing: leave it out. */
@@ -392,15 +391,22 @@ static void remove_dir(const char *dir)
 
 /* Draws the plots as SVG in a private folder and reads them in. A failure
  * is reported in res, never returned: the report comes without plots. */
+/* The plots draw from the report's own scenario and sweep: the numbers of
+ * its ranking, not a replay of their own. */
 static void draw_plots(const char *trace, const struct gt_html_options *opts,
+                       const struct gt_scenario *scn, const struct gt_analysis *sweep,
                        struct gt_html_result *res, struct plot_files *files)
 {
     static const char *const names[] = GT_PLOT_NAMES;
     const char *tmp = getenv("TMPDIR");
-    struct gt_plot_options po = {opts->device_memory, GT_PLOT_SVG, opts->gnuplot};
+    struct gt_plot_options po = {0};
     char dir[PATH_CAP], path[PATH_CAP];
     int rc;
 
+    po.format = GT_PLOT_SVG;
+    po.gnuplot = opts->gnuplot;
+    po.scenario = scn;
+    po.sweep = sweep;
     if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > PATH_CAP - 64)
         tmp = "/tmp";
     snprintf(dir, sizeof dir, "%s/gpu-trace-report-XXXXXX", tmp);
@@ -1049,6 +1055,7 @@ static void section_export(FILE *f, const struct gt_analysis *a)
 /* ---- putting it together ---------------------------------------------------- */
 
 struct report_parts {
+    struct gt_scenario *scn;
     struct gt_stats *stats;
     struct gt_analysis *analysis, *uncapped;
     struct gt_oom_report *oom;
@@ -1058,6 +1065,7 @@ struct report_parts {
 
 static void parts_release(struct report_parts *p)
 {
+    gt_scenario_free(p->scn);
     gt_stats_free(p->stats);
     gt_analysis_free(p->analysis);
     gt_analysis_free(p->uncapped);
@@ -1084,30 +1092,29 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     size_t n = gt_replay_default_sweep(confs, SWEEP_CAP);
     int rc;
 
-    rc = gt_stats_compute(trace, &p->stats, errbuf, errlen);
+    rc = gt_scenario_build(trace, opts->device_memory, &p->scn, errbuf, errlen);
+    if (rc == 0)
+        rc = gt_stats_compute(trace, p->scn, &p->stats, errbuf, errlen);
     if (rc != 0)
         return rc;
     snprintf(res->config_error, sizeof res->config_error, "%s", p->stats->config_error);
     progress_at(opts, PROGRESS_STATS);
-    ro.device_memory = opts->device_memory;
+    ro.scenario = p->scn;
     ro.threads = opts->threads;
     ro.add_recorded_conf = 1;
     ro.progress = replay_progress;
     ro.progress_ctx = &stage;
     rc = gt_replay_trace(trace, confs, n, &ro, &p->analysis, errbuf, errlen);
-    if (rc == 0 && needs_uncapped(p->analysis)) {
-        ro.device_memory = NO_CAP;
-        ro.progress = NULL;
-        rc = gt_replay_trace(trace, confs, n, &ro, &p->uncapped, errbuf, errlen);
-    }
+    if (rc == 0 && needs_uncapped(p->analysis))
+        rc = gt_replay_uncapped(trace, p->analysis, &ro, &p->uncapped, errbuf, errlen);
     if (rc != 0)
         return rc;
     progress_at(opts, PROGRESS_REPLAY);
-    draw_plots(trace, opts, res, &p->plots);
+    draw_plots(trace, opts, p->scn, p->analysis, res, &p->plots);
     progress_at(opts, PROGRESS_PLOTS);
     /* An OOM analysis that fails leaves a note in its section: the rest of
      * the report still answers the question. */
-    if (gt_oom_analyze(trace, NULL, opts->device_memory, &p->oom, p->oom_error,
+    if (gt_oom_analyze(trace, p->scn, NULL, p->analysis, &p->oom, p->oom_error,
                        sizeof p->oom_error) != 0) {
         p->oom = NULL;
         if (p->oom_error[0] == '\0')

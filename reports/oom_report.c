@@ -69,6 +69,11 @@ static void table_header(FILE *f, const char *trace_path, const struct gt_oom_re
         table_capacity(f, r, &r->devices[i]);
     }
     fputc('\n', f);
+    for (size_t i = 0; i < r->ndevices; i++) {
+        char card[256];
+        fprintf(f, "card of device %" PRId32 ": %s\n", r->devices[i].device,
+                gt_scenario_card_line(&r->devices[i].card, card, sizeof card));
+    }
 }
 
 static void table_no_oom(FILE *f, const struct gt_oom_report *r)
@@ -390,6 +395,15 @@ int gt_oom_json_write(FILE *f, const char *trace_path, const struct gt_oom_repor
     json_string(f, trace_path);
     fputs(",\n  \"device_memory_bytes\": ", f);
     json_limit(f, dm);
+    fputs(",\n  \"devices\": [", f);
+    for (size_t i = 0; i < r->ndevices; i++) {
+        const struct gt_scenario_device *c = &r->devices[i].card;
+        fprintf(f, "%s{\"device\": %" PRId32 ", \"memory_bytes\": ", i ? ", " : "",
+                r->devices[i].device);
+        json_limit(f, c->memory);
+        fprintf(f, ", \"memory_source\": \"%s\"}", gt_scenario_source_name(c->source));
+    }
+    fputs("]", f);
     fputs(",\n  \"config\": ", f);
     json_string(f, r->config);
     fprintf(f, ",\n  \"config_recorded\": %s,\n  \"memory_fraction\": %.17g,\n  \"ooms\": [",

@@ -87,9 +87,12 @@ struct plot_job {
     const struct gt_plot_options *opts;
     char *errbuf;
     size_t errlen;
-    char tmp[PATH_CAP]; /* the private folder; "" until created */
-    const char *ext;    /* "png" or "svg" */
-    struct gt_analysis *a;
+    char tmp[PATH_CAP];          /* the private folder; "" until created */
+    const char *ext;             /* "png" or "svg" */
+    const struct gt_analysis *a; /* the sweep: opts->sweep or own_a */
+    struct gt_analysis *own_a;
+    const struct gt_scenario *scn; /* opts->scenario or own_scn */
+    struct gt_scenario *own_scn;
     bool have_device; /* the trace has requests: d and device are valid */
     size_t d;         /* index into a->devices */
     int32_t device;
@@ -283,31 +286,57 @@ static void split_conf(size_t row, bool expandable, struct gt_conf *c)
 /* One replay answers the split-size plot and names the best config: the
  * default sweep already holds all ten split configs; any that a future sweep
  * drops is added rather than assumed. */
+static bool has_conf(const struct gt_conf *confs, size_t n, const struct gt_conf *want)
+{
+    for (size_t i = 0; i < n; i++)
+        if (same_settings(&confs[i], want))
+            return true;
+    return false;
+}
+
+/* Whether the configs hold every row of the split-size plot. */
+static bool has_split_rows(const struct gt_conf *confs, size_t n)
+{
+    for (size_t row = 0; row < SPLIT_ROWS; row++) {
+        for (int e = 0; e < 2; e++) {
+            struct gt_conf want;
+            split_conf(row, e != 0, &want);
+            if (!has_conf(confs, n, &want))
+                return false;
+        }
+    }
+    return true;
+}
+
 static int replay_all(struct plot_job *job)
 {
     struct gt_conf confs[SWEEP_CAP];
     struct gt_replay_options ro = {0};
     size_t n = gt_replay_default_sweep(confs, SWEEP_CAP - 2 * SPLIT_ROWS);
 
+    if (job->opts->sweep != NULL &&
+        has_split_rows(job->opts->sweep->configs, job->opts->sweep->nconfigs)) {
+        job->a = job->opts->sweep;
+        return 0;
+    }
     for (size_t row = 0; row < SPLIT_ROWS; row++) {
         for (int e = 0; e < 2; e++) {
             struct gt_conf want;
-            bool found = false;
             split_conf(row, e != 0, &want);
-            for (size_t i = 0; i < n && !found; i++)
-                found = same_settings(&confs[i], &want);
-            if (!found)
+            if (!has_conf(confs, n, &want))
                 confs[n++] = want;
         }
     }
-    ro.device_memory = job->opts->device_memory;
+    ro.scenario = job->scn;
     ro.add_recorded_conf = 1;
-    return gt_replay_trace(job->trace, confs, n, &ro, &job->a, job->errbuf, job->errlen);
+    int rc = gt_replay_trace(job->trace, confs, n, &ro, &job->own_a, job->errbuf, job->errlen);
+    job->a = job->own_a;
+    return rc;
 }
 
 /* The device the plots show: the one with the most requests, since a plot
  * per device would mostly repeat the busy one. */
-static void pick_device(struct plot_job *job)
+static int pick_device(struct plot_job *job)
 {
     const struct gt_analysis *a = job->a;
     char mem[32];
@@ -315,11 +344,16 @@ static void pick_device(struct plot_job *job)
     struct gt_conf def;
 
     for (size_t i = 0; i < a->ndevices; i++) {
-        if (a->devices[i].events > most) {
+        bool pick = job->opts->has_device ? a->devices[i].device == job->opts->device
+                                          : a->devices[i].events > most;
+        if (pick) {
             most = a->devices[i].events;
             job->d = i;
         }
     }
+    if (job->opts->has_device && most < 0)
+        return fail(job->errbuf, job->errlen, GT_EINVAL,
+                    "device %" PRId32 " has no requests in the trace", job->opts->device);
     job->have_device = a->ndevices > 0;
     gt_conf_init_default(&def);
     job->default_index = find_config(a, &def);
@@ -328,7 +362,7 @@ static void pick_device(struct plot_job *job)
     job->unit_name = "GiB";
     if (!job->have_device) {
         snprintf(job->subtitle, sizeof job->subtitle, "trace %s", base_name(job->trace));
-        return;
+        return 0;
     }
     job->device = a->devices[job->d].device;
     job->cap = a->devices[job->d].device_memory;
@@ -350,6 +384,7 @@ static void pick_device(struct plot_job *job)
              base_name(job->trace), job->device, a->devices[job->d].name[0] != '\0' ? " (" : "",
              a->devices[job->d].name, a->devices[job->d].name[0] != '\0' ? ")" : "",
              "device memory ", mem);
+    return 0;
 }
 
 /* ---- plot 1: split sizes --------------------------------------------------- */
@@ -604,7 +639,7 @@ static int tl_replay(struct plot_job *job, struct tl_run *run)
     run->device = job->device;
     run->events = job->a->events;
     run->peak_index = -1;
-    io.device_memory = job->opts->device_memory;
+    io.scenario = job->scn;
     io.on_event = tl_on_event;
     io.ctx = run;
     return gt_inspect_run(job->trace, &job->a->configs[run->config], &io, job->errbuf, job->errlen);
@@ -1002,7 +1037,7 @@ static int write_segments(struct plot_job *job, FILE *gp)
     }
     m.device = job->device;
     m.at = job->default_peak;
-    io.device_memory = job->opts->device_memory;
+    io.scenario = job->scn;
     io.on_event = seg_on_event;
     io.ctx = &m;
     rc = gt_inspect_run(job->trace, &job->a->configs[job->default_index], &io, job->errbuf,
@@ -1394,7 +1429,7 @@ static int write_script(struct plot_job *job)
 int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options *opts,
                 char *errbuf, size_t errlen)
 {
-    static const struct gt_plot_options defaults = {0, GT_PLOT_PNG, NULL};
+    static const struct gt_plot_options defaults = {.format = GT_PLOT_PNG};
     struct plot_job job = {0};
     struct gt_trace_reader *r = NULL;
     char prog[PATH_CAP];
@@ -1429,11 +1464,17 @@ int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options
             return fail(errbuf, errlen, GT_EIO, "cannot create '%s': not a directory", dir);
     }
 
-    rc = replay_all(&job);
-    if (rc == 0) {
-        pick_device(&job);
-        rc = make_tmp(&job);
+    job.scn = job.opts->scenario;
+    if (job.scn == NULL) {
+        rc = gt_scenario_build(trace, job.opts->device_memory, &job.own_scn, errbuf, errlen);
+        job.scn = job.own_scn;
     }
+    if (rc == 0)
+        rc = replay_all(&job);
+    if (rc == 0)
+        rc = pick_device(&job);
+    if (rc == 0)
+        rc = make_tmp(&job);
     if (rc == 0)
         rc = write_script(&job);
     if (rc == 0)
@@ -1441,7 +1482,8 @@ int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options
     if (rc == 0)
         rc = copy_all(&job, dir);
     remove_tmp(&job);
-    gt_analysis_free(job.a);
+    gt_analysis_free(job.own_a);
+    gt_scenario_free(job.own_scn);
     /* A folder this call made is not left behind empty by a failure. */
     if (rc != 0 && made_dir)
         rmdir(dir);

@@ -129,22 +129,26 @@ static int config_width(const struct gt_analysis *a, size_t d)
 static void table_header(FILE *f, const char *trace_path, const struct gt_analysis *a, size_t d)
 {
     const struct gt_replay_device *dev = &a->devices[d];
-    char path[512], name[256], mem[32];
+    char path[512], name[256], card[256], res[32], all[32];
 
     gt_report_clean(trace_path, path, sizeof path);
     gt_report_clean(dev->name, name, sizeof name);
     fprintf(f, "trace '%s': %" PRId64 " events; device %" PRId32, path, a->events, dev->device);
     if (name[0] != '\0')
         fprintf(f, " (%s)", name);
-    fprintf(f, ": %" PRId64 " requests, device memory %s\n", dev->events,
-            dev->device_memory == 0 ? "unlimited"
-                                    : gt_units_format_bytes(dev->device_memory, mem, sizeof mem));
+    fprintf(f, ": %" PRId64 " requests\n", dev->events);
+    fprintf(f, "card: %s\n", gt_scenario_card_line(&dev->card, card, sizeof card));
+    if (dev->card.start_reserved > 0 || dev->card.start_allocated > 0)
+        fprintf(f, "start: %s reserved, %s allocated before the first event (rebuilt)\n",
+                gt_units_format_bytes(dev->card.start_reserved, res, sizeof res),
+                gt_units_format_bytes(dev->card.start_allocated, all, sizeof all));
 }
 
-static void table_row(FILE *f, const struct gt_analysis *a, const struct gt_replay_result *r,
-                      int cw)
+static void table_row(FILE *f, const struct gt_report_trace *t, size_t d,
+                      const struct gt_replay_result *r, int cw)
 {
-    char name[320], reserved[32], allocated[32], unalloc[32], first[32];
+    const struct gt_analysis *a = t->a;
+    char name[320], reserved[32], allocated[32], unalloc[32], first[32], fit[32];
 
     gt_report_clean(config_name(a, r), name, sizeof name);
     if (is_recorded(a, r)) {
@@ -157,12 +161,17 @@ static void table_row(FILE *f, const struct gt_analysis *a, const struct gt_repl
         snprintf(first, sizeof first, "-");
     fprintf(f,
             "%4d  %-*s  %13s  %14s  %11.2f%%  %19s  %10" PRId64 "  %8" PRId64 "  %7" PRId64
-            "  %4" PRId64 "  %9s\n",
+            "  %4" PRId64 "  %9s",
             r->rank, cw, name, gt_units_format_bytes(r->peak_reserved, reserved, sizeof reserved),
             gt_units_format_bytes(r->peak_allocated, allocated, sizeof allocated),
             100.0 * fragmentation(r),
             gt_units_format_bytes(r->unallocated_at_peak, unalloc, sizeof unalloc),
             r->num_device_alloc, r->num_device_free, r->num_alloc_retries, r->num_ooms, first);
+    if (t->fit != NULL) {
+        uint64_t min = gt_report_fit_of(t, r->config_index, d);
+        fprintf(f, "  %13s", min ? gt_units_format_bytes(min, fit, sizeof fit) : "-");
+    }
+    fputc('\n', f);
 }
 
 /* Writes text for a single-quoted bash word or a double-quoted PowerShell
@@ -210,20 +219,118 @@ static void table_use_lines(FILE *f, const char *conf)
     fputs("\"\n", f);
 }
 
-static void table_recommend(FILE *f, const struct gt_analysis *a, size_t d,
-                            const struct gt_replay_result *best)
+/* ---- the recommendation ------------------------------------------------ */
+
+uint64_t gt_report_fit_of(const struct gt_report_trace *t, size_t config, size_t d)
 {
-    const struct gt_replay_result *def = find_default(a, d);
+    return t->fit != NULL ? t->fit[config * t->a->ndevices + d] : 0;
+}
+
+static bool in_scope(const struct gt_report_scope *sc, size_t ti, const struct gt_analysis *a,
+                     size_t d)
+{
+    if (sc->trace != GT_REPORT_ALL && sc->trace != ti)
+        return false;
+    return !sc->one_process || a->devices[d].card.pid == sc->pid;
+}
+
+/* The config of analysis a named like the candidate, or NULL. */
+static const struct gt_replay_result *result_named(const struct gt_analysis *a, size_t d,
+                                                   const char *name)
+{
+    for (size_t c = 0; c < a->nconfigs; c++)
+        if (strcmp(config_name(a, &device_results(a, d)[c]), name) == 0)
+            return &device_results(a, d)[c];
+    return NULL;
+}
+
+/* A candidate's result on the worst device of the scope; NULL when it runs
+ * out of memory on any of them (or some trace lacks it). */
+static const struct gt_replay_result *worst_in_scope(const struct gt_report_trace *t, size_t n,
+                                                     const struct gt_report_scope *sc,
+                                                     const char *name)
+{
+    const struct gt_replay_result *worst = NULL;
+    for (size_t ti = 0; ti < n; ti++) {
+        for (size_t d = 0; d < t[ti].a->ndevices; d++) {
+            if (!in_scope(sc, ti, t[ti].a, d))
+                continue;
+            const struct gt_replay_result *r = result_named(t[ti].a, d, name);
+            if (r == NULL || r->num_ooms > 0)
+                return NULL;
+            if (worst == NULL || r->peak_reserved > worst->peak_reserved)
+                worst = r;
+        }
+    }
+    return worst;
+}
+
+static bool better(const struct gt_replay_result *x, const struct gt_replay_result *y)
+{
+    if (x->peak_reserved != y->peak_reserved)
+        return x->peak_reserved < y->peak_reserved;
+    if (fragmentation(x) != fragmentation(y))
+        return fragmentation(x) < fragmentation(y);
+    int64_t xc = x->num_device_alloc + x->num_device_free;
+    int64_t yc = y->num_device_alloc + y->num_device_free;
+    if (xc != yc)
+        return xc < yc;
+    return x->config_index < y->config_index;
+}
+
+bool gt_report_recommend(const struct gt_report_trace *t, size_t n,
+                         const struct gt_report_scope *sc, struct gt_report_pick *out)
+{
+    size_t first = sc->trace == GT_REPORT_ALL ? 0 : sc->trace;
+    const struct gt_analysis *a = t[first].a;
+    memset(out, 0, sizeof *out);
+    if (a->ndevices == 0)
+        return false;
+    for (size_t c = 0; c < a->nconfigs; c++) {
+        const char *name = config_name(a, &device_results(a, 0)[c]);
+        if (a->configs[c].no_caching)
+            continue;
+        const struct gt_replay_result *w = worst_in_scope(t, n, sc, name);
+        if (w != NULL && (out->worst == NULL || better(w, out->worst))) {
+            out->worst = w;
+            snprintf(out->config, sizeof out->config, "%s", name);
+        }
+    }
+    return out->worst != NULL;
+}
+
+void gt_report_export_line(const char *config, char *buf, size_t len)
+{
+    if (strcmp(config, "default") == 0)
+        snprintf(buf, len, "unset PYTORCH_CUDA_ALLOC_CONF");
+    else if (shell_safe(config))
+        snprintf(buf, len, "export PYTORCH_CUDA_ALLOC_CONF=%s", config);
+    else
+        snprintf(buf, len, "export PYTORCH_CUDA_ALLOC_CONF='%s'", config);
+}
+
+static void table_recommend(FILE *f, const struct gt_report_trace *t,
+                            const struct gt_report_pick *pick, const char *whom)
+{
+    const struct gt_replay_result *best = pick->worst;
+    const struct gt_analysis *a = NULL;
+    const struct gt_replay_result *def = NULL;
     char name[300], peak[32];
 
-    gt_report_clean(config_name(a, best), name, sizeof name);
+    /* the default's result on the same device, for the comparison */
+    a = t->a;
+    for (size_t d = 0; d < a->ndevices && def == NULL; d++)
+        if (a->devices[d].device == best->device)
+            def = find_default(a, d);
+    gt_report_clean(pick->config, name, sizeof name);
     gt_units_format_bytes(best->peak_reserved, peak, sizeof peak);
-    if (is_default(a, best)) {
-        fprintf(f, "recommended: default, no PYTORCH_CUDA_ALLOC_CONF (peak reserved %s)\n", peak);
+    if (strcmp(pick->config, "default") == 0) {
+        fprintf(f, "recommended%s: default, no PYTORCH_CUDA_ALLOC_CONF (peak reserved %s)\n", whom,
+                peak);
         table_use_lines(f, NULL);
         return;
     }
-    fprintf(f, "recommended: %s (peak reserved %s", name, peak);
+    fprintf(f, "recommended%s: %s (peak reserved %s", whom, name, peak);
     if (def != NULL && def->peak_reserved > 0 && def->num_ooms > 0)
         fprintf(f, "; default runs out of memory %" PRId64 " %s", def->num_ooms,
                 def->num_ooms == 1 ? "time" : "times");
@@ -235,21 +342,17 @@ static void table_recommend(FILE *f, const struct gt_analysis *a, size_t d,
     table_use_lines(f, name);
 }
 
-/* The smallest peak reserved of a caching config of device dev in u. */
-static const struct gt_replay_result *smallest_uncapped(const struct gt_analysis *u, int32_t dev)
+/* The smallest peak reserved of a caching config of device index d in u. */
+static const struct gt_replay_result *smallest_uncapped(const struct gt_analysis *u, size_t d)
 {
     const struct gt_replay_result *min = NULL;
 
-    for (size_t d = 0; u != NULL && d < u->ndevices; d++) {
-        if (u->devices[d].device != dev)
+    for (size_t i = 0; u != NULL && d < u->ndevices && i < u->nconfigs; i++) {
+        const struct gt_replay_result *r = &device_results(u, d)[i];
+        if (result_conf(u, r)->no_caching)
             continue;
-        for (size_t i = 0; i < u->nconfigs; i++) {
-            const struct gt_replay_result *r = &device_results(u, d)[i];
-            if (result_conf(u, r)->no_caching)
-                continue;
-            if (min == NULL || r->peak_reserved < min->peak_reserved)
-                min = r;
-        }
+        if (min == NULL || r->peak_reserved < min->peak_reserved)
+            min = r;
     }
     return min;
 }
@@ -265,66 +368,135 @@ static const struct gt_replay_result *fitting_nocache(const struct gt_analysis *
     return NULL;
 }
 
+static bool device_fails(const struct gt_analysis *a, size_t d)
+{
+    const struct gt_replay_result *best = gt_replay_best(a, d);
+    return best == NULL || best->num_ooms > 0;
+}
+
+/* No caching config runs device d without an OOM: say so, and by how much
+ * the peak must shrink. */
 static void table_no_fit(FILE *f, const struct gt_analysis *a, size_t d,
                          const struct gt_analysis *uncapped)
 {
     const struct gt_replay_device *dev = &a->devices[d];
-    const struct gt_replay_result *min = smallest_uncapped(uncapped, dev->device);
+    const struct gt_replay_result *min = smallest_uncapped(uncapped, d);
     char mem[32] = "the device memory", peak[32], over[32], name[300];
 
     if (dev->device_memory > 0)
         gt_units_format_bytes(dev->device_memory, mem, sizeof mem);
     if (fitting_nocache(a, d) != NULL)
-        fprintf(
-            f,
-            "no caching config fits in %s: only nocache stays within it, and it is " NOCACHE_NOTE
-            "\n",
-            mem);
+        fprintf(f,
+                "device %" PRId32 ": no caching config fits in %s: only nocache stays within "
+                "it, and it is " NOCACHE_NOTE "\n",
+                dev->device, mem);
     else
-        fprintf(f, "no config fits in %s: every config runs out of memory\n", mem);
+        fprintf(f, "device %" PRId32 ": no config fits in %s: every config runs out of memory\n",
+                dev->device, mem);
     if (min == NULL)
         return;
     gt_report_clean(config_name(uncapped, min), name, sizeof name);
     gt_units_format_bytes(min->peak_reserved, peak, sizeof peak);
     fprintf(f, "without a cap the smallest peak reserved is %s (%s)", peak, name);
     if (dev->device_memory > 0 && min->peak_reserved > dev->device_memory)
-        fprintf(f, ", %s more than %s",
+        fprintf(f, ": the peak must shrink by %s to fit %s",
                 gt_units_format_bytes(min->peak_reserved - dev->device_memory, over, sizeof over),
                 mem);
     fputc('\n', f);
 }
 
-static void table_device(FILE *f, const char *trace_path, const struct gt_analysis *a, size_t d,
-                         const struct gt_analysis *uncapped)
+static void table_device(FILE *f, const struct gt_report_trace *t, size_t d)
 {
+    const struct gt_analysis *a = t->a;
     int cw = config_width(a, d);
     const struct gt_replay_result *first = next_ranked(a, d, NULL);
-    const struct gt_replay_result *best = gt_replay_best(a, d);
 
-    table_header(f, trace_path, a, d);
-    fprintf(f, "rank  %-*s  %13s  %14s  %12s  %19s  %10s  %8s  %7s  %4s  %9s\n", cw, "config",
+    table_header(f, t->path, a, d);
+    fprintf(f, "rank  %-*s  %13s  %14s  %12s  %19s  %10s  %8s  %7s  %4s  %9s", cw, "config",
             "peak reserved", "peak allocated", "frag at peak", "unallocated at peak", "cudaMalloc",
             "cudaFree", "retries", "OOMs", "first OOM");
+    fputs(t->fit != NULL ? "      fits from\n" : "\n", f);
     for (const struct gt_replay_result *r = first; r != NULL; r = next_ranked(a, d, r))
-        table_row(f, a, r, cw);
+        table_row(f, t, d, r, cw);
     fputc('\n', f);
     if (first != NULL && result_conf(a, first)->no_caching)
         fputs("note: nocache ranks first; it is " NOCACHE_NOTE "\n", f);
-    if (best == NULL || best->num_ooms > 0)
-        table_no_fit(f, a, d, uncapped);
-    else
-        table_recommend(f, a, d, best);
+    if (device_fails(a, d))
+        table_no_fit(f, a, d, t->uncapped);
+}
+
+/* The processes of analysis a in the order of their first device. */
+static size_t processes(const struct gt_analysis *a, int64_t *pids, size_t cap)
+{
+    size_t n = 0;
+    for (size_t d = 0; d < a->ndevices; d++) {
+        size_t k = 0;
+        while (k < n && pids[k] != a->devices[d].card.pid)
+            k++;
+        if (k == n && n < cap)
+            pids[n++] = a->devices[d].card.pid;
+    }
+    return n;
+}
+
+/* One recommendation per process of trace ti: the variable is per process. */
+static void table_processes(FILE *f, const struct gt_report_trace *t, size_t n, size_t ti)
+{
+    int64_t pids[GT_REPLAY_MAX_DEVICES];
+    size_t np = processes(t[ti].a, pids, GT_REPLAY_MAX_DEVICES);
+    for (size_t k = 0; k < np; k++) {
+        struct gt_report_scope sc = {ti, true, pids[k]};
+        struct gt_report_pick pick;
+        char whom[64] = "";
+        if (np > 1)
+            snprintf(whom, sizeof whom, " for process %" PRId64, pids[k]);
+        if (gt_report_recommend(t, n, &sc, &pick))
+            table_recommend(f, &t[ti], &pick, whom);
+        else
+            fprintf(f,
+                    "no recommendation%s: every caching config runs out of memory on one of its "
+                    "devices\n",
+                    whom);
+    }
+}
+
+int gt_report_table_write_job(FILE *f, const struct gt_report_trace *t, size_t n)
+{
+    for (size_t ti = 0; ti < n; ti++) {
+        for (size_t d = 0; d < t[ti].a->ndevices; d++) {
+            if (ti > 0 || d > 0)
+                fputc('\n', f);
+            table_device(f, &t[ti], d);
+        }
+        if (t[ti].a->ndevices == 0) {
+            char path[512];
+            fprintf(f,
+                    "trace '%s': %" PRId64 " events, no allocation requests: nothing to "
+                    "replay\n",
+                    gt_report_clean(t[ti].path, path, sizeof path), t[ti].a->events);
+        }
+        if (n == 1 && t[ti].a->ndevices > 0)
+            table_processes(f, t, n, ti);
+    }
+    if (n > 1) {
+        struct gt_report_scope sc = {GT_REPORT_ALL, false, 0};
+        struct gt_report_pick pick;
+        fputc('\n', f);
+        if (gt_report_recommend(t, n, &sc, &pick))
+            table_recommend(f, &t[0], &pick, " for the job");
+        else
+            fputs("no recommendation for the job: every caching config runs out of memory on "
+                  "some device\n",
+                  f);
+    }
+    return finish(f);
 }
 
 int gt_report_table_write_fit(FILE *f, const char *trace_path, const struct gt_analysis *a,
                               const struct gt_analysis *uncapped)
 {
-    for (size_t d = 0; d < a->ndevices; d++) {
-        if (d > 0)
-            fputc('\n', f);
-        table_device(f, trace_path, a, d, uncapped);
-    }
-    return finish(f);
+    struct gt_report_trace t = {trace_path, a, uncapped, NULL, false};
+    return gt_report_table_write_job(f, &t, 1);
 }
 
 int gt_report_table_write(FILE *f, const char *trace_path, const struct gt_analysis *a)
@@ -356,8 +528,10 @@ static void json_memory(FILE *f, uint64_t bytes)
         fprintf(f, "%" PRIu64, bytes);
 }
 
-static void json_result(FILE *f, const struct gt_analysis *a, const struct gt_replay_result *r)
+static void json_result(FILE *f, const struct gt_report_trace *t, size_t d,
+                        const struct gt_replay_result *r)
 {
+    const struct gt_analysis *a = t->a;
     fputs("{\"config\": ", f);
     json_string(f, config_name(a, r));
     fprintf(f,
@@ -370,17 +544,23 @@ static void json_result(FILE *f, const struct gt_analysis *a, const struct gt_re
             r->unallocated_at_peak, r->num_device_alloc, r->num_device_free, r->num_alloc_retries,
             r->num_ooms);
     if (r->first_oom_event >= 0)
-        fprintf(f, "%" PRId64 "}", r->first_oom_event);
+        fprintf(f, "%" PRId64, r->first_oom_event);
     else
-        fputs("null}", f);
+        fputs("null", f);
+    if (t->fit != NULL) {
+        fputs(", \"min_device_memory_bytes\": ", f);
+        json_memory(f, gt_report_fit_of(t, r->config_index, d));
+    }
+    fputc('}', f);
 }
 
-static void json_results(FILE *f, const struct gt_analysis *a, size_t d, const char *indent)
+static void json_results(FILE *f, const struct gt_report_trace *t, size_t d, const char *indent)
 {
+    const struct gt_analysis *a = t->a;
     fputs("[", f);
     for (const struct gt_replay_result *r = next_ranked(a, d, NULL); r != NULL;) {
         fprintf(f, "\n%s", indent);
-        json_result(f, a, r);
+        json_result(f, t, d, r);
         r = next_ranked(a, d, r);
         if (r != NULL)
             fputc(',', f);
@@ -388,44 +568,83 @@ static void json_results(FILE *f, const struct gt_analysis *a, size_t d, const c
     fprintf(f, "\n%.*s]", (int)strlen(indent) - 2, indent);
 }
 
-static void json_device(FILE *f, const struct gt_analysis *a, size_t d)
+static void json_device(FILE *f, const struct gt_report_trace *t, size_t d, bool name_trace)
 {
-    const struct gt_replay_device *dev = &a->devices[d];
-    const struct gt_replay_result *best = gt_replay_best(a, d);
+    const struct gt_replay_device *dev = &t->a->devices[d];
 
-    fprintf(f, "    {\"device\": %" PRId32 ", \"name\": ", dev->device);
+    fprintf(f, "    {\"device\": %" PRId32 ", ", dev->device);
+    if (name_trace) {
+        fputs("\"trace\": ", f);
+        json_string(f, t->path);
+        fputs(", ", f);
+    }
+    fputs("\"name\": ", f);
     json_string(f, dev->name);
-    fputs(", \"device_memory_bytes\": ", f);
+    fputs(", \"memory_bytes\": ", f);
     json_memory(f, dev->device_memory);
-    fprintf(f, ", \"events\": %" PRId64 ", \"recommended\": ", dev->events);
-    if (best != NULL && best->num_ooms == 0)
-        json_string(f, config_name(a, best));
+    fputs(", \"memory_source\": ", f);
+    json_string(f, gt_scenario_source_name(dev->card.source));
+    fputs(", \"memory_source_event\": ", f);
+    if (dev->card.source_event >= 0)
+        fprintf(f, "%" PRId64, dev->card.source_event);
     else
         fputs("null", f);
+    fprintf(f,
+            ",\n     \"start_allocated_bytes\": %" PRIu64 ", \"start_reserved_bytes\": %" PRIu64
+            ", \"requests\": %" PRId64 ", \"pid\": %" PRId64,
+            dev->card.start_allocated, dev->card.start_reserved, dev->events, dev->card.pid);
     fputs(",\n     \"results\": ", f);
-    json_results(f, a, d, "        ");
+    json_results(f, t, d, "        ");
     fputc('}', f);
+}
+
+int gt_report_json_write_job(FILE *f, const struct gt_report_trace *t, size_t n)
+{
+    struct gt_report_scope all = {GT_REPORT_ALL, false, 0};
+    struct gt_report_pick pick;
+    int64_t events = 0;
+    bool first = true;
+
+    for (size_t ti = 0; ti < n; ti++)
+        events += t[ti].a->events;
+    fputs("{\n  \"trace\": ", f);
+    json_string(f, t[0].path);
+    if (n > 1) {
+        fputs(",\n  \"traces\": [", f);
+        for (size_t ti = 0; ti < n; ti++) {
+            fputs(ti ? ", " : "", f);
+            json_string(f, t[ti].path);
+        }
+        fputc(']', f);
+    }
+    fprintf(f, ",\n  \"events\": %" PRId64 ",\n  \"recommended\": ", events);
+    if (gt_report_recommend(t, n, &all, &pick)) {
+        char line[400];
+        gt_report_export_line(pick.config, line, sizeof line);
+        fputs("{\"config\": ", f);
+        json_string(f, pick.config);
+        fputs(", \"export\": ", f);
+        json_string(f, line);
+        fputc('}', f);
+    } else {
+        fputs("null", f);
+    }
+    fputs(",\n  \"devices\": [", f);
+    for (size_t ti = 0; ti < n; ti++) {
+        for (size_t d = 0; d < t[ti].a->ndevices; d++) {
+            fputs(first ? "\n" : ",\n", f);
+            first = false;
+            json_device(f, &t[ti], d, n > 1);
+        }
+    }
+    fputs(first ? "]\n}\n" : "\n  ]\n}\n", f);
+    return finish(f);
 }
 
 int gt_report_json_write(FILE *f, const char *trace_path, const struct gt_analysis *a)
 {
-    fputs("{\n  \"trace\": ", f);
-    json_string(f, trace_path);
-    fprintf(f, ",\n  \"events\": %" PRId64 ",\n", a->events);
-    if (a->ndevices == 1) {
-        fputs("  \"device_memory_bytes\": ", f);
-        json_memory(f, a->devices[0].device_memory);
-        fputs(",\n  \"results\": ", f);
-        json_results(f, a, 0, "    ");
-        fputs(",\n", f);
-    }
-    fputs("  \"devices\": [", f);
-    for (size_t d = 0; d < a->ndevices; d++) {
-        fputs(d > 0 ? ",\n" : "\n", f);
-        json_device(f, a, d);
-    }
-    fputs(a->ndevices > 0 ? "\n  ]\n}\n" : "]\n}\n", f);
-    return finish(f);
+    struct gt_report_trace t = {trace_path, a, NULL, NULL, false};
+    return gt_report_json_write_job(f, &t, 1);
 }
 
 /* ---- CSV ---------------------------------------------------------------- */
@@ -444,8 +663,10 @@ static void csv_quoted(FILE *f, const char *text)
     fputc('"', f);
 }
 
-static void csv_row(FILE *f, const struct gt_analysis *a, const struct gt_replay_result *r)
+static void csv_row(FILE *f, const struct gt_report_trace *t, size_t d,
+                    const struct gt_replay_result *r)
 {
+    const struct gt_analysis *a = t->a;
     fprintf(f, "%" PRId32 ",%d,", r->device, r->rank);
     csv_quoted(f, config_name(a, r));
     fprintf(f,
@@ -455,20 +676,41 @@ static void csv_row(FILE *f, const struct gt_analysis *a, const struct gt_replay
             r->num_device_alloc, r->num_device_free, r->num_alloc_retries, r->num_ooms);
     if (r->first_oom_event >= 0)
         fprintf(f, "%" PRId64, r->first_oom_event);
+    if (t->fit != NULL) {
+        uint64_t min = gt_report_fit_of(t, r->config_index, d);
+        fputc(',', f);
+        if (min > 0)
+            fprintf(f, "%" PRIu64, min);
+    }
+    if (t->many) {
+        fputc(',', f);
+        csv_quoted(f, t->path);
+    }
     fputc('\n', f);
+}
+
+int gt_report_csv_write_job(FILE *f, const struct gt_report_trace *t, size_t n)
+{
+    fputs("device,rank,config,peak_reserved_bytes,peak_allocated_bytes,fragmentation_at_peak,"
+          "unallocated_at_peak_bytes,num_device_alloc,num_device_free,num_alloc_retries,num_ooms,"
+          "first_oom_event",
+          f);
+    fputs(t[0].fit != NULL ? ",min_device_memory_bytes" : "", f);
+    fputs(n > 1 ? ",trace\n" : "\n", f);
+    for (size_t ti = 0; ti < n; ti++) {
+        struct gt_report_trace one = t[ti];
+        one.many = n > 1;
+        for (size_t d = 0; d < one.a->ndevices; d++) {
+            for (const struct gt_replay_result *r = next_ranked(one.a, d, NULL); r != NULL;
+                 r = next_ranked(one.a, d, r))
+                csv_row(f, &one, d, r);
+        }
+    }
+    return finish(f);
 }
 
 int gt_report_csv_write(FILE *f, const char *trace_path, const struct gt_analysis *a)
 {
-    (void)trace_path;
-    fputs("device,rank,config,peak_reserved_bytes,peak_allocated_bytes,fragmentation_at_peak,"
-          "unallocated_at_peak_bytes,num_device_alloc,num_device_free,num_alloc_retries,num_ooms,"
-          "first_oom_event\n",
-          f);
-    for (size_t d = 0; d < a->ndevices; d++) {
-        for (const struct gt_replay_result *r = next_ranked(a, d, NULL); r != NULL;
-             r = next_ranked(a, d, r))
-            csv_row(f, a, r);
-    }
-    return finish(f);
+    struct gt_report_trace t = {trace_path, a, NULL, NULL, false};
+    return gt_report_csv_write_job(f, &t, 1);
 }

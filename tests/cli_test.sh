@@ -116,7 +116,6 @@ expect_usage "unknown analyze option" "$bin" analyze good.db --bogus
 grep -q "'--bogus'" err || fail "unknown analyze option" "the option is not named"
 expect_usage "unknown short option" "$bin" analyze good.db -x
 expect_usage "analyze without a trace" "$bin" analyze
-expect_usage "analyze with two traces" "$bin" analyze good.db good.db
 expect_usage "--config without a value" "$bin" analyze good.db --config
 expect_usage "import without -o" "$bin" import good.csv
 expect_usage "import without a CSV" "$bin" import -o x.db
@@ -164,7 +163,17 @@ expect_ok "import with the run's settings and card" "$bin" import good.csv -o op
 expect_ok "analyze of a trace with recorded settings" "$bin" analyze opt.db
 grep -q 'max_split_size_mb:64 (recorded)' out || fail "recorded settings" "no '(recorded)' row"
 grep -q 'Card X' out || fail "recorded card" "the card's name is not in the header"
-grep -q 'device memory 8.00 GiB' out || fail "recorded card" "the card's memory is not the cap"
+grep -q "card: 8.00 GiB, the card's memory as recorded" out ||
+    fail "recorded card" "the card's memory is not the cap"
+
+# Several traces of one job: rows for each, one recommendation for the job.
+expect_ok "analyze with two traces" "$bin" analyze good.db opt.db
+grep -q "trace 'opt.db'" out || fail "analyze with two traces" "the second trace has no rows"
+grep -q '^recommended for the job: ' out || fail "analyze with two traces" "no job recommendation"
+[ "$(grep -c '^recommended' out)" = 1 ] || fail "analyze with two traces" "more than one recommendation"
+
+# A --device-memory without a unit is bytes: a card of 8 bytes is a mistake.
+expect_error "device memory of 8 bytes" "did you mean 8GiB?" "$bin" analyze good.db --device-memory 8
 
 # Control characters from arguments never reach the terminal.
 expect_error "control characters in a file name" "gpu-trace: error:" \

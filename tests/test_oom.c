@@ -58,8 +58,12 @@ static struct gt_oom_report *analyze(const char *trace, const char *conf_text, u
 
     if (conf_text != NULL)
         ck_assert_int_eq(gt_conf_parse(conf_text, &conf, err, sizeof err), 0);
-    ck_assert_msg(gt_oom_analyze(trace, conf_text ? &conf : NULL, cap, &r, err, sizeof err) == 0,
+    struct gt_scenario *scn = NULL;
+    ck_assert_msg(gt_scenario_build(trace, cap, &scn, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(gt_oom_analyze(trace, scn, conf_text ? &conf : NULL, NULL, &r, err, sizeof err) ==
+                      0,
                   "%s", err);
+    gt_scenario_free(scn);
     ck_assert_ptr_nonnull(r);
     return r;
 }
@@ -372,7 +376,8 @@ START_TEST(a_missing_trace_is_an_error_and_no_report)
     struct gt_oom_report *r = (struct gt_oom_report *)&r;
     char err[256] = "";
 
-    ck_assert_int_eq(gt_oom_analyze("/nonexistent/x.db", NULL, 0, &r, err, sizeof err), GT_ENOENT);
+    ck_assert_int_eq(gt_oom_analyze("/nonexistent/x.db", NULL, NULL, NULL, &r, err, sizeof err),
+                     GT_ENOENT);
     ck_assert_ptr_null(r);
     gt_oom_report_free(NULL);
 }

@@ -149,7 +149,7 @@ static void check_plots(const char *dir, enum gt_plot_format format)
 static void plot_ok(const char *trace, const char *dir, enum gt_plot_format format,
                     uint64_t device_memory)
 {
-    struct gt_plot_options opts = {device_memory, format, NULL};
+    struct gt_plot_options opts = {.device_memory = device_memory, .format = format};
     char err[1024] = "";
     int rc = gt_plot_all(trace, dir, &opts, err, sizeof err);
 
@@ -258,7 +258,7 @@ END_TEST
 START_TEST(a_symlink_where_a_plot_goes_is_refused_not_followed)
 {
     char tmp[64], trace[128], dir[128], link[192], target[160], err[1024] = "";
-    struct gt_plot_options opts = {0, GT_PLOT_PNG, NULL};
+    struct gt_plot_options opts = {.format = GT_PLOT_PNG};
     size_t len;
     char *text;
     int rc;
@@ -290,7 +290,7 @@ START_TEST(a_gnuplot_that_cannot_be_found_gives_enoent_naming_the_package)
     make_tmp(tmp, sizeof tmp);
     snprintf(dir, sizeof dir, "%s/plots", tmp);
     for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
-        struct gt_plot_options opts = {0, GT_PLOT_PNG, programs[i]};
+        struct gt_plot_options opts = {.format = GT_PLOT_PNG, .gnuplot = programs[i]};
         char err[1024] = "";
         int rc = gt_plot_all(EXAMPLE, dir, &opts, err, sizeof err);
         ck_assert_msg(rc == GT_ENOENT, "'%s': %d %s", programs[i], rc, err);
@@ -306,7 +306,7 @@ END_TEST
 START_TEST(an_executable_that_exec_refuses_also_gives_enoent)
 {
     char tmp[64], prog[128], err[1024] = "";
-    struct gt_plot_options opts = {0, GT_PLOT_PNG, NULL};
+    struct gt_plot_options opts = {.format = GT_PLOT_PNG};
     int rc;
 
     make_tmp(tmp, sizeof tmp);
@@ -326,7 +326,7 @@ END_TEST
 START_TEST(a_failing_gnuplot_is_reported_with_its_last_line_and_the_temp_folder_goes)
 {
     char tmp[64], base[128], prog[128], trace[128], err[1024] = "";
-    struct gt_plot_options opts = {0, GT_PLOT_PNG, NULL};
+    struct gt_plot_options opts = {.format = GT_PLOT_PNG};
     int rc;
 
     make_tmp(tmp, sizeof tmp);

@@ -37,6 +37,11 @@ static void fixture_init(struct fixture *fx, size_t ndevices, uint64_t device_me
         fx->devices[d].device_memory = device_memory;
         fx->devices[d].events = 21;
         snprintf(fx->devices[d].name, sizeof fx->devices[d].name, "Card %zu", d);
+        fx->devices[d].card.device = (int32_t)d;
+        fx->devices[d].card.memory = device_memory;
+        fx->devices[d].card.source = device_memory ? GT_CARD_GIVEN : GT_CARD_NONE;
+        fx->devices[d].card.source_event = -1;
+        fx->devices[d].card.pid = 100;
     }
 }
 
@@ -128,8 +133,8 @@ START_TEST(table_lists_configs_in_rank_order_with_sizes_and_first_oom)
 
     three_configs(&fx, 100 * MIB);
     t = render(gt_report_table_write, "run.db", &fx.a);
-    assert_contains(t, "trace 'run.db': 42 events; device 0 (Card 0): 21 requests, "
-                       "device memory 100.00 MiB\n");
+    assert_contains(t, "trace 'run.db': 42 events; device 0 (Card 0): 21 requests\n"
+                       "card: 100.00 MiB, as given (--device-memory)\n");
     assert_contains(t, "   1  expandable_segments:True");
     assert_contains(t, "   2  default");
     assert_contains(t, "   3  max_split_size_mb:64");
@@ -151,7 +156,8 @@ START_TEST(table_ends_with_the_export_lines_for_bash_and_powershell)
 
     three_configs(&fx, 0);
     t = render(gt_report_table_write, "run.db", &fx.a);
-    assert_contains(t, "device memory unlimited\n");
+    assert_contains(t, "card: unlimited (the trace does not say which card; pass "
+                       "--device-memory)\n");
     assert_contains(t, "recommended: expandable_segments:True (peak reserved 36.00 MiB, "
                        "-10.0% peak reserved vs default)\n");
     assert_contains(t, "  bash:        export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True\n");
@@ -236,15 +242,19 @@ START_TEST(when_every_config_runs_out_the_table_says_none_fits_and_by_how_much)
     f = open_memstream(&text, &len);
     ck_assert_int_eq(gt_report_table_write_fit(f, "run.db", &fx.a, &uncapped.a), 0);
     fclose(f);
-    assert_contains(text, "no config fits in 100.00 MiB: every config runs out of memory\n");
+    assert_contains(text,
+                    "device 0: no config fits in 100.00 MiB: every config runs out of memory\n");
     assert_contains(text, "without a cap the smallest peak reserved is 120.00 MiB "
-                          "(max_split_size_mb:64), 20.00 MiB more than 100.00 MiB\n");
+                          "(max_split_size_mb:64): the peak must shrink by 20.00 MiB to fit "
+                          "100.00 MiB\n");
+    assert_contains(text, "no recommendation: every caching config runs out of memory");
     assert_lacks(text, "recommended");
     assert_lacks(text, "export");
     free(text);
 
     text = render(gt_report_table_write, "run.db", &fx.a); /* no uncapped replay */
-    assert_contains(text, "no config fits in 100.00 MiB: every config runs out of memory\n");
+    assert_contains(text,
+                    "device 0: no config fits in 100.00 MiB: every config runs out of memory\n");
     assert_lacks(text, "without a cap");
     free(text);
 }
@@ -306,7 +316,8 @@ START_TEST(json_has_the_documented_keys_and_null_for_no_oom)
     j = render(gt_report_json_write, "run.db", &fx.a);
     assert_contains(j, "\"trace\": \"run.db\"");
     assert_contains(j, "\"events\": 42");
-    assert_contains(j, "\"device_memory_bytes\": null");
+    assert_contains(j, "\"memory_bytes\": null, \"memory_source\": \"none\"");
+    assert_contains(j, "\"start_allocated_bytes\": 0, \"start_reserved_bytes\": 0");
     assert_contains(j, "\"results\": [");
     assert_contains(j, "\"devices\": [");
     assert_contains(j, "{\"config\": \"expandable_segments:True\", \"rank\": 1, \"device\": 0, "
@@ -317,7 +328,8 @@ START_TEST(json_has_the_documented_keys_and_null_for_no_oom)
                        "\"first_oom_event\": null}");
     assert_contains(j, "\"num_ooms\": 2, \"first_oom_event\": 7}");
     assert_before(j, "\"config\": \"expandable_segments:True\"", "\"config\": \"default\"");
-    assert_contains(j, "\"recommended\": \"expandable_segments:True\"");
+    assert_contains(j, "\"recommended\": {\"config\": \"expandable_segments:True\", \"export\": "
+                       "\"export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True\"}");
     free(j);
 }
 END_TEST
@@ -332,12 +344,12 @@ START_TEST(json_escapes_quotes_backslashes_and_control_characters)
     j = render(gt_report_json_write, "dir\\a \"b\"\n.db", &fx.a);
     assert_contains(j, "\"trace\": \"dir\\\\a \\\"b\\\"\\u000a.db\"");
     assert_contains(j, "\"name\": \"tab\\u0009here\"");
-    assert_contains(j, "\"device_memory_bytes\": 104857600");
+    assert_contains(j, "\"memory_bytes\": 104857600, \"memory_source\": \"given\"");
     free(j);
 }
 END_TEST
 
-START_TEST(json_of_several_devices_lists_them_without_top_level_results)
+START_TEST(json_has_one_shape_for_one_or_several_devices)
 {
     struct fixture fx;
     char *j;
@@ -348,12 +360,121 @@ START_TEST(json_of_several_devices_lists_them_without_top_level_results)
     finish(&fx);
     j = render(gt_report_json_write, "run.db", &fx.a);
     assert_lacks(j, "\n  \"results\"");
-    assert_lacks(j, "\n  \"device_memory_bytes\"");
     assert_contains(j, "{\"device\": 0, \"name\": \"Card 0\"");
     assert_contains(j, "{\"device\": 1, \"name\": \"Card 1\"");
-    assert_contains(j, "\"recommended\": \"default\"");
+    assert_contains(j, "\"recommended\": {\"config\": \"default\", \"export\": "
+                       "\"unset PYTORCH_CUDA_ALLOC_CONF\"}");
     assert_contains(j, "\"config\": \"nocache\", \"rank\": 1, \"device\": 1");
     free(j);
+}
+END_TEST
+
+START_TEST(configs_that_fail_rank_by_how_far_they_get)
+{
+    struct fixture fx;
+    struct gt_replay_result *early, *late, *many;
+
+    fixture_init(&fx, 1, 100 * MIB);
+    early = add(&fx, "default", 90 * MIB, 80 * MIB, 1);
+    late = add(&fx, "max_split_size_mb:64", 99 * MIB, 80 * MIB, 1);
+    many = add(&fx, "max_split_size_mb:128", 99 * MIB, 80 * MIB, 3);
+    add(&fx, "expandable_segments:True", 100 * MIB, 80 * MIB, 0);
+    early->first_oom_event = 3;
+    late->first_oom_event = 50;
+    many->first_oom_event = 50;
+    finish(&fx);
+    ck_assert_int_eq(fx.results[3].rank, 1); /* no OOM: first, whatever its peak */
+    ck_assert_int_eq(fx.results[1].rank, 2); /* fails last */
+    ck_assert_int_eq(fx.results[2].rank, 3); /* as late, more OOMs */
+    ck_assert_int_eq(fx.results[0].rank, 4); /* fails first: last */
+}
+END_TEST
+
+START_TEST(one_recommendation_per_process_from_its_worst_device)
+{
+    struct fixture fx;
+    struct gt_report_trace t = {"run.db", &fx.a, NULL, NULL, false};
+    struct gt_report_scope all = {GT_REPORT_ALL, false, 0};
+    struct gt_report_pick pick;
+    char *text;
+
+    fixture_init(&fx, 2, 0);
+    add(&fx, "default", 40 * MIB, 30 * MIB, 0);
+    add(&fx, "expandable_segments:True", 36 * MIB, 30 * MIB, 0);
+    /* expandable is better on device 0 but runs out of memory on device 1:
+     * the process can only set one, so default it is */
+    fx.results[MAX_CONFIGS + 1].num_ooms = 1;
+    fx.results[MAX_CONFIGS + 1].first_oom_event = 9;
+    finish(&fx);
+    ck_assert(gt_report_recommend(&t, 1, &all, &pick));
+    ck_assert_str_eq(pick.config, "default");
+    text = render(gt_report_table_write, "run.db", &fx.a);
+    ck_assert_ptr_null(strstr(strstr(text, "recommended") + 1, "recommended"));
+    assert_contains(text, "recommended: default");
+    free(text);
+
+    /* two processes, one device each: one line each */
+    fx.devices[1].card.pid = 200;
+    text = render(gt_report_table_write, "run.db", &fx.a);
+    assert_contains(text, "recommended for process 100: expandable_segments:True");
+    assert_contains(text, "recommended for process 200: default");
+    free(text);
+}
+END_TEST
+
+START_TEST(a_job_of_several_traces_gets_one_recommendation)
+{
+    struct fixture x, y;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    fixture_init(&x, 1, 0);
+    add(&x, "default", 40 * MIB, 30 * MIB, 0);
+    add(&x, "expandable_segments:True", 36 * MIB, 30 * MIB, 0);
+    finish(&x);
+    fixture_init(&y, 1, 0);
+    add(&y, "default", 60 * MIB, 30 * MIB, 0);
+    add(&y, "expandable_segments:True", 64 * MIB, 30 * MIB, 0);
+    finish(&y);
+    struct gt_report_trace t[2] = {{"rank0.db", &x.a, NULL, NULL, false},
+                                   {"rank1.db", &y.a, NULL, NULL, false}};
+    f = open_memstream(&text, &len);
+    ck_assert_int_eq(gt_report_table_write_job(f, t, 2), 0);
+    fclose(f);
+    assert_contains(text, "trace 'rank0.db'");
+    assert_contains(text, "trace 'rank1.db'");
+    /* worst device: 60 MiB for default, 64 MiB for expandable */
+    assert_contains(text, "recommended for the job: default");
+    ck_assert_ptr_null(strstr(strstr(text, "recommended") + 1, "recommended"));
+    free(text);
+}
+END_TEST
+
+START_TEST(the_fit_column_shows_each_configs_smallest_card)
+{
+    struct fixture fx;
+    uint64_t fit[3] = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    three_configs(&fx, 0);
+    fit[0] = 42 * MIB; /* config 0 (default) on device 0 */
+    fit[1] = 38 * MIB;
+    struct gt_report_trace t = {"run.db", &fx.a, NULL, fit, false};
+    f = open_memstream(&text, &len);
+    ck_assert_int_eq(gt_report_table_write_job(f, &t, 1), 0);
+    fclose(f);
+    assert_contains(text, "fits from\n");
+    ck_assert_ptr_nonnull(strstr(strstr(text, "   1  expandable"), "38.00 MiB\n"));
+    ck_assert_ptr_nonnull(strstr(strstr(text, "max_split_size_mb:64"), "-\n"));
+    free(text);
+    f = open_memstream(&text, &len);
+    ck_assert_int_eq(gt_report_json_write_job(f, &t, 1), 0);
+    fclose(f);
+    assert_contains(text, "\"first_oom_event\": null, \"min_device_memory_bytes\": 39845888}");
+    free(text);
 }
 END_TEST
 
@@ -419,7 +540,11 @@ static Suite *report_suite(void)
     tcase_add_test(tc, control_characters_from_the_trace_are_replaced_in_the_table);
     tcase_add_test(tc, json_has_the_documented_keys_and_null_for_no_oom);
     tcase_add_test(tc, json_escapes_quotes_backslashes_and_control_characters);
-    tcase_add_test(tc, json_of_several_devices_lists_them_without_top_level_results);
+    tcase_add_test(tc, json_has_one_shape_for_one_or_several_devices);
+    tcase_add_test(tc, configs_that_fail_rank_by_how_far_they_get);
+    tcase_add_test(tc, one_recommendation_per_process_from_its_worst_device);
+    tcase_add_test(tc, a_job_of_several_traces_gets_one_recommendation);
+    tcase_add_test(tc, the_fit_column_shows_each_configs_smallest_card);
     tcase_add_test(tc, csv_quotes_the_config_field);
     tcase_add_test(tc, a_write_error_is_reported_as_eio);
     tcase_add_test(tc, clean_replaces_control_characters_and_truncates);

@@ -25,7 +25,7 @@ static struct gt_validation *validate(const char *trace)
 {
     struct gt_validation *v = NULL;
     char err[512];
-    int rc = gt_validate_trace(trace, &v, err, sizeof(err));
+    int rc = gt_validate_trace(trace, NULL, &v, err, sizeof(err));
     ck_assert_msg(rc == 0, "validate '%s': %s", trace, err);
     ck_assert_uint_eq(v->ndevices, 1);
     return v;

@@ -56,7 +56,7 @@ static struct gt_stats *compute(const char *path)
     struct gt_stats *s = NULL;
     char err[256] = "";
 
-    ck_assert_msg(gt_stats_compute(path, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(gt_stats_compute(path, NULL, &s, err, sizeof err) == 0, "%s", err);
     ck_assert_ptr_nonnull(s);
     return s;
 }
@@ -286,7 +286,7 @@ START_TEST(a_missing_file_is_enoent_with_a_message)
     struct gt_stats *s = (struct gt_stats *)&s;
     char err[256] = "";
 
-    ck_assert_int_eq(gt_stats_compute("/nonexistent/run.db", &s, err, sizeof err), GT_ENOENT);
+    ck_assert_int_eq(gt_stats_compute("/nonexistent/run.db", NULL, &s, err, sizeof err), GT_ENOENT);
     ck_assert_ptr_null(s);
     ck_assert_str_ne(err, "");
 }

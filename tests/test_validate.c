@@ -23,7 +23,7 @@ static struct gt_validation *validate(const char *trace)
 {
     struct gt_validation *v = NULL;
     char err[512];
-    int rc = gt_validate_trace(trace, &v, err, sizeof(err));
+    int rc = gt_validate_trace(trace, NULL, &v, err, sizeof(err));
     ck_assert_msg(rc == 0, "validate '%s': %s", trace, err);
     ck_assert_uint_eq(v->ndevices, 1);
     return v;
@@ -197,9 +197,11 @@ START_TEST(validating_a_missing_or_foreign_file_is_an_error)
 {
     struct gt_validation *v = NULL;
     char err[512];
-    ck_assert_int_eq(gt_validate_trace(path_of("nothere.db"), &v, err, sizeof(err)), GT_ENOENT);
+    ck_assert_int_eq(gt_validate_trace(path_of("nothere.db"), NULL, &v, err, sizeof(err)),
+                     GT_ENOENT);
     ck_assert_ptr_null(v);
-    ck_assert_int_eq(gt_validate_trace(TRUTH "default.csv", &v, err, sizeof(err)), GT_EFOREIGN);
+    ck_assert_int_eq(gt_validate_trace(TRUTH "default.csv", NULL, &v, err, sizeof(err)),
+                     GT_EFOREIGN);
     ck_assert_ptr_null(v);
 }
 END_TEST

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "gputrace/conf.h"
+#include "gputrace/scenario.h"
 #include "gputrace/sim.h"
 
 struct gt_inspect;
@@ -44,7 +45,9 @@ struct gt_inspect_alloc {
 };
 
 struct gt_inspect_options {
-    uint64_t device_memory; /* cap; 0 = each device's recorded memory, unlimited if unknown */
+    /* The trace's cards and start state (scenario.h); NULL builds one with
+     * no card given. Borrowed for the call. */
+    const struct gt_scenario *scenario;
     /* Called after every request; a non-zero return stops the replay and is
      * returned by gt_inspect_run. */
     int (*on_event)(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev);

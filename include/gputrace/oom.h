@@ -13,6 +13,8 @@
 #include <stdio.h>
 
 #include "gputrace/conf.h"
+#include "gputrace/replay.h"
+#include "gputrace/scenario.h"
 
 #define GT_OOM_MAX_DETAILED 20 /* OOMs described in full; the rest are counted */
 #define GT_OOM_TOP_ALLOCS 10   /* largest live allocations kept per OOM */
@@ -97,8 +99,9 @@ struct gt_oom_avoid {
 
 struct gt_oom_device {
     int32_t device;
-    uint64_t device_memory; /* the cap replayed (0 = unlimited) */
-    uint64_t capacity;      /* with the memory fraction (0 = unlimited) */
+    struct gt_scenario_device card; /* the card, its source, the start state */
+    uint64_t device_memory;         /* the cap replayed (0 = unlimited) */
+    uint64_t capacity;              /* with the memory fraction (0 = unlimited) */
 };
 
 struct gt_oom_report {
@@ -106,7 +109,7 @@ struct gt_oom_report {
     bool config_recorded; /* it is the one the trace was recorded under */
     /* its per_process_memory_fraction (1 = none), kept by the sweep */
     double memory_fraction;
-    uint64_t device_memory;        /* as asked (0 = each device's recorded memory) */
+    uint64_t device_memory;        /* the first device's card (0 = unlimited) */
     int64_t events;                /* requests replayed */
     int64_t last_event;            /* index of the last request replayed, -1 if none */
     int64_t ooms_total;            /* every OOM, detailed or not */
@@ -125,16 +128,20 @@ struct gt_oom_report {
 
 /* gt_oom_analyze: replays the trace at path under conf (NULL: the settings
  * the trace was recorded under when they parse, else PyTorch's defaults) on
- * device_memory bytes (0 = each device's recorded memory, unlimited if
- * unknown) and describes each OOM; when there is one, also replays the
- * default sweep (gt_replay_default_sweep, nocache left out: it is not advice)
- * with conf's per_process_memory_fraction to find the configs that avoid it.
+ * the cards and from the start state of scn (borrowed; NULL builds one with
+ * no card given) and describes each
+ * OOM; when there is one, the configs of the sweep that avoid it come from
+ * sweep (analyze's replay of the default sweep on the same scenario,
+ * borrowed), or, when sweep is NULL or conf has a per_process_memory_fraction,
+ * from a replay of the default sweep and the recorded settings (with conf's
+ * fraction); nocache is left out: it is not advice.
  * On success *out owns a new report (gt_oom_report_free). On failure *out is
  * NULL and errbuf names the problem. Errors: those of gt_inspect_run,
  * gt_trace_open and gt_replay_trace (GT_ENOENT, GT_EFOREIGN, GT_ENEWER,
  * GT_ECORRUPT, GT_EUNSUPPORTED, GT_ESQL), GT_ENOMEM. */
-int gt_oom_analyze(const char *path, const struct gt_conf *conf, uint64_t device_memory,
-                   struct gt_oom_report **out, char *errbuf, size_t errlen);
+int gt_oom_analyze(const char *path, const struct gt_scenario *scn, const struct gt_conf *conf,
+                   const struct gt_analysis *sweep, struct gt_oom_report **out, char *errbuf,
+                   size_t errlen);
 void gt_oom_report_free(struct gt_oom_report *r); /* accepts NULL */
 
 /* gt_oom_verdict_name: "fragmentation", "genuine", or "unknown". */

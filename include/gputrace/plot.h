@@ -4,15 +4,30 @@
 #ifndef GPUTRACE_PLOT_H
 #define GPUTRACE_PLOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "gputrace/replay.h"
+#include "gputrace/scenario.h"
 
 enum gt_plot_format { GT_PLOT_PNG = 0, GT_PLOT_SVG = 1 };
 
 struct gt_plot_options {
-    uint64_t device_memory; /* the card asked about; 0 = the recorded one, unlimited if unknown */
+    uint64_t device_memory;     /* the card asked about (when scenario is NULL); 0 = the trace's */
     enum gt_plot_format format; /* PNG by default */
     const char *gnuplot;        /* program to run; NULL = "gnuplot" found on PATH */
+    /* The trace's scenario (cards, start state), borrowed; NULL builds one
+     * from device_memory. */
+    const struct gt_scenario *scenario;
+    /* analyze's replay of the default sweep on that scenario, borrowed, so
+     * the plots draw the very numbers the ranking shows; NULL replays it. */
+    const struct gt_analysis *sweep;
+    /* The smallest card of each of sweep's configs on the plotted device
+     * (gt_replay_fit's array, borrowed): draws "fit" too. NULL: no fit. */
+    const uint64_t *fit;
+    bool has_device; /* plot this device ordinal instead of the busiest */
+    int32_t device;
 };
 
 /* The plots, each a file named <name>.png or <name>.svg in the output folder:

@@ -9,13 +9,15 @@
 #ifndef GPUTRACE_REPLAY_H
 #define GPUTRACE_REPLAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "gputrace/conf.h"
+#include "gputrace/scenario.h"
 #include "gputrace/sim.h"
 
-#define GT_REPLAY_MAX_DEVICES 64
+#define GT_REPLAY_MAX_DEVICES GT_SCENARIO_MAX_DEVICES
 
 /* The outcome of one config on one device. */
 struct gt_replay_result {
@@ -24,8 +26,9 @@ struct gt_replay_result {
     int rank;                /* 1 = best on this device (see gt_replay_rank) */
     uint64_t peak_reserved;  /* reserved_bytes.all.peak */
     uint64_t peak_allocated; /* allocated_bytes.all.peak */
-    /* At the end of the first event after which reserved stood at its peak:
-     * allocated bytes then, reserved minus that, and 1 - allocated/reserved. */
+    /* Of the moments reserved stood at its peak, the one with the most
+     * allocated: allocated bytes then, reserved minus that, and
+     * 1 - allocated/reserved. */
     uint64_t allocated_at_peak;
     uint64_t unallocated_at_peak;
     double fragmentation_at_peak;
@@ -45,12 +48,15 @@ struct gt_replay_warnings {
     int64_t lost_events;      /* meta lost_events: dropped by the recorder */
 };
 
+/* A device of the scenario as replayed. card is the scenario's device
+ * (its card, the card's source, the start state, the process). */
 struct gt_replay_device {
     int32_t device;
-    uint64_t device_memory; /* the cap replayed (0 = unlimited) */
+    uint64_t device_memory; /* the cap replayed (0 = unlimited): card.memory */
     uint64_t device_total;  /* the card's memory from the trace (0 = unknown) */
     char name[128];         /* the card's name from the trace, or "" */
     int64_t events;         /* request events of this device */
+    struct gt_scenario_device card;
 };
 
 struct gt_analysis {
@@ -69,8 +75,14 @@ struct gt_analysis {
 };
 
 struct gt_replay_options {
-    uint64_t device_memory; /* 0 = each device's recorded memory, unlimited if unknown */
-    int threads;            /* worker threads; 0 = one per online CPU */
+    /* The trace's scenario (cards and start state); NULL builds one with no
+     * card given. Borrowed for the call. */
+    const struct gt_scenario *scenario;
+    /* Optional per (config, device) caps overriding the scenario's cards,
+     * caps[config * ndevices + device index]; 0 = unlimited. The search for
+     * the smallest card (gt_replay_fit) sets it. */
+    const uint64_t *caps;
+    int threads; /* worker threads; 0 = one per online CPU */
     /* Also replay the settings the trace was recorded under (meta
      * alloc_conf), when they parse and are not among the configs already:
      * `analyze` without --config compares against what the user ran. */
@@ -92,9 +104,29 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
 void gt_analysis_free(struct gt_analysis *a);
 
 /* gt_replay_rank: ranks the results of each device in place: configs without
- * OOM first, then lower peak reserved, then lower fragmentation at the peak,
- * then fewer device calls, then the order given. gt_replay_trace calls it. */
+ * OOM first (then lower peak reserved, lower fragmentation at the peak, fewer
+ * device calls); then the configs that OOM, by how far they get (a later
+ * first OOM first, then fewer OOMs); then the order given. gt_replay_trace
+ * calls it. */
 void gt_replay_rank(struct gt_analysis *a);
+
+/* gt_replay_uncapped: replays a's configs (same order) on the same devices
+ * without any cap: how much memory each config would take. *out as
+ * gt_replay_trace's. */
+int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
+                       const struct gt_replay_options *opts, struct gt_analysis **out, char *errbuf,
+                       size_t errlen);
+
+/* gt_replay_fit: for every config and device of a, the smallest card on
+ * which the replay runs without an OOM, found by bisection between the peak
+ * allocated and the uncapped peak reserved, to 2 MiB, both ends checked:
+ * fit[config * ndevices + device index] (bytes; 0 when even the uncapped
+ * replay runs out of memory, which a start state larger than any card
+ * does). uncapped is a replay of the same configs without caps. *fit is
+ * caller-owned (free). Errors: those of gt_replay_trace. */
+int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt_analysis *uncapped,
+                  const struct gt_replay_options *opts, uint64_t **fit, char *errbuf,
+                  size_t errlen);
 
 /* gt_replay_best: the best-ranked result of device index d that is a caching
  * config (nocache is the zero-fragmentation baseline, not advice); NULL if

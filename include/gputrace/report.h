@@ -10,10 +10,75 @@
 #ifndef GPUTRACE_REPORT_H
 #define GPUTRACE_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "gputrace/replay.h"
+
+/* One trace of a job as analysed: its path, the replay of the configs on
+ * its scenario, optionally the same configs replayed without a cap (for
+ * "the peak must shrink by") and the smallest card of each config
+ * (gt_replay_fit's array: a "fits from" column). */
+struct gt_report_trace {
+    const char *path;
+    const struct gt_analysis *a;
+    const struct gt_analysis *uncapped; /* may be NULL */
+    const uint64_t *fit;                /* may be NULL */
+    bool many;                          /* set by the CSV writer: one of several traces */
+};
+
+/* Which devices a recommendation is for: those of one trace (or every
+ * trace: GT_REPORT_ALL), and of one process or all. */
+#define GT_REPORT_ALL SIZE_MAX
+struct gt_report_scope {
+    size_t trace;
+    bool one_process;
+    int64_t pid;
+};
+
+/* The recommendation: the config and its result on the scope's worst device. */
+struct gt_report_pick {
+    char config[320];
+    const struct gt_replay_result *worst;
+};
+
+/* gt_report_recommend: PYTORCH_CUDA_ALLOC_CONF is one per process, so a
+ * recommendation is the caching config best on the scope's worst device: it
+ * runs every device of the scope without an OOM, then the lowest peak
+ * reserved on the worst of them, lower fragmentation, fewer device calls.
+ * Configs are matched by name across traces. false (and *out zeroed) when
+ * every caching config runs out of memory somewhere: a failing config is
+ * never recommended. */
+bool gt_report_recommend(const struct gt_report_trace *t, size_t n,
+                         const struct gt_report_scope *scope, struct gt_report_pick *out);
+
+/* gt_report_export_line: the bash line that sets config ("unset ..." for
+ * default), into buf. */
+void gt_report_export_line(const char *config, char *buf, size_t len);
+
+/* gt_report_fit_of: the smallest card of config index c on device index d
+ * of t, 0 when unknown or none. */
+uint64_t gt_report_fit_of(const struct gt_report_trace *t, size_t c, size_t d);
+
+/* gt_report_table_write_job, gt_report_json_write_job,
+ * gt_report_csv_write_job: the reports of n traces analysed together (one
+ * job: a node or rank each). The table: per device a header (trace, events,
+ * device, requests, the card line and the start state), the rows in rank
+ * order; with one trace a recommendation per process, with several one for
+ * the job. JSON:
+ *   {"trace", ["traces" when several,] "events", "recommended": {"config",
+ *    "export"} | null, "devices": [{"device", ["trace",] "name",
+ *    "memory_bytes", "memory_source", "memory_source_event",
+ *    "start_allocated_bytes", "start_reserved_bytes", "requests", "pid",
+ *    "results": [...]}]}
+ * with results as gt_report_json_write's (plus "min_device_memory_bytes"
+ * with a fit). CSV: the header below, plus min_device_memory_bytes with a
+ * fit and trace with several traces. */
+int gt_report_table_write_job(FILE *f, const struct gt_report_trace *t, size_t n);
+int gt_report_json_write_job(FILE *f, const struct gt_report_trace *t, size_t n);
+int gt_report_csv_write_job(FILE *f, const struct gt_report_trace *t, size_t n);
 
 /* gt_report_table_write: per device, a header line (trace, events, device,
  * the device memory replayed), one row per config in rank order, then the
@@ -29,16 +94,11 @@ int gt_report_table_write(FILE *f, const char *trace_path, const struct gt_analy
 int gt_report_table_write_fit(FILE *f, const char *trace_path, const struct gt_analysis *a,
                               const struct gt_analysis *uncapped);
 
-/* gt_report_json_write: one JSON object,
- *   {"trace", "events", "device_memory_bytes", "results": [...], "devices": [...]}
- * where every result has "config", "rank", "device", "peak_reserved_bytes",
+/* gt_report_json_write: gt_report_json_write_job of one trace, where every
+ * result has "config", "rank", "device", "peak_reserved_bytes",
  * "peak_allocated_bytes", "fragmentation_at_peak", "unallocated_at_peak_bytes",
  * "num_device_alloc", "num_device_free", "num_alloc_retries", "num_ooms",
- * "first_oom_event" (null when none). device_memory_bytes is null when
- * unlimited. "devices" has one entry per device ({"device", "name",
- * "device_memory_bytes", "events", "recommended", "results"}); the top-level
- * "device_memory_bytes" and "results" are present only when the trace has
- * exactly one device. */
+ * "first_oom_event" (null when none); memory_bytes is null when unlimited. */
 int gt_report_json_write(FILE *f, const char *trace_path, const struct gt_analysis *a);
 
 /* gt_report_csv_write: RFC 4180 CSV (LF line ends), one row per device and

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gputrace/scenario.h"
+
 #define GT_STATS_SLICES 10 /* time slices of the timeline */
 
 /* One slice of the trace's span. Slices split the span of the whole trace
@@ -39,19 +41,22 @@ struct gt_stats_device {
     int64_t frees;
     int64_t empty_caches;
     int64_t recorded_ooms; /* oom events and failed allocs */
-    /* The first of them (when recorded_ooms > 0): its seq, the bytes asked
+    /* The first of them (when recorded_ooms > 0): its 0-based position
+     * among the trace's events (as every command numbers events), the bytes asked
      * and the free device memory at that moment from the event's addr, as
      * the driver (record) or PyTorch's snapshot reported it; 0 = unknown. */
-    int64_t first_oom_seq;
+    int64_t first_oom_event;
     uint64_t first_oom_requested, first_oom_free;
     /* Bytes asked and not yet freed, from the trace's alloc/free events
      * alone (no allocator involved): the floor under any config. */
     uint64_t requested_peak, requested_final;
-    /* Replayed under the recorded config on the recorded card. */
-    uint64_t device_memory; /* the cap replayed, 0 = unlimited */
+    /* Replayed under the recorded config on the scenario's card, from its
+     * start state. */
+    struct gt_scenario_device card; /* the card and where it comes from */
+    uint64_t device_memory;         /* the cap replayed (card.memory), 0 = unlimited */
     uint64_t peak_allocated, peak_reserved;
     int64_t simulated_ooms;
-    double utilization; /* peak_reserved / total_memory; -1 when the card is unknown */
+    double utilization; /* peak_reserved / device_memory; -1 when the card is unknown */
     struct gt_stats_slice slices[GT_STATS_SLICES]; /* nslices of them, as gt_stats */
     /* From the recording's own segment events (segment_alloc/free/map/unmap)
      * and its start state (initial_blocks): what the real allocator held. */
@@ -85,12 +90,14 @@ struct gt_stats {
 /* gt_stats_compute: reads the trace at path twice: once for the counts, the
  * requested bytes, host and real segment memory, once through
  * gt_inspect_run under the recorded config (meta alloc_conf; PyTorch's
- * defaults when absent, empty or not simulable, see config_error) on each
- * device's recorded memory. On success *out owns a new gt_stats
+ * defaults when absent, empty or not simulable, see config_error) on the
+ * cards and from the start state of scn (borrowed; NULL builds one with no
+ * card given). On success *out owns a new gt_stats
  * (gt_stats_free); on failure *out is NULL and errbuf names the problem.
  * Errors: those of gt_trace_open/gt_trace_read and gt_inspect_run
  * (GT_ENOENT, GT_EFOREIGN, GT_ENEWER, GT_ECORRUPT, GT_ESQL), GT_ENOMEM. */
-int gt_stats_compute(const char *path, struct gt_stats **out, char *errbuf, size_t errlen);
+int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
+                     char *errbuf, size_t errlen);
 void gt_stats_free(struct gt_stats *s); /* accepts NULL */
 
 /* gt_stats_table_write: the stats for people, a paragraph per device with
@@ -98,7 +105,7 @@ void gt_stats_free(struct gt_stats *s); /* accepts NULL */
  *   {"trace", "events", "duration_seconds", "config", "config_recorded",
  *    "config_error", "devices": [{"device", "name", "total_memory_bytes",
  *    "events", "duration_seconds", "allocs", "frees", "empty_caches",
- *    "recorded_ooms", "first_recorded_oom" (null or {"seq", "requested_bytes",
+ *    "recorded_ooms", "first_recorded_oom" (null or {"event", "requested_bytes",
  *    "free_bytes" (null when unknown)}), "requested_peak_bytes", "requested_final_bytes",
  *    "device_memory_bytes", "peak_allocated_bytes", "peak_reserved_bytes",
  *    "simulated_ooms", "utilization", "real_reserved_peak_bytes",

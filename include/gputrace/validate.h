@@ -33,8 +33,8 @@ struct gt_validate_device {
     int64_t first_divergence;               /* index among the real segment events; -1 if none */
     bool has_real, has_sim;                 /* which of real/sim exist at the divergence */
     struct gt_validate_seg real_at, sim_at; /* the two events at the divergence */
-    uint64_t cap;                           /* device cap replayed (0 = none) */
-    bool cap_from_oom;                      /* cap = reserved + device_free at the first real OOM */
+    uint64_t cap;                   /* device cap replayed (0 = none): the scenario's card */
+    struct gt_scenario_device card; /* the scenario's device (zero when it has no requests) */
     uint64_t initial_reserved, initial_allocated;
     int64_t ooms_real, ooms_sim;
     int64_t unknown_frees; /* frees of addresses neither allocated nor live at start */
@@ -62,10 +62,13 @@ struct gt_validation {
     struct gt_validate_device devices[GT_REPLAY_MAX_DEVICES];
 };
 
-/* gt_validate_trace: replays and compares (see above). *out is caller-owned
+/* gt_validate_trace: replays and compares (see above) on the cards and from
+ * the start state of scn (scenario.h; borrowed; NULL builds one with no card
+ * given). *out is caller-owned
  * (free()). Errors: those of gt_trace_open/read; GT_EUNSUPPORTED when the
  * recorded settings cannot be simulated; GT_ENOMEM. A trace with neither
  * segment events nor totals validates to zero counts, not an error. */
-int gt_validate_trace(const char *path, struct gt_validation **out, char *errbuf, size_t errlen);
+int gt_validate_trace(const char *path, const struct gt_scenario *scn, struct gt_validation **out,
+                      char *errbuf, size_t errlen);
 
 #endif

@@ -1,0 +1,473 @@
+/* The scenario of a trace (scenario.h): one pass over the events decides each
+ * device's card; the start state is read once and kept for every replay. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/scenario.h"
+#include "gputrace/schema.h"
+#include "gputrace/units.h"
+#include "gputrace/banned.h"
+
+#define READ_EVENTS 4096
+
+/* What the pass keeps per device beyond the scenario's own fields. */
+struct card_evidence {
+    uint64_t reserved; /* the real allocator's reserved memory, from segment events */
+    /* the recording carries that reserved memory (segment events or a start
+     * state): only then does free memory at an OOM reveal the card */
+    bool knows_reserved;
+    bool releasing;    /* inside a run of segment releases */
+    bool run_is_empty; /* that run follows an empty_cache event */
+    uint64_t reserved_before_run;
+    int64_t run_event;
+    bool have_oom; /* a recorded OOM with the free memory */
+    uint64_t oom_card;
+    int64_t oom_event;
+    uint64_t low, high;  /* retry bounds: low <= card <= high */
+    int64_t retry_event; /* the first failed cudaMalloc bounding high; -1 */
+    bool last_was_empty_cache;
+};
+
+struct pass {
+    struct gt_scenario *s;
+    struct card_evidence ev[GT_SCENARIO_MAX_DEVICES];
+    /* the recorded settings release segments without a failed cudaMalloc
+     * (garbage_collection_threshold): a release run is no evidence then */
+    bool releases_without_failure;
+    double memory_fraction; /* of the recorded settings: the cap a retry bounds */
+};
+
+static bool is_request(int32_t kind)
+{
+    return kind == GT_EV_ALLOC || kind == GT_EV_FREE || kind == GT_EV_EMPTY_CACHE ||
+           kind == GT_EV_OOM;
+}
+
+static bool is_release(int32_t kind)
+{
+    return kind == GT_EV_SEGMENT_FREE || kind == GT_EV_SEGMENT_UNMAP;
+}
+
+static bool is_growth(int32_t kind)
+{
+    return kind == GT_EV_SEGMENT_ALLOC || kind == GT_EV_SEGMENT_MAP;
+}
+
+/* The index of a device ordinal among the scenario's devices; with create,
+ * added when absent. -1 when absent or when the table is full. */
+static int device_index(struct gt_scenario *s, int32_t ordinal, bool create)
+{
+    for (size_t i = 0; i < s->ndevices; i++)
+        if (s->devices[i].device == ordinal)
+            return (int)i;
+    if (!create || s->ndevices == GT_SCENARIO_MAX_DEVICES)
+        return -1;
+    struct gt_scenario_device *d = &s->devices[s->ndevices];
+    memset(d, 0, sizeof(*d));
+    d->device = ordinal;
+    d->source_event = -1;
+    return (int)s->ndevices++;
+}
+
+/* A cudaMalloc the real allocator made (a segment_alloc or map): the card
+ * held reserved memory after it (spec §20.2). A run of releases not started
+ * by empty_cache() before it was the allocator's release-and-retry: the
+ * same cudaMalloc had failed with the memory reserved before the run. */
+static void note_growth(struct pass *p, struct card_evidence *e, const struct gt_event *ev,
+                        int64_t index)
+{
+    if (e->releasing && !e->run_is_empty && !p->releases_without_failure) {
+        uint64_t failed = e->reserved_before_run + ev->size;
+        if (failed > 0 && failed - 1 < e->high) {
+            e->high = failed - 1;
+            if (e->retry_event < 0)
+                e->retry_event = e->run_event;
+        }
+    }
+    e->releasing = false;
+    if (ev->result != 0) { /* a failed cudaMalloc the tracer saw itself */
+        uint64_t failed = e->reserved + ev->size;
+        if (failed > 0 && failed - 1 < e->high) {
+            e->high = failed - 1;
+            if (e->retry_event < 0)
+                e->retry_event = index;
+        }
+        return;
+    }
+    e->reserved += ev->size;
+    if (e->reserved > e->low)
+        e->low = e->reserved;
+}
+
+static void note_release(struct card_evidence *e, const struct gt_event *ev, int64_t index)
+{
+    if (!e->releasing) {
+        e->releasing = true;
+        e->run_is_empty = e->last_was_empty_cache;
+        e->reserved_before_run = e->reserved;
+        e->run_event = index;
+    }
+    e->reserved -= ev->size < e->reserved ? ev->size : e->reserved;
+}
+
+static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
+{
+    int i = device_index(p->s, ev->device, is_request(ev->kind));
+    if (i < 0) {
+        if (is_request(ev->kind))
+            p->s->too_many_devices++;
+        return;
+    }
+    struct gt_scenario_device *d = &p->s->devices[i];
+    struct card_evidence *e = &p->ev[i];
+    if (is_request(ev->kind)) {
+        if (d->requests++ == 0)
+            d->pid = ev->pid;
+    }
+    if (is_growth(ev->kind) || is_release(ev->kind))
+        e->knows_reserved = true;
+    if (is_growth(ev->kind))
+        note_growth(p, e, ev, index);
+    else if (is_release(ev->kind))
+        note_release(e, ev, index);
+    else if (ev->kind == GT_EV_ALLOC || ev->kind == GT_EV_FREE)
+        e->releasing = false;
+    /* spec §20.2: at a recorded OOM the card is what the allocator had
+     * reserved plus what the driver still had free (the event's addr) */
+    if (gt_event_failed_request(ev) && ev->addr > 0 && !e->have_oom && e->knows_reserved) {
+        e->have_oom = true;
+        e->oom_card = e->reserved + ev->addr;
+        e->oom_event = index;
+    }
+    if (ev->kind != GT_EV_SEGMENT_FREE && ev->kind != GT_EV_SEGMENT_UNMAP)
+        e->last_was_empty_cache = ev->kind == GT_EV_EMPTY_CACHE;
+}
+
+static int read_events(struct gt_trace_reader *r, struct pass *p, char *errbuf, size_t errlen)
+{
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    int64_t index = 0;
+    int rc = evs ? 0 : GT_ENOMEM;
+    while (rc == 0) {
+        size_t n = 0;
+        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
+        if (rc) {
+            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t k = 0; k < n; k++, index++)
+            note_event(p, &evs[k], index);
+    }
+    p->s->events = index;
+    free(evs);
+    return rc;
+}
+
+/* ------------------------------------------------------------ start state */
+
+struct block_list {
+    struct gt_initial_block *v;
+    size_t n, cap;
+};
+
+static int keep_block(void *ctx, const struct gt_initial_block *b)
+{
+    struct block_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct gt_initial_block *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return GT_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *b;
+    return 0;
+}
+
+/* Attaches the start state to the devices (blocks come in (device, addr)
+ * order) and counts it into the real reserved memory the card pass starts
+ * from. Devices with a start state but no request are not replayed. */
+static void attach_start(struct gt_scenario *s, struct pass *p)
+{
+    for (size_t k = 0; k < s->nblocks; k++) {
+        const struct gt_initial_block *b = &s->blocks[k];
+        int i = device_index(s, b->device, false);
+        if (i < 0)
+            continue;
+        struct gt_scenario_device *d = &s->devices[i];
+        if (d->nblocks == 0)
+            d->first_block = k;
+        d->nblocks++;
+        if (b->allocated)
+            d->start_allocated += b->size;
+        if (b->addr == b->segment) { /* the first block of its segment */
+            d->start_reserved += b->segment_size;
+            d->start_segments++;
+        }
+    }
+    for (size_t i = 0; i < s->ndevices; i++) {
+        p->ev[i].reserved = s->devices[i].start_reserved;
+        p->ev[i].knows_reserved = s->devices[i].nblocks > 0;
+        p->ev[i].low = s->devices[i].start_reserved;
+        p->ev[i].high = UINT64_MAX;
+        p->ev[i].retry_event = -1;
+    }
+}
+
+/* The devices of the start state must exist before the events are read
+ * for their reserved memory to count; only those with requests are kept,
+ * so a first pass over the ordinals of requests comes first. */
+static int order_devices(struct gt_trace_reader *r, struct gt_scenario *s, char *errbuf,
+                         size_t errlen)
+{
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    int rc = evs ? 0 : GT_ENOMEM;
+    while (rc == 0) {
+        size_t n = 0;
+        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
+        if (rc) {
+            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t k = 0; k < n; k++)
+            if (is_request(evs[k].kind))
+                device_index(s, evs[k].device, true);
+    }
+    free(evs);
+    return rc ? rc : gt_trace_rewind(r);
+}
+
+/* ------------------------------------------------------------ the card */
+
+static void read_recorded_conf(struct gt_trace_reader *r, struct gt_scenario *s, struct pass *p)
+{
+    struct gt_conf c;
+    p->memory_fraction = 1.0;
+    if (gt_trace_meta(r, "alloc_conf", s->recorded_conf, sizeof(s->recorded_conf)) != 0) {
+        s->recorded_conf[0] = 0;
+        return;
+    }
+    s->has_recorded_conf = true;
+    if (gt_conf_parse(s->recorded_conf, &c, NULL, 0) != 0)
+        return;
+    p->releases_without_failure = c.gc_threshold > 0;
+    if (c.memory_fraction > 0 && c.memory_fraction < 1)
+        p->memory_fraction = c.memory_fraction;
+}
+
+static void decide_card(struct gt_scenario_device *d, const struct card_evidence *e, uint64_t given,
+                        double fraction)
+{
+    d->source = GT_CARD_NONE;
+    d->memory = 0;
+    d->source_event = -1;
+    if (given > 0) {
+        d->source = GT_CARD_GIVEN;
+        d->memory = given;
+    } else if (d->recorded_total > 0) {
+        d->source = GT_CARD_RECORDED;
+        d->memory = d->recorded_total;
+    } else if (e->have_oom) {
+        d->source = GT_CARD_OOM;
+        d->memory = e->oom_card;
+        d->source_event = e->oom_event;
+    } else if (e->retry_event >= 0 && e->low <= e->high) {
+        /* Any card inside the bounds replays the recording alike (spec
+         * §20.2); the middle, at the 2 MiB granularity of cudaMalloc, is
+         * furthest from either contradiction. */
+        uint64_t mid = e->low + (e->high - e->low) / 2;
+        mid -= mid % (2u << 20);
+        if (mid < e->low)
+            mid = e->low;
+        /* under per_process_memory_fraction the failure bounds the allowed
+         * part of the card */
+        d->source = GT_CARD_RETRY;
+        d->memory = (uint64_t)((double)mid / fraction);
+        d->source_event = e->retry_event;
+        d->retry_low = (uint64_t)((double)e->low / fraction);
+        d->retry_high = (uint64_t)((double)e->high / fraction);
+    }
+}
+
+int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenario **out,
+                      char *errbuf, size_t errlen)
+{
+    struct gt_trace_reader *r = NULL;
+    struct block_list blocks = {0};
+    *out = NULL;
+    struct gt_scenario *s = calloc(1, sizeof(*s));
+    struct pass *p = calloc(1, sizeof(*p));
+    int rc = s && p ? gt_trace_open(path, &r, errbuf, errlen) : GT_ENOMEM;
+    if (rc == 0)
+        rc = order_devices(r, s, errbuf, errlen);
+    if (rc == 0)
+        rc = gt_trace_initial_blocks(r, keep_block, &blocks);
+    if (rc == 0) {
+        s->blocks = blocks.v;
+        s->nblocks = blocks.n;
+        blocks.v = NULL;
+        p->s = s;
+        read_recorded_conf(r, s, p);
+        attach_start(s, p);
+        rc = read_events(r, p, errbuf, errlen);
+    }
+    for (size_t i = 0; rc == 0 && i < s->ndevices; i++) {
+        struct gt_scenario_device *d = &s->devices[i];
+        if (gt_trace_device(r, d->device, d->name, sizeof(d->name), &d->recorded_total) != 0) {
+            d->name[0] = 0;
+            d->recorded_total = 0;
+        }
+        decide_card(d, &p->ev[i], device_memory, p->memory_fraction);
+    }
+    gt_trace_close(r);
+    free(blocks.v);
+    free(p);
+    if (rc) {
+        gt_scenario_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void gt_scenario_free(struct gt_scenario *s)
+{
+    if (!s)
+        return;
+    free(s->blocks);
+    free(s);
+}
+
+const struct gt_scenario_device *gt_scenario_find(const struct gt_scenario *s, int32_t device)
+{
+    for (size_t i = 0; s && i < s->ndevices; i++)
+        if (s->devices[i].device == device)
+            return &s->devices[i];
+    return NULL;
+}
+
+const char *gt_scenario_source_name(enum gt_card_source src)
+{
+    switch (src) {
+    case GT_CARD_GIVEN:
+        return "given";
+    case GT_CARD_RECORDED:
+        return "recorded";
+    case GT_CARD_OOM:
+        return "oom";
+    case GT_CARD_RETRY:
+        return "retry";
+    default:
+        return "none";
+    }
+}
+
+char *gt_scenario_card_line(const struct gt_scenario_device *d, char *buf, size_t len)
+{
+    char mem[32], lo[32], hi[32];
+    gt_units_format_bytes(d->memory, mem, sizeof(mem));
+    switch (d->source) {
+    case GT_CARD_GIVEN:
+        snprintf(buf, len, "%s, as given (--device-memory)", mem);
+        break;
+    case GT_CARD_RECORDED:
+        snprintf(buf, len, "%s, the card's memory as recorded", mem);
+        break;
+    case GT_CARD_OOM:
+        snprintf(buf, len, "%s, inferred from the out-of-memory at event %lld", mem,
+                 (long long)d->source_event);
+        break;
+    case GT_CARD_RETRY:
+        snprintf(buf, len,
+                 "%s, inferred from the release-and-retry at event %lld (the card lies "
+                 "between %s and %s)",
+                 mem, (long long)d->source_event,
+                 gt_units_format_bytes(d->retry_low, lo, sizeof(lo)),
+                 gt_units_format_bytes(d->retry_high, hi, sizeof(hi)));
+        break;
+    default:
+        snprintf(buf, len, "unlimited (the trace does not say which card; pass --device-memory)");
+        break;
+    }
+    return buf;
+}
+
+struct gt_sim_options gt_scenario_sim_options(const struct gt_scenario_device *d)
+{
+    struct gt_sim_options o;
+    memset(&o, 0, sizeof(o));
+    o.device_limit = d ? d->memory : 0;
+    /* per_process_memory_fraction divides the card asked about when one is
+     * given, else the card the trace reveals */
+    o.device_total = d ? d->memory : 0;
+    return o;
+}
+
+/* ------------------------------------------------------------ preload */
+
+/* One segment's blocks into a caching simulator. */
+static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *seg, size_t n,
+                           void (*on_live)(void *, const struct gt_initial_block *, gt_sim_handle),
+                           void *ctx)
+{
+    struct gt_sim_block_init *b = malloc(n * sizeof(*b));
+    gt_sim_handle *h = malloc(n * sizeof(*h));
+    int rc = b && h ? 0 : GT_ENOMEM;
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        b[k] = (struct gt_sim_block_init){seg[k].addr, seg[k].size, seg[k].requested,
+                                          seg[k].allocated};
+    if (rc == 0)
+        rc = gt_sim_preload_segment(sim, seg[0].segment, seg[0].segment_size, seg[0].stream,
+                                    seg[0].small_pool, b, n, h);
+    for (size_t k = 0; rc == 0 && on_live && k < n; k++)
+        if (seg[k].allocated)
+            on_live(ctx, &seg[k], h[k]);
+    free(b);
+    free(h);
+    return rc;
+}
+
+int gt_scenario_preload(const struct gt_scenario *s, const struct gt_scenario_device *d,
+                        struct gt_sim *sim, bool no_caching,
+                        void (*on_live)(void *ctx, const struct gt_initial_block *b,
+                                        gt_sim_handle h),
+                        void *ctx)
+{
+    const struct gt_initial_block *v = &s->blocks[d->first_block];
+    size_t k = 0;
+    while (k < d->nblocks) {
+        size_t n = 1;
+        while (k + n < d->nblocks && v[k + n].segment == v[k].segment)
+            n++;
+        int rc = 0;
+        if (no_caching) {
+            /* nothing is cached without caching: each live block is its own
+             * cudaMalloc */
+            for (size_t j = k; rc == 0 && j < k + n; j++) {
+                gt_sim_handle h;
+                if (!v[j].allocated)
+                    continue;
+                rc = gt_sim_malloc(sim, v[j].requested ? v[j].requested : v[j].size, v[j].stream,
+                                   &h);
+                if (rc == 0 && on_live)
+                    on_live(ctx, &v[j], h);
+                if (rc == GT_EOOM)
+                    rc = 0; /* counted as the simulator's OOM */
+            }
+        } else if (!v[k].expandable) { /* the importer rebuilds no expandable state */
+            rc = preload_segment(sim, &v[k], n, on_live, ctx);
+        }
+        if (rc)
+            return rc;
+        k += n;
+    }
+    return 0;
+}

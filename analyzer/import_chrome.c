@@ -663,6 +663,14 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
     }
     if (rc == GT_OK)
         rc = collect_events(&im, list);
+    if (rc == GT_OK && im.nevents == 0) {
+        /* Kineto writes [memory] events only when asked to: a trace without
+         * them has nothing to replay, and an empty trace would only say so
+         * later and less clearly. */
+        fail_msg(&im, "no CUDA [memory] events: the profile was recorded without "
+                      "profile_memory=True (torch.profiler.profile(..., profile_memory=True))");
+        rc = GT_EINVAL;
+    }
     if (rc == GT_OK) {
         if (im.nevents > 1) /* qsort's base must not be NULL, even for 0 */
             qsort(im.events, im.nevents, sizeof *im.events, compare_events);

@@ -376,7 +376,8 @@ char *gt_scenario_card_line(const struct gt_scenario_device *d, char *buf, size_
     gt_units_format_bytes(d->memory, mem, sizeof(mem));
     switch (d->source) {
     case GT_CARD_GIVEN:
-        snprintf(buf, len, "%s, as given (--device-memory)", mem);
+        snprintf(buf, len, "%s (%llu bytes), as given (--device-memory)", mem,
+                 (unsigned long long)d->memory);
         break;
     case GT_CARD_RECORDED:
         snprintf(buf, len, "%s, the card's memory as recorded", mem);

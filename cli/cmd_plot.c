@@ -5,6 +5,7 @@
 #include "gputrace/err.h"
 #include "gputrace/plot.h"
 #include "gputrace/report.h"
+#include "gputrace/scenario.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
 
@@ -27,6 +28,7 @@ struct plot_args {
 static void usage(FILE *f)
 {
     fputs("Usage: gpu-trace plot TRACE [-o DIR] [--format png|svg] [--device-memory SIZE]\n"
+          "                      [--device N]\n"
           "\n"
           "Draws four plots of TRACE with gnuplot, each a file in DIR:\n"
           "  split-sizes    peak reserved memory and fragmentation for each\n"
@@ -35,15 +37,19 @@ static void usage(FILE *f)
           "                 config, the default and the trace's own config\n"
           "  request-sizes  histogram of request sizes, small/large pool boundary marked\n"
           "  segments       the segment map at the default config's reserved peak\n"
-          "The plots show the device with the most requests.\n"
+          "  fit            the smallest card on which each config runs without an\n"
+          "                 out-of-memory error, common card sizes marked\n"
+          "The plots show the device with the most requests, or the one --device names.\n"
           "\n"
           "Options:\n"
           "  -o, --output DIR          folder for the plots (created if absent; plots in\n"
           "                            it are replaced); default: ./NAME-plots, NAME being\n"
           "                            the trace's file name without its extension\n"
           "  -f, --format FORMAT       png (default) or svg\n"
-          "  -m, --device-memory SIZE  memory the allocator may reserve (8GiB, 8G,\n"
-          "                            512MiB, bytes); default: the recorded card's\n"
+          "  -m, --device-memory SIZE  the card's memory the allocator may reserve (8GiB,\n"
+          "                            8GB: binary units; a bare number is bytes);\n"
+          "                            default: the card the trace reveals\n"
+          "  -d, --device N            plot CUDA device N\n"
           "  -h, --help                show this help and exit\n"
           "\n"
           "Needs gnuplot (Debian: apt-get install gnuplot-nox). Prints the path of\n"
@@ -53,7 +59,8 @@ static void usage(FILE *f)
           "EXAMPLES\n"
           "  gpu-trace plot run.db\n"
           "  gpu-trace plot run.db -o plots --device-memory 8GiB\n"
-          "  gpu-trace plot run.db --format svg -o report-images\n",
+          "  gpu-trace plot run.db --format svg -o report-images\n"
+          "  gpu-trace plot rank0.db --device 1\n",
           f);
 }
 
@@ -78,13 +85,14 @@ static int parse_args(int argc, char **argv, struct plot_args *args)
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
                                              {"format", required_argument, NULL, 'f'},
                                              {"device-memory", required_argument, NULL, 'm'},
+                                             {"device", required_argument, NULL, 'd'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *format = NULL, *memory = NULL;
+    const char *format = NULL, *memory = NULL, *device = NULL;
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:f:m:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:f:m:d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'o':
             args->dir = optarg;
@@ -94,6 +102,9 @@ static int parse_args(int argc, char **argv, struct plot_args *args)
             break;
         case 'm':
             memory = optarg;
+            break;
+        case 'd':
+            device = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -113,6 +124,15 @@ static int parse_args(int argc, char **argv, struct plot_args *args)
         return CLI_EXIT_ERROR;
     if (memory != NULL && cli_parse_device_memory(memory, &args->opts.device_memory) != 0)
         return CLI_EXIT_ERROR;
+    if (device != NULL) {
+        uint64_t n;
+        if (gt_units_parse_u64(device, INT32_MAX, &n) != 0) {
+            cli_error("invalid device '%s': expected a CUDA device ordinal (0, 1, ...)", device);
+            return CLI_EXIT_ERROR;
+        }
+        args->opts.has_device = true;
+        args->opts.device = (int32_t)n;
+    }
     return 0;
 }
 
@@ -168,6 +188,7 @@ int cmd_plot(int argc, char **argv)
 {
     static const char *const names[GT_PLOT_COUNT] = GT_PLOT_NAMES;
     struct plot_args args = {0};
+    struct gt_scenario *scn = NULL;
     char fallback[1024], clean[1024], err[1024] = "";
     const char *dir;
     bool progress = isatty(STDERR_FILENO) == 1;
@@ -183,9 +204,20 @@ int cmd_plot(int argc, char **argv)
     }
     if (check_trace(args.trace) != 0)
         return CLI_EXIT_ERROR;
+    rc = gt_scenario_build(args.trace, args.opts.device_memory, &scn, err, sizeof err);
+    if (rc != 0) {
+        cli_trace_error(args.trace, rc, err);
+        return CLI_EXIT_ERROR;
+    }
+    if (cli_start_exceeds_card(args.trace, scn)) {
+        gt_scenario_free(scn);
+        return CLI_EXIT_ERROR;
+    }
+    args.opts.scenario = scn;
     if (progress)
         fputs("plotting: replaying the trace and drawing...", stderr);
     rc = gt_plot_all(args.trace, dir, &args.opts, err, sizeof err);
+    gt_scenario_free(scn);
     if (progress)
         fprintf(stderr, "\r%60s\r", "");
     if (rc != 0) {

@@ -12,6 +12,8 @@
 #include "gputrace/oom.h"
 #include "gputrace/plot.h"
 #include "gputrace/replay.h"
+#include "gputrace/report.h"
+#include "gputrace/scenario.h"
 #include "gputrace/stats.h"
 #include "gputrace/units.h"
 
@@ -445,7 +447,8 @@ static const char STYLE[] =
     "nav a{margin-right:1em}a{color:#2457a6}\n"
     "table{border-collapse:collapse;margin:.5em 0 1em;font-size:.92em}\n"
     "th,td{border:1px solid #d8dde6;padding:.25em .6em;text-align:left;vertical-align:top}\n"
-    ".wide{overflow-x:auto}table.ranking th{white-space:nowrap}\n"
+    ".wide{overflow-x:auto}table.ranking{font-size:.85em}\n"
+    "table.ranking code{overflow-wrap:anywhere}\n"
     "th{background:#f1f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums;"
     "white-space:nowrap}\n"
     "tr.best td{background:#e6f4ea;font-weight:600}tr.oom td{color:#a61b1b}\n"
@@ -710,46 +713,58 @@ static const struct gt_replay_result *smallest_uncapped(const struct gt_analysis
     return min;
 }
 
-static void recommendation(FILE *f, const struct gt_analysis *a, size_t d,
-                           const struct gt_analysis *uncapped)
+/* No caching config runs device d without an OOM: say so, and by how much
+ * the peak must shrink (from the uncapped replay). */
+static void no_fit_note(FILE *f, const struct gt_analysis *a, size_t d,
+                        const struct gt_analysis *uncapped)
 {
     const struct gt_replay_result *best = gt_replay_best(a, d);
-    const struct gt_replay_result *def = find_default(a, d);
     const struct gt_replay_device *dev = &a->devices[d];
     char peak[32], mem[32] = "the device memory", over[32];
 
-    if (best == NULL || best->num_ooms > 0) {
-        if (dev->device_memory > 0)
-            gt_units_format_bytes(dev->device_memory, mem, sizeof mem);
-        fprintf(f, "<p class=\"bad\">No caching config fits in %s: every one runs out of memory.",
-                mem);
-        const struct gt_replay_result *min = smallest_uncapped(uncapped, dev->device);
-        if (min != NULL) {
-            fprintf(f, " Without a cap the smallest peak reserved is %s (<code>",
-                    gt_units_format_bytes(min->peak_reserved, peak, sizeof peak));
-            esc(f, config_name(uncapped, min));
-            fputs("</code>)", f);
-            if (dev->device_memory > 0 && min->peak_reserved > dev->device_memory)
-                fprintf(f, ", %s more than %s",
-                        gt_units_format_bytes(min->peak_reserved - dev->device_memory, over,
-                                              sizeof over),
-                        mem);
-            fputc('.', f);
-        }
-        fputs("</p>\n", f);
+    if (best != NULL && best->num_ooms == 0)
         return;
+    if (dev->device_memory > 0)
+        gt_units_format_bytes(dev->device_memory, mem, sizeof mem);
+    fprintf(f, "<p class=\"bad\">No caching config fits in %s: every one runs out of memory.", mem);
+    const struct gt_replay_result *min = smallest_uncapped(uncapped, dev->device);
+    if (min != NULL) {
+        fprintf(f, " Without a cap the smallest peak reserved is %s (<code>",
+                gt_units_format_bytes(min->peak_reserved, peak, sizeof peak));
+        esc(f, config_name(uncapped, min));
+        fputs("</code>)", f);
+        if (dev->device_memory > 0 && min->peak_reserved > dev->device_memory)
+            fprintf(
+                f, ": the peak must shrink by %s to fit %s",
+                gt_units_format_bytes(min->peak_reserved - dev->device_memory, over, sizeof over),
+                mem);
+        fputc('.', f);
     }
+    fputs("</p>\n", f);
+}
+
+/* The one recommendation of a process (PYTORCH_CUDA_ALLOC_CONF is one per
+ * process): gt_report_recommend's, as `analyze` prints it. */
+static void recommendation(FILE *f, const struct gt_analysis *a, const struct gt_report_pick *pick,
+                           const char *whom)
+{
+    const struct gt_replay_result *best = pick->worst, *def = NULL;
+    char peak[32];
+
+    for (size_t d = 0; d < a->ndevices && def == NULL; d++)
+        if (a->devices[d].device == best->device)
+            def = find_default(a, d);
     gt_units_format_bytes(best->peak_reserved, peak, sizeof peak);
-    if (strcmp(config_name(a, best), "default") == 0) {
+    if (strcmp(pick->config, "default") == 0) {
         fprintf(f,
-                "<p class=\"ok\">recommended: default, no PYTORCH_CUDA_ALLOC_CONF (peak "
+                "<p class=\"ok\">recommended%s: default, no PYTORCH_CUDA_ALLOC_CONF (peak "
                 "reserved %s)</p>\n",
-                peak);
+                whom, peak);
         export_lines(f, NULL);
         return;
     }
-    fputs("<p class=\"ok\">recommended: <code>", f);
-    esc(f, config_name(a, best));
+    fprintf(f, "<p class=\"ok\">recommended%s: <code>", whom);
+    esc(f, pick->config);
     fprintf(f, "</code> (peak reserved %s", peak);
     if (def != NULL && def->peak_reserved > 0 && def->num_ooms > 0)
         fprintf(f, "; default runs out of memory %" PRId64 " %s", def->num_ooms,
@@ -759,16 +774,47 @@ static void recommendation(FILE *f, const struct gt_analysis *a, size_t d,
                 100.0 * ((double)best->peak_reserved - (double)def->peak_reserved) /
                     (double)def->peak_reserved);
     fputs(")</p>\n", f);
-    export_lines(f, config_name(a, best));
+    export_lines(f, pick->config);
+}
+
+/* One recommendation per process of the trace. */
+static void recommendations(FILE *f, const struct gt_analysis *a)
+{
+    int64_t pids[GT_REPLAY_MAX_DEVICES];
+    size_t np = 0;
+    struct gt_report_trace t = {"", a, NULL, NULL, false};
+
+    for (size_t d = 0; d < a->ndevices; d++) {
+        size_t k = 0;
+        while (k < np && pids[k] != a->devices[d].card.pid)
+            k++;
+        if (k == np)
+            pids[np++] = a->devices[d].card.pid;
+    }
+    for (size_t k = 0; k < np; k++) {
+        struct gt_report_scope sc = {0, true, pids[k]};
+        struct gt_report_pick pick;
+        char whom[64] = "";
+        if (np > 1)
+            snprintf(whom, sizeof whom, " for process %" PRId64, pids[k]);
+        if (gt_report_recommend(&t, 1, &sc, &pick))
+            recommendation(f, a, &pick, whom);
+        else
+            fprintf(f,
+                    "<p class=\"bad\">No recommendation%s: every caching config runs out of "
+                    "memory on one of its devices.</p>\n",
+                    whom);
+    }
+    if (a->ndevices == 0)
+        fputs("<p>The trace has no requests: nothing to recommend.</p>\n", f);
 }
 
 static int ranking_device(FILE *f, const struct gt_analysis *a, size_t d,
-                          const struct gt_analysis *uncapped)
+                          const struct gt_analysis *uncapped, const char *recommended)
 {
     const struct gt_replay_device *dev = &a->devices[d];
-    const struct gt_replay_result *best = gt_replay_best(a, d);
     const struct gt_replay_result **order = malloc(a->nconfigs * sizeof *order + 1);
-    char mem[32];
+    char card[256], res[32], all[32];
 
     if (order == NULL)
         return GT_ENOMEM;
@@ -781,9 +827,13 @@ static int ranking_device(FILE *f, const struct gt_analysis *a, size_t d,
         esc(f, dev->name);
         fputc(')', f);
     }
-    fprintf(f, ": %" PRId64 " requests, device memory %s</h3>\n", dev->events,
-            dev->device_memory == 0 ? "unlimited"
-                                    : gt_units_format_bytes(dev->device_memory, mem, sizeof mem));
+    fprintf(f, ": %" PRId64 " requests</h3>\n<p class=\"card\">card: ", dev->events);
+    esc(f, gt_scenario_card_line(&dev->card, card, sizeof card));
+    if (dev->card.start_reserved > 0 || dev->card.start_allocated > 0)
+        fprintf(f, "; start: %s reserved, %s allocated before the first event (rebuilt)",
+                gt_units_format_bytes(dev->card.start_reserved, res, sizeof res),
+                gt_units_format_bytes(dev->card.start_allocated, all, sizeof all));
+    fputs("</p>\n", f);
     fputs("<div class=\"wide\"><table class=\"ranking\">\n<tr><th>rank</th><th>config</th><th>peak "
           "reserved</th>"
           "<th>peak allocated</th><th>frag at peak</th><th>unallocated at peak</th>"
@@ -794,9 +844,9 @@ static int ranking_device(FILE *f, const struct gt_analysis *a, size_t d,
         const struct gt_replay_result *r = order[i];
         double frag = isfinite(r->fragmentation_at_peak) ? r->fragmentation_at_peak : 0.0;
         fprintf(f, "<tr%s><td class=\"num\">%d</td><td><code>",
-                r == best && r->num_ooms == 0 ? " class=\"best\""
-                : r->num_ooms > 0             ? " class=\"oom\""
-                                              : "",
+                strcmp(config_name(a, r), recommended) == 0 ? " class=\"best\""
+                : r->num_ooms > 0                           ? " class=\"oom\""
+                                                            : "",
                 r->rank);
         esc(f, config_name(a, r));
         fprintf(f, "</code>%s</td>", is_recorded(a, r) ? " (recorded)" : "");
@@ -817,7 +867,7 @@ static int ranking_device(FILE *f, const struct gt_analysis *a, size_t d,
     if (a->nconfigs > 0 && a->configs[order[0]->config_index].no_caching)
         fputs("<p class=\"note\">nocache ranks first; it is " NOCACHE_NOTE ".</p>\n", f);
     free(order);
-    recommendation(f, a, d, uncapped);
+    no_fit_note(f, a, d, uncapped);
     return 0;
 }
 
@@ -829,8 +879,10 @@ static int section_ranking(FILE *f, const struct gt_analysis *a, const struct gt
     fputs("<section id=\"ranking\">\n<h2>Allocator settings ranked</h2>\n"
           "<p>The default sweep of <code>gpu-trace analyze</code>: configs that never run out of "
           "memory first, then lower peak reserved memory, then lower fragmentation, then fewer "
-          "device calls. &ldquo;frag at peak&rdquo; is 1 &minus; allocated/reserved when reserved "
-          "memory first reached its peak; &ldquo;first OOM&rdquo; is the 0-based position of the "
+          "device calls; configs that run out of memory after them, those that get furthest first. "
+          "Every config starts from the memory live when the recording began. &ldquo;frag at "
+          "peak&rdquo; is 1 &minus; allocated/reserved at the moment reserved memory stood at its "
+          "peak with the most allocated; &ldquo;first OOM&rdquo; is the 0-based position of the "
           "event where a config would first have failed.</p>\n",
           f);
     if (w->unknown_free + w->double_free + w->alloc_of_live + w->lost_events > 0)
@@ -839,8 +891,14 @@ static int section_ranking(FILE *f, const struct gt_analysis *a, const struct gt
                 " frees of unknown addresses, %" PRId64 " double frees, %" PRId64
                 " allocations at live addresses, %" PRId64 " events lost by the recorder.</p>\n",
                 w->unknown_free, w->double_free, w->alloc_of_live, w->lost_events);
+    struct gt_report_trace t = {"", a, NULL, NULL, false};
+    struct gt_report_scope all = {0, false, 0};
+    struct gt_report_pick pick;
+    if (a->ndevices == 0 || !gt_report_recommend(&t, 1, &all, &pick))
+        pick.config[0] = '\0';
     for (size_t d = 0; d < a->ndevices && rc == 0; d++)
-        rc = ranking_device(f, a, d, uncapped);
+        rc = ranking_device(f, a, d, uncapped, pick.config);
+    recommendations(f, a);
     fputs("</section>\n", f);
     return rc;
 }
@@ -857,7 +915,8 @@ static void section_plots(FILE *f, const struct gt_html_result *res, const struc
          "expandable segments"),
         "Allocated and reserved memory over time",
         "Request sizes (the 1 MiB line divides the small and large pools)",
-        "The segment map at the reserved peak of the default config"};
+        "The segment map at the reserved peak of the default config",
+        "The smallest card on which each config runs without an out-of-memory error"};
 
     fputs("<section id=\"plots\">\n<h2>Plots</h2>\n", f);
     if (res->plots_missing) {
@@ -1031,24 +1090,11 @@ static void section_oom(FILE *f, const struct gt_oom_report *r, const char *oom_
 
 static void section_export(FILE *f, const struct gt_analysis *a)
 {
-    fputs("<section id=\"export\">\n<h2>Use it</h2>\n", f);
-    for (size_t d = 0; d < a->ndevices; d++) {
-        const struct gt_replay_result *best = gt_replay_best(a, d);
-        fprintf(f, "<p>device %" PRId32 ": ", a->devices[d].device);
-        if (best == NULL || best->num_ooms > 0) {
-            fputs("no caching config fits; nothing to export.</p>\n", f);
-            continue;
-        }
-        if (strcmp(config_name(a, best), "default") == 0) {
-            fputs("PyTorch&#39;s defaults are best; clear the variable before the run:</p>\n", f);
-            export_lines(f, NULL);
-            continue;
-        }
-        fputs("set this before the run:</p>\n", f);
-        export_lines(f, config_name(a, best));
-    }
-    if (a->ndevices == 0)
-        fputs("<p>The trace has no requests: nothing to recommend.</p>\n", f);
+    fputs("<section id=\"export\">\n<h2>Use it</h2>\n"
+          "<p>PYTORCH_CUDA_ALLOC_CONF is read once per process: one setting for all of its "
+          "devices.</p>\n",
+          f);
+    recommendations(f, a);
     fputs("</section>\n", f);
 }
 

@@ -93,6 +93,8 @@ struct plot_job {
     struct gt_analysis *own_a;
     const struct gt_scenario *scn; /* opts->scenario or own_scn */
     struct gt_scenario *own_scn;
+    const uint64_t *fit; /* smallest card per config of a: opts->fit or own_fit */
+    uint64_t *own_fit;
     bool have_device; /* the trace has requests: d and device are valid */
     size_t d;         /* index into a->devices */
     int32_t device;
@@ -339,7 +341,7 @@ static int replay_all(struct plot_job *job)
 static int pick_device(struct plot_job *job)
 {
     const struct gt_analysis *a = job->a;
-    char mem[32];
+    char card[256];
     int64_t most = -1;
     struct gt_conf def;
 
@@ -351,9 +353,16 @@ static int pick_device(struct plot_job *job)
             job->d = i;
         }
     }
-    if (job->opts->has_device && most < 0)
+    if (job->opts->has_device && most < 0) {
+        char list[256] = "";
+        for (size_t i = 0, n = 0; i < a->ndevices && n + 16 < sizeof list; i++)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s%" PRId32, i ? ", " : "",
+                                  a->devices[i].device);
         return fail(job->errbuf, job->errlen, GT_EINVAL,
-                    "device %" PRId32 " has no requests in the trace", job->opts->device);
+                    "cannot plot '%s': device %" PRId32 " has no requests in it (devices with "
+                    "requests: %s)",
+                    job->trace, job->opts->device, a->ndevices ? list : "none");
+    }
     job->have_device = a->ndevices > 0;
     gt_conf_init_default(&def);
     job->default_index = find_config(a, &def);
@@ -376,14 +385,10 @@ static int pick_device(struct plot_job *job)
         job->unit = MIB;
         job->unit_name = "MiB";
     }
-    if (job->cap > 0)
-        put_bytes(mem, sizeof mem, job->cap);
-    else
-        snprintf(mem, sizeof mem, "unlimited");
-    snprintf(job->subtitle, sizeof job->subtitle, "trace %s, device %" PRId32 "%s%s%s, %s%s",
+    gt_scenario_card_line(&a->devices[job->d].card, card, sizeof card);
+    snprintf(job->subtitle, sizeof job->subtitle, "trace %s, device %" PRId32 "%s%s%s, card %s",
              base_name(job->trace), job->device, a->devices[job->d].name[0] != '\0' ? " (" : "",
-             a->devices[job->d].name, a->devices[job->d].name[0] != '\0' ? ")" : "",
-             "device memory ", mem);
+             a->devices[job->d].name, a->devices[job->d].name[0] != '\0' ? ")" : "", card);
     return 0;
 }
 
@@ -1403,6 +1408,104 @@ static int make_tmp(struct plot_job *job)
     return 0;
 }
 
+/* ---- plot 5: the smallest card ---------------------------------------------- */
+
+/* Card sizes people buy, in GB as sold (the memory a card reports is close
+ * to that many GiB): the marks of the fit plot. */
+static const unsigned common_cards_gb[] = {4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 80, 96, 141};
+
+/* The smallest card of each config, found once for every config of the
+ * sweep on every device (gt_replay_fit), unless the caller has it. */
+static int find_fit(struct plot_job *job)
+{
+    struct gt_replay_options ro = {0};
+    struct gt_analysis *uncapped = NULL;
+    int rc;
+
+    job->fit = job->opts->fit;
+    if (job->fit != NULL || !job->have_device)
+        return 0;
+    ro.scenario = job->scn;
+    rc = gt_replay_uncapped(job->trace, job->a, &ro, &uncapped, job->errbuf, job->errlen);
+    if (rc == 0)
+        rc = gt_replay_fit(job->trace, job->a, uncapped, &ro, &job->own_fit, job->errbuf,
+                           job->errlen);
+    gt_analysis_free(uncapped);
+    job->fit = job->own_fit;
+    return rc;
+}
+
+static int write_fit_data(struct plot_job *job, double *xmax, size_t *rows)
+{
+    const struct gt_analysis *a = job->a;
+    FILE *f = open_data(job, "fit.dat");
+
+    if (f == NULL)
+        return data_open_failed(job, "fit.dat");
+    fputs("# row smallest_card_gib config\n", f);
+    *rows = 0;
+    for (size_t c = 0; c < a->nconfigs; c++) {
+        uint64_t min = job->fit[c * a->ndevices + job->d];
+        const char *name = a->configs[c].name[0] ? a->configs[c].name : "default";
+        if (min == 0)
+            continue;
+        double v = (double)min / GIB;
+        *xmax = v > *xmax ? v : *xmax;
+        /* gnuplot takes a double-quoted data column whole; config names
+         * have no double quotes, and control characters are replaced */
+        fprintf(f, "%zu %.6f \"", (*rows)++, v);
+        for (const char *p = name; *p != '\0'; p++)
+            fputc(*p == '"' || (unsigned char)*p < 0x20 ? '?' : *p, f);
+        fputs("\"\n", f);
+    }
+    return close_data(job, f, "fit.dat");
+}
+
+static int write_fit(struct plot_job *job, FILE *gp)
+{
+    double xmax = 0;
+    size_t rows = 0;
+    int rc;
+
+    put_terminal(gp, job, "fit", 1000, 600);
+    put_title(gp, job, "The smallest card on which each config runs without an OOM");
+    if (!job->have_device || job->fit == NULL) {
+        put_empty(gp, "no allocation requests in this trace");
+        return 0;
+    }
+    if ((rc = write_fit_data(job, &xmax, &rows)) != 0)
+        return rc;
+    if (rows == 0) {
+        put_empty(gp, "no config runs without an OOM on any card");
+        return 0;
+    }
+    xmax = xmax * 1.25 + 1;
+    fprintf(gp,
+            "set style fill solid 0.85 border -1\n"
+            "set yrange [-0.6:%zu.4]\n"
+            "set xrange [0:%.3f]\n"
+            "set ytics nomirror font ',8'\n"
+            "set grid xtics\n"
+            "set xlabel 'smallest card (GiB), found to 2 MiB'\n"
+            "unset key\n",
+            rows - 1, xmax);
+    for (size_t k = 0; k < sizeof common_cards_gb / sizeof common_cards_gb[0]; k++) {
+        if (common_cards_gb[k] > xmax)
+            break;
+        fprintf(gp,
+                "set arrow %zu from first %u, graph 0 to first %u, graph 1 nohead back "
+                "lc rgb '#888888' dt 3\n"
+                "set label %zu '%u GB' at first %u, graph 1.01 center font ',8' tc rgb '#555555'\n",
+                k + 10, common_cards_gb[k], common_cards_gb[k], k + 10, common_cards_gb[k],
+                common_cards_gb[k]);
+    }
+    fputs("plot 'fit.dat' using (0.5*$2):1:(0.5*$2):(0.35):ytic(3) with boxxyerror "
+          "lc rgb '#1f77b4', \\\n"
+          "     '' using 2:1:(sprintf(' %.2f GiB', $2)) with labels left font ',8'\n",
+          gp);
+    return 0;
+}
+
 static int write_script(struct plot_job *job)
 {
     FILE *gp = open_data(job, "plots.gp");
@@ -1418,6 +1521,8 @@ static int write_script(struct plot_job *job)
         rc = write_request_sizes(job, gp);
     if (rc == 0)
         rc = write_segments(job, gp);
+    if (rc == 0)
+        rc = write_fit(job, gp);
     if (rc != 0) {
         fclose(gp);
         return rc;
@@ -1474,6 +1579,8 @@ int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options
     if (rc == 0)
         rc = pick_device(&job);
     if (rc == 0)
+        rc = find_fit(&job);
+    if (rc == 0)
         rc = make_tmp(&job);
     if (rc == 0)
         rc = write_script(&job);
@@ -1484,6 +1591,7 @@ int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options
     remove_tmp(&job);
     gt_analysis_free(job.own_a);
     gt_scenario_free(job.own_scn);
+    free(job.own_fit);
     /* A folder this call made is not left behind empty by a failure. */
     if (rc != 0 && made_dir)
         rmdir(dir);

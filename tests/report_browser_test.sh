@@ -34,7 +34,7 @@ if ! "$bin" report "$trace" -o "$work/report.html" --device-memory 2.2GiB \
     echo "FAIL: gpu-trace report exited non-zero"
     exit 1
 fi
-plots=4
+plots=5
 if grep -q "the report has no plots" "$work/report.err"; then
     echo "note: no plots in the report (gnuplot missing?): expecting no <svg>"
     plots=0
@@ -66,6 +66,16 @@ fi
 if grep -E 'Uncaught|ERR_' "$work/dom.log"; then
     fail "chromium logged a script error or a failed load"
 fi
+
+# The ranking table fits a 1400 px window: a copy of the report with a
+# script that writes, into the DOM, whether any table scrolls sideways.
+sed 's|</body>|<script>var w=0;document.querySelectorAll(".wide").forEach(function(e){if(e.scrollWidth>e.clientWidth)w++;});document.body.setAttribute("data-wide-overflow",String(w));</script></body>|' \
+    "$work/report.html" >"$work/measure.html"
+flags_1400=("${flags[@]/--window-size=1280,2000/--window-size=1400,2000}")
+HOME=$work timeout 120 "$browser" "${flags_1400[@]}" --dump-dom "file://$work/measure.html" \
+    >"$work/measure.dom" 2>/dev/null || fail "chromium --dump-dom of the measuring copy failed"
+grep -q 'data-wide-overflow="0"' "$work/measure.dom" ||
+    fail "a ranking table does not fit a 1400 px window ($(grep -o 'data-wide-overflow="[0-9]*"' "$work/measure.dom"))"
 
 run_browser --screenshot="$work/shot.png" "$url" >/dev/null 2>"$work/shot.log" ||
     fail "chromium --screenshot exited non-zero"

@@ -385,6 +385,18 @@ START_TEST(json_without_trace_events_or_not_json_at_all_is_foreign)
 }
 END_TEST
 
+START_TEST(a_profile_without_memory_events_names_profile_memory)
+{
+    static const char ops[] = "{\"traceEvents\": [{\"name\": \"aten::mm\", \"ph\": \"X\", "
+                              "\"ts\": 1, \"dur\": 2, \"pid\": 1, \"tid\": 1}]}";
+
+    expect_failure(write_file("ops.json", ops, strlen(ops)), GT_EINVAL,
+                   "no CUDA [memory] events: the profile was recorded without "
+                   "profile_memory=True (torch.profiler.profile(..., profile_memory=True))",
+                   false);
+}
+END_TEST
+
 /* A CUDA [memory] event after one unrelated event (so it is event 1), with
  * args replaced by the given text. */
 static const char *one_event(const char *ts, const char *args)
@@ -462,13 +474,15 @@ START_TEST(other_events_are_skipped_however_they_are_shaped)
         "{\"name\": 5, \"args\": {\"Device Type\": 1}},"
         "{\"name\": \"[memory]\", \"args\": {\"Device Type\": \"1\", \"Bytes\": \"x\"}},"
         "{\"name\": \"[memory]x\", \"args\": {\"Device Type\": 1}},"
-        "7, null, \"[memory]\"]}\n";
+        "7, null, \"[memory]\","
+        "{\"name\": \"[memory]\", \"ph\": \"i\", \"ts\": 1, \"args\": {\"Addr\": 4096, "
+        "\"Bytes\": 512, \"Device Id\": 0, " GOOD_ARGS_BUT("") "}}]}\n";
 
     ck_assert_msg(gt_import_chrome(write_file("skip.json", text, strlen(text)), out, NULL, &sum,
                                    err, sizeof err) == GT_OK,
                   "%s", err);
-    ck_assert_int_eq(sum.rows, 8);
-    ck_assert_int_eq(sum.events, 0);
+    ck_assert_int_eq(sum.rows, 9);
+    ck_assert_int_eq(sum.events, 1); /* only the last one */
     ck_assert(exists(out));
 }
 END_TEST
@@ -577,6 +591,7 @@ static Suite *import_chrome_suite(void)
     tcase_add_test(tc, a_truncated_gzip_trace_is_corrupt_and_leaves_nothing);
     tcase_add_test(tc, truncated_or_damaged_json_names_the_byte_offset);
     tcase_add_test(tc, json_without_trace_events_or_not_json_at_all_is_foreign);
+    tcase_add_test(tc, a_profile_without_memory_events_names_profile_memory);
     tcase_add_test(tc, each_bad_field_of_a_cuda_memory_event_is_an_error_naming_the_event);
     tcase_add_test(tc, other_events_are_skipped_however_they_are_shaped);
     tcase_add_test(tc, an_existing_output_is_never_overwritten_or_removed);

@@ -150,8 +150,8 @@ START_TEST(the_report_of_the_h100_example_is_one_self_contained_file)
     if (res.plots_missing) {
         fprintf(stderr, "test_report_html: no plots (%s); SVG checks skipped\n", res.plots_error);
     } else {
-        ck_assert_uint_eq(count(w.html, "<svg"), 4);
-        ck_assert_uint_eq(count(w.html, "</svg>"), 4);
+        ck_assert_uint_eq(count(w.html, "<svg"), 5);
+        ck_assert_uint_eq(count(w.html, "</svg>"), 5);
         ck_assert_ptr_null(strstr(w.html, "xmlns"));
         /* gnuplot names its canvas the same in every plot: prefixed, the
          * four stay distinct. */

@@ -39,12 +39,14 @@ struct gt_plot_options {
  *  - "request-sizes": request-size histogram, log bins, the 1 MiB small/large
  *    pool boundary marked;
  *  - "segments": the segment map at the reserved peak of the default config:
- *    each segment with its allocated and free blocks. */
+ *    each segment with its allocated and free blocks;
+ *  - "fit": the smallest card on which each config of the sweep runs without
+ *    an OOM (gt_replay_fit), with common card sizes marked. */
 #define GT_PLOT_NAMES                                                                              \
     {                                                                                              \
-        "split-sizes", "timeline", "request-sizes", "segments"                                     \
+        "split-sizes", "timeline", "request-sizes", "segments", "fit"                              \
     }
-#define GT_PLOT_COUNT 4
+#define GT_PLOT_COUNT 5
 
 /* gt_plot_all: writes the four plots of trace into dir (created if absent,
  * mode 0700). Errors: GT_ENOENT with "gnuplot not found: install the

@@ -134,7 +134,7 @@ START_TEST(table_lists_configs_in_rank_order_with_sizes_and_first_oom)
     three_configs(&fx, 100 * MIB);
     t = render(gt_report_table_write, "run.db", &fx.a);
     assert_contains(t, "trace 'run.db': 42 events; device 0 (Card 0): 21 requests\n"
-                       "card: 100.00 MiB, as given (--device-memory)\n");
+                       "card: 100.00 MiB (104857600 bytes), as given (--device-memory)\n");
     assert_contains(t, "   1  expandable_segments:True");
     assert_contains(t, "   2  default");
     assert_contains(t, "   3  max_split_size_mb:64");

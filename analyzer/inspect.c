@@ -67,7 +67,8 @@ static int devices_start(struct gt_inspect *in)
         d->ordinal = sd->device;
         d->cap = sd->memory;
         in->ndev++;
-        rc = gt_scenario_preload(in->scn, sd, d->sim, in->conf.no_caching, start_live, in);
+        rc = gt_scenario_preload(in->scn, sd, d->sim, in->conf.no_caching, o.device_limit,
+                                 start_live, in);
         if (rc || in->rc)
             return rc ? rc : in->rc;
     }

@@ -190,6 +190,21 @@ static int keep_block(void *ctx, const struct gt_initial_block *b)
     return 0;
 }
 
+/* Whether an earlier block of block k's segment is live (blocks come in
+ * (device, addr) order, so a segment's blocks are adjacent). */
+static bool segment_counted(const struct gt_scenario *s, size_t k)
+{
+    const struct gt_initial_block *b = &s->blocks[k];
+    for (size_t j = k; j-- > 0;) {
+        const struct gt_initial_block *o = &s->blocks[j];
+        if (o->device != b->device || o->segment != b->segment)
+            return false;
+        if (o->allocated)
+            return true;
+    }
+    return false;
+}
+
 /* Attaches the start state to the devices (blocks come in (device, addr)
  * order) and counts it into the real reserved memory the card pass starts
  * from. Devices with a start state but no request are not replayed. */
@@ -210,6 +225,10 @@ static void attach_start(struct gt_scenario *s, struct pass *p)
             d->start_reserved += b->segment_size;
             d->start_segments++;
         }
+        /* a segment holding a live block cannot be released: count it once,
+         * at its first live block */
+        if (b->allocated && !segment_counted(s, k))
+            d->start_pinned += b->segment_size;
     }
     for (size_t i = 0; i < s->ndevices; i++) {
         p->ev[i].reserved = s->devices[i].start_reserved;
@@ -414,6 +433,12 @@ struct gt_sim_options gt_scenario_sim_options(const struct gt_scenario_device *d
 
 /* ------------------------------------------------------------ preload */
 
+static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_device *d,
+                          struct gt_sim *sim, bool no_caching,
+                          void (*on_live)(void *ctx, const struct gt_initial_block *b,
+                                          gt_sim_handle h),
+                          void *ctx);
+
 /* One segment's blocks into a caching simulator. */
 static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *seg, size_t n,
                            void (*on_live)(void *, const struct gt_initial_block *, gt_sim_handle),
@@ -437,10 +462,28 @@ static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *se
 }
 
 int gt_scenario_preload(const struct gt_scenario *s, const struct gt_scenario_device *d,
-                        struct gt_sim *sim, bool no_caching,
+                        struct gt_sim *sim, bool no_caching, uint64_t limit,
                         void (*on_live)(void *ctx, const struct gt_initial_block *b,
                                         gt_sim_handle h),
                         void *ctx)
+{
+    int rc = preload_blocks(s, d, sim, no_caching, on_live, ctx);
+    /* On a card smaller than what the recording had reserved, the segments
+     * cached and free at the start cannot have been there: the run would
+     * have released them (release_cached_blocks) before growing. */
+    if (rc == 0 && limit > 0 &&
+        (uint64_t)gt_sim_get_stats(sim)->reserved_bytes[GT_SIM_ALL].current > limit) {
+        gt_sim_empty_cache(sim);
+        gt_sim_reset_peak_stats(sim); /* the peaks of the card are the run's, from here */
+    }
+    return rc;
+}
+
+static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_device *d,
+                          struct gt_sim *sim, bool no_caching,
+                          void (*on_live)(void *ctx, const struct gt_initial_block *b,
+                                          gt_sim_handle h),
+                          void *ctx)
 {
     const struct gt_initial_block *v = &s->blocks[d->first_block];
     size_t k = 0;

@@ -1257,6 +1257,30 @@ void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
     check_after_op(s);
 }
 
+static void reset_peaks(struct gt_sim_stat *a, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        a[k].peak = a[k].current;
+}
+
+/* MIRRORS: DeviceCachingAllocator::resetPeakStats: every peak becomes the
+ * current value (torch.cuda.reset_peak_memory_stats). */
+void gt_sim_reset_peak_stats(struct gt_sim *s)
+{
+    struct gt_sim_stats *st = &s->st;
+    reset_peaks(st->allocation, GT_SIM_POOL_TYPES);
+    reset_peaks(st->segment, GT_SIM_POOL_TYPES);
+    reset_peaks(st->active, GT_SIM_POOL_TYPES);
+    reset_peaks(st->inactive_split, GT_SIM_POOL_TYPES);
+    reset_peaks(st->allocated_bytes, GT_SIM_POOL_TYPES);
+    reset_peaks(st->reserved_bytes, GT_SIM_POOL_TYPES);
+    reset_peaks(st->active_bytes, GT_SIM_POOL_TYPES);
+    reset_peaks(st->inactive_split_bytes, GT_SIM_POOL_TYPES);
+    reset_peaks(st->requested_bytes, GT_SIM_POOL_TYPES);
+    reset_peaks(&st->oversize_allocations, 1);
+    reset_peaks(&st->oversize_segments, 1);
+}
+
 void gt_sim_empty_cache(struct gt_sim *s)
 {
     if (s->conf.no_caching)

@@ -532,7 +532,7 @@ static int preload(struct run *run)
         if (!sd)
             continue;
         int rc = gt_scenario_preload(run->scn, sd, run->devs[i].sim, run->conf.no_caching,
-                                     start_live, run);
+                                     run->devs[i].out->cap, start_live, run);
         if (rc || run->rc)
             return rc ? rc : run->rc;
     }

@@ -2,6 +2,7 @@
 #include "cli_int.h"
 #include "gputrace/err.h"
 #include "gputrace/html.h"
+#include "gputrace/scenario.h"
 #include "gputrace/report.h"
 #include "gputrace/units.h"
 
@@ -62,6 +63,7 @@ int cmd_report(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     const char *output = NULL, *memory = NULL, *threads = NULL, *trace;
     struct gt_html_options opts = {0};
+    struct gt_scenario *scn = NULL;
     struct gt_html_result res;
     struct cli_progress prog;
     char err[512] = "", path[512];
@@ -97,12 +99,23 @@ int cmd_report(int argc, char **argv)
         return CLI_EXIT_ERROR;
     if (threads != NULL && parse_threads(threads, &opts.threads) != 0)
         return CLI_EXIT_ERROR;
+    rc = gt_scenario_build(trace, opts.device_memory, &scn, err, sizeof err);
+    if (rc != 0) {
+        cli_trace_error(trace, rc, err);
+        return CLI_EXIT_ERROR;
+    }
+    if (cli_start_exceeds_card(trace, scn)) {
+        gt_scenario_free(scn);
+        return CLI_EXIT_ERROR;
+    }
+    opts.scenario = scn;
     if (cli_progress_start(&prog, "reporting")) {
         opts.progress = cli_progress_draw;
         opts.progress_ctx = &prog;
     }
     rc = gt_html_report_write(trace, output, &opts, &res, err, sizeof err);
     cli_progress_clear(&prog);
+    gt_scenario_free(scn);
     if (rc == GT_ENOMEM) {
         cli_error("cannot report on '%s': out of memory", trace);
         return CLI_EXIT_ERROR;

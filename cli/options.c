@@ -59,24 +59,26 @@ bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn)
     bool exceeds = false;
     for (size_t i = 0; i < scn->ndevices; i++) {
         const struct gt_scenario_device *d = &scn->devices[i];
-        char live[32], res[32], card[200], over[32];
+        char live[32], pinned[32], res[32], card[200], over[32];
         if (d->memory == 0 || d->start_reserved <= d->memory)
             continue;
         gt_units_format_bytes(d->start_allocated, live, sizeof live);
+        gt_units_format_bytes(d->start_pinned, pinned, sizeof pinned);
         gt_units_format_bytes(d->start_reserved, res, sizeof res);
         gt_scenario_card_line(d, card, sizeof card);
-        if (d->start_allocated > d->memory) {
+        if (d->start_pinned > d->memory) {
             cli_error("'%s': device %" PRId32 ": the memory live before the first event (%s "
-                      "allocated) already exceeds the card (%s): no allocator setting can run "
-                      "this on it; it must shrink by %s",
-                      trace, d->device, live, card,
-                      gt_units_format_bytes(d->start_allocated - d->memory, over, sizeof over));
+                      "allocated, in segments of %s) already exceeds the card (%s): no "
+                      "allocator setting can run this on it; it must shrink by %s",
+                      trace, d->device, live, pinned, card,
+                      gt_units_format_bytes(d->start_pinned - d->memory, over, sizeof over));
             exceeds = true;
         } else {
             cli_warning("'%s': device %" PRId32 ": %s were reserved before the first event, "
-                        "more than the card (%s); the replay starts there and releases the cache "
-                        "as PyTorch would when a cudaMalloc fails",
-                        trace, d->device, res, card);
+                        "more than the card (%s): the replay starts with the free cached "
+                        "segments released, as empty_cache() would, keeping the %s that hold "
+                        "live memory",
+                        trace, d->device, res, card, pinned);
         }
     }
     return exceeds;

@@ -1138,14 +1138,17 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     size_t n = gt_replay_default_sweep(confs, SWEEP_CAP);
     int rc;
 
-    rc = gt_scenario_build(trace, opts->device_memory, &p->scn, errbuf, errlen);
+    const struct gt_scenario *scn = opts->scenario;
+    rc = scn ? 0 : gt_scenario_build(trace, opts->device_memory, &p->scn, errbuf, errlen);
+    if (scn == NULL)
+        scn = p->scn;
     if (rc == 0)
-        rc = gt_stats_compute(trace, p->scn, &p->stats, errbuf, errlen);
+        rc = gt_stats_compute(trace, scn, &p->stats, errbuf, errlen);
     if (rc != 0)
         return rc;
     snprintf(res->config_error, sizeof res->config_error, "%s", p->stats->config_error);
     progress_at(opts, PROGRESS_STATS);
-    ro.scenario = p->scn;
+    ro.scenario = scn;
     ro.threads = opts->threads;
     ro.add_recorded_conf = 1;
     ro.progress = replay_progress;
@@ -1156,12 +1159,12 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     if (rc != 0)
         return rc;
     progress_at(opts, PROGRESS_REPLAY);
-    draw_plots(trace, opts, p->scn, p->analysis, res, &p->plots);
+    draw_plots(trace, opts, scn, p->analysis, res, &p->plots);
     progress_at(opts, PROGRESS_PLOTS);
     /* An OOM analysis that fails leaves a note in its section: the rest of
      * the report still answers the question. */
-    if (gt_oom_analyze(trace, p->scn, NULL, p->analysis, &p->oom, p->oom_error,
-                       sizeof p->oom_error) != 0) {
+    if (gt_oom_analyze(trace, scn, NULL, p->analysis, &p->oom, p->oom_error, sizeof p->oom_error) !=
+        0) {
         p->oom = NULL;
         if (p->oom_error[0] == '\0')
             snprintf(p->oom_error, sizeof p->oom_error, "unknown error");

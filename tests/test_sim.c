@@ -362,6 +362,27 @@ START_TEST(empty_cache_releases_only_wholly_free_segments)
 }
 END_TEST
 
+START_TEST(reset_peak_stats_makes_every_peak_the_current_value)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 4 * MIB), b = must_alloc(s, 40 * MIB);
+    gt_sim_free(s, b);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.peak"), (int64_t)(60 * MIB));
+    /* MIRRORS: DeviceCachingAllocator::resetPeakStats: peak = current for
+     * every stat, current and cumulative counts untouched */
+    gt_sim_reset_peak_stats(s);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.peak"), (int64_t)(20 * MIB));
+    ck_assert_int_eq(stat(s, "reserved_bytes.large_pool.peak"), (int64_t)(20 * MIB));
+    ck_assert_int_eq(stat(s, "allocated_bytes.all.peak"), (int64_t)(4 * MIB));
+    ck_assert_int_eq(stat(s, "segment.all.peak"), 1);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.allocated"), (int64_t)(60 * MIB));
+    ck_assert_int_eq(stat(s, "num_device_free"), 1);
+    gt_sim_free(s, a);
+    gt_sim_free_all(s);
+}
+END_TEST
+
 START_TEST(without_a_cap_reserved_never_shrinks_on_its_own)
 {
     struct gt_sim *s = sim_with("default", 0, 0, NULL);
@@ -796,6 +817,7 @@ static Suite *sim_suite(void)
     tcase_add_test(t, a_full_flush_and_retry_counts_num_alloc_retries);
     tcase_add_test(t, an_oom_is_counted_and_the_allocator_stays_usable);
     tcase_add_test(t, empty_cache_releases_only_wholly_free_segments);
+    tcase_add_test(t, reset_peak_stats_makes_every_peak_the_current_value);
     tcase_add_test(t, without_a_cap_reserved_never_shrinks_on_its_own);
     tcase_add_test(t, garbage_collection_needs_a_memory_fraction);
     tcase_add_test(t, garbage_collection_frees_the_older_segments_first);

@@ -14,10 +14,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gputrace/scenario.h"
+
 struct gt_html_options {
-    uint64_t device_memory; /* the card asked about; 0 = each device's recorded memory */
-    int threads;            /* replay worker threads; 0 = one per online CPU */
-    const char *gnuplot;    /* program to run; NULL = "gnuplot" found on PATH */
+    uint64_t device_memory; /* the card asked about; 0 = the one the trace reveals */
+    /* The trace's scenario (scenario.h), borrowed; NULL builds one from
+     * device_memory. */
+    const struct gt_scenario *scenario;
+    int threads;         /* replay worker threads; 0 = one per online CPU */
+    const char *gnuplot; /* program to run; NULL = "gnuplot" found on PATH */
     /* Called now and then with the work done so far out of total (all
      * stages together); may be NULL. */
     void (*progress)(void *ctx, int64_t done, int64_t total);

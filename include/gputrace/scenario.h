@@ -44,6 +44,9 @@ struct gt_scenario_device {
      * below the smallest reserved + request that failed */
     uint64_t retry_low, retry_high;
     uint64_t start_allocated, start_reserved; /* live before the first event */
+    /* reserved in segments that hold a live block: what no release can
+     * shed, the least card the start state fits on */
+    uint64_t start_pinned;
     size_t start_segments;
     int64_t requests; /* alloc, free, empty_cache and oom events */
     int64_t pid;      /* the process of its first request */
@@ -86,11 +89,14 @@ char *gt_scenario_card_line(const struct gt_scenario_device *d, char *buf, size_
 
 /* gt_scenario_preload: puts device d's start state into sim. Caching
  * configs get the segments as they were, block for block; nocache (no cache
- * to hold them) gets one allocation per live block. on_live (may be NULL) is
- * called for every live block with its handle. Returns 0, or an error of the
- * simulator (GT_EINVAL: blocks that do not tile a segment) or GT_ENOMEM. */
+ * to hold them) gets one allocation per live block. When that holds more
+ * than limit (the sim's cap; 0 = none), the free segments are released as
+ * empty_cache() would: on that card they could not have been cached. on_live
+ * (may be NULL) is called for every live block with its handle. Returns 0,
+ * or an error of the simulator (GT_EINVAL: blocks that do not tile a
+ * segment) or GT_ENOMEM. */
 int gt_scenario_preload(const struct gt_scenario *s, const struct gt_scenario_device *d,
-                        struct gt_sim *sim, bool no_caching,
+                        struct gt_sim *sim, bool no_caching, uint64_t limit,
                         void (*on_live)(void *ctx, const struct gt_initial_block *b,
                                         gt_sim_handle h),
                         void *ctx);

@@ -116,6 +116,9 @@ int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint6
 void gt_sim_set_conf(struct gt_sim *s, const struct gt_conf *conf);
 /* gt_sim_free: the program frees the allocation (free + free_block). */
 void gt_sim_free(struct gt_sim *s, gt_sim_handle h);
+/* gt_sim_reset_peak_stats: torch.cuda.reset_peak_memory_stats(): every
+ * statistic's peak becomes its current value. */
+void gt_sim_reset_peak_stats(struct gt_sim *s);
 /* gt_sim_empty_cache: torch.cuda.empty_cache() (release_cached_blocks). */
 void gt_sim_empty_cache(struct gt_sim *s);
 

@@ -162,7 +162,7 @@ static void write_ring(const char *dir, uint64_t n, uint64_t seed)
 /* Count, sum of sizes and of addresses of a trace, through the reader. */
 static void checksum(const char *path, int64_t *count, uint64_t *sizes, uint64_t *addrs)
 {
-    struct gt_trace_reader *r;
+    struct gt_trace_reader *r = NULL;
     struct gt_event *buf = malloc(READ_BATCH * sizeof *buf);
     char err[256];
     size_t n;

@@ -21,4 +21,5 @@ bin=${1:-$root/build/gpu-trace}
         "$bin" "$cmd" --help
         echo '```'
     done
+    cat "$root/docs/cli-keys.md"
 }

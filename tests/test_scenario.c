@@ -45,7 +45,7 @@ static struct tw open_trace(const char *path)
     return t;
 }
 
-/* Appends one event of device 0 and returns its index. */
+/* Appends one event and returns its index. */
 static int64_t add_event(struct tw *t, int32_t device, int32_t kind, uint64_t addr, uint64_t size,
                          uint64_t requested, int32_t result, int64_t pid)
 {

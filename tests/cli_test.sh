@@ -209,6 +209,31 @@ expect_ok "import of a memory snapshot" "$bin" import "$data/snapshot/midrun.pic
 grep -q 'start state (rebuilt): 1 segments' out || fail "snapshot import" "no start state line"
 expect_ok "validate of a snapshot" "$bin" validate snap.db
 grep -q '2 reproduced in order (100.00%)' out || fail "validate of a snapshot" "not 2 of 2"
+
+# One start state for every command: the snapshot started mid-run with 20 MiB
+# reserved; on a card that cannot hold its live segments every command
+# refuses with the verdict, naming the shrink needed.
+expect_ok "analyze of a snapshot starts from its start state" "$bin" analyze snap.db --config default
+grep -q '^start: 20.00 MiB reserved, 6.86 MiB allocated before the first event' out ||
+    fail "analyze of a snapshot" "no start line"
+for cmd in analyze oom stats validate report plot; do
+    extra=()
+    [ "$cmd" = report ] && extra=(-o small.html)
+    [ "$cmd" = plot ] && extra=(-o small-plots)
+    expect_error "$cmd on a card below the start state" "already exceeds the card" \
+        "$bin" $cmd snap.db --device-memory 2MiB "${extra[@]}"
+    grep -q "must shrink by 18.00 MiB" err || fail "$cmd on a card below the start state" "no shrink"
+done
+[ -e small.html ] && fail "report on a card below the start state" "wrote a report"
+
+# A trace with no events, and a plot of a device without requests.
+printf 'ts_ns,action,addr,size,stream,device\n' >no-events.csv
+"$bin" import no-events.csv -o no-events.db >/dev/null
+expect_error "analyze of an empty trace" "the trace has no events" "$bin" analyze no-events.db
+expect_error "plot of a device without requests" "device 7 has no requests" \
+    "$bin" plot good.db --device 7 -o dev7
+expect_error "plot of a device that is not a number" "invalid device 'x'" \
+    "$bin" plot good.db --device x -o devx
 expect_ok "validate --format json" "$bin" validate snap.db --format json
 grep -q '"segment_events_matched": 2' out || fail "validate json" "no matched count"
 expect_error "import of a hostile pickle" "refused" \

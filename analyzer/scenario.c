@@ -31,9 +31,20 @@ struct card_evidence {
     bool last_was_empty_cache;
 };
 
+/* Evidence is kept for every ordinal that has events (segment events may
+ * come before a device's first request); the scenario's devices are those
+ * with requests. */
+#define MAX_ORDINALS (2 * GT_SCENARIO_MAX_DEVICES)
+
+struct ordinal {
+    int32_t device;
+    struct card_evidence e;
+};
+
 struct pass {
     struct gt_scenario *s;
-    struct card_evidence ev[GT_SCENARIO_MAX_DEVICES];
+    struct ordinal ord[MAX_ORDINALS];
+    size_t nord;
     /* the recorded settings release segments without a failed cudaMalloc
      * (garbage_collection_threshold): a release run is no evidence then */
     bool releases_without_failure;
@@ -70,6 +81,44 @@ static int device_index(struct gt_scenario *s, int32_t ordinal, bool create)
     d->device = ordinal;
     d->source_event = -1;
     return (int)s->ndevices++;
+}
+
+/* The reserved memory of an ordinal's start state (each segment counted at
+ * its first block). */
+static uint64_t start_reserved_of(const struct gt_scenario *s, int32_t device, bool *any)
+{
+    uint64_t reserved = 0;
+    *any = false;
+    for (size_t k = 0; k < s->nblocks; k++) {
+        const struct gt_initial_block *b = &s->blocks[k];
+        if (b->device != device)
+            continue;
+        *any = true;
+        if (b->addr == b->segment)
+            reserved += b->segment_size;
+    }
+    return reserved;
+}
+
+/* The evidence of an ordinal, created (starting from its start state's
+ * reserved memory) on its first event; NULL past MAX_ORDINALS. */
+static struct card_evidence *evidence_of(struct pass *p, int32_t device)
+{
+    for (size_t i = 0; i < p->nord; i++)
+        if (p->ord[i].device == device)
+            return &p->ord[i].e;
+    if (p->nord == MAX_ORDINALS)
+        return NULL;
+    struct ordinal *o = &p->ord[p->nord++];
+    bool any;
+    memset(o, 0, sizeof(*o));
+    o->device = device;
+    o->e.reserved = start_reserved_of(p->s, device, &any);
+    o->e.knows_reserved = any;
+    o->e.low = o->e.reserved;
+    o->e.high = UINT64_MAX;
+    o->e.retry_event = -1;
+    return &o->e;
 }
 
 /* A cudaMalloc the real allocator made (a segment_alloc or map): the card
@@ -115,18 +164,19 @@ static void note_release(struct card_evidence *e, const struct gt_event *ev, int
 
 static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
 {
-    int i = device_index(p->s, ev->device, is_request(ev->kind));
-    if (i < 0) {
-        if (is_request(ev->kind))
-            p->s->too_many_devices++;
-        return;
-    }
-    struct gt_scenario_device *d = &p->s->devices[i];
-    struct card_evidence *e = &p->ev[i];
     if (is_request(ev->kind)) {
+        int i = device_index(p->s, ev->device, true);
+        if (i < 0) {
+            p->s->too_many_devices++;
+            return;
+        }
+        struct gt_scenario_device *d = &p->s->devices[i];
         if (d->requests++ == 0)
             d->pid = ev->pid;
     }
+    struct card_evidence *e = evidence_of(p, ev->device);
+    if (!e)
+        return;
     if (is_growth(ev->kind) || is_release(ev->kind))
         e->knows_reserved = true;
     if (is_growth(ev->kind))
@@ -206,9 +256,8 @@ static bool segment_counted(const struct gt_scenario *s, size_t k)
 }
 
 /* Attaches the start state to the devices (blocks come in (device, addr)
- * order) and counts it into the real reserved memory the card pass starts
- * from. Devices with a start state but no request are not replayed. */
-static void attach_start(struct gt_scenario *s, struct pass *p)
+ * order). Devices with a start state but no request are not replayed. */
+static void attach_start(struct gt_scenario *s)
 {
     for (size_t k = 0; k < s->nblocks; k++) {
         const struct gt_initial_block *b = &s->blocks[k];
@@ -230,38 +279,6 @@ static void attach_start(struct gt_scenario *s, struct pass *p)
         if (b->allocated && !segment_counted(s, k))
             d->start_pinned += b->segment_size;
     }
-    for (size_t i = 0; i < s->ndevices; i++) {
-        p->ev[i].reserved = s->devices[i].start_reserved;
-        p->ev[i].knows_reserved = s->devices[i].nblocks > 0;
-        p->ev[i].low = s->devices[i].start_reserved;
-        p->ev[i].high = UINT64_MAX;
-        p->ev[i].retry_event = -1;
-    }
-}
-
-/* The devices of the start state must exist before the events are read
- * for their reserved memory to count; only those with requests are kept,
- * so a first pass over the ordinals of requests comes first. */
-static int order_devices(struct gt_trace_reader *r, struct gt_scenario *s, char *errbuf,
-                         size_t errlen)
-{
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
-    int rc = evs ? 0 : GT_ENOMEM;
-    while (rc == 0) {
-        size_t n = 0;
-        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
-        if (rc) {
-            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
-            break;
-        }
-        if (n == 0)
-            break;
-        for (size_t k = 0; k < n; k++)
-            if (is_request(evs[k].kind))
-                device_index(s, evs[k].device, true);
-    }
-    free(evs);
-    return rc ? rc : gt_trace_rewind(r);
 }
 
 /* ------------------------------------------------------------ the card */
@@ -294,6 +311,8 @@ static void decide_card(struct gt_scenario_device *d, const struct card_evidence
     } else if (d->recorded_total > 0) {
         d->source = GT_CARD_RECORDED;
         d->memory = d->recorded_total;
+    } else if (!e) {
+        return; /* an ordinal past MAX_ORDINALS: no evidence kept */
     } else if (e->have_oom) {
         d->source = GT_CARD_OOM;
         d->memory = e->oom_card;
@@ -326,8 +345,6 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
     struct pass *p = calloc(1, sizeof(*p));
     int rc = s && p ? gt_trace_open(path, &r, errbuf, errlen) : GT_ENOMEM;
     if (rc == 0)
-        rc = order_devices(r, s, errbuf, errlen);
-    if (rc == 0)
         rc = gt_trace_initial_blocks(r, keep_block, &blocks);
     if (rc == 0) {
         s->blocks = blocks.v;
@@ -335,16 +352,17 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
         blocks.v = NULL;
         p->s = s;
         read_recorded_conf(r, s, p);
-        attach_start(s, p);
         rc = read_events(r, p, errbuf, errlen);
     }
+    if (rc == 0)
+        attach_start(s);
     for (size_t i = 0; rc == 0 && i < s->ndevices; i++) {
         struct gt_scenario_device *d = &s->devices[i];
         if (gt_trace_device(r, d->device, d->name, sizeof(d->name), &d->recorded_total) != 0) {
             d->name[0] = 0;
             d->recorded_total = 0;
         }
-        decide_card(d, &p->ev[i], device_memory, p->memory_fraction);
+        decide_card(d, evidence_of(p, d->device), device_memory, p->memory_fraction);
     }
     gt_trace_close(r);
     free(blocks.v);

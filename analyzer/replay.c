@@ -656,7 +656,10 @@ int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
 
 struct fit_search {
     uint64_t *lo, *hi; /* lo fails (or is the answer when lo_ok), hi runs */
-    bool *lo_ok, *done;
+    /* hi_tested: hi ran at a cap; an untested hi is the uncapped peak, which
+     * a cap changes for configs whose rules read the card (a memory
+     * fraction, garbage collection), so it is checked at the end */
+    bool *lo_ok, *done, *hi_tested;
     uint64_t *caps;
     size_t n;
 };
@@ -709,10 +712,11 @@ static int fit_round(const char *path, const struct gt_analysis *a,
             if (f->done[i])
                 continue;
             if (first && runs) { /* the low end already runs */
-                f->lo_ok[i] = f->done[i] = true;
+                f->lo_ok[i] = f->done[i] = f->hi_tested[i] = true;
                 f->hi[i] = f->lo[i];
             } else if (runs) {
                 f->hi[i] = f->caps[i];
+                f->hi_tested[i] = true;
             } else if (!first) {
                 f->lo[i] = f->caps[i];
             }
@@ -741,6 +745,39 @@ static bool fit_next(struct fit_search *f)
     return more;
 }
 
+/* Whether some search ends at a high end no replay ran at. */
+static bool fit_untested(const struct fit_search *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!f->hi_tested[i] && f->hi[i] > 0)
+            return true;
+    return false;
+}
+
+/* One replay at every search's high end; those that run are confirmed,
+ * the others keep no answer (0): no card was seen to run them. */
+static int fit_check_high(const char *path, const struct gt_analysis *a,
+                          const struct gt_replay_options *opts, struct fit_search *f, char *errbuf,
+                          size_t errlen)
+{
+    struct gt_replay_options o = *opts;
+    struct gt_analysis *t = NULL;
+    for (size_t i = 0; i < f->n; i++)
+        f->caps[i] = f->hi[i];
+    o.caps = f->caps;
+    o.add_recorded_conf = 0;
+    o.progress = NULL;
+    int rc = gt_replay_trace(path, a->configs, a->nconfigs, &o, &t, errbuf, errlen);
+    if (rc)
+        return rc;
+    for (size_t d = 0; d < a->ndevices; d++)
+        for (size_t c = 0; c < a->nconfigs; c++)
+            if (t->results[d * t->nconfigs + c].num_ooms == 0)
+                f->hi_tested[c * a->ndevices + d] = true;
+    gt_analysis_free(t);
+    return 0;
+}
+
 int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt_analysis *uncapped,
                   const struct gt_replay_options *opts, uint64_t **fit, char *errbuf, size_t errlen)
 {
@@ -753,7 +790,8 @@ int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt
     f.caps = calloc(f.n + 1, sizeof(*f.caps));
     f.lo_ok = calloc(f.n + 1, sizeof(*f.lo_ok));
     f.done = calloc(f.n + 1, sizeof(*f.done));
-    if (!f.lo || !f.hi || !f.caps || !f.lo_ok || !f.done)
+    f.hi_tested = calloc(f.n + 1, sizeof(*f.hi_tested));
+    if (!f.lo || !f.hi || !f.caps || !f.lo_ok || !f.done || !f.hi_tested)
         rc = GT_ENOMEM;
     if (rc == 0) {
         fit_bounds(&f, a, uncapped);
@@ -761,12 +799,14 @@ int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt
     }
     while (rc == 0 && fit_next(&f))
         rc = fit_round(path, a, opts, &f, false, errbuf, errlen);
+    if (rc == 0 && fit_untested(&f))
+        rc = fit_check_high(path, a, opts, &f, errbuf, errlen);
     if (rc == 0) {
         for (size_t d = 0; d < a->ndevices; d++)
             for (size_t c = 0; c < a->nconfigs; c++) {
                 size_t i = c * a->ndevices + d;
                 const struct gt_replay_result *u = &uncapped->results[d * uncapped->nconfigs + c];
-                f.caps[i] = u->num_ooms > 0 ? 0 : f.hi[i];
+                f.caps[i] = u->num_ooms > 0 || !f.hi_tested[i] ? 0 : f.hi[i];
             }
         *fit = f.caps;
         f.caps = NULL;
@@ -776,6 +816,7 @@ int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt
     free(f.caps);
     free(f.lo_ok);
     free(f.done);
+    free(f.hi_tested);
     return rc;
 }
 

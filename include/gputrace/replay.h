@@ -120,9 +120,10 @@ int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
 /* gt_replay_fit: for every config and device of a, the smallest card on
  * which the replay runs without an OOM, found by bisection between the peak
  * allocated and the uncapped peak reserved, to 2 MiB, both ends checked:
- * fit[config * ndevices + device index] (bytes; 0 when even the uncapped
- * replay runs out of memory, which a start state larger than any card
- * does). uncapped is a replay of the same configs without caps. *fit is
+ * fit[config * ndevices + device index] (bytes; 0 when no card was seen
+ * to run it: the uncapped replay runs out of memory, or the high end,
+ * checked by a replay of its own when no bisection step confirmed it,
+ * fails). uncapped is a replay of the same configs without caps. *fit is
  * caller-owned (free). Errors: those of gt_replay_trace. */
 int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt_analysis *uncapped,
                   const struct gt_replay_options *opts, uint64_t **fit, char *errbuf,

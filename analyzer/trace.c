@@ -1,27 +1,30 @@
-/* The trace store (trace.h): writes and reads format v1 (schema.h).
+/* The trace store (trace.h): writes format v2 and reads v1 and v2
+ * (schema.h, docs/trace-format.md).
  *
  * Writer: the file is created with O_EXCL and mode 0600 before SQLite sees
  * it, so a trace is never overwritten and never readable by others. The ids
  * (application_id, user_version), the schema and the kinds table go in one
- * transaction, so a file with our application_id always has the schema. Events
- * do not go through SQL: btappend.c packs them into the pages of the events
- * table and links the pages in at each commit (every BATCH_EVENTS and on
- * gt_trace_commit), under SQLite's lock and with a journal in SQLite's
- * format, which took the writer from about 0.7 M to several M events/s. The
- * other tables are written with SQL and committed just before the events,
- * so an event is never visible without the rows attached to it.
+ * transaction, so a file with our application_id always has the schema.
+ * Events are packed into batches (trace_int.h) and each batch is one
+ * ordinary INSERT; a transaction stays open between commits (every
+ * BATCH_EVENTS and on gt_trace_commit), so the events and the rows attached
+ * to them become visible together and a crash loses at most the open
+ * transaction. Everything goes through SQLite's API: locking, journaling
+ * and the file format are SQLite's.
  *
  * Reader: the file is opened read-only and validated before any event is
- * read (ids first, then every table and column the reader queries). Events
- * come from one statement that stays open and steps across gt_trace_read
- * calls; seq is the rowid, so this is a plain walk of the table's b-tree with
- * no index and no sort. Files come from users and crashed recorders, so every
- * SQLite failure is mapped to a GT_E* code with a detail message, and a
- * truncated file still yields the events that lie before the damage. */
+ * read (ids first, then every table and column the reader queries). Each
+ * read call runs one statement from where the last one stopped and resets
+ * it before returning, so a reader never holds a lock between calls and
+ * always sees the last commit. Files come from users and crashed recorders,
+ * so every SQLite failure is mapped to a GT_E* code with a detail message,
+ * a damaged batch is an error naming its seq, and a truncated file still
+ * yields the events that lie before the damage. */
 #include "gputrace/trace.h"
-#include "btappend_int.h"
+#include "trace_int.h"
 #include "gputrace/err.h"
 #include "gputrace/schema.h"
+#include "gputrace/units.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,8 +47,6 @@
 #define BATCH_EVENTS 65536
 #define SQLITE_MAGIC "SQLite format 3" /* the first 16 bytes, NUL included */
 #define SQLITE_HEADER_LEN 100
-#define MAX_DEPTH 20 /* SQLite's own limit on b-tree depth (BTCURSOR_MAX_DEPTH) */
-#define EV_FIELDS 11 /* columns of events, in the order of event_columns[] */
 #define READER_BUSY_MS 10000
 #define WRITER_BUSY_MS 30000
 
@@ -130,11 +131,9 @@ struct row_buf {
 };
 
 /* Invariants: db is open and a transaction is open whenever err == 0 (the
- * writer keeps one batch open at all times); pending counts the events added
- * to `events` since its last commit; next_seq is one past the last seq
- * written. fd is the trace opened once more for `events`, kept open until
- * after sqlite3_close (closing any descriptor of a file drops the process's
- * POSIX locks on it, SQLite's included). err is the first error and
+ * writer keeps one open at all times); pending counts the events appended
+ * since the last commit, the last batch->n of them not yet inserted;
+ * next_seq is one past the last seq appended. err is the first error and
  * stays set: later calls return it so a caller that checks only at close still
  * learns about it. frames[i] (a struct frame_head in the arena) has id i + 1
  * in table frames and stacks[i] id i + 1 in table stacks; frame_ix and
@@ -148,8 +147,8 @@ struct gt_trace_writer {
     sqlite3_stmt *ins_frame;
     sqlite3_stmt *ins_stack;
     sqlite3_stmt *ins_block, *ins_final;
-    int fd;
-    struct gt_btappend *events;
+    sqlite3_stmt *ins_batch;
+    struct gt_batch *batch; /* the events since the last batch written */
     int64_t next_seq;
     int64_t pending;
     int err;
@@ -167,35 +166,6 @@ struct gt_trace_writer {
     char errmsg[ERRMSG_LEN];
 };
 
-/* One page on the path from the root of the events b-tree to the current
- * leaf. next is the next cell of a leaf to deliver, or the next child of an
- * interior page to descend into (ncells stands for the right-most child). */
-struct level {
-    unsigned char *page;
-    uint32_t pgno;
-    unsigned ncells;
-    unsigned next;
-    bool leaf;
-};
-
-/* The fast path reads the table b-tree of events straight from the file (see
- * read_fast). It is used only for the layout the v1 writer produces: a rowid
- * table, no hidden columns, a rollback journal (with WAL the newest pages
- * would be in the -wal file). col[] maps each event field to its position in
- * the stored record. */
-struct fast_path {
-    int fd;
-    uint32_t page_size;
-    uint32_t usable; /* page_size minus the bytes reserved at the end of each page */
-    uint32_t root;
-    uint32_t npages; /* as SQLite sees the file in the current read transaction */
-    int col[EV_FIELDS];
-    int max_col;
-    struct level lv[MAX_DEPTH];
-    int depth; /* levels in use; lv[depth - 1] is a leaf after a seek */
-    sqlite3_stmt *begin, *page_count, *commit;
-};
-
 /* The optional tables (schema.h) are looked up on the first call that needs
  * them, not at open: files written before they existed lack them, and such
  * a file is read as having none of their rows. */
@@ -211,13 +181,14 @@ struct opt_query {
 };
 
 /* Invariants: every read call continues after last_seq, the seq of the last
- * row passed (delivered or skipped), and releases its read lock before it
+ * event passed (delivered or skipped), and releases its read lock before it
  * returns, so a reader never blocks a recorder for longer than one call. err
  * holds a read error that is reported on the call after the one that
  * delivered the events before it; it stays until gt_trace_rewind. */
 struct gt_trace_reader {
     sqlite3 *db;
-    sqlite3_stmt *sel_events;
+    int version;              /* the file's user_version: 1 (rows) or 2 (batches) */
+    sqlite3_stmt *sel_events; /* v1: rows after last_seq; v2: batches after last_batch */
     sqlite3_stmt *sel_meta;
     sqlite3_stmt *sel_device;
     sqlite3_stmt *sel_count;
@@ -225,8 +196,11 @@ struct gt_trace_reader {
     int64_t last_seq;
     int64_t skipped;
     int err;
-    bool use_fast;
-    struct fast_path fast;
+    /* v2: the batch being delivered (cur_pos of its cur_n events passed) and
+     * the first_seq of the last batch read */
+    struct gt_event *cur;
+    size_t cur_n, cur_pos;
+    int64_t last_batch;
     uint64_t file_bytes;    /* size of the file at open */
     uint64_t header_bytes;  /* page_size * page count from the SQLite header, 0 if unknown */
     const char *looks_like; /* for a foreign file: what its first bytes suggest, or "" */
@@ -456,77 +430,51 @@ static int writer_flush(struct gt_trace_writer *w)
     return rc != GT_OK ? rc : rc2;
 }
 
-/* Links the events added since the last commit; the caller holds the
- * EXCLUSIVE lock. */
-static int writer_link_events(struct gt_trace_writer *w)
+/* Inserts the events appended since the last batch as one row. */
+static int writer_put_batch(struct gt_trace_writer *w)
 {
-    int rc = gt_btappend_commit(w->events);
+    struct gt_batch *b = w->batch;
+    uint64_t sum;
 
-    if (rc != GT_OK && w->err == GT_OK) {
-        w->err = rc;
-        set_msg(w->errmsg, sizeof w->errmsg, "%s", gt_btappend_errmsg(w->events));
-    }
-    return rc;
+    if (b->n == 0)
+        return GT_OK;
+    sum = gt_batch_checksum(b->first_seq, b->n, b->buf, b->len);
+    sqlite3_bind_int64(w->ins_batch, 1, b->first_seq);
+    sqlite3_bind_int64(w->ins_batch, 2, b->n);
+    sqlite3_bind_int64(w->ins_batch, 3, i64_from_u64(sum));
+    sqlite3_bind_blob(w->ins_batch, 4, b->buf, (int)b->len, SQLITE_STATIC);
+    gt_batch_reset(b);
+    return writer_step(w, w->ins_batch, "cannot store events");
 }
 
-/* Commits the SQL tables, then links the events added since the last
- * commit into `events` while SQLite holds the database's EXCLUSIVE lock for
- * us (btappend_int.h): readers wait, and the rows attached to an event are
- * committed before the event shows. reopen: begin the next batch. */
+/* meta.event_count: the seqs committed are 1..event_count, all of them
+ * (v2 readers check it, so a batch lost to damage is never a shorter
+ * answer). Written in the same transaction as the batches. */
+static int writer_put_count(struct gt_trace_writer *w)
+{
+    char n[32];
+
+    snprintf(n, sizeof n, "%lld", (long long)(w->next_seq - 1));
+    sqlite3_bind_text(w->ins_meta, 1, "event_count", -1, SQLITE_STATIC);
+    sqlite3_bind_text(w->ins_meta, 2, n, -1, SQLITE_TRANSIENT);
+    return writer_step(w, w->ins_meta, "cannot store the event count");
+}
+
+/* Commits everything appended so far: the rows attached to events, the
+ * open batch, the events before it. reopen: begin the next transaction. */
 static int writer_commit(struct gt_trace_writer *w, bool reopen)
 {
     int rc = writer_flush(w);
 
     if (rc == GT_OK)
-        rc = writer_exec(w, "COMMIT; BEGIN EXCLUSIVE", "cannot commit a batch");
+        rc = writer_put_batch(w);
     if (rc == GT_OK)
-        rc = writer_link_events(w);
-    /* The lock goes whatever happened: the events left out wait for the next
-     * commit, and a failed link was rolled back already. */
-    if (!sqlite3_get_autocommit(w->db))
-        writer_exec(w, reopen ? "COMMIT; BEGIN" : "COMMIT", "cannot commit a batch");
+        rc = writer_put_count(w);
+    if (rc == GT_OK)
+        rc = writer_exec(w, reopen ? "COMMIT; BEGIN" : "COMMIT", "cannot commit a batch");
     if (rc == GT_OK)
         w->pending = 0;
     return w->err != GT_OK ? w->err : rc;
-}
-
-/* The events table's root page, where btappend links its pages. */
-static int events_root(struct gt_trace_writer *w, uint32_t *root)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        w->db, "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = 'events'", -1,
-        &st, NULL);
-
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sqlite3_int64 v = sqlite3_column_int64(st, 0);
-        *root = v > 1 && v <= UINT32_MAX ? (uint32_t)v : 0;
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_OK ? GT_OK : writer_fail(w, rc, "cannot find the events table");
-}
-
-/* Opens the appender of `events` on a descriptor of its own. */
-static int writer_open_events(struct gt_trace_writer *w, const char *path)
-{
-    uint32_t root = 0;
-    char msg[200];
-    int rc = events_root(w, &root);
-
-    if (rc != GT_OK)
-        return rc;
-    if ((w->fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
-        w->err = GT_EIO;
-        set_msg(w->errmsg, sizeof w->errmsg, "cannot open '%s' again: %s", path, strerror(errno));
-        return w->err;
-    }
-    rc = gt_btappend_open(w->fd, path, root, &w->events, msg, sizeof msg);
-    if (rc != GT_OK) {
-        w->err = rc;
-        set_msg(w->errmsg, sizeof w->errmsg, "cannot append events: %s", msg);
-    }
-    return rc;
 }
 
 static void writer_destroy(struct gt_trace_writer *w)
@@ -542,10 +490,9 @@ static void writer_destroy(struct gt_trace_writer *w)
     sqlite3_finalize(w->totals.many);
     sqlite3_finalize(w->ins_block);
     sqlite3_finalize(w->ins_final);
+    sqlite3_finalize(w->ins_batch);
     sqlite3_close(w->db);
-    gt_btappend_free(w->events);
-    if (w->fd >= 0)
-        close(w->fd);
+    free(w->batch);
     arena_free(w->frame_arena);
     arena_free(w->stack_arena);
     free(w->frames);
@@ -599,12 +546,16 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
     if ((rc = create_file(path, errbuf, errlen)) != GT_OK)
         return rc;
     w = calloc(1, sizeof *w);
+    if (w != NULL && (w->batch = malloc(sizeof *w->batch)) == NULL) {
+        free(w);
+        w = NULL;
+    }
     if (w == NULL) {
         set_msg(errbuf, errlen, "out of memory");
         unlink(path);
         return GT_ENOMEM;
     }
-    w->fd = -1;
+    gt_batch_reset(w->batch);
     w->next_seq = 1;
     rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -621,12 +572,16 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
                      "cannot configure");
     /* A commit needs the EXCLUSIVE lock, which a reader of the trace being
      * recorded (`gpu-trace stats` during a run) holds off for the length of
-     * one read call: wait for it rather than fail the recording. */
+     * one read call: wait for it rather than fail the recording. Another
+     * writer (the sqlite3 shell) waits for the open transaction the same
+     * way, or is told "database is locked". */
     sqlite3_busy_timeout(w->db, WRITER_BUSY_MS);
     if (rc == GT_OK)
         rc = writer_init_schema(w);
     if (rc == GT_OK)
-        rc = writer_open_events(w, path);
+        rc = writer_prepare(
+            w, "INSERT INTO event_batches(first_seq, n, checksum, data) VALUES(?1, ?2, ?3, ?4)",
+            &w->ins_batch);
     if (rc == GT_OK)
         rc = writer_prepare(w, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
                             &w->ins_meta);
@@ -754,23 +709,11 @@ int gt_trace_append(struct gt_trace_writer *w, const struct gt_event *ev)
      * then always commit together with it. */
     if (w->pending >= BATCH_EVENTS && (rc = writer_commit(w, true)) != GT_OK)
         return rc;
-    const int64_t row[11] = {w->next_seq,
-                             ev->ts_ns,
-                             ev->pid,
-                             ev->tid,
-                             ev->device,
-                             i64_from_u64(ev->stream),
-                             ev->kind,
-                             i64_from_u64(ev->addr),
-                             i64_from_u64(ev->size),
-                             i64_from_u64(ev->requested),
-                             ev->result};
-    if ((rc = gt_btappend_add(w->events, w->next_seq, row, EV_FIELDS)) != GT_OK) {
-        w->err = rc;
-        set_msg(w->errmsg, sizeof w->errmsg, "cannot append an event: %s",
-                rc == GT_ENOMEM ? "out of memory" : "events out of order");
+    struct gt_event e = *ev;
+    e.seq = w->next_seq;
+    gt_batch_add(w->batch, &e);
+    if (w->batch->n == GT_BATCH_EVENTS && (rc = writer_put_batch(w)) != GT_OK)
         return rc;
-    }
     w->next_seq++;
     w->pending++;
     return GT_OK;
@@ -1222,13 +1165,9 @@ int gt_trace_writer_close(struct gt_trace_writer *w)
     /* Commit even after an error: the failed statement was rolled back on
      * its own, and the events before it are worth keeping. */
     if (w->db != NULL && !sqlite3_get_autocommit(w->db)) {
-        if (w->err == GT_OK)
-            writer_flush(w);
-        if (writer_exec(w, "COMMIT; BEGIN EXCLUSIVE", "cannot commit the last batch") == GT_OK &&
-            w->events != NULL)
-            writer_link_events(w);
-        if (!sqlite3_get_autocommit(w->db))
-            writer_exec(w, "COMMIT", "cannot commit the last batch");
+        if (w->err == GT_OK && writer_flush(w) == GT_OK && writer_put_batch(w) == GT_OK)
+            writer_put_count(w);
+        writer_exec(w, "COMMIT", "cannot commit the last batch");
     }
     rc = w->err;
     writer_destroy(w);
@@ -1373,31 +1312,23 @@ struct table_spec {
     const char *const *columns;
 };
 
-/* Positions in event_columns[], which is also the order of struct fast_path's col[]. */
-enum {
-    F_SEQ,
-    F_TS,
-    F_PID,
-    F_TID,
-    F_DEVICE,
-    F_STREAM,
-    F_KIND,
-    F_ADDR,
-    F_REQUESTED,
-    F_SIZE,
-    F_RESULT
-};
-
 static const char *const event_columns[] = {"seq",       "ts_ns",  "pid",    "tid",
                                             "device",    "stream", "kind",   "addr",
                                             "requested", "size",   "result", NULL};
+static const char *const batch_columns[] = {"first_seq", "n", "checksum", "data", NULL};
 static const char *const meta_columns[] = {"key", "value", NULL};
 static const char *const device_columns[] = {"device", "name", "total_memory", NULL};
 
-/* The tables this reader queries; kinds and processes are for people and
- * later readers, so their absence does not stop a replay. */
-static const struct table_spec required_tables[] = {
+/* The tables this reader queries, by format version (v1: rows, v2:
+ * batches); kinds and processes are for people and later readers, so their
+ * absence does not stop a replay. */
+static const struct table_spec required_v1[] = {
     {"events", event_columns},
+    {"meta", meta_columns},
+    {"devices", device_columns},
+};
+static const struct table_spec required_v2[] = {
+    {"event_batches", batch_columns},
     {"meta", meta_columns},
     {"devices", device_columns},
 };
@@ -1454,9 +1385,10 @@ static int check_table(struct gt_trace_reader *r, const struct table_spec *t, bo
             set_msg(r->errmsg, sizeof r->errmsg, "table '%s' has no column '%s'", t->name, *c);
             return GT_ECORRUPT;
         }
-        if (t->columns == event_columns && strcmp(*c, "seq") == 0 && !key) {
+        if (c == t->columns && (t->columns == event_columns || t->columns == batch_columns) &&
+            !key) {
             set_msg(r->errmsg, sizeof r->errmsg,
-                    "table 'events' column 'seq' is not its INTEGER PRIMARY KEY");
+                    "table '%s' column '%s' is not its INTEGER PRIMARY KEY", t->name, *c);
             return GT_ECORRUPT;
         }
     }
@@ -1493,6 +1425,7 @@ static int check_ids(struct gt_trace_reader *r, bool magic)
                 GT_SCHEMA_VERSION);
         return GT_ECORRUPT;
     }
+    r->version = (int)version;
     return GT_OK;
 }
 
@@ -1556,26 +1489,38 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
 
     if ((rc = check_ids(r, magic)) != GT_OK)
         return rc;
-    for (size_t i = 0; i < sizeof required_tables / sizeof required_tables[0]; i++) {
-        if ((rc = check_table(r, &required_tables[i], magic)) != GT_OK)
+    const struct table_spec *req = r->version == GT_SCHEMA_VERSION_ROWS ? required_v1 : required_v2;
+    for (size_t i = 0; i < 3; i++) {
+        if ((rc = check_table(r, &req[i], magic)) != GT_OK)
             return rc;
     }
-    rc = reader_prepare(r,
-                        "SELECT seq, ts_ns, pid, tid, device, stream, kind, addr, size,"
-                        " requested, result FROM events WHERE seq > ?1 ORDER BY seq",
-                        &r->sel_events, magic);
+    if (r->version == GT_SCHEMA_VERSION_ROWS) {
+        rc = reader_prepare(r,
+                            "SELECT seq, ts_ns, pid, tid, device, stream, kind, addr, size,"
+                            " requested, result FROM events WHERE seq > ?1 ORDER BY seq",
+                            &r->sel_events, magic);
+        if (rc == GT_OK)
+            rc = reader_prepare(r, "SELECT max(seq) FROM events", &r->sel_count, magic);
+    } else {
+        rc = reader_prepare(r,
+                            "SELECT first_seq, n, checksum, data FROM event_batches"
+                            " WHERE first_seq > ?1 ORDER BY first_seq",
+                            &r->sel_events, magic);
+        if (rc == GT_OK)
+            rc = reader_prepare(r,
+                                "SELECT (SELECT first_seq + n - 1 FROM event_batches"
+                                " ORDER BY first_seq DESC LIMIT 1)",
+                                &r->sel_count, magic);
+        if (rc == GT_OK && (r->cur = malloc(GT_BATCH_EVENTS * sizeof *r->cur)) == NULL)
+            rc = GT_ENOMEM;
+    }
     if (rc == GT_OK)
         rc = reader_prepare(r, "SELECT value FROM meta WHERE key = ?1", &r->sel_meta, magic);
     if (rc == GT_OK)
         rc = reader_prepare(r, "SELECT name, total_memory FROM devices WHERE device = ?1",
                             &r->sel_device, magic);
-    if (rc == GT_OK)
-        rc = reader_prepare(r, "SELECT max(seq) FROM events", &r->sel_count, magic);
     return rc;
 }
-
-static int fast_setup(struct gt_trace_reader *r, const char *path);
-static void fast_release(struct fast_path *f);
 
 int gt_trace_open(const char *path, struct gt_trace_reader **out, char *errbuf, size_t errlen)
 {
@@ -1593,10 +1538,7 @@ int gt_trace_open(const char *path, struct gt_trace_reader **out, char *errbuf, 
         set_msg(errbuf, errlen, "out of memory");
         return GT_ENOMEM;
     }
-    r->fast.fd = -1;
     rc = reader_setup(r, path);
-    if (rc == GT_OK)
-        rc = fast_setup(r, path);
     if (rc == GT_ECORRUPT && strstr(r->errmsg, "truncated") == NULL) {
         /* A missing table in a cut file is the cut, not a bad writer. */
         char note[96];
@@ -1617,7 +1559,7 @@ void gt_trace_close(struct gt_trace_reader *r)
 {
     if (r == NULL)
         return;
-    fast_release(&r->fast);
+    free(r->cur);
     sqlite3_finalize(r->sel_events);
     sqlite3_finalize(r->sel_meta);
     sqlite3_finalize(r->sel_device);
@@ -1973,514 +1915,9 @@ int gt_trace_totals(struct gt_trace_reader *r,
     return opt_end(r, q, src, rc, "cannot read table 'event_totals'");
 }
 
-/* ---- fast path: the events b-tree read straight from the file -------- */
+/* ---- reader: events ------------------------------------------------- */
 
-/* Why: stepping a SQLite statement and fetching 11 columns costs about
- * 0.7 us per event (the VDBE decodes every column through the public API);
- * 100 M events would spend over a minute there. A table b-tree leaf is a
- * simple structure (fileformat2.html: page header, cell pointers, cells of
- * payload length, rowid, record), so reading it directly is several times
- * faster. Every offset, length and page number is checked against the page
- * and the file, because a trace is untrusted input. SQLite still validates
- * the file, and a SQLite read transaction is held while the pages are read,
- * so a recorder cannot commit half-way through a call. */
-
-static uint16_t be16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* Decodes a SQLite varint at p, not reading at or past end. Returns its
- * length, or 0 if it runs past end. */
-static int get_varint(const unsigned char *p, const unsigned char *end, uint64_t *v)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < 8; i++) {
-        if (p + i >= end)
-            return 0;
-        x = x << 7 | (p[i] & 0x7f);
-        if ((p[i] & 0x80) == 0) {
-            *v = x;
-            return i + 1;
-        }
-    }
-    if (p + 8 >= end)
-        return 0;
-    *v = x << 8 | p[8];
-    return 9;
-}
-
-/* Bytes of a record value of serial type t; -1 for the reserved types. */
-static int64_t serial_size(uint64_t t)
-{
-    static const int8_t small[12] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0, -1, -1};
-
-    if (t < 12)
-        return small[t];
-    return (int64_t)((t - 12) / 2);
-}
-
-/* An integer value of serial type t at p (whose bytes were bounds-checked).
- * Returns false for values that are not integers. */
-static bool serial_int(uint64_t t, const unsigned char *p, int64_t *v)
-{
-    uint64_t x;
-    int n;
-
-    switch (t) {
-    case 0: /* NULL reads as 0, as sqlite3_column_int64 says */
-    case 8:
-        *v = 0;
-        return true;
-    case 9:
-        *v = 1;
-        return true;
-    case 1:
-    case 2:
-    case 3:
-    case 4:
-    case 5:
-    case 6:
-        n = (int)serial_size(t);
-        /* Sign-extend from the first byte, then shift in the rest. */
-        x = (p[0] & 0x80) ? UINT64_MAX : 0;
-        for (int i = 0; i < n; i++)
-            x = x << 8 | p[i];
-        *v = i64_from_u64(x);
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* Records damage found by the fast path at page pgno. */
-static int fast_corrupt(struct gt_trace_reader *r, const char *what, uint32_t pgno)
-{
-    char note[96];
-
-    truncation_note(r, note, sizeof note);
-    set_msg(r->errmsg, sizeof r->errmsg, "events after seq %lld cannot be read: %s (page %u)%s",
-            (long long)r->last_seq, what, (unsigned)pgno, note);
-    return GT_ECORRUPT;
-}
-
-/* Loads page pgno into level d and checks its header and cell pointer array.
- * *loads counts the pages read in this call: a cycle of child pointers in a
- * damaged file must end, and no walk needs more pages than the file has. */
-static int load_level(struct gt_trace_reader *r, int d, uint32_t pgno, uint64_t *loads)
-{
-    struct fast_path *f = &r->fast;
-    struct level *l = &f->lv[d];
-    unsigned hdr;
-    ssize_t got;
-
-    if (d >= MAX_DEPTH)
-        return fast_corrupt(r, "the events b-tree is too deep", pgno);
-    /* Page 1 holds the schema, never events. */
-    if (pgno < 2 || pgno > f->npages)
-        return fast_corrupt(r, "the page is missing", pgno);
-    if (++*loads > (uint64_t)f->npages + MAX_DEPTH)
-        return fast_corrupt(r, "the events b-tree loops", pgno);
-    if (l->page == NULL) {
-        l->page = malloc(f->page_size);
-        if (l->page == NULL) {
-            set_msg(r->errmsg, sizeof r->errmsg, "out of memory");
-            return GT_ENOMEM;
-        }
-    }
-    do {
-        got = pread(f->fd, l->page, f->page_size, (off_t)(pgno - 1) * (off_t)f->page_size);
-    } while (got < 0 && errno == EINTR);
-    if (got < 0) {
-        set_msg(r->errmsg, sizeof r->errmsg, "cannot read the trace: %s", strerror(errno));
-        return GT_EIO;
-    }
-    if ((size_t)got != f->page_size)
-        return fast_corrupt(r, "the page is cut short", pgno);
-    l->pgno = pgno;
-    l->next = 0;
-    switch (l->page[0]) {
-    case 0x0d:
-        l->leaf = true;
-        hdr = 8;
-        break;
-    case 0x05:
-        l->leaf = false;
-        hdr = 12;
-        break;
-    default:
-        return fast_corrupt(r, "not a table b-tree page", pgno);
-    }
-    l->ncells = be16(l->page + 3);
-    if (hdr + 2 * (size_t)l->ncells > f->usable)
-        return fast_corrupt(r, "too many cells", pgno);
-    return GT_OK;
-}
-
-/* Offset of cell i of level l; checked to leave room for a minimal cell. */
-static bool cell_offset(const struct fast_path *f, const struct level *l, unsigned i, unsigned *off)
-{
-    unsigned o = be16(l->page + (l->leaf ? 8 : 12) + 2 * i);
-
-    *off = o;
-    return o >= (l->leaf ? 8u : 12u) && o + 4 <= f->usable;
-}
-
-/* Child page of interior cell i (i == ncells: the right-most child). */
-static bool interior_child(const struct fast_path *f, const struct level *l, unsigned i,
-                           uint32_t *child)
-{
-    unsigned off;
-
-    if (i == l->ncells) {
-        *child = be32(l->page + 8);
-        return true;
-    }
-    if (!cell_offset(f, l, i, &off))
-        return false;
-    *child = be32(l->page + off);
-    return true;
-}
-
-/* Key of interior cell i: the largest rowid in its left subtree. */
-static bool interior_key(const struct fast_path *f, const struct level *l, unsigned i, int64_t *key)
-{
-    unsigned off;
-    uint64_t k;
-
-    if (!cell_offset(f, l, i, &off) || get_varint(l->page + off + 4, l->page + f->usable, &k) == 0)
-        return false;
-    *key = i64_from_u64(k);
-    return true;
-}
-
-/* Rowid of leaf cell i, and where its payload starts and ends. */
-static bool leaf_cell(const struct fast_path *f, const struct level *l, unsigned i, int64_t *rowid,
-                      const unsigned char **rec, const unsigned char **rec_end)
-{
-    const unsigned char *end = l->page + f->usable;
-    const unsigned char *p;
-    uint64_t len, id;
-    unsigned off;
-    int k;
-
-    if (!cell_offset(f, l, i, &off))
-        return false;
-    p = l->page + off;
-    if ((k = get_varint(p, end, &len)) == 0)
-        return false;
-    p += k;
-    if ((k = get_varint(p, end, &id)) == 0)
-        return false;
-    p += k;
-    /* A v1 row is at most about 110 bytes; one that spills to overflow pages
-     * (longer than usable - 35) is not a v1 row. */
-    if (len > f->usable - 35 || len > (uint64_t)(end - p))
-        return false;
-    *rowid = i64_from_u64(id);
-    *rec = p;
-    *rec_end = p + len;
-    return true;
-}
-
-/* Decodes the record of one row into ev. Returns false for a malformed
- * record or a value that is not an integer; sets *seq_stored when seq is not
- * the rowid (stored in the record: not a v1 table). */
-static bool decode_record(const struct fast_path *f, const unsigned char *rec,
-                          const unsigned char *end, int64_t rowid, struct gt_event *ev,
-                          int64_t *kind)
-{
-    int64_t v[EV_FIELDS] = {0};
-    const unsigned char *val_at[EV_FIELDS + 1];
-    uint64_t type_of[EV_FIELDS + 1];
-    const unsigned char *hp, *hend, *data;
-    uint64_t hlen;
-    int k, field = 0;
-
-    if ((k = get_varint(rec, end, &hlen)) == 0 || hlen < (uint64_t)k ||
-        hlen > (uint64_t)(end - rec))
-        return false;
-    hp = rec + k;
-    hend = rec + hlen;
-    data = hend;
-    while (hp < hend && field <= f->max_col) {
-        uint64_t t;
-        int64_t size;
-
-        if ((k = get_varint(hp, hend, &t)) == 0)
-            return false;
-        hp += k;
-        size = serial_size(t);
-        if (size < 0 || size > end - data)
-            return false;
-        type_of[field] = t;
-        val_at[field] = data;
-        data += size;
-        field++;
-    }
-    for (int i = 0; i < EV_FIELDS; i++) {
-        int c = f->col[i];
-        /* Fields past the end of a short record have their default: 0. */
-        if (c >= field)
-            continue;
-        if (i == F_SEQ) {
-            if (type_of[c] != 0)
-                return false;
-            continue;
-        }
-        if (!serial_int(type_of[c], val_at[c], &v[i]))
-            return false;
-    }
-    *kind = v[F_KIND];
-    ev->seq = rowid;
-    ev->ts_ns = v[F_TS];
-    ev->pid = v[F_PID];
-    ev->tid = v[F_TID];
-    ev->device = (int32_t)v[F_DEVICE];
-    ev->stream = u64_from_i64(v[F_STREAM]);
-    ev->kind = (int32_t)v[F_KIND];
-    ev->addr = u64_from_i64(v[F_ADDR]);
-    ev->size = u64_from_i64(v[F_SIZE]);
-    ev->requested = u64_from_i64(v[F_REQUESTED]);
-    ev->result = (int32_t)v[F_RESULT];
-    return true;
-}
-
-/* Descends from the root to the leaf holding the first rowid > after. */
-static int fast_seek(struct gt_trace_reader *r, int64_t after, uint64_t *loads)
-{
-    struct fast_path *f = &r->fast;
-    uint32_t pgno = f->root;
-    int rc;
-
-    f->depth = 0;
-    for (;;) {
-        struct level *l;
-
-        if ((rc = load_level(r, f->depth, pgno, loads)) != GT_OK)
-            return rc;
-        l = &f->lv[f->depth++];
-        if (l->leaf) {
-            unsigned lo = 0, hi = l->ncells;
-            /* First cell with rowid > after; a damaged cell stops the search
-             * and is reported when the walk reaches it. */
-            while (lo < hi) {
-                unsigned mid = lo + (hi - lo) / 2;
-                const unsigned char *rec, *rec_end;
-                int64_t id;
-                if (!leaf_cell(f, l, mid, &id, &rec, &rec_end))
-                    break;
-                if (id <= after)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            l->next = lo;
-            return GT_OK;
-        }
-        /* First child whose largest rowid is > after. */
-        unsigned lo = 0, hi = l->ncells;
-        while (lo < hi) {
-            unsigned mid = lo + (hi - lo) / 2;
-            int64_t key;
-            if (!interior_key(f, l, mid, &key))
-                return fast_corrupt(r, "a damaged cell", l->pgno);
-            if (key <= after)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (!interior_child(f, l, lo, &pgno))
-            return fast_corrupt(r, "a damaged cell", l->pgno);
-        l->next = lo + 1;
-    }
-}
-
-/* Moves to the next leaf: up to the first level with a child left, then
- * down its left-most path. Sets *end when the whole tree was walked. */
-static int fast_next_leaf(struct gt_trace_reader *r, uint64_t *loads, bool *end)
-{
-    struct fast_path *f = &r->fast;
-    uint32_t pgno;
-    int rc;
-
-    *end = false;
-    f->depth--; /* leave the exhausted leaf */
-    while (f->depth > 0 && f->lv[f->depth - 1].next > f->lv[f->depth - 1].ncells)
-        f->depth--;
-    if (f->depth == 0) {
-        *end = true;
-        return GT_OK;
-    }
-    for (;;) {
-        struct level *l = &f->lv[f->depth - 1];
-        if (!interior_child(f, l, l->next, &pgno))
-            return fast_corrupt(r, "a damaged cell", l->pgno);
-        l->next++;
-        if ((rc = load_level(r, f->depth, pgno, loads)) != GT_OK)
-            return rc;
-        if (f->lv[f->depth++].leaf)
-            return GT_OK;
-    }
-}
-
-/* Fills buf from the b-tree within one read transaction. */
-static int fast_fill(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
-{
-    struct fast_path *f = &r->fast;
-    uint64_t loads = 0;
-    int rc;
-
-    if ((rc = fast_seek(r, r->last_seq, &loads)) != GT_OK)
-        return rc;
-    while (*got < cap) {
-        struct level *l = &f->lv[f->depth - 1];
-        const unsigned char *rec, *rec_end;
-        int64_t id, kind;
-
-        if (l->next >= l->ncells) {
-            bool end;
-            if ((rc = fast_next_leaf(r, &loads, &end)) != GT_OK || end)
-                return rc;
-            continue;
-        }
-        if (!leaf_cell(f, l, l->next, &id, &rec, &rec_end))
-            return fast_corrupt(r, "a damaged cell", l->pgno);
-        /* Rowids rise strictly in a sound tree; rows at or before last_seq
-         * were passed already (a seek that stopped at a damaged cell, or a
-         * damaged interior page that points back). */
-        if (id <= r->last_seq) {
-            l->next++;
-            continue;
-        }
-        if (!decode_record(f, rec, rec_end, id, &buf[*got], &kind))
-            return fast_corrupt(r, "a row that is not a v1 event", l->pgno);
-        l->next++;
-        r->last_seq = id;
-        if (kind < 1 || kind > GT_EV_KIND_MAX)
-            r->skipped++;
-        else
-            (*got)++;
-    }
-    return GT_OK;
-}
-
-static int fast_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
-{
-    struct fast_path *f = &r->fast;
-    int rc, src;
-
-    /* The read lock: BEGIN plus a read holds SQLite's shared lock, so the
-     * pages cannot change under us; SQLite also checks for a hot journal. */
-    src = sqlite3_step(f->begin);
-    sqlite3_reset(f->begin);
-    if (src != SQLITE_DONE)
-        return reader_fail(r, src, "cannot start reading");
-    src = sqlite3_step(f->page_count);
-    if (src == SQLITE_ROW) {
-        int64_t n = sqlite3_column_int64(f->page_count, 0);
-        f->npages = n < 0 ? 0 : n > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-        rc = fast_fill(r, buf, cap, got);
-    } else {
-        rc = reader_fail(r, src, "cannot start reading");
-    }
-    sqlite3_reset(f->page_count);
-    sqlite3_step(f->commit);
-    sqlite3_reset(f->commit);
-    return rc;
-}
-
-/* Decides whether the fast path can read this file; when it cannot, events
- * come through SQL, which is slower but reads any layout SQLite reads. */
-static int fast_setup(struct gt_trace_reader *r, const char *path)
-{
-    struct fast_path *f = &r->fast;
-    const unsigned char *h = r->header;
-    sqlite3_stmt *st = NULL;
-    int64_t root = 0;
-    bool ok = true;
-    int rc;
-
-    f->fd = -1;
-    for (int i = 0; i < EV_FIELDS; i++)
-        f->col[i] = -1;
-    /* Bytes 18 and 19: 1 = rollback journal, 2 = WAL. */
-    if (!r->have_header || h[18] != 1 || h[19] != 1)
-        return GT_OK;
-    f->page_size = (uint32_t)h[16] << 8 | h[17];
-    if (f->page_size == 1)
-        f->page_size = 65536;
-    if (f->page_size < 512 || (f->page_size & (f->page_size - 1)) != 0 || f->page_size <= h[20] ||
-        f->page_size - h[20] < 480)
-        return GT_OK;
-    f->usable = f->page_size - h[20];
-
-    /* A WITHOUT ROWID table is an index b-tree: SQL reads it. */
-    rc = sqlite3_prepare_v2(r->db,
-                            "SELECT rootpage FROM sqlite_master WHERE type = 'table'"
-                            " AND name = 'events' AND sql NOT LIKE '%WITHOUT%ROWID%'",
-                            -1, &st, NULL);
-    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        root = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (root < 2 || root > (int64_t)UINT32_MAX)
-        return GT_OK;
-    f->root = (uint32_t)root;
-
-    /* Column positions; hidden (generated) columns would shift the record. */
-    st = NULL;
-    rc = sqlite3_prepare_v2(r->db, "SELECT cid, name, hidden FROM pragma_table_xinfo('events')", -1,
-                            &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int cid = sqlite3_column_int(st, 0);
-        const unsigned char *name = sqlite3_column_text(st, 1);
-        if (sqlite3_column_int(st, 2) != 0)
-            ok = false;
-        for (int i = 0; i < EV_FIELDS && name != NULL; i++) {
-            if (strcmp((const char *)name, event_columns[i]) == 0)
-                f->col[i] = cid;
-        }
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    f->max_col = -1;
-    for (int i = 0; i < EV_FIELDS; i++) {
-        if (f->col[i] < 0 || f->col[i] >= 64)
-            ok = false;
-        else if (f->col[i] > f->max_col)
-            f->max_col = f->col[i];
-    }
-    if (rc != SQLITE_DONE || !ok || f->max_col > EV_FIELDS - 1)
-        return GT_OK;
-
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0)
-        return GT_OK;
-    rc = reader_prepare(r, "BEGIN", &f->begin, true);
-    if (rc == GT_OK)
-        rc = reader_prepare(r, "PRAGMA page_count", &f->page_count, true);
-    if (rc == GT_OK)
-        rc = reader_prepare(r, "COMMIT", &f->commit, true);
-    if (rc != GT_OK)
-        return rc;
-    r->use_fast = true;
-    return GT_OK;
-}
-
-static void fast_release(struct fast_path *f)
-{
-    for (int i = 0; i < MAX_DEPTH; i++)
-        free(f->lv[i].page);
-    if (f->fd >= 0)
-        close(f->fd);
-    sqlite3_finalize(f->begin);
-    sqlite3_finalize(f->page_count);
-    sqlite3_finalize(f->commit);
-}
-
-/* The SQL path: the same query restarted after last_seq on every call, so
- * the read lock ends with the call as it does on the fast path. */
+/* Format v1: one row per event. */
 static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
 {
     sqlite3_stmt *st = r->sel_events;
@@ -2525,6 +1962,97 @@ static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap,
     return rc;
 }
 
+/* Format v2: passes the events of the current batch, unknown kinds skipped
+ * and counted. */
+static void batch_pass(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
+{
+    while (r->cur_pos < r->cur_n && *got < cap) {
+        const struct gt_event *ev = &r->cur[r->cur_pos++];
+        r->last_seq = ev->seq;
+        if (ev->kind < 1 || ev->kind > GT_EV_KIND_MAX)
+            r->skipped++;
+        else
+            buf[(*got)++] = *ev;
+    }
+}
+
+/* Decodes the batch the statement stands on into cur. */
+static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
+{
+    int64_t first = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+    uint64_t sum = u64_from_i64(sqlite3_column_int64(st, 2));
+    const unsigned char *data = sqlite3_column_blob(st, 3);
+    int len = sqlite3_column_bytes(st, 3);
+    const char *why = "";
+
+    if (sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
+        gt_batch_decode(first, n, sum, data, (size_t)len, r->cur, &why) != GT_OK) {
+        char note[96];
+        truncation_note(r, note, sizeof note);
+        set_msg(r->errmsg, sizeof r->errmsg,
+                "events after seq %lld cannot be read: the batch at seq %lld is damaged (%s)%s",
+                (long long)r->last_seq, (long long)first,
+                first <= r->last_seq      ? "it overlaps the batch before it"
+                : first > r->last_seq + 1 ? "the events before it are missing"
+                : why[0]                  ? why
+                                          : "its data is not a BLOB",
+                note);
+        return GT_ECORRUPT;
+    }
+    r->last_batch = first;
+    r->cur_n = (size_t)n;
+    r->cur_pos = 0;
+    return GT_OK;
+}
+
+/* At the end of the batches, still in the read transaction that saw them:
+ * every seq up to meta.event_count must have come (a trace the writer did
+ * not count, or v2 written before the count, has no such row). */
+static int batch_end(struct gt_trace_reader *r)
+{
+    char text[32], note[96];
+    uint64_t expected;
+
+    if (gt_trace_meta(r, "event_count", text, sizeof text) != GT_OK ||
+        gt_units_parse_u64(text, INT64_MAX, &expected) != GT_OK || (int64_t)expected <= r->last_seq)
+        return GT_OK;
+    truncation_note(r, note, sizeof note);
+    set_msg(r->errmsg, sizeof r->errmsg,
+            "events after seq %lld are missing: the trace holds %lld events%s",
+            (long long)r->last_seq, (long long)expected, note);
+    return GT_ECORRUPT;
+}
+
+static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
+{
+    sqlite3_stmt *st = r->sel_events;
+    int rc = GT_OK;
+
+    batch_pass(r, buf, cap, got);
+    if (*got == cap)
+        return GT_OK;
+    sqlite3_bind_int64(st, 1, r->last_batch);
+    while (*got < cap) {
+        int src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            if (src != SQLITE_DONE) {
+                char what[96];
+                snprintf(what, sizeof what, "events after seq %lld cannot be read",
+                         (long long)r->last_seq);
+                rc = reader_fail(r, src, what);
+            } else {
+                rc = batch_end(r);
+            }
+            break;
+        }
+        if ((rc = batch_load(r, st)) != GT_OK)
+            break;
+        batch_pass(r, buf, cap, got);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *n)
 {
     size_t got = 0;
@@ -2538,7 +2066,8 @@ int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, s
      * the events before it were delivered with GT_OK. */
     if (r->err != GT_OK)
         return r->err;
-    rc = r->use_fast ? fast_read(r, buf, cap, &got) : sql_read(r, buf, cap, &got);
+    rc = r->version == GT_SCHEMA_VERSION_ROWS ? sql_read(r, buf, cap, &got)
+                                              : batch_read(r, buf, cap, &got);
     if (rc != GT_OK) {
         r->err = rc;
         if (got == 0)
@@ -2546,6 +2075,11 @@ int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, s
     }
     *n = got;
     return GT_OK;
+}
+
+int gt_trace_version(const struct gt_trace_reader *r)
+{
+    return r == NULL ? 0 : r->version;
 }
 
 int64_t gt_trace_skipped(const struct gt_trace_reader *r)
@@ -2560,5 +2094,7 @@ int gt_trace_rewind(struct gt_trace_reader *r)
     r->last_seq = 0;
     r->skipped = 0;
     r->err = GT_OK;
+    r->cur_n = r->cur_pos = 0;
+    r->last_batch = 0;
     return GT_OK;
 }

@@ -244,8 +244,9 @@ static double time_sql(const char *path, const struct gt_ring_record *rec, uint6
 
     double t0 = now_s();
     if (sqlite3_open(path, &db) != SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=NORMAL;" GT_SCHEMA_SQL,
-                     NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(
+            db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=NORMAL;" GT_SCHEMA_SQL_V1_EVENTS,
+            NULL, NULL, NULL) != SQLITE_OK)
         die(path, sqlite3_errmsg(db));
     len += (size_t)snprintf(sql, sizeof sql, "INSERT INTO events VALUES");
     for (int r = 0; r < ROWS; r++)

@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"plot", cmd_plot, "draw split-size, timeline, request-size and segment plots"},
     {"record", cmd_record, "run a program and record its GPU memory allocations"},
     {"report", cmd_report, "write a one-file HTML report: summary, ranking, plots, OOMs"},
+    {"sql", cmd_sql, "run SQL on a trace, with one row per event in `events`"},
     {"stats", cmd_stats, "summarize a trace: peaks, utilization, memory over time"},
     {"validate", cmd_validate, "compare the simulator with the real allocator of a recording"},
 };

@@ -73,8 +73,7 @@ record() {
         fail "no trace written"
         return 1
     fi
-    # The events table is written page by page (analyzer/btappend.c):
-    # SQLite must find every trace sound.
+    # Every trace the drain wrote must be sound to SQLite itself.
     checks=$((checks + 1))
     integrity=$(sqlite3 -batch -noheader "$db" "PRAGMA integrity_check;" 2>&1)
     if [ "$integrity" != "ok" ]; then
@@ -84,9 +83,10 @@ record() {
     return 0
 }
 
-# q SQL: one value from the current trace.
+# q SQL: one value from the current trace, through `gpu-trace sql` (events
+# is one row per event in every format version), in sqlite3's list mode.
 q() {
-    sqlite3 -batch -noheader "$db" "$1" 2>&1
+    "$GT" sql "$db" "$1" --format list 2>&1
 }
 
 # eq WHAT SQL WANT: the query's value must be WANT.

@@ -182,6 +182,15 @@ static void publish(struct gt_ring_header *h, uint64_t i)
 }
 
 /* The trace's events as "ts pid kind addr size requested result" lines. */
+/* The trace through SQL, with `events` one row per event. */
+static sqlite3 *sql_open(void)
+{
+    sqlite3 *db = NULL;
+    char err[256] = "";
+    ck_assert_msg(gt_trace_sql_open(trace, &db, err, sizeof err) == GT_OK, "%s", err);
+    return db;
+}
+
 static const char *events_text(void)
 {
     static char out[4096];
@@ -190,7 +199,7 @@ static const char *events_text(void)
     size_t n = 0;
 
     out[0] = '\0';
-    ck_assert_int_eq(sqlite3_open_v2(trace, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    db = sql_open();
     ck_assert_int_eq(sqlite3_prepare_v2(db,
                                         "SELECT ts_ns, pid, kind, addr, size, requested, result"
                                         " FROM events ORDER BY seq",
@@ -215,7 +224,7 @@ static const char *query(const char *sql)
     sqlite3_stmt *st;
 
     out[0] = '\0';
-    ck_assert_int_eq(sqlite3_open_v2(trace, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    db = sql_open();
     ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
         snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(st, 0));

@@ -19,6 +19,7 @@
 #include "gputrace/err.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
+#include "trace_int.h"
 
 #include "gputrace/banned.h"
 
@@ -110,6 +111,51 @@ static void exec_sql(const char *path, const char *sql)
     ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql, msg);
     sqlite3_free(msg);
     ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+/* A format v1 copy (one row per event) of the v2 trace at from: the v1
+ * tables the reader needs, the events read back through gt_trace_read. */
+static void make_v1(const char *from, const char *to)
+{
+    struct gt_trace_reader *r = NULL;
+    struct gt_event ev[64];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char err[256] = "", sql[512];
+    size_t n;
+
+    snprintf(sql, sizeof sql,
+             "PRAGMA application_id = %d; PRAGMA user_version = 1;"
+             "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+             "CREATE TABLE devices(device INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+             " total_memory INTEGER NOT NULL);",
+             GT_SCHEMA_APPLICATION_ID);
+    exec_sql(to, sql);
+    exec_sql(to, GT_SCHEMA_SQL_V1_EVENTS);
+    ck_assert_msg(gt_trace_open(from, &r, err, sizeof err) == GT_OK, "%s", err);
+    ck_assert_int_eq(sqlite3_open(to, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db, "INSERT INTO events VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL),
+        SQLITE_OK);
+    while (gt_trace_read(r, ev, 64, &n) == GT_OK && n > 0) {
+        for (size_t i = 0; i < n; i++) {
+            const int64_t v[11] = {ev[i].seq,           ev[i].ts_ns,
+                                   ev[i].pid,           ev[i].tid,
+                                   ev[i].device,        (int64_t)ev[i].stream,
+                                   ev[i].kind,          (int64_t)ev[i].addr,
+                                   (int64_t)ev[i].size, (int64_t)ev[i].requested,
+                                   ev[i].result};
+            for (int k = 0; k < 11; k++)
+                sqlite3_bind_int64(st, k + 1, v[k]);
+            ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+            sqlite3_reset(st);
+        }
+    }
+    sqlite3_finalize(st);
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    gt_trace_close(r);
 }
 
 static bool same_event(const struct gt_event *a, const struct gt_event *b)
@@ -358,7 +404,7 @@ START_TEST(rows_of_unknown_kinds_are_skipped_and_counted)
     int rc;
 
     write_trace(p, 20);
-    copy_file(p, q);
+    make_v1(p, q);
     /* A future kind (99), kind 0 and a negative kind, between known rows. */
     exec_sql(q, "UPDATE events SET kind = 99 WHERE seq = 5;"
                 "UPDATE events SET kind = 0 WHERE seq = 6;"
@@ -429,7 +475,7 @@ START_TEST(a_newer_format_version_is_rejected_naming_both_versions)
     write_trace(p, 3);
     exec_sql(p, "PRAGMA user_version = 7");
     ck_assert_int_eq(open_err(p, err, sizeof err), GT_ENEWER);
-    ck_assert_str_eq(err, "trace format version 7 is newer than this gpu-trace reads (1)");
+    ck_assert_str_eq(err, "trace format version 7 is newer than this gpu-trace reads (2)");
 }
 END_TEST
 
@@ -479,11 +525,18 @@ START_TEST(an_events_view_is_not_taken_for_the_table)
     const char *p = path_of("t.db");
     char err[256] = "";
 
+    const char *q = path_of("v1.db");
+
     write_trace(p, 3);
-    exec_sql(p, "ALTER TABLE events RENAME TO old_events;"
+    make_v1(p, q);
+    exec_sql(q, "ALTER TABLE events RENAME TO old_events;"
                 "CREATE VIEW events AS SELECT * FROM old_events;");
-    ck_assert_int_eq(open_err(p, err, sizeof err), GT_ECORRUPT);
+    ck_assert_int_eq(open_err(q, err, sizeof err), GT_ECORRUPT);
     ck_assert_str_eq(err, "table 'events' is missing");
+    exec_sql(p, "ALTER TABLE event_batches RENAME TO old_batches;"
+                "CREATE VIEW event_batches AS SELECT * FROM old_batches;");
+    ck_assert_int_eq(open_err(p, err, sizeof err), GT_ECORRUPT);
+    ck_assert_str_eq(err, "table 'event_batches' is missing");
 }
 END_TEST
 
@@ -534,21 +587,22 @@ START_TEST(a_truncated_trace_gives_the_events_before_the_cut_or_an_error)
         }
         unlink(q);
     }
-    /* A cut in the last page loses at most that page's rows. */
-    ck_assert_int_gt(best, full - 200);
+    /* A cut in the last pages loses at most the last batch of events. */
+    ck_assert_int_ge(best, full - GT_BATCH_EVENTS);
 }
 END_TEST
 
-/* An events table WITHOUT ROWID is valid SQL for v1 but not the layout the
- * fast path reads; the reader falls back to SQL and gives the same events. */
+/* An events table WITHOUT ROWID is valid SQL for v1: the reader gives the
+ * same events. */
 START_TEST(a_table_in_another_layout_is_read_through_sql_with_the_same_result)
 {
-    const char *p = path_of("t.db"), *q = path_of("w.db");
+    const char *p = path_of("t.db"), *q = path_of("w.db"), *v1 = path_of("v1.db");
     struct gt_trace_reader *r;
     char sql[512];
     int rc;
 
-    write_trace(p, 3000);
+    write_trace(v1, 3000);
+    make_v1(v1, p);
     snprintf(sql, sizeof sql,
              "PRAGMA application_id = %d; PRAGMA user_version = 1;"
              "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
@@ -1224,7 +1278,8 @@ START_TEST(a_commit_waits_for_a_reader_in_progress)
     if (pid == 0) {
         sqlite3 *db;
         if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-            sqlite3_exec(db, "BEGIN; SELECT count(*) FROM events", NULL, NULL, NULL) != SQLITE_OK)
+            sqlite3_exec(db, "BEGIN; SELECT count(*) FROM event_batches", NULL, NULL, NULL) !=
+                SQLITE_OK)
             _exit(1);
         if (write(ready[1], "x", 1) != 1)
             _exit(1);
@@ -1247,6 +1302,240 @@ START_TEST(a_commit_waits_for_a_reader_in_progress)
     struct gt_trace_reader *r = open_ok(path);
     int rc;
     ck_assert_int_eq(read_all_checked(r, 64, &rc), 100);
+    gt_trace_close(r);
+}
+END_TEST
+
+/* ---- format v2: batches ---------------------------------------------- */
+
+/* Changes one byte of the stored row of the batch at first_seq: of its data
+ * (col 3) at off, or the low byte of n (col 1) or the checksum (col 2). */
+static void damage_batch(const char *path, int64_t first_seq, int col, size_t off)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    unsigned char buf[GT_BATCH_MAX_BYTES];
+    int len;
+
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT n, checksum, data FROM event_batches"
+                                        " WHERE first_seq = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, first_seq);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0), sum = sqlite3_column_int64(st, 1);
+    len = sqlite3_column_bytes(st, 2);
+    ck_assert_int_le(len, (int)sizeof buf);
+    memcpy(buf, sqlite3_column_blob(st, 2), (size_t)len);
+    sqlite3_finalize(st);
+    if (col == 3)
+        buf[off % (size_t)len] ^= 0x5a;
+    else if (col == 1)
+        n ^= 1;
+    else
+        sum ^= 1;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "UPDATE event_batches SET n = ?2, checksum = ?3,"
+                                        " data = ?4 WHERE first_seq = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, first_seq);
+    sqlite3_bind_int64(st, 2, n);
+    sqlite3_bind_int64(st, 3, sum);
+    sqlite3_bind_blob(st, 4, buf, len, SQLITE_TRANSIENT);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Every damaged byte of a batch, its count or its checksum ends in an error
+ * naming the batch, after exactly the events before it: never other events. */
+START_TEST(a_damaged_batch_is_an_error_naming_it_after_the_events_before_it)
+{
+    const char *p = path_of("t.db"), *q = path_of("bad.db");
+    const int64_t full = 5000, first = 2 * GT_BATCH_EVENTS + 1;
+
+    write_trace(p, full);
+    for (int trial = 0; trial < 60; trial++) {
+        struct gt_trace_reader *r;
+        int rc;
+        copy_file(p, q);
+        damage_batch(q, first, trial < 50 ? 3 : trial < 55 ? 1 : 2, (size_t)trial * 397);
+        r = open_ok(q);
+        ck_assert_int_eq(read_all_checked(r, 64, &rc), first - 1);
+        ck_assert_int_eq(rc, GT_ECORRUPT);
+        ck_assert_msg(strstr(gt_trace_errmsg(r), "the batch at seq 2049 is damaged") != NULL, "%s",
+                      gt_trace_errmsg(r));
+        gt_trace_close(r);
+        unlink(q);
+    }
+}
+END_TEST
+
+/* A batch that SQLite no longer shows (damage that drops a cell, or an
+ * edit) is an error, wherever it was: the seqs are counted. */
+START_TEST(a_missing_batch_is_an_error_even_the_last_one)
+{
+    const char *p = path_of("t.db"), *q = path_of("cut.db");
+    const int64_t full = 3 * GT_BATCH_EVENTS + 5;
+    struct gt_trace_reader *r;
+    int rc;
+
+    write_trace(p, full);
+    copy_file(p, q);
+    exec_sql(q, "DELETE FROM event_batches WHERE first_seq = 1025");
+    r = open_ok(q);
+    ck_assert_int_eq(read_all_checked(r, 64, &rc), GT_BATCH_EVENTS);
+    ck_assert_int_eq(rc, GT_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(gt_trace_errmsg(r), "the events before it are missing"));
+    gt_trace_close(r);
+    unlink(q);
+    copy_file(p, q);
+    exec_sql(q, "DELETE FROM event_batches WHERE first_seq = 3073");
+    r = open_ok(q);
+    ck_assert_int_eq(read_all_checked(r, 64, &rc), 3 * GT_BATCH_EVENTS);
+    ck_assert_int_eq(rc, GT_ECORRUPT);
+    ck_assert_str_eq(gt_trace_errmsg(r),
+                     "events after seq 3072 are missing: the trace holds 3077 events");
+    gt_trace_close(r);
+}
+END_TEST
+
+/* A v1 copy (one row per event) reads exactly as its v2 original. */
+START_TEST(a_format_1_trace_reads_as_its_format_2_original)
+{
+    const char *p = path_of("t.db"), *q = path_of("v1.db");
+    struct gt_trace_reader *a, *b;
+    struct gt_event x[100], y[100];
+    size_t n, m;
+    int64_t total = 0, count = 0;
+
+    write_trace(p, 3 * GT_BATCH_EVENTS + 7);
+    make_v1(p, q);
+    a = open_ok(p);
+    b = open_ok(q);
+    ck_assert_int_eq(gt_trace_version(a), 2);
+    ck_assert_int_eq(gt_trace_version(b), 1);
+    ck_assert_int_eq(gt_trace_event_count(b, &count), GT_OK);
+    ck_assert_int_eq(count, 3 * GT_BATCH_EVENTS + 7);
+    ck_assert_int_eq(gt_trace_event_count(a, &count), GT_OK);
+    ck_assert_int_eq(count, 3 * GT_BATCH_EVENTS + 7);
+    do {
+        ck_assert_int_eq(gt_trace_read(a, x, 100, &n), GT_OK);
+        ck_assert_int_eq(gt_trace_read(b, y, 100, &m), GT_OK);
+        ck_assert_uint_eq(n, m);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_int_eq(x[i].seq, y[i].seq);
+            ck_assert(same_event(&x[i], &y[i]));
+        }
+        total += (int64_t)n;
+    } while (n > 0);
+    ck_assert_int_eq(total, 3 * GT_BATCH_EVENTS + 7);
+    gt_trace_close(a);
+    gt_trace_close(b);
+}
+END_TEST
+
+/* One SQL integer from a query on an open connection. */
+static int64_t db_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: %s", sql, sqlite3_errmsg(db));
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* SQL sees one row per event in events, bounds on seq across batch edges
+ * included, and a damaged batch as an error. */
+START_TEST(sql_sees_one_row_per_event_of_a_format_2_trace)
+{
+    const char *p = path_of("t.db");
+    const int64_t full = 2 * GT_BATCH_EVENTS + 100;
+    sqlite3 *db = NULL;
+    char err[256] = "";
+    int64_t size_sum = 0;
+
+    write_trace(p, full);
+    for (int64_t i = 0; i < full; i++)
+        size_sum += (int64_t)event_at(i).size;
+    ck_assert_msg(gt_trace_sql_open(p, &db, err, sizeof err) == GT_OK, "%s", err);
+    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM events"), full);
+    ck_assert_int_eq(db_int(db, "SELECT sum(size) FROM events"), size_sum);
+    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM events WHERE seq BETWEEN 1000 AND 1100"),
+                     101);
+    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM events WHERE seq > 1024 AND seq < 1026"), 1);
+    ck_assert_int_eq(db_int(db, "SELECT addr FROM events WHERE seq = 1025"),
+                     (int64_t)event_at(1024).addr);
+    ck_assert_int_eq(db_int(db, "SELECT seq FROM events ORDER BY seq DESC LIMIT 1"), full);
+    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM events WHERE seq > 99999"), 0);
+    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM events e JOIN kinds k USING (kind)"), full);
+    sqlite3_close(db);
+
+    damage_batch(p, GT_BATCH_EVENTS + 1, 3, 5);
+    ck_assert_int_eq(gt_trace_sql_open(p, &db, err, sizeof err), GT_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_ne(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_ptr_nonnull(strstr(sqlite3_errmsg(db), "the batch at seq 1025 is damaged"));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Another client writes to the trace while it is being recorded: it waits
+ * for (or is told "database is locked" by) the writer's open transaction,
+ * and what it committed stays: no row lost, no damage. */
+START_TEST(another_writer_between_commits_is_kept_or_told_it_is_locked)
+{
+    const char *p = path_of("t.db");
+    struct gt_trace_writer *w = NULL;
+    sqlite3 *other = NULL;
+    char err[256] = "";
+    int64_t i = 0;
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    for (; i < GT_BATCH_EVENTS + 10; i++) { /* one batch inserted: the transaction writes */
+        struct gt_event e = event_at(i);
+        ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+    }
+    ck_assert_int_eq(sqlite3_open(p, &other), SQLITE_OK);
+    sqlite3_busy_timeout(other, 0);
+    ck_assert_int_eq(
+        sqlite3_exec(other, "DELETE FROM event_batches WHERE first_seq = 1", NULL, NULL, NULL),
+        SQLITE_BUSY);
+    ck_assert_int_eq(gt_trace_commit(w), GT_OK);
+    /* Between commits the file is the other client's too. */
+    ck_assert_int_eq(sqlite3_exec(other,
+                                  "INSERT INTO meta VALUES('note', 'kept');"
+                                  "UPDATE devices SET name = 'x' WHERE 0;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(other, "CREATE INDEX batch_n ON event_batches(n)", NULL, NULL, NULL),
+        SQLITE_OK);
+    for (; i < 3 * GT_BATCH_EVENTS; i++) {
+        struct gt_event e = event_at(i);
+        ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+    }
+    ck_assert_msg(gt_trace_writer_close(w) == GT_OK, "%s", "close");
+    ck_assert_int_eq(sqlite3_exec(other, "VACUUM", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(db_int(other, "SELECT count(*) FROM meta WHERE key = 'note'"), 1);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(other, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    sqlite3_close(other);
+    struct gt_trace_reader *r = open_ok(p);
+    int rc;
+    ck_assert_int_eq(read_all_checked(r, 64, &rc), 3 * GT_BATCH_EVENTS);
+    ck_assert_int_eq(rc, GT_OK);
     gt_trace_close(r);
 }
 END_TEST
@@ -1294,6 +1583,11 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_trace_older_than_the_optional_tables_reads_as_having_no_rows);
     tcase_add_test(tc, damaged_optional_tables_are_named_not_read_as_empty);
     tcase_add_test(tc, a_stack_query_started_from_its_own_callback_is_refused);
+    tcase_add_test(tc, a_damaged_batch_is_an_error_naming_it_after_the_events_before_it);
+    tcase_add_test(tc, a_format_1_trace_reads_as_its_format_2_original);
+    tcase_add_test(tc, a_missing_batch_is_an_error_even_the_last_one);
+    tcase_add_test(tc, sql_sees_one_row_per_event_of_a_format_2_trace);
+    tcase_add_test(tc, another_writer_between_commits_is_kept_or_told_it_is_locked);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,4 +1,4 @@
-/* Trace format v1: the contract between everything that writes traces (the
+/* Trace format v2: the contract between everything that writes traces (the
  * CUPTI tracer, the importers) and everything that reads them (the analyzer).
  * docs/trace-format.md describes it for people; this header is the source of
  * truth for code. A change that old readers would misread bumps
@@ -11,8 +11,11 @@
 /* PRAGMA application_id: "GPUt" in ASCII. Set before any other write. */
 #define GT_SCHEMA_APPLICATION_ID 0x47505574
 /* PRAGMA user_version: the format version this build writes and the newest
- * it reads. */
-#define GT_SCHEMA_VERSION 1
+ * it reads. Version 2 stores events in batches (event_batches); version 1
+ * stored one row per event (events, GT_SCHEMA_SQL_V1_EVENTS) and is still
+ * read. */
+#define GT_SCHEMA_VERSION 2
+#define GT_SCHEMA_VERSION_ROWS 1
 
 /* Event kinds, stored as integers in events.kind. Values are never reused;
  * readers skip kinds they do not know and count them. */
@@ -38,8 +41,12 @@ enum gt_event_kind {
 #define GT_SCHEMA_MODE_IMPORTED "imported" /* converted from another tool's file */
 
 /* The schema, executed once when a trace is created. Addresses are stored
- * as the int64 with the same bits as the uint64 address. seq is the rowid, so
- * reading events in order needs no extra index. */
+ * as the int64 with the same bits as the uint64 address. Events come in
+ * batches of up to 1024 (docs/trace-format.md): first_seq, the seq of the
+ * batch's first event, is the rowid, so reading in order needs no index;
+ * data packs the events' fields as varint deltas; checksum is FNV-1a of
+ * first_seq, n and data. `gpu-trace sql` shows them as the v1 table
+ * `events`, one row per event. */
 #define GT_SCHEMA_SQL                                                                              \
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"                  \
     "CREATE TABLE kinds(kind INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"                     \
@@ -47,12 +54,17 @@ enum gt_event_kind {
     " total_memory INTEGER NOT NULL);"                                                             \
     "CREATE TABLE processes(pid INTEGER PRIMARY KEY, rank INTEGER NOT NULL,"                       \
     " command TEXT NOT NULL DEFAULT '');"                                                          \
+    "CREATE TABLE event_batches(first_seq INTEGER PRIMARY KEY, n INTEGER NOT NULL,"                \
+    " checksum INTEGER NOT NULL, data BLOB NOT NULL);"
+
+/* Format v1's events table, one row per event (read, no longer written). */
+#define GT_SCHEMA_SQL_V1_EVENTS                                                                    \
     "CREATE TABLE events(seq INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL,"                         \
     " pid INTEGER NOT NULL, tid INTEGER NOT NULL, device INTEGER NOT NULL,"                        \
     " stream INTEGER NOT NULL, kind INTEGER NOT NULL, addr INTEGER NOT NULL,"                      \
     " size INTEGER NOT NULL, requested INTEGER NOT NULL, result INTEGER NOT NULL);"
 
-/* Optional tables of format v1, created with every new trace and empty unless
+/* Optional tables (since format v1), created with every new trace and empty unless
  * an importer or recorder fills them. Readers treat a missing optional table
  * as empty (files written before they existed), so adding one is not a
  * version change.

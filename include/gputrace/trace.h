@@ -1,5 +1,5 @@
-/* The trace store: create, write and read gpu-trace files (format v1, see
- * schema.h and docs/trace-format.md).
+/* The trace store: create, write and read gpu-trace files (format v2 written,
+ * v1 and v2 read; see schema.h and docs/trace-format.md).
  *
  * A writer batches events into transactions; a reader checks that the file is
  * a gpu-trace trace of a version it understands and streams events in seq
@@ -153,6 +153,18 @@ int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,
 int gt_trace_totals(struct gt_trace_reader *r,
                     int (*fn)(void *ctx, int64_t seq, int64_t allocated, int64_t reserved),
                     void *ctx);
+
+/* gt_trace_version: the format version of an open trace (1 or 2). */
+int gt_trace_version(const struct gt_trace_reader *r);
+
+/* gt_trace_sql_open: a read-only SQLite connection to the trace at path (the
+ * caller closes it with sqlite3_close) on which `events` is one row per
+ * event whatever the format version: v1's table, or for v2 a virtual table
+ * over event_batches (a damaged batch is an SQLITE_CORRUPT error naming its
+ * seq). The file is validated as gt_trace_open does first. Errors: those of
+ * gt_trace_open, GT_ESQL, GT_ENOMEM; errbuf names the problem. */
+struct sqlite3;
+int gt_trace_sql_open(const char *path, struct sqlite3 **out, char *errbuf, size_t errlen);
 
 /* gt_trace_kind_name: "alloc", "free", ... or NULL for an unknown kind. */
 const char *gt_trace_kind_name(int32_t kind);

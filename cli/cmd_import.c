@@ -38,6 +38,10 @@ static void usage(FILE *f)
           "                Total Allocated and Total Reserved kept as ground truth; the\n"
           "                card comes from deviceProperties. An unreadable memory event is\n"
           "                an error naming its index in traceEvents.\n"
+          "  snapshot      a PyTorch memory snapshot (a pickle, as written by\n"
+          "                torch.cuda.memory._dump_snapshot(); docs/import.md).\n"
+          "  trace         a gpu-trace trace of an older format (version 1: one row\n"
+          "                per event), copied into the current one with all its tables.\n"
           "\n"
           "Options:\n"
           "  -o, --output TRACE        the trace to create (never overwritten)\n"
@@ -54,6 +58,7 @@ static void usage(FILE *f)
           "  gpu-trace import events.csv -o run.db --alloc-conf expandable_segments:True\n"
           "  gpu-trace import events.csv -o run.db --device-memory 24GiB\n"
           "  gpu-trace import profile.json.gz -o step.db\n"
+          "  gpu-trace import old-v1.db -o run.db\n"
           "  gpu-trace import events.csv -o run.db && gpu-trace analyze run.db\n",
           f);
 }
@@ -64,6 +69,7 @@ enum input_format {
     FORMAT_CSV,
     FORMAT_CHROME,
     FORMAT_SNAPSHOT, /* a pickle: first byte 0x80, the PROTO opcode */
+    FORMAT_TRACE,    /* an SQLite file: a gpu-trace trace of any version */
 };
 
 #define CSV_HEADER "ts_ns,action,addr,size,stream,device"
@@ -103,6 +109,10 @@ static int sniff_format(const char *path, enum input_format *format, const char 
         i = 3; /* a UTF-8 byte order mark, as editors write it */
     if (n >= 2 && buf[0] == 0x80 && buf[1] >= 2) {
         *format = FORMAT_SNAPSHOT;
+        return 0;
+    }
+    if (n >= 16 && memcmp(buf, "SQLite format 3", 16) == 0) {
+        *format = FORMAT_TRACE; /* the reader checks that it is ours */
         return 0;
     }
     if (n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
@@ -190,6 +200,9 @@ int cmd_import(int argc, char **argv)
         break;
     case FORMAT_SNAPSHOT:
         rc = gt_import_snapshot(argv[optind], output, &opts, &sum, err, sizeof err);
+        break;
+    case FORMAT_TRACE:
+        rc = gt_import_trace(argv[optind], output, &sum, err, sizeof err);
         break;
     default:
         cli_error("cannot import '%s': not a CSV, chrome trace or memory snapshot (%s)",

@@ -226,6 +226,25 @@ for cmd in analyze oom stats validate report plot; do
 done
 [ -e small.html ] && fail "report on a card below the start state" "wrote a report"
 
+# Format v1 (one row per event) is still read, and converted with import.
+expect_ok "analyze of a format 1 trace" "$bin" analyze "$data/v1/h100-train-loop-v1.db" --format json
+sed 's#"trace": "[^"]*"#"trace": ""#' out >v1.json
+expect_ok "import of a format 1 trace" "$bin" import "$data/v1/h100-train-loop-v1.db" -o v1-up.db
+grep -q "imported 10178 events" out || fail "import of a format 1 trace" "not 10178 events"
+expect_ok "analyze of the converted trace" "$bin" analyze v1-up.db --format json
+sed 's#"trace": "[^"]*"#"trace": ""#' out >v2.json
+cmp -s v1.json v2.json || fail "format 1 and its conversion" "analyze differs"
+expect_ok "sql on a format 1 trace" "$bin" sql "$data/v1/h100-train-loop-v1.db" \
+    "SELECT count(*), sum(size) FROM events" --format list
+cp out v1-sum
+expect_ok "sql on the converted trace" "$bin" sql v1-up.db \
+    "SELECT count(*), sum(size) FROM events" --format list
+cmp -s out v1-sum || fail "sql on both formats" "$(cat v1-sum) vs $(cat out)"
+expect_usage "sql without a trace" "$bin" sql
+expect_error "sql with a bad query" "query on 'v1-up.db' failed" "$bin" sql v1-up.db "SELEC 1"
+expect_error "sql cannot write" "query on 'v1-up.db' failed" "$bin" sql v1-up.db \
+    "DELETE FROM meta"
+
 # A trace with no events, and a plot of a device without requests.
 printf 'ts_ns,action,addr,size,stream,device\n' >no-events.csv
 "$bin" import no-events.csv -o no-events.db >/dev/null

@@ -24,6 +24,18 @@ struct gt_import_summary {
     int64_t inferred_empty_cache; /* empty_cache events inserted (spec §20.4) */
 };
 
+/* gt_import_trace: a gpu-trace trace of any version this build reads (v1:
+ * one row per event, v2: batches) into a new trace of the current format
+ * at dst (never overwritten): every event and every other table the source
+ * has (metadata, devices, processes, stacks, totals, start and end blocks).
+ * The source's events must be numbered 1, 2, ... as every writer numbers
+ * them (the other tables refer to them by seq). sum (may be NULL) counts
+ * the events. On failure no output is left behind and errbuf names the
+ * problem; errors: those of gt_trace_open and gt_trace_create, GT_EINVAL
+ * (events not numbered 1..n), GT_ESQL. */
+int gt_import_trace(const char *src, const char *dst, struct gt_import_summary *sum, char *errbuf,
+                    size_t errlen);
+
 /* gt_import_csv: converts the CSV interchange format into a new trace at
  * trace_path (created as by gt_trace_create: never overwrites).
  *

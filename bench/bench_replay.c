@@ -4,9 +4,12 @@
  *
  * Measures on TRACE (warm page cache):
  *   scan    SELECT kind, device, stream, addr, size, requested FROM events
- *           ORDER BY seq, stepped to the end with the sqlite3 API (the
- *           baseline), and `sqlite3 TRACE 'SELECT sum(size) FROM events'`
- *           when the shell is installed;
+ *           ORDER BY seq, stepped to the end with the sqlite3 API on the
+ *           connection of gt_trace_sql_open (format 2: the virtual table
+ *           over the batches; the baseline), and the sqlite3 shell's scan of
+ *           one column of the stored table when the shell is installed
+ *           (format 1: sum(size) FROM events; format 2: sum(length(data))
+ *           FROM event_batches, the bytes SQLite must read);
  *   read    gt_trace_read over the whole trace (the reader replay uses);
  *   sim     the simulator alone on in-memory operations (a prefix of the
  *           trace), per config, one thread: the ceiling replay could reach;
@@ -82,8 +85,9 @@ static double sqlite_scan(const char *path, int64_t *rows, uint64_t *sum)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        die(path, sqlite3_errmsg(db));
+    char err[256] = "";
+    if (gt_trace_sql_open(path, &db, err, sizeof err) != 0)
+        die(path, err);
     double t0 = now_s();
     if (sqlite3_prepare_v2(db,
                            "SELECT kind, device, stream, addr, size, requested FROM events"
@@ -107,9 +111,9 @@ static double sqlite_scan(const char *path, int64_t *rows, uint64_t *sum)
     return t;
 }
 
-/* `sqlite3 TRACE 'SELECT sum(size) FROM events'` with output discarded;
- * returns seconds, or -1 when the shell cannot be run. */
-static double shell_scan(const char *path)
+/* The sqlite3 shell scanning one column of the stored events table, output
+ * discarded; returns seconds, or -1 when the shell cannot be run. */
+static double shell_scan(const char *path, const char *query)
 {
     double t0 = now_s();
     pid_t pid = fork();
@@ -118,7 +122,7 @@ static double shell_scan(const char *path)
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
             _exit(127);
-        execlp("sqlite3", "sqlite3", path, "SELECT sum(size) FROM events", (char *)NULL);
+        execlp("sqlite3", "sqlite3", path, query, (char *)NULL);
         _exit(127);
     }
     int status;
@@ -495,7 +499,17 @@ int main(int argc, char **argv)
     uint64_t scan_sum;
     sqlite_scan(path, &rows, &scan_sum);
     double scan = sqlite_scan(path, &rows, &scan_sum);
-    double shell = shell_scan(path);
+    int version = 0;
+    {
+        struct gt_trace_reader *vr;
+        if (gt_trace_open(path, &vr, NULL, 0) == 0) {
+            version = gt_trace_version(vr);
+            gt_trace_close(vr);
+        }
+    }
+    const char *shell_query = version == 1 ? "SELECT sum(size) FROM events"
+                                           : "SELECT count(substr(data, -1)) FROM event_batches";
+    double shell = shell_scan(path, shell_query);
     int64_t nread;
     uint64_t read_sum;
     double read = reader_scan(path, &nread, &read_sum);
@@ -509,7 +523,7 @@ int main(int argc, char **argv)
            ", sum(size) %" PRIu64 "\n",
            scan, (double)rows / scan / 1e6, scan_sum);
     if (shell >= 0)
-        printf("scan        sqlite3 shell, SELECT sum(size) FROM events: %.3f s\n", shell);
+        printf("scan        sqlite3 shell, %s: %.3f s\n", shell_query, shell);
     printf("read        gt_trace_read, all events: %.3f s (%.2f M events/s, %.2fx scan)"
            ", sum(size) %" PRIu64 "%s\n",
            read, (double)nread / read / 1e6, read / scan, read_sum,

@@ -1209,37 +1209,37 @@ static const char *foreign_kind(const unsigned char *h, size_t n)
 
 /* Reads the SQLite header ourselves: SQLite says "file is not a database"
  * both for a foreign file and for a damaged trace, and it does not say how
- * much of a truncated file is missing. Sets *magic when the file starts with
- * SQLite's magic string. */
-static int read_header(struct gt_trace_reader *r, const char *path, bool *magic)
+ * much of a truncated file is missing. The bytes come through SQLite's own
+ * file handle (r->db is open): opening and closing the file on a descriptor
+ * of our own would drop every POSIX lock this process holds on it, SQLite's
+ * included (a writer of the same file in this process). Sets *magic when
+ * the file starts with SQLite's magic string. */
+static int read_header(struct gt_trace_reader *r, bool *magic)
 {
     unsigned char h[SQLITE_HEADER_LEN];
-    ssize_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    sqlite3_file *fp = NULL;
+    size_t got = r->file_bytes < sizeof h ? (size_t)r->file_bytes : sizeof h;
 
     *magic = false;
-    if (fd < 0) {
-        int e = errno;
-        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: %s", strerror(e));
-        return e == ENOENT ? GT_ENOENT : GT_EIO;
+    memset(h, 0, sizeof h);
+    if (sqlite3_file_control(r->db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) != SQLITE_OK ||
+        fp == NULL || fp->pMethods == NULL) {
+        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: no file handle");
+        return GT_EIO;
     }
-    while ((size_t)got < sizeof h) {
-        ssize_t k = read(fd, h + got, sizeof h - (size_t)got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += k;
+    int rc = got > 0 ? fp->pMethods->xRead(fp, h, (int)got, 0) : SQLITE_OK;
+    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
+        set_msg(r->errmsg, sizeof r->errmsg, "cannot read: %s", sqlite3_errstr(rc));
+        return GT_EIO;
     }
-    close(fd);
-    if (got == (ssize_t)sizeof h) {
+    if (got == sizeof h) {
         memcpy(r->header, h, sizeof h);
         r->have_header = true;
     }
-    if (got >= (ssize_t)sizeof SQLITE_MAGIC && memcmp(h, SQLITE_MAGIC, sizeof SQLITE_MAGIC) == 0)
+    if (got >= sizeof SQLITE_MAGIC && memcmp(h, SQLITE_MAGIC, sizeof SQLITE_MAGIC) == 0)
         *magic = true;
-    r->looks_like = foreign_kind(h, (size_t)(got > 0 ? got : 0));
-    if (*magic && got == (ssize_t)sizeof h) {
+    r->looks_like = foreign_kind(h, got);
+    if (*magic && got == sizeof h) {
         /* Page size 1 means 65536; the page count is only valid when the
          * change counter matches version-valid-for, as SQLite itself checks. */
         uint32_t page = (uint32_t)h[16] << 8 | h[17];
@@ -1453,7 +1453,14 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
         return GT_EIO;
     }
     r->file_bytes = (uint64_t)sb.st_size;
-    if ((rc = read_header(r, path, &magic)) != GT_OK)
+    rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (r->db == NULL)
+            return GT_ENOMEM;
+        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: %s", sqlite3_errmsg(r->db));
+        return (rc & 0xff) == SQLITE_CANTOPEN && access(path, F_OK) != 0 ? GT_ENOENT : GT_EIO;
+    }
+    if ((rc = read_header(r, &magic)) != GT_OK)
         return rc;
     if (magic && r->file_bytes < SQLITE_HEADER_LEN) {
         set_msg(r->errmsg, sizeof r->errmsg, "the SQLite header is cut short (%llu of %d bytes)",
@@ -1464,12 +1471,6 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
         /* SQLite would call an empty file an empty database. */
         set_msg(r->errmsg, sizeof r->errmsg, "the file is empty");
         return GT_EFOREIGN;
-    }
-    rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        if (r->db == NULL)
-            return GT_ENOMEM;
-        return open_fail(r, rc, magic, "cannot open");
     }
 #ifdef SQLITE_DBCONFIG_TRUSTED_SCHEMA
     /* A trace is untrusted input: its schema must not run functions with

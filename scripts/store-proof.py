@@ -10,11 +10,12 @@ build in DIR, default ./build-rel) and the system's sqlite3 shell:
   big     gen_trace writes N events (default 250 M: over 4 GiB); sqlite3's
           PRAGMA integrity_check must say ok; `gpu-trace sql` must count N
           events with seqs 1..N; `gpu-trace analyze` must read all N.
-  kill    kill -9 of gen_trace (the writer) and of `gpu-trace import` (a CSV
-          of 2 M events) at random moments, N times: every file left must
-          pass integrity_check (after SQLite rolls back a hot journal) and
-          hold exactly events 1..k with k a commit boundary, and the reader
-          must read them without an error.
+  kill    kill -9 of gen_trace (the writer), of `gpu-trace import` (a CSV
+          of 2 M events) and of bench_drain (its writer, then the drain from
+          a ring, as `record` drains) at random moments, N times: every file
+          left must pass integrity_check (after SQLite rolls back a hot
+          journal) and hold exactly events 1..k (k a commit boundary for the
+          writer), and the reader must read them without an error.
   writers another connection runs DELETE, UPDATE, INSERT, CREATE INDEX,
           VACUUM and journal_mode=WAL while gen_trace records: each either
           works or gets "database is locked"; at the end integrity_check is
@@ -108,8 +109,9 @@ def part_big(gt, gen, work, events):
     os.unlink(path)
 
 
-def check_prefix(gt, path, full, part, label):
-    """A killed writer's file: sound, events 1..k, k at a commit boundary."""
+def check_prefix(gt, path, full, part, label, boundary=True):
+    """A killed writer's file: sound, events 1..k, k at a commit boundary
+    (the drain commits on its own clock: any k)."""
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return "none"
     verdict = integrity(path)
@@ -123,7 +125,7 @@ def check_prefix(gt, path, full, part, label):
         fail(part, "%s: sql: %s" % (label, err))
         return "bad"
     n, m = cm
-    if n != m or (n % COMMIT_EVENTS != 0 and n != full):
+    if n != m or (boundary and n % COMMIT_EVENTS != 0 and n != full):
         fail(part, "%s: %d events up to seq %d: not a prefix at a commit" % (label, n, m))
         return "bad"
     got, rerr = reader_events(gt, path)
@@ -143,27 +145,38 @@ def part_kill(gt, gen, work, kills, rng):
                 2 * i, 0x7f0000000000 + i * 512, 512 + (i % 1000) * 512, 2 * i + 1,
                 0x7f0000000000 + i * 512))
     outcomes = {}
+    drain = os.path.join(os.path.dirname(gen), "bench_drain")
     for k in range(kills):
         path = os.path.join(work, "k%d.db" % k)
-        if k % 2 == 0:
-            cmd = [gen, "--seed", str(k), "--events", str(full), "-o", path]
-            label = "gen_trace #%d" % k
+        ddir = os.path.join(work, "d%d" % k)
+        if k % 3 == 0:
+            cmd, label, wait = [gen, "--seed", str(k), "--events", str(full), "-o", path], \
+                "gen_trace #%d" % k, rng.uniform(0.0, 1.2)
+        elif k % 3 == 1:
+            cmd, label, wait = [gt, "import", csv, "-o", path], "import #%d" % k, \
+                rng.uniform(0.0, 1.5)
         else:
-            cmd = [gt, "import", csv, "-o", path]
-            label = "import #%d" % k
+            os.mkdir(ddir)
+            cmd, label, wait = [drain, "--events", str(full), "--dir", ddir], \
+                "bench_drain #%d" % k, rng.uniform(1.5, 4.0)
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.0, 1.2))
+        time.sleep(wait)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        journal = os.path.exists(path + "-journal")
-        o = check_prefix(gt, path, full, "kill", label)
-        outcomes[o] = outcomes.get(o, 0) + 1
-        if journal:
-            outcomes["hot journal"] = outcomes.get("hot journal", 0) + 1
-        for f in (path, path + "-journal"):
-            if os.path.exists(f):
-                os.unlink(f)
-    note("kill", "%d kill -9 (gen_trace and import, 2 M events): %s" % (kills, outcomes))
+        files = [(path, True)]
+        if k % 3 == 2:
+            sub = [os.path.join(ddir, d) for d in os.listdir(ddir)]
+            files = [(os.path.join(d, f), f == "writer.db") for d in sub
+                     for f in ("writer.db", "drain.db")]
+        for f, boundary in files:
+            journal = os.path.exists(f + "-journal")
+            o = check_prefix(gt, f, full, "kill", label + " " + os.path.basename(f), boundary)
+            outcomes[o] = outcomes.get(o, 0) + 1
+            if journal:
+                outcomes["hot journal"] = outcomes.get("hot journal", 0) + 1
+        subprocess.run(["rm", "-rf", path, path + "-journal", ddir])
+    note("kill", "%d kill -9 (gen_trace, import and bench_drain's writer and drain, 2 M events): "
+         "files: %s" % (kills, outcomes))
 
 
 def part_writers(gt, gen, work):

@@ -1540,6 +1540,34 @@ START_TEST(another_writer_between_commits_is_kept_or_told_it_is_locked)
 }
 END_TEST
 
+/* A reader open while another client switches the file to WAL and changes
+ * it reads the change: every read call asks SQLite afresh. */
+START_TEST(a_reader_open_across_a_switch_to_wal_sees_the_last_commit)
+{
+    const char *p = path_of("t.db");
+    struct gt_trace_reader *r;
+    struct gt_event buf[64];
+    char value[64];
+    size_t n;
+    int64_t total = 0;
+    int rc;
+
+    write_trace(p, 3 * GT_BATCH_EVENTS);
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_read(r, buf, 64, &n), GT_OK);
+    total += (int64_t)n;
+    exec_sql(p, "PRAGMA journal_mode=WAL; UPDATE meta SET value = 'changed' WHERE key ="
+                " 'tool_version';");
+    ck_assert_int_eq(gt_trace_meta(r, "tool_version", value, sizeof value), GT_OK);
+    ck_assert_str_eq(value, "changed");
+    while ((rc = gt_trace_read(r, buf, 64, &n)) == GT_OK && n > 0)
+        total += (int64_t)n;
+    ck_assert_int_eq(rc, GT_OK);
+    ck_assert_int_eq(total, 3 * GT_BATCH_EVENTS);
+    gt_trace_close(r);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -1586,6 +1614,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_damaged_batch_is_an_error_naming_it_after_the_events_before_it);
     tcase_add_test(tc, a_format_1_trace_reads_as_its_format_2_original);
     tcase_add_test(tc, a_missing_batch_is_an_error_even_the_last_one);
+    tcase_add_test(tc, a_reader_open_across_a_switch_to_wal_sees_the_last_commit);
     tcase_add_test(tc, sql_sees_one_row_per_event_of_a_format_2_trace);
     tcase_add_test(tc, another_writer_between_commits_is_kept_or_told_it_is_locked);
     suite_add_tcase(s, tc);

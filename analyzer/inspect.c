@@ -42,15 +42,8 @@ static struct inspect_dev *dev_get(struct gt_inspect *in, int32_t ordinal)
 static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
 {
     struct gt_inspect *in = ctx;
-    struct gt_live *l = gt_live_put(&in->live, b->device, b->addr);
-    if (!l) {
+    if (gt_live_put_start(&in->live, b, h) != 0)
         in->rc = GT_ENOMEM;
-        return;
-    }
-    l->h = h;
-    l->requested = b->requested;
-    l->stream = b->stream;
-    l->index = -1; /* before the first event */
 }
 
 /* Every device of the scenario gets its simulator on its card, holding its

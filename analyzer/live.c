@@ -114,3 +114,15 @@ void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const st
         if (m->used[i])
             fn(ctx, &m->v[i]);
 }
+
+int gt_live_put_start(struct gt_live_map *m, const struct gt_initial_block *b, gt_sim_handle h)
+{
+    struct gt_live *l = gt_live_put(m, b->device, b->addr);
+    if (!l)
+        return GT_ENOMEM;
+    l->h = h;
+    l->requested = b->requested;
+    l->stream = b->stream;
+    l->index = -1; /* before the first event */
+    return 0;
+}

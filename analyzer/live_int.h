@@ -34,6 +34,9 @@ void gt_live_release(struct gt_live_map *m);
 struct gt_live *gt_live_put(struct gt_live_map *m, int32_t device, uint64_t addr);
 /* Removes (device, addr) into *out; false if absent. */
 bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct gt_live *out);
+/* gt_live_put_start: registers a live block of the start state (no alloc
+ * event: index -1) with its simulator handle; 0 or GT_ENOMEM. */
+int gt_live_put_start(struct gt_live_map *m, const struct gt_initial_block *b, gt_sim_handle h);
 void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const struct gt_live *l),
                      void *ctx);
 

@@ -634,18 +634,26 @@ const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_
     return best;
 }
 
+/* One replay of a's configs, each at its own cap of caps. */
+static int replay_at(const char *path, const struct gt_analysis *a,
+                     const struct gt_replay_options *opts, const uint64_t *caps,
+                     struct gt_analysis **t, char *errbuf, size_t errlen)
+{
+    struct gt_replay_options o = *opts;
+    o.caps = caps;
+    o.add_recorded_conf = 0;
+    o.progress = NULL;
+    return gt_replay_trace(path, a->configs, a->nconfigs, &o, t, errbuf, errlen);
+}
+
 int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
                        const struct gt_replay_options *opts, struct gt_analysis **out, char *errbuf,
                        size_t errlen)
 {
-    struct gt_replay_options o = *opts;
     uint64_t *none = calloc(a->nconfigs * a->ndevices + 1, sizeof(*none));
     if (!none)
         return GT_ENOMEM;
-    o.caps = none;
-    o.add_recorded_conf = 0;
-    o.progress = NULL;
-    int rc = gt_replay_trace(path, a->configs, a->nconfigs, &o, out, errbuf, errlen);
+    int rc = replay_at(path, a, opts, none, out, errbuf, errlen);
     free(none);
     return rc;
 }
@@ -697,12 +705,8 @@ static int fit_round(const char *path, const struct gt_analysis *a,
                      const struct gt_replay_options *opts, struct fit_search *f, bool first,
                      char *errbuf, size_t errlen)
 {
-    struct gt_replay_options o = *opts;
     struct gt_analysis *t = NULL;
-    o.caps = f->caps;
-    o.add_recorded_conf = 0;
-    o.progress = NULL;
-    int rc = gt_replay_trace(path, a->configs, a->nconfigs, &o, &t, errbuf, errlen);
+    int rc = replay_at(path, a, opts, f->caps, &t, errbuf, errlen);
     if (rc)
         return rc;
     for (size_t d = 0; d < a->ndevices; d++) {
@@ -760,14 +764,10 @@ static int fit_check_high(const char *path, const struct gt_analysis *a,
                           const struct gt_replay_options *opts, struct fit_search *f, char *errbuf,
                           size_t errlen)
 {
-    struct gt_replay_options o = *opts;
     struct gt_analysis *t = NULL;
     for (size_t i = 0; i < f->n; i++)
         f->caps[i] = f->hi[i];
-    o.caps = f->caps;
-    o.add_recorded_conf = 0;
-    o.progress = NULL;
-    int rc = gt_replay_trace(path, a->configs, a->nconfigs, &o, &t, errbuf, errlen);
+    int rc = replay_at(path, a, opts, f->caps, &t, errbuf, errlen);
     if (rc)
         return rc;
     for (size_t d = 0; d < a->ndevices; d++)

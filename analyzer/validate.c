@@ -512,15 +512,8 @@ static int read_conf(struct run *run, char *errbuf, size_t errlen)
 static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
 {
     struct run *run = ctx;
-    struct gt_live *l = gt_live_put(&run->live, b->device, b->addr);
-    if (!l) {
+    if (gt_live_put_start(&run->live, b, h) != 0)
         run->rc = GT_ENOMEM;
-        return;
-    }
-    l->h = h;
-    l->requested = b->requested;
-    l->stream = b->stream;
-    l->index = -1; /* before the first event */
 }
 
 /* The scenario's start state into each device's simulator; a device

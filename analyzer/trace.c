@@ -202,6 +202,7 @@ struct gt_trace_reader {
     size_t cur_n, cur_pos;
     int64_t last_batch;
     uint64_t file_bytes;    /* size of the file at open */
+    bool hot_journal;       /* a non-empty -journal was next to it at open */
     uint64_t header_bytes;  /* page_size * page count from the SQLite header, 0 if unknown */
     const char *looks_like; /* for a foreign file: what its first bytes suggest, or "" */
     unsigned char header[SQLITE_HEADER_LEN];
@@ -1280,7 +1281,13 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *v, bool *null)
 static void truncation_note(const struct gt_trace_reader *r, char *buf, size_t len)
 {
     buf[0] = '\0';
-    if (r->header_bytes > r->file_bytes)
+    /* A hot journal is not a cut: the file is whole once it is rolled back,
+     * which a read-only connection cannot do. */
+    if (r->hot_journal)
+        set_msg(buf, len,
+                " (a writer died mid-commit: open the file once with sqlite3 to roll back its"
+                " -journal)");
+    else if (r->header_bytes > r->file_bytes)
         set_msg(buf, len, " (the file has %llu of its %llu bytes: truncated)",
                 (unsigned long long)r->file_bytes, (unsigned long long)r->header_bytes);
 }
@@ -1453,6 +1460,11 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
         return GT_EIO;
     }
     r->file_bytes = (uint64_t)sb.st_size;
+    char journal[PATH_MAX + 16];
+    struct stat jb;
+    if ((size_t)snprintf(journal, sizeof journal, "%s-journal", path) < sizeof journal &&
+        stat(journal, &jb) == 0 && jb.st_size > 0)
+        r->hot_journal = true;
     rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (r->db == NULL)

@@ -1568,6 +1568,27 @@ START_TEST(a_reader_open_across_a_switch_to_wal_sees_the_last_commit)
 }
 END_TEST
 
+/* A -journal left by a writer that died mid-commit is named as such, not
+ * as a truncated file: one read-write open rolls it back. */
+START_TEST(a_hot_journal_is_named_not_taken_for_a_cut)
+{
+    const char *p = path_of("t.db"), *j = path_of("t.db-journal");
+    static const unsigned char head[] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+    unsigned char junk[600];
+    char err[256] = "";
+
+    write_trace(p, 100);
+    memcpy(junk, head, sizeof head);
+    for (size_t i = sizeof head; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 37);
+    write_bytes(j, junk, sizeof junk);
+    ck_assert_int_ne(open_err(p, err, sizeof err), GT_OK);
+    ck_assert_msg(strstr(err, "a writer died mid-commit") != NULL, "%s", err);
+    ck_assert_ptr_null(strstr(err, "truncated"));
+    unlink(j);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -1614,6 +1635,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_damaged_batch_is_an_error_naming_it_after_the_events_before_it);
     tcase_add_test(tc, a_format_1_trace_reads_as_its_format_2_original);
     tcase_add_test(tc, a_missing_batch_is_an_error_even_the_last_one);
+    tcase_add_test(tc, a_hot_journal_is_named_not_taken_for_a_cut);
     tcase_add_test(tc, a_reader_open_across_a_switch_to_wal_sees_the_last_commit);
     tcase_add_test(tc, sql_sees_one_row_per_event_of_a_format_2_trace);
     tcase_add_test(tc, another_writer_between_commits_is_kept_or_told_it_is_locked);

@@ -4,14 +4,16 @@
 run? Prints the counts and writes nothing else. The tracer sees every
 cudaMalloc of the process (also those outside PyTorch's allocator), so the
 snapshot's events are searched for as a subsequence, in order and size."""
+import os
 import pickle
-import sqlite3
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gtsql  # noqa: E402
+
 db, snap = sys.argv[1], sys.argv[2]
-con = sqlite3.connect(db)
-traced = [(k, s) for k, s in con.execute(
-    "SELECT kind, size FROM events WHERE kind IN (3, 4, 5, 6) ORDER BY seq")]
+traced = [(k, s) for k, s in gtsql.rows(
+    db, "SELECT kind, size FROM events WHERE kind IN (3, 4, 5, 6) ORDER BY seq")]
 names = {"segment_alloc": 3, "segment_free": 4, "segment_map": 5, "segment_unmap": 6}
 real = [(names[e["action"]], e["size"]) for e in pickle.load(open(snap, "rb"))["device_traces"][0]
         if e["action"] in names]

@@ -10,11 +10,13 @@ timeout 150 gpu-trace record --mode requests -o "$OUT/conv.db" -- \
 echo "record exit $?"; tail -3 "$OUT/conv.log"
 python3 - "$OUT/conv.db" <<'PY'
 import sqlite3, sys
+sys.path.insert(0, "tests/gpu")
+import gtsql
 c = sqlite3.connect(sys.argv[1])
 meta = dict(c.execute("SELECT key, value FROM meta"))
 print("probe_events_dropped", meta.get("probe_events_dropped"), "lost", meta.get("lost_events"))
-print("events", c.execute("SELECT count(*) FROM events").fetchone()[0])
-print("failed allocs left", c.execute("SELECT count(*), group_concat(requested) FROM events WHERE kind = 1 AND result != 0").fetchone())
+print("events", gtsql.rows(sys.argv[1], "SELECT count(*) FROM events")[0][0])
+print("failed allocs left", gtsql.rows(sys.argv[1], "SELECT count(*), group_concat(requested) FROM events WHERE kind = 1 AND result != 0")[0])
 print("devices", list(c.execute("SELECT * FROM devices")))
 PY
 gpu-trace stats "$OUT/conv.db" | head -8

@@ -9,12 +9,14 @@ here=tests/gpu
 show() {
     python3 - "$1" <<'PY'
 import sqlite3, sys
+sys.path.insert(0, "tests/gpu")
+import gtsql
 c = sqlite3.connect(sys.argv[1])
 meta = dict(c.execute("SELECT key, value FROM meta"))
 print("  processes", [(r[0] > 0, r[1]) for r in c.execute("SELECT pid, rank FROM processes ORDER BY rank")])
-print("  allocs by rank", list(c.execute("SELECT p.rank, e.requested FROM events e JOIN processes p USING(pid) "
-                                          "WHERE e.kind = 1 AND e.requested >= 67108864 ORDER BY p.rank")))
-print("  events", c.execute("SELECT count(*) FROM events").fetchone()[0], "lost", meta.get("lost_events"),
+print("  allocs by rank", gtsql.rows(sys.argv[1], "SELECT p.rank, e.requested FROM events e JOIN processes p USING(pid) "
+                                          "WHERE e.kind = 1 AND e.requested >= 67108864 ORDER BY p.rank"))
+print("  events", gtsql.rows(sys.argv[1], "SELECT count(*) FROM events")[0][0], "lost", meta.get("lost_events"),
       "exit", meta.get("exit_code"), meta.get("exit_signal"))
 PY
 }

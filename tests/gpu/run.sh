@@ -23,9 +23,11 @@ step "1. CUDA smoke program under record (requests mode)"
 timeout 60 gpu-trace record -o "$out/smoke.db" -- "$bin/smoke"; echo "record exit $?"
 python3 - "$out/smoke.db" <<'PY'
 import sqlite3, sys
+sys.path.insert(0, "tests/gpu")
+import gtsql
 con = sqlite3.connect(sys.argv[1])
-for row in con.execute("SELECT seq, k.name, pid, device, stream, addr, size, requested, result "
-                       "FROM events JOIN kinds k USING(kind) ORDER BY seq"):
+for row in gtsql.rows(sys.argv[1], "SELECT seq, k.name, pid, device, stream, addr, size, requested,"
+                      " result FROM events JOIN kinds k USING(kind) ORDER BY seq"):
     print("row", row)
 print("meta", dict(con.execute("SELECT key, value FROM meta")))
 print("devices", list(con.execute("SELECT device, name, total_memory FROM devices")))

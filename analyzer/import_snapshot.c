@@ -604,9 +604,17 @@ static int write_final_state(struct snap *im, const struct gt_pk *segments, int6
 
 /* ------------------------------------------------------------ events */
 
+#define MAX_TIME_US ((int64_t)1 << 52) /* 2^52 us: about 142 years */
+
 static int write_entry(struct snap *im, const struct entry *e, int32_t kind, int64_t device)
 {
     struct gt_event ev = {0};
+    /* time_us comes from the file: its nanoseconds must fit (±146 years) */
+    if (e->time_us > MAX_TIME_US || e->time_us < -MAX_TIME_US) {
+        fail(im, "event %lld of device %lld: time_us %lld is out of range",
+             (long long)im->sum->events, (long long)device, (long long)e->time_us);
+        return GT_EINVAL;
+    }
     ev.ts_ns = e->time_us * 1000;
     ev.device = (int32_t)device;
     ev.kind = kind;

@@ -13,6 +13,7 @@
 #include "gputrace/schema.h"
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
+#include "gputrace/units.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +122,7 @@ static void consider_live(void *ctx, const struct gt_inspect_alloc *a)
     t->stream = a->stream;
     t->event = a->index;
     t->age_events = c->now_index - a->index;
-    t->age_ns = c->now_ts - a->ts_ns;
+    t->age_ns = gt_units_sub_i64(c->now_ts, a->ts_ns); /* timestamps come from files */
     t->seq = a->seq;
 }
 

@@ -95,7 +95,7 @@ static uint64_t start_reserved_of(const struct gt_scenario *s, int32_t device, b
             continue;
         *any = true;
         if (b->addr == b->segment)
-            reserved += b->segment_size;
+            reserved = gt_units_add_u64(reserved, b->segment_size);
     }
     return reserved;
 }
@@ -129,7 +129,7 @@ static void note_growth(struct pass *p, struct card_evidence *e, const struct gt
                         int64_t index)
 {
     if (e->releasing && !e->run_is_empty && !p->releases_without_failure) {
-        uint64_t failed = e->reserved_before_run + ev->size;
+        uint64_t failed = gt_units_add_u64(e->reserved_before_run, ev->size);
         if (failed > 0 && failed - 1 < e->high) {
             e->high = failed - 1;
             if (e->retry_event < 0)
@@ -138,7 +138,7 @@ static void note_growth(struct pass *p, struct card_evidence *e, const struct gt
     }
     e->releasing = false;
     if (ev->result != 0) { /* a failed cudaMalloc the tracer saw itself */
-        uint64_t failed = e->reserved + ev->size;
+        uint64_t failed = gt_units_add_u64(e->reserved, ev->size);
         if (failed > 0 && failed - 1 < e->high) {
             e->high = failed - 1;
             if (e->retry_event < 0)
@@ -146,7 +146,7 @@ static void note_growth(struct pass *p, struct card_evidence *e, const struct gt
         }
         return;
     }
-    e->reserved += ev->size;
+    e->reserved = gt_units_add_u64(e->reserved, ev->size);
     if (e->reserved > e->low)
         e->low = e->reserved;
 }
@@ -189,7 +189,7 @@ static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
      * reserved plus what the driver still had free (the event's addr) */
     if (gt_event_failed_request(ev) && ev->addr > 0 && !e->have_oom && e->knows_reserved) {
         e->have_oom = true;
-        e->oom_card = e->reserved + ev->addr;
+        e->oom_card = gt_units_add_u64(e->reserved, ev->addr);
         e->oom_event = index;
     }
     if (ev->kind != GT_EV_SEGMENT_FREE && ev->kind != GT_EV_SEGMENT_UNMAP)
@@ -269,15 +269,15 @@ static void attach_start(struct gt_scenario *s)
             d->first_block = k;
         d->nblocks++;
         if (b->allocated)
-            d->start_allocated += b->size;
+            d->start_allocated = gt_units_add_u64(d->start_allocated, b->size);
         if (b->addr == b->segment) { /* the first block of its segment */
-            d->start_reserved += b->segment_size;
+            d->start_reserved = gt_units_add_u64(d->start_reserved, b->segment_size);
             d->start_segments++;
         }
         /* a segment holding a live block cannot be released: count it once,
          * at its first live block */
         if (b->allocated && !segment_counted(s, k))
-            d->start_pinned += b->segment_size;
+            d->start_pinned = gt_units_add_u64(d->start_pinned, b->segment_size);
     }
 }
 

@@ -205,7 +205,7 @@ static int preload_block(void *ctx, const struct gt_initial_block *b)
     struct dev_state *st = &p->c->st[i];
     d->has_real_segments = true;
     if (!p->any || b->segment != p->last_segment || b->device != p->last_device) {
-        st->real_cur += b->segment_size;
+        st->real_cur = gt_units_add_u64(st->real_cur, b->segment_size);
         if (st->real_cur > d->real_reserved_peak)
             d->real_reserved_peak = st->real_cur;
     }
@@ -217,7 +217,8 @@ static int preload_block(void *ctx, const struct gt_initial_block *b)
     uint64_t bytes = b->requested ? b->requested : b->size;
     if (live_put(&p->c->live, b->device, b->addr, bytes, &old) != 0)
         return GT_ENOMEM;
-    st->requested_cur += bytes - old;
+    st->requested_cur = gt_units_add_u64(
+        st->requested_cur - (old < st->requested_cur ? old : st->requested_cur), bytes);
     if (st->requested_cur > d->requested_peak)
         d->requested_peak = st->requested_cur;
     return 0;
@@ -228,7 +229,7 @@ static void real_segment(struct gt_stats_device *d, struct dev_state *st, int32_
 {
     d->has_real_segments = true;
     if (kind == GT_EV_SEGMENT_ALLOC || kind == GT_EV_SEGMENT_MAP) {
-        st->real_cur += size;
+        st->real_cur = gt_units_add_u64(st->real_cur, size);
         if (st->real_cur > d->real_reserved_peak)
             d->real_reserved_peak = st->real_cur;
     } else {
@@ -247,16 +248,17 @@ static int host_event(struct stats_ctx *c, const struct gt_event *e)
     if (e->kind == GT_EV_HOST_ALLOC) {
         bytes = gt_event_asked(e);
         s->host_allocs++;
-        s->host_total += bytes;
+        s->host_total = gt_units_add_u64(s->host_total, bytes);
         if (live_put(&c->host, 0, e->addr, bytes, &old) != 0)
             return GT_ENOMEM;
-        s->host_final = s->host_final - old + bytes;
+        s->host_final =
+            gt_units_add_u64(s->host_final - (old < s->host_final ? old : s->host_final), bytes);
         if (s->host_final > s->host_peak)
             s->host_peak = s->host_final;
     } else {
         s->host_frees++;
         if (live_take(&c->host, 0, e->addr, &bytes))
-            s->host_final -= bytes;
+            s->host_final -= bytes < s->host_final ? bytes : s->host_final;
     }
     return 0;
 }
@@ -298,14 +300,15 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
             return GT_ENOMEM;
         /* An alloc at a live address means the free was missed: the old
          * allocation is gone either way. */
-        st->requested_cur = st->requested_cur - old + bytes;
+        st->requested_cur = gt_units_add_u64(
+            st->requested_cur - (old < st->requested_cur ? old : st->requested_cur), bytes);
         if (st->requested_cur > d->requested_peak)
             d->requested_peak = st->requested_cur;
         break;
     case GT_EV_FREE:
         d->frees++;
         if (live_take(&c->live, e->device, e->addr, &bytes))
-            st->requested_cur -= bytes;
+            st->requested_cur -= bytes < st->requested_cur ? bytes : st->requested_cur;
         else
             d->unknown_frees++;
         break;
@@ -400,9 +403,20 @@ static void pick_config(struct gt_trace_reader *r, struct gt_stats *s, struct gt
 
 /* ---- the replay under the recorded config --------------------------------- */
 
+/* Timestamps come from files: ts_ns may be anything, so distances are
+ * taken in uint64 (exact for to >= from) and spans past MAX_SPAN_NS are no
+ * time at all. */
+#define MAX_SPAN_NS ((uint64_t)1 << 62)
+
+static uint64_t ts_distance(int64_t from, int64_t to)
+{
+    return (uint64_t)to - (uint64_t)from;
+}
+
 static void set_slice_bounds(struct gt_stats *s, int64_t width)
 {
-    int64_t span = s->by_index ? s->events : s->last_ts_ns - s->first_ts_ns + 1;
+    int64_t span =
+        s->by_index ? s->events : (int64_t)ts_distance(s->first_ts_ns, s->last_ts_ns) + 1;
 
     for (size_t d = 0; d < s->ndevices; d++) {
         for (size_t i = 0; i < s->nslices; i++) {
@@ -436,7 +450,9 @@ static int on_request(void *ctx, struct gt_inspect *in, const struct gt_inspect_
     struct gt_stats_device *d = &s->devices[i];
     struct dev_state *st = &c->st[i];
     const struct gt_sim_stats *ss = gt_sim_get_stats(ev->sim);
-    int64_t pos = s->by_index ? ev->index : ev->ts_ns - s->first_ts_ns;
+    int64_t pos = s->by_index                  ? ev->index
+                  : ev->ts_ns < s->first_ts_ns ? 0
+                                               : (int64_t)ts_distance(s->first_ts_ns, ev->ts_ns);
     long slice = (long)(pos / c->slice_width);
 
     if (slice >= (long)s->nslices)
@@ -469,10 +485,14 @@ static int replay_pass(struct stats_ctx *c, const char *path, const struct gt_co
     int64_t span;
     int rc;
 
-    /* Without time in the trace (every ts_ns equal) the timeline counts
-     * events instead. */
-    s->by_index = s->events > 0 && s->first_ts_ns == s->last_ts_ns;
-    span = s->events == 0 ? 1 : s->by_index ? s->events : s->last_ts_ns - s->first_ts_ns + 1;
+    /* Without time in the trace (every ts_ns equal), or with a span no
+     * recording has (past 2^62 ns, 146 years: hostile or broken clocks),
+     * the timeline counts events instead. */
+    s->by_index = s->events > 0 && (s->first_ts_ns == s->last_ts_ns ||
+                                    ts_distance(s->first_ts_ns, s->last_ts_ns) >= MAX_SPAN_NS);
+    span = s->events == 0 ? 1
+           : s->by_index  ? s->events
+                          : (int64_t)ts_distance(s->first_ts_ns, s->last_ts_ns) + 1;
     c->slice_width = span / GT_STATS_SLICES + (span % GT_STATS_SLICES != 0);
     s->nslices = (size_t)((span + c->slice_width - 1) / c->slice_width);
     set_slice_bounds(s, c->slice_width);
@@ -560,14 +580,15 @@ void gt_stats_free(struct gt_stats *s)
 
 /* ---- writers --------------------------------------------------------------- */
 
-static double seconds(int64_t ns)
+double gt_stats_seconds(int64_t first_ns, int64_t last_ns)
 {
-    return (double)ns / 1e9;
+    /* in double: the int64 difference of hostile timestamps overflows */
+    return ((double)last_ns - (double)first_ns) / 1e9;
 }
 
 static double slice_value(const struct gt_stats *s, int64_t v)
 {
-    return s->by_index ? (double)v : seconds(v);
+    return s->by_index ? (double)v : (double)v / 1e9;
 }
 
 static void table_config(FILE *f, const struct gt_stats *s)
@@ -585,7 +606,7 @@ static void table_config(FILE *f, const struct gt_stats *s)
 
 const char *gt_stats_time_unit(const struct gt_stats *s, double *per_unit)
 {
-    int64_t span = s->last_ts_ns - s->first_ts_ns;
+    double span = (double)s->last_ts_ns - (double)s->first_ts_ns;
 
     if (s->by_index) {
         *per_unit = 1;
@@ -593,11 +614,11 @@ const char *gt_stats_time_unit(const struct gt_stats *s, double *per_unit)
     }
     /* Profiler traces of one step last milliseconds: seconds with three
      * decimals would print every slice as 0.000. */
-    if (span < INT64_C(10000000)) {
+    if (span < 1e7) {
         *per_unit = 1e3;
         return "us";
     }
-    if (span < INT64_C(1000000000)) {
+    if (span < 1e9) {
         *per_unit = 1e6;
         return "ms";
     }
@@ -646,7 +667,7 @@ static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stat
     fputc('\n', f);
     fprintf(f, "  %-14s  %s\n", "card", gt_scenario_card_line(&d->card, m, sizeof m));
     fprintf(f, "  %-14s  %" PRId64 " over %.3f s\n", "events", d->events,
-            seconds(d->last_ts_ns - d->first_ts_ns));
+            gt_stats_seconds(d->first_ts_ns, d->last_ts_ns));
     fprintf(f,
             "  %-14s  %" PRId64 " allocs, %" PRId64 " frees, %" PRId64 " empty_cache, %" PRId64
             " recorded OOMs\n",
@@ -690,7 +711,7 @@ int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats 
 
     fprintf(f, "trace '%s': %" PRId64 " events over %.3f s; ",
             gt_report_clean(trace_path, path, sizeof path), s->events,
-            seconds(s->last_ts_ns - s->first_ts_ns));
+            gt_stats_seconds(s->first_ts_ns, s->last_ts_ns));
     table_config(f, s);
     for (size_t i = 0; i < s->ndevices; i++) {
         fputc('\n', f);
@@ -740,7 +761,7 @@ static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats
             ", \"recorded_ooms\": %" PRId64 ",\n"
             "     \"requested_peak_bytes\": %" PRIu64 ", \"requested_final_bytes\": %" PRIu64
             ",\n     \"unknown_frees\": %" PRId64,
-            d->events, seconds(d->last_ts_ns - d->first_ts_ns), d->allocs, d->frees,
+            d->events, gt_stats_seconds(d->first_ts_ns, d->last_ts_ns), d->allocs, d->frees,
             d->empty_caches, d->recorded_ooms, d->requested_peak, d->requested_final,
             d->unknown_frees);
     if (d->recorded_ooms > 0) {
@@ -787,7 +808,7 @@ int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *
     fputs("{\n  \"trace\": ", f);
     json_string(f, trace_path);
     fprintf(f, ",\n  \"events\": %" PRId64 ",\n  \"duration_seconds\": %.9f,\n  \"config\": ",
-            s->events, seconds(s->last_ts_ns - s->first_ts_ns));
+            s->events, gt_stats_seconds(s->first_ts_ns, s->last_ts_ns));
     json_string(f, s->config);
     fprintf(f, ",\n  \"config_recorded\": %s,\n  \"config_error\": ",
             s->config_recorded ? "true" : "false");

@@ -237,3 +237,25 @@ char *gt_units_format_torch(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.2f GiB", (double)bytes / 1073741824.0);
     return buf;
 }
+
+uint64_t gt_units_add_u64(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+int64_t gt_units_add_i64(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (!__builtin_add_overflow(a, b, &r))
+        return r;
+    return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+int64_t gt_units_sub_i64(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (!__builtin_sub_overflow(a, b, &r))
+        return r;
+    return b < 0 ? INT64_MAX : INT64_MIN;
+}

@@ -11,6 +11,7 @@
 #include "gputrace/schema.h"
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
+#include "gputrace/units.h"
 #include "gputrace/validate.h"
 #include "live_int.h"
 #include "gputrace/banned.h"
@@ -144,7 +145,7 @@ static uint64_t lend_address(void *ctx, uint64_t size)
 static void real_reserved(struct dev *d, int32_t kind, uint64_t size)
 {
     if (kind == GT_EV_SEGMENT_ALLOC || kind == GT_EV_SEGMENT_MAP)
-        d->reserved_real += size;
+        d->reserved_real = gt_units_add_u64(d->reserved_real, size);
     else if (kind == GT_EV_SEGMENT_FREE || kind == GT_EV_SEGMENT_UNMAP)
         d->reserved_real -= size < d->reserved_real ? size : d->reserved_real;
     if (d->reserved_real > d->out->peak_reserved_real)
@@ -206,12 +207,12 @@ static int count_initial(void *ctx, const struct gt_initial_block *b)
     if (!d)
         return 0;
     if (b->addr == b->segment) { /* the first block of its segment */
-        d->out->initial_reserved += b->segment_size;
-        d->reserved_real += b->segment_size;
+        d->out->initial_reserved = gt_units_add_u64(d->out->initial_reserved, b->segment_size);
+        d->reserved_real = gt_units_add_u64(d->reserved_real, b->segment_size);
         d->out->peak_reserved_real = d->reserved_real;
     }
     if (b->allocated)
-        d->out->initial_allocated += b->size;
+        d->out->initial_allocated = gt_units_add_u64(d->out->initial_allocated, b->size);
     return 0;
 }
 
@@ -330,7 +331,9 @@ static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t
             gt_sim_free(d->sim, gone.h);
         } else {
             d->out->unknown_frees++;
-            d->totals_offset -= (int64_t)ev->size; /* a block from before the trace */
+            /* a block from before the trace; sizes come from the file */
+            d->totals_offset = gt_units_sub_i64(
+                d->totals_offset, ev->size > INT64_MAX ? INT64_MAX : (int64_t)ev->size);
         }
         break;
     case GT_EV_EMPTY_CACHE:

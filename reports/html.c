@@ -544,7 +544,7 @@ static void summary_device(FILE *f, const struct gt_stats *s, const struct gt_st
     fputs("</td></tr>\n", f);
     kv_row(f, "events");
     fprintf(f, "%" PRId64 " over %.3f s</td></tr>\n", d->events,
-            (double)(d->last_ts_ns - d->first_ts_ns) / 1e9);
+            gt_stats_seconds(d->first_ts_ns, d->last_ts_ns));
     kv_row(f, "requests");
     fprintf(f,
             "%" PRId64 " allocs, %" PRId64 " frees, %" PRId64 " empty_cache, %" PRId64
@@ -587,7 +587,7 @@ static void section_summary(FILE *f, const struct gt_stats *s)
     fprintf(f,
             "<section id=\"summary\">\n<h2>Trace summary</h2>\n<p>%" PRId64
             " events over %.3f s. Simulated figures replay config <code>",
-            s->events, (double)(s->last_ts_ns - s->first_ts_ns) / 1e9);
+            s->events, gt_stats_seconds(s->first_ts_ns, s->last_ts_ns));
     esc(f, s->config);
     fputs("</code> ", f);
     if (s->config_error[0] != '\0') {

@@ -580,7 +580,9 @@ static int cmp_point(const void *x, const void *y)
  * index when scale is 0. */
 static double tl_x(const struct tl_point *p, double scale, int64_t t0)
 {
-    return scale > 0 ? (double)(p->ts - t0) / scale : (double)p->index;
+    /* in double: timestamps come from files and their difference may not
+     * fit an int64 */
+    return scale > 0 ? ((double)p->ts - (double)t0) / scale : (double)p->index;
 }
 
 static int tl_write_series(struct plot_job *job, const char *name, const struct tl_bucket *b,
@@ -697,10 +699,10 @@ static int write_timeline(struct plot_job *job, FILE *gp)
     if (t1 <= t0 || !clock_ok) {
         scale = 0;
         xlabel = "event index";
-    } else if (t1 - t0 < 1000000) {
+    } else if ((double)t1 - (double)t0 < 1e6) {
         scale = 1e3;
         xlabel = "time since the first request (us)";
-    } else if (t1 - t0 < 1000000000) {
+    } else if ((double)t1 - (double)t0 < 1e9) {
         scale = 1e6;
         xlabel = "time since the first request (ms)";
     }

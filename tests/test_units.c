@@ -227,6 +227,20 @@ START_TEST(sizes_print_as_pytorchs_oom_message_prints_them)
 }
 END_TEST
 
+START_TEST(sums_of_numbers_from_files_saturate_instead_of_wrapping)
+{
+    ck_assert_uint_eq(gt_units_add_u64(UINT64_MAX - 1, 5), UINT64_MAX);
+    ck_assert_uint_eq(gt_units_add_u64(40, 2), 42);
+    ck_assert_int_eq(gt_units_add_i64(INT64_MAX, 1), INT64_MAX);
+    ck_assert_int_eq(gt_units_add_i64(INT64_MIN, -1), INT64_MIN);
+    ck_assert_int_eq(gt_units_add_i64(-5, 3), -2);
+    ck_assert_int_eq(gt_units_sub_i64(INT64_MAX, -1), INT64_MAX);
+    ck_assert_int_eq(gt_units_sub_i64(INT64_MIN, 1), INT64_MIN);
+    ck_assert_int_eq(gt_units_sub_i64(0, INT64_MIN), INT64_MAX);
+    ck_assert_int_eq(gt_units_sub_i64(10, 3), 7);
+}
+END_TEST
+
 static Suite *units_suite(void)
 {
     Suite *s = suite_create("units");
@@ -246,6 +260,7 @@ static Suite *units_suite(void)
     tcase_add_test(tc, doubles_must_be_finite_and_fully_consumed);
     tcase_add_test(tc, byte_counts_are_formatted_with_binary_units_and_two_decimals);
     tcase_add_test(tc, formatting_into_a_short_buffer_truncates_and_terminates);
+    tcase_add_test(tc, sums_of_numbers_from_files_saturate_instead_of_wrapping);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -120,6 +120,10 @@ void gt_stats_free(struct gt_stats *s); /* accepts NULL */
 int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats *s);
 int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *s);
 
+/* gt_stats_seconds: last_ns - first_ns in seconds, without overflow for any
+ * int64 timestamps (they come from files). */
+double gt_stats_seconds(int64_t first_ns, int64_t last_ns);
+
 /* gt_stats_time_unit: the unit that shows the slices of s readably: "s",
  * "ms" or "us" by the trace's span (*per_unit: the nanoseconds in one), or
  * "events" when the slices count events (*per_unit 1). */

@@ -28,4 +28,12 @@ char *gt_units_format_bytes(uint64_t bytes, char *buf, size_t len);
  * MiB or GiB with two decimals, never TiB ("800000000.00 GiB"). Returns buf. */
 char *gt_units_format_torch(uint64_t bytes, char *buf, size_t len);
 
+/* Checked arithmetic for numbers that come from files (sizes, timestamps):
+ * sums and differences saturate at the type's limits instead of wrapping
+ * or overflowing, so a hostile value gives a huge answer, never a small
+ * wrong one or undefined behaviour. */
+uint64_t gt_units_add_u64(uint64_t a, uint64_t b);
+int64_t gt_units_add_i64(int64_t a, int64_t b);
+int64_t gt_units_sub_i64(int64_t a, int64_t b);
+
 #endif

@@ -13,6 +13,7 @@
  * skipped without checks. The selected events are checked completely before
  * the trace is created: a trace built from a guess about a bad event would
  * give wrong answers without saying so. */
+#include "gputrace/files.h"
 #include "gputrace/import.h"
 #include "gputrace/err.h"
 #include "gputrace/schema.h"
@@ -655,7 +656,12 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
     }
     im.path = json_path;
 
-    rc = parse_file(&im);
+    char why[128];
+    rc = gt_files_check_input(json_path, why, sizeof why);
+    if (rc != GT_OK)
+        fail_msg(&im, "cannot read '%s': %s", json_path, why);
+    if (rc == GT_OK)
+        rc = parse_file(&im);
     if (rc == GT_OK && (!json_object_object_get_ex(im.root, "traceEvents", &list) ||
                         !json_object_is_type(list, json_type_array))) {
         fail_msg(&im, "not a chrome trace: no 'traceEvents' list");

@@ -6,6 +6,7 @@
  * that cannot be read stops the import with its line number: a trace built
  * from a guess about a bad row would give wrong answers without saying so.
  * On any failure the half-written trace is removed. */
+#include "gputrace/files.h"
 #include "gputrace/import.h"
 #include "gputrace/err.h"
 #include "gputrace/schema.h"
@@ -384,6 +385,11 @@ int gt_import_csv_with(const char *csv_path, const char *trace_path,
         return GT_EINVAL;
     }
     im.csv_path = csv_path;
+    char why[128];
+    if ((rc = gt_files_check_input(csv_path, why, sizeof why)) != GT_OK) {
+        fail_msg(&im, "cannot read '%s': %s", csv_path, why);
+        return rc;
+    }
     im.in = fopen(csv_path, "r");
     if (im.in == NULL) {
         int e = errno;

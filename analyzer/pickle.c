@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "gputrace/err.h"
+#include "gputrace/files.h"
 #include "gputrace/pickle.h"
 
 #include "gputrace/banned.h"
@@ -1702,7 +1703,11 @@ int gt_pickle_load(const char *path, struct gt_pickle **out, char *errbuf, size_
     int fd, rc;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    char why[128];
+    if ((rc = gt_files_check_input(path, why, sizeof why)) != 0)
+        return open_error(errbuf, errlen, rc, why);
+    /* O_NONBLOCK: a FIFO put there since the check must not hang the open */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? open_error(errbuf, errlen, GT_ENOENT, "no such file")
                                : open_error(errbuf, errlen, GT_EIO, strerror(errno));

@@ -23,6 +23,7 @@
 #include "gputrace/trace.h"
 #include "trace_int.h"
 #include "gputrace/err.h"
+#include "gputrace/files.h"
 #include "gputrace/schema.h"
 #include "gputrace/units.h"
 
@@ -1450,13 +1451,11 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
     bool magic;
     int rc;
 
+    /* a FIFO or a device would hang or stream: only regular files are read */
+    if ((rc = gt_files_check_input(path, r->errmsg, sizeof r->errmsg)) != GT_OK)
+        return rc;
     if (stat(path, &sb) != 0) {
-        int e = errno;
-        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: %s", strerror(e));
-        return (e == ENOENT || e == ENOTDIR) ? GT_ENOENT : GT_EIO;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        set_msg(r->errmsg, sizeof r->errmsg, "is a directory");
+        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: %s", strerror(errno));
         return GT_EIO;
     }
     r->file_bytes = (uint64_t)sb.st_size;

@@ -5,6 +5,7 @@
  * profiler chrome trace (JSON, plain or gzipped). */
 #include "cli_int.h"
 #include "gputrace/err.h"
+#include "gputrace/files.h"
 #include "gputrace/conf.h"
 #include "gputrace/import.h"
 #include "gputrace/report.h"
@@ -187,6 +188,11 @@ int cmd_import(int argc, char **argv)
         return cli_usage_error("import", "unexpected argument '%s'", argv[optind + 1]);
     if (output == NULL)
         return cli_usage_error("import", "missing -o TRACE (the trace to create)");
+    char bad[128];
+    if ((rc = gt_files_check_input(argv[optind], bad, sizeof bad)) != 0) {
+        cli_error("cannot import '%s': %s", argv[optind], bad);
+        return CLI_EXIT_ERROR;
+    }
     if (sniff_format(argv[optind], &format, &why) != 0) {
         cli_error("cannot import '%s': %s", argv[optind], strerror(errno));
         return CLI_EXIT_ERROR;

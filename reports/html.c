@@ -9,6 +9,7 @@
 #include "gputrace/html.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
+#include "gputrace/files.h"
 #include "gputrace/oom.h"
 #include "gputrace/plot.h"
 #include "gputrace/replay.h"
@@ -1212,6 +1213,9 @@ static int write_atomically(const char *out_path, const char *trace, const struc
         snprintf(errbuf, errlen, "cannot write '%s': the path is too long", out_path);
         return GT_EIO;
     }
+    /* the rename below replaces a regular file only, and never the trace */
+    if (gt_files_check_output(out_path, &trace, 1, errbuf, errlen) != 0)
+        return GT_EIO;
     fd = mkstemp(tmp);
     if (fd < 0) {
         snprintf(errbuf, errlen, "cannot write '%s': %s", out_path, strerror(errno));

@@ -10,6 +10,7 @@
 #include "gputrace/plot.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
+#include "gputrace/files.h"
 #include "gputrace/inspect.h"
 #include "gputrace/replay.h"
 #include "gputrace/schema.h"
@@ -1316,9 +1317,17 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
     in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0)
         return fail(job->errbuf, job->errlen, GT_EIO, "gnuplot wrote no '%s'", file);
-    /* O_NOFOLLOW: a symlink planted where a plot goes is refused, not
-     * followed to overwrite its target. */
-    out = openat(dirfd, file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    /* A new file beside the plot, renamed over it at the end: an old plot
+     * that is a hard link to another file, or a symlink, is replaced as a
+     * name, never written through; a FIFO or the trace itself is refused. */
+    char out_path[PATH_CAP], tmp_name[PATH_CAP];
+    snprintf(out_path, sizeof out_path, "%s/%s", dir, file);
+    if (gt_files_check_output(out_path, &job->trace, 1, job->errbuf, job->errlen) != 0) {
+        close(in);
+        return GT_EIO;
+    }
+    snprintf(tmp_name, sizeof tmp_name, ".%s.%ld.tmp", file, (long)getpid());
+    out = openat(dirfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0) {
         rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
                   strerror(errno));
@@ -1350,6 +1359,11 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
     if (close(out) != 0 && rc == 0)
         rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
                   strerror(errno));
+    if (rc == 0 && renameat(dirfd, tmp_name, dirfd, file) != 0)
+        rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
+                  strerror(errno));
+    if (rc != 0)
+        unlinkat(dirfd, tmp_name, 0);
     close(in);
     return rc;
 }

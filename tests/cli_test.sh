@@ -245,6 +245,26 @@ expect_error "sql with a bad query" "query on 'v1-up.db' failed" "$bin" sql v1-u
 expect_error "sql cannot write" "query on 'v1-up.db' failed" "$bin" sql v1-up.db \
     "DELETE FROM meta"
 
+# Special files are refused at once, never read (a FIFO would hang).
+mkfifo fifo.db
+expect_error "analyze of a FIFO" "is not a regular file (a FIFO)" timeout 10 "$bin" analyze fifo.db
+expect_error "import of a FIFO" "is not a regular file (a FIFO)" timeout 10 "$bin" import fifo.db -o f.db
+expect_error "import of /dev/zero" "a character device" timeout 10 "$bin" import /dev/zero -o z.db
+expect_error "stats of /dev/zero" "a character device" timeout 10 "$bin" stats /dev/zero
+
+# Outputs never destroy: not the trace being read, not a FIFO, not through
+# a hard link.
+cp good.db keep.db
+before=$(cksum <keep.db)
+expect_error "report over its own trace" "it is the input 'keep.db'" \
+    "$bin" report keep.db -o keep.db
+[ "$(cksum <keep.db)" = "$before" ] || fail "report over its own trace" "the trace changed"
+expect_error "report over a FIFO" "it exists and is a FIFO" "$bin" report good.db -o fifo.db
+mkdir -p linked && echo precious >precious.txt && ln -f precious.txt linked/fit.png
+expect_ok "plot into a folder with a hard link" "$bin" plot good.db -o linked
+[ "$(cat precious.txt)" = precious ] || fail "plot into a folder with a hard link" \
+    "wrote through the link"
+
 # A trace with no events, and a plot of a device without requests.
 printf 'ts_ns,action,addr,size,stream,device\n' >no-events.csv
 "$bin" import no-events.csv -o no-events.db >/dev/null

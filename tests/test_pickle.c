@@ -580,7 +580,9 @@ START_TEST(a_missing_file_is_reported_as_missing)
     ck_assert_int_eq(gt_pickle_load(DATA "no-such.pickle", &p, err, sizeof err), GT_ENOENT);
     ck_assert_ptr_null(p);
     ck_assert_int_eq(gt_pickle_load(DATA, &p, err, sizeof err), GT_EIO);
-    ck_assert_str_eq(err, "not a regular file");
+    ck_assert_str_eq(err, "is a directory");
+    ck_assert_int_eq(gt_pickle_load("/dev/zero", &p, err, sizeof err), GT_EIO);
+    ck_assert_str_eq(err, "is not a regular file (a character device)");
     ck_assert_int_eq(gt_pickle_load(DATA "no-such.pickle", &p, NULL, 0), GT_ENOENT);
 }
 END_TEST

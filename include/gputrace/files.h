@@ -1,0 +1,23 @@
+/* What gpu-trace may read and what it may replace: inputs must be regular
+ * files (a FIFO would hang a reader, a device would stream forever) and an
+ * output is created beside its target and renamed only over a regular file
+ * that is none of the inputs (never over a FIFO, a device node, or the
+ * trace being read). */
+#ifndef GPUTRACE_FILES_H
+#define GPUTRACE_FILES_H
+
+#include <stddef.h>
+
+/* gt_files_check_input: 0 when path is a regular file (symlinks followed);
+ * GT_ENOENT when it does not exist, GT_EIO otherwise, with the reason in
+ * errbuf ("is a directory", "is not a regular file (a FIFO)"). */
+int gt_files_check_input(const char *path, char *errbuf, size_t errlen);
+
+/* gt_files_check_output: 0 when out may be written: it does not exist, or
+ * it is a regular file (not followed if a symlink: the link is replaced)
+ * that is not the same file as any of the n inputs. GT_EIO with the reason
+ * in errbuf otherwise. */
+int gt_files_check_output(const char *out, const char *const *inputs, size_t n, char *errbuf,
+                          size_t errlen);
+
+#endif

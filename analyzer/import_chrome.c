@@ -194,6 +194,10 @@ static int parse_file(struct importer *im)
         rc = GT_ENOMEM;
         goto out;
     }
+    /* Strict JSON: comments, single quotes, trailing commas and other
+     * leniencies are errors, not guesses about what the writer meant. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                    JSON_TOKENER_VALIDATE_UTF8);
     while (rc == GT_OK && (n = gzread(gz, buf, CHUNK)) != 0) {
         size_t len, skip = 0, used = 0;
 

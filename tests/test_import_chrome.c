@@ -367,6 +367,22 @@ START_TEST(truncated_or_damaged_json_names_the_byte_offset)
 }
 END_TEST
 
+/* JSON's leniencies are errors, not guesses about what the writer meant. */
+START_TEST(json_that_is_not_strict_json_is_an_error)
+{
+    static const char comma[] = "{\"traceEvents\": [], }";
+    static const char comment[] = "{\"traceEvents\": [] /* note */}";
+    static const char utf8[] = "{\"traceEvents\": [], \"x\": \"\xff\xfe\"}";
+
+    expect_failure(write_file("comma.json", comma, strlen(comma)), GT_ECORRUPT,
+                   "invalid JSON at byte ", true);
+    expect_failure(write_file("comment.json", comment, strlen(comment)), GT_ECORRUPT,
+                   "invalid JSON at byte ", true);
+    expect_failure(write_file("utf8.json", utf8, strlen(utf8)), GT_ECORRUPT,
+                   "invalid JSON at byte ", true);
+}
+END_TEST
+
 START_TEST(json_without_trace_events_or_not_json_at_all_is_foreign)
 {
     static const char list[] = "[{\"name\": \"[memory]\"}]";
@@ -592,6 +608,7 @@ static Suite *import_chrome_suite(void)
     tcase_add_test(tc, truncated_or_damaged_json_names_the_byte_offset);
     tcase_add_test(tc, json_without_trace_events_or_not_json_at_all_is_foreign);
     tcase_add_test(tc, a_profile_without_memory_events_names_profile_memory);
+    tcase_add_test(tc, json_that_is_not_strict_json_is_an_error);
     tcase_add_test(tc, each_bad_field_of_a_cuda_memory_event_is_an_error_naming_the_event);
     tcase_add_test(tc, other_events_are_skipped_however_they_are_shaped);
     tcase_add_test(tc, an_existing_output_is_never_overwritten_or_removed);

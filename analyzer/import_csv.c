@@ -160,38 +160,41 @@ static int parse_field(struct importer *im, const char *name, const char *text, 
 }
 
 /* Reads the next line into im->line without its line end. Returns 1 for a
- * line, 0 at the end of the file, or a negative GT_E* code. */
+ * line, 0 at the end of the file, or a negative GT_E* code. The line is
+ * read into a buffer of MAX_LINE bytes and a longer one is an error as soon
+ * as it overflows: a hostile file cannot make it take memory. */
 static int next_line(struct importer *im, size_t *len)
 {
-    ssize_t n;
+    size_t n = 0;
+    int c;
 
-    errno = 0;
-    n = getline(&im->line, &im->line_cap, im->in);
-    if (n < 0) {
-        if (ferror(im->in) || errno == ENOMEM) {
-            if (errno == ENOMEM) {
-                fail_msg(im, "out of memory");
-                return GT_ENOMEM;
-            }
-            fail_msg(im, "cannot read '%s': %s", im->csv_path, strerror(errno));
-            return GT_EIO;
+    if (im->line == NULL && (im->line = malloc(MAX_LINE + 1)) == NULL) {
+        fail_msg(im, "out of memory");
+        return GT_ENOMEM;
+    }
+    im->line_cap = MAX_LINE + 1;
+    while ((c = getc(im->in)) != EOF && c != '\n') {
+        if (n == MAX_LINE) {
+            fail_msg(im, "line %lld: longer than %d bytes", (long long)im->line_no + 1, MAX_LINE);
+            return GT_EINVAL;
         }
+        if (c == '\0') {
+            fail_msg(im, "line %lld: contains a NUL byte", (long long)im->line_no + 1);
+            return GT_EINVAL;
+        }
+        im->line[n++] = (char)c;
+    }
+    if (c == EOF && ferror(im->in)) {
+        fail_msg(im, "cannot read '%s': %s", im->csv_path, strerror(errno));
+        return GT_EIO;
+    }
+    if (c == EOF && n == 0)
         return 0;
-    }
     im->line_no++;
-    if ((size_t)n > MAX_LINE) {
-        fail_msg(im, "line %lld: longer than %d bytes", (long long)im->line_no, MAX_LINE);
-        return GT_EINVAL;
-    }
-    if (n > 0 && im->line[n - 1] == '\n')
-        im->line[--n] = '\0';
     if (n > 0 && im->line[n - 1] == '\r')
-        im->line[--n] = '\0';
-    if (strlen(im->line) != (size_t)n) {
-        fail_msg(im, "line %lld: contains a NUL byte", (long long)im->line_no);
-        return GT_EINVAL;
-    }
-    *len = (size_t)n;
+        n--;
+    im->line[n] = '\0';
+    *len = n;
     return 1;
 }
 

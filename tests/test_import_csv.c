@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,6 +190,31 @@ START_TEST(a_line_with_a_nul_byte_is_an_error_not_a_short_row)
 }
 END_TEST
 
+/* A line of 64 MiB with no end is refused at its first 4 KiB: the reader
+ * never holds more (it used to read the whole line first). */
+START_TEST(an_endless_line_is_refused_without_reading_it_whole)
+{
+    const char *out = path_of("out.db");
+    const char *p = path_of("in.csv");
+    char err[256] = "", chunk[65536];
+    FILE *f = fopen(p, "wb");
+    struct rusage before, after;
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(HEADER, f), 0);
+    memset(chunk, '7', sizeof chunk);
+    for (int i = 0; i < 1024; i++)
+        ck_assert_uint_eq(fwrite(chunk, 1, sizeof chunk, f), sizeof chunk);
+    ck_assert_int_eq(fclose(f), 0);
+    getrusage(RUSAGE_SELF, &before);
+    ck_assert_int_eq(gt_import_csv(p, out, NULL, err, sizeof err), GT_EINVAL);
+    getrusage(RUSAGE_SELF, &after);
+    ck_assert_str_eq(err, "line 2: longer than 4096 bytes");
+    ck_assert_int_lt(after.ru_maxrss - before.ru_maxrss, 16 * 1024); /* KiB: far below 64 MiB */
+    ck_assert(!exists(out));
+}
+END_TEST
+
 START_TEST(a_wrong_or_missing_header_is_rejected)
 {
     expect_error("ts,action,addr,size,stream,device\n1,alloc,16,32,0,0\n",
@@ -345,6 +371,7 @@ static Suite *import_csv_suite(void)
     tcase_add_test(tc, a_good_csv_round_trips_into_the_trace);
     tcase_add_test(tc, each_bad_row_is_reported_with_its_line_number);
     tcase_add_test(tc, a_line_with_a_nul_byte_is_an_error_not_a_short_row);
+    tcase_add_test(tc, an_endless_line_is_refused_without_reading_it_whole);
     tcase_add_test(tc, a_wrong_or_missing_header_is_rejected);
     tcase_add_test(tc, a_header_only_file_gives_an_empty_trace);
     tcase_add_test(tc, import_options_record_the_settings_and_the_card_of_every_device);

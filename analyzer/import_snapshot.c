@@ -657,7 +657,10 @@ static int write_device(struct snap *im, const struct gt_pk *trace, int64_t devi
             im->sum->skipped_events++;
             continue;
         }
-        if (write_entry(im, &e, kind, device))
+        int wrc = write_entry(im, &e, kind, device);
+        if (wrc == GT_EINVAL)
+            return wrc; /* a value of the file, named by write_entry */
+        if (wrc)
             goto write_error;
     }
     return 0;
@@ -744,6 +747,58 @@ static int is_snapshot(const struct gt_pk *root)
     return t && t->type == GT_PK_LIST && s && s->type == GT_PK_LIST;
 }
 
+/* ------------------------------------------------------------ numbers */
+
+/* Every byte count, address, stream and time the import reads, checked once
+ * before anything is converted: a value that is there must be an int >= 0
+ * (pk_u64 below would read a float or a string as 0, and a negative int as
+ * a size near 2^64). An absent key is fine (older snapshots lack some). */
+static const char *const entry_numbers[] = {"addr", "size", "stream", "time_us", "device_free"};
+static const char *const segment_numbers[] = {"address", "total_size", "stream"};
+static const char *const block_numbers[] = {"address", "size", "requested_size"};
+
+static int check_numbers(struct snap *im, const struct gt_pk *d, const char *const *keys, size_t n,
+                         const char *where, size_t i, size_t j)
+{
+    for (size_t k = 0; k < n; k++) {
+        const struct gt_pk *v = gt_pk_get(d, keys[k]);
+        int64_t x;
+        if (v == NULL || v->type == GT_PK_NONE)
+            continue;
+        if (gt_pk_int(v, &x) != 0 || x < 0) {
+            fail(im, "%s[%zu][%zu]: '%s' is not a count of bytes (an int >= 0)", where, i, j,
+                 keys[k]);
+            return GT_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int check_all_numbers(struct snap *im, const struct gt_pk *root)
+{
+    const struct gt_pk *traces = gt_pk_get(root, "device_traces");
+    const struct gt_pk *segments = gt_pk_get(root, "segments");
+    int rc = 0;
+    for (size_t d = 0; rc == 0 && d < gt_pk_len(traces); d++) {
+        const struct gt_pk *t = gt_pk_at(traces, d);
+        for (size_t i = 0; rc == 0 && i < gt_pk_len(t); i++)
+            rc = check_numbers(im, gt_pk_at(t, i), entry_numbers,
+                               sizeof entry_numbers / sizeof entry_numbers[0], "device_traces", d,
+                               i);
+    }
+    for (size_t i = 0; rc == 0 && i < gt_pk_len(segments); i++) {
+        const struct gt_pk *seg = gt_pk_at(segments, i);
+        const struct gt_pk *blocks = gt_pk_get(seg, "blocks");
+        rc = check_numbers(im, seg, segment_numbers,
+                           sizeof segment_numbers / sizeof segment_numbers[0], "segments", i, 0);
+        for (size_t j = 0; rc == 0 && j < gt_pk_len(blocks); j++)
+            rc = check_numbers(im, gt_pk_at(blocks, j), block_numbers,
+                               sizeof block_numbers / sizeof block_numbers[0], "segments.blocks", i,
+                               j);
+    }
+    return rc;
+}
+
 int gt_import_snapshot(const char *path, const char *trace_path,
                        const struct gt_import_options *opts, struct gt_import_summary *sum,
                        char *errbuf, size_t errlen)
@@ -767,6 +822,11 @@ int gt_import_snapshot(const char *path, const char *trace_path,
                   "'segments' lists)");
         gt_pickle_free(pk);
         return GT_EFOREIGN;
+    }
+    rc = check_all_numbers(&im, gt_pickle_root(pk));
+    if (rc) {
+        gt_pickle_free(pk);
+        return rc;
     }
     rc = gt_trace_create(trace_path, &im.w, errbuf, errlen);
     if (rc == 0)

@@ -189,6 +189,24 @@ START_TEST(a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing)
 }
 END_TEST
 
+/* A byte count or time that is not one is an error naming where it is,
+ * never read as 0 or as a size near 2^64. */
+START_TEST(numbers_that_are_not_byte_counts_are_errors_naming_them)
+{
+    static const char *const names[] = {"float", "string", "negative", "time"};
+    char err[512], path[256];
+    const char *db = path_of("bad.db");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, SNAP "badnumbers-%s.pickle", names[i]);
+        ck_assert_int_eq(gt_import_snapshot(path, db, NULL, NULL, err, sizeof(err)), GT_EINVAL);
+        ck_assert_msg(strstr(err, i < 3 ? "device_traces[0][1]: 'size' is not a count of bytes"
+                                        : "time_us 1152921504606846976 is out of range") != NULL,
+                      "%s: %s", names[i], err);
+        ck_assert_int_ne(access(db, F_OK), 0);
+    }
+}
+END_TEST
+
 START_TEST(a_hostile_pickle_is_refused_without_running_anything)
 {
     char err[512];
@@ -285,6 +303,7 @@ static Suite *snapshot_suite(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
+    tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
     tcase_add_test(t, frames_naming_empty_cache_make_a_release_an_empty_cache);
     tcase_add_test(t, a_pytorch_2_0_snapshot_imports_with_its_legacy_block_history);
     tcase_add_test(t, a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing);

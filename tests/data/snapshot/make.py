@@ -111,3 +111,14 @@ with open(os.path.join(here, "legacy20.pickle"), "wb") as f:
 
 with open(os.path.join(here, "notasnapshot.pickle"), "wb") as f:
     pickle.dump({"hello": [1, 2, 3]}, f, protocol=2)
+
+# badnumbers-*.pickle: a byte count that is not one (a float, a string, a
+# negative int, a huge time): each must be an error naming where it is,
+# never read as 0 or as a size near 2^64.
+for name, key, value in [("float", "size", 1.5), ("string", "size", "4096"),
+                         ("negative", "size", -512), ("time", "time_us", 1 << 60)]:
+    bad = [{"action": "alloc", "addr": S1, "size": 4096, "stream": 0, "time_us": 1},
+           {"action": "alloc", "addr": S1 + 4096, "size": 4096, "stream": 0, "time_us": 2}]
+    bad[1][key] = value
+    with open(os.path.join(here, "badnumbers-%s.pickle" % name), "wb") as f:
+        pickle.dump({"segments": [], "device_traces": [bad]}, f, protocol=4)

@@ -683,6 +683,17 @@ static int write_meta(struct snap *im, const struct gt_pk *root, const struct gt
     const char *conf = o && o->alloc_conf
                            ? o->alloc_conf
                            : gt_pk_str(gt_pk_get(settings, "PYTORCH_CUDA_ALLOC_CONF"));
+    /* Settings stored now are replayed later: ones the simulator cannot
+     * read are named here, where --alloc-conf can still replace them. */
+    struct gt_conf parsed;
+    char why[200];
+    if (conf && gt_conf_parse(conf, &parsed, why, sizeof why) != 0) {
+        fail(im,
+             "the snapshot's allocator_settings PYTORCH_CUDA_ALLOC_CONF '%.200s' is not valid: %s"
+             " (import with --alloc-conf to give the settings the run used)",
+             conf, why);
+        return GT_EINVAL;
+    }
     int rc = gt_trace_set_meta(im->w, "tool_version", GT_VERSION);
     if (rc == 0)
         rc = gt_trace_set_meta(im->w, "source", source);

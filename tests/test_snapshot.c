@@ -207,6 +207,22 @@ START_TEST(numbers_that_are_not_byte_counts_are_errors_naming_them)
 }
 END_TEST
 
+/* Recorded settings the simulator cannot read are named at import, where
+ * --alloc-conf can still replace them, not stored to fail later. */
+START_TEST(recorded_settings_that_do_not_parse_are_named_at_import)
+{
+    char err[512];
+    const char *db = path_of("bad.db");
+    struct gt_import_options o = {"expandable_segments:True", NULL, 0};
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "badsettings.pickle", db, NULL, NULL, err, sizeof(err)), GT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "PYTORCH_CUDA_ALLOC_CONF 'max_split_size_mb:banana' is not"));
+    ck_assert_int_ne(access(db, F_OK), 0);
+    ck_assert_int_eq(gt_import_snapshot(SNAP "badsettings.pickle", db, &o, NULL, err, sizeof(err)),
+                     0);
+}
+END_TEST
+
 START_TEST(a_hostile_pickle_is_refused_without_running_anything)
 {
     char err[512];
@@ -304,6 +320,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
     tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
+    tcase_add_test(t, recorded_settings_that_do_not_parse_are_named_at_import);
     tcase_add_test(t, frames_naming_empty_cache_make_a_release_an_empty_cache);
     tcase_add_test(t, a_pytorch_2_0_snapshot_imports_with_its_legacy_block_history);
     tcase_add_test(t, a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing);

@@ -122,3 +122,11 @@ for name, key, value in [("float", "size", 1.5), ("string", "size", "4096"),
     bad[1][key] = value
     with open(os.path.join(here, "badnumbers-%s.pickle" % name), "wb") as f:
         pickle.dump({"segments": [], "device_traces": [bad]}, f, protocol=4)
+
+# badsettings.pickle: allocator settings the simulator cannot read: the
+# import names them (and --alloc-conf can replace them).
+bad = [{"action": "alloc", "addr": S1, "size": 4096, "stream": 0, "time_us": 1}]
+with open(os.path.join(here, "badsettings.pickle"), "wb") as f:
+    pickle.dump({"segments": [], "device_traces": [bad],
+                 "allocator_settings": {"PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:banana"}},
+                f, protocol=4)

@@ -785,6 +785,53 @@ static int check_numbers(struct snap *im, const struct gt_pk *d, const char *con
     return 0;
 }
 
+/* A segment's place, for the overlap check. */
+struct seg_span {
+    int64_t device;
+    uint64_t addr, size;
+    size_t index;
+};
+
+static int cmp_span(const void *x, const void *y)
+{
+    const struct seg_span *a = x, *b = y;
+    if (a->device != b->device)
+        return a->device < b->device ? -1 : 1;
+    return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+/* Two segments of one device cannot share memory: such a file is damaged
+ * or forged, and it would be read as more memory reserved than there was. */
+static int check_overlaps(struct snap *im, const struct gt_pk *segments)
+{
+    size_t n = gt_pk_len(segments);
+    struct seg_span *v = n ? malloc(n * sizeof *v) : NULL;
+    int rc = 0;
+    if (n && !v) {
+        fail(im, "out of memory");
+        return GT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gt_pk *seg = gt_pk_at(segments, i);
+        int64_t dev = 0;
+        gt_pk_int(gt_pk_get(seg, "device"), &dev);
+        v[i] = (struct seg_span){dev, pk_u64(seg, "address"), pk_u64(seg, "total_size"), i};
+    }
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_span);
+    for (size_t i = 1; i < n; i++) {
+        const struct seg_span *a = &v[i - 1], *b = &v[i];
+        if (a->device == b->device && b->addr - a->addr < a->size) {
+            fail(im, "segments[%zu] and segments[%zu] overlap on device %lld at 0x%llx", a->index,
+                 b->index, (long long)b->device, (unsigned long long)b->addr);
+            rc = GT_EINVAL;
+            break;
+        }
+    }
+    free(v);
+    return rc;
+}
+
 static int check_all_numbers(struct snap *im, const struct gt_pk *root)
 {
     const struct gt_pk *traces = gt_pk_get(root, "device_traces");
@@ -807,7 +854,7 @@ static int check_all_numbers(struct snap *im, const struct gt_pk *root)
                                sizeof block_numbers / sizeof block_numbers[0], "segments.blocks", i,
                                j);
     }
-    return rc;
+    return rc ? rc : check_overlaps(im, segments);
 }
 
 int gt_import_snapshot(const char *path, const char *trace_path,

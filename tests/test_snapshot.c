@@ -223,6 +223,19 @@ START_TEST(recorded_settings_that_do_not_parse_are_named_at_import)
 }
 END_TEST
 
+/* Segments that share memory are a damaged file, named as such (they were
+ * read as more memory reserved than a card had). */
+START_TEST(overlapping_segments_are_an_error_naming_them)
+{
+    char err[512];
+    const char *db = path_of("bad.db");
+    ck_assert_int_eq(gt_import_snapshot(SNAP "overlap.pickle", db, NULL, NULL, err, sizeof(err)),
+                     GT_EINVAL);
+    ck_assert_str_eq(err, "segments[0] and segments[1] overlap on device 0 at 0x7f1000200000");
+    ck_assert_int_ne(access(db, F_OK), 0);
+}
+END_TEST
+
 START_TEST(a_hostile_pickle_is_refused_without_running_anything)
 {
     char err[512];
@@ -321,6 +334,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
     tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
     tcase_add_test(t, recorded_settings_that_do_not_parse_are_named_at_import);
+    tcase_add_test(t, overlapping_segments_are_an_error_naming_them);
     tcase_add_test(t, frames_naming_empty_cache_make_a_release_an_empty_cache);
     tcase_add_test(t, a_pytorch_2_0_snapshot_imports_with_its_legacy_block_history);
     tcase_add_test(t, a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing);

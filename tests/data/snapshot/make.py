@@ -130,3 +130,13 @@ with open(os.path.join(here, "badsettings.pickle"), "wb") as f:
     pickle.dump({"segments": [], "device_traces": [bad],
                  "allocator_settings": {"PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:banana"}},
                 f, protocol=4)
+
+# overlap.pickle: two segments of device 0 that share memory.
+segs = [{"device": 0, "address": S1, "total_size": 20 * MIB, "stream": 0, "blocks": [
+            {"address": S1, "size": 20 * MIB, "requested_size": 0, "state": "inactive"}]},
+        {"device": 0, "address": S1 + 2 * MIB, "total_size": 2 * MIB, "stream": 0, "blocks": [
+            {"address": S1 + 2 * MIB, "size": 2 * MIB, "requested_size": 0,
+             "state": "inactive"}]}]
+bad = [{"action": "alloc", "addr": S2, "size": 4096, "stream": 0, "time_us": 1}]
+with open(os.path.join(here, "overlap.pickle"), "wb") as f:
+    pickle.dump({"segments": segs, "device_traces": [bad]}, f, protocol=4)

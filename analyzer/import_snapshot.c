@@ -832,11 +832,88 @@ static int check_overlaps(struct snap *im, const struct gt_pk *segments)
     return rc;
 }
 
+/* The nodes already seen, by address: a pickle can make one list or dict
+ * appear many times for a few bytes (memo references), which would turn a
+ * small file into millions of events. PyTorch writes every event, segment
+ * and block once; a node seen twice is refused, keeping the work bounded by
+ * the file's size. */
+struct seen_set {
+    const void **v;
+    size_t cap, n;
+};
+
+static size_t seen_slot(const struct seen_set *s, const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * UINT64_C(0x9e3779b97f4a7c15);
+    return (size_t)(h >> 17) & (s->cap - 1);
+}
+
+/* 1 when p was seen before, 0 when it was added, GT_ENOMEM. */
+static int seen_add(struct seen_set *s, const void *p)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        struct seen_set g = {NULL, s->cap ? s->cap * 2 : 1024, 0};
+        if ((g.v = calloc(g.cap, sizeof *g.v)) == NULL)
+            return GT_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->v[i] == NULL)
+                continue;
+            size_t j = seen_slot(&g, s->v[i]);
+            while (g.v[j] != NULL)
+                j = (j + 1) & (g.cap - 1);
+            g.v[j] = s->v[i];
+            g.n++;
+        }
+        free(s->v);
+        *s = g;
+    }
+    size_t j = seen_slot(s, p);
+    for (; s->v[j] != NULL; j = (j + 1) & (s->cap - 1))
+        if (s->v[j] == p)
+            return 1;
+    s->v[j] = p;
+    s->n++;
+    return 0;
+}
+
+static int check_unique(struct snap *im, struct seen_set *seen, const struct gt_pk *node,
+                        const char *where, size_t i, size_t j)
+{
+    int rc = node ? seen_add(seen, node) : 0;
+    if (rc == GT_ENOMEM)
+        fail(im, "out of memory");
+    else if (rc == 1)
+        fail(im,
+             "%s[%zu][%zu] is the same object as an earlier one (shared through the pickle's "
+             "memo): PyTorch writes each once; refused",
+             where, i, j);
+    return rc == 1 ? GT_EINVAL : rc;
+}
+
 static int check_all_numbers(struct snap *im, const struct gt_pk *root)
 {
     const struct gt_pk *traces = gt_pk_get(root, "device_traces");
     const struct gt_pk *segments = gt_pk_get(root, "segments");
+    struct seen_set seen = {NULL, 0, 0};
     int rc = 0;
+    for (size_t d = 0; rc == 0 && d < gt_pk_len(traces); d++) {
+        const struct gt_pk *t = gt_pk_at(traces, d);
+        rc = check_unique(im, &seen, t, "device_traces", d, 0);
+        for (size_t i = 0; rc == 0 && i < gt_pk_len(t); i++)
+            rc = check_unique(im, &seen, gt_pk_at(t, i), "device_traces", d, i);
+    }
+    for (size_t i = 0; rc == 0 && i < gt_pk_len(segments); i++) {
+        const struct gt_pk *seg = gt_pk_at(segments, i);
+        const struct gt_pk *blocks = gt_pk_get(seg, "blocks");
+        rc = check_unique(im, &seen, seg, "segments", i, 0);
+        if (rc == 0)
+            rc = check_unique(im, &seen, blocks, "segments.blocks", i, 0);
+        for (size_t j = 0; rc == 0 && j < gt_pk_len(blocks); j++)
+            rc = check_unique(im, &seen, gt_pk_at(blocks, j), "segments.blocks", i, j);
+    }
+    free(seen.v);
+    if (rc)
+        return rc;
     for (size_t d = 0; rc == 0 && d < gt_pk_len(traces); d++) {
         const struct gt_pk *t = gt_pk_at(traces, d);
         for (size_t i = 0; rc == 0 && i < gt_pk_len(t); i++)

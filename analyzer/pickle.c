@@ -730,6 +730,10 @@ static uint64_t key_hash(const struct gt_pk *k)
     case GT_PK_NONE:
         return 0x4e4f4e45;
     case GT_PK_FLOAT:
+        /* A NaN equals no other key: hashed by its bits, every NaN of a
+         * hostile dict would share one probe chain (quadratic work). */
+        if (k->u.f != k->u.f)
+            return mix((uint64_t)(uintptr_t)k);
         memcpy(&bits, &k->u.f, sizeof bits);
         return mix(bits ^ 0x464c4f4154);
     case GT_PK_STR:

@@ -223,6 +223,25 @@ START_TEST(recorded_settings_that_do_not_parse_are_named_at_import)
 }
 END_TEST
 
+/* A list or event the pickle shares through its memo (a few bytes that
+ * would become many events) is refused, keeping the work bounded by the
+ * file. */
+START_TEST(a_shared_trace_or_event_is_refused)
+{
+    char err[512];
+    const char *db = path_of("bad.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "shared-trace.pickle", db, NULL, NULL, err, sizeof(err)),
+        GT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "device_traces[1][0] is the same object as an earlier one"));
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "shared-event.pickle", db, NULL, NULL, err, sizeof(err)),
+        GT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "device_traces[0][1] is the same object as an earlier one"));
+    ck_assert_int_ne(access(db, F_OK), 0);
+}
+END_TEST
+
 /* Segments that share memory are a damaged file, named as such (they were
  * read as more memory reserved than a card had). */
 START_TEST(overlapping_segments_are_an_error_naming_them)
@@ -335,6 +354,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
     tcase_add_test(t, recorded_settings_that_do_not_parse_are_named_at_import);
     tcase_add_test(t, overlapping_segments_are_an_error_naming_them);
+    tcase_add_test(t, a_shared_trace_or_event_is_refused);
     tcase_add_test(t, frames_naming_empty_cache_make_a_release_an_empty_cache);
     tcase_add_test(t, a_pytorch_2_0_snapshot_imports_with_its_legacy_block_history);
     tcase_add_test(t, a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing);

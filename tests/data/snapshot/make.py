@@ -140,3 +140,13 @@ segs = [{"device": 0, "address": S1, "total_size": 20 * MIB, "stream": 0, "block
 bad = [{"action": "alloc", "addr": S2, "size": 4096, "stream": 0, "time_us": 1}]
 with open(os.path.join(here, "overlap.pickle"), "wb") as f:
     pickle.dump({"segments": segs, "device_traces": [bad]}, f, protocol=4)
+
+# shared-trace.pickle: one device_traces list for two devices, and
+# shared-event.pickle: one event dict repeated: a pickle's memo makes both
+# cost a few bytes, and both would turn a small file into many events.
+ev1 = {"action": "alloc", "addr": S1, "size": 4096, "stream": 0, "time_us": 1}
+one = [ev1]
+with open(os.path.join(here, "shared-trace.pickle"), "wb") as f:
+    pickle.dump({"segments": [], "device_traces": [one, one]}, f, protocol=4)
+with open(os.path.join(here, "shared-event.pickle"), "wb") as f:
+    pickle.dump({"segments": [], "device_traces": [[ev1] * 1000]}, f, protocol=4)

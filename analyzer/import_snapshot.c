@@ -241,7 +241,14 @@ static int aset_init(struct addr_set *s, size_t cap)
     s->k = calloc(cap, sizeof(*s->k));
     s->used = calloc(cap, 1);
     s->state = calloc(cap, 1);
-    return s->k && s->used && s->state ? 0 : GT_ENOMEM;
+    if (s->k && s->used && s->state)
+        return 0;
+    free(s->k); /* what was allocated goes back: the caller sees no set */
+    free(s->used);
+    free(s->state);
+    s->k = NULL;
+    s->used = s->state = NULL;
+    return GT_ENOMEM;
 }
 
 static void aset_release(struct addr_set *s)
@@ -560,7 +567,7 @@ static int rebuild_start(struct snap *im, const struct gt_pk *trace, const struc
     free(allocs.v);
     if (rc)
         fail(im, "cannot write the start state of device %lld: %s", (long long)device,
-             gt_trace_writer_errmsg(im->w));
+             rc == GT_ENOMEM ? "out of memory" : gt_trace_writer_errmsg(im->w));
     return rc;
 }
 

@@ -1,0 +1,94 @@
+/* libFuzzer target for every command's path over a trace file: each input
+ * is written to a file and, when it opens as a trace, goes through what
+ * analyze, stats, oom and validate do: the scenario, a replay of a few
+ * configs with --fit, the stats, the OOM report and the validation. Any
+ * file must end in an error or an answer, never a crash, a hang or a
+ * leak. (report and plot add the HTML and gnuplot writers, which run
+ * programs; their numbers come from these same calls.) */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gputrace/conf.h"
+#include "gputrace/oom.h"
+#include "gputrace/replay.h"
+#include "gputrace/scenario.h"
+#include "gputrace/stats.h"
+#include "gputrace/validate.h"
+
+#include "gputrace/banned.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[64], trace_path[96];
+
+static int setup(void)
+{
+    if (dir[0] != '\0')
+        return 0;
+    snprintf(dir, sizeof dir, "%s/gt-fuzz-cmd-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(trace_path, sizeof trace_path, "%s/in.db", dir);
+    return 0;
+}
+
+static void replay(const struct gt_scenario *scn)
+{
+    static const char *const texts[] = {"default", "expandable_segments:True",
+                                        "max_split_size_mb:64", "nocache"};
+    struct gt_conf confs[4];
+    struct gt_replay_options o = {0};
+    struct gt_analysis *a = NULL, *u = NULL;
+    uint64_t *fit = NULL;
+    char err[512];
+
+    for (size_t i = 0; i < 4; i++)
+        if (gt_conf_parse(texts[i], &confs[i], err, sizeof err) != 0)
+            abort();
+    o.scenario = scn;
+    o.threads = 1;
+    o.add_recorded_conf = 1;
+    if (gt_replay_trace(trace_path, confs, 4, &o, &a, err, sizeof err) != 0)
+        return;
+    if (gt_replay_uncapped(trace_path, a, &o, &u, err, sizeof err) == 0)
+        gt_replay_fit(trace_path, a, u, &o, &fit, err, sizeof err);
+    free(fit);
+    gt_analysis_free(u);
+    gt_analysis_free(a);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct gt_scenario *scn = NULL;
+    struct gt_stats *st = NULL;
+    struct gt_oom_report *oom = NULL;
+    struct gt_validation *v = NULL;
+    char err[512];
+    FILE *f;
+
+    if (setup() != 0 || (f = fopen(trace_path, "wb")) == NULL)
+        return 0;
+    if (size > 0 && fwrite(data, 1, size, f) != size) {
+        fclose(f);
+        return 0;
+    }
+    fclose(f);
+    /* a small card, so the OOM paths run too */
+    if (gt_scenario_build(trace_path, (uint64_t)64 << 20, &scn, err, sizeof err) == 0) {
+        replay(scn);
+        if (gt_stats_compute(trace_path, scn, &st, err, sizeof err) == 0)
+            gt_stats_free(st);
+        if (gt_oom_analyze(trace_path, scn, NULL, NULL, &oom, err, sizeof err) == 0)
+            gt_oom_report_free(oom);
+        if (gt_validate_trace(trace_path, scn, &v, err, sizeof err) == 0)
+            free(v);
+        gt_scenario_free(scn);
+    }
+    unlink(trace_path);
+    return 0;
+}

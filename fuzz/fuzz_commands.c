@@ -19,23 +19,12 @@
 #include "gputrace/stats.h"
 #include "gputrace/validate.h"
 
+#include "fuzz_files.h"
 #include "gputrace/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64], trace_path[96];
-
-static int setup(void)
-{
-    if (dir[0] != '\0')
-        return 0;
-    snprintf(dir, sizeof dir, "%s/gt-fuzz-cmd-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(trace_path, sizeof trace_path, "%s/in.db", dir);
-    return 0;
-}
+static char trace_path[128];
 
 static void replay(const struct gt_scenario *scn)
 {
@@ -69,15 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gt_oom_report *oom = NULL;
     struct gt_validation *v = NULL;
     char err[512];
-    FILE *f;
 
-    if (setup() != 0 || (f = fopen(trace_path, "wb")) == NULL)
+    if (fuzz_path("cmd", "in.db", trace_path, sizeof trace_path) != 0 ||
+        fuzz_write(trace_path, data, size) != 0)
         return 0;
-    if (size > 0 && fwrite(data, 1, size, f) != size) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
     /* a small card, so the OOM paths run too */
     if (gt_scenario_build(trace_path, (uint64_t)64 << 20, &scn, err, sizeof err) == 0) {
         replay(scn);

@@ -13,41 +13,23 @@
 #include "gputrace/import.h"
 #include "gputrace/trace.h"
 
+#include "fuzz_files.h"
 #include "gputrace/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char dir[64], in_path[96], out_path[96];
-
-static int setup(void)
-{
-    if (dir[0] != '\0')
-        return 0;
-    snprintf(dir, sizeof dir, "%s/gt-fuzz-snap-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(in_path, sizeof in_path, "%s/in.pickle", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.db", dir);
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct gt_import_summary sum;
     struct gt_trace_reader *r = NULL;
     struct gt_event buf[64];
-    char err[512];
+    char err[512], in_path[128], out_path[128];
     size_t n;
-    FILE *f;
 
-    if (setup() != 0 || (f = fopen(in_path, "wb")) == NULL)
+    if (fuzz_path("snap", "in.pickle", in_path, sizeof in_path) != 0 ||
+        fuzz_path("snap", "out.db", out_path, sizeof out_path) != 0 ||
+        fuzz_write(in_path, data, size) != 0)
         return 0;
-    if (size > 0 && fwrite(data, 1, size, f) != size) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
     unlink(out_path);
     int rc = gt_import_snapshot(in_path, out_path, NULL, &sum, err, sizeof err);
     if (rc != 0 && access(out_path, F_OK) == 0)

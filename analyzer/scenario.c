@@ -503,6 +503,8 @@ static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_
                                           gt_sim_handle h),
                           void *ctx)
 {
+    if (d->nblocks == 0)
+        return 0; /* no start state: blocks may be NULL, and NULL + 0 is UB */
     const struct gt_initial_block *v = &s->blocks[d->first_block];
     size_t k = 0;
     while (k < d->nblocks) {

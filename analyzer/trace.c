@@ -1942,8 +1942,22 @@ static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap,
         if (src == SQLITE_ROW) {
             int64_t kind = sqlite3_column_int64(st, 6);
             struct gt_event *ev = &buf[*got];
+            int64_t seq = sqlite3_column_int64(st, 0);
 
-            r->last_seq = sqlite3_column_int64(st, 0);
+            /* The query asks for seq > last_seq in order: a row that is not
+             * comes from a damaged b-tree, and taking it would restart the
+             * walk behind itself for ever. */
+            if (seq <= r->last_seq) {
+                char note[96];
+                truncation_note(r, note, sizeof note);
+                set_msg(r->errmsg, sizeof r->errmsg,
+                        "events after seq %lld cannot be read: seq %lld comes out of order (the "
+                        "events table is damaged)%s",
+                        (long long)r->last_seq, (long long)seq, note);
+                rc = GT_ECORRUPT;
+                break;
+            }
+            r->last_seq = seq;
             if (kind < 1 || kind > GT_EV_KIND_MAX) {
                 r->skipped++;
                 continue;

@@ -1589,6 +1589,23 @@ START_TEST(a_hot_journal_is_named_not_taken_for_a_cut)
 }
 END_TEST
 
+/* A damaged v1 b-tree that gives a seq behind the last one is an error at
+ * once (the reader used to restart behind it for ever: a hang). */
+START_TEST(a_v1_table_whose_seqs_go_backwards_is_damage_not_a_hang)
+{
+    struct gt_trace_reader *r = open_ok(GT_TEST_DATA "/v1/seq-backwards.db");
+    struct gt_event buf[7];
+    size_t n, total = 0;
+    int rc;
+    while ((rc = gt_trace_read(r, buf, 7, &n)) == GT_OK && n > 0)
+        total += n;
+    ck_assert_uint_le(total, 4);
+    ck_assert_int_eq(rc, GT_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(gt_trace_errmsg(r), "seq 0 comes out of order"));
+    gt_trace_close(r);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -1636,6 +1653,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_format_1_trace_reads_as_its_format_2_original);
     tcase_add_test(tc, a_missing_batch_is_an_error_even_the_last_one);
     tcase_add_test(tc, a_hot_journal_is_named_not_taken_for_a_cut);
+    tcase_add_test(tc, a_v1_table_whose_seqs_go_backwards_is_damage_not_a_hang);
     tcase_add_test(tc, a_reader_open_across_a_switch_to_wal_sees_the_last_commit);
     tcase_add_test(tc, sql_sees_one_row_per_event_of_a_format_2_trace);
     tcase_add_test(tc, another_writer_between_commits_is_kept_or_told_it_is_locked);

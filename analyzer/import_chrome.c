@@ -519,7 +519,8 @@ static int collect_devices(struct importer *im)
     }
     for (size_t i = 0; i < im->nevents; i++, n++)
         im->devices[n] = (struct chrome_device){.id = im->events[i].device, .order = n, .name = ""};
-    qsort(im->devices, n, sizeof *im->devices, compare_devices);
+    if (n > 1)
+        qsort(im->devices, n, sizeof *im->devices, compare_devices);
     for (size_t i = 0; i < n; i++)
         if (kept == 0 || im->devices[kept - 1].id != im->devices[i].id)
             im->devices[kept++] = im->devices[i];

@@ -1056,7 +1056,8 @@ static int write_segments(struct plot_job *job, FILE *gp)
         rc = fail(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
     if (rc != 0)
         goto out;
-    qsort(m.segs, m.nsegs, sizeof *m.segs, cmp_seg);
+    if (m.nsegs > 1) /* qsort's base must not be NULL, even for 0 */
+        qsort(m.segs, m.nsegs, sizeof *m.segs, cmp_seg);
     rows = m.nsegs < SEG_MAX_ROWS ? m.nsegs : SEG_MAX_ROWS;
     for (size_t i = 0; i < m.nsegs; i++) {
         reserved += m.segs[i].size;

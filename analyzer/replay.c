@@ -429,7 +429,8 @@ static int run_batch(struct worker *w, const struct batch *b)
             return GT_ENOMEM;
     for (size_t c = w->first_config; c < sh->a->nconfigs; c += w->step) {
         struct track *tracks = track_of(sh, c, 0);
-        gt_sim_handle *slots = &w->slots[c * w->cap];
+        /* no slot yet (a batch of probes only): no table, and NULL + 0 is UB */
+        gt_sim_handle *slots = w->slots ? &w->slots[c * w->cap] : NULL;
         for (size_t k = 0; k < b->n; k++) {
             const struct op *o = &b->ops[k];
             struct track *t = &tracks[o->dev];

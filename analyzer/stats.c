@@ -19,6 +19,14 @@
 
 #include "gputrace/banned.h"
 
+/* replace_bytes: a live total after an allocation of old bytes gives way to
+ * one of bytes (0 for a free). Hostile traces free more than they allocated
+ * and allocate past 2^64: the total stays in [0, UINT64_MAX], never wraps. */
+static uint64_t replace_bytes(uint64_t total, uint64_t old, uint64_t bytes)
+{
+    return gt_units_add_u64(total - (old < total ? old : total), bytes);
+}
+
 #define READ_EVENTS 4096
 #define GIB ((double)(1u << 30))
 
@@ -217,8 +225,7 @@ static int preload_block(void *ctx, const struct gt_initial_block *b)
     uint64_t bytes = b->requested ? b->requested : b->size;
     if (live_put(&p->c->live, b->device, b->addr, bytes, &old) != 0)
         return GT_ENOMEM;
-    st->requested_cur = gt_units_add_u64(
-        st->requested_cur - (old < st->requested_cur ? old : st->requested_cur), bytes);
+    st->requested_cur = replace_bytes(st->requested_cur, old, bytes);
     if (st->requested_cur > d->requested_peak)
         d->requested_peak = st->requested_cur;
     return 0;
@@ -251,14 +258,13 @@ static int host_event(struct stats_ctx *c, const struct gt_event *e)
         s->host_total = gt_units_add_u64(s->host_total, bytes);
         if (live_put(&c->host, 0, e->addr, bytes, &old) != 0)
             return GT_ENOMEM;
-        s->host_final =
-            gt_units_add_u64(s->host_final - (old < s->host_final ? old : s->host_final), bytes);
+        s->host_final = replace_bytes(s->host_final, old, bytes);
         if (s->host_final > s->host_peak)
             s->host_peak = s->host_final;
     } else {
         s->host_frees++;
         if (live_take(&c->host, 0, e->addr, &bytes))
-            s->host_final -= bytes < s->host_final ? bytes : s->host_final;
+            s->host_final = replace_bytes(s->host_final, bytes, 0);
     }
     return 0;
 }
@@ -300,15 +306,14 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
             return GT_ENOMEM;
         /* An alloc at a live address means the free was missed: the old
          * allocation is gone either way. */
-        st->requested_cur = gt_units_add_u64(
-            st->requested_cur - (old < st->requested_cur ? old : st->requested_cur), bytes);
+        st->requested_cur = replace_bytes(st->requested_cur, old, bytes);
         if (st->requested_cur > d->requested_peak)
             d->requested_peak = st->requested_cur;
         break;
     case GT_EV_FREE:
         d->frees++;
         if (live_take(&c->live, e->device, e->addr, &bytes))
-            st->requested_cur -= bytes < st->requested_cur ? bytes : st->requested_cur;
+            st->requested_cur = replace_bytes(st->requested_cur, bytes, 0);
         else
             d->unknown_frees++;
         break;

@@ -593,8 +593,9 @@ static int cmp_results(const struct gt_replay_result *x, const struct gt_replay_
     int xo = x->num_ooms > 0, yo = y->num_ooms > 0;
     if (xo != yo)
         return xo - yo;
-    if (xo && cmp_failing(x, y) != 0)
-        return cmp_failing(x, y);
+    int failing = xo ? cmp_failing(x, y) : 0;
+    if (failing != 0)
+        return failing;
     if (x->peak_reserved != y->peak_reserved)
         return x->peak_reserved < y->peak_reserved ? -1 : 1;
     if (x->fragmentation_at_peak != y->fragmentation_at_peak)
@@ -633,6 +634,16 @@ const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_
             best = r;
     }
     return best;
+}
+
+bool gt_replay_needs_uncapped(const struct gt_analysis *a)
+{
+    for (size_t d = 0; d < a->ndevices; d++) {
+        const struct gt_replay_result *best = gt_replay_best(a, d);
+        if (a->devices[d].device_memory > 0 && (best == NULL || best->num_ooms > 0))
+            return true;
+    }
+    return false;
 }
 
 /* One replay of a's configs, each at its own cap of caps. */

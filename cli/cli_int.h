@@ -34,11 +34,6 @@ int cli_parse_device_memory(const char *text, uint64_t *out);
 struct gt_analysis;
 struct gt_scenario;
 
-/* cli_needs_uncapped: whether some capped device of a has no caching config
- * without an OOM: then the report says how far the peak must shrink, from an
- * uncapped replay. */
-bool cli_needs_uncapped(const struct gt_analysis *a);
-
 /* cli_start_exceeds_card: prints the verdict for every device whose memory
  * live before the first event already exceeds its card (true then: nothing
  * is replayed), and a warning where only the cached part does. */

@@ -216,7 +216,7 @@ static int replay(const struct analyze_args *args, const char *trace, const stru
     }
     rc = gt_replay_trace(trace, confs, n, &opts, &out->a, err, sizeof err);
     cli_progress_clear(&prog);
-    if (rc == 0 && (args->fit || cli_needs_uncapped(out->a)))
+    if (rc == 0 && (args->fit || gt_replay_needs_uncapped(out->a)))
         rc = gt_replay_uncapped(trace, out->a, &opts, &out->uncapped, err, sizeof err);
     if (rc == 0 && args->fit)
         rc = gt_replay_fit(trace, out->a, out->uncapped, &opts, &out->fit, err, sizeof err);

@@ -44,16 +44,6 @@ int cli_parse_device_memory(const char *text, uint64_t *out)
     return 0;
 }
 
-bool cli_needs_uncapped(const struct gt_analysis *a)
-{
-    for (size_t d = 0; d < a->ndevices; d++) {
-        const struct gt_replay_result *best = gt_replay_best(a, d);
-        if (a->devices[d].device_memory > 0 && (best == NULL || best->num_ooms > 0))
-            return true;
-    }
-    return false;
-}
-
 bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn)
 {
     bool exceeds = false;

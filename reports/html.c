@@ -1120,16 +1120,6 @@ static void parts_release(struct report_parts *p)
     plot_files_release(&p->plots);
 }
 
-static bool needs_uncapped(const struct gt_analysis *a)
-{
-    for (size_t d = 0; d < a->ndevices; d++) {
-        const struct gt_replay_result *best = gt_replay_best(a, d);
-        if (a->devices[d].device_memory > 0 && (best == NULL || best->num_ooms > 0))
-            return true;
-    }
-    return false;
-}
-
 static int gather(const char *trace, const struct gt_html_options *opts, struct report_parts *p,
                   struct gt_html_result *res, char *errbuf, size_t errlen)
 {
@@ -1155,7 +1145,7 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     ro.progress = replay_progress;
     ro.progress_ctx = &stage;
     rc = gt_replay_trace(trace, confs, n, &ro, &p->analysis, errbuf, errlen);
-    if (rc == 0 && needs_uncapped(p->analysis))
+    if (rc == 0 && gt_replay_needs_uncapped(p->analysis))
         rc = gt_replay_uncapped(trace, p->analysis, &ro, &p->uncapped, errbuf, errlen);
     if (rc != 0)
         return rc;

@@ -134,6 +134,11 @@ int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt
  * none. */
 const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_t d);
 
+/* gt_replay_needs_uncapped: whether some capped device of a has no caching
+ * config without an OOM: then the reports say how far the peak must shrink,
+ * from an uncapped replay. */
+bool gt_replay_needs_uncapped(const struct gt_analysis *a);
+
 /* gt_replay_default_sweep: the configs `analyze` tries without --config:
  * default; max_split_size_mb 64/128/256/512; expandable_segments:True alone
  * and with each split size; roundup_power2_divisions:4; nocache. Fills up to

@@ -619,6 +619,16 @@ static int allocatable(const struct gt_sim *s, uint32_t i)
     return i != GT_SIM_NIL && !s->blk[i].allocated;
 }
 
+/* MIRRORS: find_expandable_block's has_available_address_space: the free
+ * blocks from c on cover size bytes. */
+static bool has_address_space(const struct gt_sim *s, uint32_t c, uint64_t size)
+{
+    uint64_t bytes = 0;
+    for (uint32_t b = c; bytes < size && allocatable(s, b); b = s->blk[b].next)
+        bytes += s->blk[b].size;
+    return bytes >= size;
+}
+
 /* MIRRORS: find_expandable_block: the lowest unmapped range of this stream
  * (started one block earlier when a free mapped block precedes it) from which
  * consecutive free blocks cover `size`; else a new segment. */
@@ -630,10 +640,7 @@ static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int poo
         uint32_t c = gt_sim_set_key(un, k)->blk;
         if (allocatable(s, s->blk[c].prev))
             c = s->blk[c].prev;
-        uint64_t bytes = 0;
-        for (uint32_t b = c; bytes < size && allocatable(s, b); b = s->blk[b].next)
-            bytes += s->blk[b].size;
-        if (bytes >= size)
+        if (has_address_space(s, c, size))
             return c;
     }
     uint32_t x = xseg_new(s, stream, pool);
@@ -718,6 +725,11 @@ static uint32_t try_allocate_expandable_block(struct gt_sim *s, uint64_t stream,
         note_host_failure(s, GT_ENOMEM);
         return GT_SIM_NIL;
     }
+    /* A request beyond a fresh reservation (9/8 of the card) is an OOM: on a
+     * real card mapping 9/8 of it fails first, but a replay without a cap
+     * would map the whole reservation and walk past its end. */
+    if (!has_address_space(s, c, size))
+        return GT_SIM_NIL;
     if (!s->blk[c].mapped) {
         uint64_t n = s->blk[c].size < size ? s->blk[c].size : size;
         if (!map_block(s, c, n))

@@ -480,6 +480,23 @@ START_TEST(expandable_segments_map_pages_for_the_rounded_request)
 }
 END_TEST
 
+START_TEST(expandable_request_beyond_the_reservation_is_an_oom_without_a_cap)
+{
+    /* A 64 MiB card reserves 9/8 of it (four 20 MiB pages): a 125 MiB
+     * request cannot fit in that address space. With no cap (an uncapped
+     * replay) the walk once mapped the whole reservation and read past it. */
+    struct gt_sim *s = sim_with("expandable_segments:True", 0, 64 * MIB, NULL);
+    gt_sim_handle h;
+    ck_assert_int_eq(gt_sim_malloc(s, 125 * MIB, 0, &h), GT_EOOM);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
+    gt_sim_handle a = must_alloc(s, 70 * MIB); /* within the reservation */
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(80 * MIB));
+    (void)a;
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
 START_TEST(empty_cache_unmaps_free_pages_inside_a_busy_expandable_segment)
 {
     struct seglog log;
@@ -822,6 +839,7 @@ static Suite *sim_suite(void)
     tcase_add_test(t, garbage_collection_needs_a_memory_fraction);
     tcase_add_test(t, garbage_collection_frees_the_older_segments_first);
     tcase_add_test(t, expandable_segments_map_pages_for_the_rounded_request);
+    tcase_add_test(t, expandable_request_beyond_the_reservation_is_an_oom_without_a_cap);
     tcase_add_test(t, empty_cache_unmaps_free_pages_inside_a_busy_expandable_segment);
     tcase_add_test(t, expandable_segments_split_any_remainder_of_512_bytes);
     tcase_add_test(t, nocache_makes_every_request_its_own_device_allocation);

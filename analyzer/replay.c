@@ -646,6 +646,26 @@ bool gt_replay_needs_uncapped(const struct gt_analysis *a)
     return false;
 }
 
+const struct gt_replay_result *gt_replay_smallest_peak(const struct gt_analysis *u, int32_t dev)
+{
+    const struct gt_replay_result *min = NULL;
+
+    for (size_t d = 0; u != NULL && d < u->ndevices; d++) {
+        if (u->devices[d].device != dev)
+            continue;
+        for (size_t i = 0; i < u->nconfigs; i++) {
+            const struct gt_replay_result *r = &u->results[d * u->nconfigs + i];
+            /* nocache is no advice; a config that fails even uncapped
+             * (a request beyond its address space) has no peak to reach. */
+            if (u->configs[r->config_index].no_caching || r->num_ooms > 0)
+                continue;
+            if (min == NULL || r->peak_reserved < min->peak_reserved)
+                min = r;
+        }
+    }
+    return min;
+}
+
 /* One replay of a's configs, each at its own cap of caps. */
 static int replay_at(const char *path, const struct gt_analysis *a,
                      const struct gt_replay_options *opts, const uint64_t *caps,

@@ -695,25 +695,6 @@ static void export_lines(FILE *f, const char *conf)
     fputs("&quot;</pre>\n", f);
 }
 
-/* The smallest peak reserved of a caching config of device dev in u. */
-static const struct gt_replay_result *smallest_uncapped(const struct gt_analysis *u, int32_t dev)
-{
-    const struct gt_replay_result *min = NULL;
-
-    for (size_t d = 0; u != NULL && d < u->ndevices; d++) {
-        if (u->devices[d].device != dev)
-            continue;
-        for (size_t i = 0; i < u->nconfigs; i++) {
-            const struct gt_replay_result *r = &u->results[d * u->nconfigs + i];
-            if (u->configs[r->config_index].no_caching)
-                continue;
-            if (min == NULL || r->peak_reserved < min->peak_reserved)
-                min = r;
-        }
-    }
-    return min;
-}
-
 /* No caching config runs device d without an OOM: say so, and by how much
  * the peak must shrink (from the uncapped replay). */
 static void no_fit_note(FILE *f, const struct gt_analysis *a, size_t d,
@@ -728,7 +709,7 @@ static void no_fit_note(FILE *f, const struct gt_analysis *a, size_t d,
     if (dev->device_memory > 0)
         gt_units_format_bytes(dev->device_memory, mem, sizeof mem);
     fprintf(f, "<p class=\"bad\">No caching config fits in %s: every one runs out of memory.", mem);
-    const struct gt_replay_result *min = smallest_uncapped(uncapped, dev->device);
+    const struct gt_replay_result *min = gt_replay_smallest_peak(uncapped, dev->device);
     if (min != NULL) {
         fprintf(f, " Without a cap the smallest peak reserved is %s (<code>",
                 gt_units_format_bytes(min->peak_reserved, peak, sizeof peak));

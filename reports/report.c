@@ -342,21 +342,6 @@ static void table_recommend(FILE *f, const struct gt_report_trace *t,
     table_use_lines(f, name);
 }
 
-/* The smallest peak reserved of a caching config of device index d in u. */
-static const struct gt_replay_result *smallest_uncapped(const struct gt_analysis *u, size_t d)
-{
-    const struct gt_replay_result *min = NULL;
-
-    for (size_t i = 0; u != NULL && d < u->ndevices && i < u->nconfigs; i++) {
-        const struct gt_replay_result *r = &device_results(u, d)[i];
-        if (result_conf(u, r)->no_caching)
-            continue;
-        if (min == NULL || r->peak_reserved < min->peak_reserved)
-            min = r;
-    }
-    return min;
-}
-
 static const struct gt_replay_result *fitting_nocache(const struct gt_analysis *a, size_t d)
 {
     const struct gt_replay_result *res = device_results(a, d);
@@ -380,7 +365,7 @@ static void table_no_fit(FILE *f, const struct gt_analysis *a, size_t d,
                          const struct gt_analysis *uncapped)
 {
     const struct gt_replay_device *dev = &a->devices[d];
-    const struct gt_replay_result *min = smallest_uncapped(uncapped, d);
+    const struct gt_replay_result *min = gt_replay_smallest_peak(uncapped, dev->device);
     char mem[32] = "the device memory", peak[32], over[32], name[300];
 
     if (dev->device_memory > 0)

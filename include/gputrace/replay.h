@@ -139,6 +139,11 @@ const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_
  * from an uncapped replay. */
 bool gt_replay_needs_uncapped(const struct gt_analysis *a);
 
+/* gt_replay_smallest_peak: the caching config of device ordinal dev in u
+ * (an uncapped replay) without an OOM with the smallest peak reserved; NULL
+ * if u is NULL or has none. */
+const struct gt_replay_result *gt_replay_smallest_peak(const struct gt_analysis *u, int32_t dev);
+
 /* gt_replay_default_sweep: the configs `analyze` tries without --config:
  * default; max_split_size_mb 64/128/256/512; expandable_segments:True alone
  * and with each split size; roundup_power2_divisions:4; nocache. Fills up to

@@ -1,26 +1,28 @@
 /* Chrome trace importer (import.h): the memory events of a PyTorch profiler
  * (Kineto) trace, plain JSON or gzipped.
  *
- * The file is read through zlib (gzread passes plain files through) in
- * chunks fed to json-c's incremental tokener, so neither the compressed nor
- * the decompressed text is ever held whole: only the json-c document is.
- * These traces are a few MB to a few hundred MB of mostly unrelated events
- * (python_function, kernels), so holding the text and the tree together
- * would double the peak for nothing.
+ * The text is streamed (gzfile.h) through a strict pull reader
+ * (jsonread.h) and never held: these traces are a few MB to a few hundred
+ * MB of mostly unrelated events (python_function, kernels), and a small
+ * .json.gz can hold gigabytes of text. Memory is bounded by the selected
+ * events, not by the document or its largest entry: each event is walked
+ * key by key and only the fields used here are kept.
  *
  * Only "[memory]" events of CUDA devices ("Device Type" 1) become trace
  * events; everything else in the file is someone else's business and is
- * skipped without checks. The selected events are checked completely before
- * the trace is created: a trace built from a guess about a bad event would
- * give wrong answers without saying so. */
+ * skipped after the grammar check. The selected events are checked
+ * completely before the trace is created: a trace built from a guess about
+ * a bad event would give wrong answers without saying so. Where a key is
+ * repeated, the last one counts, as in Python's json module. */
 #include "gputrace/files.h"
 #include "gputrace/import.h"
 #include "gputrace/err.h"
+#include "gputrace/gzfile.h"
+#include "gputrace/jsonread.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "gputrace/banned.h"
 
@@ -37,12 +38,6 @@
 #define GT_VERSION "unknown"
 #endif
 
-/* Decompressed bytes handed to the tokener at a time. */
-#define CHUNK (64 * 1024)
-/* Kineto's documents nest about six levels deep (metadata); json-c's
- * default of 32 would do, a little more room costs nothing and a hostile
- * file still cannot exhaust the stack. */
-#define MAX_DEPTH 64
 /* Kineto's device type for CUDA in [memory] events (c10::DeviceType::CUDA). */
 #define CHROME_DEVICE_CUDA 1
 /* ts is in microseconds; beyond this |ts| the nanoseconds, and differences
@@ -67,21 +62,62 @@ struct chrome_event {
 };
 
 /* One row for the devices table, before overrides. order is the position of
- * first appearance, so duplicates in deviceProperties keep the first one. */
+ * first appearance, so duplicates in deviceProperties keep the first one.
+ * name is owned (NULL when unknown). */
 struct chrome_device {
     int32_t id;
     size_t order;
-    const char *name; /* owned by the json-c document */
+    char *name;
     uint64_t memory;
 };
 
-/* State of one import. events holds nevents selected events (capacity cap);
- * root owns every json_object the walk looks at. */
+/* A scalar as the reader saw it: absent, null, a number, or anything else
+ * (a string, a bool, a container). */
+enum field_kind { FIELD_ABSENT, FIELD_NULL, FIELD_NUMBER, FIELD_OTHER };
+
+struct field {
+    enum field_kind kind;
+    struct gt_json_number num;
+};
+
+/* The args of a [memory] event that are used here. */
+enum arg {
+    ARG_DEVICE_TYPE,
+    ARG_DEVICE_ID,
+    ARG_ADDR,
+    ARG_BYTES,
+    ARG_EV_IDX,
+    ARG_STREAM,
+    ARG_TOTAL_ALLOCATED,
+    ARG_TOTAL_RESERVED,
+    NARGS
+};
+
+static const char *const arg_names[NARGS] = {
+    "Device Type", "Device Id",       "Addr",           "Bytes", "Ev Idx",
+    "Stream",      "Total Allocated", "Total Reserved",
+};
+
+/* One entry of traceEvents, walked: what selection and the checks need. */
+struct raw_event {
+    bool memory_name; /* "name" is exactly "[memory]" */
+    bool args_object; /* "args" is an object */
+    struct field ts, pid, tid;
+    struct field args[NARGS];
+};
+
+/* State of one import. events holds nevents selected events (capacity
+ * cap), props the nprops devices of deviceProperties. */
 struct importer {
     const char *path;
-    struct json_object *root;
+    struct gt_gzfile *file;
+    struct gt_json_reader *json;
+    bool have_list;
+    struct field base_time;
     struct chrome_event *events;
     size_t nevents, cap;
+    struct chrome_device *props;
+    size_t nprops, props_cap;
     struct chrome_device *devices;
     size_t ndevices;
     struct gt_trace_writer *w;
@@ -104,248 +140,199 @@ static void fail_msg(struct importer *im, const char *fmt, ...)
     va_end(ap);
 }
 
-static bool is_space(unsigned char ch)
+/* ------------------------------------------------------------ reading */
+
+static int fill(void *ctx, char *buf, size_t cap, size_t *got)
 {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+    return gt_gzfile_read(ctx, buf, cap, got);
 }
 
-/* Maps a gzread failure to an error; n bytes of text had been read. */
-static int gz_failure(struct importer *im, gzFile gz, size_t n)
+/* The message of a reader error: the reader's own, or the file's when the
+ * error came from reading it. */
+static int read_failure(struct importer *im, int rc)
 {
-    int zerr = Z_OK;
-    const char *msg = gzerror(gz, &zerr);
+    const char *msg = gt_json_errmsg(im->json);
 
-    switch (zerr) {
-    case Z_ERRNO:
-        fail_msg(im, "cannot read '%s': %s", im->path, strerror(errno));
-        return GT_EIO;
-    case Z_MEM_ERROR:
-        fail_msg(im, "out of memory");
-        return GT_ENOMEM;
-    case Z_BUF_ERROR:
-        /* zlib's name for input that stops inside the compressed stream. */
-        fail_msg(im, "the gzip stream ends early after %zu bytes of text (truncated file?)", n);
-        return GT_ECORRUPT;
-    default:
-        fail_msg(im, "damaged gzip data after %zu bytes of text: %s", n,
-                 msg != NULL ? msg : "unknown zlib error");
-        return GT_ECORRUPT;
-    }
-}
-
-/* Feeds len bytes at buf (starting at byte offset of the text) to the
- * tokener. Returns 1 when the document is complete (*root set, *used the
- * bytes of buf it took), 0 when it wants more, or a negative GT_E* code. */
-static int feed(struct importer *im, struct json_tokener *tok, const char *buf, size_t len,
-                size_t offset, struct json_object **root, size_t *used)
-{
-    enum json_tokener_error jerr;
-    struct json_object *obj;
-
-    if (len > INT32_MAX)
-        return GT_EINVAL; /* never: callers pass at most CHUNK */
-    obj = json_tokener_parse_ex(tok, buf, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (jerr == json_tokener_continue)
-        return 0;
-    if (jerr == json_tokener_success && obj == NULL) {
-        /* json-c 0.16 has no error code of its own for a failed malloc. */
-        fail_msg(im, "out of memory");
-        return GT_ENOMEM;
-    }
-    if (jerr != json_tokener_success) {
-        json_object_put(obj);
-        fail_msg(im, "invalid JSON at byte %zu: %s", offset + json_tokener_get_parse_end(tok),
-                 json_tokener_error_desc(jerr));
-        return GT_ECORRUPT;
-    }
-    *root = obj;
-    *used = json_tokener_get_parse_end(tok);
-    return 1;
-}
-
-/* Reads the whole file into im->root. The first non-blank byte must open
- * an object: Kineto writes nothing else, and anything else is not ours to
- * guess at. Only blank space may follow the document. */
-static int parse_file(struct importer *im)
-{
-    struct json_tokener *tok = NULL;
-    char *buf = NULL;
-    gzFile gz;
-    size_t offset = 0; /* text bytes handed over before buf */
-    bool started = false, done = false;
-    int rc = GT_OK, n;
-
-    errno = 0;
-    gz = gzopen(im->path, "rb");
-    if (gz == NULL) {
-        int e = errno;
-        if (e == 0) {
-            fail_msg(im, "out of memory");
-            return GT_ENOMEM;
-        }
-        fail_msg(im, "cannot open '%s': %s", im->path, strerror(e));
-        return e == ENOENT ? GT_ENOENT : GT_EIO;
-    }
-    buf = malloc(CHUNK);
-    tok = json_tokener_new_ex(MAX_DEPTH);
-    if (buf == NULL || tok == NULL) {
-        fail_msg(im, "out of memory");
-        rc = GT_ENOMEM;
-        goto out;
-    }
-    /* Strict JSON: comments, single quotes, trailing commas and other
-     * leniencies are errors, not guesses about what the writer meant. */
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
-                                    JSON_TOKENER_VALIDATE_UTF8);
-    while (rc == GT_OK && (n = gzread(gz, buf, CHUNK)) != 0) {
-        size_t len, skip = 0, used = 0;
-
-        if (n < 0) {
-            rc = gz_failure(im, gz, offset);
-            break;
-        }
-        len = (size_t)n;
-        if (!started) {
-            /* A UTF-8 byte order mark is not JSON, but editors write it. */
-            if (offset == 0 && len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
-                skip = 3;
-            while (skip < len && is_space((unsigned char)buf[skip]))
-                skip++;
-            if (skip < len) {
-                started = true;
-                if (buf[skip] != '{') {
-                    fail_msg(im, "not a chrome trace: the file is not a JSON object");
-                    rc = GT_EFOREIGN;
-                    break;
-                }
-            }
-        }
-        if (started && !done) {
-            rc = feed(im, tok, buf + skip, len - skip, offset + skip, &im->root, &used);
-            if (rc == 1) {
-                done = true;
-                skip += used;
-                rc = GT_OK;
-            }
-        } else {
-            skip = done ? 0 : len;
-        }
-        if (rc == GT_OK && done) {
-            for (; skip < len; skip++) {
-                if (!is_space((unsigned char)buf[skip])) {
-                    fail_msg(im, "unexpected data after the JSON document at byte %zu",
-                             offset + skip);
-                    rc = GT_ECORRUPT;
-                    break;
-                }
-            }
-        }
-        offset += len;
-    }
-    /* gzread reports a gzip stream cut short as the end of the file; only
-     * gzerror tells the difference. */
-    if (rc == GT_OK) {
-        int zerr = Z_OK;
-        gzerror(gz, &zerr);
-        if (zerr != Z_OK)
-            rc = gz_failure(im, gz, offset);
-    }
-    if (rc == GT_OK && !started) {
-        fail_msg(im, "not a chrome trace: the file is empty");
-        rc = GT_EFOREIGN;
-    } else if (rc == GT_OK && !done) {
-        fail_msg(im, "the JSON ends early at byte %zu (truncated file?)", offset);
-        rc = GT_ECORRUPT;
-    }
-out:
-    json_tokener_free(tok);
-    free(buf);
-    gzclose(gz);
+    if (msg[0] == '\0')
+        msg = gt_gzfile_errmsg(im->file);
+    if (msg[0] == '\0')
+        msg = gt_strerror(rc);
+    fail_msg(im, "%s", msg);
     return rc;
+}
+
+static int next(struct importer *im, enum gt_json_token *tok)
+{
+    int rc = gt_json_next(im->json, tok);
+
+    return rc == GT_OK ? GT_OK : read_failure(im, rc);
+}
+
+static int skip(struct importer *im, enum gt_json_token tok)
+{
+    int rc = gt_json_skip(im->json, tok);
+
+    return rc == GT_OK ? GT_OK : read_failure(im, rc);
+}
+
+/* Reads the value after a key as a scalar field. */
+static int read_field(struct importer *im, struct field *f)
+{
+    enum gt_json_token tok;
+    int rc = next(im, &tok);
+
+    if (rc != GT_OK)
+        return rc;
+    memset(f, 0, sizeof *f);
+    if (tok == GT_JSON_NUMBER) {
+        f->kind = FIELD_NUMBER;
+        gt_json_number(im->json, &f->num);
+    } else {
+        f->kind = tok == GT_JSON_NULL ? FIELD_NULL : FIELD_OTHER;
+    }
+    return skip(im, tok);
+}
+
+/* The members of an object whose '{' was just read, one key at a time:
+ * each goes to member(), which must read its value. */
+static int walk_object(struct importer *im, int (*member)(struct importer *, void *), void *arg)
+{
+    enum gt_json_token tok;
+    int rc;
+
+    while ((rc = next(im, &tok)) == GT_OK && tok == GT_JSON_KEY)
+        if ((rc = member(im, arg)) != GT_OK)
+            return rc;
+    return rc;
+}
+
+static int skip_value(struct importer *im)
+{
+    enum gt_json_token tok;
+    int rc = next(im, &tok);
+
+    return rc == GT_OK ? skip(im, tok) : rc;
+}
+
+static int args_member(struct importer *im, void *arg)
+{
+    struct raw_event *ev = arg;
+
+    for (int i = 0; i < NARGS; i++)
+        if (gt_json_text_is(im->json, arg_names[i]))
+            return read_field(im, &ev->args[i]);
+    return skip_value(im);
+}
+
+static int event_member(struct importer *im, void *arg)
+{
+    struct raw_event *ev = arg;
+    enum gt_json_token tok;
+    int rc;
+
+    if (gt_json_text_is(im->json, "ts"))
+        return read_field(im, &ev->ts);
+    if (gt_json_text_is(im->json, "pid"))
+        return read_field(im, &ev->pid);
+    if (gt_json_text_is(im->json, "tid"))
+        return read_field(im, &ev->tid);
+    if (gt_json_text_is(im->json, "name")) {
+        if ((rc = next(im, &tok)) != GT_OK)
+            return rc;
+        ev->memory_name = tok == GT_JSON_STRING && gt_json_text_is(im->json, "[memory]");
+        return skip(im, tok);
+    }
+    if (gt_json_text_is(im->json, "args")) {
+        if ((rc = next(im, &tok)) != GT_OK)
+            return rc;
+        memset(ev->args, 0, sizeof ev->args);
+        ev->args_object = tok == GT_JSON_OBJECT;
+        return ev->args_object ? walk_object(im, args_member, ev) : skip(im, tok);
+    }
+    return skip_value(im);
 }
 
 /* ------------------------------------------------------------ fields */
 
-/* Looks up a field of a selected event. Returns 1 when present, 0 when
- * absent (an error unless optional), or GT_EINVAL. */
-static int field(struct importer *im, size_t index, struct json_object *args, const char *key,
-                 bool optional, struct json_object **out)
+/* A field of a selected event. Returns 1 when present, 0 when absent (an
+ * error unless optional), or GT_EINVAL. */
+static int present(struct importer *im, size_t index, const struct field *f, const char *key,
+                   bool optional)
 {
-    if (!json_object_object_get_ex(args, key, out) || json_object_is_type(*out, json_type_null)) {
+    if (f->kind == FIELD_ABSENT || f->kind == FIELD_NULL) {
         if (optional)
             return 0;
         fail_msg(im, "event %zu: '%s' is missing", index, key);
         return GT_EINVAL;
     }
-    return 1;
-}
-
-/* An integer field. json-c clamps integers beyond int64/uint64 to the limits,
- * so range checks on the result are what can be checked. */
-static int int_field(struct importer *im, size_t index, struct json_object *args, const char *key,
-                     bool optional, int64_t *out)
-{
-    struct json_object *v;
-    int rc = field(im, index, args, key, optional, &v);
-
-    if (rc <= 0)
-        return rc;
-    if (json_object_is_type(v, json_type_double)) {
-        fail_msg(im, "event %zu: '%s' is not an integer", index, key);
-        return GT_EINVAL;
-    }
-    if (!json_object_is_type(v, json_type_int)) {
+    if (f->kind != FIELD_NUMBER) {
         fail_msg(im, "event %zu: '%s' is not a number", index, key);
         return GT_EINVAL;
     }
-    *out = json_object_get_int64(v);
+    return 1;
+}
+
+/* An integer field that fits int64; never clamped. */
+static int int_field(struct importer *im, size_t index, const struct field *f, const char *key,
+                     bool optional, int64_t *out)
+{
+    int rc = present(im, index, f, key, optional);
+
+    if (rc <= 0)
+        return rc;
+    if (f->num.kind == GT_JSON_REAL) {
+        fail_msg(im, "event %zu: '%s' is not an integer", index, key);
+        return GT_EINVAL;
+    }
+    if (f->num.kind != GT_JSON_INT) {
+        fail_msg(im, "event %zu: '%s' is out of range", index, key);
+        return GT_EINVAL;
+    }
+    *out = f->num.i;
     return 1;
 }
 
 /* A non-negative integer up to uint64 (addresses, stream handles). */
-static int u64_field(struct importer *im, size_t index, struct json_object *args, const char *key,
+static int u64_field(struct importer *im, size_t index, const struct field *f, const char *key,
                      bool optional, uint64_t *out)
 {
-    int64_t v = 0;
-    int rc = int_field(im, index, args, key, optional, &v);
-    struct json_object *o;
+    int rc = present(im, index, f, key, optional);
 
     if (rc <= 0)
         return rc;
-    if (v < 0) {
-        fail_msg(im, "event %zu: '%s' %lld is negative", index, key, (long long)v);
+    if (f->num.kind == GT_JSON_REAL) {
+        fail_msg(im, "event %zu: '%s' is not an integer", index, key);
         return GT_EINVAL;
     }
-    json_object_object_get_ex(args, key, &o);
-    *out = json_object_get_uint64(o);
+    if (f->num.kind == GT_JSON_INT && f->num.i < 0) {
+        fail_msg(im, "event %zu: '%s' %lld is negative", index, key, (long long)f->num.i);
+        return GT_EINVAL;
+    }
+    if (f->num.kind == GT_JSON_BIG) {
+        fail_msg(im, "event %zu: '%s' is out of range", index, key);
+        return GT_EINVAL;
+    }
+    *out = f->num.u;
     return 1;
 }
 
 /* ts: microseconds, integer or not; kept as rounded nanoseconds. */
-static int ts_field(struct importer *im, size_t index, struct json_object *ev, int64_t *out)
+static int ts_field(struct importer *im, size_t index, const struct field *f, int64_t *out)
 {
-    struct json_object *v;
-    double ts;
-    int rc = field(im, index, ev, "ts", false, &v);
+    int rc = present(im, index, f, "ts", false);
+    double ts = f->num.d;
 
     if (rc <= 0)
         return rc;
-    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
-        fail_msg(im, "event %zu: 'ts' is not a number", index);
-        return GT_EINVAL;
-    }
-    if (json_object_is_type(v, json_type_int)) {
-        int64_t us = json_object_get_int64(v);
-        if (us > (int64_t)TS_MAX_US || us < -(int64_t)TS_MAX_US) {
+    if (f->num.kind == GT_JSON_INT) {
+        if (f->num.i > (int64_t)TS_MAX_US || f->num.i < -(int64_t)TS_MAX_US) {
             fail_msg(im, "event %zu: 'ts' is out of range", index);
             return GT_EINVAL;
         }
-        *out = us * 1000;
+        *out = f->num.i * 1000;
         return 1;
     }
-    ts = json_object_get_double(v);
-    if (!isfinite(ts) || fabs(ts) > TS_MAX_US) {
+    if (f->num.kind != GT_JSON_REAL || !isfinite(ts) || fabs(ts) > TS_MAX_US) {
         fail_msg(im, "event %zu: 'ts' is out of range", index);
         return GT_EINVAL;
     }
@@ -355,52 +342,59 @@ static int ts_field(struct importer *im, size_t index, struct json_object *ev, i
 
 /* pid and tid are labels for people; a string one (Kineto names some
  * rows) is as good as none. */
-static int64_t label(struct json_object *ev, const char *key)
+static int64_t label(const struct field *f)
 {
-    struct json_object *v;
-
-    if (json_object_object_get_ex(ev, key, &v) && json_object_is_type(v, json_type_int))
-        return json_object_get_int64(v);
-    return 0;
+    return f->kind == FIELD_NUMBER && f->num.kind == GT_JSON_INT ? f->num.i : 0;
 }
 
-/* True for a "[memory]" event of a CUDA device; *args gets its args. Any
- * other entry is skipped however it is shaped. */
-static bool selected(struct json_object *ev, struct json_object **args)
+/* True for a "[memory]" event of a CUDA device. Any other entry is skipped
+ * however it is shaped. */
+static bool selected(const struct raw_event *ev)
 {
-    struct json_object *name, *type;
+    const struct field *type = &ev->args[ARG_DEVICE_TYPE];
 
-    if (!json_object_is_type(ev, json_type_object) ||
-        !json_object_object_get_ex(ev, "name", &name) ||
-        !json_object_is_type(name, json_type_string) || json_object_get_string_len(name) != 8 ||
-        memcmp(json_object_get_string(name), "[memory]", 8) != 0)
-        return false;
-    if (!json_object_object_get_ex(ev, "args", args) ||
-        !json_object_is_type(*args, json_type_object))
-        return false;
-    return json_object_object_get_ex(*args, "Device Type", &type) &&
-           json_object_is_type(type, json_type_int) &&
-           json_object_get_int64(type) == CHROME_DEVICE_CUDA;
+    return ev->memory_name && ev->args_object && type->kind == FIELD_NUMBER &&
+           type->num.kind == GT_JSON_INT && type->num.i == CHROME_DEVICE_CUDA;
+}
+
+static int keep_event(struct importer *im, const struct chrome_event *ce)
+{
+    if (im->nevents == im->cap) {
+        size_t cap = im->cap != 0 ? im->cap * 2 : 1024;
+        struct chrome_event *grown = realloc(im->events, cap * sizeof *grown);
+        if (grown == NULL) {
+            fail_msg(im, "out of memory");
+            return GT_ENOMEM;
+        }
+        im->events = grown;
+        im->cap = cap;
+    }
+    im->events[im->nevents++] = *ce;
+    return GT_OK;
 }
 
 /* Checks and keeps one selected event. */
-static int take_event(struct importer *im, size_t index, struct json_object *ev,
-                      struct json_object *args)
+static int take_event(struct importer *im, size_t index, const struct raw_event *ev)
 {
+    const struct field *a = ev->args;
     struct chrome_event ce = {.index = index, .ev_idx = -1};
     int64_t device = 0;
     int has_alloc, has_reserved, rc;
 
-    if ((rc = ts_field(im, index, ev, &ce.ts_ns)) < 0 ||
-        (rc = int_field(im, index, args, "Device Id", false, &device)) < 0 ||
-        (rc = u64_field(im, index, args, "Addr", false, &ce.addr)) < 0 ||
-        (rc = int_field(im, index, args, "Bytes", false, &ce.bytes)) < 0 ||
-        (rc = int_field(im, index, args, "Ev Idx", true, &ce.ev_idx)) < 0 ||
-        (rc = u64_field(im, index, args, "Stream", true, &ce.stream)) < 0)
+    if ((rc = ts_field(im, index, &ev->ts, &ce.ts_ns)) < 0 ||
+        (rc = int_field(im, index, &a[ARG_DEVICE_ID], "Device Id", false, &device)) < 0 ||
+        (rc = u64_field(im, index, &a[ARG_ADDR], "Addr", false, &ce.addr)) < 0 ||
+        (rc = int_field(im, index, &a[ARG_BYTES], "Bytes", false, &ce.bytes)) < 0 ||
+        (rc = int_field(im, index, &a[ARG_EV_IDX], "Ev Idx", true, &ce.ev_idx)) < 0 ||
+        (rc = u64_field(im, index, &a[ARG_STREAM], "Stream", true, &ce.stream)) < 0)
         return rc;
-    if ((has_alloc = int_field(im, index, args, "Total Allocated", true, &ce.allocated)) < 0)
+    has_alloc =
+        int_field(im, index, &a[ARG_TOTAL_ALLOCATED], "Total Allocated", true, &ce.allocated);
+    if (has_alloc < 0)
         return has_alloc;
-    if ((has_reserved = int_field(im, index, args, "Total Reserved", true, &ce.reserved)) < 0)
+    has_reserved =
+        int_field(im, index, &a[ARG_TOTAL_RESERVED], "Total Reserved", true, &ce.reserved);
+    if (has_reserved < 0)
         return has_reserved;
     if (has_alloc != has_reserved) {
         fail_msg(im, "event %zu: '%s' is missing (the event has '%s')", index,
@@ -418,36 +412,187 @@ static int take_event(struct importer *im, size_t index, struct json_object *ev,
     }
     ce.device = (int32_t)device;
     ce.has_totals = has_alloc == 1;
-    ce.pid = label(ev, "pid");
-    ce.tid = label(ev, "tid");
+    ce.pid = label(&ev->pid);
+    ce.tid = label(&ev->tid);
+    return keep_event(im, &ce);
+}
 
-    if (im->nevents == im->cap) {
-        size_t cap = im->cap != 0 ? im->cap * 2 : 1024;
-        struct chrome_event *grown = realloc(im->events, cap * sizeof *grown);
-        if (grown == NULL) {
-            fail_msg(im, "out of memory");
-            return GT_ENOMEM;
-        }
-        im->events = grown;
-        im->cap = cap;
+/* traceEvents: every entry is walked, the selected ones kept. A repeated
+ * traceEvents replaces the one before. */
+static int read_events(struct importer *im)
+{
+    enum gt_json_token tok;
+    size_t index = 0;
+    int rc = next(im, &tok);
+
+    im->nevents = 0;
+    im->sum->rows = 0;
+    im->have_list = rc == GT_OK && tok == GT_JSON_ARRAY;
+    if (rc != GT_OK || !im->have_list)
+        return rc == GT_OK ? skip(im, tok) : rc;
+    while ((rc = next(im, &tok)) == GT_OK && tok != GT_JSON_ARRAY_END) {
+        struct raw_event ev = {0};
+        if (tok != GT_JSON_OBJECT)
+            rc = skip(im, tok);
+        else if ((rc = walk_object(im, event_member, &ev)) == GT_OK && selected(&ev))
+            rc = take_event(im, index, &ev);
+        if (rc != GT_OK)
+            return rc;
+        index++;
     }
-    im->events[im->nevents++] = ce;
+    im->sum->rows = (int64_t)index;
+    return rc;
+}
+
+/* ------------------------------------------------------------ devices */
+
+static void free_props(struct importer *im)
+{
+    for (size_t i = 0; i < im->nprops; i++)
+        free(im->props[i].name);
+    im->nprops = 0;
+}
+
+/* A device name: kept when whole and free of NULs, otherwise unknown. */
+static int read_name(struct importer *im, char **name)
+{
+    enum gt_json_token tok;
+    const char *text;
+    size_t len;
+    bool whole;
+    int rc = next(im, &tok);
+
+    if (rc != GT_OK || tok != GT_JSON_STRING)
+        return rc == GT_OK ? skip(im, tok) : rc;
+    text = gt_json_text(im->json, &len, &whole);
+    free(*name);
+    *name = NULL;
+    if (!whole || memchr(text, '\0', len) != NULL)
+        return GT_OK;
+    if ((*name = malloc(len + 1)) == NULL) {
+        fail_msg(im, "out of memory");
+        return GT_ENOMEM;
+    }
+    memcpy(*name, text, len);
+    (*name)[len] = '\0';
     return GT_OK;
 }
 
-static int collect_events(struct importer *im, struct json_object *list)
-{
-    size_t n = json_object_array_length(list);
-    struct json_object *args;
-    int rc;
+/* The fields of one deviceProperties entry. */
+struct raw_device {
+    struct field id, memory;
+    char *name;
+};
 
-    im->sum->rows = (int64_t)n;
-    for (size_t i = 0; i < n; i++) {
-        struct json_object *ev = json_object_array_get_idx(list, i);
-        if (!selected(ev, &args))
-            continue;
-        if ((rc = take_event(im, i, ev, args)) != GT_OK)
+static int device_member(struct importer *im, void *arg)
+{
+    struct raw_device *d = arg;
+
+    if (gt_json_text_is(im->json, "id"))
+        return read_field(im, &d->id);
+    if (gt_json_text_is(im->json, "totalGlobalMem"))
+        return read_field(im, &d->memory);
+    if (gt_json_text_is(im->json, "name"))
+        return read_name(im, &d->name);
+    return skip_value(im);
+}
+
+/* Keeps one entry of deviceProperties. Not ours to police: an entry
+ * without a usable id is skipped, a missing name or memory is left
+ * unknown. Takes d->name. */
+static int keep_device(struct importer *im, struct raw_device *d)
+{
+    struct chrome_device cd = {.order = im->nprops, .name = d->name};
+
+    d->name = NULL;
+    if (d->id.kind != FIELD_NUMBER || d->id.num.kind != GT_JSON_INT || d->id.num.i < 0 ||
+        d->id.num.i > INT32_MAX) {
+        free(cd.name);
+        return GT_OK;
+    }
+    cd.id = (int32_t)d->id.num.i;
+    if (d->memory.kind == FIELD_NUMBER && d->memory.num.kind != GT_JSON_REAL &&
+        d->memory.num.kind != GT_JSON_BIG && d->memory.num.u > 0)
+        cd.memory = d->memory.num.u;
+    if (im->nprops == im->props_cap) {
+        size_t cap = im->props_cap != 0 ? im->props_cap * 2 : 8;
+        struct chrome_device *grown = realloc(im->props, cap * sizeof *grown);
+        if (grown == NULL) {
+            free(cd.name);
+            fail_msg(im, "out of memory");
+            return GT_ENOMEM;
+        }
+        im->props = grown;
+        im->props_cap = cap;
+    }
+    im->props[im->nprops++] = cd;
+    return GT_OK;
+}
+
+/* deviceProperties: what the run had. A repeated one replaces the one
+ * before. */
+static int read_props(struct importer *im)
+{
+    enum gt_json_token tok;
+    int rc = next(im, &tok);
+
+    free_props(im);
+    if (rc != GT_OK || tok != GT_JSON_ARRAY)
+        return rc == GT_OK ? skip(im, tok) : rc;
+    while ((rc = next(im, &tok)) == GT_OK && tok != GT_JSON_ARRAY_END) {
+        struct raw_device d = {0};
+        if (tok != GT_JSON_OBJECT)
+            rc = skip(im, tok);
+        else if ((rc = walk_object(im, device_member, &d)) == GT_OK)
+            rc = keep_device(im, &d);
+        free(d.name);
+        if (rc != GT_OK)
             return rc;
+    }
+    return rc;
+}
+
+static int document_member(struct importer *im, void *arg)
+{
+    (void)arg;
+    if (gt_json_text_is(im->json, "traceEvents"))
+        return read_events(im);
+    if (gt_json_text_is(im->json, "deviceProperties"))
+        return read_props(im);
+    if (gt_json_text_is(im->json, "baseTimeNanoseconds"))
+        return read_field(im, &im->base_time);
+    return skip_value(im);
+}
+
+/* Reads the whole file. The first non-blank byte must open an object:
+ * Kineto writes nothing else, and anything else is not ours to guess at.
+ * Only blank space may follow the document. */
+static int read_document(struct importer *im)
+{
+    enum gt_json_token tok;
+    int first, rc;
+
+    rc = gt_gzfile_open(im->path, &im->file, im->errbuf, im->errlen);
+    if (rc == GT_OK && (rc = gt_json_reader_new(fill, im->file, &im->json)) != GT_OK)
+        fail_msg(im, "out of memory");
+    if (rc != GT_OK)
+        return rc;
+    if ((rc = gt_json_first(im->json, &first)) != GT_OK)
+        return read_failure(im, rc);
+    if (first < 0) {
+        fail_msg(im, "not a chrome trace: the file is empty");
+        return GT_EFOREIGN;
+    }
+    if (first != '{') {
+        fail_msg(im, "not a chrome trace: the file is not a JSON object");
+        return GT_EFOREIGN;
+    }
+    if ((rc = next(im, &tok)) != GT_OK || (rc = walk_object(im, document_member, NULL)) != GT_OK ||
+        (rc = next(im, &tok)) != GT_OK)
+        return rc;
+    if (!im->have_list) {
+        fail_msg(im, "not a chrome trace: no 'traceEvents' list");
+        return GT_EFOREIGN;
     }
     return GT_OK;
 }
@@ -478,47 +623,25 @@ static int compare_devices(const void *pa, const void *pb)
 }
 
 /* The devices of the trace: every entry of deviceProperties (what the run
- * had) and every device with events, once each. deviceProperties is not
- * ours to police: an entry without a usable id is skipped, a missing name or
- * memory is left unknown. */
+ * had) and every device with events, once each; the first entry for an id
+ * wins. Names are borrowed from im->props. */
 static int collect_devices(struct importer *im)
 {
-    struct json_object *props = NULL;
-    size_t nprops = 0, n = 0, kept = 0;
+    size_t n = 0, kept = 0;
 
-    if (json_object_object_get_ex(im->root, "deviceProperties", &props) &&
-        json_object_is_type(props, json_type_array))
-        nprops = json_object_array_length(props);
-    if (nprops > SIZE_MAX / sizeof *im->devices - im->nevents - 1) {
+    if (im->nprops > SIZE_MAX / sizeof *im->devices - im->nevents - 1) {
         fail_msg(im, "out of memory");
         return GT_ENOMEM;
     }
-    im->devices = malloc((nprops + im->nevents + 1) * sizeof *im->devices);
+    im->devices = malloc((im->nprops + im->nevents + 1) * sizeof *im->devices);
     if (im->devices == NULL) {
         fail_msg(im, "out of memory");
         return GT_ENOMEM;
     }
-    for (size_t i = 0; i < nprops; i++) {
-        struct json_object *p = json_object_array_get_idx(props, i), *v;
-        struct chrome_device d = {.order = n, .name = ""};
-        int64_t id;
-
-        if (!json_object_is_type(p, json_type_object) || !json_object_object_get_ex(p, "id", &v) ||
-            !json_object_is_type(v, json_type_int))
-            continue;
-        id = json_object_get_int64(v);
-        if (id < 0 || id > INT32_MAX)
-            continue;
-        d.id = (int32_t)id;
-        if (json_object_object_get_ex(p, "name", &v) && json_object_is_type(v, json_type_string))
-            d.name = json_object_get_string(v);
-        if (json_object_object_get_ex(p, "totalGlobalMem", &v) &&
-            json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0)
-            d.memory = json_object_get_uint64(v);
-        im->devices[n++] = d;
-    }
+    for (size_t i = 0; i < im->nprops; i++, n++)
+        im->devices[n] = im->props[i];
     for (size_t i = 0; i < im->nevents; i++, n++)
-        im->devices[n] = (struct chrome_device){.id = im->events[i].device, .order = n, .name = ""};
+        im->devices[n] = (struct chrome_device){.id = im->events[i].device, .order = n};
     if (n > 1)
         qsort(im->devices, n, sizeof *im->devices, compare_devices);
     for (size_t i = 0; i < n; i++)
@@ -536,7 +659,9 @@ static int write_devices(struct importer *im, const struct gt_import_options *op
 
     for (size_t i = 0; i < im->ndevices && rc == GT_OK; i++) {
         const struct chrome_device *d = &im->devices[i];
-        const char *name = opts != NULL && opts->device_name != NULL ? opts->device_name : d->name;
+        const char *name = opts != NULL && opts->device_name != NULL ? opts->device_name
+                           : d->name != NULL                         ? d->name
+                                                                     : "";
         uint64_t memory =
             opts != NULL && opts->device_memory != 0 ? opts->device_memory : d->memory;
 
@@ -555,13 +680,12 @@ static int write_devices(struct importer *im, const struct gt_import_options *op
  * time of the import, as for CSV. */
 static void start_time(struct importer *im, char *when, size_t len)
 {
-    struct json_object *base;
+    const struct field *base = &im->base_time;
     time_t secs = time(NULL);
     struct tm tm;
 
-    if (im->nevents > 0 && json_object_object_get_ex(im->root, "baseTimeNanoseconds", &base) &&
-        json_object_is_type(base, json_type_int)) {
-        int64_t b = json_object_get_int64(base), first = im->events[0].ts_ns;
+    if (im->nevents > 0 && base->kind == FIELD_NUMBER && base->num.kind == GT_JSON_INT) {
+        int64_t b = base->num.i, first = im->events[0].ts_ns;
         /* Both are bounded well inside int64 only if they are sane. */
         if (b >= 0 && b < INT64_MAX / 2 && first > -b && first < INT64_MAX / 2)
             secs = (time_t)((b + first) / 1000000000);
@@ -646,7 +770,6 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
 {
     struct gt_import_summary local;
     struct importer im = {0};
-    struct json_object *list;
     int rc, close_rc;
 
     im.sum = sum != NULL ? sum : &local;
@@ -661,19 +784,9 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
     }
     im.path = json_path;
 
-    char why[128];
-    rc = gt_files_check_input(json_path, why, sizeof why);
-    if (rc != GT_OK)
-        fail_msg(&im, "cannot read '%s': %s", json_path, why);
-    if (rc == GT_OK)
-        rc = parse_file(&im);
-    if (rc == GT_OK && (!json_object_object_get_ex(im.root, "traceEvents", &list) ||
-                        !json_object_is_type(list, json_type_array))) {
-        fail_msg(&im, "not a chrome trace: no 'traceEvents' list");
-        rc = GT_EFOREIGN;
-    }
-    if (rc == GT_OK)
-        rc = collect_events(&im, list);
+    rc = read_document(&im);
+    gt_json_reader_free(im.json);
+    gt_gzfile_close(im.file);
     if (rc == GT_OK && im.nevents == 0) {
         /* Kineto writes [memory] events only when asked to: a trace without
          * them has nothing to replay, and an empty trace would only say so
@@ -709,7 +822,8 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
             unlink(trace_path);
     }
     free(im.devices);
+    free_props(&im);
+    free(im.props);
     free(im.events);
-    json_object_put(im.root);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* libFuzzer target for the chrome trace importer: each input is written to a
  * file and imported into a fresh trace, both removed afterwards. The input
- * goes through the same gzread path as a real file, so plain JSON seeds
- * exercise the tokener and the event checks, gzip seeds the truncation and
+ * goes through the same file reader as a real file, so plain JSON seeds
+ * exercise the JSON reader and the event checks, gzip seeds the truncation and
  * damage handling. Finds crashes, leaks and sanitizer reports; a rejected
  * input is a normal outcome. */
 #include <stddef.h>

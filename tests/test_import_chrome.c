@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "gputrace/err.h"
 #include "gputrace/import.h"
@@ -531,6 +533,210 @@ START_TEST(a_missing_trace_is_reported_as_missing)
 }
 END_TEST
 
+/* Leniencies json-c's strict mode still let through, now errors. */
+START_TEST(single_quotes_nan_and_infinity_are_errors)
+{
+    static const char quotes[] = "{\"traceEvents\": [{'name': '[memory]'}]}";
+    static const char nan[] = "{\"traceEvents\": [{\"ts\": NaN}]}";
+    static const char inf[] = "{\"traceEvents\": [{\"ts\": -Infinity}]}";
+
+    expect_failure(write_file("q.json", quotes, strlen(quotes)), GT_ECORRUPT,
+                   "invalid JSON at byte 18: single quotes are not JSON", false);
+    expect_failure(write_file("nan.json", nan, strlen(nan)), GT_ECORRUPT,
+                   "invalid JSON at byte 24: NaN and Infinity are not JSON", false);
+    expect_failure(write_file("inf.json", inf, strlen(inf)), GT_ECORRUPT,
+                   "invalid JSON at byte 24: NaN and Infinity are not JSON", false);
+}
+END_TEST
+
+/* json-c clamped integers beyond 64 bits to the limits: a silently wrong
+ * address or size. Now a used field says it is out of range; one nobody
+ * reads is valid JSON and left alone. */
+START_TEST(integers_beyond_64_bits_in_a_used_field_are_out_of_range)
+{
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {GOOD_ARGS_BUT(", \"Device Id\": 0, \"Addr\": 18446744073709551616, \"Bytes\": 512"),
+         "event 1: 'Addr' is out of range"},
+        {GOOD_ARGS_BUT(", \"Device Id\": 0, \"Addr\": 4096, \"Bytes\": 9223372036854775808"),
+         "event 1: 'Bytes' is out of range"},
+        {GOOD_ARGS_BUT(", \"Device Id\": 0, \"Addr\": 4096, \"Bytes\": -99999999999999999999"),
+         "event 1: 'Bytes' is out of range"},
+    };
+    const char *out = path_of("out.db");
+    struct gt_event *ev;
+    size_t n;
+    char err[256] = "";
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_failure(one_event("1", cases[i].args), GT_EINVAL, cases[i].msg, false);
+    /* The largest address there is, and a huge number in an unused arg. */
+    ck_assert_msg(gt_import_chrome(one_event("1", GOOD_ARGS_BUT(", \"Device Id\": 0, \"Addr\": "
+                                                                "18446744073709551615, \"Bytes\": "
+                                                                "512, \"Seq\": 1e999999, \"Ext\": "
+                                                                "123456789012345678901234567890")),
+                                   out, NULL, NULL, err, sizeof err) == GT_OK,
+                  "%s", err);
+    ev = read_all(out, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(ev[0].addr, UINT64_MAX);
+    free(ev);
+}
+END_TEST
+
+/* Writes text gzipped, as members members of about equal length after each
+ * other, then tail. */
+static const char *write_gzip(const char *name, const char *text, size_t len, int members,
+                              const char *tail, size_t tail_len)
+{
+    const char *p = path_of(name);
+    FILE *f = fopen(p, "wb");
+    size_t step = len / (size_t)members + 1;
+
+    ck_assert_ptr_nonnull(f);
+    for (size_t at = 0; at < len; at += step) {
+        size_t n = len - at < step ? len - at : step;
+        uLongf cap = compressBound((uLong)n) + 64;
+        Bytef *z = malloc(cap);
+        z_stream zs = {0};
+
+        ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                         Z_OK);
+        zs.next_in = (Bytef *)(text + at);
+        zs.avail_in = (uInt)n;
+        zs.next_out = z;
+        zs.avail_out = (uInt)cap;
+        ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+        ck_assert_uint_eq(fwrite(z, 1, zs.total_out, f), zs.total_out);
+        deflateEnd(&zs);
+        free(z);
+    }
+    ck_assert_uint_eq(fwrite(tail, 1, tail_len, f), tail_len);
+    ck_assert_int_eq(fclose(f), 0);
+    return p;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = malloc(1 << 16);
+
+    ck_assert_ptr_nonnull(f);
+    *len = fread(text, 1, 1 << 16, f);
+    ck_assert(feof(f));
+    fclose(f);
+    return text;
+}
+
+START_TEST(gzip_members_one_after_another_import_as_one_text)
+{
+    size_t len;
+    char *text = slurp(DATA "two-devices.json", &len);
+
+    /* check_two_devices compares the source path too, so keep the name. */
+    check_two_devices(write_gzip("members.json.gz", text, len, 3, "", 0));
+    free(text);
+}
+END_TEST
+
+/* zlib's gzread stops quietly at bytes after a member that are not another
+ * member; those bytes could be the rest of the trace. */
+START_TEST(data_after_the_gzip_stream_is_an_error)
+{
+    size_t len;
+    char *text = slurp(DATA "two-devices.json", &len);
+    static const char zeros[16];
+    const char *p;
+
+    p = write_gzip("junk.json.gz", text, len, 1, "junk", 4);
+    expect_failure(p, GT_ECORRUPT, "unexpected data after the gzip stream at byte ", true);
+    p = write_gzip("zeros.json.gz", text, len, 2, zeros, sizeof zeros);
+    expect_failure(p, GT_ECORRUPT, "unexpected data after the gzip stream at byte ", true);
+    /* Half a magic number is no member either. */
+    p = write_gzip("half.json.gz", text, len, 1, "\x1f", 1);
+    expect_failure(p, GT_ECORRUPT, "unexpected data after the gzip stream at byte ", true);
+    free(text);
+}
+END_TEST
+
+/* A small .json.gz of a big document: one event holding a 64 MiB string,
+ * then 64 events of 1 MiB each, then one CUDA [memory] event. The reader
+ * streams it, so the import grows by far less than the text. */
+START_TEST(memory_stays_bounded_by_the_selected_events_not_the_document)
+{
+    static const char head[] = "{\"traceEvents\": [{\"name\": \"big\", \"args\": {\"s\": \"";
+    static const char mid[] = "\"}}";
+    static const char one[] = ", {\"name\": \"mid\", \"args\": {\"s\": \"";
+    char tail[512];
+    const char *p = path_of("bomb.json.gz");
+    const char *out = path_of("out.db");
+    size_t mib = (size_t)1 << 20;
+    char *fill = malloc(mib), err[256] = "";
+    struct rusage before, after;
+    struct gt_import_summary sum;
+    gzFile gz = gzopen(p, "wb1");
+
+    ck_assert_ptr_nonnull(gz);
+    memset(fill, 'a', mib);
+    ck_assert_int_gt(gzwrite(gz, head, sizeof head - 1), 0);
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_gt(gzwrite(gz, fill, (unsigned)mib), 0);
+    ck_assert_int_gt(gzwrite(gz, mid, sizeof mid - 1), 0);
+    for (int i = 0; i < 64; i++) {
+        ck_assert_int_gt(gzwrite(gz, one, sizeof one - 1), 0);
+        ck_assert_int_gt(gzwrite(gz, fill, (unsigned)mib), 0);
+        ck_assert_int_gt(gzwrite(gz, mid, sizeof mid - 1), 0);
+    }
+    snprintf(tail, sizeof tail,
+             ", {\"name\": \"[memory]\", \"ph\": \"i\", \"ts\": 1, \"args\": {\"Addr\": 4096, "
+             "\"Bytes\": 512, \"Device Id\": 0, %s}}]}",
+             GOOD_ARGS_BUT(""));
+    ck_assert_int_gt(gzwrite(gz, tail, (unsigned)strlen(tail)), 0);
+    ck_assert_int_eq(gzclose(gz), Z_OK);
+    free(fill);
+
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &before), 0);
+    ck_assert_msg(gt_import_chrome(p, out, NULL, &sum, err, sizeof err) == GT_OK, "%s", err);
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &after), 0);
+    ck_assert_int_eq(sum.rows, 66);
+    ck_assert_int_eq(sum.events, 1);
+    /* ru_maxrss is in KiB: 128 MiB of text, under 16 MiB of growth. */
+    ck_assert_msg(after.ru_maxrss - before.ru_maxrss < 16 * 1024,
+                  "the import grew by %ld KiB for 128 MiB of text",
+                  after.ru_maxrss - before.ru_maxrss);
+}
+END_TEST
+
+/* A repeated key: the last one counts, as in Python's json module. Device
+ * names are decoded. */
+START_TEST(the_last_of_a_repeated_key_counts_and_names_are_decoded)
+{
+    static const char text[] =
+        "{\"deviceProperties\": [{\"id\": 0, \"name\": \"x\", \"totalGlobalMem\": 1}],"
+        " \"traceEvents\": [{\"name\": \"[memory]\", \"ts\": 1, \"args\": {\"Device Type\": 1,"
+        " \"Device Id\": 0, \"Addr\": 1, \"Bytes\": 512}}],"
+        " \"traceEvents\": [{\"name\": \"[memory]\", \"ts\": 1, \"args\": {\"Device Type\": 1,"
+        " \"Device Id\": 0, \"Addr\": 8192, \"Bytes\": 512, \"Bytes\": 1024}}],"
+        " \"deviceProperties\": [{\"id\": 0, \"name\": \"NVIDIA \\u0048100\","
+        " \"totalGlobalMem\": 1, \"totalGlobalMem\": 85018279936}]}";
+    const char *out = path_of("out.db");
+    struct gt_event *ev;
+    size_t n;
+    char err[256] = "";
+
+    ck_assert_msg(gt_import_chrome(write_file("dup.json", text, strlen(text)), out, NULL, NULL, err,
+                                   sizeof err) == GT_OK,
+                  "%s", err);
+    ev = read_all(out, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(ev[0].addr, 8192);
+    ck_assert_uint_eq(ev[0].size, 1024);
+    free(ev);
+    expect_device(out, 0, "NVIDIA H100", H100_MEMORY);
+}
+END_TEST
+
 /* ------------------------------------------------------------ real traces */
 
 static const struct {
@@ -613,6 +819,12 @@ static Suite *import_chrome_suite(void)
     tcase_add_test(tc, other_events_are_skipped_however_they_are_shaped);
     tcase_add_test(tc, an_existing_output_is_never_overwritten_or_removed);
     tcase_add_test(tc, a_missing_trace_is_reported_as_missing);
+    tcase_add_test(tc, single_quotes_nan_and_infinity_are_errors);
+    tcase_add_test(tc, integers_beyond_64_bits_in_a_used_field_are_out_of_range);
+    tcase_add_test(tc, gzip_members_one_after_another_import_as_one_text);
+    tcase_add_test(tc, data_after_the_gzip_stream_is_an_error);
+    tcase_add_test(tc, memory_stays_bounded_by_the_selected_events_not_the_document);
+    tcase_add_test(tc, the_last_of_a_repeated_key_counts_and_names_are_decoded);
     tcase_add_loop_test(tc,
                         the_real_profiler_traces_import_and_their_bytes_add_up_to_total_allocated,
                         0, (int)(sizeof real / sizeof real[0]));

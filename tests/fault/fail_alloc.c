@@ -1,7 +1,7 @@
 /* Allocation-failure injection (SQLite's test_malloc is the model): linked
  * into gpu-trace-fault with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,
- * so every allocation of gpu-trace's own code (not SQLite's, zlib's or
- * json-c's) goes through here.
+ * so every allocation of gpu-trace's own code (not SQLite's or zlib's)
+ * goes through here.
  *   GT_FAIL_ALLOC=N        the Nth allocation (1-based) fails, the others
  *                          succeed (0 or unset: none fails)
  *   GT_FAIL_ALLOC_COUNT=1  print "allocations: K" on stderr at exit

@@ -11,7 +11,7 @@ cmake --build "$build" -j "$(nproc)" --target gpu-trace gputrace-inject
 mkdir -p "$bin"
 # relink gpu-trace against the static SQLite
 gcc -o "$bin/gpu-trace" "$build"/CMakeFiles/gpu-trace.dir/cli/*.o "$build/libgputrace_core.a" \
-    /usr/lib/x86_64-linux-gnu/libsqlite3.a /usr/lib/x86_64-linux-gnu/libjson-c.a \
+    /usr/lib/x86_64-linux-gnu/libsqlite3.a \
     /usr/lib/x86_64-linux-gnu/libz.a -lpthread -ldl -lm
 cp "$build/tracer/libgputrace-inject.so" "$bin/"
 nvcc -O2 -o "$bin/smoke" "$root/tests/gpu/smoke.cu" -lcuda

@@ -8,8 +8,10 @@
  *
  * Memory: nodes, strings and item arrays live in one arena freed at once by
  * gt_pickle_free; everything an opcode allocates is proportional to the bytes
- * it consumed, so a document is linear in its file. The stack, the marks, the
- * memo and the dict key index are scratch freed when decoding ends. */
+ * it consumed, so a document is linear in its file. The stack, the marks and
+ * the memo are scratch freed when decoding ends; the dict key index stays
+ * with the document, so gt_pk_get finds a key of a large dict in constant
+ * time however many places share that dict through the memo. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -41,7 +43,8 @@
 #define EXPANSION_SLACK ((size_t)16 << 20)
 
 /* Dicts up to this size find keys by a linear scan (snapshot dicts have 3 to
- * 12 keys); larger ones go into the hash index so SETITEMS stays linear. */
+ * 12 keys); larger ones go into the hash index so SETITEMS, and every later
+ * gt_pk_get, stays linear. */
 #define DICT_LINEAR_MAX 8
 
 /* Names in refusal messages are cut here: a hostile file chooses them. */
@@ -69,11 +72,6 @@ struct arena {
     bool over_limit; /* the last failure was the limit, not malloc */
 };
 
-struct gt_pickle {
-    struct arena arena;
-    struct gt_pk *root;
-};
-
 /* A list, tuple or dict. pk comes first, so a container's struct gt_pk
  * pointer is also its box pointer.
  * Invariants: pk.u.seq.n <= cap (dict: pk.u.dict.n <= cap); once frozen the
@@ -85,7 +83,7 @@ struct box {
     size_t cap;
     uint32_t depth;
     bool frozen;
-    bool indexed; /* its keys are in the decoder's key index */
+    const struct keyindex *index; /* holds its keys; NULL for a small dict */
 };
 
 /* One key of a large dict. An empty slot has dict == NULL. */
@@ -100,6 +98,13 @@ struct keyindex {
     struct keyslot *slots;
     size_t cap;
     size_t n;
+};
+
+/* The document: nodes in the arena, the key index of its large dicts. */
+struct gt_pickle {
+    struct arena arena;
+    struct gt_pk *root;
+    struct keyindex keys;
 };
 
 struct dec;
@@ -125,8 +130,8 @@ struct dec {
     size_t marks_cap;
     struct gt_pk **memo; /* NULL where nothing was stored */
     size_t memo_cap;
-    size_t memo_used; /* stored entries: the index MEMOIZE uses next */
-    struct keyindex keys;
+    size_t memo_used;      /* stored entries: the index MEMOIZE uses next */
+    struct keyindex *keys; /* the document's */
     struct gt_pk *none;
     struct gt_pk *yes;
     struct gt_pk *no;
@@ -777,7 +782,7 @@ static void index_place(struct keyindex *ix, const struct box *dict, uint64_t h,
 
 static int index_grow(struct dec *d)
 {
-    struct keyindex old = d->keys;
+    struct keyindex old = *d->keys;
     size_t cap = old.cap == 0 ? 1024 : old.cap;
 
     while ((old.n + 1) * 2 >= cap) {
@@ -787,16 +792,16 @@ static int index_grow(struct dec *d)
     }
     if (cap == old.cap)
         return 0;
-    d->keys.slots = calloc(cap, sizeof *old.slots);
-    if (d->keys.slots == NULL) {
-        d->keys = old;
+    d->keys->slots = calloc(cap, sizeof *old.slots);
+    if (d->keys->slots == NULL) {
+        *d->keys = old;
         return scratch_oom(d);
     }
-    d->keys.cap = cap;
-    d->keys.n = 0;
+    d->keys->cap = cap;
+    d->keys->n = 0;
     for (size_t i = 0; i < old.cap; i++)
         if (old.slots[i].dict != NULL)
-            index_place(&d->keys, old.slots[i].dict, old.slots[i].hash, old.slots[i].idx);
+            index_place(d->keys, old.slots[i].dict, old.slots[i].hash, old.slots[i].idx);
     free(old.slots);
     return 0;
 }
@@ -806,14 +811,16 @@ static int index_add(struct dec *d, const struct box *dict, size_t idx)
     int rc = index_grow(d);
 
     if (rc == 0)
-        index_place(&d->keys, dict, key_hash(dict->pk.u.dict.keys[idx]), idx);
+        index_place(d->keys, dict, key_hash(dict->pk.u.dict.keys[idx]), idx);
     return rc;
 }
 
-static size_t dict_find(const struct dec *d, const struct box *b, const struct gt_pk *k)
+/* Index of key k in dict b, or SIZE_MAX: by the hash index for a large
+ * dict, by a scan of at most DICT_LINEAR_MAX keys otherwise. */
+static size_t dict_find_in(const struct box *b, const struct gt_pk *k)
 {
-    if (b->indexed)
-        return index_find(&d->keys, b, k, key_hash(k));
+    if (b->index != NULL)
+        return index_find(b->index, b, k, key_hash(k));
     for (size_t i = 0; i < b->pk.u.dict.n; i++)
         if (key_eq(b->pk.u.dict.keys[i], k))
             return i;
@@ -824,7 +831,7 @@ static size_t dict_find(const struct dec *d, const struct box *b, const struct g
  * first key node, and takes the new value. */
 static int dict_set(struct dec *d, struct box *b, struct gt_pk *k, struct gt_pk *v)
 {
-    size_t i = dict_find(d, b, k);
+    size_t i = dict_find_in(b, k);
     size_t n = b->pk.u.dict.n;
     int rc = adopt(d, b, k);
 
@@ -842,10 +849,10 @@ static int dict_set(struct dec *d, struct box *b, struct gt_pk *k, struct gt_pk 
     b->pk.u.dict.keys[n] = k;
     b->pk.u.dict.vals[n] = v;
     b->pk.u.dict.n = n + 1;
-    if (b->indexed)
+    if (b->index != NULL)
         return index_add(d, b, n);
     if (n + 1 > DICT_LINEAR_MAX) {
-        b->indexed = true;
+        b->index = d->keys;
         for (size_t j = 0; j <= n && rc == 0; j++)
             rc = index_add(d, b, j);
     }
@@ -1675,13 +1682,13 @@ int gt_pickle_load_mem(const void *data, size_t len, struct gt_pickle **out, cha
     if (p == NULL)
         return fail(&d, GT_ENOMEM, "out of memory");
     d.arena = &p->arena;
+    d.keys = &p->keys;
     rc = singletons(&d);
     if (rc == 0)
         rc = run(&d);
     free(d.stack);
     free(d.marks);
     free(d.memo);
-    free(d.keys.slots);
     if (rc != 0) {
         gt_pickle_free(p);
         return rc;
@@ -1744,6 +1751,7 @@ void gt_pickle_free(struct gt_pickle *p)
     if (p == NULL)
         return;
     arena_release(&p->arena);
+    free(p->keys.slots);
     free(p);
 }
 
@@ -1754,17 +1762,16 @@ const struct gt_pk *gt_pickle_root(const struct gt_pickle *p)
 
 const struct gt_pk *gt_pk_get(const struct gt_pk *d, const char *key)
 {
-    size_t n = 0;
+    const struct box *b = (const struct box *)d;
+    struct gt_pk k = {.type = GT_PK_STR};
+    size_t i;
 
     if (d == NULL || d->type != GT_PK_DICT || key == NULL)
         return NULL;
-    n = strlen(key);
-    for (size_t i = 0; i < d->u.dict.n; i++) {
-        const struct gt_pk *k = d->u.dict.keys[i];
-        if (k->type == GT_PK_STR && k->u.str.len == n && memcmp(k->u.str.s, key, n) == 0)
-            return d->u.dict.vals[i];
-    }
-    return NULL;
+    k.u.str.s = key;
+    k.u.str.len = strlen(key);
+    i = dict_find_in(b, &k);
+    return i == SIZE_MAX ? NULL : d->u.dict.vals[i];
 }
 
 int gt_pk_int(const struct gt_pk *v, int64_t *out)

@@ -499,9 +499,16 @@ static uint64_t freed_block_size(const struct snap *im, const struct vec *allocs
 static int write_block(struct snap *im, int64_t device, const struct seg *g, uint64_t addr,
                        uint64_t size, uint64_t requested, bool allocated)
 {
-    struct gt_initial_block b = {
-        (int32_t)device, addr,    size,      requested,      allocated,
-        g->addr,         g->size, g->stream, (bool)g->small, (bool)g->expandable};
+    struct gt_initial_block b = {.device = (int32_t)device,
+                                 .addr = addr,
+                                 .size = size,
+                                 .requested = requested,
+                                 .allocated = allocated,
+                                 .segment = g->addr,
+                                 .segment_size = g->size,
+                                 .stream = g->stream,
+                                 .small_pool = g->small,
+                                 .expandable = g->expandable};
     return gt_trace_add_initial_block(im->w, &b);
 }
 

@@ -117,7 +117,7 @@ void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const st
 
 int gt_live_put_start(struct gt_live_map *m, const struct gt_initial_block *b, gt_sim_handle h)
 {
-    struct gt_live *l = gt_live_put(m, b->device, b->addr);
+    struct gt_live *l = gt_live_put(m, b->device, gt_initial_block_key(b));
     if (!l)
         return GT_ENOMEM;
     l->h = h;

@@ -166,7 +166,7 @@ static int register_start(struct decoder *d, const struct gt_scenario *scn, uint
         init_slot[k] = NO_SLOT;
         if (dev < 0 || !b->allocated)
             continue;
-        struct addr_entry *e = addr_map_get(&d->map, b->addr, (uint8_t)dev);
+        struct addr_entry *e = addr_map_get(&d->map, gt_initial_block_key(b), (uint8_t)dev);
         if (!e)
             return GT_ENOMEM;
         if (e->state == ENTRY_LIVE)

@@ -7,6 +7,7 @@
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/scenario.h"
+#include "scenario_int.h"
 #include "gputrace/schema.h"
 #include "gputrace/units.h"
 #include "gputrace/banned.h"
@@ -354,6 +355,8 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
         read_recorded_conf(r, s, p);
         rc = read_events(r, p, errbuf, errlen);
     }
+    if (rc == 0)
+        rc = gt_scenario_warm_start(s, r, errbuf, errlen);
     if (rc == 0)
         attach_start(s);
     for (size_t i = 0; rc == 0 && i < s->ndevices; i++) {

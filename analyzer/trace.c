@@ -1822,7 +1822,7 @@ static int read_blocks(struct gt_trace_reader *r, struct opt_query *q,
     if (rc != GT_OK || !run)
         return rc;
     while (rc == GT_OK && (src = sqlite3_step(q->st)) == SQLITE_ROW) {
-        struct gt_initial_block b;
+        struct gt_initial_block b = {0};
 
         b.device = (int32_t)sqlite3_column_int64(q->st, 0);
         b.addr = u64_from_i64(sqlite3_column_int64(q->st, 1));

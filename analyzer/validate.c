@@ -444,7 +444,10 @@ static void compare_segments(struct dev *d)
             break;
     o->segment_events_sim = (int64_t)d->simv.n;
     o->segment_events_matched = (int64_t)i;
-    o->match_fraction = d->real.n ? (double)i / (double)d->real.n : 1.0;
+    /* Over the longer side: segment events the simulator made and the real
+     * run never did are as much a miss as the other way round. */
+    size_t longer = d->real.n > d->simv.n ? d->real.n : d->simv.n;
+    o->match_fraction = longer ? (double)i / (double)longer : 1.0;
     if (i < d->real.n || i < d->simv.n) {
         o->first_divergence = (int64_t)i;
         o->has_real = i < d->real.n;
@@ -453,6 +456,8 @@ static void compare_segments(struct dev *d)
             o->real_at = d->real.v[i];
         if (o->has_sim)
             o->sim_at = d->simv.v[i];
+        /* The side whose event came at the earlier request diverged first. */
+        o->sim_diverged_first = o->has_sim && (!o->has_real || o->sim_at.event < o->real_at.event);
     }
     o->peak_reserved_sim = (uint64_t)gt_sim_get_stats(d->sim)->reserved_bytes[GT_SIM_ALL].peak;
 }
@@ -538,8 +543,10 @@ static int preload(struct run *run)
 static int validate(struct run *run, char *errbuf, size_t errlen)
 {
     int rc = read_conf(run, errbuf, errlen);
-    if (rc == 0)
-        rc = gt_trace_initial_blocks(run->r, count_initial, run);
+    /* The scenario's start state: recorded, or rebuilt for a profiler
+     * window on a warm allocator. */
+    for (size_t k = 0; rc == 0 && k < run->scn->nblocks; k++)
+        rc = count_initial(run, &run->scn->blocks[k]);
     if (rc == 0)
         rc = read_events(run, first_pass_event, errbuf, errlen);
     if (rc == 0)

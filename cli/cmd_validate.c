@@ -50,6 +50,21 @@ static const char *seg_name(int32_t kind)
     return kind >= 1 && kind <= 4 ? names[kind] : "?";
 }
 
+/* Where the start state came from: "recorded" in the trace, "rebuilt" from
+ * a profiler window's totals, or "none". */
+static const char *start_state_name(const struct gt_validate_device *d)
+{
+    if (d->card.start_inferred)
+        return "rebuilt";
+    return d->initial_reserved ? "recorded" : "none";
+}
+
+static const char *start_state_words(const struct gt_validate_device *d)
+{
+    return d->card.start_inferred ? "rebuilt from the totals of the first event"
+                                  : "rebuilt from the recording";
+}
+
 static void print_seg(FILE *f, const char *who, bool has, const struct gt_validate_seg *s)
 {
     char sz[32];
@@ -66,9 +81,9 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
     char a[32], b[32], card[256];
     fprintf(f, "device %d: %" PRId64 " requests replayed\n", (int)d->device, d->requests);
     if (d->initial_reserved)
-        fprintf(f, "  start state: %s reserved, %s allocated before the first event (rebuilt)\n",
+        fprintf(f, "  start state: %s reserved, %s allocated before the first event (%s)\n",
                 gt_units_format_bytes(d->initial_reserved, a, sizeof(a)),
-                gt_units_format_bytes(d->initial_allocated, b, sizeof(b)));
+                gt_units_format_bytes(d->initial_allocated, b, sizeof(b)), start_state_words(d));
     fprintf(f, "  card: %s\n", gt_scenario_card_line(&d->card, card, sizeof(card)));
     bool segments_apply = d->segment_events_real || !d->totals_events;
     if (segments_apply && d->requests && !d->segment_events_real && !d->segment_events_sim)
@@ -84,7 +99,8 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
                 gt_units_format_bytes(d->peak_reserved_real, a, sizeof(a)),
                 gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)));
         if (d->first_divergence >= 0) {
-            fprintf(f, "  first divergence at segment event %" PRId64 ":\n", d->first_divergence);
+            fprintf(f, "  first divergence at segment event %" PRId64 " (the %s diverged first):\n",
+                    d->first_divergence, d->sim_diverged_first ? "simulator" : "real run");
             print_seg(f, "real", d->has_real, &d->real_at);
             print_seg(f, "simulated", d->has_sim, &d->sim_at);
         }
@@ -114,16 +130,16 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
         if (d->totals_block_at > d->totals_bytes_at)
             fprintf(f,
                     "    the simulator handed out a %s block for %s: its free blocks differ from "
-                    "the real run's, whose cache before the trace is not recorded\n",
+                    "the real run's, whose cache before the trace is known only by its size\n",
                     gt_units_format_bytes(d->totals_block_at, a, sizeof(a)),
                     gt_units_format_bytes(d->totals_bytes_at, b, sizeof(b)));
     }
     if (d->totals_events)
-        fprintf(f,
-                "  peak reserved: real %s (Total Reserved, warm cache), simulated %s (from an "
-                "empty cache)\n",
+        fprintf(f, "  peak reserved: real %s (Total Reserved), simulated %s (from %s)\n",
                 gt_units_format_bytes(d->totals_reserved_peak_real, a, sizeof(a)),
-                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)));
+                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)),
+                d->card.start_inferred ? "the start state its first event's totals imply"
+                                       : "an empty cache");
     if (!d->segment_events_real && !d->totals_events && !d->requests)
         fprintf(f, "  nothing to compare: the trace has no requests\n");
     if (d->ooms_real || d->ooms_sim)
@@ -161,16 +177,17 @@ static void json_device(FILE *f, const struct gt_validate_device *d)
         json_seg(f, "real", d->has_real, &d->real_at);
         fputs(", ", f);
         json_seg(f, "sim", d->has_sim, &d->sim_at);
-        fputs("}", f);
+        fprintf(f, ", \"first\": \"%s\"}", d->sim_diverged_first ? "sim" : "real");
     }
     fprintf(f,
             ", \"initial_reserved_bytes\": %" PRIu64 ", \"initial_allocated_bytes\": %" PRIu64
-            ", \"device_cap_bytes\": %" PRIu64 ", \"memory_source\": \"%s\""
+            ", \"start_state\": \"%s\", \"device_cap_bytes\": %" PRIu64
+            ", \"memory_source\": \"%s\""
             ", \"ooms_real\": %" PRId64 ", \"ooms_sim\": %" PRId64 ", \"unknown_frees\": %" PRId64
             ", \"totals_events\": %" PRId64 ", \"totals_matched\": %" PRId64
             ", \"totals_reserved_peak_real_bytes\": %" PRIu64 ", \"final_blocks_real\": %" PRId64
             ", \"final_blocks_matched\": %" PRId64 ", \"first_totals_mismatch\": ",
-            d->initial_reserved, d->initial_allocated, d->cap,
+            d->initial_reserved, d->initial_allocated, start_state_name(d), d->cap,
             gt_scenario_source_name(d->card.source), d->ooms_real, d->ooms_sim, d->unknown_frees,
             d->totals_events, d->totals_matched, d->totals_reserved_peak_real, d->final_blocks_real,
             d->final_blocks_matched);

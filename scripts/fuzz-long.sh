@@ -6,6 +6,7 @@
 # the runs, the executions per second, the corpus grown and any crash; the
 # crashing inputs stay in WORK for turning into tests.
 #   scripts/fuzz-long.sh [SECONDS] [WORK]
+#   GT_FUZZ_TARGETS="chrome csv"  only these targets (default: all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-3600}
@@ -42,6 +43,9 @@ if [ -d "$shared" ]; then
 fi
 for t in "$fb"/fuzz_*; do
     name=$(basename "$t")
+    if [ -n "${GT_FUZZ_TARGETS:-}" ] && [[ " $GT_FUZZ_TARGETS " != *" ${name#fuzz_} "* ]]; then
+        continue
+    fi
     corpus="$work/${name#fuzz_}"
     log="$work/$name.log"
     before=$(find "$corpus" -type f | wc -l)

@@ -1021,12 +1021,12 @@ START_TEST(initial_blocks_round_trip_in_device_and_unsigned_address_order)
 {
     const char *p = path_of("t.db");
     const struct gt_initial_block in[] = {
-        {1, 0x7f0000200000, 512, 500, true, 0x7f0000200000, 2 << 20, 0, true, false},
-        {0, UINT64_MAX - 511, 512, 0, false, (uint64_t)1 << 63, UINT64_MAX, UINT64_MAX, false,
-         true},
+        {1, 0x7f0000200000, 512, 500, true, 0x7f0000200000, 2 << 20, 0, true, false, 0},
+        {0, UINT64_MAX - 511, 512, 0, false, (uint64_t)1 << 63, UINT64_MAX, UINT64_MAX, false, true,
+         0},
         {0, 0x7f0000000000, (uint64_t)1 << 63, UINT64_MAX, true, 0x7f0000000000, 20 << 20, 7, false,
-         false},
-        {0, (uint64_t)1 << 63, 1, 1, false, (uint64_t)1 << 63, 1, 0, true, true},
+         false, 0},
+        {0, (uint64_t)1 << 63, 1, 1, false, (uint64_t)1 << 63, 1, 0, true, true, 0},
     };
     const size_t order[] = {2, 3, 1, 0};
     struct gt_trace_writer *w;
@@ -1068,7 +1068,7 @@ END_TEST
 
 START_TEST(two_initial_blocks_at_one_address_are_an_error)
 {
-    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false};
+    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false, 0};
     struct gt_trace_writer *w;
     char err[256];
 
@@ -1084,7 +1084,7 @@ END_TEST
 static void write_with_optional_rows(const char *p)
 {
     const struct gt_frame f[] = {{"a.py", "f", 1}, {"b.py", "g", 2}};
-    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false};
+    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false, 0};
     struct gt_trace_writer *w;
     char err[256];
 

@@ -48,6 +48,9 @@ struct gt_scenario_device {
      * shed, the least card the start state fits on */
     uint64_t start_pinned;
     size_t start_segments;
+    /* the start state was not recorded but rebuilt from a profiler window's
+     * totals at its first event (a warm allocator): see docs/validation.md */
+    bool start_inferred;
     int64_t requests; /* alloc, free, empty_cache and oom events */
     int64_t pid;      /* the process of its first request */
     size_t first_block, nblocks;

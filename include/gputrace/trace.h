@@ -96,7 +96,16 @@ struct gt_initial_block {
     bool allocated;
     uint64_t segment, segment_size, stream;
     bool small_pool, expandable;
+    /* the address the trace's events name the block by, when a rebuilt
+     * start state places it elsewhere (0: addr); not stored in the trace */
+    uint64_t key;
 };
+
+/* gt_initial_block_key: the address a free of the block names. */
+static inline uint64_t gt_initial_block_key(const struct gt_initial_block *b)
+{
+    return b->key != 0 ? b->key : b->addr;
+}
 int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initial_block *b);
 /* gt_trace_add_final_block: one block of the state the recording reports at
  * its end (table final_blocks, same fields). */

@@ -27,11 +27,12 @@ struct gt_validate_device {
     int64_t segment_events_real;
     int64_t segment_events_sim;
     int64_t segment_events_matched; /* in order, same kind and size, before the first divergence */
-    double match_fraction;          /* matched / real (1 when there are none) */
+    double match_fraction;          /* matched / max(real, sim) (1 when both are 0) */
     uint64_t peak_reserved_real;    /* from the start state and the real segment events */
     uint64_t peak_reserved_sim;
-    int64_t first_divergence;               /* index among the real segment events; -1 if none */
-    bool has_real, has_sim;                 /* which of real/sim exist at the divergence */
+    int64_t first_divergence; /* index among the real segment events; -1 if none */
+    bool has_real, has_sim;   /* which of real/sim exist at the divergence */
+    bool sim_diverged_first;  /* the simulator's event there came at an earlier request */
     struct gt_validate_seg real_at, sim_at; /* the two events at the divergence */
     uint64_t cap;                   /* device cap replayed (0 = none): the scenario's card */
     struct gt_scenario_device card; /* the scenario's device (zero when it has no requests) */

@@ -1,0 +1,383 @@
+/* The start state of a profiler window on a warm allocator (scenario_int.h).
+ *
+ * A PyTorch profiler trace opens in the middle of a run: before its first
+ * memory event the allocator already held memory, live and cached, that the
+ * trace does not describe, except through the totals its events carry.
+ * Replaying from an empty allocator would forget all of it (a third to two
+ * thirds of what the window's own totals say), and every command would
+ * under-report the peak. From the first event's Total Allocated and Total
+ * Reserved, and from the frees of blocks the window never allocated, this
+ * file rebuilds a start state that holds exactly that memory:
+ *
+ *   - every block freed in the window but not allocated in it was live
+ *     before the window: a live block of its size, freed by its address;
+ *   - what the totals say was allocated beyond those blocks stayed live
+ *     through the whole window: one live block;
+ *   - what was reserved beyond the allocated memory was cached and free:
+ *     one free block, from which the window's requests split their blocks
+ *     as the real allocator split them off its warm cache.
+ *
+ * The real segments are not recorded, so the large blocks share one
+ * segment and the small ones another (see rebuild).
+ *
+ * Rules for what the first event itself did: Total Allocated after it, less
+ * its own bytes for an allocation (plus them for a free), was allocated
+ * before it. Its Total Reserved is taken as the reserved memory before it:
+ * if that allocation made a new segment, the segment is counted as cached
+ * from the start and the allocation splits it off, so reserved memory
+ * matches the trace from the first event on either way.
+ *
+ * What the real cache held is unknown beyond its size, so blocks the real
+ * allocator found in the small pool are made in the simulator's small pool
+ * afresh, and a request the warm cache served from a block that fitted
+ * exactly can come out of the one large free segment instead: reserved
+ * memory can drift from the trace's by those segments, allocated cannot. */
+#include "scenario_int.h"
+
+#include "gputrace/err.h"
+#include "gputrace/units.h"
+#include "live_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+#define READ_EVENTS 4096
+#define MIB ((uint64_t)1 << 20)
+/* MIRRORS: kMinBlockSize = 512: every block and segment size is a multiple. */
+#define MIN_BLOCK 512
+/* MIRRORS: kSmallSize = 1 MiB: blocks up to this size live in the small pool. */
+#define SMALL_SIZE MIB
+/* Synthetic segments start on a 2 MiB boundary (kLargeBuffer), past every
+ * address of the trace. */
+#define SEGMENT_ALIGN (2 * MIB)
+
+/* What the window says about one device. */
+struct window {
+    bool warm;    /* the first request carries totals: rebuild */
+    bool decided; /* the first request was seen */
+    uint64_t stream;
+    uint64_t allocated, reserved;    /* before the first event */
+    uint64_t max_end;                /* past the highest address the trace names */
+    struct gt_initial_block *before; /* blocks live before the window */
+    size_t nbefore, capbefore;
+};
+
+struct warm {
+    struct gt_scenario *s;
+    struct window win[GT_SCENARIO_MAX_DEVICES];
+    bool recorded[GT_SCENARIO_MAX_DEVICES]; /* the trace has a start state */
+    struct gt_live_map live;                /* allocated in the window, by (device, addr) */
+    int64_t *tot_seq;
+    uint64_t *tot_alloc, *tot_reserved;
+    size_t ntot, captot;
+};
+
+static int keep_totals(void *ctx, int64_t seq, int64_t allocated, int64_t reserved)
+{
+    struct warm *w = ctx;
+
+    if (w->ntot == w->captot) {
+        size_t cap = w->captot ? w->captot * 2 : 1024;
+        int64_t *s = realloc(w->tot_seq, cap * sizeof(*s));
+        if (!s)
+            return GT_ENOMEM;
+        w->tot_seq = s;
+        uint64_t *a = realloc(w->tot_alloc, cap * sizeof(*a));
+        if (!a)
+            return GT_ENOMEM;
+        w->tot_alloc = a;
+        uint64_t *r = realloc(w->tot_reserved, cap * sizeof(*r));
+        if (!r)
+            return GT_ENOMEM;
+        w->tot_reserved = r;
+        w->captot = cap;
+    }
+    /* A negative total is damage: as good as none. */
+    w->tot_seq[w->ntot] = seq;
+    w->tot_alloc[w->ntot] = allocated > 0 ? (uint64_t)allocated : 0;
+    w->tot_reserved[w->ntot++] = reserved > 0 ? (uint64_t)reserved : 0;
+    return 0;
+}
+
+/* The totals of event seq (rows come in seq order); false if none. */
+static bool totals_of(const struct warm *w, int64_t seq, uint64_t *allocated, uint64_t *reserved)
+{
+    size_t l = 0, r = w->ntot;
+
+    while (l < r) {
+        size_t m = l + (r - l) / 2;
+        if (w->tot_seq[m] < seq)
+            l = m + 1;
+        else
+            r = m;
+    }
+    if (l == w->ntot || w->tot_seq[l] != seq)
+        return false;
+    *allocated = w->tot_alloc[l];
+    *reserved = w->tot_reserved[l];
+    return true;
+}
+
+static int device_slot(const struct gt_scenario *s, int32_t device)
+{
+    for (size_t i = 0; i < s->ndevices; i++)
+        if (s->devices[i].device == device)
+            return (int)i;
+    return -1;
+}
+
+/* The first request decides whether the device's window is warm. */
+static void decide(struct warm *w, struct window *win, const struct gt_event *ev)
+{
+    uint64_t allocated, reserved;
+
+    win->decided = true;
+    if (!totals_of(w, ev->seq, &allocated, &reserved))
+        return;
+    if (ev->kind == GT_EV_ALLOC)
+        allocated = allocated > ev->size ? allocated - ev->size : 0;
+    else if (ev->kind == GT_EV_FREE)
+        allocated = gt_units_add_u64(allocated, ev->size);
+    win->warm = true;
+    win->stream = ev->stream;
+    win->allocated = allocated;
+    win->reserved = reserved;
+}
+
+static int keep_before(struct window *win, const struct gt_event *ev)
+{
+    if (win->nbefore == win->capbefore) {
+        size_t cap = win->capbefore ? win->capbefore * 2 : 64;
+        struct gt_initial_block *v = realloc(win->before, cap * sizeof(*v));
+        if (!v)
+            return GT_ENOMEM;
+        win->before = v;
+        win->capbefore = cap;
+    }
+    win->before[win->nbefore++] = (struct gt_initial_block){
+        .device = ev->device, .addr = ev->addr, .size = ev->size, .requested = ev->size};
+    return 0;
+}
+
+static int note(struct warm *w, const struct gt_event *ev)
+{
+    int i = device_slot(w->s, ev->device);
+
+    if (i < 0 || w->recorded[i])
+        return 0; /* a recorded start state wins */
+    struct window *win = &w->win[i];
+    if (ev->kind != GT_EV_ALLOC && ev->kind != GT_EV_FREE)
+        return 0;
+    if (!win->decided)
+        decide(w, win, ev);
+    if (!win->warm)
+        return 0;
+    uint64_t end = gt_units_add_u64(ev->addr, ev->size);
+    if (end > win->max_end)
+        win->max_end = end;
+    if (ev->kind == GT_EV_ALLOC && ev->result == 0)
+        return gt_live_put(&w->live, ev->device, ev->addr) ? 0 : GT_ENOMEM;
+    if (ev->kind != GT_EV_FREE)
+        return 0;
+    struct gt_live gone;
+    if (gt_live_take(&w->live, ev->device, ev->addr, &gone))
+        return 0;
+    /* Freed but never allocated here: live before the window. A second free
+     * of it is the trace's problem, not a second block; the map says so. */
+    if (!gt_live_put(&w->live, ev->device, ev->addr))
+        return GT_ENOMEM;
+    gt_live_take(&w->live, ev->device, ev->addr, &gone);
+    return keep_before(win, ev);
+}
+
+static int compare_addr(const void *pa, const void *pb)
+{
+    const struct gt_initial_block *a = pa, *b = pb;
+
+    return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+/* Keeps the blocks the simulator can hold (whole 512-byte units, inside
+ * the address space, not overlapping, each address once); what they
+ * would have held counts as allocated all along. Returns their bytes. */
+static uint64_t tidy_before(struct window *win)
+{
+    size_t kept = 0;
+    uint64_t end = 0, sum = 0;
+
+    if (win->nbefore > 1)
+        qsort(win->before, win->nbefore, sizeof(*win->before), compare_addr);
+    for (size_t k = 0; k < win->nbefore; k++) {
+        struct gt_initial_block b = win->before[k];
+        if (b.size == 0 || b.size % MIN_BLOCK || b.addr > UINT64_MAX - b.size ||
+            (kept > 0 && b.addr < end))
+            continue;
+        end = b.addr + b.size;
+        sum = gt_units_add_u64(sum, b.size);
+        win->before[kept++] = b;
+    }
+    win->nbefore = kept;
+    return sum;
+}
+
+static int add_block(struct gt_scenario *s, size_t *cap, const struct gt_initial_block *b)
+{
+    if (s->nblocks == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        struct gt_initial_block *v = realloc(s->blocks, c * sizeof(*v));
+        if (!v)
+            return GT_ENOMEM;
+        s->blocks = v;
+        *cap = c;
+    }
+    s->blocks[s->nblocks++] = *b;
+    return 0;
+}
+
+/* Appends blocks [from, s->nblocks) as one segment at their addresses. */
+static void close_segment(struct gt_scenario *s, size_t from, bool small_pool)
+{
+    uint64_t size = 0;
+
+    for (size_t k = from; k < s->nblocks; k++)
+        size += s->blocks[k].size;
+    for (size_t k = from; k < s->nblocks; k++) {
+        s->blocks[k].segment = s->blocks[from].addr;
+        s->blocks[k].segment_size = size;
+        s->blocks[k].small_pool = small_pool;
+    }
+}
+
+/* Appends one block at *at (advanced past it); key: the address the
+ * trace frees it by, 0 for none. */
+static int put(struct gt_scenario *s, size_t *cap, const struct window *win, int32_t device,
+               uint64_t *at, uint64_t size, uint64_t key, bool allocated)
+{
+    struct gt_initial_block b = {.device = device,
+                                 .addr = *at,
+                                 .size = size,
+                                 .requested = allocated ? size : 0,
+                                 .allocated = allocated,
+                                 .stream = win->stream,
+                                 .key = key};
+    *at += size;
+    return add_block(s, cap, &b);
+}
+
+/* The rebuilt start state of one warm device into s->blocks: one
+ * large-pool segment with what stayed live, the large blocks freed in the
+ * window and the free cache, in that order, and one small-pool segment
+ * with the small blocks freed in the window. A block freed in the window
+ * then merges with its free neighbours as it did in its real segment,
+ * whose other blocks are not recorded; the segments sit past every address
+ * of the trace and each block keeps the address the trace frees it by. */
+static int rebuild(struct gt_scenario *s, size_t *cap, struct gt_scenario_device *d,
+                   struct window *win)
+{
+    uint64_t known = tidy_before(win);
+    uint64_t allocated = win->allocated > known ? win->allocated : known;
+    uint64_t rest = (allocated - known) / MIN_BLOCK * MIN_BLOCK;
+    uint64_t cached = win->reserved > allocated ? (win->reserved - allocated) : 0;
+    uint64_t at = win->max_end / SEGMENT_ALIGN * SEGMENT_ALIGN;
+    size_t from = s->nblocks;
+    int rc = 0;
+
+    cached = cached / MIN_BLOCK * MIN_BLOCK;
+    if (at > UINT64_MAX - 4 * SEGMENT_ALIGN - rest - cached - known)
+        return 0; /* no address room past the trace's: replay from empty */
+    at += 2 * SEGMENT_ALIGN;
+    if (rest > 0)
+        rc = put(s, cap, win, d->device, &at, rest, 0, true);
+    for (size_t k = 0; rc == 0 && k < win->nbefore; k++)
+        if (win->before[k].size > SMALL_SIZE)
+            rc = put(s, cap, win, d->device, &at, win->before[k].size, win->before[k].addr, true);
+    if (rc == 0 && cached > 0)
+        rc = put(s, cap, win, d->device, &at, cached, 0, false);
+    if (rc == 0 && s->nblocks > from)
+        close_segment(s, from, false);
+    at = (at + SEGMENT_ALIGN - 1) / SEGMENT_ALIGN * SEGMENT_ALIGN + SEGMENT_ALIGN;
+    from = s->nblocks;
+    for (size_t k = 0; rc == 0 && k < win->nbefore; k++)
+        if (win->before[k].size <= SMALL_SIZE)
+            rc = put(s, cap, win, d->device, &at, win->before[k].size, win->before[k].addr, true);
+    if (rc == 0 && s->nblocks > from)
+        close_segment(s, from, true);
+    if (rc == 0)
+        d->start_inferred = true;
+    return rc;
+}
+
+static int compare_device_addr(const void *pa, const void *pb)
+{
+    const struct gt_initial_block *a = pa, *b = pb;
+
+    if (a->device != b->device)
+        return a->device < b->device ? -1 : 1;
+    return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+static int read_window(struct gt_trace_reader *r, struct warm *w, char *errbuf, size_t errlen)
+{
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    int rc = evs ? gt_trace_rewind(r) : GT_ENOMEM;
+
+    while (rc == 0) {
+        size_t n = 0;
+        if ((rc = gt_trace_read(r, evs, READ_EVENTS, &n)) != 0) {
+            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t k = 0; rc == 0 && k < n; k++)
+            rc = note(w, &evs[k]);
+    }
+    free(evs);
+    return rc;
+}
+
+int gt_scenario_warm_start(struct gt_scenario *s, struct gt_trace_reader *r, char *errbuf,
+                           size_t errlen)
+{
+    struct warm *w = calloc(1, sizeof(*w));
+    size_t cap = s->nblocks;
+    bool any = false;
+    int rc = w ? gt_trace_totals(r, keep_totals, w) : GT_ENOMEM;
+
+    if (rc == 0 && w->ntot == 0) {
+        free(w);
+        return 0; /* no totals: nothing to rebuild from */
+    }
+    if (rc == 0) {
+        w->s = s;
+        for (size_t k = 0; k < s->nblocks; k++) {
+            int i = device_slot(s, s->blocks[k].device);
+            if (i >= 0)
+                w->recorded[i] = true;
+        }
+        rc = gt_live_init(&w->live);
+    }
+    if (rc == 0)
+        rc = read_window(r, w, errbuf, errlen);
+    for (size_t i = 0; rc == 0 && i < s->ndevices; i++) {
+        if (w->win[i].warm && !w->recorded[i]) {
+            rc = rebuild(s, &cap, &s->devices[i], &w->win[i]);
+            any = true;
+        }
+    }
+    if (rc == 0 && any && s->nblocks > 1)
+        qsort(s->blocks, s->nblocks, sizeof(*s->blocks), compare_device_addr);
+    if (w) {
+        for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
+            free(w->win[i].before);
+        gt_live_release(&w->live);
+        free(w->tot_seq);
+        free(w->tot_alloc);
+        free(w->tot_reserved);
+    }
+    free(w);
+    return rc;
+}

@@ -98,7 +98,7 @@ static void on_segment(void *ctx, enum gt_sim_seg_event ev, uint64_t addr, uint6
                        uint64_t stream)
 {
     struct dev *d = ctx;
-    struct gt_validate_seg s = {(int32_t)ev, addr, size, d->event};
+    struct gt_validate_seg s = {(int32_t)ev, addr, size, d->event, d->event};
     (void)stream;
     segv_push(&d->simv, &s); /* on failure the comparison just sees fewer events */
 }
@@ -152,6 +152,14 @@ static void real_reserved(struct dev *d, int32_t kind, uint64_t size)
         d->out->peak_reserved_real = d->reserved_real;
 }
 
+/* The real allocator makes its segment events inside a request, and the
+ * trace writes them before it: they belong to the next request. */
+static void note_request(struct dev *d, int64_t index)
+{
+    for (size_t i = d->real.n; i-- > 0 && d->real.v[i].request < 0;)
+        d->real.v[i].request = index;
+}
+
 static int first_pass_event(struct run *run, const struct gt_event *ev, int64_t index)
 {
     struct dev *d = dev_of(run, ev->device, true);
@@ -162,13 +170,20 @@ static int first_pass_event(struct run *run, const struct gt_event *ev, int64_t 
     case GT_EV_SEGMENT_FREE:
     case GT_EV_SEGMENT_MAP:
     case GT_EV_SEGMENT_UNMAP: {
-        struct gt_validate_seg s = {seg_kind_to_sim(ev->kind), ev->addr, ev->size, index};
+        /* its request is the next one on the device: set when it comes */
+        struct gt_validate_seg s = {seg_kind_to_sim(ev->kind), ev->addr, ev->size, index, -1};
         d->out->segment_events_real++;
         real_reserved(d, ev->kind, ev->size);
         return segv_push(&d->real, &s);
     }
     case GT_EV_OOM:
         d->out->ooms_real++; /* the card it reveals is the scenario's */
+        note_request(d, index);
+        return 0;
+    case GT_EV_ALLOC:
+    case GT_EV_FREE:
+    case GT_EV_EMPTY_CACHE:
+        note_request(d, index);
         return 0;
     default:
         return 0;
@@ -456,8 +471,12 @@ static void compare_segments(struct dev *d)
             o->real_at = d->real.v[i];
         if (o->has_sim)
             o->sim_at = d->simv.v[i];
-        /* The side whose event came at the earlier request diverged first. */
-        o->sim_diverged_first = o->has_sim && (!o->has_real || o->sim_at.event < o->real_at.event);
+        /* The side whose event came at the earlier request diverged first;
+         * a real event after the last request has none (-1: the end). */
+        int64_t real_req = o->has_real && o->real_at.request >= 0 ? o->real_at.request : INT64_MAX;
+        int64_t sim_req = o->has_sim ? o->sim_at.request : INT64_MAX;
+        o->sim_diverged_first = sim_req < real_req;
+        o->real_diverged_first = real_req < sim_req;
     }
     o->peak_reserved_sim = (uint64_t)gt_sim_get_stats(d->sim)->reserved_bytes[GT_SIM_ALL].peak;
 }

@@ -65,6 +65,15 @@ static const char *start_state_words(const struct gt_validate_device *d)
                                   : "rebuilt from the recording";
 }
 
+static const char *divergence_side(const struct gt_validate_device *d)
+{
+    if (d->sim_diverged_first)
+        return "the simulator diverged first";
+    if (d->real_diverged_first)
+        return "the real run diverged first";
+    return "both sides at the same request";
+}
+
 static void print_seg(FILE *f, const char *who, bool has, const struct gt_validate_seg *s)
 {
     char sz[32];
@@ -99,8 +108,8 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
                 gt_units_format_bytes(d->peak_reserved_real, a, sizeof(a)),
                 gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)));
         if (d->first_divergence >= 0) {
-            fprintf(f, "  first divergence at segment event %" PRId64 " (the %s diverged first):\n",
-                    d->first_divergence, d->sim_diverged_first ? "simulator" : "real run");
+            fprintf(f, "  first divergence at segment event %" PRId64 " (%s):\n",
+                    d->first_divergence, divergence_side(d));
             print_seg(f, "real", d->has_real, &d->real_at);
             print_seg(f, "simulated", d->has_sim, &d->sim_at);
         }
@@ -177,7 +186,10 @@ static void json_device(FILE *f, const struct gt_validate_device *d)
         json_seg(f, "real", d->has_real, &d->real_at);
         fputs(", ", f);
         json_seg(f, "sim", d->has_sim, &d->sim_at);
-        fprintf(f, ", \"first\": \"%s\"}", d->sim_diverged_first ? "sim" : "real");
+        fprintf(f, ", \"first\": \"%s\"}",
+                d->sim_diverged_first    ? "sim"
+                : d->real_diverged_first ? "real"
+                                         : "same_request");
     }
     fprintf(f,
             ", \"initial_reserved_bytes\": %" PRIu64 ", \"initial_allocated_bytes\": %" PRIu64

@@ -19,6 +19,9 @@ struct gt_validate_seg {
     int32_t kind; /* GT_EV_SEGMENT_ALLOC/FREE/MAP/UNMAP */
     uint64_t addr, size;
     int64_t event;
+    /* the request it was made for (real: the next request of its device, -1
+     * if none follows) */
+    int64_t request;
 };
 
 struct gt_validate_device {
@@ -32,7 +35,9 @@ struct gt_validate_device {
     uint64_t peak_reserved_sim;
     int64_t first_divergence; /* index among the real segment events; -1 if none */
     bool has_real, has_sim;   /* which of real/sim exist at the divergence */
-    bool sim_diverged_first;  /* the simulator's event there came at an earlier request */
+    /* which side's event there was made for the earlier request; neither
+     * when both were made for the same one */
+    bool sim_diverged_first, real_diverged_first;
     struct gt_validate_seg real_at, sim_at; /* the two events at the divergence */
     uint64_t cap;                   /* device cap replayed (0 = none): the scenario's card */
     struct gt_scenario_device card; /* the scenario's device (zero when it has no requests) */

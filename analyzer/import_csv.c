@@ -262,7 +262,8 @@ static int parse_row(struct importer *im, char *line, struct gt_event *ev)
         return GT_EINVAL;
     }
     addr_optional = kind == GT_EV_EMPTY_CACHE || kind == GT_EV_OOM;
-    size_optional = kind == GT_EV_EMPTY_CACHE || kind == GT_EV_FREE || kind == GT_EV_HOST_FREE;
+    size_optional = kind == GT_EV_EMPTY_CACHE || kind == GT_EV_FREE || kind == GT_EV_HOST_FREE ||
+                    kind == GT_EV_FREE_REQUESTED || kind == GT_EV_FREE_COMPLETED;
     size_is_request = kind == GT_EV_ALLOC || kind == GT_EV_HOST_ALLOC || kind == GT_EV_OOM;
 
     if ((rc = parse_field(im, "ts_ns", field[0], false, false, INT64_MAX, &ts)) != GT_OK ||

@@ -635,7 +635,10 @@ static int write_entry(struct snap *im, const struct entry *e, int32_t kind, int
     ev.stream = e->stream;
     ev.addr = e->addr;
     ev.size = e->size;
-    ev.requested = (kind == GT_EV_ALLOC || kind == GT_EV_FREE || kind == GT_EV_OOM) ? e->size : 0;
+    ev.requested = (kind == GT_EV_ALLOC || kind == GT_EV_FREE || kind == GT_EV_OOM ||
+                    kind == GT_EV_FREE_REQUESTED)
+                       ? e->size
+                       : 0;
     int rc = gt_trace_append(im->w, &ev);
     if (rc == 0) {
         im->sum->events++;
@@ -646,9 +649,29 @@ static int write_entry(struct snap *im, const struct entry *e, int32_t kind, int
     return rc;
 }
 
+/* MIRRORS: free: a block no other stream used is freed at once, and the
+ * trace records free_requested and free_completed back to back: one free.
+ * A block recorded by record_stream waits for its streams' events
+ * (active_pending_free) and completes later, in process_events or in the
+ * synchronize_and_free_events of empty_cache and the last-resort retry:
+ * then the two are kept apart. *completed_at is the entry that completes
+ * this free at once, to be skipped. */
+static int32_t kind_of_free(const struct gt_pk *trace, size_t i, const struct entry *e,
+                            size_t *completed_at)
+{
+    struct entry next;
+    if (i + 1 < gt_pk_len(trace) && read_entry(gt_pk_at(trace, i + 1), &next) == 0 &&
+        strcmp(next.action, "free_completed") == 0 && next.addr == e->addr) {
+        *completed_at = i + 1;
+        return GT_EV_FREE;
+    }
+    return GT_EV_FREE_REQUESTED;
+}
+
 static int write_device(struct snap *im, const struct gt_pk *trace, int64_t device)
 {
     int in_release_run = 0;
+    size_t completed_at = SIZE_MAX; /* the free_completed of a free written whole */
     for (size_t i = 0; i < gt_pk_len(trace); i++) {
         struct entry e;
         im->sum->rows++;
@@ -657,6 +680,10 @@ static int write_device(struct snap *im, const struct gt_pk *trace, int64_t devi
             return GT_EINVAL;
         }
         int32_t kind = kind_of_action(e.action);
+        if (kind == GT_EV_FREE)
+            kind = kind_of_free(trace, i, &e, &completed_at);
+        else if (strcmp(e.action, "free_completed") == 0 && i != completed_at)
+            kind = GT_EV_FREE_COMPLETED;
         int releasing = is_release(e.action);
         if (releasing && !in_release_run && run_is_empty_cache(trace, i)) {
             struct entry mark = e;

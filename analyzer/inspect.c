@@ -28,7 +28,8 @@ struct gt_inspect {
     struct inspect_dev devs[GT_REPLAY_MAX_DEVICES];
     size_t ndev;
     struct gt_live_map live;
-    int rc; /* first error of a lazily created simulator */
+    struct gt_live_map pending; /* freed while other streams used them */
+    int rc;                     /* first error of a lazily created simulator */
 };
 
 static struct inspect_dev *dev_get(struct gt_inspect *in, int32_t ordinal)
@@ -101,6 +102,22 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
             gt_sim_free(d->sim, gone.h);
         return 0;
     }
+    case GT_EV_FREE_REQUESTED: {
+        struct gt_live gone, *p;
+        if (!gt_live_take(&in->live, e->device, e->addr, &gone) ||
+            !gt_sim_free_requested(d->sim, gone.h))
+            return 0;
+        if (!(p = gt_live_put(&in->pending, e->device, e->addr)))
+            return GT_ENOMEM;
+        *p = gone;
+        return 0;
+    }
+    case GT_EV_FREE_COMPLETED: {
+        struct gt_live done;
+        if (gt_live_take(&in->pending, e->device, e->addr, &done))
+            gt_sim_free_completed(d->sim, done.h);
+        return 0;
+    }
     case GT_EV_EMPTY_CACHE:
         gt_sim_empty_cache(d->sim);
         return 0;
@@ -112,7 +129,7 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
 static int is_request(int32_t kind)
 {
     return kind == GT_EV_ALLOC || kind == GT_EV_FREE || kind == GT_EV_EMPTY_CACHE ||
-           kind == GT_EV_OOM;
+           kind == GT_EV_OOM || kind == GT_EV_FREE_REQUESTED;
 }
 
 static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
@@ -177,6 +194,8 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
     if (rc == 0)
         rc = gt_live_init(&in->live);
     if (rc == 0)
+        rc = gt_live_init(&in->pending);
+    if (rc == 0)
         rc = devices_start(in);
     if (rc == GT_EINVAL && errbuf[0] == 0)
         snprintf(errbuf, errlen, "the start state's blocks do not tile their segments");
@@ -187,6 +206,7 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
     for (size_t i = 0; i < in->ndev; i++)
         gt_sim_free_all(in->devs[i].sim);
     gt_live_release(&in->live);
+    gt_live_release(&in->pending);
     gt_trace_close(in->r);
     gt_scenario_free(own);
     free(in);

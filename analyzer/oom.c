@@ -249,7 +249,8 @@ static int on_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_ev
     int rc;
 
     r->last_event = ev->index;
-    if (ev->kind == GT_EV_FREE)
+    if (ev->kind == GT_EV_FREE || ev->kind == GT_EV_FREE_REQUESTED ||
+        ev->kind == GT_EV_FREE_COMPLETED)
         return 0;
     d = device_entry(c, in, ev->device);
     r->events++;

@@ -25,7 +25,14 @@
 #define READ_EVENTS 4096
 #define NO_SLOT UINT32_MAX
 
-enum op_kind { OP_ALLOC = 1, OP_FREE, OP_EMPTY_CACHE, OP_PROBE };
+enum op_kind {
+    OP_ALLOC = 1,
+    OP_FREE,
+    OP_EMPTY_CACHE,
+    OP_PROBE,
+    OP_FREE_REQUESTED,
+    OP_FREE_COMPLETED
+};
 
 /* One decoded request. event: 0-based position among the trace's events. */
 struct op {
@@ -45,7 +52,9 @@ struct batch {
 
 /* ------------------------------------------------------ address → slot */
 
-enum { ENTRY_EMPTY = 0, ENTRY_LIVE, ENTRY_FREED };
+/* PENDING: freed while other streams used it; the slot is kept until its
+ * free completes. */
+enum { ENTRY_EMPTY = 0, ENTRY_LIVE, ENTRY_FREED, ENTRY_PENDING };
 
 /* Open addressing with linear probing. Freed addresses stay (state FREED) so
  * a second free of them is told apart from a free of an unknown address; real
@@ -184,7 +193,8 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
                         struct gt_replay_warnings *w, struct op *out, size_t *n)
 {
     if (ev->kind != GT_EV_ALLOC && ev->kind != GT_EV_FREE && ev->kind != GT_EV_OOM &&
-        ev->kind != GT_EV_EMPTY_CACHE)
+        ev->kind != GT_EV_EMPTY_CACHE && ev->kind != GT_EV_FREE_REQUESTED &&
+        ev->kind != GT_EV_FREE_COMPLETED)
         return 0;
     int dev = dev_index(d, ev->device);
     if (dev < 0) {
@@ -210,7 +220,23 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
     struct addr_entry *e = addr_map_get(&d->map, ev->addr, (uint8_t)dev);
     if (!e)
         return GT_ENOMEM;
-    if (ev->kind == GT_EV_FREE) {
+    if (ev->kind == GT_EV_FREE_COMPLETED) {
+        if (e->state != ENTRY_PENDING)
+            return 0; /* pending before the trace, or damage: nothing to return */
+        o.kind = OP_FREE_COMPLETED;
+        o.slot = e->slot;
+        e->state = ENTRY_FREED;
+        out[(*n)++] = o;
+        return slot_give(d, o.slot);
+    }
+    if (ev->kind == GT_EV_FREE_REQUESTED && e->state == ENTRY_LIVE) {
+        o.kind = OP_FREE_REQUESTED;
+        o.slot = e->slot;
+        e->state = ENTRY_PENDING;
+        out[(*n)++] = o;
+        return 0;
+    }
+    if (ev->kind == GT_EV_FREE || ev->kind == GT_EV_FREE_REQUESTED) {
         if (e->state != ENTRY_LIVE) {
             if (e->state == ENTRY_FREED)
                 w->double_free++;
@@ -225,12 +251,13 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
         out[(*n)++] = o;
         return slot_give(d, o.slot);
     }
-    if (e->state == ENTRY_LIVE) {
-        /* The recorder missed a free: the real allocator must have released
-         * this address before handing it out again. */
+    if (e->state == ENTRY_LIVE || e->state == ENTRY_PENDING) {
+        /* The recorder missed a free (or its completion): the real
+         * allocator must have released this address before handing it out
+         * again. */
         w->alloc_of_live++;
         struct op f = o;
-        f.kind = OP_FREE;
+        f.kind = e->state == ENTRY_LIVE ? OP_FREE : OP_FREE_COMPLETED;
         f.slot = e->slot;
         out[(*n)++] = f;
         if (slot_give(d, e->slot))
@@ -396,6 +423,14 @@ static int apply(struct track *t, gt_sim_handle *slots, const struct op *o)
         break;
     case OP_FREE:
         gt_sim_free(t->sim, slots[o->slot]);
+        slots[o->slot] = GT_SIM_NO_HANDLE;
+        break;
+    case OP_FREE_REQUESTED:
+        if (!gt_sim_free_requested(t->sim, slots[o->slot]))
+            slots[o->slot] = GT_SIM_NO_HANDLE; /* freed at once: nothing to complete */
+        break;
+    case OP_FREE_COMPLETED:
+        gt_sim_free_completed(t->sim, slots[o->slot]);
         slots[o->slot] = GT_SIM_NO_HANDLE;
         break;
     case OP_EMPTY_CACHE:

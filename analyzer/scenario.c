@@ -55,7 +55,7 @@ struct pass {
 static bool is_request(int32_t kind)
 {
     return kind == GT_EV_ALLOC || kind == GT_EV_FREE || kind == GT_EV_EMPTY_CACHE ||
-           kind == GT_EV_OOM;
+           kind == GT_EV_OOM || kind == GT_EV_FREE_REQUESTED;
 }
 
 static bool is_release(int32_t kind)
@@ -184,7 +184,7 @@ static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
         note_growth(p, e, ev, index);
     else if (is_release(ev->kind))
         note_release(e, ev, index);
-    else if (ev->kind == GT_EV_ALLOC || ev->kind == GT_EV_FREE)
+    else if (ev->kind == GT_EV_ALLOC || ev->kind == GT_EV_FREE || ev->kind == GT_EV_FREE_REQUESTED)
         e->releasing = false;
     /* spec §20.2: at a recorded OOM the card is what the allocator had
      * reserved plus what the driver still had free (the event's addr) */

@@ -40,6 +40,10 @@ enum { POOL_SMALL = 0, POOL_LARGE = 1 };
  * their segment without gaps in address order; a free mapped block is in its
  * pool's `blocks` set, an unmapped (expandable) block in `unmapped`, an
  * allocated block in neither. `xseg` is GT_SIM_NIL for cudaMalloc segments. */
+/* allocated: BLK_FREE, BLK_ALLOCATED, or BLK_PENDING (freed while other
+ * streams used it: counted active, not allocated; neither merged, reused
+ * nor released). gc_count_base of a pending block is its place in
+ * gt_sim.pending instead (a free block sets it anew). */
 struct blk {
     uint64_t addr, size, requested, stream;
     uint64_t gc_count_base;
@@ -47,6 +51,8 @@ struct blk {
     uint32_t xseg;
     uint8_t pool, allocated, mapped, live;
 };
+
+enum { BLK_FREE = 0, BLK_ALLOCATED = 1, BLK_PENDING = 2 };
 
 /* The free blocks and unmapped ranges of one stream in one pool. */
 struct stream_sets {
@@ -98,6 +104,8 @@ struct gt_sim {
     int check_every_op;
     int broken; /* host allocation failed mid-operation: state unreliable */
     char check_msg[160];
+    uint32_t *pending; /* blocks freed with events outstanding, any order */
+    size_t npending, cappending;
 };
 
 /* ---------------------------------------------------------------- stats */
@@ -459,6 +467,7 @@ void gt_sim_free_all(struct gt_sim *s)
     free(s->blk);
     free(s->xs);
     free(s->ranges);
+    free(s->pending);
     free(s);
 }
 
@@ -556,6 +565,26 @@ static void free_block(struct gt_sim *s, uint32_t i)
     arr_dec(s->st.active, b->pool, 1);
     arr_dec(s->st.active_bytes, b->pool, original_size);
     arr_dec(s->st.requested_bytes, b->pool, requested);
+}
+
+/* A pending block's events completed: off the list (swap-remove), back to
+ * its pool. */
+static void complete_pending(struct gt_sim *s, uint32_t i)
+{
+    size_t at = (size_t)s->blk[i].gc_count_base;
+    uint32_t last = s->pending[--s->npending];
+    s->pending[at] = last;
+    s->blk[last].gc_count_base = at;
+    s->blk[i].allocated = BLK_FREE;
+    free_block(s, i);
+}
+
+/* MIRRORS: synchronize_and_free_events: every outstanding event is waited
+ * for, so every pending block is freed. */
+static void synchronize_and_free_events(struct gt_sim *s)
+{
+    while (s->npending > 0)
+        complete_pending(s, s->pending[s->npending - 1]);
 }
 
 /* MIRRORS: release_block: cudaFree of a whole, free, non-expandable segment. */
@@ -851,6 +880,7 @@ static void release_blocks(struct gt_sim *s, int pool)
  * synchronize_and_free_events, then the large pool, then the small pool. */
 static void release_cached_blocks(struct gt_sim *s)
 {
+    synchronize_and_free_events(s);
     s->st.num_sync_all_streams++;
     release_blocks(s, POOL_LARGE);
     release_blocks(s, POOL_SMALL);
@@ -1248,24 +1278,66 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
     return s->broken ? GT_ENOMEM : 0;
 }
 
-void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
+/* MIRRORS: free: allocation and allocated_bytes drop at the request.
+ * Returns true when the caching allocator must now free the block (nocache
+ * frees it here, at once: no cache to keep it pending in). */
+static bool free_request(struct gt_sim *s, gt_sim_handle h)
 {
-    if (h == GT_SIM_NO_HANDLE || h >= s->nblk || !s->blk[h].live || !s->blk[h].allocated)
-        return;
+    if (h == GT_SIM_NO_HANDLE || h >= s->nblk || !s->blk[h].live ||
+        s->blk[h].allocated != BLK_ALLOCATED)
+        return false;
     if (s->conf.no_caching) {
         nocache_free(s, h);
         check_after_op(s);
-        return;
+        return false;
     }
-    /* MIRRORS: free: allocation and allocated_bytes drop at the request; the
-     * block goes back at once (no record_stream in the replay). */
     struct blk *b = &s->blk[h];
-    b->allocated = 0;
+    b->allocated = BLK_FREE;
     arr_dec(s->st.allocation, b->pool, 1);
     arr_dec(s->st.allocated_bytes, b->pool, b->size);
     if (b->size >= s->conf.max_split_size)
         stat_dec(&s->st.oversize_allocations, 1);
+    return true;
+}
+
+void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
+{
+    if (!free_request(s, h))
+        return;
     free_block(s, h);
+    check_after_op(s);
+}
+
+bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h)
+{
+    if (!free_request(s, h))
+        return false;
+    /* MIRRORS: free with non-empty stream_uses: insert_events; the block
+     * waits, active, for its events (process_events). */
+    if (s->npending == s->cappending) {
+        size_t cap = s->cappending ? s->cappending * 2 : 64;
+        uint32_t *v = realloc(s->pending, cap * sizeof(*v));
+        if (!v) {
+            free_block(s, h); /* out of host memory: free at once, and say so */
+            note_host_failure(s, GT_ENOMEM);
+            return false;
+        }
+        s->pending = v;
+        s->cappending = cap;
+    }
+    s->blk[h].allocated = BLK_PENDING;
+    s->blk[h].gc_count_base = s->npending;
+    s->pending[s->npending++] = h;
+    check_after_op(s);
+    return true;
+}
+
+void gt_sim_free_completed(struct gt_sim *s, gt_sim_handle h)
+{
+    if (h == GT_SIM_NO_HANDLE || h >= s->nblk || !s->blk[h].live ||
+        s->blk[h].allocated != BLK_PENDING)
+        return;
+    complete_pending(s, h); /* MIRRORS: process_events -> free_block */
     check_after_op(s);
 }
 
@@ -1569,13 +1641,13 @@ void gt_sim_segments(const struct gt_sim *s,
         seg.expandable = b0->xseg != GT_SIM_NIL;
         for (uint32_t i = heads[h]; i != GT_SIM_NIL && s->blk[i].mapped; i = s->blk[i].next) {
             seg.size += s->blk[i].size;
-            seg.allocated += s->blk[i].allocated ? s->blk[i].size : 0;
+            seg.allocated += s->blk[i].allocated == BLK_ALLOCATED ? s->blk[i].size : 0;
             seg.nblocks++;
         }
         fn(ctx, &seg);
         if (fn_block)
             for (uint32_t i = heads[h]; i != GT_SIM_NIL && s->blk[i].mapped; i = s->blk[i].next)
-                fn_block(ctx, s->blk[i].addr, s->blk[i].size, s->blk[i].allocated);
+                fn_block(ctx, s->blk[i].addr, s->blk[i].size, s->blk[i].allocated == BLK_ALLOCATED);
     }
     free(heads);
 }
@@ -1654,7 +1726,7 @@ int gt_sim_check(const struct gt_sim *s, char *msg, size_t len)
     if (s->conf.no_caching)
         return 0;
     uint64_t reserved = 0, allocated = 0;
-    size_t nfree = 0, nunmapped = 0;
+    size_t nfree = 0, nunmapped = 0, npending = 0;
     for (uint32_t i = 0; i < s->nblk; i++) {
         const struct blk *b = &s->blk[i];
         if (!b->live)
@@ -1670,8 +1742,10 @@ int gt_sim_check(const struct gt_sim *s, char *msg, size_t len)
         }
         if (b->mapped)
             reserved += b->size;
-        if (b->allocated)
+        if (b->allocated == BLK_ALLOCATED)
             allocated += b->size;
+        else if (b->allocated == BLK_PENDING)
+            npending++;
         else if (b->mapped)
             nfree++;
         else
@@ -1693,6 +1767,7 @@ int gt_sim_check(const struct gt_sim *s, char *msg, size_t len)
             return rc;
     }
     CHECK(nfree == in_sets, "%zu free blocks but %zu in the free sets", nfree, in_sets);
+    CHECK(npending == s->npending, "%zu pending blocks but %zu on the list", npending, s->npending);
     CHECK(nunmapped == unmapped_in_sets, "%zu unmapped blocks but %zu in the unmapped sets",
           nunmapped, unmapped_in_sets);
     return 0;

@@ -311,6 +311,7 @@ static int device_event(struct stats_ctx *c, struct gt_trace_reader *r, const st
             d->requested_peak = st->requested_cur;
         break;
     case GT_EV_FREE:
+    case GT_EV_FREE_REQUESTED: /* the program let go; the block waits on streams */
         d->frees++;
         if (live_take(&c->live, e->device, e->addr, &bytes))
             st->requested_cur = replace_bytes(st->requested_cur, bytes, 0);

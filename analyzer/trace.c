@@ -64,6 +64,8 @@ static const char *const kind_names[GT_EV_KIND_MAX + 1] = {
     [GT_EV_EMPTY_CACHE] = "empty_cache",
     [GT_EV_HOST_ALLOC] = "host_alloc",
     [GT_EV_HOST_FREE] = "host_free",
+    [GT_EV_FREE_REQUESTED] = "free_requested",
+    [GT_EV_FREE_COMPLETED] = "free_completed",
 };
 
 /* A slot of an open-addressing table mapping a 64-bit hash to the id of a

@@ -55,7 +55,8 @@ struct dev {
 
 struct run {
     struct gt_validation *v;
-    struct gt_live_map live; /* every device's live allocations by address */
+    struct gt_live_map live;    /* every device's live allocations by address */
+    struct gt_live_map pending; /* freed while other streams used them */
     struct dev devs[GT_REPLAY_MAX_DEVICES];
     struct gt_conf conf;
     struct gt_trace_reader *r;
@@ -182,6 +183,7 @@ static int first_pass_event(struct run *run, const struct gt_event *ev, int64_t 
         return 0;
     case GT_EV_ALLOC:
     case GT_EV_FREE:
+    case GT_EV_FREE_REQUESTED:
     case GT_EV_EMPTY_CACHE:
         note_request(d, index);
         return 0;
@@ -322,6 +324,26 @@ static int replay_alloc(struct run *run, struct dev *d, const struct gt_event *e
     return 0;
 }
 
+/* A free while other streams used the block: pending until its
+ * free_completed, which finds it by address. */
+static int free_requested(struct run *run, struct dev *d, const struct gt_event *ev)
+{
+    struct gt_live gone;
+    if (!gt_live_take(&run->live, ev->device, ev->addr, &gone)) {
+        d->out->unknown_frees++;
+        d->totals_offset = gt_units_sub_i64(d->totals_offset,
+                                            ev->size > INT64_MAX ? INT64_MAX : (int64_t)ev->size);
+        return 0;
+    }
+    if (!gt_sim_free_requested(d->sim, gone.h))
+        return 0; /* freed at once */
+    struct gt_live *p = gt_live_put(&run->pending, ev->device, ev->addr);
+    if (!p)
+        return GT_ENOMEM;
+    *p = gone;
+    return 0;
+}
+
 static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t index)
 {
     struct dev *d = dev_of(run, ev->device, false);
@@ -351,6 +373,16 @@ static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t
                 d->totals_offset, ev->size > INT64_MAX ? INT64_MAX : (int64_t)ev->size);
         }
         break;
+    case GT_EV_FREE_REQUESTED:
+        d->out->requests++;
+        rc = free_requested(run, d, ev);
+        break;
+    case GT_EV_FREE_COMPLETED: {
+        struct gt_live done;
+        if (gt_live_take(&run->pending, ev->device, ev->addr, &done))
+            gt_sim_free_completed(d->sim, done.h);
+        return 0; /* not a request: no totals of its own to compare */
+    }
     case GT_EV_EMPTY_CACHE:
         d->out->requests++;
         gt_sim_empty_cache(d->sim);
@@ -509,6 +541,7 @@ static void run_release(struct run *run)
         free(run->devs[i].simv.v);
     }
     gt_live_release(&run->live);
+    gt_live_release(&run->pending);
     free(run->tot_seq);
     free(run->tot_alloc);
     gt_trace_close(run->r);
@@ -572,6 +605,8 @@ static int validate(struct run *run, char *errbuf, size_t errlen)
         rc = make_sims(run);
     if (rc == 0)
         rc = gt_live_init(&run->live);
+    if (rc == 0)
+        rc = gt_live_init(&run->pending);
     if (rc == 0)
         rc = preload(run);
     if (rc == 0)

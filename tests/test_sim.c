@@ -362,6 +362,52 @@ START_TEST(empty_cache_releases_only_wholly_free_segments)
 }
 END_TEST
 
+/* MIRRORS: free with stream_uses (record_stream): the block is
+ * active_pending_free until its events complete: counted active, not
+ * allocated, and not reusable, so the next request of its size makes a
+ * new segment; once completed (process_events -> free_block) it is reused. */
+START_TEST(a_block_pending_free_is_not_reused_until_its_events_complete)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 12 * MIB);
+    gt_sim_free_requested(s, a);
+    ck_assert_int_eq(stat(s, "allocated_bytes.all.current"), 0);
+    ck_assert_int_eq(stat(s, "active_bytes.all.current"), (int64_t)(12 * MIB));
+    assert_consistent(s);
+    gt_sim_handle b = must_alloc(s, 12 * MIB);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(24 * MIB));
+    ck_assert_uint_ne(gt_sim_addr(s, a), gt_sim_addr(s, b));
+    uint64_t where = gt_sim_addr(s, a);
+    gt_sim_free_completed(s, a);
+    ck_assert_int_eq(stat(s, "active_bytes.all.current"), (int64_t)(12 * MIB));
+    gt_sim_handle c = must_alloc(s, 12 * MIB);
+    ck_assert_uint_eq(gt_sim_addr(s, c), where);
+    ck_assert_int_eq(stat(s, "num_device_alloc"), 2);
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* MIRRORS: release_cached_blocks starts with synchronize_and_free_events:
+ * empty_cache waits for every pending free, then releases its segment. A
+ * pending block's neighbours do not absorb it meanwhile. */
+START_TEST(empty_cache_completes_pending_frees_before_releasing)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    gt_sim_handle a = must_alloc(s, 4 * MIB), b = must_alloc(s, 4 * MIB);
+    gt_sim_free_requested(s, a);
+    gt_sim_free(s, b); /* b's free neighbour a is pending: no merge with it */
+    assert_consistent(s);
+    ck_assert_int_eq(stat(s, "inactive_split.all.current"), 1);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
+    ck_assert_int_eq(stat(s, "active_bytes.all.current"), 0);
+    ck_assert_int_eq(stat(s, "num_device_free"), 1);
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
 START_TEST(reset_peak_stats_makes_every_peak_the_current_value)
 {
     struct gt_sim *s = sim_with("default", 0, 0, NULL);
@@ -834,6 +880,8 @@ static Suite *sim_suite(void)
     tcase_add_test(t, a_full_flush_and_retry_counts_num_alloc_retries);
     tcase_add_test(t, an_oom_is_counted_and_the_allocator_stays_usable);
     tcase_add_test(t, empty_cache_releases_only_wholly_free_segments);
+    tcase_add_test(t, a_block_pending_free_is_not_reused_until_its_events_complete);
+    tcase_add_test(t, empty_cache_completes_pending_frees_before_releasing);
     tcase_add_test(t, reset_peak_stats_makes_every_peak_the_current_value);
     tcase_add_test(t, without_a_cap_reserved_never_shrinks_on_its_own);
     tcase_add_test(t, garbage_collection_needs_a_memory_fraction);

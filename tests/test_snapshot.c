@@ -88,6 +88,32 @@ START_TEST(a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules)
 }
 END_TEST
 
+/* record_stream: a free that completes later keeps its block out of reach
+ * in between (tests/data/snapshot/make.py derives the numbers). */
+START_TEST(a_free_that_waits_on_other_streams_keeps_its_block_until_it_completes)
+{
+    struct gt_import_summary sum;
+    char err[512];
+    const char *db = path_of("pending.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "pending-free.pickle", db, NULL, &sum, err, sizeof(err)), 0);
+    ck_assert_int_eq(sum.by_kind[GT_EV_FREE_REQUESTED], 1);
+    ck_assert_int_eq(sum.by_kind[GT_EV_FREE_COMPLETED], 1);
+    ck_assert_int_eq(sum.by_kind[GT_EV_FREE], 1); /* completed at once: one free */
+
+    struct gt_validation *v = validate(db);
+    const struct gt_validate_device *d = &v->devices[0];
+    ck_assert_int_eq(d->segment_events_real, 2);
+    ck_assert_int_eq(d->segment_events_sim, 2);
+    ck_assert_int_eq(d->segment_events_matched, 2);
+    ck_assert_uint_eq(d->peak_reserved_sim, 24 * MIB);
+    ck_assert_int_eq(d->final_blocks_real, 2);
+    ck_assert_int_eq(d->final_blocks_matched, 2);
+    ck_assert_int_eq(d->unknown_frees, 0);
+    free(v);
+}
+END_TEST
+
 struct frame_seen {
     int n;
     char file[64], name[64];
@@ -350,6 +376,7 @@ static Suite *snapshot_suite(void)
     tcase_add_checked_fixture(t, make_dir, remove_dir);
     tcase_set_timeout(t, 300);
     tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
+    tcase_add_test(t, a_free_that_waits_on_other_streams_keeps_its_block_until_it_completes);
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
     tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
     tcase_add_test(t, recorded_settings_that_do_not_parse_are_named_at_import);

@@ -32,7 +32,12 @@ enum gt_event_kind {
     GT_EV_EMPTY_CACHE = 8,   /* torch.cuda.empty_cache() or an equivalent release */
     GT_EV_HOST_ALLOC = 9,    /* pinned host memory (cudaHostAlloc and friends) */
     GT_EV_HOST_FREE = 10,
-    GT_EV_KIND_MAX = 10
+    GT_EV_FREE_REQUESTED = 11, /* the program released the allocation at addr while other
+                                  streams still used it (record_stream): allocated drops,
+                                  the block stays active and unusable until... */
+    GT_EV_FREE_COMPLETED = 12, /* ...the events on those streams completed: the block at addr
+                                  goes back to its pool */
+    GT_EV_KIND_MAX = 12
 };
 
 /* Values of meta.recording_mode. */

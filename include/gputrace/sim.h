@@ -116,6 +116,18 @@ int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint6
 void gt_sim_set_conf(struct gt_sim *s, const struct gt_conf *conf);
 /* gt_sim_free: the program frees the allocation (free + free_block). */
 void gt_sim_free(struct gt_sim *s, gt_sim_handle h);
+/* gt_sim_free_requested: the program frees an allocation that other streams
+ * still use (record_stream): allocated memory drops, the block stays active
+ * and is neither reused, merged nor released until gt_sim_free_completed,
+ * or until empty_cache or the last-resort retry of a malloc synchronizes
+ * every stream (synchronize_and_free_events). Returns true when the block
+ * is pending (the handle stays valid until it completes), false when it was
+ * freed at once (no caching, or not an allocated block). */
+bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h);
+/* gt_sim_free_completed: the events of a pending free completed
+ * (process_events): the block goes back to its pool; the handle is no
+ * longer valid. A handle that is not pending is ignored. */
+void gt_sim_free_completed(struct gt_sim *s, gt_sim_handle h);
 /* gt_sim_reset_peak_stats: torch.cuda.reset_peak_memory_stats(): every
  * statistic's peak becomes its current value. */
 void gt_sim_reset_peak_stats(struct gt_sim *s);

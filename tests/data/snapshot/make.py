@@ -150,3 +150,38 @@ with open(os.path.join(here, "shared-trace.pickle"), "wb") as f:
     pickle.dump({"segments": [], "device_traces": [one, one]}, f, protocol=4)
 with open(os.path.join(here, "shared-event.pickle"), "wb") as f:
     pickle.dump({"segments": [], "device_traces": [[ev1] * 1000]}, f, protocol=4)
+
+# pending-free.pickle: a block freed while another stream still used it
+# (record_stream). A (12 MiB, segment S1 of its own: > 10 MiB is rounded to
+# 2 MiB) is freed at entry 2 but its free completes only at entry 5: in
+# between it is active_pending_free, so B needs a new segment S2. After the
+# completion C reuses A's block; C's free completes at once. By the rules:
+# 2 segment events, both reproduced; the end state (S1 free, S2 holding B)
+# reproduced block for block. Freed at once instead, B would have taken A's
+# block and no S2 would be made.
+S3 = 0x7F3000000000
+S4 = 0x7F3001000000
+trace = []
+trace.append(ev("segment_alloc", S3, 12 * MIB, py))
+trace.append(ev("alloc", S3, 12 * MIB, py))
+trace.append(ev("free_requested", S3, 12 * MIB))
+trace.append(ev("segment_alloc", S4, 12 * MIB, py))
+trace.append(ev("alloc", S4, 12 * MIB, py))
+trace.append(ev("free_completed", S3, 12 * MIB))
+trace.append(ev("alloc", S3, 12 * MIB, py))
+trace.append(ev("free_requested", S3, 12 * MIB))
+trace.append(ev("free_completed", S3, 12 * MIB))
+segs = [{"device": 0, "address": S3, "total_size": 12 * MIB, "allocated_size": 0,
+         "active_size": 0, "requested_size": 0, "stream": 0, "segment_type": "large",
+         "segment_pool_id": (0, 0), "is_expandable": False, "frames": [],
+         "blocks": [{"address": S3, "size": 12 * MIB, "requested_size": 0,
+                     "state": "inactive", "frames": []}]},
+        {"device": 0, "address": S4, "total_size": 12 * MIB, "allocated_size": 12 * MIB,
+         "active_size": 12 * MIB, "requested_size": 12 * MIB, "stream": 0,
+         "segment_type": "large", "segment_pool_id": (0, 0), "is_expandable": False,
+         "frames": [],
+         "blocks": [{"address": S4, "size": 12 * MIB, "requested_size": 12 * MIB,
+                     "state": "active_allocated", "frames": []}]}]
+with open(os.path.join(here, "pending-free.pickle"), "wb") as f:
+    pickle.dump({"segments": segs, "device_traces": [trace],
+                 "allocator_settings": settings}, f, protocol=4)

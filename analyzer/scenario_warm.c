@@ -70,56 +70,8 @@ struct warm {
     struct window win[GT_SCENARIO_MAX_DEVICES];
     bool recorded[GT_SCENARIO_MAX_DEVICES]; /* the trace has a start state */
     struct gt_live_map live;                /* allocated in the window, by (device, addr) */
-    int64_t *tot_seq;
-    uint64_t *tot_alloc, *tot_reserved;
-    size_t ntot, captot;
+    struct gt_totals totals;
 };
-
-static int keep_totals(void *ctx, int64_t seq, int64_t allocated, int64_t reserved)
-{
-    struct warm *w = ctx;
-
-    if (w->ntot == w->captot) {
-        size_t cap = w->captot ? w->captot * 2 : 1024;
-        int64_t *s = realloc(w->tot_seq, cap * sizeof(*s));
-        if (!s)
-            return GT_ENOMEM;
-        w->tot_seq = s;
-        uint64_t *a = realloc(w->tot_alloc, cap * sizeof(*a));
-        if (!a)
-            return GT_ENOMEM;
-        w->tot_alloc = a;
-        uint64_t *r = realloc(w->tot_reserved, cap * sizeof(*r));
-        if (!r)
-            return GT_ENOMEM;
-        w->tot_reserved = r;
-        w->captot = cap;
-    }
-    /* A negative total is damage: as good as none. */
-    w->tot_seq[w->ntot] = seq;
-    w->tot_alloc[w->ntot] = allocated > 0 ? (uint64_t)allocated : 0;
-    w->tot_reserved[w->ntot++] = reserved > 0 ? (uint64_t)reserved : 0;
-    return 0;
-}
-
-/* The totals of event seq (rows come in seq order); false if none. */
-static bool totals_of(const struct warm *w, int64_t seq, uint64_t *allocated, uint64_t *reserved)
-{
-    size_t l = 0, r = w->ntot;
-
-    while (l < r) {
-        size_t m = l + (r - l) / 2;
-        if (w->tot_seq[m] < seq)
-            l = m + 1;
-        else
-            r = m;
-    }
-    if (l == w->ntot || w->tot_seq[l] != seq)
-        return false;
-    *allocated = w->tot_alloc[l];
-    *reserved = w->tot_reserved[l];
-    return true;
-}
 
 static int device_slot(const struct gt_scenario *s, int32_t device)
 {
@@ -132,11 +84,13 @@ static int device_slot(const struct gt_scenario *s, int32_t device)
 /* The first request decides whether the device's window is warm. */
 static void decide(struct warm *w, struct window *win, const struct gt_event *ev)
 {
-    uint64_t allocated, reserved;
+    int64_t a, r;
 
     win->decided = true;
-    if (!totals_of(w, ev->seq, &allocated, &reserved))
+    if (!gt_totals_find(&w->totals, ev->seq, &a, &r))
         return;
+    /* A negative total is damage: as good as none. */
+    uint64_t allocated = a > 0 ? (uint64_t)a : 0, reserved = r > 0 ? (uint64_t)r : 0;
     if (ev->kind == GT_EV_ALLOC)
         allocated = allocated > ev->size ? allocated - ev->size : 0;
     else if (ev->kind == GT_EV_FREE)
@@ -345,9 +299,10 @@ int gt_scenario_warm_start(struct gt_scenario *s, struct gt_trace_reader *r, cha
     struct warm *w = calloc(1, sizeof(*w));
     size_t cap = s->nblocks;
     bool any = false;
-    int rc = w ? gt_trace_totals(r, keep_totals, w) : GT_ENOMEM;
+    int rc = w ? gt_trace_totals_load(r, &w->totals) : GT_ENOMEM;
 
-    if (rc == 0 && w->ntot == 0) {
+    if (rc == 0 && w->totals.n == 0) {
+        gt_totals_release(&w->totals);
         free(w);
         return 0; /* no totals: nothing to rebuild from */
     }
@@ -374,9 +329,7 @@ int gt_scenario_warm_start(struct gt_scenario *s, struct gt_trace_reader *r, cha
         for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
             free(w->win[i].before);
         gt_live_release(&w->live);
-        free(w->tot_seq);
-        free(w->tot_alloc);
-        free(w->tot_reserved);
+        gt_totals_release(&w->totals);
     }
     free(w);
     return rc;

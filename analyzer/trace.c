@@ -1929,6 +1929,64 @@ int gt_trace_totals(struct gt_trace_reader *r,
     return opt_end(r, q, src, rc, "cannot read table 'event_totals'");
 }
 
+static int keep_totals(void *ctx, int64_t seq, int64_t allocated, int64_t reserved)
+{
+    struct gt_totals *t = ctx;
+
+    if (t->n == t->cap) {
+        size_t cap = t->cap != 0 ? t->cap * 2 : 1024;
+        int64_t *s = realloc(t->seq, cap * sizeof *s);
+        if (s == NULL)
+            return GT_ENOMEM;
+        t->seq = s;
+        int64_t *a = realloc(t->allocated, cap * sizeof *a);
+        if (a == NULL)
+            return GT_ENOMEM;
+        t->allocated = a;
+        int64_t *v = realloc(t->reserved, cap * sizeof *v);
+        if (v == NULL)
+            return GT_ENOMEM;
+        t->reserved = v;
+        t->cap = cap;
+    }
+    t->seq[t->n] = seq;
+    t->allocated[t->n] = allocated;
+    t->reserved[t->n++] = reserved;
+    return GT_OK;
+}
+
+int gt_trace_totals_load(struct gt_trace_reader *r, struct gt_totals *t)
+{
+    memset(t, 0, sizeof *t);
+    return gt_trace_totals(r, keep_totals, t);
+}
+
+bool gt_totals_find(const struct gt_totals *t, int64_t seq, int64_t *allocated, int64_t *reserved)
+{
+    size_t l = 0, h = t->n;
+
+    while (l < h) {
+        size_t m = l + (h - l) / 2;
+        if (t->seq[m] < seq)
+            l = m + 1;
+        else
+            h = m;
+    }
+    if (l == t->n || t->seq[l] != seq)
+        return false;
+    *allocated = t->allocated[l];
+    *reserved = t->reserved[l];
+    return true;
+}
+
+void gt_totals_release(struct gt_totals *t)
+{
+    free(t->seq);
+    free(t->allocated);
+    free(t->reserved);
+    memset(t, 0, sizeof *t);
+}
+
 /* ---- reader: events ------------------------------------------------- */
 
 /* Format v1: one row per event. */

@@ -61,9 +61,8 @@ struct run {
     struct gt_conf conf;
     struct gt_trace_reader *r;
     const struct gt_scenario *scn;
-    int rc; /* first error of a callback */
-    int64_t *tot_seq, *tot_alloc;
-    size_t ntot, cap_tot;
+    int rc;                  /* first error of a callback */
+    struct gt_totals totals; /* the recording's, by seq */
 };
 
 static struct dev *dev_of(struct run *run, int32_t ordinal, bool create)
@@ -235,51 +234,21 @@ static int count_initial(void *ctx, const struct gt_initial_block *b)
 
 /* ------------------------------------------------------------ pass 2 */
 
-static int record_totals(void *ctx, int64_t seq, int64_t allocated, int64_t reserved)
+/* The largest Total Reserved recorded (the first device's: profiler traces
+ * have one). */
+static void note_reserved_peak(struct run *run)
 {
-    struct run *run = ctx;
-    if (run->v->ndevices && (uint64_t)reserved > run->devs[0].out->totals_reserved_peak_real)
-        run->devs[0].out->totals_reserved_peak_real = (uint64_t)reserved;
-    if (run->ntot == run->cap_tot) {
-        size_t cap = run->cap_tot ? run->cap_tot * 2 : 1024;
-        int64_t *s = realloc(run->tot_seq, cap * sizeof(*s));
-        if (!s)
-            return GT_ENOMEM;
-        run->tot_seq = s;
-        int64_t *a = realloc(run->tot_alloc, cap * sizeof(*a));
-        if (!a)
-            return GT_ENOMEM;
-        run->tot_alloc = a;
-        run->cap_tot = cap;
-    }
-    run->tot_seq[run->ntot] = seq;
-    run->tot_alloc[run->ntot++] = allocated;
-    return 0;
-}
-
-/* The real allocated total after event seq, if the trace has one. */
-static bool totals_at(const struct run *run, int64_t seq, int64_t *allocated)
-{
-    size_t l = 0, r = run->ntot;
-    while (l < r) {
-        size_t m = l + (r - l) / 2;
-        if (run->tot_seq[m] < seq)
-            l = m + 1;
-        else
-            r = m;
-    }
-    if (l < run->ntot && run->tot_seq[l] == seq) {
-        *allocated = run->tot_alloc[l];
-        return true;
-    }
-    return false;
+    for (size_t k = 0; run->v->ndevices && k < run->totals.n; k++)
+        if (run->totals.reserved[k] > 0 &&
+            (uint64_t)run->totals.reserved[k] > run->devs[0].out->totals_reserved_peak_real)
+            run->devs[0].out->totals_reserved_peak_real = (uint64_t)run->totals.reserved[k];
 }
 
 static void compare_totals(struct run *run, struct dev *d, const struct gt_event *ev, int64_t index,
                            uint64_t block)
 {
-    int64_t real;
-    if (!totals_at(run, ev->seq, &real))
+    int64_t real, reserved;
+    if (!gt_totals_find(&run->totals, ev->seq, &real, &reserved))
         return;
     int64_t sim = gt_sim_get_stats(d->sim)->allocated_bytes[GT_SIM_ALL].current;
     /* A profiler trace starts mid-run: what was allocated before its first
@@ -542,8 +511,7 @@ static void run_release(struct run *run)
     }
     gt_live_release(&run->live);
     gt_live_release(&run->pending);
-    free(run->tot_seq);
-    free(run->tot_alloc);
+    gt_totals_release(&run->totals);
     gt_trace_close(run->r);
 }
 
@@ -610,7 +578,9 @@ static int validate(struct run *run, char *errbuf, size_t errlen)
     if (rc == 0)
         rc = preload(run);
     if (rc == 0)
-        rc = gt_trace_totals(run->r, record_totals, run);
+        rc = gt_trace_totals_load(run->r, &run->totals);
+    if (rc == 0)
+        note_reserved_peak(run);
     if (rc == 0)
         rc = gt_trace_rewind(run->r);
     if (rc == 0)

@@ -163,6 +163,18 @@ int gt_trace_totals(struct gt_trace_reader *r,
                     int (*fn)(void *ctx, int64_t seq, int64_t allocated, int64_t reserved),
                     void *ctx);
 
+/* Every event_totals row, in seq order, for lookups by seq. */
+struct gt_totals {
+    int64_t *seq, *allocated, *reserved;
+    size_t n, cap;
+};
+/* gt_trace_totals_load: reads every row into *t (zeroed first; free it with
+ * gt_totals_release, also on error). 0, GT_ENOMEM or a reader error. */
+int gt_trace_totals_load(struct gt_trace_reader *r, struct gt_totals *t);
+/* gt_totals_find: the totals recorded after event seq; false if none. */
+bool gt_totals_find(const struct gt_totals *t, int64_t seq, int64_t *allocated, int64_t *reserved);
+void gt_totals_release(struct gt_totals *t);
+
 /* gt_trace_version: the format version of an open trace (1 or 2). */
 int gt_trace_version(const struct gt_trace_reader *r);
 

@@ -4,6 +4,7 @@
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/oom.h"
+#include "gputrace/oom_message.h"
 #include "gputrace/units.h"
 
 #include <getopt.h>
@@ -17,6 +18,7 @@ enum format { FORMAT_TABLE, FORMAT_JSON };
 
 struct oom_args {
     const char *trace;
+    const char *message;     /* --message: a pasted error instead of a trace */
     const char *config_text; /* NULL: the recorded settings */
     uint64_t device_memory;
     enum format format;
@@ -26,6 +28,7 @@ static void usage(FILE *f)
 {
     fputs("Usage: gpu-trace oom TRACE [--device-memory SIZE] [--config CONF]\n"
           "                     [--format table|json]\n"
+          "       gpu-trace oom --message FILE|- [--format table|json]\n"
           "\n"
           "Explains each out-of-memory error of TRACE under one allocator config:\n"
           "those the recording hit and those predicted on the card asked about. For\n"
@@ -35,12 +38,19 @@ static void usage(FILE *f)
           "how far the peak must shrink, the largest live allocations with their\n"
           "Python frames, and the configs of the usual sweep that avoid it.\n"
           "\n"
+          "With --message, no trace is needed: reads the out-of-memory error PyTorch\n"
+          "printed (pasted whole or cut, wrapped, inside a traceback or a log; every\n"
+          "wording since 1.0, ROCm, XPU, MPS and cudaMallocAsync), gives its numbers\n"
+          "and a verdict (fragmentation, genuine, other_process or unclear) with what\n"
+          "to do and how to measure it.\n"
+          "\n"
           "Options:\n"
           "  -m, --device-memory SIZE  memory the allocator may reserve (8GiB, 8G,\n"
           "                            512MiB, bytes); default: the recorded card's\n"
           "  -c, --config CONF         a PYTORCH_CUDA_ALLOC_CONF string, 'default' or\n"
           "                            'nocache'; default: the settings the trace was\n"
           "                            recorded under, else 'default'\n"
+          "  -M, --message FILE        a pasted PyTorch out-of-memory error ('-': stdin)\n"
           "  -f, --format FORMAT       table (default) or json\n"
           "  -h, --help                show this help and exit\n"
           "\n"
@@ -51,7 +61,9 @@ static void usage(FILE *f)
           "  gpu-trace oom run.db\n"
           "  gpu-trace oom run.db --device-memory 16GiB\n"
           "  gpu-trace oom run.db --device-memory 16GiB --config expandable_segments:True\n"
-          "  gpu-trace oom run.db --format json > oom.json\n",
+          "  gpu-trace oom run.db --format json > oom.json\n"
+          "  gpu-trace oom --message error.txt\n"
+          "  xclip -o | gpu-trace oom --message - --format json\n",
           f);
 }
 
@@ -76,14 +88,18 @@ static int parse_args(int argc, char **argv, struct oom_args *args)
     static const struct option longopts[] = {{"device-memory", required_argument, NULL, 'm'},
                                              {"config", required_argument, NULL, 'c'},
                                              {"format", required_argument, NULL, 'f'},
+                                             {"message", required_argument, NULL, 'M'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *format = NULL, *memory = NULL;
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:c:f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:c:f:M:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'M':
+            args->message = optarg;
+            break;
         case 'm':
             memory = optarg;
             break;
@@ -100,6 +116,15 @@ static int parse_args(int argc, char **argv, struct oom_args *args)
             return cli_option_error("oom", c, argv);
         }
     }
+    if (args->message != NULL) {
+        if (optind < argc)
+            return cli_usage_error("oom", "--message takes no TRACE ('%s')", argv[optind]);
+        if (memory != NULL || args->config_text != NULL)
+            return cli_usage_error("oom", "--message takes no --device-memory or --config");
+        if (format != NULL && parse_format(format, &args->format) != 0)
+            return CLI_EXIT_ERROR;
+        return 0;
+    }
     if (optind >= argc)
         return cli_usage_error("oom", "missing TRACE argument");
     if (optind + 1 < argc)
@@ -110,6 +135,26 @@ static int parse_args(int argc, char **argv, struct oom_args *args)
     if (memory != NULL && cli_parse_device_memory(memory, &args->device_memory) != 0)
         return CLI_EXIT_ERROR;
     return 0;
+}
+
+/* oom --message: the verdict on a pasted error, no trace. */
+static int explain_message(const struct oom_args *args)
+{
+    struct gt_oom_message m;
+    char err[512] = "";
+    int rc = gt_oom_message_read(args->message, &m, err, sizeof err);
+
+    if (rc != 0) {
+        cli_error("%s", err);
+        return CLI_EXIT_ERROR;
+    }
+    rc = args->format == FORMAT_JSON ? gt_oom_message_json_write(stdout, args->message, &m)
+                                     : gt_oom_message_table_write(stdout, args->message, &m);
+    if (rc != 0) {
+        cli_error("cannot write to standard output: %s", gt_strerror(rc));
+        return CLI_EXIT_ERROR;
+    }
+    return CLI_EXIT_OK;
 }
 
 int cmd_oom(int argc, char **argv)
@@ -123,6 +168,8 @@ int cmd_oom(int argc, char **argv)
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
+    if (args.message != NULL)
+        return explain_message(&args);
     if (args.config_text != NULL) {
         rc = gt_conf_parse(args.config_text, &conf, err, sizeof err);
         if (rc != 0) {

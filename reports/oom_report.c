@@ -5,11 +5,13 @@
  * with the message they saw), then the verdict and what to do, then whose
  * memory is live. */
 #include "gputrace/oom.h"
+#include "gputrace/oom_message.h"
 #include "gputrace/err.h"
 #include "gputrace/report.h"
 #include "gputrace/units.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -416,5 +418,101 @@ int gt_oom_json_write(FILE *f, const char *trace_path, const struct gt_oom_repor
             "%s],\n  \"ooms_total\": %" PRId64 ",\n  \"recorded_ooms\": %" PRId64
             ",\n  \"recorded_served\": %" PRId64 "\n}\n",
             r->nooms ? "\n  " : "", r->ooms_total, r->recorded_ooms, r->recorded_served);
+    return finish(f);
+}
+
+/* ---- a pasted message (oom_message.h) ------------------------------------ */
+
+/* The numbers of a message in the order PyTorch prints them; derived ones
+ * say so. */
+static const struct {
+    const char *label, *json;
+    size_t offset;
+} message_values[] = {
+    {"tried to allocate", "tried_bytes", offsetof(struct gt_oom_message, tried)},
+    {"card's total memory", "total_capacity_bytes", offsetof(struct gt_oom_message, total)},
+    {"free on the card", "free_bytes", offsetof(struct gt_oom_message, free)},
+    {"this process in use", "process_in_use_bytes",
+     offsetof(struct gt_oom_message, process_in_use)},
+    {"allocated by PyTorch", "allocated_bytes", offsetof(struct gt_oom_message, allocated)},
+    {"reserved by PyTorch", "reserved_bytes", offsetof(struct gt_oom_message, reserved)},
+    {"reserved, unallocated", "reserved_unallocated_bytes",
+     offsetof(struct gt_oom_message, reserved_unallocated)},
+    {"in private pools", "private_pools_bytes", offsetof(struct gt_oom_message, private_pools)},
+    {"limit", "limit_bytes", offsetof(struct gt_oom_message, limit)},
+    {"other allocations", "other_allocations_bytes",
+     offsetof(struct gt_oom_message, other_allocations)},
+};
+
+#define MESSAGE_VALUES (sizeof message_values / sizeof message_values[0])
+
+static const struct gt_oom_msg_value *message_value(const struct gt_oom_message *m, size_t i)
+{
+    return (const struct gt_oom_msg_value *)((const char *)m + message_values[i].offset);
+}
+
+int gt_oom_message_table_write(FILE *f, const char *source, const struct gt_oom_message *m)
+{
+    char path[512], b[32], gpu[32] = "";
+
+    if (m->gpu_known)
+        snprintf(gpu, sizeof gpu, ", GPU %lld", (long long)m->gpu_index);
+    fprintf(f, "message '%s': PyTorch %s out-of-memory%s\n",
+            gt_report_clean(source, path, sizeof path), gt_oom_message_format_name(m->format), gpu);
+    for (size_t i = 0; i < MESSAGE_VALUES; i++) {
+        const struct gt_oom_msg_value *v = message_value(m, i);
+        if (v->known)
+            fprintf(f, "  %-22s %12s%s\n", message_values[i].label,
+                    fmt_bytes(v->bytes, b, sizeof b), v->derived ? "  (derived)" : "");
+    }
+    for (size_t i = 0; i < m->nprocesses; i++)
+        fprintf(f, "  other process %-8lld %12s\n", (long long)m->processes[i].pid,
+                fmt_bytes(m->processes[i].bytes, b, sizeof b));
+    fprintf(f, "verdict: %s\n  why: %s\n  next: %s\n", gt_oom_message_verdict_name(m->verdict),
+            m->why, m->next);
+    return finish(f);
+}
+
+int gt_oom_message_json_write(FILE *f, const char *source, const struct gt_oom_message *m)
+{
+    bool first = true;
+
+    fputs("{\"source\": ", f);
+    json_string(f, source);
+    fprintf(f, ", \"format\": \"%s\", \"gpu_index\": ", gt_oom_message_format_name(m->format));
+    if (m->gpu_known)
+        fprintf(f, "%lld", (long long)m->gpu_index);
+    else
+        fputs("null", f);
+    for (size_t i = 0; i < MESSAGE_VALUES; i++) {
+        const struct gt_oom_msg_value *v = message_value(m, i);
+        fprintf(f, ", \"%s\": ", message_values[i].json);
+        if (v->known)
+            fprintf(f, "%" PRIu64, v->bytes);
+        else
+            fputs("null", f);
+    }
+    fputs(", \"derived\": [", f);
+    for (size_t i = 0; i < MESSAGE_VALUES; i++) {
+        if (message_value(m, i)->derived) {
+            fprintf(f, "%s\"%s\"", first ? "" : ", ", message_values[i].json);
+            first = false;
+        }
+    }
+    fputs("], \"other_processes\": [", f);
+    for (size_t i = 0; i < m->nprocesses; i++)
+        fprintf(f, "%s{\"pid\": %lld, \"bytes\": %" PRIu64 "}", i ? ", " : "",
+                (long long)m->processes[i].pid, m->processes[i].bytes);
+    fprintf(f,
+            "], \"verdict\": \"%s\", \"shrink_bytes\": ", gt_oom_message_verdict_name(m->verdict));
+    if (m->verdict == GT_OOM_MSG_GENUINE || m->verdict == GT_OOM_MSG_OTHER_PROCESS)
+        fprintf(f, "%" PRIu64, m->shrink_bytes);
+    else
+        fputs("null", f);
+    fputs(", \"why\": ", f);
+    json_string(f, m->why);
+    fputs(", \"next\": ", f);
+    json_string(f, m->next);
+    fputs("}\n", f);
     return finish(f);
 }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +39,31 @@ static bool is_blank(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-/* The text without blanks; NULL when out of memory. */
+/* Length of what a pasted line may start with before the message goes
+ * on: quoting and comment marks ("# ", "> ", "| ", "* ", "`") and
+ * torchrun's "[rank0]:". */
+static size_t line_prefix(const char *t, size_t len)
+{
+    size_t i = 0;
+
+    for (;;) {
+        while (i < len && (is_blank((unsigned char)t[i]) || strchr("#>|*`", t[i]) != NULL) &&
+               t[i] != '\n' && t[i] != '\0')
+            i++;
+        if (i + 6 < len && memcmp(t + i, "[rank", 5) == 0) {
+            size_t j = i + 5;
+            while (j < len && t[j] >= '0' && t[j] <= '9')
+                j++;
+            if (j + 1 < len && t[j] == ']' && t[j + 1] == ':') {
+                i = j + 2;
+                continue;
+            }
+        }
+        return i;
+    }
+}
+
+/* The text without blanks and line prefixes; NULL when out of memory. */
 static char *compact(const char *text, size_t len, size_t *out_len)
 {
     char *c = malloc(len + 1);
@@ -46,9 +71,12 @@ static char *compact(const char *text, size_t len, size_t *out_len)
 
     if (c == NULL)
         return NULL;
-    for (size_t i = 0; i < len; i++)
-        if (!is_blank((unsigned char)text[i]) && text[i] != '\0')
+    for (size_t i = 0; i < len; i++) {
+        if (i == 0 || text[i - 1] == '\n')
+            i += line_prefix(text + i, len - i);
+        if (i < len && !is_blank((unsigned char)text[i]) && text[i] != '\0')
             c[n++] = text[i];
+    }
     c[n] = '\0';
     *out_len = n;
     return c;
@@ -144,6 +172,8 @@ static bool size(struct cursor *c, struct gt_oom_msg_value *v)
             double b = (whole + part / scale) * (double)units[u].bytes;
             v->known = true;
             v->bytes = b >= 1.8e19 ? UINT64_MAX : (uint64_t)llround(b);
+            /* half a unit of the last digit printed */
+            v->slack = (uint64_t)((double)units[u].bytes / scale / 2);
             return true;
         }
     }
@@ -151,11 +181,12 @@ static bool size(struct cursor *c, struct gt_oom_msg_value *v)
     return false;
 }
 
-static void set(struct gt_oom_msg_value *v, uint64_t bytes)
+static void set(struct gt_oom_msg_value *v, uint64_t bytes, uint64_t slack)
 {
     v->known = true;
     v->derived = true;
     v->bytes = bytes;
+    v->slack = slack;
 }
 
 /* ------------------------------------------------------------ wordings */
@@ -176,9 +207,32 @@ static void processes(struct cursor *c, size_t limit, struct gt_oom_message *m)
     }
 }
 
-/* Drops this process from the list: the entry of its in-use memory. */
+/* Drops this process from the list (PyTorch lists every process on the
+ * card, this one included): the entry of its in-use memory, or the only
+ * entry when the message does not say this process's. NVML in a container
+ * reports 0 bytes for this process: that says nothing. */
 static void drop_self(struct gt_oom_message *m)
 {
+    if (m->process_in_use.known && m->process_in_use.bytes == 0)
+        m->process_in_use = (struct gt_oom_msg_value){0};
+    if (!m->process_in_use.known && m->nprocesses == 1 && m->nprocesses_listed == 1) {
+        set(&m->process_in_use, m->processes[0].bytes, 0);
+        m->nprocesses = 0;
+        return;
+    }
+    /* Without its own clause, this process is the one that holds at least
+     * what its allocator reserved, and the least such. */
+    if (!m->process_in_use.known && m->reserved.known) {
+        size_t best = SIZE_MAX;
+        uint64_t floor =
+            m->reserved.bytes > m->reserved.slack ? m->reserved.bytes - m->reserved.slack : 0;
+        for (size_t i = 0; i < m->nprocesses; i++)
+            if (m->processes[i].bytes >= floor &&
+                (best == SIZE_MAX || m->processes[i].bytes < m->processes[best].bytes))
+                best = i;
+        if (best != SIZE_MAX)
+            set(&m->process_in_use, m->processes[best].bytes, 0);
+    }
     for (size_t i = 0; m->process_in_use.known && i < m->nprocesses; i++) {
         if (m->processes[i].bytes == m->process_in_use.bytes) {
             m->processes[i] = m->processes[--m->nprocesses];
@@ -195,60 +249,82 @@ static void drop_self(struct gt_oom_message *m)
  * "capacty". */
 static bool new_wording(struct cursor *c, size_t end, struct gt_oom_message *m)
 {
-    struct cursor k = *c;
+    struct cursor k = *c, g = *c;
     size_t including;
+    bool found = false;
 
-    if (!seek(&k, "GPU", end) || !integer(&k, &m->gpu_index) || !take(&k, "hasatotalcapac"))
-        return false;
-    m->gpu_known = true;
-    if (seek(&k, "of", k.pos + 8))
-        size(&k, &m->total);
-    if (take(&k, "ofwhich"))
-        size(&k, &m->free);
+    /* Each part is read where it is: a pasted message may be cut. */
+    if (seek(&g, "GPU", end) && integer(&g, &m->gpu_index) && take(&g, "hasatotalcapac")) {
+        m->gpu_known = found = true;
+        if (seek(&g, "of", g.pos + 8))
+            size(&g, &m->total);
+        if (take(&g, "ofwhich"))
+            size(&g, &m->free);
+        k = g;
+    }
     struct cursor in = k;
     including = seek(&in, "Includingnon-PyTorchmemory,thisprocesshas", end) ? in.pos : end;
-    processes(&k, including, m);
+    struct cursor all = k;
+    processes(&all, end, m); /* before or after the clause about this process */
     if (including < end) {
         k.pos = including;
-        size(&k, &m->process_in_use);
+        found |= size(&k, &m->process_in_use);
     }
     if (seek(&k, "Oftheallocatedmemory", end) && size(&k, &m->allocated)) {
+        found = true;
         if (take(&k, "isallocatedbyPyTorch,with") && size(&k, &m->private_pools))
             seek(&k, "allocatedinprivatepools", end);
         if (seek(&k, "and", k.pos + 40) && size(&k, &m->reserved_unallocated) && m->allocated.known)
-            set(&m->reserved, m->allocated.bytes + m->reserved_unallocated.bytes);
+            set(&m->reserved, m->allocated.bytes + m->reserved_unallocated.bytes,
+                m->allocated.slack + m->reserved_unallocated.slack);
     }
     drop_self(m);
-    return true;
+    return found;
 }
 
-/* 1.4-2.0: "(GPU 0; T total capacity; A already allocated; F free; R
- * reserved in total by PyTorch)"; before 1.4 the last is "C cached", the
- * cached memory not allocated. */
+/* 1.4-2.0: "(GPU 0; T total capacity; A already allocated; F free; [L
+ * allowed;] R reserved in total by PyTorch)"; before 1.4 the last is "C
+ * cached", the cached memory not allocated; XPU's omits the free memory.
+ * Read as a list of "SIZE words" items up to the ')'. */
 static bool old_wording(struct cursor *c, size_t end, struct gt_oom_message *m)
 {
+    static const struct {
+        const char *words;
+        size_t offset;
+    } items[] = {
+        {"totalcapacity", offsetof(struct gt_oom_message, total)},
+        {"alreadyallocated", offsetof(struct gt_oom_message, allocated)},
+        {"free", offsetof(struct gt_oom_message, free)},
+        {"allowed", offsetof(struct gt_oom_message, limit)},
+        {"reservedintotalbyPyTorch", offsetof(struct gt_oom_message, reserved)},
+        {"cached", offsetof(struct gt_oom_message, reserved_unallocated)},
+    };
     struct cursor k = *c;
-    struct gt_oom_msg_value last = {0};
+    bool cached = false;
 
-    if (!seek(&k, "(GPU", end) || !integer(&k, &m->gpu_index) || !take(&k, ";"))
+    if (!seek(&k, "(GPU", end) || !integer(&k, &m->gpu_index))
         return false;
     m->gpu_known = true;
-    if (size(&k, &m->total) && take(&k, "totalcapacity;") && size(&k, &m->allocated) &&
-        take(&k, "alreadyallocated;") && size(&k, &m->free) && take(&k, "free;") &&
-        size(&k, &last)) {
-        if (take(&k, "reservedintotalbyPyTorch")) {
-            m->reserved = last;
-            if (last.bytes >= m->allocated.bytes)
-                set(&m->reserved_unallocated, last.bytes - m->allocated.bytes);
-        } else if (take(&k, "cached")) {
-            if (m->format == GT_OOM_MSG_CUDA)
-                m->format = GT_OOM_MSG_CUDA_CACHED;
-            m->reserved_unallocated = last;
-            set(&m->reserved, m->allocated.bytes + last.bytes);
+    while (take(&k, ";")) {
+        struct gt_oom_msg_value v = {0};
+        if (!size(&k, &v))
+            break;
+        for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+            if (take(&k, items[i].words)) {
+                *(struct gt_oom_msg_value *)((char *)m + items[i].offset) = v;
+                cached |= i == 5;
+                break;
+            }
         }
     }
+    if (cached && m->allocated.known)
+        set(&m->reserved, m->allocated.bytes + m->reserved_unallocated.bytes,
+            m->allocated.slack + m->reserved_unallocated.slack);
+    else if (m->reserved.known && m->allocated.known && m->reserved.bytes >= m->allocated.bytes)
+        set(&m->reserved_unallocated, m->reserved.bytes - m->allocated.bytes,
+            m->reserved.slack + m->allocated.slack);
     if (m->format == GT_OOM_MSG_CUDA)
-        m->format = GT_OOM_MSG_CUDA_1X;
+        m->format = cached ? GT_OOM_MSG_CUDA_CACHED : GT_OOM_MSG_CUDA_1X;
     return true;
 }
 
@@ -315,6 +391,13 @@ static size_t anchor(const char *s, size_t len, enum gt_oom_msg_format *format)
             *format = marks[i].format;
         }
     }
+    /* A message cut before its first words still has its numbers. */
+    static const char *const cut[] = {"Triedtoallocate", "Includingnon-PyTorchmemory",
+                                      "Oftheallocatedmemory"};
+    for (size_t i = 0; best == SIZE_MAX && i < sizeof cut / sizeof cut[0]; i++) {
+        best = find_last(s, len, cut[i]);
+        *format = GT_OOM_MSG_CUDA;
+    }
     /* The async block names its device before its first words. */
     if (best != SIZE_MAX && *format == GT_OOM_MSG_CUDA_ASYNC)
         best = best >= 40 ? best - 40 : 0;
@@ -322,19 +405,6 @@ static size_t anchor(const char *s, size_t len, enum gt_oom_msg_format *format)
 }
 
 /* ------------------------------------------------------------ verdict */
-
-/* Half a unit of the last printed digit of a size PyTorch printed with 2
- * decimals: what a comparison of printed sizes must allow for. */
-static uint64_t slack(const struct gt_oom_msg_value *v)
-{
-    if (!v->known || v->bytes < 1024)
-        return 0;
-    if (v->bytes < MIB)
-        return 1024 / 200;
-    if (v->bytes < GIB)
-        return MIB / 200;
-    return GIB / 200;
-}
 
 static void why(struct gt_oom_message *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -392,23 +462,34 @@ static uint64_t others_of(const struct gt_oom_message *m)
     return 0;
 }
 
+/* MIRRORS: CUDACachingAllocator get_allocation_size: what a request asks
+ * of the driver when no cached block serves it: 2 MiB up to 1 MiB, 20 MiB
+ * below 10 MiB, else its size rounded up to 2 MiB. */
+static uint64_t segment_of(uint64_t size)
+{
+    if (size <= MIB)
+        return 2 * MIB;
+    if (size < 10 * MIB)
+        return 20 * MIB;
+    return size > UINT64_MAX - 2 * MIB ? size : (size + 2 * MIB - 1) / (2 * MIB) * (2 * MIB);
+}
+
 static void caching_verdict(struct gt_oom_message *m, const char *conf_var)
 {
     char x[32], f[32], ru[32], o[32], s[32], first[256];
     uint64_t X = m->tried.bytes, F = m->free.bytes, RU = m->reserved_unallocated.bytes;
-    uint64_t tol = slack(&m->tried) + slack(&m->free) + slack(&m->reserved_unallocated);
+    uint64_t tol = m->tried.slack + m->free.slack + m->reserved_unallocated.slack;
     uint64_t others = others_of(m);
 
     gt_units_format_bytes(X, x, sizeof x);
     gt_units_format_bytes(F, f, sizeof f);
     gt_units_format_bytes(RU, ru, sizeof ru);
-    if (X <= F + RU + tol && RU > 0) {
+    if (RU >= X + tol) {
         m->verdict = GT_OOM_MSG_FRAGMENTATION;
         why(m,
-            "%s was asked for; the card had %s free and PyTorch held %s reserved but "
-            "unallocated: enough in bytes, but cut into blocks too small or in segments it could "
-            "not release (fragmentation)",
-            x, f, ru);
+            "%s was asked for and PyTorch held %s reserved but unallocated: the cache alone "
+            "could have held it had it not been cut into smaller blocks (fragmentation)",
+            x, ru);
         snprintf(first, sizeof first,
                  "try %s=expandable_segments:True (segments grow in place instead of being cut), "
                  "or max_split_size_mb / garbage_collection_threshold",
@@ -416,15 +497,43 @@ static void caching_verdict(struct gt_oom_message *m, const char *conf_var)
         next_steps(m, first);
         return;
     }
-    if (X <= F + tol) {
+    if (segment_of(X) <= F) {
         m->verdict = GT_OOM_MSG_UNCLEAR;
         why(m,
-            "%s was asked for and the card reports %s free: a limit (per_process_memory_fraction) "
-            "or the segment the request rounds up to (2 MiB below 1 MiB, 20 MiB below 10 MiB) "
-            "may be what failed; the message alone cannot tell",
+            "%s was asked for and the card reports %s free, enough for the segment it needs: a "
+            "limit (per_process_memory_fraction) or the driver refused; the message alone cannot "
+            "tell",
             x, f);
         next_steps(m, "check torch.cuda.set_per_process_memory_fraction and "
                       "PYTORCH_CUDA_ALLOC_CONF in the run");
+        return;
+    }
+    if (X + tol > F + RU && X <= F + RU + tol) {
+        m->verdict = GT_OOM_MSG_UNCLEAR;
+        why(m,
+            "%s was asked for; %s free and %s cached come to about as much: PyTorch prints its "
+            "sizes rounded, and within that rounding the request either fits in bytes "
+            "(fragmentation) or does not (genuine)",
+            x, f, ru);
+        snprintf(first, sizeof first,
+                 "treat it as both: try %s=expandable_segments:True and make the peak a little "
+                 "smaller",
+                 conf_var);
+        next_steps(m, first);
+        return;
+    }
+    if (X <= F + RU) {
+        m->verdict = GT_OOM_MSG_FRAGMENTATION;
+        why(m,
+            "%s was asked for; the card had %s free and PyTorch held %s reserved but "
+            "unallocated: enough in bytes together, but a cached block cannot grow into free "
+            "memory next to it (fragmentation)",
+            x, f, ru);
+        snprintf(first, sizeof first,
+                 "try %s=expandable_segments:True (segments grow in place instead of being cut), "
+                 "or max_split_size_mb / garbage_collection_threshold",
+                 conf_var);
+        next_steps(m, first);
         return;
     }
     uint64_t missing = X - F - RU;
@@ -465,27 +574,23 @@ static void decide(struct gt_oom_message *m)
         return;
     }
     if (m->format == GT_OOM_MSG_CUDA_ASYNC) {
-        /* cudaMallocAsync keeps no cache of its own to fragment. */
-        m->reserved_unallocated = (struct gt_oom_msg_value){0};
-        if (m->tried.known && m->free.known && m->tried.bytes > m->free.bytes &&
-            m->allocated.known && m->total.known &&
-            m->allocated.bytes + m->tried.bytes <= m->total.bytes) {
-            m->verdict = GT_OOM_MSG_OTHER_PROCESS;
-            m->shrink_bytes = m->tried.bytes - m->free.bytes;
-            why(m, "the request fits the device limit next to what PyTorch holds, but the driver "
-                   "had less free: memory outside PyTorch's pools holds the rest");
-            next_steps(m, "look at the other processes on the card (nvidia-smi)");
-            return;
-        }
-        if (m->tried.known && m->allocated.known && m->total.known) {
+        /* cudaMallocAsync keeps its pool in the driver: no split cache of
+         * PyTorch's to blame, and no count of what the pool holds unused. */
+        if (m->tried.known && m->allocated.known && m->total.known &&
+            m->allocated.bytes + m->tried.bytes > m->total.bytes) {
             m->verdict = GT_OOM_MSG_GENUINE;
-            m->shrink_bytes = m->allocated.bytes + m->tried.bytes > m->total.bytes
-                                  ? m->allocated.bytes + m->tried.bytes - m->total.bytes
-                                  : 0;
-            why(m, "what PyTorch holds plus the request exceeds the device limit");
-            next_steps(m, "the peak must shrink; backend:cudaMallocAsync has no split settings");
+            m->shrink_bytes = m->allocated.bytes + m->tried.bytes - m->total.bytes;
+            why(m, "what PyTorch holds allocated plus the request exceeds the device limit");
+            next_steps(m, "the peak must shrink; no allocator setting creates memory");
             return;
         }
+        m->verdict = GT_OOM_MSG_UNCLEAR;
+        why(m, "the request fits the device limit next to what PyTorch holds, but the driver had "
+               "less free: the CUDA context, other processes or memory the cudaMallocAsync pool "
+               "keeps unused hold the rest, and the message does not say which");
+        next_steps(m, "look at the other processes on the card (nvidia-smi), or try the native "
+                      "allocator (PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)");
+        return;
     }
     if (!m->tried.known || !m->free.known || !m->reserved_unallocated.known) {
         m->verdict = GT_OOM_MSG_UNCLEAR;

@@ -302,6 +302,20 @@ expect_usage "record without a command" "$bin" record -o r.db
 expect_error "analyze of a snapshot pickle" "which 'gpu-trace import' converts" \
     "$bin" analyze "$data/snapshot/midrun.pickle"
 
+# oom --message: a pasted error, no trace; the verdict in both formats.
+msgs="$data/oom-messages"
+expect_ok "oom --message" "$bin" oom --message "$msgs/cuda21-2.txt"
+grep -q '^verdict: fragmentation$' out || fail "oom --message" "no fragmentation verdict"
+grep -q 'expandable_segments:True' out || fail "oom --message" "no setting to try"
+run "oom --message json" "$bin" oom --message - --format json <"$msgs/cuda21-16.txt"
+python3 -c 'import json,sys; d=json.load(open("out")); sys.exit(0 if d["verdict"]=="genuine" and d["shrink_bytes"]>0 and d["free_bytes"] and d["reserved_bytes"] and "reserved_bytes" in d["derived"] else 1)' ||
+    fail "oom --message json" "bad JSON or verdict"
+printf 'Traceback (most recent call last):\nRuntimeError: CUDA out of memory.\n' >bare.txt
+expect_error "oom --message without numbers" "bare.txt" "$bin" oom --message bare.txt
+expect_error "oom --message of a missing file" "nothere.txt" "$bin" oom --message nothere.txt
+expect_usage "oom --message with a trace" "$bin" oom --message bare.txt good.db
+expect_usage "oom --message with a card" "$bin" oom --message bare.txt --device-memory 8GiB
+
 # docs/cli.md is the --help of every command, word for word.
 cases=$((cases + 1))
 "$(dirname "$0")/../scripts/cli-doc.sh" "$bin" > cli.md 2>err || fail "cli-doc.sh" "it failed"

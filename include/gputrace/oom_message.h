@@ -34,10 +34,12 @@ enum gt_oom_msg_verdict {
     GT_OOM_MSG_UNCLEAR,
 };
 
-/* One number of the message: absent, printed, or derived from others. */
+/* One number of the message: absent, printed, or derived from others.
+ * slack: how far the true value may be from bytes (half the last printed
+ * digit, summed over the numbers a derived one comes from). */
 struct gt_oom_msg_value {
     bool known, derived;
-    uint64_t bytes;
+    uint64_t bytes, slack;
 };
 
 #define GT_OOM_MSG_MAX_PROCESSES 32

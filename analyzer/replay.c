@@ -369,10 +369,13 @@ static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
     struct gt_sim_options so = gt_scenario_sim_options(sd);
     struct start_ctx sc = {sh, slots};
     t->first_oom_event = -1;
-    if (sh->caps) { /* a card under trial: per_process_memory_fraction divides it */
+    if (sh->caps) {
+        /* A card under trial: per_process_memory_fraction divides it and the
+         * expandable reservation is 9/8 of it. No cap (the uncapped replay)
+         * is no card at all: nothing, not even the address space of the
+         * recorded card, may limit it. */
         so.device_limit = sh->caps[c * sh->scn->ndevices + dev];
-        if (so.device_limit)
-            so.device_total = so.device_limit;
+        so.device_total = so.device_limit;
     }
     int rc = gt_sim_new(conf, &so, &t->sim);
     if (rc == 0)

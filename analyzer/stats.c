@@ -5,6 +5,7 @@
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/inspect.h"
+#include "gputrace/peak.h"
 #include "gputrace/report.h"
 #include "gputrace/schema.h"
 #include "gputrace/sim.h"
@@ -580,6 +581,7 @@ void gt_stats_free(struct gt_stats *s)
 {
     if (s == NULL)
         return;
+    gt_peak_live_free(s->peak);
     free(s->devices);
     free(s);
 }
@@ -730,21 +732,9 @@ int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats 
                 s->host_allocs, s->host_frees, gt_units_format_bytes(s->host_peak, a, sizeof a),
                 gt_units_format_bytes(s->host_total, t, sizeof t),
                 gt_units_format_bytes(s->host_final, b, sizeof b));
+    if (s->peak != NULL)
+        gt_peak_live_table_write(f, s->peak);
     return ferror(f) ? GT_EIO : 0;
-}
-
-static void json_string(FILE *f, const char *text)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }
 
 /* A byte count that is unknown when 0 (a card's memory, an unlimited cap). */
@@ -759,7 +749,7 @@ static void json_known(FILE *f, const char *sep, const char *key, uint64_t bytes
 static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats_device *d)
 {
     fprintf(f, "    {\"device\": %" PRId32 ", \"name\": ", d->device);
-    json_string(f, d->name);
+    gt_report_json_string(f, d->name);
     json_known(f, ", ", "total_memory_bytes", d->total_memory);
     fprintf(f,
             ", \"events\": %" PRId64 ", \"duration_seconds\": %.9f,\n"
@@ -812,14 +802,14 @@ static void json_device(FILE *f, const struct gt_stats *s, const struct gt_stats
 int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *s)
 {
     fputs("{\n  \"trace\": ", f);
-    json_string(f, trace_path);
+    gt_report_json_string(f, trace_path);
     fprintf(f, ",\n  \"events\": %" PRId64 ",\n  \"duration_seconds\": %.9f,\n  \"config\": ",
             s->events, gt_stats_seconds(s->first_ts_ns, s->last_ts_ns));
-    json_string(f, s->config);
+    gt_report_json_string(f, s->config);
     fprintf(f, ",\n  \"config_recorded\": %s,\n  \"config_error\": ",
             s->config_recorded ? "true" : "false");
     if (s->config_error[0] != '\0')
-        json_string(f, s->config_error);
+        gt_report_json_string(f, s->config_error);
     else
         fputs("null", f);
     fprintf(f, ",\n  \"timeline_unit\": \"%s\",\n  \"devices\": [",
@@ -832,9 +822,14 @@ int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *
     if (s->has_host)
         fprintf(f,
                 "{\"allocs\": %" PRId64 ", \"frees\": %" PRId64 ", \"peak_bytes\": %" PRIu64
-                ", \"total_bytes\": %" PRIu64 ", \"final_bytes\": %" PRIu64 "}\n}\n",
+                ", \"total_bytes\": %" PRIu64 ", \"final_bytes\": %" PRIu64 "}",
                 s->host_allocs, s->host_frees, s->host_peak, s->host_total, s->host_final);
     else
-        fputs("null\n}\n", f);
+        fputs("null", f);
+    if (s->peak != NULL) {
+        fputs(",\n  \"live_at_peak\": ", f);
+        gt_peak_live_json_write(f, s->peak);
+    }
+    fputs("\n}\n", f);
     return ferror(f) ? GT_EIO : 0;
 }

@@ -2,6 +2,8 @@
  * time (stats.h does the work and the printing). */
 #include "cli_int.h"
 #include "gputrace/err.h"
+#include "gputrace/peak.h"
+#include "gputrace/units.h"
 #include "gputrace/scenario.h"
 #include "gputrace/stats.h"
 
@@ -14,7 +16,8 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: gpu-trace stats TRACE [--device-memory SIZE] [--format table|json]\n"
+    fputs("Usage: gpu-trace stats TRACE [--device-memory SIZE] [--top N]\n"
+          "                       [--format table|json]\n"
           "\n"
           "Summarizes TRACE per device: the card and where its size comes from, the\n"
           "span of the trace, the requests, the bytes asked and not yet freed (from the\n"
@@ -22,10 +25,14 @@ static void usage(FILE *f)
           "the run was recorded under, from the memory live at the start, with the\n"
           "utilization of the card and used and reserved GiB over ten slices of time;\n"
           "pinned host memory and the real reserved memory when the recording has them.\n"
+          "With --top, what is live at the reserved peak, grouped by the call stack\n"
+          "that allocated it, largest first.\n"
           "\n"
           "Options:\n"
           "  -m, --device-memory SIZE  the card (8GiB; binary units, a bare number is\n"
           "                            bytes); default: the one the trace reveals\n"
+          "  -t, --top N               the N largest groups of allocations live at the\n"
+          "                            reserved peak, by call stack (0: all)\n"
           "  -f, --format FORMAT       table (default) or json (sizes in bytes)\n"
           "  -h, --help                show this help and exit\n"
           "\n"
@@ -35,6 +42,7 @@ static void usage(FILE *f)
           "EXAMPLES\n"
           "  gpu-trace stats run.db\n"
           "  gpu-trace stats run.db --device-memory 24GiB\n"
+          "  gpu-trace stats run.db --top 10\n"
           "  gpu-trace stats run.db --format json > stats.json\n",
           f);
 }
@@ -43,9 +51,11 @@ int cmd_stats(int argc, char **argv)
 {
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
                                              {"device-memory", required_argument, NULL, 'm'},
+                                             {"top", required_argument, NULL, 't'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *format = "table", *memory = NULL;
+    const char *format = "table", *memory = NULL, *top_text = NULL;
+    uint64_t top = 0;
     uint64_t device_memory = 0;
     struct gt_scenario *scn = NULL;
     struct gt_stats *s = NULL;
@@ -53,8 +63,11 @@ int cmd_stats(int argc, char **argv)
     int c, rc;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:m:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:m:t:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 't':
+            top_text = optarg;
+            break;
         case 'f':
             format = optarg;
             break;
@@ -78,6 +91,10 @@ int cmd_stats(int argc, char **argv)
     }
     if (memory != NULL && cli_parse_device_memory(memory, &device_memory) != 0)
         return CLI_EXIT_ERROR;
+    if (top_text != NULL && gt_units_parse_u64(top_text, 1000000, &top) != 0) {
+        cli_error("invalid --top '%s': expected a count from 0 to 1000000", top_text);
+        return CLI_EXIT_ERROR;
+    }
     rc = gt_scenario_build(argv[optind], device_memory, &scn, err, sizeof err);
     if (rc == 0 && cli_start_exceeds_card(argv[optind], scn)) {
         gt_scenario_free(scn);
@@ -85,6 +102,9 @@ int cmd_stats(int argc, char **argv)
     }
     if (rc == 0)
         rc = gt_stats_compute(argv[optind], scn, &s, err, sizeof err);
+    if (rc == 0 && top_text != NULL)
+        rc = gt_peak_live_compute(argv[optind], scn, s->config, (size_t)top, &s->peak, err,
+                                  sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
         cli_trace_error(argv[optind], rc, err);

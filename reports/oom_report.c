@@ -280,20 +280,6 @@ int gt_oom_table_write(FILE *f, const char *trace_path, const struct gt_oom_repo
 
 /* ---- JSON --------------------------------------------------------------- */
 
-static void json_string(FILE *f, const char *text)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* A size where 0 means unlimited. */
 static void json_limit(FILE *f, uint64_t bytes)
 {
@@ -308,9 +294,9 @@ static void json_frames(FILE *f, const struct gt_oom_alloc *a)
     fputs("\"frames\": [", f);
     for (size_t i = 0; i < a->nframes; i++) {
         fputs(i == 0 ? "{\"file\": " : ", {\"file\": ", f);
-        json_string(f, a->frames[i].file);
+        gt_report_json_string(f, a->frames[i].file);
         fprintf(f, ", \"line\": %" PRId64 ", \"function\": ", a->frames[i].line);
-        json_string(f, a->frames[i].function);
+        gt_report_json_string(f, a->frames[i].function);
         fputc('}', f);
     }
     fputc(']', f);
@@ -343,7 +329,7 @@ static void json_avoiders(FILE *f, const struct gt_oom_report *r, const struct g
         if (!avoids(v, o))
             continue;
         fputs(first ? "{\"config\": " : ", {\"config\": ", f);
-        json_string(f, v->config);
+        gt_report_json_string(f, v->config);
         fprintf(f, ", \"margin_bytes\": %" PRIu64 ", \"peak_reserved_bytes\": %" PRIu64 "}",
                 v->margin, v->peak_reserved);
         first = false;
@@ -355,7 +341,7 @@ static void json_avoiders(FILE *f, const struct gt_oom_report *r, const struct g
         if (!gets_past(v, o))
             continue;
         fputs(first ? "{\"config\": " : ", {\"config\": ", f);
-        json_string(f, v->config);
+        gt_report_json_string(f, v->config);
         fprintf(f, ", \"first_oom_event\": %" PRId64 "}", v->first_oom_event);
         first = false;
     }
@@ -394,7 +380,7 @@ int gt_oom_json_write(FILE *f, const char *trace_path, const struct gt_oom_repor
     if (dm == 0 && r->ndevices > 0)
         dm = r->devices[0].device_memory;
     fputs("{\n  \"trace\": ", f);
-    json_string(f, trace_path);
+    gt_report_json_string(f, trace_path);
     fputs(",\n  \"device_memory_bytes\": ", f);
     json_limit(f, dm);
     fputs(",\n  \"devices\": [", f);
@@ -407,7 +393,7 @@ int gt_oom_json_write(FILE *f, const char *trace_path, const struct gt_oom_repor
     }
     fputs("]", f);
     fputs(",\n  \"config\": ", f);
-    json_string(f, r->config);
+    gt_report_json_string(f, r->config);
     fprintf(f, ",\n  \"config_recorded\": %s,\n  \"memory_fraction\": %.17g,\n  \"ooms\": [",
             r->config_recorded ? "true" : "false", r->memory_fraction);
     for (size_t i = 0; i < r->nooms; i++) {
@@ -478,7 +464,7 @@ int gt_oom_message_json_write(FILE *f, const char *source, const struct gt_oom_m
     bool first = true;
 
     fputs("{\"source\": ", f);
-    json_string(f, source);
+    gt_report_json_string(f, source);
     fprintf(f, ", \"format\": \"%s\", \"gpu_index\": ", gt_oom_message_format_name(m->format));
     if (m->gpu_known)
         fprintf(f, "%lld", (long long)m->gpu_index);
@@ -510,9 +496,9 @@ int gt_oom_message_json_write(FILE *f, const char *source, const struct gt_oom_m
     else
         fputs("null", f);
     fputs(", \"why\": ", f);
-    json_string(f, m->why);
+    gt_report_json_string(f, m->why);
     fputs(", \"next\": ", f);
-    json_string(f, m->next);
+    gt_report_json_string(f, m->next);
     fputs("}\n", f);
     return finish(f);
 }

@@ -491,7 +491,7 @@ int gt_report_table_write(FILE *f, const char *trace_path, const struct gt_analy
 
 /* ---- JSON --------------------------------------------------------------- */
 
-static void json_string(FILE *f, const char *text)
+void gt_report_json_string(FILE *f, const char *text)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
@@ -518,7 +518,7 @@ static void json_result(FILE *f, const struct gt_report_trace *t, size_t d,
 {
     const struct gt_analysis *a = t->a;
     fputs("{\"config\": ", f);
-    json_string(f, config_name(a, r));
+    gt_report_json_string(f, config_name(a, r));
     fprintf(f,
             ", \"rank\": %d, \"device\": %" PRId32 ", \"peak_reserved_bytes\": %" PRIu64
             ", \"peak_allocated_bytes\": %" PRIu64 ", \"fragmentation_at_peak\": %.6f"
@@ -560,15 +560,15 @@ static void json_device(FILE *f, const struct gt_report_trace *t, size_t d, bool
     fprintf(f, "    {\"device\": %" PRId32 ", ", dev->device);
     if (name_trace) {
         fputs("\"trace\": ", f);
-        json_string(f, t->path);
+        gt_report_json_string(f, t->path);
         fputs(", ", f);
     }
     fputs("\"name\": ", f);
-    json_string(f, dev->name);
+    gt_report_json_string(f, dev->name);
     fputs(", \"memory_bytes\": ", f);
     json_memory(f, dev->device_memory);
     fputs(", \"memory_source\": ", f);
-    json_string(f, gt_scenario_source_name(dev->card.source));
+    gt_report_json_string(f, gt_scenario_source_name(dev->card.source));
     fputs(", \"memory_source_event\": ", f);
     if (dev->card.source_event >= 0)
         fprintf(f, "%" PRId64, dev->card.source_event);
@@ -593,12 +593,12 @@ int gt_report_json_write_job(FILE *f, const struct gt_report_trace *t, size_t n)
     for (size_t ti = 0; ti < n; ti++)
         events += t[ti].a->events;
     fputs("{\n  \"trace\": ", f);
-    json_string(f, t[0].path);
+    gt_report_json_string(f, t[0].path);
     if (n > 1) {
         fputs(",\n  \"traces\": [", f);
         for (size_t ti = 0; ti < n; ti++) {
             fputs(ti ? ", " : "", f);
-            json_string(f, t[ti].path);
+            gt_report_json_string(f, t[ti].path);
         }
         fputc(']', f);
     }
@@ -607,9 +607,9 @@ int gt_report_json_write_job(FILE *f, const struct gt_report_trace *t, size_t n)
         char line[400];
         gt_report_export_line(pick.config, line, sizeof line);
         fputs("{\"config\": ", f);
-        json_string(f, pick.config);
+        gt_report_json_string(f, pick.config);
         fputs(", \"export\": ", f);
-        json_string(f, line);
+        gt_report_json_string(f, line);
         fputc('}', f);
     } else {
         fputs("null", f);

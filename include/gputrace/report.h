@@ -110,6 +110,10 @@ int gt_report_json_write(FILE *f, const char *trace_path, const struct gt_analys
  * is unused (kept for a uniform signature). */
 int gt_report_csv_write(FILE *f, const char *trace_path, const struct gt_analysis *a);
 
+/* gt_report_json_string: text as a JSON string, quoted, with '"', '\\' and
+ * every control character escaped. The one JSON string writer. */
+void gt_report_json_string(FILE *f, const char *text);
+
 /* gt_report_clean: copies text into buf (always NUL-terminated, truncated to
  * len - 1 bytes) with every control character (< 0x20, 0x7f) replaced by
  * '?', so that text from traces and arguments cannot move the terminal's

@@ -68,6 +68,8 @@ struct gt_stats_device {
 /* The whole trace. Invariants: devices are in order of first event; every
  * device has nslices slices over the same span; 1 <= nslices <=
  * GT_STATS_SLICES (fewer only when the span has fewer than 10 ns or events). */
+struct gt_peak_live;
+
 struct gt_stats {
     int64_t events;                  /* every event, all kinds and devices */
     int64_t first_ts_ns, last_ts_ns; /* over all events */
@@ -85,6 +87,11 @@ struct gt_stats {
     bool has_host;
     int64_t host_allocs, host_frees;
     uint64_t host_peak, host_final, host_total; /* total: every host_alloc summed */
+    /* What is live at the reserved peak, by call stack (peak.h): set by the
+     * caller when asked for (stats --top), owned, freed by gt_stats_free;
+     * the writers add it (a section; "live_at_peak" in JSON, after
+     * "host", as gt_peak_live_json_write writes it). */
+    struct gt_peak_live *peak;
 };
 
 /* gt_stats_compute: reads the trace at path twice: once for the counts, the

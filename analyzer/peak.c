@@ -1,0 +1,286 @@
+/* What is live at the peak (peak.h): two replays through inspect.h, one
+ * to find the peak of each device, one to stop there and group the live
+ * allocations by the call stack of the event that made each. */
+#include "gputrace/peak.h"
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/inspect.h"
+#include "gputrace/trace.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+/* Returned by a callback to stop the second replay once every device has
+ * been seen at its peak: not an error. */
+#define STOP 1
+
+/* live[i]: the live allocations of device i at its peak (second pass). */
+struct pass {
+    struct gt_peak_live *p;
+    size_t ndone;
+    struct gt_inspect_alloc *live[GT_SCENARIO_MAX_DEVICES];
+    size_t nlive[GT_SCENARIO_MAX_DEVICES], caplive[GT_SCENARIO_MAX_DEVICES];
+    size_t at; /* the device being listed */
+    int rc;
+};
+
+static struct gt_peak_device *device_of(struct gt_peak_live *p, int32_t device)
+{
+    for (size_t i = 0; i < p->ndevices; i++)
+        if (p->devices[i].device == device)
+            return &p->devices[i];
+    if (p->ndevices == GT_SCENARIO_MAX_DEVICES)
+        return NULL;
+    struct gt_peak_device *d = &p->devices[p->ndevices++];
+    d->device = device;
+    d->event = -1;
+    return d;
+}
+
+/* The peak every command reports: the highest reserved memory, and among
+ * equal ones the most allocated; the first such request. */
+static int find_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+{
+    struct pass *ps = ctx;
+    struct gt_peak_device *d = device_of(ps->p, ev->device);
+    const struct gt_sim_stats *st = gt_sim_get_stats(ev->sim);
+    uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
+    uint64_t allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
+
+    (void)in;
+    if (d != NULL && (d->event < 0 || reserved > d->reserved ||
+                      (reserved == d->reserved && allocated > d->allocated))) {
+        d->event = ev->index;
+        d->reserved = reserved;
+        d->allocated = allocated;
+    }
+    return 0;
+}
+
+static void keep_live(void *ctx, const struct gt_inspect_alloc *a)
+{
+    struct pass *ps = ctx;
+    size_t i = ps->at;
+
+    if (ps->nlive[i] == ps->caplive[i]) {
+        size_t cap = ps->caplive[i] ? ps->caplive[i] * 2 : 256;
+        struct gt_inspect_alloc *v = realloc(ps->live[i], cap * sizeof(*v));
+        if (v == NULL) {
+            ps->rc = GT_ENOMEM;
+            return;
+        }
+        ps->live[i] = v;
+        ps->caplive[i] = cap;
+    }
+    ps->live[i][ps->nlive[i]++] = *a;
+}
+
+/* At a device's peak request: its live allocations, grouped later. */
+static int at_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+{
+    struct pass *ps = ctx;
+    struct gt_peak_device *d = device_of(ps->p, ev->device);
+
+    if (d == NULL || ev->index != d->event)
+        return 0;
+    ps->at = (size_t)(d - ps->p->devices);
+    gt_inspect_live(in, ev->device, keep_live, ps);
+    if (ps->rc != 0)
+        return ps->rc;
+    d->allocs = ps->nlive[ps->at];
+    return ++ps->ndone == ps->p->ndevices ? STOP : 0;
+}
+
+/* ------------------------------------------------------------ grouping */
+
+struct stack_walk {
+    uint64_t hash;
+    struct gt_peak_group *g;       /* to fill with the frames to show; NULL: hash only */
+    struct gt_peak_group fallback; /* the innermost frames, if no Python one */
+};
+
+static uint64_t mix(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *b = data;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+static bool is_python(const char *file)
+{
+    size_t n = strlen(file);
+
+    return n > 3 && strcmp(file + n - 3, ".py") == 0;
+}
+
+static void keep_frame(struct gt_peak_group *g, const char *file, const char *name, int64_t line)
+{
+    size_t k = g->nframes++;
+
+    snprintf(g->frames[k].file, sizeof g->frames[k].file, "%s", file);
+    snprintf(g->frames[k].function, sizeof g->frames[k].function, "%s", name);
+    g->frames[k].line = line;
+}
+
+/* Hashes every frame (the group is the whole stack); keeps, for people,
+ * the innermost Python frames: PyTorch's stacks open with its own C++
+ * frames (the unwinder, the allocator), which say nothing of the program.
+ * Without Python frames, the innermost frames are kept. */
+static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
+{
+    struct stack_walk *w = ctx;
+    const char *file = f->filename ? f->filename : "", *name = f->name ? f->name : "";
+
+    w->hash = mix(w->hash, file, strlen(file) + 1);
+    w->hash = mix(w->hash, name, strlen(name) + 1);
+    w->hash = mix(w->hash, &f->line, sizeof f->line);
+    if (w->g == NULL)
+        return 0;
+    if (depth < GT_PEAK_FRAMES && w->fallback.nframes < GT_PEAK_FRAMES)
+        keep_frame(&w->fallback, file, name, f->line);
+    if (is_python(file) && w->g->nframes < GT_PEAK_FRAMES)
+        keep_frame(w->g, file, name, f->line);
+    return 0;
+}
+
+/* A group per stack: found by hash (open addressing over the groups). */
+struct groups {
+    struct gt_peak_group *v;
+    uint64_t *hash;
+    size_t n, cap; /* cap: a power of two above 2 n */
+    size_t *slot;  /* index + 1 into v; 0 empty */
+};
+
+static struct gt_peak_group *group_for(struct groups *gs, uint64_t hash, bool *fresh)
+{
+    size_t mask = gs->cap - 1, s = (size_t)(hash ^ hash >> 29) & mask;
+
+    for (; gs->slot[s] != 0; s = (s + 1) & mask)
+        if (gs->hash[gs->slot[s] - 1] == hash) {
+            *fresh = false;
+            return &gs->v[gs->slot[s] - 1];
+        }
+    gs->slot[s] = gs->n + 1;
+    gs->hash[gs->n] = hash;
+    *fresh = true;
+    memset(&gs->v[gs->n], 0, sizeof gs->v[0]);
+    return &gs->v[gs->n++];
+}
+
+static int by_blocks(const void *pa, const void *pb)
+{
+    const struct gt_peak_group *a = pa, *b = pb;
+
+    if (a->blocks != b->blocks)
+        return a->blocks < b->blocks ? 1 : -1;
+    return (a->count < b->count) - (a->count > b->count);
+}
+
+/* Groups the n allocations live at d's peak, keeping the top largest. */
+static int group(struct gt_trace_reader *r, struct gt_peak_device *d,
+                 const struct gt_inspect_alloc *live, size_t n, size_t top)
+{
+    size_t cap = 16;
+    int rc = 0;
+
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    struct groups gs = {calloc(n + 1, sizeof(*gs.v)), calloc(n + 1, sizeof(*gs.hash)), 0, cap,
+                        calloc(cap, sizeof(*gs.slot))};
+    if (gs.v == NULL || gs.hash == NULL || gs.slot == NULL)
+        rc = GT_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct gt_inspect_alloc *a = &live[i];
+        struct stack_walk w = {.hash = UINT64_C(0xcbf29ce484222325)};
+        enum gt_peak_origin origin = a->index < 0 ? GT_PEAK_START : GT_PEAK_NO_FRAMES;
+        bool fresh;
+        if (origin != GT_PEAK_START && (rc = gt_trace_stack(r, a->seq, take_frame, &w)) != 0)
+            break;
+        if (w.hash != UINT64_C(0xcbf29ce484222325))
+            origin = GT_PEAK_STACK;
+        w.hash = mix(w.hash, &origin, sizeof origin);
+        struct gt_peak_group *g = group_for(&gs, w.hash, &fresh);
+        if (fresh) {
+            g->origin = origin;
+            if (origin == GT_PEAK_STACK) {
+                w.g = g;
+                w.fallback.nframes = 0;
+                rc = gt_trace_stack(r, a->seq, take_frame, &w);
+                if (g->nframes == 0) {
+                    g->nframes = w.fallback.nframes;
+                    memcpy(g->frames, w.fallback.frames, sizeof g->frames);
+                }
+            }
+        }
+        g->count++;
+        g->requested += a->requested;
+        g->blocks += a->block;
+    }
+    free(gs.hash);
+    free(gs.slot);
+    if (rc != 0) {
+        free(gs.v);
+        return rc;
+    }
+    if (gs.n > 1)
+        qsort(gs.v, gs.n, sizeof(*gs.v), by_blocks);
+    d->ngroups_total = gs.n;
+    d->ngroups = top > 0 && top < gs.n ? top : gs.n;
+    d->groups = gs.v;
+    return 0;
+}
+
+/* ------------------------------------------------------------ entry */
+
+int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const char *config,
+                         size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen)
+{
+    struct gt_peak_live *p = calloc(1, sizeof(*p));
+    struct pass ps = {.p = p};
+    struct gt_inspect_options o = {scn, find_peak, &ps};
+    struct gt_trace_reader *r = NULL;
+    struct gt_conf conf;
+    int rc;
+
+    *out = NULL;
+    if (p == NULL)
+        return GT_ENOMEM;
+    snprintf(p->config, sizeof p->config, "%s", config);
+    rc = gt_conf_parse(config, &conf, errbuf, errlen);
+    if (rc == 0)
+        rc = gt_inspect_run(path, &conf, &o, errbuf, errlen);
+    if (rc == 0 && p->ndevices > 0) {
+        o.on_event = at_peak;
+        rc = gt_inspect_run(path, &conf, &o, errbuf, errlen);
+        if (rc == STOP)
+            rc = 0;
+    }
+    if (rc == 0)
+        rc = gt_trace_open(path, &r, errbuf, errlen);
+    for (size_t i = 0; rc == 0 && i < p->ndevices; i++)
+        rc = group(r, &p->devices[i], ps.live[i], ps.nlive[i], top);
+    gt_trace_close(r);
+    for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
+        free(ps.live[i]);
+    if (rc != 0) {
+        gt_peak_live_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void gt_peak_live_free(struct gt_peak_live *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->ndevices; i++)
+        free(p->devices[i].groups);
+    free(p);
+}

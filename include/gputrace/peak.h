@@ -1,0 +1,72 @@
+/* What is live at the peak, without an OOM: the allocations live when
+ * reserved memory stood at its peak under one config, grouped by the call
+ * stack that made them, largest first ("10 x 4.94 GiB at models.py:174
+ * update_nodes"). The peak is the one every command reports: the request
+ * after which reserved memory was highest, with the most allocated among
+ * equal ones, replayed from the scenario's start state. */
+#ifndef GPUTRACE_PEAK_H
+#define GPUTRACE_PEAK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gputrace/scenario.h"
+
+#define GT_PEAK_FRAMES 3 /* innermost frames kept per group, for people */
+
+enum gt_peak_origin {
+    GT_PEAK_STACK,     /* allocations made at one call stack */
+    GT_PEAK_NO_FRAMES, /* the trace has no stack for them */
+    GT_PEAK_START,     /* live before the trace's first event (the start state) */
+};
+
+/* Invariant: frames[0..nframes) innermost first; strings are NUL-terminated
+ * copies (control characters kept: writers clean them). */
+struct gt_peak_group {
+    enum gt_peak_origin origin;
+    size_t count;
+    uint64_t requested, blocks; /* bytes asked, bytes of the blocks held */
+    size_t nframes;
+    struct {
+        char file[160], function[96];
+        int64_t line;
+    } frames[GT_PEAK_FRAMES];
+};
+
+struct gt_peak_device {
+    int32_t device;
+    int64_t event; /* the request after which reserved memory was at its peak; -1 none */
+    uint64_t reserved, allocated;
+    size_t allocs;        /* live allocations then */
+    size_t ngroups_total; /* distinct groups */
+    size_t ngroups;       /* kept: the largest, up to the top asked for */
+    struct gt_peak_group *groups;
+};
+
+struct gt_peak_live {
+    char config[256];
+    size_t ndevices;
+    struct gt_peak_device devices[GT_SCENARIO_MAX_DEVICES];
+};
+
+/* gt_peak_live_compute: replays the trace at path under config (a
+ * PYTORCH_CUDA_ALLOC_CONF string or "default") from the start state of scn
+ * (borrowed), twice: to find each device's peak, then to group what is
+ * live there. Keeps the top largest groups per device (0: all). On success
+ * *out owns the result (gt_peak_live_free). Errors: those of
+ * gt_inspect_run and the trace reader (errbuf says which), GT_EINVAL for a
+ * config that does not parse, GT_ENOMEM. */
+int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const char *config,
+                         size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen);
+void gt_peak_live_free(struct gt_peak_live *p); /* accepts NULL */
+
+/* Writers (reports/peak_report.c): a section per device for people, and
+ * the JSON value of "live_at_peak": [{"device", "event", "reserved_bytes",
+ * "allocated_bytes", "allocations", "groups", "top": [{"count",
+ * "requested_bytes", "block_bytes", "origin" ("stack", "no_frames",
+ * "start_state"), "frames": [{"file", "line", "function"}]}]}]. 0 or GT_EIO. */
+int gt_peak_live_table_write(FILE *f, const struct gt_peak_live *p);
+int gt_peak_live_json_write(FILE *f, const struct gt_peak_live *p);
+
+#endif

@@ -2,6 +2,7 @@
  * groups must add up to what stats reports at that same peak (one truth),
  * come largest first, and keep the start state apart. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -99,7 +99,9 @@ START_TEST(the_start_state_and_the_stacks_are_told_apart)
         }
     }
     ck_assert(start && stack);
+    gt_peak_live_free(p);
     ck_assert_int_eq(gt_peak_live_compute(db, scn, "banana:1", 0, &p, err, sizeof err), GT_EINVAL);
+    ck_assert_ptr_null(p);
     gt_peak_live_free(NULL);
     gt_scenario_free(scn);
 }

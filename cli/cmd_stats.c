@@ -107,6 +107,7 @@ int cmd_stats(int argc, char **argv)
                                   sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
+        gt_stats_free(s); /* the stats, when what failed is --top */
         cli_trace_error(argv[optind], rc, err);
         return CLI_EXIT_ERROR;
     }

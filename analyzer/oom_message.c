@@ -328,45 +328,61 @@ static bool old_wording(struct cursor *c, size_t end, struct gt_oom_message *m)
     return true;
 }
 
+/* A size after its label, for each label in order; a missing one is
+ * skipped. */
+struct labelled {
+    const char *label;
+    size_t offset; /* of the struct gt_oom_msg_value in the message */
+};
+
+static void labelled_sizes(const struct cursor *c, size_t end, const struct labelled *v, size_t n,
+                           struct gt_oom_message *m)
+{
+    struct cursor k = *c;
+
+    for (size_t i = 0; i < n; i++) {
+        struct cursor at = k;
+        if (seek(&at, v[i].label, end)) {
+            size(&at, (struct gt_oom_msg_value *)((char *)m + v[i].offset));
+            k = at;
+        }
+    }
+}
+
 /* backend:cudaMallocAsync: "Allocation on device 0 would exceed allowed
  * memory. (out of memory) Currently allocated : A Requested : X Device
  * limit : T Free (according to CUDA): F PyTorch limit (set by
  * user-supplied memory fraction) : L" */
 static void async_wording(struct cursor *c, size_t end, struct gt_oom_message *m)
 {
+    static const struct labelled v[] = {
+        {"Currentlyallocated:", offsetof(struct gt_oom_message, allocated)},
+        {"Requested:", offsetof(struct gt_oom_message, tried)},
+        {"Devicelimit:", offsetof(struct gt_oom_message, total)},
+        {"Free(accordingtoCUDA):", offsetof(struct gt_oom_message, free)},
+        {"PyTorchlimit(setbyuser-suppliedmemoryfraction):", offsetof(struct gt_oom_message, limit)},
+    };
     struct cursor k = *c;
 
     m->format = GT_OOM_MSG_CUDA_ASYNC;
     if (seek(&k, "Allocationondevice", end) && integer(&k, &m->gpu_index))
         m->gpu_known = true;
-    k = *c;
-    if (seek(&k, "Currentlyallocated:", end))
-        size(&k, &m->allocated);
-    if (seek(&k, "Requested:", end))
-        size(&k, &m->tried);
-    if (seek(&k, "Devicelimit:", end))
-        size(&k, &m->total);
-    if (seek(&k, "Free(accordingtoCUDA):", end))
-        size(&k, &m->free);
-    if (seek(&k, "PyTorchlimit(setbyuser-suppliedmemoryfraction):", end))
-        size(&k, &m->limit);
+    labelled_sizes(c, end, v, sizeof v / sizeof v[0], m);
 }
 
 /* "MPS backend out of memory (MPS allocated: A, other allocations: O, max
  * allowed: L). Tried to allocate X on private pool." */
 static void mps_wording(struct cursor *c, size_t end, struct gt_oom_message *m)
 {
-    struct cursor k = *c;
+    static const struct labelled v[] = {
+        {"MPSallocated:", offsetof(struct gt_oom_message, allocated)},
+        {"otherallocations:", offsetof(struct gt_oom_message, other_allocations)},
+        {"maxallowed:", offsetof(struct gt_oom_message, limit)},
+        {"Triedtoallocate", offsetof(struct gt_oom_message, tried)},
+    };
 
     m->format = GT_OOM_MSG_MPS;
-    if (seek(&k, "MPSallocated:", end))
-        size(&k, &m->allocated);
-    if (seek(&k, "otherallocations:", end))
-        size(&k, &m->other_allocations);
-    if (seek(&k, "maxallowed:", end))
-        size(&k, &m->limit);
-    if (seek(&k, "Triedtoallocate", end))
-        size(&k, &m->tried);
+    labelled_sizes(c, end, v, sizeof v / sizeof v[0], m);
 }
 
 /* The last message's first words: which wording, and where. */
@@ -474,6 +490,17 @@ static uint64_t segment_of(uint64_t size)
     return size > UINT64_MAX - 2 * MIB ? size : (size + 2 * MIB - 1) / (2 * MIB) * (2 * MIB);
 }
 
+static void fragmentation_next(struct gt_oom_message *m, const char *conf_var)
+{
+    char first[256];
+
+    snprintf(first, sizeof first,
+             "try %s=expandable_segments:True (segments grow in place instead of being cut), "
+             "or max_split_size_mb / garbage_collection_threshold",
+             conf_var);
+    next_steps(m, first);
+}
+
 static void caching_verdict(struct gt_oom_message *m, const char *conf_var)
 {
     char x[32], f[32], ru[32], o[32], s[32], first[256];
@@ -490,11 +517,7 @@ static void caching_verdict(struct gt_oom_message *m, const char *conf_var)
             "%s was asked for and PyTorch held %s reserved but unallocated: the cache alone "
             "could have held it had it not been cut into smaller blocks (fragmentation)",
             x, ru);
-        snprintf(first, sizeof first,
-                 "try %s=expandable_segments:True (segments grow in place instead of being cut), "
-                 "or max_split_size_mb / garbage_collection_threshold",
-                 conf_var);
-        next_steps(m, first);
+        fragmentation_next(m, conf_var);
         return;
     }
     if (segment_of(X) <= F) {
@@ -529,11 +552,7 @@ static void caching_verdict(struct gt_oom_message *m, const char *conf_var)
             "unallocated: enough in bytes together, but a cached block cannot grow into free "
             "memory next to it (fragmentation)",
             x, f, ru);
-        snprintf(first, sizeof first,
-                 "try %s=expandable_segments:True (segments grow in place instead of being cut), "
-                 "or max_split_size_mb / garbage_collection_threshold",
-                 conf_var);
-        next_steps(m, first);
+        fragmentation_next(m, conf_var);
         return;
     }
     uint64_t missing = X - F - RU;

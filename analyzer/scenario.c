@@ -441,6 +441,11 @@ char *gt_scenario_card_line(const struct gt_scenario_device *d, char *buf, size_
     return buf;
 }
 
+const char *gt_scenario_start_words(const struct gt_scenario_device *d)
+{
+    return d->start_inferred ? "rebuilt from the first event's totals" : "rebuilt";
+}
+
 struct gt_sim_options gt_scenario_sim_options(const struct gt_scenario_device *d)
 {
     struct gt_sim_options o;

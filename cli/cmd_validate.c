@@ -59,12 +59,6 @@ static const char *start_state_name(const struct gt_validate_device *d)
     return d->initial_reserved ? "recorded" : "none";
 }
 
-static const char *start_state_words(const struct gt_validate_device *d)
-{
-    return d->card.start_inferred ? "rebuilt from the totals of the first event"
-                                  : "rebuilt from the recording";
-}
-
 static const char *divergence_side(const struct gt_validate_device *d)
 {
     if (d->sim_diverged_first)
@@ -92,7 +86,8 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
     if (d->initial_reserved)
         fprintf(f, "  start state: %s reserved, %s allocated before the first event (%s)\n",
                 gt_units_format_bytes(d->initial_reserved, a, sizeof(a)),
-                gt_units_format_bytes(d->initial_allocated, b, sizeof(b)), start_state_words(d));
+                gt_units_format_bytes(d->initial_allocated, b, sizeof(b)),
+                gt_scenario_start_words(&d->card));
     fprintf(f, "  card: %s\n", gt_scenario_card_line(&d->card, card, sizeof(card)));
     bool segments_apply = d->segment_events_real || !d->totals_events;
     if (segments_apply && d->requests && !d->segment_events_real && !d->segment_events_sim)

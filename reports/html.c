@@ -812,9 +812,10 @@ static int ranking_device(FILE *f, const struct gt_analysis *a, size_t d,
     fprintf(f, ": %" PRId64 " requests</h3>\n<p class=\"card\">card: ", dev->events);
     esc(f, gt_scenario_card_line(&dev->card, card, sizeof card));
     if (dev->card.start_reserved > 0 || dev->card.start_allocated > 0)
-        fprintf(f, "; start: %s reserved, %s allocated before the first event (rebuilt)",
+        fprintf(f, "; start: %s reserved, %s allocated before the first event (%s)",
                 gt_units_format_bytes(dev->card.start_reserved, res, sizeof res),
-                gt_units_format_bytes(dev->card.start_allocated, all, sizeof all));
+                gt_units_format_bytes(dev->card.start_allocated, all, sizeof all),
+                gt_scenario_start_words(&dev->card));
     fputs("</p>\n", f);
     fputs("<div class=\"wide\"><table class=\"ranking\">\n<tr><th>rank</th><th>config</th><th>peak "
           "reserved</th>"

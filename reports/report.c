@@ -139,9 +139,10 @@ static void table_header(FILE *f, const char *trace_path, const struct gt_analys
     fprintf(f, ": %" PRId64 " requests\n", dev->events);
     fprintf(f, "card: %s\n", gt_scenario_card_line(&dev->card, card, sizeof card));
     if (dev->card.start_reserved > 0 || dev->card.start_allocated > 0)
-        fprintf(f, "start: %s reserved, %s allocated before the first event (rebuilt)\n",
+        fprintf(f, "start: %s reserved, %s allocated before the first event (%s)\n",
                 gt_units_format_bytes(dev->card.start_reserved, res, sizeof res),
-                gt_units_format_bytes(dev->card.start_allocated, all, sizeof all));
+                gt_units_format_bytes(dev->card.start_allocated, all, sizeof all),
+                gt_scenario_start_words(&dev->card));
 }
 
 static void table_row(FILE *f, const struct gt_report_trace *t, size_t d,

@@ -104,6 +104,11 @@ int gt_scenario_preload(const struct gt_scenario *s, const struct gt_scenario_de
                                         gt_sim_handle h),
                         void *ctx);
 
+/* gt_scenario_start_words: how device d's start state was obtained, for
+ * every output's "start:" line: "rebuilt" (from a snapshot's end state) or
+ * "rebuilt from the first event's totals" (a profiler window). */
+const char *gt_scenario_start_words(const struct gt_scenario_device *d);
+
 /* gt_scenario_sim_options: the simulator options of device d's card: the
  * cap, and the total memory that per_process_memory_fraction and the
  * expandable VA reservation divide. */

@@ -100,7 +100,8 @@ static int at_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_eve
 struct stack_walk {
     uint64_t hash;
     struct gt_peak_group *g;       /* to fill with the frames to show; NULL: hash only */
-    struct gt_peak_group fallback; /* the innermost frames, if no Python one */
+    struct gt_peak_group packages; /* frames of installed Python packages */
+    struct gt_peak_group fallback; /* the others (C++, no file) */
 };
 
 static uint64_t mix(uint64_t h, const void *data, size_t n)
@@ -119,6 +120,13 @@ static bool is_python(const char *file)
     return n > 3 && strcmp(file + n - 3, ".py") == 0;
 }
 
+/* The program's own code, not an installed package's. */
+static bool is_users(const char *file)
+{
+    return is_python(file) && strstr(file, "site-packages") == NULL &&
+           strstr(file, "dist-packages") == NULL;
+}
+
 static void keep_frame(struct gt_peak_group *g, const char *file, const char *name, int64_t line)
 {
     size_t k = g->nframes++;
@@ -129,9 +137,10 @@ static void keep_frame(struct gt_peak_group *g, const char *file, const char *na
 }
 
 /* Hashes every frame (the group is the whole stack); keeps, for people,
- * the innermost Python frames: PyTorch's stacks open with its own C++
- * frames (the unwinder, the allocator), which say nothing of the program.
- * Without Python frames, the innermost frames are kept. */
+ * the frames of the program's own code first, innermost first, then those
+ * of Python packages, then any: PyTorch's stacks open with its own C++
+ * frames (the unwinder, the allocator), which say nothing of the program
+ * (oom's list of allocations orders frames the same way). */
 static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
 {
     struct stack_walk *w = ctx;
@@ -142,11 +151,27 @@ static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
     w->hash = mix(w->hash, &f->line, sizeof f->line);
     if (w->g == NULL)
         return 0;
-    if (depth < GT_PEAK_FRAMES && w->fallback.nframes < GT_PEAK_FRAMES)
-        keep_frame(&w->fallback, file, name, f->line);
-    if (is_python(file) && w->g->nframes < GT_PEAK_FRAMES)
-        keep_frame(w->g, file, name, f->line);
+    (void)depth;
+    struct gt_peak_group *to = is_users(file)    ? w->g
+                               : is_python(file) ? &w->packages
+                                                 : &w->fallback;
+    if (to->nframes < GT_PEAK_FRAMES)
+        keep_frame(to, file, name, f->line);
     return 0;
+}
+
+/* The frames to show: the program's, then packages'; the others only
+ * when the stack has no Python frame at all. */
+static void choose_frames(struct stack_walk *w)
+{
+    const struct gt_peak_group *p = &w->packages, *o = &w->fallback;
+
+    for (size_t i = 0; i < p->nframes && w->g->nframes < GT_PEAK_FRAMES; i++)
+        keep_frame(w->g, p->frames[i].file, p->frames[i].function, p->frames[i].line);
+    if (w->g->nframes > 0)
+        return;
+    for (size_t i = 0; i < o->nframes; i++)
+        keep_frame(w->g, o->frames[i].file, o->frames[i].function, o->frames[i].line);
 }
 
 /* A group per stack: found by hash (open addressing over the groups). */
@@ -182,9 +207,8 @@ static int by_blocks(const void *pa, const void *pb)
     return (a->count < b->count) - (a->count > b->count);
 }
 
-/* Groups the n allocations live at d's peak, keeping the top largest. */
-static int group(struct gt_trace_reader *r, struct gt_peak_device *d,
-                 const struct gt_inspect_alloc *live, size_t n, size_t top)
+int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_alloc *live, size_t n,
+                         size_t top, struct gt_peak_group **groups, size_t *ngroups, size_t *ntotal)
 {
     size_t cap = 16;
     int rc = 0;
@@ -210,12 +234,9 @@ static int group(struct gt_trace_reader *r, struct gt_peak_device *d,
             g->origin = origin;
             if (origin == GT_PEAK_STACK) {
                 w.g = g;
-                w.fallback.nframes = 0;
+                w.packages.nframes = w.fallback.nframes = 0;
                 rc = gt_trace_stack(r, a->seq, take_frame, &w);
-                if (g->nframes == 0) {
-                    g->nframes = w.fallback.nframes;
-                    memcpy(g->frames, w.fallback.frames, sizeof g->frames);
-                }
+                choose_frames(&w);
             }
         }
         g->count++;
@@ -230,9 +251,9 @@ static int group(struct gt_trace_reader *r, struct gt_peak_device *d,
     }
     if (gs.n > 1)
         qsort(gs.v, gs.n, sizeof(*gs.v), by_blocks);
-    d->ngroups_total = gs.n;
-    d->ngroups = top > 0 && top < gs.n ? top : gs.n;
-    d->groups = gs.v;
+    *ntotal = gs.n;
+    *ngroups = top > 0 && top < gs.n ? top : gs.n;
+    *groups = gs.v;
     return 0;
 }
 
@@ -264,7 +285,8 @@ int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const 
     if (rc == 0)
         rc = gt_trace_open(path, &r, errbuf, errlen);
     for (size_t i = 0; rc == 0 && i < p->ndevices; i++)
-        rc = group(r, &p->devices[i], ps.live[i], ps.nlive[i], top);
+        rc = gt_peak_group_allocs(r, ps.live[i], ps.nlive[i], top, &p->devices[i].groups,
+                                  &p->devices[i].ngroups, &p->devices[i].ngroups_total);
     gt_trace_close(r);
     for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
         free(ps.live[i]);

@@ -6,6 +6,7 @@
  * memory is live. */
 #include "gputrace/oom.h"
 #include "gputrace/oom_message.h"
+#include "gputrace/peak.h"
 #include "gputrace/err.h"
 #include "gputrace/report.h"
 #include "gputrace/units.h"
@@ -227,6 +228,21 @@ static void table_top(FILE *f, const struct gt_oom *o)
     }
 }
 
+/* By call stack: only when the trace has stacks (a CSV has none, and a
+ * list of "no call stack" would only repeat the total). */
+static void table_stacks(FILE *f, const struct gt_oom *o)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < o->nstacks; i++)
+        any |= o->stacks[i].origin == GT_PEAK_STACK;
+    if (!any)
+        return;
+    fprintf(f, "  live allocations by call stack (the largest %zu of %zu):\n", o->nstacks,
+            o->nstacks_total);
+    gt_peak_groups_table_write(f, "    ", o->stacks, o->nstacks);
+}
+
 static void table_oom(FILE *f, const struct gt_oom_report *r, const struct gt_oom *o)
 {
     char q[32], t[32], c[32], a[32], u[32], l[32];
@@ -250,6 +266,7 @@ static void table_oom(FILE *f, const struct gt_oom_report *r, const struct gt_oo
     table_verdict(f, o);
     table_avoiders(f, r, o);
     table_top(f, o);
+    table_stacks(f, o);
 }
 
 int gt_oom_table_write(FILE *f, const char *trace_path, const struct gt_oom_report *r)
@@ -317,6 +334,9 @@ static void json_top(FILE *f, const struct gt_oom *o)
         fputc('}', f);
     }
     fputs(o->ntop ? "\n      ],\n" : "],\n", f);
+    fputs("      \"top_stacks\": ", f);
+    gt_peak_groups_json_write(f, o->stacks, o->nstacks);
+    fputs(",\n", f);
 }
 
 static void json_avoiders(FILE *f, const struct gt_oom_report *r, const struct gt_oom *o)

@@ -28,6 +28,20 @@ static void where(FILE *f, const struct gt_peak_group *g)
                 gt_report_clean(g->frames[i].function, fn, sizeof fn));
 }
 
+void gt_peak_groups_table_write(FILE *f, const char *indent, const struct gt_peak_group *g,
+                                size_t n)
+{
+    char a[32], b[32];
+
+    for (size_t k = 0; k < n; k++) {
+        fprintf(f, "%s%6zu x %12s  (asked %12s)  ", indent, g[k].count,
+                gt_units_format_bytes(g[k].blocks, a, sizeof a),
+                gt_units_format_bytes(g[k].requested, b, sizeof b));
+        where(f, &g[k]);
+        fputc('\n', f);
+    }
+}
+
 int gt_peak_live_table_write(FILE *f, const struct gt_peak_live *p)
 {
     char a[32], b[32], cfg[300];
@@ -43,14 +57,7 @@ int gt_peak_live_table_write(FILE *f, const struct gt_peak_live *p)
                 gt_units_format_bytes(d->allocated, b, sizeof b), d->allocs);
         fprintf(f, " from %zu call stack%s%s\n", d->ngroups_total, d->ngroups_total == 1 ? "" : "s",
                 d->ngroups < d->ngroups_total ? " (the largest shown)" : "");
-        for (size_t k = 0; k < d->ngroups; k++) {
-            const struct gt_peak_group *g = &d->groups[k];
-            fprintf(f, "  %6zu x %12s  (asked %12s)  ", g->count,
-                    gt_units_format_bytes(g->blocks, a, sizeof a),
-                    gt_units_format_bytes(g->requested, b, sizeof b));
-            where(f, g);
-            fputc('\n', f);
-        }
+        gt_peak_groups_table_write(f, "  ", d->groups, d->ngroups);
     }
     return ferror(f) ? GT_EIO : 0;
 }
@@ -58,6 +65,26 @@ int gt_peak_live_table_write(FILE *f, const struct gt_peak_live *p)
 static const char *origin_name(enum gt_peak_origin o)
 {
     return o == GT_PEAK_STACK ? "stack" : o == GT_PEAK_START ? "start_state" : "no_frames";
+}
+
+void gt_peak_groups_json_write(FILE *f, const struct gt_peak_group *g, size_t n)
+{
+    fputc('[', f);
+    for (size_t k = 0; k < n; k++) {
+        fprintf(f,
+                "%s{\"count\": %zu, \"requested_bytes\": %" PRIu64 ", \"block_bytes\": %" PRIu64
+                ", \"origin\": \"%s\", \"frames\": [",
+                k ? ", " : "", g[k].count, g[k].requested, g[k].blocks, origin_name(g[k].origin));
+        for (size_t j = 0; j < g[k].nframes; j++) {
+            fputs(j ? ", {\"file\": " : "{\"file\": ", f);
+            gt_report_json_string(f, g[k].frames[j].file);
+            fprintf(f, ", \"line\": %lld, \"function\": ", (long long)g[k].frames[j].line);
+            gt_report_json_string(f, g[k].frames[j].function);
+            fputc('}', f);
+        }
+        fputs("]}", f);
+    }
+    fputc(']', f);
 }
 
 int gt_peak_live_json_write(FILE *f, const struct gt_peak_live *p)
@@ -68,25 +95,11 @@ int gt_peak_live_json_write(FILE *f, const struct gt_peak_live *p)
         fprintf(f,
                 "%s{\"device\": %d, \"event\": %" PRId64 ", \"reserved_bytes\": %" PRIu64
                 ", \"allocated_bytes\": %" PRIu64 ", \"allocations\": %zu, \"groups\": %zu, "
-                "\"top\": [",
+                "\"top\": ",
                 i ? ", " : "", (int)d->device, d->event, d->reserved, d->allocated, d->allocs,
                 d->ngroups_total);
-        for (size_t k = 0; k < d->ngroups; k++) {
-            const struct gt_peak_group *g = &d->groups[k];
-            fprintf(f,
-                    "%s{\"count\": %zu, \"requested_bytes\": %" PRIu64 ", \"block_bytes\": %" PRIu64
-                    ", \"origin\": \"%s\", \"frames\": [",
-                    k ? ", " : "", g->count, g->requested, g->blocks, origin_name(g->origin));
-            for (size_t j = 0; j < g->nframes; j++) {
-                fputs(j ? ", {\"file\": " : "{\"file\": ", f);
-                gt_report_json_string(f, g->frames[j].file);
-                fprintf(f, ", \"line\": %lld, \"function\": ", (long long)g->frames[j].line);
-                gt_report_json_string(f, g->frames[j].function);
-                fputc('}', f);
-            }
-            fputs("]}", f);
-        }
-        fputs("]}", f);
+        gt_peak_groups_json_write(f, d->groups, d->ngroups);
+        fputc('}', f);
     }
     fputc(']', f);
     return ferror(f) ? GT_EIO : 0;

@@ -16,6 +16,7 @@
 #include "gputrace/err.h"
 #include "gputrace/import.h"
 #include "gputrace/oom.h"
+#include "gputrace/peak.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
@@ -331,6 +332,16 @@ START_TEST(frames_put_the_users_python_code_first)
     ck_assert_contains(render(r, true),
                        "\"frames\": [{\"file\": \"/home/me/train.py\", \"line\": 42, "
                        "\"function\": \"forward\"}");
+    /* By call stack too, with the same order of frames; the groups hold
+     * what is allocated at the OOM. */
+    const struct gt_oom *o = &r->ooms[0];
+    ck_assert_uint_eq(o->nstacks, 1);
+    ck_assert_int_eq(o->stacks[0].origin, GT_PEAK_STACK);
+    ck_assert_uint_eq(o->stacks[0].blocks, o->allocated);
+    ck_assert_str_eq(o->stacks[0].frames[0].file, "/home/me/train.py");
+    ck_assert_int_eq(o->stacks[0].frames[0].line, 42);
+    ck_assert_str_eq(o->stacks[0].frames[2].function, "linear");
+    ck_assert_contains(render(r, false), "live allocations by call stack (the largest 1 of 1)");
     gt_oom_report_free(r);
 }
 END_TEST

@@ -18,6 +18,7 @@
 
 #define GT_OOM_MAX_DETAILED 20 /* OOMs described in full; the rest are counted */
 #define GT_OOM_TOP_ALLOCS 10   /* largest live allocations kept per OOM */
+#define GT_OOM_TOP_STACKS 5    /* largest groups by call stack kept per OOM */
 #define GT_OOM_MAX_FRAMES 8    /* frames kept per allocation */
 #define GT_OOM_MAX_DEVICES 64  /* as GT_REPLAY_MAX_DEVICES */
 
@@ -54,6 +55,8 @@ struct gt_oom_alloc {
 /* One OOM. Invariants: reserved_unallocated = reserved - allocated; all
  * byte counts are those after the allocator's release-and-retry, as
  * PyTorch's message prints them; shrink_needed is 0 unless genuine. */
+struct gt_peak_group;
+
 struct gt_oom {
     int64_t event; /* 0-based position among all the trace's events */
     int64_t ts_ns;
@@ -82,6 +85,10 @@ struct gt_oom {
     size_t ntop;            /* largest live allocations, largest first */
     struct gt_oom_alloc top[GT_OOM_TOP_ALLOCS];
     size_t live_count; /* live allocations of the device at the OOM */
+    /* the same live allocations grouped by call stack, largest first
+     * (peak.h): nstacks kept of nstacks_total; owned */
+    struct gt_peak_group *stacks;
+    size_t nstacks, nstacks_total;
 };
 
 /* A config of the default sweep on a device: those that never run out of
@@ -159,6 +166,8 @@ const char *gt_oom_verdict_name(enum gt_oom_verdict v);
  *    "need_bytes", "shrink_needed_bytes", "shrink_needed_fraction",
  *    "top_allocations": [{"size_bytes", "block_bytes", "event", "age_events",
  *    "age_ns", "stream", "frames": [{"file", "line", "function"}]}],
+ *    "top_stacks": [{"count", "requested_bytes", "block_bytes", "origin",
+ *    "frames"}] (the live allocations by call stack, peak.h),
  *    "avoided_by": [{"config", "margin_bytes", "peak_reserved_bytes"}],
  *    "gets_past": [{"config", "first_oom_event"}]}],
  *    "ooms_total", "recorded_ooms", "recorded_served"}

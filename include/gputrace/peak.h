@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gputrace/inspect.h"
 #include "gputrace/scenario.h"
+#include "gputrace/trace.h"
 
 #define GT_PEAK_FRAMES 3 /* innermost frames kept per group, for people */
 
@@ -60,6 +62,22 @@ struct gt_peak_live {
 int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const char *config,
                          size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen);
 void gt_peak_live_free(struct gt_peak_live *p); /* accepts NULL */
+
+/* gt_peak_group_allocs: groups n live allocations by the call stack of the
+ * event that made each (frames read through r), largest blocks first,
+ * keeping the top largest (0: all). On success *groups is malloc'd (free
+ * it; NULL when n is 0), *ngroups the kept, *ntotal the distinct groups.
+ * Errors: GT_ENOMEM, or the reader's. */
+int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_alloc *live, size_t n,
+                         size_t top, struct gt_peak_group **groups, size_t *ngroups,
+                         size_t *ntotal);
+
+/* gt_peak_groups_table_write: one line per group ("  10 x 4.94 GiB (asked
+ * ...) file:line function < ..."), after indent. gt_peak_groups_json_write:
+ * the JSON list of groups as in "top" below. */
+void gt_peak_groups_table_write(FILE *f, const char *indent, const struct gt_peak_group *g,
+                                size_t n);
+void gt_peak_groups_json_write(FILE *f, const struct gt_peak_group *g, size_t n);
 
 /* Writers (reports/peak_report.c): a section per device for people, and
  * the JSON value of "live_at_peak": [{"device", "event", "reserved_bytes",

@@ -11,6 +11,7 @@
 #include "gputrace/err.h"
 #include "gputrace/files.h"
 #include "gputrace/oom.h"
+#include "gputrace/peak.h"
 #include "gputrace/plot.h"
 #include "gputrace/replay.h"
 #include "gputrace/report.h"
@@ -939,6 +940,44 @@ static void oom_frames(FILE *f, const struct gt_oom_alloc *al)
     }
 }
 
+/* The live allocations by call stack (peak.h), when the trace has stacks. */
+static void oom_stacks(FILE *f, const struct gt_oom *o)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < o->nstacks; i++)
+        any |= o->stacks[i].origin == GT_PEAK_STACK;
+    if (!any)
+        return;
+    fprintf(f,
+            "<p>The same allocations by call stack, the largest %zu of %zu groups:</p>\n"
+            "<table class=\"oom-top\">\n<tr><th>count</th><th>blocks</th><th>asked</th>"
+            "<th>allocated at</th></tr>\n",
+            o->nstacks, o->nstacks_total);
+    for (size_t i = 0; i < o->nstacks; i++) {
+        const struct gt_peak_group *g = &o->stacks[i];
+        fprintf(f, "<tr><td class=\"num\">%zu</td>", g->count);
+        bytes_cell(f, g->blocks);
+        bytes_cell(f, g->requested);
+        fputs("<td>", f);
+        if (g->origin == GT_PEAK_START)
+            fputs("(live before the trace began)", f);
+        else if (g->nframes == 0)
+            fputs("(no call stack recorded)", f);
+        for (size_t k = 0; k < g->nframes; k++) {
+            char line[32];
+            if (k > 0)
+                fputs(" &lt; ", f);
+            esc(f, g->frames[k].file);
+            snprintf(line, sizeof line, ":%lld ", (long long)g->frames[k].line);
+            esc(f, line);
+            esc(f, g->frames[k].function);
+        }
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
 static void oom_one(FILE *f, const struct gt_oom *o)
 {
     char b[32];
@@ -1003,6 +1042,7 @@ static void oom_one(FILE *f, const struct gt_oom *o)
         }
         fputs("</table>\n", f);
     }
+    oom_stacks(f, o);
 }
 
 static void section_oom(FILE *f, const struct gt_oom_report *r, const char *oom_error)

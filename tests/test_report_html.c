@@ -13,6 +13,7 @@
 
 #include "gputrace/err.h"
 #include "gputrace/html.h"
+#include "gputrace/trace.h"
 #include "gputrace/import.h"
 #include "gputrace/replay.h"
 
@@ -233,6 +234,41 @@ START_TEST(text_from_the_trace_is_escaped)
 }
 END_TEST
 
+/* An OOM whose live allocation has a stack: the OOM section lists the
+ * allocations by call stack too, the program's own frame first. */
+START_TEST(an_oom_lists_its_live_allocations_by_call_stack)
+{
+    const struct gt_frame stack[] = {
+        {"??", "torch::unwind::unwind()", 0},
+        {"/venv/lib/python3.12/site-packages/torch/nn/functional.py", "linear", 2000},
+        {"/home/me/<train>.py", "forward", 42},
+    };
+    struct gt_event a = {
+        .kind = GT_EV_ALLOC, .addr = 0x1000, .size = 100 << 20, .requested = 100 << 20};
+    struct gt_event b = {.kind = GT_EV_OOM, .size = 60 << 20, .requested = 60 << 20};
+    struct gt_html_options o = {.gnuplot = "/nonexistent/gnuplot"};
+    struct gt_trace_writer *tw;
+    struct gt_html_result res;
+    struct work w;
+    char db[128], err[256] = "";
+
+    work_init(&w);
+    snprintf(db, sizeof db, "%s/oom.db", w.dir);
+    ck_assert_msg(gt_trace_create(db, &tw, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(gt_trace_add_device(tw, 0, "card", 150 << 20), 0);
+    ck_assert_int_eq(gt_trace_append(tw, &a), 0);
+    ck_assert_int_eq(gt_trace_set_stack(tw, gt_trace_last_seq(tw), stack, 3), 0);
+    ck_assert_int_eq(gt_trace_append(tw, &b), 0);
+    ck_assert_int_eq(gt_trace_writer_close(tw), 0);
+    report(&w, db, &o, &res);
+    ck_assert_ptr_nonnull(strstr(w.html, "The same allocations by call stack, the largest 1 of 1"));
+    ck_assert_ptr_nonnull(strstr(w.html, "/home/me/&lt;train&gt;.py:42 forward &lt; "
+                                         "/venv/lib/python3.12/site-packages/torch/nn/"
+                                         "functional.py:2000 linear"));
+    work_release(&w);
+}
+END_TEST
+
 START_TEST(without_gnuplot_the_report_comes_with_a_note_in_place_of_the_plots)
 {
     struct gt_html_options opts = {0};
@@ -376,6 +412,7 @@ static Suite *html_suite(void)
     tcase_add_test(tc, the_report_of_the_h100_example_is_one_self_contained_file);
     tcase_add_test(tc, the_ranked_table_has_a_row_per_config_and_the_export_lines);
     tcase_add_test(tc, text_from_the_trace_is_escaped);
+    tcase_add_test(tc, an_oom_lists_its_live_allocations_by_call_stack);
     tcase_add_test(tc, without_gnuplot_the_report_comes_with_a_note_in_place_of_the_plots);
     tcase_add_test(tc, a_failed_report_leaves_the_earlier_one_in_place);
     tcase_add_test(tc, the_svg_inliner_drops_the_prolog_and_namespaces_and_prefixes_ids);

@@ -53,6 +53,9 @@
 /* Synthetic segments start on a 2 MiB boundary (kLargeBuffer), past every
  * address of the trace. */
 #define SEGMENT_ALIGN (2 * MIB)
+/* Totals beyond this (4 PiB) are damage, not memory: no start state is
+ * rebuilt from them, and every sum below stays far from overflowing. */
+#define WARM_MAX ((uint64_t)1 << 52)
 
 /* What the window says about one device. */
 struct window {
@@ -231,7 +234,11 @@ static int put(struct gt_scenario *s, size_t *cap, const struct window *win, int
 static int rebuild(struct gt_scenario *s, size_t *cap, struct gt_scenario_device *d,
                    struct window *win)
 {
+    if (win->allocated > WARM_MAX || win->reserved > WARM_MAX)
+        return 0;
     uint64_t known = tidy_before(win);
+    if (known > WARM_MAX)
+        return 0;
     uint64_t allocated = win->allocated > known ? win->allocated : known;
     uint64_t rest = (allocated - known) / MIN_BLOCK * MIN_BLOCK;
     uint64_t cached = win->reserved > allocated ? (win->reserved - allocated) : 0;

@@ -276,6 +276,25 @@ START_TEST(a_trace_without_real_decisions_validates_to_counts_not_an_error)
 }
 END_TEST
 
+/* Totals no card has (2^62 bytes) are damage: no start state is rebuilt
+ * from them, and the replay goes on from an empty allocator. */
+START_TEST(absurd_totals_rebuild_no_start_state)
+{
+    static const char text[] = "{\"traceEvents\": [" MEM_EVENT(
+        1, 16777216, 4194304, 4611686018427387904, 4611686018427387904) "]}";
+    char err[512];
+    const char *db = path_of("absurd.db");
+    unlink(db);
+    ck_assert_msg(
+        gt_import_chrome(write_text("absurd.json", text), db, NULL, NULL, err, sizeof(err)) == 0,
+        "%s", err);
+    struct gt_validation *v = validate(db);
+    ck_assert(!v->devices[0].card.start_inferred);
+    ck_assert_uint_eq(v->devices[0].initial_reserved, 0);
+    free(v);
+}
+END_TEST
+
 static struct gt_validation *import_csv_and_validate(const char *file, const char *conf)
 {
     char csv[512], err[512];
@@ -352,6 +371,7 @@ static Suite *validate_suite(void)
     tcase_add_test(t, a_trace_without_real_decisions_validates_to_counts_not_an_error);
     tcase_add_test(t, validating_a_missing_or_foreign_file_is_an_error);
     tcase_add_test(t, a_release_and_retry_is_replayed_segment_for_segment_in_the_real_order);
+    tcase_add_test(t, absurd_totals_rebuild_no_start_state);
     suite_add_tcase(s, t);
     return s;
 }

@@ -192,6 +192,19 @@ static const char *write_text(const char *name, const char *text)
     return p;
 }
 
+/* text as a chrome trace named name.json, imported and validated. */
+static struct gt_validation *import_text_and_validate(const char *name, const char *text)
+{
+    char file[64], db[64], err[512];
+    snprintf(file, sizeof(file), "%s.json", name);
+    snprintf(db, sizeof(db), "%s.db", name);
+    const char *path = path_of(db);
+    unlink(path);
+    ck_assert_msg(gt_import_chrome(write_text(file, text), path, NULL, NULL, err, sizeof(err)) == 0,
+                  "%s", err);
+    return validate(path);
+}
+
 #define MEM_EVENT(ts, addr, bytes, total_alloc, total_reserved)                                    \
     "{\"name\": \"[memory]\", \"ph\": \"i\", \"ts\": " #ts ", \"args\": {\"Device Type\": 1, "     \
     "\"Device Id\": 0, \"Addr\": " #addr ", \"Bytes\": " #bytes                                    \
@@ -214,13 +227,7 @@ START_TEST(a_hand_built_warm_window_replays_by_the_allocators_rules)
             41943040) ", " MEM_EVENT(3, 33554432, 6291456, 18874368,
                                      41943040) ", " MEM_EVENT(4, 16777216, -4194304, 14680064,
                                                               41943040) "]}";
-    char err[512];
-    const char *db = path_of("warm.db");
-    unlink(db);
-    ck_assert_msg(
-        gt_import_chrome(write_text("warm.json", text), db, NULL, NULL, err, sizeof(err)) == 0,
-        "%s", err);
-    struct gt_validation *v = validate(db);
+    struct gt_validation *v = import_text_and_validate("warm", text);
     const struct gt_validate_device *d = &v->devices[0];
     ck_assert(d->card.start_inferred);
     ck_assert_uint_eq(d->initial_allocated, 10 * MIB);
@@ -240,13 +247,7 @@ START_TEST(a_window_that_opens_with_a_free_counts_the_freed_block_as_live_before
     static const char text[] =
         "{\"traceEvents\": [" MEM_EVENT(1, 150994944, -2097152, 8388608, 20971520) ", " MEM_EVENT(
             2, 16777216, 4194304, 12582912, 20971520) "]}";
-    char err[512];
-    const char *db = path_of("warm2.db");
-    unlink(db);
-    ck_assert_msg(
-        gt_import_chrome(write_text("warm2.json", text), db, NULL, NULL, err, sizeof(err)) == 0,
-        "%s", err);
-    struct gt_validation *v = validate(db);
+    struct gt_validation *v = import_text_and_validate("warm2", text);
     const struct gt_validate_device *d = &v->devices[0];
     ck_assert_uint_eq(d->initial_allocated, 10 * MIB);
     ck_assert_uint_eq(d->initial_reserved, 20 * MIB);
@@ -282,13 +283,7 @@ START_TEST(absurd_totals_rebuild_no_start_state)
 {
     static const char text[] = "{\"traceEvents\": [" MEM_EVENT(
         1, 16777216, 4194304, 4611686018427387904, 4611686018427387904) "]}";
-    char err[512];
-    const char *db = path_of("absurd.db");
-    unlink(db);
-    ck_assert_msg(
-        gt_import_chrome(write_text("absurd.json", text), db, NULL, NULL, err, sizeof(err)) == 0,
-        "%s", err);
-    struct gt_validation *v = validate(db);
+    struct gt_validation *v = import_text_and_validate("absurd", text);
     ck_assert(!v->devices[0].card.start_inferred);
     ck_assert_uint_eq(v->devices[0].initial_reserved, 0);
     free(v);

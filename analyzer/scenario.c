@@ -174,6 +174,8 @@ static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
         struct gt_scenario_device *d = &p->s->devices[i];
         if (d->requests++ == 0)
             d->pid = ev->pid;
+        else if (ev->pid != d->pid)
+            d->other_process_requests++;
     }
     struct card_evidence *e = evidence_of(p, ev->device);
     if (!e)

@@ -34,9 +34,11 @@ int cli_parse_device_memory(const char *text, uint64_t *out);
 struct gt_analysis;
 struct gt_scenario;
 
-/* cli_start_exceeds_card: prints the verdict for every device whose memory
- * live before the first event already exceeds its card (true then: nothing
- * is replayed), and a warning where only the cached part does. */
+/* cli_start_exceeds_card: the checks of a scenario before any replay: prints
+ * the verdict for every device whose memory live before the first event
+ * already exceeds its card (true then: nothing is replayed), a warning where
+ * only the cached part does, and one where several processes share a device
+ * ordinal (they would be replayed as one allocator). */
 bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn);
 
 /* cli_trace_error: the error line for a failed analysis of trace: "cannot

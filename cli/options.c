@@ -50,6 +50,14 @@ bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn)
     for (size_t i = 0; i < scn->ndevices; i++) {
         const struct gt_scenario_device *d = &scn->devices[i];
         char live[32], pinned[32], res[32], card[200], over[32];
+        /* Devices are keyed by ordinal: processes that each see their GPU as
+         * device 0 would be summed into one allocator without a word. */
+        if (d->other_process_requests > 0)
+            cli_warning("'%s': device %" PRId32 ": %" PRId64 " of its %" PRId64
+                        " requests come from processes other than %" PRId64
+                        " on the same ordinal: they are replayed as one allocator, so every "
+                        "number here is their sum, not one process's",
+                        trace, d->device, d->other_process_requests, d->requests, d->pid);
         if (d->memory == 0 || d->start_reserved <= d->memory)
             continue;
         gt_units_format_bytes(d->start_allocated, live, sizeof live);

@@ -302,6 +302,21 @@ expect_usage "record without a command" "$bin" record -o r.db
 expect_error "analyze of a snapshot pickle" "which 'gpu-trace import' converts" \
     "$bin" analyze "$data/snapshot/midrun.pickle"
 
+# Two processes on one device ordinal (ranks that each see their GPU as
+# device 0): replayed as one allocator, and every command says so.
+cat >ranks.json <<'JSON'
+{"traceEvents": [
+ {"name": "[memory]", "ph": "i", "ts": 1, "pid": 101, "tid": 1, "args": {"Device Type": 1, "Device Id": 0, "Addr": 4096, "Bytes": 1048576}},
+ {"name": "[memory]", "ph": "i", "ts": 2, "pid": 202, "tid": 1, "args": {"Device Type": 1, "Device Id": 0, "Addr": 8192, "Bytes": 1048576}}
+]}
+JSON
+expect_ok "import of two ranks on one ordinal" "$bin" import ranks.json -o ranks.db
+for cmd in analyze stats oom; do
+    expect_ok "$cmd of two ranks on one ordinal" "$bin" $cmd ranks.db
+    grep -q "1 of its 2 requests come from processes other than 101 on the same ordinal" err ||
+        fail "$cmd of two ranks on one ordinal" "no warning"
+done
+
 # oom --message: a pasted error, no trace; the verdict in both formats.
 msgs="$data/oom-messages"
 expect_ok "oom --message" "$bin" oom --message "$msgs/cuda21-2.txt"

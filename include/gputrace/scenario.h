@@ -53,6 +53,9 @@ struct gt_scenario_device {
     bool start_inferred;
     int64_t requests; /* alloc, free, empty_cache and oom events */
     int64_t pid;      /* the process of its first request */
+    /* requests of other processes on the same ordinal (each rank seeing
+     * its GPU as device 0): replayed with this one's, as one allocator */
+    int64_t other_process_requests;
     size_t first_block, nblocks;
 };
 

@@ -143,10 +143,8 @@ static int note(struct warm *w, const struct gt_event *ev)
     if (gt_live_take(&w->live, ev->device, ev->addr, &gone))
         return 0;
     /* Freed but never allocated here: live before the window. A second free
-     * of it is the trace's problem, not a second block; the map says so. */
-    if (!gt_live_put(&w->live, ev->device, ev->addr))
-        return GT_ENOMEM;
-    gt_live_take(&w->live, ev->device, ev->addr, &gone);
+     * of it is the trace's problem, not a second block: tidy_before keeps
+     * one block per address. */
     return keep_before(win, ev);
 }
 

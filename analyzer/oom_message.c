@@ -7,6 +7,7 @@
  * format strings without their spaces. */
 #include "gputrace/oom_message.h"
 #include "gputrace/err.h"
+#include "gputrace/files.h"
 #include "gputrace/units.h"
 
 #include <errno.h>
@@ -20,6 +21,8 @@
 
 /* A pasted log is read up to this size; the message is near its end. */
 #define READ_MAX ((size_t)4 << 20)
+/* and no further than this: standard input may never end */
+#define READ_TOTAL_MAX ((size_t)256 << 20)
 /* How far after its first words a message's numbers may be. */
 #define MESSAGE_SPAN 4096
 #define MIB ((uint64_t)1 << 20)
@@ -676,11 +679,16 @@ int gt_oom_message_parse(const char *text, size_t len, struct gt_oom_message *ou
 int gt_oom_message_read(const char *path, struct gt_oom_message *out, char *errbuf, size_t errlen)
 {
     bool stdin_ = strcmp(path, "-") == 0;
-    FILE *f = stdin_ ? stdin : fopen(path, "rb");
     char *buf = NULL, why_[256] = "";
-    size_t len = 0;
-    int rc;
+    size_t len = 0, total = 0;
+    int rc = GT_OK;
 
+    /* A FIFO would hang the read and /dev/zero never end it. */
+    if (!stdin_ && (rc = gt_files_check_input(path, why_, sizeof why_)) != GT_OK) {
+        snprintf(errbuf, errlen, "cannot read '%s': %s", path, why_);
+        return rc;
+    }
+    FILE *f = stdin_ ? stdin : fopen(path, "rb");
     if (f == NULL) {
         int e = errno;
         snprintf(errbuf, errlen, "cannot read '%s': %s", path, strerror(e));
@@ -697,17 +705,25 @@ int gt_oom_message_read(const char *path, struct gt_oom_message *out, char *errb
     for (;;) {
         size_t got = fread(buf + len, 1, READ_MAX - len, f);
         len += got;
+        total += got;
         if (len < READ_MAX || got == 0)
             break;
+        if (total >= READ_TOTAL_MAX) { /* standard input that never ends */
+            rc = GT_EINVAL;
+            break;
+        }
         memmove(buf, buf + READ_MAX / 2, READ_MAX / 2);
         len = READ_MAX / 2;
     }
-    rc = ferror(f) ? GT_EIO : GT_OK;
+    if (ferror(f))
+        rc = GT_EIO;
     if (!stdin_)
         fclose(f);
     if (rc != GT_OK) {
         free(buf);
-        snprintf(errbuf, errlen, "cannot read '%s'", path);
+        snprintf(errbuf, errlen, "cannot read '%s'%s", path,
+                 rc == GT_EINVAL ? ": more than 256 MiB of text; paste the error, not the log"
+                                 : "");
         return rc;
     }
     rc = gt_oom_message_parse(buf, len, out, why_, sizeof why_);

@@ -328,6 +328,9 @@ python3 -c 'import json,sys; d=json.load(open("out")); sys.exit(0 if d["verdict"
 printf 'Traceback (most recent call last):\nRuntimeError: CUDA out of memory.\n' >bare.txt
 expect_error "oom --message without numbers" "bare.txt" "$bin" oom --message bare.txt
 expect_error "oom --message of a missing file" "nothere.txt" "$bin" oom --message nothere.txt
+expect_error "oom --message of a device" "/dev/zero" "$bin" oom --message /dev/zero
+mkfifo msg.fifo
+expect_error "oom --message of a FIFO" "msg.fifo" timeout 10 "$bin" oom --message msg.fifo
 expect_usage "oom --message with a trace" "$bin" oom --message bare.txt good.db
 expect_usage "oom --message with a card" "$bin" oom --message bare.txt --device-memory 8GiB
 

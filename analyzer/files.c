@@ -4,8 +4,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gputrace/banned.h"
 
@@ -67,4 +69,65 @@ int gt_files_check_output(const char *out, const char *const *inputs, size_t n, 
         }
     }
     return 0;
+}
+
+/* The temporary file beside out: ".NAME.XXXXXX" in out's folder, so that
+ * the rename stays within one file system. */
+static int temp_name(const char *out, char *tmp, size_t len)
+{
+    const char *slash = strrchr(out, '/');
+    int n;
+    if (slash != NULL)
+        n = snprintf(tmp, len, "%.*s/.%s.XXXXXX", (int)(slash - out), out, slash + 1);
+    else
+        n = snprintf(tmp, len, ".%s.XXXXXX", out);
+    return n < 0 || (size_t)n >= len ? GT_EIO : 0;
+}
+
+int gt_files_write_atomically(const char *out, const char *const *inputs, size_t n, mode_t mode,
+                              int (*write)(FILE *f, void *ctx), void *ctx, char *errbuf,
+                              size_t errlen)
+{
+    char tmp[4096];
+    int fd, rc, saved = 0;
+    FILE *f;
+
+    if (temp_name(out, tmp, sizeof tmp) != 0) {
+        snprintf(errbuf, errlen, "cannot write '%s': the path is too long", out);
+        return GT_EIO;
+    }
+    /* the rename below replaces a regular file only, and never an input */
+    if (gt_files_check_output(out, inputs, n, errbuf, errlen) != 0)
+        return GT_EIO;
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "cannot write '%s': %s", out, strerror(errno));
+        return GT_EIO;
+    }
+    if (fchmod(fd, mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
+        saved = errno;
+        close(fd);
+        unlink(tmp);
+        snprintf(errbuf, errlen, "cannot write '%s': %s", out, strerror(saved));
+        return GT_EIO;
+    }
+    rc = write(f, ctx);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        saved = errno;
+        rc = rc != 0 ? rc : GT_EIO;
+    }
+    if (fclose(f) != 0 && rc == 0) {
+        saved = errno;
+        rc = GT_EIO;
+    }
+    if (rc == 0 && rename(tmp, out) != 0) {
+        saved = errno;
+        rc = GT_EIO;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        snprintf(errbuf, errlen, "cannot write '%s': %s", out,
+                 rc == GT_EIO && saved != 0 ? strerror(saved) : gt_strerror(rc));
+    }
+    return rc;
 }

@@ -18,6 +18,7 @@ struct inspect_dev {
     int32_t ordinal;
     struct gt_sim *sim;
     uint64_t cap;
+    const struct gt_inspect_options *opts; /* for on_segment */
 };
 
 struct gt_inspect {
@@ -47,6 +48,14 @@ static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handl
         in->rc = GT_ENOMEM;
 }
 
+/* The simulator's segment events, named by their device for the caller. */
+static void segment_event(void *ctx, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,
+                          uint64_t stream)
+{
+    const struct inspect_dev *d = ctx;
+    d->opts->on_segment(d->opts->ctx, d->ordinal, ev, addr, size, stream);
+}
+
 /* Every device of the scenario gets its simulator on its card, holding its
  * start state. */
 static int devices_start(struct gt_inspect *in)
@@ -55,10 +64,15 @@ static int devices_start(struct gt_inspect *in)
         const struct gt_scenario_device *sd = &in->scn->devices[i];
         struct inspect_dev *d = &in->devs[in->ndev];
         struct gt_sim_options o = gt_scenario_sim_options(sd);
+        d->ordinal = sd->device;
+        d->opts = in->opts;
+        if (in->opts->on_segment) {
+            o.on_segment = segment_event;
+            o.cb_ctx = d;
+        }
         int rc = gt_sim_new(&in->conf, &o, &d->sim);
         if (rc)
             return rc;
-        d->ordinal = sd->device;
         d->cap = sd->memory;
         in->ndev++;
         rc = gt_scenario_preload(in->scn, sd, d->sim, in->conf.no_caching, o.device_limit,
@@ -67,6 +81,15 @@ static int devices_start(struct gt_inspect *in)
             return rc ? rc : in->rc;
     }
     return 0;
+}
+
+/* The simulated block of an allocation being freed, named before the
+ * free makes its handle invalid. */
+static void name_block(const struct inspect_dev *d, const struct gt_live *l,
+                       struct gt_inspect_event *ev)
+{
+    ev->sim_addr = gt_sim_addr(d->sim, l->h);
+    ev->sim_requested = l->requested;
 }
 
 /* Replays one request; fills ev for the callback. */
@@ -85,6 +108,10 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
         ev->result = gt_sim_malloc(d->sim, asked, e->stream, &h);
         if (ev->result == GT_ENOMEM)
             return GT_ENOMEM;
+        if (ev->result == 0) {
+            ev->sim_addr = gt_sim_addr(d->sim, h);
+            ev->sim_requested = asked;
+        }
         if (ev->result == 0 && ev->recorded_oom) {
             gt_sim_free(d->sim, h); /* the program did not get it: a probe */
         } else if (ev->result == 0) {
@@ -98,14 +125,19 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
         return 0;
     case GT_EV_FREE: {
         struct gt_live gone;
-        if (gt_live_take(&in->live, e->device, e->addr, &gone))
+        if (gt_live_take(&in->live, e->device, e->addr, &gone)) {
+            name_block(d, &gone, ev);
             gt_sim_free(d->sim, gone.h);
+        }
         return 0;
     }
     case GT_EV_FREE_REQUESTED: {
         struct gt_live gone, *p;
-        if (!gt_live_take(&in->live, e->device, e->addr, &gone) ||
-            !gt_sim_free_requested(d->sim, gone.h))
+        if (!gt_live_take(&in->live, e->device, e->addr, &gone))
+            return 0;
+        name_block(d, &gone, ev);
+        ev->sim_pending = gt_sim_free_requested(d->sim, gone.h);
+        if (!ev->sim_pending)
             return 0;
         if (!(p = gt_live_put(&in->pending, e->device, e->addr)))
             return GT_ENOMEM;
@@ -114,8 +146,10 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
     }
     case GT_EV_FREE_COMPLETED: {
         struct gt_live done;
-        if (gt_live_take(&in->pending, e->device, e->addr, &done))
+        if (gt_live_take(&in->pending, e->device, e->addr, &done)) {
+            name_block(d, &done, ev);
             gt_sim_free_completed(d->sim, done.h);
+        }
         return 0;
     }
     case GT_EV_EMPTY_CACHE:
@@ -201,6 +235,8 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
         snprintf(errbuf, errlen, "the start state's blocks do not tile their segments");
     if (rc == 0)
         rc = replay(in, errbuf, errlen);
+    if (rc == 0 && in->opts->on_end)
+        rc = in->opts->on_end(in->opts->ctx, in);
     if (rc && errbuf[0] == 0)
         snprintf(errbuf, errlen, "%s", gt_strerror(rc));
     for (size_t i = 0; i < in->ndev; i++)
@@ -229,9 +265,14 @@ static void visit(void *ctx, const struct gt_live *l)
     for (size_t i = 0; i < w->in->ndev; i++)
         if (w->in->devs[i].ordinal == l->device)
             sim = w->in->devs[i].sim;
-    struct gt_inspect_alloc a = {l->addr,   l->requested, sim ? gt_sim_block_size(sim, l->h) : 0,
-                                 l->stream, l->seq,       l->index,
-                                 l->ts_ns};
+    struct gt_inspect_alloc a = {.addr = l->addr,
+                                 .requested = l->requested,
+                                 .block = sim ? gt_sim_block_size(sim, l->h) : 0,
+                                 .sim_addr = sim ? gt_sim_addr(sim, l->h) : 0,
+                                 .stream = l->stream,
+                                 .seq = l->seq,
+                                 .index = l->index,
+                                 .ts_ns = l->ts_ns};
     w->fn(w->ctx, &a);
 }
 
@@ -240,6 +281,21 @@ void gt_inspect_live(const struct gt_inspect *in, int32_t device,
 {
     struct live_walk w = {in, device, fn, ctx};
     gt_live_foreach(&in->live, visit, &w);
+}
+
+void gt_inspect_pending(const struct gt_inspect *in, int32_t device,
+                        void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx)
+{
+    struct live_walk w = {in, device, fn, ctx};
+    gt_live_foreach(&in->pending, visit, &w);
+}
+
+const struct gt_sim *gt_inspect_sim(const struct gt_inspect *in, int32_t device)
+{
+    for (size_t i = 0; i < in->ndev; i++)
+        if (in->devs[i].ordinal == device)
+            return in->devs[i].sim;
+    return NULL;
 }
 
 uint64_t gt_inspect_device_memory(const struct gt_inspect *in, int32_t device)

@@ -84,6 +84,12 @@ struct gt_live *gt_live_put(struct gt_live_map *m, int32_t device, uint64_t addr
     return &m->v[i];
 }
 
+const struct gt_live *gt_live_find(const struct gt_live_map *m, int32_t device, uint64_t addr)
+{
+    size_t i = slot_of(m, device, addr);
+    return m->used[i] ? &m->v[i] : NULL;
+}
+
 bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct gt_live *out)
 {
     size_t i = slot_of(m, device, addr);

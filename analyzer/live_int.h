@@ -32,6 +32,8 @@ void gt_live_release(struct gt_live_map *m);
 /* The entry for (device, addr), inserted (zeroed but for the key) if absent;
  * NULL when the host is out of memory. */
 struct gt_live *gt_live_put(struct gt_live_map *m, int32_t device, uint64_t addr);
+/* The entry for (device, addr), or NULL; valid until the next put or take. */
+const struct gt_live *gt_live_find(const struct gt_live_map *m, int32_t device, uint64_t addr);
 /* Removes (device, addr) into *out; false if absent. */
 bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct gt_live *out);
 /* gt_live_put_start: registers a live block of the start state (no alloc

@@ -264,7 +264,7 @@ int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const 
 {
     struct gt_peak_live *p = calloc(1, sizeof(*p));
     struct pass ps = {.p = p};
-    struct gt_inspect_options o = {scn, find_peak, &ps};
+    struct gt_inspect_options o = {.scenario = scn, .on_event = find_peak, .ctx = &ps};
     struct gt_trace_reader *r = NULL;
     struct gt_conf conf;
     int rc;

@@ -18,6 +18,7 @@
 
 /* One subcommand: argv[0] is its name; returns the exit code. */
 int cmd_analyze(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_oom(int argc, char **argv);
 int cmd_plot(int argc, char **argv);

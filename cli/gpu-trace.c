@@ -22,6 +22,7 @@ struct command {
 
 static const struct command commands[] = {
     {"analyze", cmd_analyze, "replay a trace under allocator configs and rank them"},
+    {"export", cmd_export, "write a trace as a PyTorch memory snapshot for memory_viz"},
     {"import", cmd_import, "convert a CSV, profiler trace or memory snapshot into a trace"},
     {"oom", cmd_oom, "explain each out-of-memory error and the settings that avoid it"},
     {"plot", cmd_plot, "draw split-size, timeline, request-size and segment plots"},

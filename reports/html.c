@@ -1207,60 +1207,16 @@ static int write_page(FILE *f, const char *trace, const struct report_parts *p,
     return ferror(f) ? GT_EIO : 0;
 }
 
-/* Writes the page to a temporary file next to out_path and renames it over
- * out_path, so that the report appears whole or not at all. */
-static int write_atomically(const char *out_path, const char *trace, const struct report_parts *p,
-                            const struct gt_html_result *res, char *errbuf, size_t errlen)
-{
-    char tmp[PATH_CAP];
-    const char *slash = strrchr(out_path, '/');
-    int fd, rc, saved;
-    FILE *f;
+struct page_job {
+    const char *trace;
+    const struct report_parts *parts;
+    const struct gt_html_result *res;
+};
 
-    if (slash != NULL)
-        snprintf(tmp, sizeof tmp, "%.*s/.%s.XXXXXX", (int)(slash - out_path), out_path, slash + 1);
-    else
-        snprintf(tmp, sizeof tmp, ".%s.XXXXXX", out_path);
-    if (strlen(out_path) + 16 > sizeof tmp) {
-        snprintf(errbuf, errlen, "cannot write '%s': the path is too long", out_path);
-        return GT_EIO;
-    }
-    /* the rename below replaces a regular file only, and never the trace */
-    if (gt_files_check_output(out_path, &trace, 1, errbuf, errlen) != 0)
-        return GT_EIO;
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(errbuf, errlen, "cannot write '%s': %s", out_path, strerror(errno));
-        return GT_EIO;
-    }
-    /* mkstemp makes the file 0600; a report is for sharing. */
-    if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
-        saved = errno;
-        close(fd);
-        unlink(tmp);
-        snprintf(errbuf, errlen, "cannot write '%s': %s", out_path, strerror(saved));
-        return GT_EIO;
-    }
-    rc = write_page(f, trace, p, res);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = rc != 0 ? rc : GT_EIO;
-    saved = errno;
-    if (fclose(f) != 0 && rc == 0) {
-        saved = errno;
-        rc = GT_EIO;
-    }
-    if (rc == 0 && rename(tmp, out_path) != 0) {
-        saved = errno;
-        rc = GT_EIO;
-    }
-    if (rc != 0) {
-        unlink(tmp);
-        if (rc == GT_EIO)
-            snprintf(errbuf, errlen, "cannot write '%s': %s", out_path, strerror(saved));
-        else
-            snprintf(errbuf, errlen, "cannot write '%s': %s", out_path, gt_strerror(rc));
-    }
-    return rc;
+static int write_job(FILE *f, void *ctx)
+{
+    const struct page_job *j = ctx;
+    return write_page(f, j->trace, j->parts, j->res);
 }
 
 int gt_html_report_write(const char *trace_path, const char *out_path,
@@ -1285,8 +1241,12 @@ int gt_html_report_write(const char *trace_path, const char *out_path,
     if (opts == NULL)
         opts = &defaults;
     rc = gather(trace_path, opts, &parts, res, errbuf, errlen);
-    if (rc == 0)
-        rc = write_atomically(out_path, trace_path, &parts, res, errbuf, errlen);
+    if (rc == 0) {
+        struct page_job job = {trace_path, &parts, res};
+        /* a report is for sharing: 0644, not mkstemp's 0600 */
+        rc = gt_files_write_atomically(out_path, &trace_path, 1, 0644, write_job, &job, errbuf,
+                                       errlen);
+    }
     parts_release(&parts);
     return rc;
 }

@@ -225,6 +225,32 @@ for cmd in analyze oom stats validate report plot; do
     grep -q "must shrink by 18.00 MiB" err || fail "$cmd on a card below the start state" "no shrink"
 done
 [ -e small.html ] && fail "report on a card below the start state" "wrote a report"
+expect_error "export on a card below the start state" "already exceeds the card" \
+    "$bin" export snap.db -o small.pickle --config default --device-memory 2MiB
+[ -e small.pickle ] && fail "export on a card below the start state" "wrote a snapshot"
+
+# export: the snapshot of the recorded run and of a simulated one; Python's
+# pickle module reads both (tests/export_test.py checks them field by field).
+expect_ok "export of a snapshot's recorded run" "$bin" export snap.db -o snap.pickle
+grep -q "the recorded run" out || fail "export of a recorded run" "does not say which run"
+expect_ok "export of a simulated run" "$bin" export snap.db -o sim.pickle \
+    --config expandable_segments:True --device-memory 1GiB
+grep -q "simulated under 'expandable_segments:True'" out || fail "export simulated" "no config"
+grep -q "1.00 GiB" out || fail "export simulated" "no card"
+if command -v python3 >/dev/null; then
+    python3 -c "import pickle,sys; [pickle.load(open(f,'rb')) for f in sys.argv[1:]]" \
+        snap.pickle sim.pickle || fail "export" "python3 cannot load the snapshots"
+fi
+expect_ok "export of a trace without an end state" "$bin" export good.db -o good.pickle
+grep -q "records no end state" err || fail "export without an end state" "no warning"
+expect_usage "export without -o" "$bin" export good.db
+expect_usage "export in an unknown format" "$bin" export good.db -o x.json --format perfetto
+expect_usage "export --device-memory without --config" "$bin" export good.db -o x.pickle -m 1GiB
+expect_error "export under an invalid config" "invalid config 'max_split_size_mb:2'" \
+    "$bin" export good.db -o x.pickle --config max_split_size_mb:2
+expect_error "export under nocache" "nocache has no cache" \
+    "$bin" export good.db -o x.pickle --config nocache
+[ -e x.pickle ] && fail "export errors" "wrote a file"
 
 # Format v1 (one row per event) is still read, and converted with import.
 expect_ok "analyze of a format 1 trace" "$bin" analyze "$data/v1/h100-train-loop-v1.db" --format json
@@ -260,6 +286,10 @@ expect_error "report over its own trace" "it is the input 'keep.db'" \
     "$bin" report keep.db -o keep.db
 [ "$(cksum <keep.db)" = "$before" ] || fail "report over its own trace" "the trace changed"
 expect_error "report over a FIFO" "it exists and is a FIFO" "$bin" report good.db -o fifo.db
+expect_error "export over its own trace" "it is the input 'keep.db'" \
+    "$bin" export keep.db -o keep.db
+[ "$(cksum <keep.db)" = "$before" ] || fail "export over its own trace" "the trace changed"
+expect_error "export over a FIFO" "it exists and is a FIFO" "$bin" export good.db -o fifo.db
 mkdir -p linked && echo precious >precious.txt && ln -f precious.txt linked/fit.png
 expect_ok "plot into a folder with a hard link" "$bin" plot good.db -o linked
 [ "$(cat precious.txt)" = precious ] || fail "plot into a folder with a hard link" \

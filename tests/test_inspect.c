@@ -86,7 +86,7 @@ START_TEST(replay_of_the_h100_run_sees_every_request_and_the_real_peak)
     import_truth("default", "");
     struct gt_conf c = conf_of("default");
     struct seen s = {0};
-    struct gt_inspect_options o = {0, on_event, &s};
+    struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
     char err[256];
     ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 0);
     ck_assert_int_eq(s.requests, 10061);
@@ -103,7 +103,7 @@ START_TEST(the_recorded_oom_fails_here_too_with_the_real_numbers)
     import_truth("default-capped", conf);
     struct gt_conf c = conf_of(conf);
     struct seen s = {0};
-    struct gt_inspect_options o = {0, on_event, &s};
+    struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
     char err[256];
     ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 0);
     ck_assert_int_eq(s.ooms, 1);
@@ -125,7 +125,7 @@ START_TEST(a_snapshot_start_state_is_live_before_the_first_request)
                      0);
     struct gt_conf c = conf_of("default");
     struct seen s = {0};
-    struct gt_inspect_options o = {0, on_event, &s};
+    struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
     ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 0);
     /* after the first request (the free of B) only A is left from the start */
     ck_assert_int_eq(s.live, 1);
@@ -139,7 +139,7 @@ START_TEST(a_callback_can_stop_the_replay_with_its_own_value)
     struct gt_conf c = conf_of("expandable_segments:True");
     struct seen s = {0};
     s.stop_after = 100;
-    struct gt_inspect_options o = {0, on_event, &s};
+    struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
     char err[256];
     ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 42);
     ck_assert_int_eq(s.requests, 100);

@@ -7,6 +7,8 @@
 #define GPUTRACE_FILES_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 /* gt_files_check_input: 0 when path is a regular file (symlinks followed);
  * GT_ENOENT when it does not exist, GT_EIO otherwise, with the reason in
@@ -19,5 +21,16 @@ int gt_files_check_input(const char *path, char *errbuf, size_t errlen);
  * in errbuf otherwise. */
 int gt_files_check_output(const char *out, const char *const *inputs, size_t n, char *errbuf,
                           size_t errlen);
+
+/* gt_files_write_atomically: writes out whole or not at all: out is checked
+ * with gt_files_check_output against the n inputs, then write(f, ctx) fills
+ * a new temporary file beside it (mode bits given), which is flushed to
+ * disk and renamed over out. On any failure the temporary file is removed
+ * and out is untouched. Returns 0; GT_EIO with "cannot write 'out': why" in
+ * errbuf; or write's own non-zero value with "cannot write 'out': " and its
+ * gt_strerror. */
+int gt_files_write_atomically(const char *out, const char *const *inputs, size_t n, mode_t mode,
+                              int (*write)(FILE *f, void *ctx), void *ctx, char *errbuf,
+                              size_t errlen);
 
 #endif

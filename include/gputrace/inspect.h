@@ -28,6 +28,16 @@ struct gt_inspect_event {
     /* 0, or GT_EOOM when this config could not serve the request (a recorded
      * OOM that this config also fails counts here too). */
     int result;
+    /* The simulated block the request made or freed (0: none, e.g. a free
+     * of an address the replay does not know) and the bytes its allocation
+     * asked for: what a snapshot of the simulated run names. A request the
+     * recording did not get but this config served (a probe) names the
+     * block it was given and freed at once. */
+    uint64_t sim_addr;
+    uint64_t sim_requested;
+    /* free_requested: the simulated block waits for other streams
+     * (active_pending_free) rather than being freed at once */
+    bool sim_pending;
     bool recorded_oom;        /* the recording itself failed here (oom event or failed alloc) */
     uint64_t recorded_free;   /* then: the device's free memory the recording kept, 0 unknown */
     const struct gt_sim *sim; /* the device's simulator, after the request */
@@ -38,6 +48,7 @@ struct gt_inspect_alloc {
     uint64_t addr;      /* the trace's address */
     uint64_t requested; /* bytes asked */
     uint64_t block;     /* the simulated block's size */
+    uint64_t sim_addr;  /* and its address in the simulator */
     uint64_t stream;
     int64_t seq;   /* the alloc event's seq: frames via gt_trace_stack */
     int64_t index; /* and its position among the trace's events */
@@ -51,6 +62,15 @@ struct gt_inspect_options {
     /* Called after every request; a non-zero return stops the replay and is
      * returned by gt_inspect_run. */
     int (*on_event)(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev);
+    /* Called once after the last request when the replay succeeded, with
+     * the state at the end; its non-zero return is returned. May be NULL. */
+    int (*on_end)(void *ctx, struct gt_inspect *in);
+    /* Called for every segment event of the simulated allocator (cudaMalloc,
+     * cudaFree, map, unmap), before the on_event of the request that made
+     * it; releases of a start state too big for the card come before the
+     * first request. May be NULL. */
+    void (*on_segment)(void *ctx, int32_t device, enum gt_sim_seg_event ev, uint64_t addr,
+                       uint64_t size, uint64_t stream);
     void *ctx;
 };
 
@@ -66,6 +86,13 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
  * particular order (callers sort); only valid inside on_event. */
 void gt_inspect_live(const struct gt_inspect *in, int32_t device,
                      void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx);
+/* gt_inspect_pending: the same for the allocations freed while other
+ * streams still used them (record_stream) whose free has not completed. */
+void gt_inspect_pending(const struct gt_inspect *in, int32_t device,
+                        void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx);
+/* gt_inspect_sim: device's simulator, or NULL; only valid inside the
+ * callbacks. */
+const struct gt_sim *gt_inspect_sim(const struct gt_inspect *in, int32_t device);
 /* gt_inspect_device_memory: the cap replayed for device (0 = unlimited). */
 uint64_t gt_inspect_device_memory(const struct gt_inspect *in, int32_t device);
 

@@ -17,6 +17,8 @@ static void usage(FILE *f)
 {
     fputs("Usage: gpu-trace export TRACE --format snapshot -o FILE.pickle [--config CONF]\n"
           "                        [--device-memory SIZE]\n"
+          "       gpu-trace export TRACE --format perfetto -o FILE.json [--config CONF]...\n"
+          "                        [--device-memory SIZE]\n"
           "\n"
           "Writes TRACE as a PyTorch memory snapshot, the pickle that\n"
           "torch.cuda.memory._dump_snapshot writes: open it at pytorch.org/memory_viz\n"
@@ -26,12 +28,20 @@ static void usage(FILE *f)
           "state and on the same card as every other command: the viewer then shows\n"
           "the prediction, segment by segment, out-of-memory errors included.\n"
           "\n"
+          "--format perfetto writes the memory over time under each config as Chrome\n"
+          "trace-event JSON for ui.perfetto.dev or chrome://tracing: per device, one\n"
+          "group of tracks comparing the configs' reserved memory, and per config its\n"
+          "allocated and reserved memory with a marker at each out-of-memory error.\n"
+          "Without --config: the recorded settings (or default) and\n"
+          "expandable_segments:True.\n"
+          "\n"
           "Options:\n"
-          "  -f, --format snapshot     what to write (snapshot, the default)\n"
+          "  -f, --format FORMAT       snapshot (the default) or perfetto\n"
           "  -o, --output FILE         the file to write (replaced whole at the end, never\n"
           "                            the trace itself)\n"
           "  -c, --config CONF         simulate under a PYTORCH_CUDA_ALLOC_CONF string or\n"
-          "                            'default'; default: the recorded run\n"
+          "                            'default' (perfetto: repeatable, and 'nocache');\n"
+          "                            default: the recorded run\n"
           "  -m, --device-memory SIZE  the card for --config (8GiB, 8G, bytes); default:\n"
           "                            the card the trace reveals\n"
           "  -h, --help                show this help and exit\n"
@@ -45,12 +55,17 @@ static void usage(FILE *f)
           "\n"
           "EXAMPLES\n"
           "  gpu-trace export run.db --format snapshot -o run.pickle\n"
-          "  gpu-trace export run.db -o expandable.pickle --config expandable_segments:True\n",
+          "  gpu-trace export run.db -o expandable.pickle --config expandable_segments:True\n"
+          "  gpu-trace export run.db --format perfetto -o run.json --config default \\\n"
+          "      --config max_split_size_mb:128 --device-memory 16GiB\n",
           f);
 }
 
 struct export_args {
-    const char *trace, *output, *config, *memory;
+    const char *trace, *output, *memory;
+    bool perfetto;
+    const char *configs[GT_EXPORT_MAX_CONFIGS];
+    size_t nconfigs;
 };
 
 /* 0 to go on, -1 after --help, or an exit code. */
@@ -65,14 +80,18 @@ static int parse_args(int argc, char **argv, struct export_args *a)
     while ((c = getopt_long(argc, argv, ":f:o:c:m:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            if (strcmp(optarg, "snapshot") != 0)
-                return cli_usage_error("export", "unknown format '%s': expected snapshot", optarg);
+            if (strcmp(optarg, "snapshot") != 0 && strcmp(optarg, "perfetto") != 0)
+                return cli_usage_error(
+                    "export", "unknown format '%s': expected snapshot or perfetto", optarg);
+            a->perfetto = strcmp(optarg, "perfetto") == 0;
             break;
         case 'o':
             a->output = optarg;
             break;
         case 'c':
-            a->config = optarg;
+            if (a->nconfigs == GT_EXPORT_MAX_CONFIGS)
+                return cli_usage_error("export", "more than %d --config", GT_EXPORT_MAX_CONFIGS);
+            a->configs[a->nconfigs++] = optarg;
             break;
         case 'm':
             a->memory = optarg;
@@ -90,27 +109,35 @@ static int parse_args(int argc, char **argv, struct export_args *a)
         return cli_usage_error("export", "unexpected argument '%s'", argv[optind + 1]);
     if (a->output == NULL || a->output[0] == '\0')
         return cli_usage_error("export", "missing -o FILE");
-    if (a->memory != NULL && a->config == NULL)
+    if (!a->perfetto && a->nconfigs > 1)
+        return cli_usage_error("export", "a snapshot is of one run: one --config at most");
+    if (!a->perfetto && a->memory != NULL && a->nconfigs == 0)
         return cli_usage_error("export", "--device-memory needs --config: the recorded run "
                                          "already ran on its card");
     a->trace = argv[optind];
     return 0;
 }
 
+static void print_cards(const struct gt_scenario *scn)
+{
+    char card[256];
+    for (size_t i = 0; i < scn->ndevices; i++)
+        printf("  device %d card: %s\n", (int)scn->devices[i].device,
+               gt_scenario_card_line(&scn->devices[i], card, sizeof card));
+}
+
 static void say_written(const struct export_args *a, const struct gt_export_result *res,
                         const struct gt_scenario *scn)
 {
-    char path[512], card[256];
+    char path[512];
     printf("wrote '%s': %lld trace entries on %zu device%s, %zu segment%s, ",
            gt_report_clean(a->output, path, sizeof path), (long long)res->entries, res->devices,
            res->devices == 1 ? "" : "s", res->segments, res->segments == 1 ? "" : "s");
-    if (a->config == NULL) {
+    if (a->nconfigs == 0) {
         printf("the recorded run\n");
     } else {
-        printf("simulated under '%s'\n", gt_report_clean(a->config, path, sizeof path));
-        for (size_t i = 0; i < scn->ndevices; i++)
-            printf("  device %d card: %s\n", (int)scn->devices[i].device,
-                   gt_scenario_card_line(&scn->devices[i], card, sizeof card));
+        printf("simulated under '%s'\n", gt_report_clean(a->configs[0], path, sizeof path));
+        print_cards(scn);
     }
     printf("open it at https://pytorch.org/memory_viz (drop the file on the page)\n");
     if (res->end_state_missing)
@@ -119,13 +146,63 @@ static void say_written(const struct export_args *a, const struct gt_export_resu
                     a->trace);
 }
 
+/* The configs to replay, parsed: those given, or for a timeline without
+ * any the recorded settings (or default) and expandable segments. */
+static int parse_configs(struct export_args *a, const struct gt_scenario *scn, struct gt_conf *out,
+                         size_t *n)
+{
+    char err[512] = "";
+    int rc;
+    if (a->nconfigs == 0 && a->perfetto) {
+        const char *first = "default";
+        if (scn->has_recorded_conf && gt_conf_parse(scn->recorded_conf, &out[0], NULL, 0) == 0)
+            first = scn->recorded_conf;
+        a->configs[a->nconfigs++] = first;
+        if (strcmp(first, "expandable_segments:True") != 0)
+            a->configs[a->nconfigs++] = "expandable_segments:True";
+    }
+    for (*n = 0; *n < a->nconfigs; (*n)++) {
+        rc = gt_conf_parse(a->configs[*n], &out[*n], err, sizeof err);
+        if (rc != 0) {
+            cli_error("invalid config '%s': %s", a->configs[*n],
+                      err[0] != '\0' ? err : gt_strerror(rc));
+            return CLI_EXIT_ERROR;
+        }
+    }
+    return 0;
+}
+
+static int run_export(const struct export_args *a, const struct gt_scenario *scn,
+                      const struct gt_conf *confs, size_t n, struct gt_export_result *res,
+                      char *err, size_t errlen)
+{
+    if (a->perfetto)
+        return gt_export_perfetto(a->trace, a->output, scn, confs, n, res, err, errlen);
+    struct gt_export_options o = {.scenario = scn, .conf = n ? &confs[0] : NULL};
+    return gt_export_snapshot(a->trace, a->output, &o, res, err, errlen);
+}
+
+static void say_timeline(const struct export_args *a, const struct gt_export_result *res,
+                         const struct gt_scenario *scn)
+{
+    char path[512];
+    printf("wrote '%s': %lld trace events, %zu config%s on %zu device%s\n",
+           gt_report_clean(a->output, path, sizeof path), (long long)res->entries, a->nconfigs,
+           a->nconfigs == 1 ? "" : "s", res->devices, res->devices == 1 ? "" : "s");
+    for (size_t k = 0; k < a->nconfigs; k++)
+        printf("  %s\n", gt_report_clean(a->configs[k], path, sizeof path));
+    print_cards(scn);
+    printf("open it at https://ui.perfetto.dev or chrome://tracing\n");
+}
+
 int cmd_export(int argc, char **argv)
 {
+    static struct gt_conf confs[GT_EXPORT_MAX_CONFIGS];
     struct export_args a = {0};
     struct gt_scenario *scn = NULL;
     struct gt_export_result res;
-    struct gt_conf conf;
     uint64_t memory = 0;
+    size_t n = 0;
     char err[512] = "";
     int rc = parse_args(argc, argv, &a);
 
@@ -133,26 +210,24 @@ int cmd_export(int argc, char **argv)
         return rc < 0 ? CLI_EXIT_OK : rc;
     if (a.memory != NULL && cli_parse_device_memory(a.memory, &memory) != 0)
         return CLI_EXIT_ERROR;
-    if (a.config != NULL && (rc = gt_conf_parse(a.config, &conf, err, sizeof err)) != 0) {
-        cli_error("invalid config '%s': %s", a.config, err[0] != '\0' ? err : gt_strerror(rc));
+    rc = gt_scenario_build(a.trace, memory, &scn, err, sizeof err);
+    if (rc != 0) {
+        cli_trace_error(a.trace, rc, err);
         return CLI_EXIT_ERROR;
     }
-    rc = gt_scenario_build(a.trace, memory, &scn, err, sizeof err);
-    if (rc == 0 && a.config != NULL && cli_start_exceeds_card(a.trace, scn)) {
+    if (parse_configs(&a, scn, confs, &n) != 0 || (n > 0 && cli_start_exceeds_card(a.trace, scn))) {
         gt_scenario_free(scn);
         return CLI_EXIT_ERROR;
     }
-    if (rc == 0) {
-        struct gt_export_options o = {.scenario = scn, .conf = a.config ? &conf : NULL};
-        rc = gt_export_snapshot(a.trace, a.output, &o, &res, err, sizeof err);
-    }
-    if (rc == GT_EIO && strncmp(err, "cannot write", 12) == 0) {
+    rc = run_export(&a, scn, confs, n, &res, err, sizeof err);
+    if (rc == GT_EIO && strncmp(err, "cannot write", 12) == 0)
         cli_error("%s", err);
-    } else if (rc != 0) {
+    else if (rc != 0)
         cli_trace_error(a.trace, rc, err);
-    } else {
+    else if (a.perfetto)
+        say_timeline(&a, &res, scn);
+    else
         say_written(&a, &res, scn);
-    }
     gt_scenario_free(scn);
     return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }

@@ -244,13 +244,28 @@ fi
 expect_ok "export of a trace without an end state" "$bin" export good.db -o good.pickle
 grep -q "records no end state" err || fail "export without an end state" "no warning"
 expect_usage "export without -o" "$bin" export good.db
-expect_usage "export in an unknown format" "$bin" export good.db -o x.json --format perfetto
+expect_usage "export in an unknown format" "$bin" export good.db -o x.svg --format svg
 expect_usage "export --device-memory without --config" "$bin" export good.db -o x.pickle -m 1GiB
 expect_error "export under an invalid config" "invalid config 'max_split_size_mb:2'" \
     "$bin" export good.db -o x.pickle --config max_split_size_mb:2
 expect_error "export under nocache" "nocache has no cache" \
     "$bin" export good.db -o x.pickle --config nocache
 [ -e x.pickle ] && fail "export errors" "wrote a file"
+expect_ok "export of a timeline" "$bin" export snap.db --format perfetto -o snap.json \
+    --config default --config nocache --config expandable_segments:True
+grep -q "3 configs on 1 device" out || fail "export of a timeline" "not 3 configs"
+if command -v python3 >/dev/null; then
+    python3 -c "import json,sys; json.load(open(sys.argv[1]))" snap.json ||
+        fail "export of a timeline" "not JSON"
+fi
+expect_ok "export of a timeline with the default configs" "$bin" export snap.db -f perfetto \
+    -o snap2.json
+grep -q "expandable_segments:True" out || fail "export of a default timeline" "no expandable"
+expect_usage "a snapshot of two configs" "$bin" export good.db -o x.pickle --config default \
+    --config nocache
+expect_error "a timeline under an invalid config" "invalid config 'bogus'" \
+    "$bin" export good.db -f perfetto -o x.json --config bogus
+[ -e x.json ] && fail "export errors" "wrote a timeline"
 
 # Format v1 (one row per event) is still read, and converted with import.
 expect_ok "analyze of a format 1 trace" "$bin" analyze "$data/v1/h100-train-loop-v1.db" --format json

@@ -11,6 +11,9 @@ shared real trace (../shared/data/traces, imported here):
     allocator_settings equal;
   - a round trip through gpu-trace's own importer gives the same trace:
     events, start and end state, stacks and settings, table for table;
+  - --format perfetto is trace-event JSON of the shape Perfetto and
+    chrome://tracing read, whose reserved counters peak at analyze's peak
+    and whose OOM markers are analyze's OOMs, config for config;
   - a simulated run (--config, on the card the trace reveals and on a card
     too small for it) is a consistent snapshot, as torch.cuda._memory_viz's
     segsum asserts it (blocks tile their segments, the sizes add up), its
@@ -218,6 +221,63 @@ def check_simulated(gt, name, db, work, config, memory=None):
     return an
 
 
+def check_timeline(gt, name, db, work, an, configs, memory=None):
+    """--format perfetto: valid trace-event JSON as Perfetto and
+    chrome://tracing read it (a schema check), each config's reserved
+    counter peaking where analyze's peak is, and one OOM marker per OOM."""
+    out = os.path.join(work, name + ".json")
+    if os.path.exists(out):
+        os.unlink(out)
+    args = ["export", db, "--format", "perfetto", "-o", out]
+    for c in configs:
+        args += ["--config", c]
+    if memory:
+        args += ["--device-memory", memory]
+    run(gt, *args)
+    with open(out) as f:
+        doc = json.load(f)
+    if set(doc) != {"displayTimeUnit", "traceEvents"}:
+        fail(name, "timeline: top-level keys %s" % sorted(doc))
+        return
+    names, peaks, ooms, last_ts = {}, {}, {}, {}
+    for e in doc["traceEvents"]:
+        ph = e.get("ph")
+        if ph == "M":
+            if e.get("name") != "process_name" or not isinstance(e["args"].get("name"), str):
+                fail(name, "timeline: bad metadata %r" % e)
+                return
+            names[e["pid"]] = e["args"]["name"]
+            continue
+        if ph not in ("C", "i") or not isinstance(e.get("pid"), int) or \
+                not isinstance(e.get("ts"), (int, float)) or not isinstance(e.get("args"), dict):
+            fail(name, "timeline: bad event %r" % e)
+            return
+        track = (e["pid"], e["name"])
+        if e["ts"] < last_ts.get(track, float("-inf")):
+            fail(name, "timeline: track %r goes back in time" % (track,))
+            return
+        last_ts[track] = e["ts"]
+        if ph == "C":
+            if list(e["args"]) != ["bytes"] or not isinstance(e["args"]["bytes"], int):
+                fail(name, "timeline: counter args %r" % e["args"])
+                return
+            peaks[track] = max(peaks.get(track, 0), e["args"]["bytes"])
+        else:
+            ooms[e["pid"]] = ooms.get(e["pid"], 0) + 1
+    for di, d in enumerate(an["devices"]):
+        for k, c in enumerate(configs):
+            r = [x for x in d["results"] if x["config"] == c][0]
+            pid = 1 + 1000 * di + 1 + k
+            if names.get(pid) != "GPU %d: %s" % (d["device"], c):
+                fail(name, "timeline: process %d is %r" % (pid, names.get(pid)))
+            got = (peaks.get((pid, "reserved")), peaks.get((1 + 1000 * di, "reserved (%s)" % c)),
+                   ooms.get(pid, 0))
+            want = (r["peak_reserved_bytes"], r["peak_reserved_bytes"], r["num_ooms"])
+            if got != want:
+                fail(name, "timeline %s: peak, compared peak, OOMs %s; analyze %s" % (
+                    c, got, want))
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -242,13 +302,18 @@ def main():
             check_segsum(name, snap)
             for config in ("default", "expandable_segments:True"):
                 an = check_simulated(gt, name, db, work, config)
+            sweep = ["default", "expandable_segments:True", "max_split_size_mb:128"]
+            an_sweep = json.loads(run(gt, "analyze", db, *sum((["--config", c] for c in sweep), []),
+                                      "--format", "json"))
+            check_timeline(gt, name, db, work, an_sweep, sweep)
             # a card too small for the run, above what the start state
             # holds: the simulated OOMs in the export
             d0 = an["devices"][0]
             peak = max(r["peak_reserved_bytes"] for r in d0["results"])
             small = (d0["start_reserved_bytes"] + peak) // 2
             if small > d0["start_reserved_bytes"] + (2 << 20):
-                check_simulated(gt, name, db, work, "default", str(small))
+                an_small = check_simulated(gt, name, db, work, "default", str(small))
+                check_timeline(gt, name, db, work, an_small, ["default"], str(small))
             print("ok %s" % name)
     if failures:
         print("%d failure(s)" % len(failures))

@@ -37,10 +37,11 @@ cases=(
     "report|out.html|report small.db -o out.html --device-memory 110MiB"
     "export|out.pickle|export train.db -o out.pickle"
     "export --config|out.pickle|export small.db -o out.pickle --config expandable_segments:True --device-memory 110MiB"
+    "export perfetto|out.json|export small.db -f perfetto -o out.json --device-memory 110MiB"
 )
 for c in "${cases[@]}"; do
     IFS='|' read -r name out cmd <<<"$c"
-    rm -f out.db out.html out.pickle
+    rm -f out.db out.html out.pickle out.json
     # shellcheck disable=SC2086
     total=$(GT_FAIL_ALLOC_COUNT=1 "$bin" $cmd 2>&1 >/dev/null | sed -n 's/^allocations: //p' | tail -1)
     if [ -z "$total" ]; then
@@ -49,7 +50,7 @@ for c in "${cases[@]}"; do
         continue
     fi
     for n in $(seq 1 "$total"); do
-        rm -f out.db out.html out.pickle
+        rm -f out.db out.html out.pickle out.json
         runs=$((runs + 1))
         # shellcheck disable=SC2086
         GT_FAIL_ALLOC=$n timeout 60 "$bin" $cmd >stdout 2>stderr

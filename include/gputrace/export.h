@@ -45,4 +45,23 @@ int gt_export_snapshot(const char *trace_path, const char *out_path,
                        const struct gt_export_options *opts, struct gt_export_result *res,
                        char *errbuf, size_t errlen);
 
+/* The most configs one timeline compares (each is one replay). */
+#define GT_EXPORT_MAX_CONFIGS 64
+
+/* gt_export_perfetto: writes the memory of trace_path over time under each
+ * of the nconfigs configs as Chrome trace-event JSON, which
+ * ui.perfetto.dev and chrome://tracing open, whole or not at all (as
+ * gt_export_snapshot). Per device: one process of counter tracks
+ * "reserved (CONFIG)", one per config, for comparing them on one time
+ * axis; and per config a process with its "allocated" and "reserved"
+ * counters and an instant event at each out-of-memory error. The values are
+ * those every command replays (inspect.h: the scenario's start state and
+ * cards); a counter is written when its value changes. res->entries counts
+ * the trace events written, res->devices the devices. Errors as
+ * gt_export_snapshot's (nocache is accepted here: it has a timeline), and
+ * GT_EINVAL for no config or more than GT_EXPORT_MAX_CONFIGS. */
+int gt_export_perfetto(const char *trace_path, const char *out_path,
+                       const struct gt_scenario *scenario, const struct gt_conf *configs,
+                       size_t nconfigs, struct gt_export_result *res, char *errbuf, size_t errlen);
+
 #endif

@@ -5,6 +5,7 @@
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/inspect.h"
+#include "gputrace/growth.h"
 #include "gputrace/peak.h"
 #include "gputrace/report.h"
 #include "gputrace/schema.h"
@@ -582,6 +583,7 @@ void gt_stats_free(struct gt_stats *s)
     if (s == NULL)
         return;
     gt_peak_live_free(s->peak);
+    gt_growth_free(s->growth);
     free(s->devices);
     free(s);
 }
@@ -734,6 +736,8 @@ int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats 
                 gt_units_format_bytes(s->host_final, b, sizeof b));
     if (s->peak != NULL)
         gt_peak_live_table_write(f, s->peak);
+    if (s->growth != NULL)
+        gt_growth_table_write(f, s->growth);
     return ferror(f) ? GT_EIO : 0;
 }
 
@@ -829,6 +833,10 @@ int gt_stats_json_write(FILE *f, const char *trace_path, const struct gt_stats *
     if (s->peak != NULL) {
         fputs(",\n  \"live_at_peak\": ", f);
         gt_peak_live_json_write(f, s->peak);
+    }
+    if (s->growth != NULL) {
+        fputs(",\n  \"iterations\": ", f);
+        gt_growth_json_write(f, s->growth);
     }
     fputs("\n}\n", f);
     return ferror(f) ? GT_EIO : 0;

@@ -2,6 +2,7 @@
  * time (stats.h does the work and the printing). */
 #include "cli_int.h"
 #include "gputrace/err.h"
+#include "gputrace/growth.h"
 #include "gputrace/peak.h"
 #include "gputrace/units.h"
 #include "gputrace/scenario.h"
@@ -16,7 +17,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: gpu-trace stats TRACE [--device-memory SIZE] [--top N]\n"
+    fputs("Usage: gpu-trace stats TRACE [--device-memory SIZE] [--top N] [--iterations]\n"
           "                       [--format table|json]\n"
           "\n"
           "Summarizes TRACE per device: the card and where its size comes from, the\n"
@@ -27,12 +28,18 @@ static void usage(FILE *f)
           "pinned host memory and the real reserved memory when the recording has them.\n"
           "With --top, what is live at the reserved peak, grouped by the call stack\n"
           "that allocated it, largest first.\n"
+          "With --iterations, the repeating iteration of a training run (found from\n"
+          "the pattern of its allocation requests), the memory allocated at the start\n"
+          "of each, and whether it holds steady or grows step after step (a leak),\n"
+          "with the call stacks of what the later iterations never freed.\n"
           "\n"
           "Options:\n"
           "  -m, --device-memory SIZE  the card (8GiB; binary units, a bare number is\n"
           "                            bytes); default: the one the trace reveals\n"
           "  -t, --top N               the N largest groups of allocations live at the\n"
           "                            reserved peak, by call stack (0: all)\n"
+          "  -i, --iterations          find the iterations and the growth across them\n"
+          "                            (--top N: the stacks kept; default 10)\n"
           "  -f, --format FORMAT       table (default) or json (sizes in bytes)\n"
           "  -h, --help                show this help and exit\n"
           "\n"
@@ -43,19 +50,20 @@ static void usage(FILE *f)
           "  gpu-trace stats run.db\n"
           "  gpu-trace stats run.db --device-memory 24GiB\n"
           "  gpu-trace stats run.db --top 10\n"
+          "  gpu-trace stats run.db --iterations\n"
           "  gpu-trace stats run.db --format json > stats.json\n",
           f);
 }
 
 int cmd_stats(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
-                                             {"device-memory", required_argument, NULL, 'm'},
-                                             {"top", required_argument, NULL, 't'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'}, {"device-memory", required_argument, NULL, 'm'},
+        {"top", required_argument, NULL, 't'},    {"iterations", no_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *format = "table", *memory = NULL, *top_text = NULL;
     uint64_t top = 0;
+    bool iterations = false;
     uint64_t device_memory = 0;
     struct gt_scenario *scn = NULL;
     struct gt_stats *s = NULL;
@@ -63,8 +71,11 @@ int cmd_stats(int argc, char **argv)
     int c, rc;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:m:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:m:t:ih", longopts, NULL)) != -1) {
         switch (c) {
+        case 'i':
+            iterations = true;
+            break;
         case 't':
             top_text = optarg;
             break;
@@ -105,9 +116,12 @@ int cmd_stats(int argc, char **argv)
     if (rc == 0 && top_text != NULL)
         rc = gt_peak_live_compute(argv[optind], scn, s->config, (size_t)top, &s->peak, err,
                                   sizeof err);
+    if (rc == 0 && iterations)
+        rc = gt_growth_compute(argv[optind], scn, s->config, top_text ? (size_t)top : 10,
+                               &s->growth, err, sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
-        gt_stats_free(s); /* the stats, when what failed is --top */
+        gt_stats_free(s); /* the stats, when what failed is --top or --iterations */
         cli_trace_error(argv[optind], rc, err);
         return CLI_EXIT_ERROR;
     }

@@ -229,6 +229,19 @@ expect_error "export on a card below the start state" "already exceeds the card"
     "$bin" export snap.db -o small.pickle --config default --device-memory 2MiB
 [ -e small.pickle ] && fail "export on a card below the start state" "wrote a snapshot"
 
+# stats --iterations: the golden case has the table; JSON has the same numbers.
+"$bin" import "$data/iterations-leak/trace.csv" -o leak.db >/dev/null
+expect_ok "stats --iterations in JSON" "$bin" stats leak.db --iterations --format json
+if command -v python3 >/dev/null; then
+    python3 -c "
+import json,sys
+i=json.load(open(sys.argv[1]))['iterations'][0]
+assert (i['found'], i['period_allocations'], i['iterations'], i['leak']) == (True, 3, 6, True), i
+assert [b['allocated_bytes'] for b in i['boundaries']] == [k * 3145728 for k in range(6)], i
+assert (i['kept_allocations'], i['kept_bytes'], i['top'][0]['count']) == (4, 12582912, 4), i
+" out || fail "stats --iterations in JSON" "not the hand-derived numbers"
+fi
+
 # export: the snapshot of the recorded run and of a simulated one; Python's
 # pickle module reads both (tests/export_test.py checks them field by field).
 expect_ok "export of a snapshot's recorded run" "$bin" export snap.db -o snap.pickle

@@ -16,6 +16,8 @@ cd "$work" || exit 1
 cp "$src/examples/h100-train-loop.db" train.db
 cp "$src/tests/data/split-avoids-oom/trace.csv" small.csv
 "$bin" import small.csv -o small.db >/dev/null 2>&1 || { echo "setup failed"; exit 1; }
+"$bin" import "$src/tests/data/iterations-leak/trace.csv" -o leak.db >/dev/null 2>&1 ||
+    { echo "setup failed"; exit 1; }
 
 failures=0
 runs=0
@@ -32,6 +34,7 @@ cases=(
     "oom --message||oom --message $src/tests/data/oom-messages/cuda21-2.txt"
     "stats||stats train.db"
     "stats --top||stats small.db --top 3"
+    "stats --iterations||stats leak.db --iterations"
     "validate||validate small.db"
     "sql||sql train.db SELECT(count(*))FROM(events)"
     "report|out.html|report small.db -o out.html --device-memory 110MiB"

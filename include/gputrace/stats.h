@@ -69,6 +69,7 @@ struct gt_stats_device {
  * device has nslices slices over the same span; 1 <= nslices <=
  * GT_STATS_SLICES (fewer only when the span has fewer than 10 ns or events). */
 struct gt_peak_live;
+struct gt_growth;
 
 struct gt_stats {
     int64_t events;                  /* every event, all kinds and devices */
@@ -92,6 +93,9 @@ struct gt_stats {
      * the writers add it (a section; "live_at_peak" in JSON, after
      * "host", as gt_peak_live_json_write writes it). */
     struct gt_peak_live *peak;
+    /* Growth across iterations (growth.h), likewise for stats
+     * --iterations: "iterations" in JSON, after "live_at_peak". */
+    struct gt_growth *growth;
 };
 
 /* gt_stats_compute: reads the trace at path twice: once for the counts, the

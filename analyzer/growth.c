@@ -1,0 +1,342 @@
+/* Growth across iterations (growth.h): the period of the allocation
+ * requests, the memory at each iteration boundary, and what the later
+ * iterations kept. */
+#include "gputrace/growth.h"
+#include "gputrace/conf.h"
+#include "gputrace/err.h"
+#include "gputrace/inspect.h"
+#include "gputrace/trace.h"
+#include "live_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gputrace/banned.h"
+
+#define MAX_CANDIDATES 64
+#define LEAK_MIN_BYTES ((uint64_t)1 << 20)
+
+/* The allocation requests of one device as the first replay saw them. */
+struct requests {
+    uint64_t *tok;       /* the size asked: the request's token */
+    int64_t *event;      /* its event index */
+    uint64_t *allocated; /* allocated bytes just before it */
+    size_t n, cap;
+    uint64_t last_allocated; /* after the device's previous request */
+};
+
+struct pass {
+    const struct gt_scenario *scn;
+    struct gt_growth *g;
+    struct requests req[GT_SCENARIO_MAX_DEVICES];
+    /* second replay: the allocations kept by the later iterations */
+    struct gt_inspect_alloc *kept;
+    size_t nkept, capkept;
+    size_t device;             /* the device index being collected */
+    struct gt_trace_reader *r; /* frames of the kept allocations */
+    size_t top;
+    int rc;
+};
+
+static size_t device_index(const struct gt_scenario *scn, int32_t device)
+{
+    for (size_t i = 0; i < scn->ndevices; i++)
+        if (scn->devices[i].device == device)
+            return i;
+    return SIZE_MAX;
+}
+
+static int push_request(struct requests *q, uint64_t tok, int64_t event)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 1024;
+        uint64_t *t = realloc(q->tok, cap * sizeof *t);
+        if (t)
+            q->tok = t;
+        int64_t *e = realloc(q->event, cap * sizeof *e);
+        if (e)
+            q->event = e;
+        uint64_t *a = realloc(q->allocated, cap * sizeof *a);
+        if (a)
+            q->allocated = a;
+        if (!t || !e || !a)
+            return GT_ENOMEM;
+        q->cap = cap;
+    }
+    q->tok[q->n] = tok;
+    q->event[q->n] = event;
+    q->allocated[q->n] = q->last_allocated;
+    q->n++;
+    return 0;
+}
+
+static int record_request(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+{
+    struct pass *p = ctx;
+    size_t d = device_index(p->scn, ev->device);
+    (void)in;
+    if (d == SIZE_MAX)
+        return 0;
+    struct requests *q = &p->req[d];
+    int rc = 0;
+    bool served = ev->kind == GT_EV_ALLOC && ev->result == 0 && !ev->recorded_oom;
+    if (served && q->n < GT_GROWTH_MAX_ALLOCS)
+        rc = push_request(q, ev->requested, ev->index);
+    else if (served)
+        p->g->devices[d].truncated = true;
+    q->last_allocated = (uint64_t)gt_sim_get_stats(ev->sim)->allocated_bytes[GT_SIM_ALL].current;
+    return rc;
+}
+
+/* ------------------------------------------------------------ the period */
+
+/* Candidate periods: the gaps between consecutive requests of one size
+ * that recur most often (a request made once per iteration recurs every
+ * period). The maps are the address map used with sizes and gaps as keys. */
+static int candidates(const struct requests *q, size_t *out, size_t *nout)
+{
+    struct gt_live_map last, hist;
+    int rc = gt_live_init(&last);
+    if (rc == 0 && (rc = gt_live_init(&hist)) != 0)
+        gt_live_release(&last);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < q->n && rc == 0; i++) {
+        struct gt_live *l = gt_live_put(&last, 0, q->tok[i]), *h;
+        if (!l) {
+            rc = GT_ENOMEM;
+            break;
+        }
+        /* index holds the previous position + 1 (0: none yet) */
+        size_t gap = l->index > 0 ? i - (size_t)(l->index - 1) : 0;
+        l->index = (int64_t)i + 1;
+        if (gap == 0 || gap > q->n / 3)
+            continue;
+        if (!(h = gt_live_put(&hist, 0, gap)))
+            rc = GT_ENOMEM;
+        else
+            h->seq++;
+    }
+    *nout = 0;
+    /* the MAX_CANDIDATES most frequent gaps, by selection: hist is small */
+    for (size_t k = 0; rc == 0 && k < MAX_CANDIDATES; k++) {
+        struct gt_live *best = NULL;
+        for (size_t s = 0; s < hist.cap; s++)
+            if (hist.used[s] && hist.v[s].seq >= 2 &&
+                (!best || hist.v[s].seq > best->seq ||
+                 (hist.v[s].seq == best->seq && hist.v[s].addr < best->addr)))
+                best = &hist.v[s];
+        if (!best)
+            break;
+        out[(*nout)++] = (size_t)best->addr;
+        best->seq = 0; /* taken */
+    }
+    gt_live_release(&last);
+    gt_live_release(&hist);
+    return rc;
+}
+
+static double match_of(const struct requests *q, size_t period)
+{
+    size_t same = 0, n = q->n - period;
+    for (size_t i = 0; i < n; i++)
+        same += q->tok[i] == q->tok[i + period];
+    return n ? (double)same / (double)n : 0;
+}
+
+/* The first request from which a whole period repeats one period later. */
+static size_t repeating_start(const struct requests *q, size_t period)
+{
+    size_t need = (size_t)(GT_GROWTH_MATCH * (double)period), same = 0;
+    for (size_t i = 0; i + period < q->n; i++) {
+        same += q->tok[i] == q->tok[i + period];
+        if (i >= period)
+            same -= q->tok[i - period] == q->tok[i];
+        if (i + 1 >= period && same >= need)
+            return i + 1 - period;
+    }
+    return 0;
+}
+
+static int find_period(const struct requests *q, struct gt_growth_device *d)
+{
+    size_t cand[MAX_CANDIDATES], n = 0;
+    double match[MAX_CANDIDATES], best = 0;
+    int rc = candidates(q, cand, &n);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < n; k++) {
+        match[k] = match_of(q, cand[k]);
+        best = match[k] > best ? match[k] : best;
+    }
+    /* the smallest period close to the best: one step, not two */
+    for (size_t k = 0; k < n; k++)
+        if (match[k] >= GT_GROWTH_MATCH && match[k] >= best - 0.02 &&
+            (d->period == 0 || cand[k] < d->period)) {
+            d->period = cand[k];
+            d->match = match[k];
+        }
+    return 0;
+}
+
+static void growth_of(struct gt_growth_device *d)
+{
+    /* from the second boundary on: the first step allocates what a run keeps */
+    size_t n = d->iterations > 1 ? d->iterations - 1 : 0;
+    const uint64_t *v = d->allocated + 1;
+    if (n < 3)
+        return;
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    bool never_shrinks = true;
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)i, y = (double)v[i];
+        sx += x, sy += y, sxx += x * x, sxy += x * y;
+        if (i > 0 && v[i] < v[i - 1])
+            never_shrinks = false;
+    }
+    double den = (double)n * sxx - sx * sx;
+    d->growth_per_iteration = den != 0 ? ((double)n * sxy - sx * sy) / den : 0;
+    uint64_t grew = v[n - 1] > v[0] ? v[n - 1] - v[0] : 0;
+    d->leak = never_shrinks && grew > LEAK_MIN_BYTES && grew > v[0] / 100;
+}
+
+static int find_iterations(const struct requests *q, struct gt_growth_device *d)
+{
+    d->allocs = q->n;
+    if (q->n < 6)
+        return 0;
+    int rc = find_period(q, d);
+    if (rc || d->period == 0)
+        return rc;
+    size_t start = repeating_start(q, d->period), phase = start;
+    for (size_t j = start; j < start + d->period && j < q->n; j++)
+        if (q->allocated[j] < q->allocated[phase])
+            phase = j;
+    size_t count = (q->n - phase + d->period - 1) / d->period;
+    d->boundary = malloc(count * sizeof *d->boundary);
+    d->allocated = malloc(count * sizeof *d->allocated);
+    if (!d->boundary || !d->allocated)
+        return GT_ENOMEM;
+    for (size_t k = 0, j = phase; j < q->n; k++, j += d->period) {
+        d->boundary[k] = q->event[j];
+        d->allocated[k] = q->allocated[j];
+        d->iterations = k + 1;
+    }
+    d->found = d->iterations >= 3;
+    growth_of(d);
+    return 0;
+}
+
+/* ------------------------------------------------------------ what is kept */
+
+static void keep(void *ctx, const struct gt_inspect_alloc *a)
+{
+    struct pass *p = ctx;
+    const struct gt_growth_device *d = &p->g->devices[p->device];
+    if (a->index < d->boundary[1] || a->index >= d->boundary[d->iterations - 1])
+        return;
+    if (p->nkept == p->capkept) {
+        size_t cap = p->capkept ? p->capkept * 2 : 256;
+        struct gt_inspect_alloc *k = realloc(p->kept, cap * sizeof *k);
+        if (!k) {
+            p->rc = GT_ENOMEM;
+            return;
+        }
+        p->kept = k;
+        p->capkept = cap;
+    }
+    p->kept[p->nkept++] = *a;
+}
+
+/* At each device's last boundary: the allocations made since the second
+ * that are still live, grouped by stack. */
+static int at_last_boundary(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+{
+    struct pass *p = ctx;
+    size_t d = device_index(p->scn, ev->device);
+    if (d == SIZE_MAX)
+        return 0;
+    struct gt_growth_device *g = &p->g->devices[d];
+    if (!g->found || ev->index != g->boundary[g->iterations - 1])
+        return 0;
+    p->device = d;
+    p->nkept = 0;
+    gt_inspect_live(in, ev->device, keep, p);
+    for (size_t i = 0; i < p->nkept; i++)
+        g->kept_bytes += p->kept[i].block;
+    g->kept_allocs = p->nkept;
+    if (p->rc)
+        return p->rc;
+    return gt_peak_group_allocs(p->r, p->kept, p->nkept, p->top, &g->groups, &g->ngroups,
+                                &g->ngroups_total);
+}
+
+static int group_kept(const char *path, struct pass *p, const struct gt_conf *conf, char *errbuf,
+                      size_t errlen)
+{
+    bool any = false;
+    for (size_t d = 0; d < p->g->ndevices; d++)
+        any = any || p->g->devices[d].found;
+    if (!any)
+        return 0;
+    struct gt_inspect_options o = {.scenario = p->scn, .on_event = at_last_boundary, .ctx = p};
+    int rc = gt_trace_open(path, &p->r, errbuf, errlen);
+    if (rc == 0)
+        rc = gt_inspect_run(path, conf, &o, errbuf, errlen);
+    if (rc && errbuf[0] == '\0' && p->r)
+        snprintf(errbuf, errlen, "%s", gt_trace_errmsg(p->r));
+    gt_trace_close(p->r);
+    return rc;
+}
+
+int gt_growth_compute(const char *path, const struct gt_scenario *scn, const char *config,
+                      size_t top, struct gt_growth **out, char *errbuf, size_t errlen)
+{
+    struct gt_growth *g = calloc(1, sizeof *g);
+    struct pass p = {.scn = scn, .g = g, .top = top};
+    struct gt_conf conf;
+    int rc;
+
+    *out = NULL;
+    if (!g)
+        return GT_ENOMEM;
+    snprintf(g->config, sizeof g->config, "%s", config);
+    g->ndevices = scn->ndevices;
+    for (size_t d = 0; d < scn->ndevices; d++) {
+        g->devices[d].device = scn->devices[d].device;
+        p.req[d].last_allocated = scn->devices[d].start_allocated;
+    }
+    rc = gt_conf_parse(config, &conf, errbuf, errlen);
+    if (rc == 0) {
+        struct gt_inspect_options o = {.scenario = scn, .on_event = record_request, .ctx = &p};
+        rc = gt_inspect_run(path, &conf, &o, errbuf, errlen);
+    }
+    for (size_t d = 0; rc == 0 && d < scn->ndevices; d++)
+        rc = find_iterations(&p.req[d], &g->devices[d]);
+    for (size_t d = 0; d < GT_SCENARIO_MAX_DEVICES; d++) {
+        free(p.req[d].tok);
+        free(p.req[d].event);
+        free(p.req[d].allocated);
+    }
+    if (rc == 0)
+        rc = group_kept(path, &p, &conf, errbuf, errlen);
+    free(p.kept);
+    if (rc != 0) {
+        gt_growth_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void gt_growth_free(struct gt_growth *g)
+{
+    if (g == NULL)
+        return;
+    for (size_t i = 0; i < g->ndevices; i++) {
+        free(g->devices[i].boundary);
+        free(g->devices[i].allocated);
+        free(g->devices[i].groups);
+    }
+    free(g);
+}

@@ -131,3 +131,17 @@ int gt_files_write_atomically(const char *out, const char *const *inputs, size_t
     }
     return rc;
 }
+
+int gt_files_write_output(const char *out, const char *const *inputs, size_t n,
+                          int (*write)(FILE *f, void *ctx), void *ctx, char *errbuf, size_t errlen)
+{
+    if (strcmp(out, "-") != 0)
+        return gt_files_write_atomically(out, inputs, n, 0644, write, ctx, errbuf, errlen);
+    int rc = write(stdout, ctx);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = GT_EIO;
+    if (rc != 0)
+        snprintf(errbuf, errlen, "cannot write to standard output: %s",
+                 rc == GT_EIO ? strerror(errno) : gt_strerror(rc));
+    return rc;
+}

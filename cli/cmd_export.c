@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gputrace/banned.h"
 
@@ -38,7 +39,7 @@ static void usage(FILE *f)
           "Options:\n"
           "  -f, --format FORMAT       snapshot (the default) or perfetto\n"
           "  -o, --output FILE         the file to write (replaced whole at the end, never\n"
-          "                            the trace itself)\n"
+          "                            the trace itself); - for standard output\n"
           "  -c, --config CONF         simulate under a PYTORCH_CUDA_ALLOC_CONF string or\n"
           "                            'default' (perfetto: repeatable, and 'nocache');\n"
           "                            default: the recorded run\n"
@@ -109,6 +110,9 @@ static int parse_args(int argc, char **argv, struct export_args *a)
         return cli_usage_error("export", "unexpected argument '%s'", argv[optind + 1]);
     if (a->output == NULL || a->output[0] == '\0')
         return cli_usage_error("export", "missing -o FILE");
+    if (strcmp(a->output, "-") == 0 && !a->perfetto && isatty(STDOUT_FILENO))
+        return cli_usage_error("export", "a snapshot is binary: -o - writes it to a pipe or a "
+                                         "file, not to a terminal");
     if (!a->perfetto && a->nconfigs > 1)
         return cli_usage_error("export", "a snapshot is of one run: one --config at most");
     if (!a->perfetto && a->memory != NULL && a->nconfigs == 0)
@@ -224,6 +228,8 @@ int cmd_export(int argc, char **argv)
         cli_error("%s", err);
     else if (rc != 0)
         cli_trace_error(a.trace, rc, err);
+    else if (strcmp(a.output, "-") == 0)
+        ; /* standard output holds the file: nothing else goes there */
     else if (a.perfetto)
         say_timeline(&a, &res, scn);
     else

@@ -177,8 +177,7 @@ int gt_export_perfetto(const char *trace_path, const char *out_path,
         return GT_EINVAL;
     }
     struct job j = {trace_path, scenario, configs, nconfigs, res, detail, sizeof detail};
-    int rc =
-        gt_files_write_atomically(out_path, &trace_path, 1, 0644, write_json, &j, errbuf, errlen);
+    int rc = gt_files_write_output(out_path, &trace_path, 1, write_json, &j, errbuf, errlen);
     /* a failure of the trace or the replay is named by its detail */
     if (rc && detail[0] != '\0')
         snprintf(errbuf, errlen, "%s", detail);

@@ -652,8 +652,7 @@ int gt_export_snapshot(const char *trace_path, const char *out_path,
     rc = gt_trace_open(trace_path, &x.r, errbuf, errlen);
     if (rc)
         return rc;
-    rc = gt_files_write_atomically(out_path, &trace_path, 1, 0644, write_snapshot, &x, errbuf,
-                                   errlen);
+    rc = gt_files_write_output(out_path, &trace_path, 1, write_snapshot, &x, errbuf, errlen);
     /* a failure of the trace or the replay (the only ones that leave a
      * detail) is named as such, not as a failure to write */
     if (rc && detail[0] != '\0')

@@ -41,6 +41,14 @@ python3 "$here/compare_native.py" "$out/native.db" "$out/native.pickle"
 gpu-trace import "$out/native.pickle" -o "$out/native-snapshot.db" && \
     gpu-trace validate "$out/native-snapshot.db"
 
+step "2b. the snapshot export opened by torch.cuda._memory_viz (issue 16)"
+gpu-trace export "$out/native-snapshot.db" -o "$out/export-recorded.pickle" &&
+    gpu-trace export "$out/native-snapshot.db" -o "$out/export-expandable.pickle" \
+        --config expandable_segments:True &&
+    python3 "$here/viz_export.py" "$out/native.pickle" "$out/export-recorded.pickle" \
+        "$out/export-expandable.pickle"
+echo "viz_export exit $?"
+
 step "3. PyTorch, requests mode, replayed under the native run's settings"
 timeout 150 gpu-trace record --mode requests -o "$out/requests.db" -- \
     python3 "$here/torch_loop.py" --stats "$out/requests.json"

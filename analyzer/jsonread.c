@@ -9,6 +9,7 @@
  * the text and, for the leniencies other readers accept (single quotes,
  * NaN, comments, trailing commas), say so by name. */
 #include "gputrace/jsonread.h"
+#include "gputrace/units.h"
 #include "gputrace/err.h"
 
 #include <math.h>
@@ -333,20 +334,15 @@ static int escape(struct gt_json_reader *r)
     return GT_OK;
 }
 
-/* One multi-byte UTF-8 sequence whose lead byte c was consumed: the ranges
- * of RFC 3629 (no overlong forms, no surrogates, nothing past U+10FFFF). */
+/* One multi-byte UTF-8 sequence whose lead byte c was consumed
+ * (gt_units_utf8_lead says which continuation bytes may follow). */
 static int utf8_sequence(struct gt_json_reader *r, int c)
 {
     unsigned char seq[4] = {(unsigned char)c};
-    int need, lo = 0x80, hi = 0xbf;
+    unsigned lo, hi;
+    int need = gt_units_utf8_lead((unsigned)c, &lo, &hi);
 
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef)
-        need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-    else if (c >= 0xf0 && c <= 0xf4)
-        need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-    else
+    if (need == 0)
         return fail(r, here(r) - 1, "invalid UTF-8 in a string");
     flush_surrogate(r);
     for (int i = 1; i <= need; i++) {
@@ -355,7 +351,7 @@ static int utf8_sequence(struct gt_json_reader *r, int c)
             return rc;
         if (b < 0)
             return truncated(r);
-        if (b < lo || b > hi)
+        if ((unsigned)b < lo || (unsigned)b > hi)
             return fail(r, here(r) - 1, "invalid UTF-8 in a string");
         seq[i] = (unsigned char)b;
         lo = 0x80, hi = 0xbf;

@@ -259,3 +259,19 @@ int64_t gt_units_sub_i64(int64_t a, int64_t b)
         return r;
     return b < 0 ? INT64_MAX : INT64_MIN;
 }
+
+int gt_units_utf8_lead(unsigned c, unsigned *lo, unsigned *hi)
+{
+    *lo = 0x80, *hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf)
+        return 1;
+    if (c >= 0xe0 && c <= 0xef) {
+        *lo = c == 0xe0 ? 0xa0 : 0x80, *hi = c == 0xed ? 0x9f : 0xbf;
+        return 2;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        *lo = c == 0xf0 ? 0x90 : 0x80, *hi = c == 0xf4 ? 0x8f : 0xbf;
+        return 3;
+    }
+    return 0;
+}

@@ -3,6 +3,7 @@
  * any Python 3 (and gpu-trace's own decoder, pickle.h) loads the result. */
 #include "gputrace/pkwrite.h"
 #include "gputrace/err.h"
+#include "gputrace/units.h"
 
 #include <string.h>
 
@@ -135,23 +136,16 @@ void gt_pkw_tuple_end(struct gt_pkw *w)
     close_container(w, 't');
 }
 
-/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing past U+10FFFF), or 0 if there is none. */
+/* The length of the valid UTF-8 sequence at s, or 0 if there is none. */
 static size_t utf8_len(const unsigned char *s)
 {
-    unsigned c = s[0];
+    unsigned lo, hi;
     size_t need;
-    unsigned lo = 0x80, hi = 0xbf;
 
-    if (c < 0x80)
+    if (s[0] < 0x80)
         return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef)
-        need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-    else if (c >= 0xf0 && c <= 0xf4)
-        need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-    else
+    need = (size_t)gt_units_utf8_lead(s[0], &lo, &hi);
+    if (need == 0)
         return 0;
     for (size_t i = 1; i <= need; i++) {
         if (s[i] < lo || s[i] > hi)

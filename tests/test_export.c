@@ -37,22 +37,25 @@ static struct gt_pickle *decode(void)
     return p;
 }
 
+/* Every width of int the writer picks an opcode for, and their edges. */
+static const int64_t ints[] = {0,
+                               1,
+                               255,
+                               256,
+                               65535,
+                               65536,
+                               -1,
+                               -256,
+                               INT32_MAX,
+                               INT32_MIN,
+                               (int64_t)INT32_MAX + 1,
+                               INT64_MAX,
+                               INT64_MIN,
+                               -129};
+
 static void write_values(struct gt_pkw *w)
 {
-    static const int64_t ints[] = {0,
-                                   1,
-                                   255,
-                                   256,
-                                   65535,
-                                   65536,
-                                   -1,
-                                   -256,
-                                   INT32_MAX,
-                                   INT32_MIN,
-                                   (int64_t)INT32_MAX + 1,
-                                   INT64_MAX,
-                                   INT64_MIN,
-                                   -129};
+
     gt_pkw_list_begin(w);
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         gt_pkw_int(w, ints[i]);
@@ -93,20 +96,7 @@ START_TEST(every_value_reads_back_as_written)
     write_to_memory(write_values, 0);
     struct gt_pickle *p = decode();
     const struct gt_pk *l = gt_pickle_root(p);
-    static const int64_t ints[] = {0,
-                                   1,
-                                   255,
-                                   256,
-                                   65535,
-                                   65536,
-                                   -1,
-                                   -256,
-                                   INT32_MAX,
-                                   INT32_MIN,
-                                   (int64_t)INT32_MAX + 1,
-                                   INT64_MAX,
-                                   INT64_MIN,
-                                   -129};
+
     size_t n = sizeof ints / sizeof ints[0];
     int64_t v;
     ck_assert_uint_eq(gt_pk_len(l), n + 8);

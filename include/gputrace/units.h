@@ -36,4 +36,11 @@ uint64_t gt_units_add_u64(uint64_t a, uint64_t b);
 int64_t gt_units_add_i64(int64_t a, int64_t b);
 int64_t gt_units_sub_i64(int64_t a, int64_t b);
 
+/* gt_units_utf8_lead: for a lead byte c of a multi-byte UTF-8 sequence,
+ * the continuation bytes that follow (1 to 3) and the range [*lo, *hi] of
+ * the first of them (RFC 3629: no overlong forms, no surrogates, nothing
+ * past U+10FFFF; later ones are 0x80..0xbf). 0 when c cannot lead one. The
+ * one reading of UTF-8's rules, for the JSON reader and the pickle writer. */
+int gt_units_utf8_lead(unsigned c, unsigned *lo, unsigned *hi);
+
 #endif

@@ -45,7 +45,7 @@ step "2b. the snapshot export opened by torch.cuda._memory_viz (issue 16)"
 gpu-trace export "$out/native-snapshot.db" -o "$out/export-recorded.pickle" &&
     gpu-trace export "$out/native-snapshot.db" -o "$out/export-expandable.pickle" \
         --config expandable_segments:True &&
-    python3 "$here/viz_export.py" "$out/native.pickle" "$out/export-recorded.pickle" \
+    python3 "$root/tests/viz_export.py" "$out/native.pickle" "$out/export-recorded.pickle" \
         "$out/export-expandable.pickle"
 echo "viz_export exit $?"
 

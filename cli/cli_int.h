@@ -42,6 +42,13 @@ struct gt_scenario;
  * ordinal (they would be replayed as one allocator). */
 bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn);
 
+/* cli_scenario_open: the scenario of trace (gt_scenario_build) on the card
+ * given (0: the one the trace reveals), then cli_start_exceeds_card's
+ * checks. 0 with *out owned by the caller, or CLI_EXIT_ERROR after the
+ * error line or the verdict, with *out NULL. The first step of every
+ * command that replays. */
+int cli_scenario_open(const char *trace, uint64_t device_memory, struct gt_scenario **out);
+
 /* cli_trace_error: the error line for a failed analysis of trace: "cannot
  * read" for a file that cannot be read, "cannot analyze" for a trace that
  * can be read but not replayed; err is the detail (may be ""). */

@@ -204,15 +204,8 @@ int cmd_plot(int argc, char **argv)
     }
     if (check_trace(args.trace) != 0)
         return CLI_EXIT_ERROR;
-    rc = gt_scenario_build(args.trace, args.opts.device_memory, &scn, err, sizeof err);
-    if (rc != 0) {
-        cli_trace_error(args.trace, rc, err);
+    if (cli_scenario_open(args.trace, args.opts.device_memory, &scn) != 0)
         return CLI_EXIT_ERROR;
-    }
-    if (cli_start_exceeds_card(args.trace, scn)) {
-        gt_scenario_free(scn);
-        return CLI_EXIT_ERROR;
-    }
     args.opts.scenario = scn;
     if (progress)
         fputs("plotting: replaying the trace and drawing...", stderr);

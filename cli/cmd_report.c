@@ -99,15 +99,8 @@ int cmd_report(int argc, char **argv)
         return CLI_EXIT_ERROR;
     if (threads != NULL && parse_threads(threads, &opts.threads) != 0)
         return CLI_EXIT_ERROR;
-    rc = gt_scenario_build(trace, opts.device_memory, &scn, err, sizeof err);
-    if (rc != 0) {
-        cli_trace_error(trace, rc, err);
+    if (cli_scenario_open(trace, opts.device_memory, &scn) != 0)
         return CLI_EXIT_ERROR;
-    }
-    if (cli_start_exceeds_card(trace, scn)) {
-        gt_scenario_free(scn);
-        return CLI_EXIT_ERROR;
-    }
     opts.scenario = scn;
     if (cli_progress_start(&prog, "reporting")) {
         opts.progress = cli_progress_draw;

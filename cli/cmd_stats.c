@@ -106,13 +106,9 @@ int cmd_stats(int argc, char **argv)
         cli_error("invalid --top '%s': expected a count from 0 to 1000000", top_text);
         return CLI_EXIT_ERROR;
     }
-    rc = gt_scenario_build(argv[optind], device_memory, &scn, err, sizeof err);
-    if (rc == 0 && cli_start_exceeds_card(argv[optind], scn)) {
-        gt_scenario_free(scn);
+    if (cli_scenario_open(argv[optind], device_memory, &scn) != 0)
         return CLI_EXIT_ERROR;
-    }
-    if (rc == 0)
-        rc = gt_stats_compute(argv[optind], scn, &s, err, sizeof err);
+    rc = gt_stats_compute(argv[optind], scn, &s, err, sizeof err);
     if (rc == 0 && top_text != NULL)
         rc = gt_peak_live_compute(argv[optind], scn, s->config, (size_t)top, &s->peak, err,
                                   sizeof err);

@@ -82,6 +82,23 @@ bool cli_start_exceeds_card(const char *trace, const struct gt_scenario *scn)
     return exceeds;
 }
 
+int cli_scenario_open(const char *trace, uint64_t device_memory, struct gt_scenario **out)
+{
+    char err[512] = "";
+    int rc = gt_scenario_build(trace, device_memory, out, err, sizeof err);
+    if (rc != 0) {
+        cli_trace_error(trace, rc, err);
+        *out = NULL;
+        return CLI_EXIT_ERROR;
+    }
+    if (cli_start_exceeds_card(trace, *out)) {
+        gt_scenario_free(*out);
+        *out = NULL;
+        return CLI_EXIT_ERROR;
+    }
+    return 0;
+}
+
 void cli_trace_error(const char *trace, int rc, const char *err)
 {
     const char *detail = err[0] != '\0' ? err : gt_strerror(rc);

@@ -5,6 +5,7 @@
 #include "gputrace/err.h"
 #include "gputrace/units.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gputrace/banned.h"
@@ -29,6 +30,25 @@ enum {
     OP_NEWTRUE = 0x88,
     OP_NEWFALSE = 0x89,
     OP_BINFLOAT = 'G',
+    OP_BINPUT = 'q',
+    OP_LONG_BINPUT = 'r',
+    OP_BINGET = 'h',
+    OP_LONG_BINGET = 'j',
+};
+
+/* The memo: values written, by their key ('s' + the str, or 'd' + the
+ * caller's key for a dict), to their memo index. Open addressing over
+ * copies of the keys; grows at half full. */
+struct memo_slot {
+    uint64_t hash;
+    char *key; /* NULL: empty */
+    size_t len;
+    uint32_t index;
+};
+
+struct gt_pkw_memo {
+    struct memo_slot *slot;
+    size_t cap, n;
 };
 
 static void put(struct gt_pkw *w, const void *p, size_t n)
@@ -51,6 +71,100 @@ static void le(struct gt_pkw *w, uint64_t v, size_t n)
     put(w, b, n);
 }
 
+static uint64_t fnv1a(char tag, const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0xcbf29ce484222325ull ^ (unsigned char)tag;
+    h *= 0x100000001b3ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The slot of (tag, key): where it is, or the empty one where it goes. */
+static struct memo_slot *memo_slot(struct gt_pkw_memo *m, uint64_t h, char tag, const void *key,
+                                   size_t len)
+{
+    size_t i = (size_t)h & (m->cap - 1);
+    for (;; i = (i + 1) & (m->cap - 1)) {
+        struct memo_slot *s = &m->slot[i];
+        if (s->key == NULL || (s->hash == h && s->len == len + 1 && s->key[0] == tag &&
+                               memcmp(s->key + 1, key, len) == 0))
+            return s;
+    }
+}
+
+static int memo_grow(struct gt_pkw_memo *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    struct memo_slot *v = calloc(cap, sizeof *v);
+    if (!v)
+        return GT_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->slot[i].key)
+            continue;
+        size_t j = (size_t)m->slot[i].hash & (cap - 1);
+        while (v[j].key)
+            j = (j + 1) & (cap - 1);
+        v[j] = m->slot[i];
+    }
+    free(m->slot);
+    m->slot = v;
+    m->cap = cap;
+    return 0;
+}
+
+static void memo_free(struct gt_pkw_memo *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slot[i].key);
+    free(m->slot);
+    free(m);
+}
+
+/* The memo index of (tag, key), or -1 when it was not written yet. */
+static int64_t memo_find(struct gt_pkw *w, char tag, const void *key, size_t len)
+{
+    if (!w->memo || w->memo->n == 0)
+        return -1;
+    struct memo_slot *s = memo_slot(w->memo, fnv1a(tag, key, len), tag, key, len);
+    return s->key ? (int64_t)s->index : -1;
+}
+
+static void index_op(struct gt_pkw *w, int one_byte, int four_bytes, uint32_t index);
+
+/* Stores the value on top of the stack as (tag, key) under the next index.
+ * A failure to grow the memo is an error: the pickle would stay valid, but
+ * the caller asked for a bounded file. */
+static void memo_store(struct gt_pkw *w, char tag, const void *key, size_t len)
+{
+    if (w->rc)
+        return;
+    if (!w->memo && !(w->memo = calloc(1, sizeof *w->memo))) {
+        w->rc = GT_ENOMEM;
+        return;
+    }
+    struct gt_pkw_memo *m = w->memo;
+    if ((m->n + 1) * 2 > m->cap && memo_grow(m) != 0) {
+        w->rc = GT_ENOMEM;
+        return;
+    }
+    uint64_t h = fnv1a(tag, key, len);
+    struct memo_slot *s = memo_slot(m, h, tag, key, len);
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        w->rc = GT_ENOMEM;
+        return;
+    }
+    copy[0] = tag;
+    memcpy(copy + 1, key, len);
+    *s = (struct memo_slot){h, copy, len + 1, w->next_memo};
+    m->n++;
+    index_op(w, OP_BINPUT, OP_LONG_BINPUT, w->next_memo++);
+}
+
 void gt_pkw_init(struct gt_pkw *w, FILE *f)
 {
     memset(w, 0, sizeof *w);
@@ -64,7 +178,21 @@ int gt_pkw_finish(struct gt_pkw *w)
     if (w->rc == 0 && w->depth != 0)
         w->rc = GT_EINVAL;
     op(w, OP_STOP);
+    memo_free(w->memo);
+    w->memo = NULL;
     return w->rc;
+}
+
+/* BINPUT/BINGET with a one-byte index, their LONG_ forms with four. */
+static void index_op(struct gt_pkw *w, int one_byte, int four_bytes, uint32_t index)
+{
+    if (index < 256) {
+        op(w, one_byte);
+        le(w, index, 1);
+    } else {
+        op(w, four_bytes);
+        le(w, index, 4);
+    }
 }
 
 /* Every value written counts against the open container; a full batch is
@@ -98,7 +226,9 @@ static void open_container(struct gt_pkw *w, char kind)
     w->depth++;
 }
 
-static void close_container(struct gt_pkw *w, char kind)
+/* Closes the innermost container; a dict named by key is memoized before
+ * it counts in its parent (a batch flush there would bury it). */
+static void close_container(struct gt_pkw *w, char kind, const void *key, size_t len)
 {
     if (w->depth == 0 || w->kind[w->depth - 1] != kind) {
         w->rc = w->rc ? w->rc : GT_EINVAL;
@@ -108,6 +238,8 @@ static void close_container(struct gt_pkw *w, char kind)
         w->rc = w->rc ? w->rc : GT_EINVAL; /* a key without its value */
     op(w, kind == 'd' ? OP_SETITEMS : kind == 'l' ? OP_APPENDS : OP_TUPLE);
     w->depth--;
+    if (key)
+        memo_store(w, 'd', key, len);
     counted(w);
 }
 
@@ -117,7 +249,22 @@ void gt_pkw_dict_begin(struct gt_pkw *w)
 }
 void gt_pkw_dict_end(struct gt_pkw *w)
 {
-    close_container(w, 'd');
+    close_container(w, 'd', NULL, 0);
+}
+
+void gt_pkw_dict_end_memo(struct gt_pkw *w, const void *key, size_t len)
+{
+    close_container(w, 'd', key, len);
+}
+
+bool gt_pkw_dict_ref(struct gt_pkw *w, const void *key, size_t len)
+{
+    int64_t i = memo_find(w, 'd', key, len);
+    if (i < 0)
+        return false;
+    index_op(w, OP_BINGET, OP_LONG_BINGET, (uint32_t)i);
+    counted(w);
+    return true;
 }
 void gt_pkw_list_begin(struct gt_pkw *w)
 {
@@ -125,7 +272,7 @@ void gt_pkw_list_begin(struct gt_pkw *w)
 }
 void gt_pkw_list_end(struct gt_pkw *w)
 {
-    close_container(w, 'l');
+    close_container(w, 'l', NULL, 0);
 }
 void gt_pkw_tuple_begin(struct gt_pkw *w)
 {
@@ -133,7 +280,7 @@ void gt_pkw_tuple_begin(struct gt_pkw *w)
 }
 void gt_pkw_tuple_end(struct gt_pkw *w)
 {
-    close_container(w, 't');
+    close_container(w, 't', NULL, 0);
 }
 
 /* The length of the valid UTF-8 sequence at s, or 0 if there is none. */
@@ -177,6 +324,13 @@ void gt_pkw_str(struct gt_pkw *w, const char *text)
         w->rc = w->rc ? w->rc : GT_EINVAL;
         return;
     }
+    size_t raw = strlen((const char *)s);
+    int64_t seen = memo_find(w, 's', s, raw);
+    if (seen >= 0) {
+        index_op(w, OP_BINGET, OP_LONG_BINGET, (uint32_t)seen);
+        counted(w);
+        return;
+    }
     op(w, OP_BINUNICODE);
     le(w, n, 4);
     while (*s) {
@@ -187,6 +341,7 @@ void gt_pkw_str(struct gt_pkw *w, const char *text)
             put(w, replacement, sizeof replacement);
         s += k ? k : 1;
     }
+    memo_store(w, 's', text ? text : "", raw);
     counted(w);
 }
 

@@ -79,15 +79,27 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
 
 /* ------------------------------------------------------------ frames */
 
+/* One frame; a frame written before is referred to, as PyTorch's own
+ * snapshots share one dict per frame (a stack repeats in every event). */
 static int frame_dict(void *ctx, size_t depth, const struct gt_frame *f)
 {
     struct gt_pkw *w = ctx;
+    char key[1024];
     (void)depth;
+    int len =
+        snprintf(key, sizeof key, "%s%c%s%c%lld", f->filename, 0, f->name, 0, (long long)f->line);
+    /* a frame too long to key is written whole each time */
+    bool keyed = len > 0 && (size_t)len < sizeof key;
+    if (keyed && gt_pkw_dict_ref(w, key, (size_t)len))
+        return 0;
     gt_pkw_dict_begin(w);
     gt_pkw_key_str(w, "name", f->name);
     gt_pkw_key_str(w, "filename", f->filename);
     gt_pkw_key_int(w, "line", f->line);
-    gt_pkw_dict_end(w);
+    if (keyed)
+        gt_pkw_dict_end_memo(w, key, (size_t)len);
+    else
+        gt_pkw_dict_end(w);
     return 0;
 }
 

@@ -191,6 +191,65 @@ START_TEST(long_containers_are_written_in_batches_and_read_whole)
 }
 END_TEST
 
+/* 300 strs and 300 keyed dicts, each written twice: the second time a
+ * reference (past index 255 the four-byte forms). */
+static void write_repeats(struct gt_pkw *w)
+{
+    char text[32];
+    gt_pkw_list_begin(w);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 300; i++) {
+            snprintf(text, sizeof text, "frame-%d", i);
+            gt_pkw_str(w, text);
+            if (gt_pkw_dict_ref(w, text, strlen(text)))
+                continue;
+            gt_pkw_dict_begin(w);
+            gt_pkw_key_int(w, "line", i);
+            gt_pkw_dict_end_memo(w, text, strlen(text));
+        }
+    gt_pkw_list_end(w);
+}
+
+START_TEST(repeated_values_are_written_once_and_referred_to)
+{
+    write_to_memory(write_repeats, 0);
+    size_t gets = 0;
+    struct gt_pickle *p = decode();
+    const struct gt_pk *l = gt_pickle_root(p);
+    int64_t v;
+    ck_assert_uint_eq(gt_pk_len(l), 1200);
+    for (size_t k = 0; k < 1200; k += 2) {
+        char want[32];
+        snprintf(want, sizeof want, "frame-%zu", (k / 2) % 300);
+        ck_assert_str_eq(gt_pk_str(gt_pk_at(l, k)), want);
+        ck_assert_int_eq(gt_pk_int(gt_pk_get(gt_pk_at(l, k + 1), "line"), &v), 0);
+        ck_assert_int_eq(v, (int64_t)((k / 2) % 300));
+    }
+    /* the second round is references only: far smaller than the first */
+    for (size_t i = 0; i < written_len; i++)
+        gets += written[i] == 'h' || written[i] == 'j';
+    ck_assert_uint_ge(gets, 600);
+    /* each round written whole would be about 9 KB: the second costs ~2 */
+    ck_assert_uint_lt(written_len, 12 * 1024);
+    gt_pickle_free(p);
+    if (system("python3 -c pass >/dev/null 2>&1") == 0) {
+        char path[PATH_MAX + 16], cmd[2 * PATH_MAX];
+        snprintf(path, sizeof path, "%s/r.pickle", dir);
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(written, 1, written_len, f), written_len);
+        fclose(f);
+        snprintf(cmd, sizeof cmd,
+                 "python3 -c \"import pickle,sys; v=pickle.load(open(sys.argv[1],'rb')); "
+                 "w=[x for r in range(2) for i in range(300) for x in ('frame-%%d' %% i, "
+                 "{'line': i})]; sys.exit(0 if v==w and v[1] is v[601] else 1)\" '%s'",
+                 path);
+        ck_assert_msg(system(cmd) == 0, "python3 reads other values, or no shared dict");
+    }
+    release_written();
+}
+END_TEST
+
 static void write_unbalanced(struct gt_pkw *w)
 {
     gt_pkw_list_begin(w);
@@ -408,6 +467,7 @@ static Suite *export_suite(void)
     tcase_add_test(w, every_value_reads_back_as_written);
     tcase_add_test(w, python_reads_every_value_as_written);
     tcase_add_test(w, long_containers_are_written_in_batches_and_read_whole);
+    tcase_add_test(w, repeated_values_are_written_once_and_referred_to);
     tcase_add_test(w, misuse_is_an_error_not_a_broken_file);
     tcase_add_test(w, a_failed_write_is_reported);
     suite_add_tcase(s, w);

@@ -3,8 +3,11 @@
  * tuple, str, int of up to 64 bits signed or unsigned, float and bool.
  * Containers are written as they are filled (EMPTY_DICT/EMPTY_LIST, MARK,
  * items, SETITEMS/APPENDS in batches of 1000, as Python's own pickler does),
- * so a list of millions of entries costs no memory. Nothing is memoized:
- * a snapshot shares no objects.
+ * so a list of millions of entries costs no memory. Repeated values are
+ * written once and referred to through the pickle's memo, as Python's
+ * pickler and PyTorch's snapshots do: every str, and the dicts the caller
+ * names with a key (a stack frame, repeated in every event of that stack).
+ * The memo costs memory by distinct value, not by value written.
  *
  * Errors are sticky: after the first failed write (or a misuse: a container
  * closed that was not opened, nesting past GT_PKW_MAX_DEPTH) every call does
@@ -19,26 +22,37 @@
 
 #define GT_PKW_MAX_DEPTH 16
 
+struct gt_pkw_memo;
+
 /* Invariant: depth containers are open; kind[i] is 'd', 'l' or 't' and
- * items[i] counts what was written into level i since its last batch. */
+ * items[i] counts what was written into level i since its last batch;
+ * memo holds next_memo entries, numbered from 0 in the order written. */
 struct gt_pkw {
     FILE *f;
     int rc;
     int depth;
     char kind[GT_PKW_MAX_DEPTH];
     uint32_t items[GT_PKW_MAX_DEPTH];
+    struct gt_pkw_memo *memo;
+    uint32_t next_memo;
 };
 
 /* gt_pkw_init: starts a pickle on f (borrowed; the caller closes it). */
 void gt_pkw_init(struct gt_pkw *w, FILE *f);
-/* gt_pkw_finish: writes STOP; 0, or GT_EIO (a write failed) or GT_EINVAL
- * (containers left open or closed twice). Does not close f. */
+/* gt_pkw_finish: writes STOP and frees the memo; 0, or GT_EIO (a write
+ * failed), GT_EINVAL (containers left open or closed twice) or GT_ENOMEM
+ * (the memo could not grow). Does not close f. */
 int gt_pkw_finish(struct gt_pkw *w);
 
 void gt_pkw_dict_begin(struct gt_pkw *w);
 void gt_pkw_dict_end(struct gt_pkw *w);
 void gt_pkw_list_begin(struct gt_pkw *w);
 void gt_pkw_list_end(struct gt_pkw *w);
+/* gt_pkw_dict_ref: when a dict was written before under key (len bytes),
+ * writes a reference to it and returns true; else false, and the caller
+ * writes the dict with gt_pkw_dict_begin ... gt_pkw_dict_end_memo. */
+bool gt_pkw_dict_ref(struct gt_pkw *w, const void *key, size_t len);
+void gt_pkw_dict_end_memo(struct gt_pkw *w, const void *key, size_t len);
 void gt_pkw_tuple_begin(struct gt_pkw *w);
 void gt_pkw_tuple_end(struct gt_pkw *w);
 

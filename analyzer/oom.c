@@ -2,10 +2,10 @@
  * and describes every OOM; a second, multi-config replay of the default sweep
  * says which settings would have avoided them.
  *
- * Memory stays bounded: an OOM keeps its numbers and the top
- * GT_OOM_TOP_ALLOCS live allocations (chosen while gt_inspect_live walks
- * them, nothing else is stored), and only the first GT_OOM_MAX_DETAILED OOMs
- * are described at all. */
+ * Memory stays bounded: an OOM keeps its numbers, the top
+ * GT_OOM_TOP_ALLOCS live allocations and the largest groups of them by
+ * stack (the list of all of them is reused from one OOM to the next), and
+ * only the first GT_OOM_MAX_DETAILED OOMs are described at all. */
 #include "gputrace/oom.h"
 #include "gputrace/peak.h"
 #include "gputrace/err.h"
@@ -35,11 +35,9 @@ struct analyze_ctx {
     struct gt_oom_report *r;
     const struct gt_scenario *scn;
     const struct gt_conf *conf;
-    struct gt_trace_reader *tr;    /* a second reader, for stacks */
-    struct gt_oom *cur;            /* the OOM whose top list is being filled */
-    struct gt_inspect_alloc *live; /* its live allocations, for the stacks */
-    size_t nlive, caplive;
-    int rc; /* a callback's failure */
+    struct gt_trace_reader *tr; /* a second reader, for stacks */
+    struct gt_oom *cur;         /* the OOM whose top list is being filled */
+    struct gt_peak_allocs live; /* its live allocations, for the stacks */
     int64_t now_index, now_ts;
     char *errbuf;
     size_t errlen;
@@ -104,30 +102,13 @@ static bool bigger(const struct gt_inspect_alloc *x, const struct gt_oom_alloc *
     return x->requested != y->size ? x->requested > y->size : x->index < y->event;
 }
 
-/* Keeps every live allocation for the grouping by stack. */
-static void keep_live(struct analyze_ctx *c, const struct gt_inspect_alloc *a)
+/* Insertion into the short sorted top list: only GT_OOM_TOP_ALLOCS are
+ * kept, so a sort of all live allocations would be wasted. */
+static void consider_live(struct analyze_ctx *c, const struct gt_inspect_alloc *a)
 {
-    if (c->nlive == c->caplive) {
-        size_t cap = c->caplive ? c->caplive * 2 : 256;
-        struct gt_inspect_alloc *v = realloc(c->live, cap * sizeof *v);
-        if (v == NULL) {
-            c->rc = GT_ENOMEM;
-            return;
-        }
-        c->live = v;
-        c->caplive = cap;
-    }
-    c->live[c->nlive++] = *a;
-}
-
-/* gt_inspect_live callback: insertion into the short sorted top list. */
-static void consider_live(void *ctx, const struct gt_inspect_alloc *a)
-{
-    struct analyze_ctx *c = ctx;
     struct gt_oom *o = c->cur;
     size_t pos = o->ntop;
 
-    keep_live(c, a);
     o->live_count++;
     while (pos > 0 && bigger(a, &o->top[pos - 1]))
         pos--;
@@ -291,16 +272,16 @@ static int on_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_ev
     c->cur = o;
     c->now_index = ev->index;
     c->now_ts = ev->ts_ns;
-    c->nlive = 0;
-    gt_inspect_live(in, ev->device, consider_live, c);
-    if (c->rc != 0)
-        return c->rc;
+    if ((rc = gt_peak_list_live(in, ev->device, &c->live)) != 0)
+        return rc;
+    for (size_t i = 0; i < c->live.n; i++)
+        consider_live(c, &c->live.v[i]);
     for (size_t i = 0; i < o->ntop; i++) {
         rc = attach_frames(c, &o->top[i]);
         if (rc != 0)
             return rc;
     }
-    return gt_peak_group_allocs(c->tr, c->live, c->nlive, GT_OOM_TOP_STACKS, &o->stacks,
+    return gt_peak_group_allocs(c->tr, c->live.v, c->live.n, GT_OOM_TOP_STACKS, &o->stacks,
                                 &o->nstacks, &o->nstacks_total);
 }
 
@@ -483,7 +464,7 @@ int gt_oom_analyze(const char *path, const struct gt_scenario *scn, const struct
     opts.ctx = &c;
     rc = gt_inspect_run(path, conf, &opts, errbuf, errlen);
     gt_trace_close(tr);
-    free(c.live);
+    free(c.live.v);
     if (rc == 0 && r->ooms_total > 0)
         rc = find_avoiders(path, scn, conf, sweep, r, errbuf, errlen);
     gt_scenario_free(own_scn);

@@ -22,10 +22,7 @@
 struct pass {
     struct gt_peak_live *p;
     size_t ndone;
-    struct gt_inspect_alloc *live[GT_SCENARIO_MAX_DEVICES];
-    size_t nlive[GT_SCENARIO_MAX_DEVICES], caplive[GT_SCENARIO_MAX_DEVICES];
-    size_t at; /* the device being listed */
-    int rc;
+    struct gt_peak_allocs live[GT_SCENARIO_MAX_DEVICES];
 };
 
 static struct gt_peak_device *device_of(struct gt_peak_live *p, int32_t device)
@@ -61,22 +58,40 @@ static int find_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_e
     return 0;
 }
 
+/* The list being filled by gt_peak_list_live, and its first failure:
+ * gt_inspect_live cannot be stopped, so the rest are dropped. */
+struct listing {
+    struct gt_peak_allocs *l;
+    int rc;
+};
+
 static void keep_live(void *ctx, const struct gt_inspect_alloc *a)
 {
-    struct pass *ps = ctx;
-    size_t i = ps->at;
+    struct listing *ls = ctx;
+    struct gt_peak_allocs *l = ls->l;
 
-    if (ps->nlive[i] == ps->caplive[i]) {
-        size_t cap = ps->caplive[i] ? ps->caplive[i] * 2 : 256;
-        struct gt_inspect_alloc *v = realloc(ps->live[i], cap * sizeof(*v));
+    if (ls->rc != 0)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct gt_inspect_alloc *v = realloc(l->v, cap * sizeof(*v));
         if (v == NULL) {
-            ps->rc = GT_ENOMEM;
+            ls->rc = GT_ENOMEM;
             return;
         }
-        ps->live[i] = v;
-        ps->caplive[i] = cap;
+        l->v = v;
+        l->cap = cap;
     }
-    ps->live[i][ps->nlive[i]++] = *a;
+    l->v[l->n++] = *a;
+}
+
+int gt_peak_list_live(const struct gt_inspect *in, int32_t device, struct gt_peak_allocs *l)
+{
+    struct listing ls = {l, 0};
+
+    l->n = 0;
+    gt_inspect_live(in, device, keep_live, &ls);
+    return ls.rc;
 }
 
 /* At a device's peak request: its live allocations, grouped later. */
@@ -87,11 +102,11 @@ static int at_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_eve
 
     if (d == NULL || ev->index != d->event)
         return 0;
-    ps->at = (size_t)(d - ps->p->devices);
-    gt_inspect_live(in, ev->device, keep_live, ps);
-    if (ps->rc != 0)
-        return ps->rc;
-    d->allocs = ps->nlive[ps->at];
+    struct gt_peak_allocs *live = &ps->live[d - ps->p->devices];
+    int rc = gt_peak_list_live(in, ev->device, live);
+    if (rc != 0)
+        return rc;
+    d->allocs = live->n;
     return ++ps->ndone == ps->p->ndevices ? STOP : 0;
 }
 
@@ -285,11 +300,11 @@ int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const 
     if (rc == 0)
         rc = gt_trace_open(path, &r, errbuf, errlen);
     for (size_t i = 0; rc == 0 && i < p->ndevices; i++)
-        rc = gt_peak_group_allocs(r, ps.live[i], ps.nlive[i], top, &p->devices[i].groups,
+        rc = gt_peak_group_allocs(r, ps.live[i].v, ps.live[i].n, top, &p->devices[i].groups,
                                   &p->devices[i].ngroups, &p->devices[i].ngroups_total);
     gt_trace_close(r);
     for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
-        free(ps.live[i]);
+        free(ps.live[i].v);
     if (rc != 0) {
         gt_peak_live_free(p);
         return rc;

@@ -128,27 +128,6 @@ static void consider_live(struct analyze_ctx *c, const struct gt_inspect_alloc *
     t->seq = a->seq;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* Where a frame's code comes from, in the order frames are kept: the
- * user's own Python first, then installed Python packages (torch, einops:
- * the frames PyTorch puts innermost), then C++ and compiled code. */
-enum frame_kind { FRAME_USER, FRAME_LIBRARY, FRAME_OTHER, FRAME_KINDS };
-
-static enum frame_kind classify(const char *file)
-{
-    if (file == NULL || !ends_with(file, ".py"))
-        return FRAME_OTHER;
-    if (strstr(file, "/site-packages/") || strstr(file, "/dist-packages/") ||
-        strstr(file, "/lib/python"))
-        return FRAME_LIBRARY;
-    return FRAME_USER;
-}
-
 static int copy_frame(struct gt_oom_frame *o, const struct gt_frame *f)
 {
     o->file = strdup(f->filename ? f->filename : "");
@@ -164,19 +143,21 @@ static void frame_release(struct gt_oom_frame *o)
     o->file = o->function = NULL;
 }
 
-/* Frames sorted into their kinds, innermost first within each. */
+/* Frames sorted into their kinds (gt_peak_classify_frame, the order they
+ * are kept in), innermost first within each. */
 struct frame_pick {
-    struct gt_oom_frame kept[FRAME_KINDS][GT_OOM_MAX_FRAMES];
-    size_t n[FRAME_KINDS];
+    struct gt_oom_frame kept[GT_PEAK_FRAME_KINDS][GT_OOM_MAX_FRAMES];
+    size_t n[GT_PEAK_FRAME_KINDS];
 };
 
 /* gt_trace_stack callback: the frame's strings live only during the call,
  * so chosen frames are copied at once. */
 static int pick_frame(void *ctx, size_t depth, const struct gt_frame *f)
 {
-    static const size_t limit[FRAME_KINDS] = {GT_OOM_MAX_FRAMES, GT_OOM_MAX_FRAMES, OTHER_FRAMES};
+    static const size_t limit[GT_PEAK_FRAME_KINDS] = {GT_OOM_MAX_FRAMES, GT_OOM_MAX_FRAMES,
+                                                      OTHER_FRAMES};
     struct frame_pick *p = ctx;
-    enum frame_kind k = classify(f->filename);
+    enum gt_peak_frame_kind k = gt_peak_classify_frame(f->filename);
     (void)depth;
 
     if (p->n[k] == limit[k])
@@ -193,7 +174,7 @@ static int attach_frames(struct analyze_ctx *c, struct gt_oom_alloc *a)
     if (p == NULL)
         return GT_ENOMEM;
     rc = gt_trace_stack(c->tr, a->seq, pick_frame, p);
-    for (int k = 0; k < FRAME_KINDS; k++) {
+    for (int k = 0; k < GT_PEAK_FRAME_KINDS; k++) {
         for (size_t i = 0; i < p->n[k]; i++) {
             if (rc == 0 && a->nframes < GT_OOM_MAX_FRAMES)
                 a->frames[a->nframes++] = p->kept[k][i]; /* the report owns it now */

@@ -115,7 +115,7 @@ static int at_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_eve
 struct stack_walk {
     uint64_t hash;
     struct gt_peak_group *g;       /* to fill with the frames to show; NULL: hash only */
-    struct gt_peak_group packages; /* frames of installed Python packages */
+    struct gt_peak_group packages; /* frames of installed Python code */
     struct gt_peak_group fallback; /* the others (C++, no file) */
 };
 
@@ -128,18 +128,21 @@ static uint64_t mix(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-static bool is_python(const char *file)
+static bool ends_with(const char *s, const char *suffix)
 {
-    size_t n = strlen(file);
-
-    return n > 3 && strcmp(file + n - 3, ".py") == 0;
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* The program's own code, not an installed package's. */
-static bool is_users(const char *file)
+enum gt_peak_frame_kind gt_peak_classify_frame(const char *file)
 {
-    return is_python(file) && strstr(file, "site-packages") == NULL &&
-           strstr(file, "dist-packages") == NULL;
+    if (file == NULL || !ends_with(file, ".py"))
+        return GT_PEAK_FRAME_OTHER;
+    /* lib/python: the standard library, or packages installed beside it */
+    if (strstr(file, "/site-packages/") || strstr(file, "/dist-packages/") ||
+        strstr(file, "/lib/python"))
+        return GT_PEAK_FRAME_LIBRARY;
+    return GT_PEAK_FRAME_USER;
 }
 
 static void keep_frame(struct gt_peak_group *g, const char *file, const char *name, int64_t line)
@@ -153,7 +156,7 @@ static void keep_frame(struct gt_peak_group *g, const char *file, const char *na
 
 /* Hashes every frame (the group is the whole stack); keeps, for people,
  * the frames of the program's own code first, innermost first, then those
- * of Python packages, then any: PyTorch's stacks open with its own C++
+ * of installed Python, then any: PyTorch's stacks open with its own C++
  * frames (the unwinder, the allocator), which say nothing of the program
  * (oom's list of allocations orders frames the same way). */
 static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
@@ -167,16 +170,17 @@ static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
     if (w->g == NULL)
         return 0;
     (void)depth;
-    struct gt_peak_group *to = is_users(file)    ? w->g
-                               : is_python(file) ? &w->packages
-                                                 : &w->fallback;
+    enum gt_peak_frame_kind kind = gt_peak_classify_frame(file);
+    struct gt_peak_group *to = kind == GT_PEAK_FRAME_USER      ? w->g
+                               : kind == GT_PEAK_FRAME_LIBRARY ? &w->packages
+                                                               : &w->fallback;
     if (to->nframes < GT_PEAK_FRAMES)
         keep_frame(to, file, name, f->line);
     return 0;
 }
 
-/* The frames to show: the program's, then packages'; the others only
- * when the stack has no Python frame at all. */
+/* The frames to show: the program's, then installed Python's; the others
+ * only when the stack has no Python frame at all. */
 static void choose_frames(struct stack_walk *w)
 {
     const struct gt_peak_group *p = &w->packages, *o = &w->fallback;

@@ -63,6 +63,23 @@ int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const 
                          size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen);
 void gt_peak_live_free(struct gt_peak_live *p); /* accepts NULL */
 
+/* Where a frame's code comes from, in the order frames are shown: the
+ * user's own Python first, then the Python that came installed (the
+ * standard library and packages such as torch or einops: the frames
+ * PyTorch puts innermost), then C++ and compiled code. */
+enum gt_peak_frame_kind {
+    GT_PEAK_FRAME_USER,
+    GT_PEAK_FRAME_LIBRARY,
+    GT_PEAK_FRAME_OTHER,
+    GT_PEAK_FRAME_KINDS
+};
+
+/* gt_peak_classify_frame: the kind of a frame by its file (may be NULL:
+ * other): a .py file under site-packages, dist-packages or a lib/python
+ * directory is library code, any other .py file the user's. One rule, so
+ * that peak's groups and oom's lists agree on which frames are the user's. */
+enum gt_peak_frame_kind gt_peak_classify_frame(const char *file);
+
 /* A growable list of live allocations; the caller owns v (free() it, also
  * after an error). */
 struct gt_peak_allocs {

@@ -112,11 +112,13 @@ static int at_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_eve
 
 /* ------------------------------------------------------------ grouping */
 
+/* One read of a stack: its hash, and the first GT_PEAK_FRAMES frames of
+ * each kind (gt_peak_classify_frame), innermost first, kept while reading
+ * because the frames' strings do not outlive the read and a new group
+ * needs them. */
 struct stack_walk {
     uint64_t hash;
-    struct gt_peak_group *g;       /* to fill with the frames to show; NULL: hash only */
-    struct gt_peak_group packages; /* frames of installed Python code */
-    struct gt_peak_group fallback; /* the others (C++, no file) */
+    struct gt_peak_group kept[GT_PEAK_FRAME_KINDS];
 };
 
 static uint64_t mix(uint64_t h, const void *data, size_t n)
@@ -154,43 +156,41 @@ static void keep_frame(struct gt_peak_group *g, const char *file, const char *na
     g->frames[k].line = line;
 }
 
-/* Hashes every frame (the group is the whole stack); keeps, for people,
- * the frames of the program's own code first, innermost first, then those
- * of installed Python, then any: PyTorch's stacks open with its own C++
- * frames (the unwinder, the allocator), which say nothing of the program
- * (oom's list of allocations orders frames the same way). */
+/* Hashes every frame (the group is the whole stack) and keeps the first
+ * frames of each kind, for choose_frames. */
 static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
 {
     struct stack_walk *w = ctx;
     const char *file = f->filename ? f->filename : "", *name = f->name ? f->name : "";
+    struct gt_peak_group *to = &w->kept[gt_peak_classify_frame(file)];
 
+    (void)depth;
     w->hash = mix(w->hash, file, strlen(file) + 1);
     w->hash = mix(w->hash, name, strlen(name) + 1);
     w->hash = mix(w->hash, &f->line, sizeof f->line);
-    if (w->g == NULL)
-        return 0;
-    (void)depth;
-    enum gt_peak_frame_kind kind = gt_peak_classify_frame(file);
-    struct gt_peak_group *to = kind == GT_PEAK_FRAME_USER      ? w->g
-                               : kind == GT_PEAK_FRAME_LIBRARY ? &w->packages
-                                                               : &w->fallback;
     if (to->nframes < GT_PEAK_FRAMES)
         keep_frame(to, file, name, f->line);
     return 0;
 }
 
-/* The frames to show: the program's, then installed Python's; the others
- * only when the stack has no Python frame at all. */
-static void choose_frames(struct stack_walk *w)
+/* Appends from's frames to g while g has room. */
+static void append_frames(struct gt_peak_group *g, const struct gt_peak_group *from)
 {
-    const struct gt_peak_group *p = &w->packages, *o = &w->fallback;
+    for (size_t i = 0; i < from->nframes && g->nframes < GT_PEAK_FRAMES; i++)
+        g->frames[g->nframes++] = from->frames[i];
+}
 
-    for (size_t i = 0; i < p->nframes && w->g->nframes < GT_PEAK_FRAMES; i++)
-        keep_frame(w->g, p->frames[i].file, p->frames[i].function, p->frames[i].line);
-    if (w->g->nframes > 0)
-        return;
-    for (size_t i = 0; i < o->nframes; i++)
-        keep_frame(w->g, o->frames[i].file, o->frames[i].function, o->frames[i].line);
+/* The frames to show, for people: the program's own code first, innermost
+ * first, then installed Python's, and the others only when the stack has
+ * no Python frame at all: PyTorch's stacks open with its own C++ frames
+ * (the unwinder, the allocator), which say nothing of the program (oom's
+ * list of allocations orders frames the same way). */
+static void choose_frames(const struct stack_walk *w, struct gt_peak_group *g)
+{
+    append_frames(g, &w->kept[GT_PEAK_FRAME_USER]);
+    append_frames(g, &w->kept[GT_PEAK_FRAME_LIBRARY]);
+    if (g->nframes == 0)
+        append_frames(g, &w->kept[GT_PEAK_FRAME_OTHER]);
 }
 
 /* A group per stack: found by hash (open addressing over the groups). */
@@ -251,12 +251,8 @@ int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_allo
         struct gt_peak_group *g = group_for(&gs, w.hash, &fresh);
         if (fresh) {
             g->origin = origin;
-            if (origin == GT_PEAK_STACK) {
-                w.g = g;
-                w.packages.nframes = w.fallback.nframes = 0;
-                rc = gt_trace_stack(r, a->seq, take_frame, &w);
-                choose_frames(&w);
-            }
+            if (origin == GT_PEAK_STACK)
+                choose_frames(&w, g);
         }
         g->count++;
         g->requested += a->requested;

@@ -3,6 +3,7 @@
 #include "gputrace/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,23 +29,68 @@ static const char *kind_of(mode_t m)
     return "not a regular file";
 }
 
+/* The reason a stat or open of an input failed, in one wording whichever
+ * call it was; a missing file is GT_ENOENT so callers can say so. */
+static int cannot_open(int e, char *errbuf, size_t errlen)
+{
+    snprintf(errbuf, errlen, "cannot open: %s", strerror(e));
+    return e == ENOENT || e == ENOTDIR ? GT_ENOENT : GT_EIO;
+}
+
+/* 0 for a regular file; otherwise GT_EIO and what it is instead, so the
+ * check before an open and the one after it refuse in the same words. */
+static int refuse_special(mode_t m, char *errbuf, size_t errlen)
+{
+    if (S_ISDIR(m)) {
+        snprintf(errbuf, errlen, "is a directory");
+        return GT_EIO;
+    }
+    if (!S_ISREG(m)) {
+        snprintf(errbuf, errlen, "is not a regular file (%s)", kind_of(m));
+        return GT_EIO;
+    }
+    return 0;
+}
+
 int gt_files_check_input(const char *path, char *errbuf, size_t errlen)
 {
     struct stat sb;
 
-    if (stat(path, &sb) != 0) {
-        int e = errno;
-        snprintf(errbuf, errlen, "cannot open: %s", strerror(e));
-        return e == ENOENT || e == ENOTDIR ? GT_ENOENT : GT_EIO;
+    if (stat(path, &sb) != 0)
+        return cannot_open(errno, errbuf, errlen);
+    return refuse_special(sb.st_mode, errbuf, errlen);
+}
+
+int gt_files_open_input(const char *path, int *fd, uint64_t *size, char *errbuf, size_t errlen)
+{
+    struct stat sb;
+    int rc, flags;
+
+    *fd = -1;
+    /* Special files are refused before they are opened: opening a device
+     * can act on it by itself, and a socket cannot be opened at all. */
+    if ((rc = gt_files_check_input(path, errbuf, errlen)) != 0)
+        return rc;
+    /* O_NONBLOCK: a FIFO put there since the check must not hang the open;
+     * O_NOCTTY: nor may a terminal become the controlling one. */
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (f < 0)
+        return cannot_open(errno, errbuf, errlen);
+    if (fstat(f, &sb) != 0) {
+        rc = cannot_open(errno, errbuf, errlen);
+    } else if ((rc = refuse_special(sb.st_mode, errbuf, errlen)) == 0) {
+        /* reads of a regular file never block; the flag only guarded the
+         * open, and callers expect ordinary blocking reads */
+        if ((flags = fcntl(f, F_GETFL)) < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) < 0)
+            rc = cannot_open(errno, errbuf, errlen);
     }
-    if (S_ISDIR(sb.st_mode)) {
-        snprintf(errbuf, errlen, "is a directory");
-        return GT_EIO;
+    if (rc != 0) {
+        close(f);
+        return rc;
     }
-    if (!S_ISREG(sb.st_mode)) {
-        snprintf(errbuf, errlen, "is not a regular file (%s)", kind_of(sb.st_mode));
-        return GT_EIO;
-    }
+    if (size != NULL)
+        *size = (uint64_t)sb.st_size;
+    *fd = f;
     return 0;
 }
 

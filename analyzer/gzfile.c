@@ -5,13 +5,11 @@
 #include "gputrace/files.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -75,12 +73,11 @@ static int fill_input(struct gt_gzfile *f, size_t want)
 int gt_gzfile_open(const char *path, struct gt_gzfile **out, char *errbuf, size_t errlen)
 {
     struct gt_gzfile *f;
-    struct stat sb;
     char why[128];
-    int rc;
+    int fd, rc;
 
     *out = NULL;
-    if ((rc = gt_files_check_input(path, why, sizeof why)) != GT_OK) {
+    if ((rc = gt_files_open_input(path, &fd, NULL, why, sizeof why)) != GT_OK) {
         snprintf(errbuf, errlen, "cannot read '%s': %s", path, why);
         return rc;
     }
@@ -90,21 +87,13 @@ int gt_gzfile_open(const char *path, struct gt_gzfile **out, char *errbuf, size_
         if (f != NULL)
             free(f->path);
         free(f);
+        close(fd);
         snprintf(errbuf, errlen, "out of memory");
         return GT_ENOMEM;
     }
     memcpy(f->path, path, strlen(path) + 1);
     f->z.next_in = f->in;
-    f->fd = -1;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (f->fd < 0 || fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        /* Replaced by something else since the check: say so the same way. */
-        rc = f->fd < 0 && errno == ENOENT ? GT_ENOENT : GT_EIO;
-        snprintf(errbuf, errlen, "cannot read '%s': %s", path,
-                 f->fd < 0 ? strerror(errno) : "is not a regular file");
-        gt_gzfile_close(f);
-        return rc;
-    }
+    f->fd = fd;
     if (fill_input(f, 2) != GT_OK) {
         snprintf(errbuf, errlen, "%s", f->msg);
         gt_gzfile_close(f);

@@ -2,10 +2,10 @@
  * and describes every OOM; a second, multi-config replay of the default sweep
  * says which settings would have avoided them.
  *
- * Memory stays bounded: an OOM keeps its numbers and the top
- * GT_OOM_TOP_ALLOCS live allocations (chosen while gt_inspect_live walks
- * them, nothing else is stored), and only the first GT_OOM_MAX_DETAILED OOMs
- * are described at all. */
+ * Memory stays bounded: an OOM keeps its numbers, the top
+ * GT_OOM_TOP_ALLOCS live allocations and the largest groups of them by
+ * stack (the list of all of them is reused from one OOM to the next), and
+ * only the first GT_OOM_MAX_DETAILED OOMs are described at all. */
 #include "gputrace/oom.h"
 #include "gputrace/peak.h"
 #include "gputrace/err.h"
@@ -35,11 +35,9 @@ struct analyze_ctx {
     struct gt_oom_report *r;
     const struct gt_scenario *scn;
     const struct gt_conf *conf;
-    struct gt_trace_reader *tr;    /* a second reader, for stacks */
-    struct gt_oom *cur;            /* the OOM whose top list is being filled */
-    struct gt_inspect_alloc *live; /* its live allocations, for the stacks */
-    size_t nlive, caplive;
-    int rc; /* a callback's failure */
+    struct gt_trace_reader *tr; /* a second reader, for stacks */
+    struct gt_oom *cur;         /* the OOM whose top list is being filled */
+    struct gt_peak_allocs live; /* its live allocations, for the stacks */
     int64_t now_index, now_ts;
     char *errbuf;
     size_t errlen;
@@ -104,30 +102,13 @@ static bool bigger(const struct gt_inspect_alloc *x, const struct gt_oom_alloc *
     return x->requested != y->size ? x->requested > y->size : x->index < y->event;
 }
 
-/* Keeps every live allocation for the grouping by stack. */
-static void keep_live(struct analyze_ctx *c, const struct gt_inspect_alloc *a)
+/* Insertion into the short sorted top list: only GT_OOM_TOP_ALLOCS are
+ * kept, so a sort of all live allocations would be wasted. */
+static void consider_live(struct analyze_ctx *c, const struct gt_inspect_alloc *a)
 {
-    if (c->nlive == c->caplive) {
-        size_t cap = c->caplive ? c->caplive * 2 : 256;
-        struct gt_inspect_alloc *v = realloc(c->live, cap * sizeof *v);
-        if (v == NULL) {
-            c->rc = GT_ENOMEM;
-            return;
-        }
-        c->live = v;
-        c->caplive = cap;
-    }
-    c->live[c->nlive++] = *a;
-}
-
-/* gt_inspect_live callback: insertion into the short sorted top list. */
-static void consider_live(void *ctx, const struct gt_inspect_alloc *a)
-{
-    struct analyze_ctx *c = ctx;
     struct gt_oom *o = c->cur;
     size_t pos = o->ntop;
 
-    keep_live(c, a);
     o->live_count++;
     while (pos > 0 && bigger(a, &o->top[pos - 1]))
         pos--;
@@ -147,27 +128,6 @@ static void consider_live(void *ctx, const struct gt_inspect_alloc *a)
     t->seq = a->seq;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* Where a frame's code comes from, in the order frames are kept: the
- * user's own Python first, then installed Python packages (torch, einops:
- * the frames PyTorch puts innermost), then C++ and compiled code. */
-enum frame_kind { FRAME_USER, FRAME_LIBRARY, FRAME_OTHER, FRAME_KINDS };
-
-static enum frame_kind classify(const char *file)
-{
-    if (file == NULL || !ends_with(file, ".py"))
-        return FRAME_OTHER;
-    if (strstr(file, "/site-packages/") || strstr(file, "/dist-packages/") ||
-        strstr(file, "/lib/python"))
-        return FRAME_LIBRARY;
-    return FRAME_USER;
-}
-
 static int copy_frame(struct gt_oom_frame *o, const struct gt_frame *f)
 {
     o->file = strdup(f->filename ? f->filename : "");
@@ -183,19 +143,21 @@ static void frame_release(struct gt_oom_frame *o)
     o->file = o->function = NULL;
 }
 
-/* Frames sorted into their kinds, innermost first within each. */
+/* Frames sorted into their kinds (gt_peak_classify_frame, the order they
+ * are kept in), innermost first within each. */
 struct frame_pick {
-    struct gt_oom_frame kept[FRAME_KINDS][GT_OOM_MAX_FRAMES];
-    size_t n[FRAME_KINDS];
+    struct gt_oom_frame kept[GT_PEAK_FRAME_KINDS][GT_OOM_MAX_FRAMES];
+    size_t n[GT_PEAK_FRAME_KINDS];
 };
 
 /* gt_trace_stack callback: the frame's strings live only during the call,
  * so chosen frames are copied at once. */
 static int pick_frame(void *ctx, size_t depth, const struct gt_frame *f)
 {
-    static const size_t limit[FRAME_KINDS] = {GT_OOM_MAX_FRAMES, GT_OOM_MAX_FRAMES, OTHER_FRAMES};
+    static const size_t limit[GT_PEAK_FRAME_KINDS] = {GT_OOM_MAX_FRAMES, GT_OOM_MAX_FRAMES,
+                                                      OTHER_FRAMES};
     struct frame_pick *p = ctx;
-    enum frame_kind k = classify(f->filename);
+    enum gt_peak_frame_kind k = gt_peak_classify_frame(f->filename);
     (void)depth;
 
     if (p->n[k] == limit[k])
@@ -212,7 +174,7 @@ static int attach_frames(struct analyze_ctx *c, struct gt_oom_alloc *a)
     if (p == NULL)
         return GT_ENOMEM;
     rc = gt_trace_stack(c->tr, a->seq, pick_frame, p);
-    for (int k = 0; k < FRAME_KINDS; k++) {
+    for (int k = 0; k < GT_PEAK_FRAME_KINDS; k++) {
         for (size_t i = 0; i < p->n[k]; i++) {
             if (rc == 0 && a->nframes < GT_OOM_MAX_FRAMES)
                 a->frames[a->nframes++] = p->kept[k][i]; /* the report owns it now */
@@ -291,16 +253,16 @@ static int on_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_ev
     c->cur = o;
     c->now_index = ev->index;
     c->now_ts = ev->ts_ns;
-    c->nlive = 0;
-    gt_inspect_live(in, ev->device, consider_live, c);
-    if (c->rc != 0)
-        return c->rc;
+    if ((rc = gt_peak_list_live(in, ev->device, &c->live)) != 0)
+        return rc;
+    for (size_t i = 0; i < c->live.n; i++)
+        consider_live(c, &c->live.v[i]);
     for (size_t i = 0; i < o->ntop; i++) {
         rc = attach_frames(c, &o->top[i]);
         if (rc != 0)
             return rc;
     }
-    return gt_peak_group_allocs(c->tr, c->live, c->nlive, GT_OOM_TOP_STACKS, &o->stacks,
+    return gt_peak_group_allocs(c->tr, c->live.v, c->live.n, GT_OOM_TOP_STACKS, &o->stacks,
                                 &o->nstacks, &o->nstacks_total);
 }
 
@@ -483,7 +445,7 @@ int gt_oom_analyze(const char *path, const struct gt_scenario *scn, const struct
     opts.ctx = &c;
     rc = gt_inspect_run(path, conf, &opts, errbuf, errlen);
     gt_trace_close(tr);
-    free(c.live);
+    free(c.live.v);
     if (rc == 0 && r->ooms_total > 0)
         rc = find_avoiders(path, scn, conf, sweep, r, errbuf, errlen);
     gt_scenario_free(own_scn);

@@ -22,10 +22,7 @@
 struct pass {
     struct gt_peak_live *p;
     size_t ndone;
-    struct gt_inspect_alloc *live[GT_SCENARIO_MAX_DEVICES];
-    size_t nlive[GT_SCENARIO_MAX_DEVICES], caplive[GT_SCENARIO_MAX_DEVICES];
-    size_t at; /* the device being listed */
-    int rc;
+    struct gt_peak_allocs live[GT_SCENARIO_MAX_DEVICES];
 };
 
 static struct gt_peak_device *device_of(struct gt_peak_live *p, int32_t device)
@@ -61,22 +58,40 @@ static int find_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_e
     return 0;
 }
 
+/* The list being filled by gt_peak_list_live, and its first failure:
+ * gt_inspect_live cannot be stopped, so the rest are dropped. */
+struct listing {
+    struct gt_peak_allocs *l;
+    int rc;
+};
+
 static void keep_live(void *ctx, const struct gt_inspect_alloc *a)
 {
-    struct pass *ps = ctx;
-    size_t i = ps->at;
+    struct listing *ls = ctx;
+    struct gt_peak_allocs *l = ls->l;
 
-    if (ps->nlive[i] == ps->caplive[i]) {
-        size_t cap = ps->caplive[i] ? ps->caplive[i] * 2 : 256;
-        struct gt_inspect_alloc *v = realloc(ps->live[i], cap * sizeof(*v));
+    if (ls->rc != 0)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct gt_inspect_alloc *v = realloc(l->v, cap * sizeof(*v));
         if (v == NULL) {
-            ps->rc = GT_ENOMEM;
+            ls->rc = GT_ENOMEM;
             return;
         }
-        ps->live[i] = v;
-        ps->caplive[i] = cap;
+        l->v = v;
+        l->cap = cap;
     }
-    ps->live[i][ps->nlive[i]++] = *a;
+    l->v[l->n++] = *a;
+}
+
+int gt_peak_list_live(const struct gt_inspect *in, int32_t device, struct gt_peak_allocs *l)
+{
+    struct listing ls = {l, 0};
+
+    l->n = 0;
+    gt_inspect_live(in, device, keep_live, &ls);
+    return ls.rc;
 }
 
 /* At a device's peak request: its live allocations, grouped later. */
@@ -87,21 +102,23 @@ static int at_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_eve
 
     if (d == NULL || ev->index != d->event)
         return 0;
-    ps->at = (size_t)(d - ps->p->devices);
-    gt_inspect_live(in, ev->device, keep_live, ps);
-    if (ps->rc != 0)
-        return ps->rc;
-    d->allocs = ps->nlive[ps->at];
+    struct gt_peak_allocs *live = &ps->live[d - ps->p->devices];
+    int rc = gt_peak_list_live(in, ev->device, live);
+    if (rc != 0)
+        return rc;
+    d->allocs = live->n;
     return ++ps->ndone == ps->p->ndevices ? STOP : 0;
 }
 
 /* ------------------------------------------------------------ grouping */
 
+/* One read of a stack: its hash, and the first GT_PEAK_FRAMES frames of
+ * each kind (gt_peak_classify_frame), innermost first, kept while reading
+ * because the frames' strings do not outlive the read and a new group
+ * needs them. */
 struct stack_walk {
     uint64_t hash;
-    struct gt_peak_group *g;       /* to fill with the frames to show; NULL: hash only */
-    struct gt_peak_group packages; /* frames of installed Python packages */
-    struct gt_peak_group fallback; /* the others (C++, no file) */
+    struct gt_peak_group kept[GT_PEAK_FRAME_KINDS];
 };
 
 static uint64_t mix(uint64_t h, const void *data, size_t n)
@@ -113,18 +130,21 @@ static uint64_t mix(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-static bool is_python(const char *file)
+static bool ends_with(const char *s, const char *suffix)
 {
-    size_t n = strlen(file);
-
-    return n > 3 && strcmp(file + n - 3, ".py") == 0;
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* The program's own code, not an installed package's. */
-static bool is_users(const char *file)
+enum gt_peak_frame_kind gt_peak_classify_frame(const char *file)
 {
-    return is_python(file) && strstr(file, "site-packages") == NULL &&
-           strstr(file, "dist-packages") == NULL;
+    if (file == NULL || !ends_with(file, ".py"))
+        return GT_PEAK_FRAME_OTHER;
+    /* lib/python: the standard library, or packages installed beside it */
+    if (strstr(file, "/site-packages/") || strstr(file, "/dist-packages/") ||
+        strstr(file, "/lib/python"))
+        return GT_PEAK_FRAME_LIBRARY;
+    return GT_PEAK_FRAME_USER;
 }
 
 static void keep_frame(struct gt_peak_group *g, const char *file, const char *name, int64_t line)
@@ -136,42 +156,41 @@ static void keep_frame(struct gt_peak_group *g, const char *file, const char *na
     g->frames[k].line = line;
 }
 
-/* Hashes every frame (the group is the whole stack); keeps, for people,
- * the frames of the program's own code first, innermost first, then those
- * of Python packages, then any: PyTorch's stacks open with its own C++
- * frames (the unwinder, the allocator), which say nothing of the program
- * (oom's list of allocations orders frames the same way). */
+/* Hashes every frame (the group is the whole stack) and keeps the first
+ * frames of each kind, for choose_frames. */
 static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
 {
     struct stack_walk *w = ctx;
     const char *file = f->filename ? f->filename : "", *name = f->name ? f->name : "";
+    struct gt_peak_group *to = &w->kept[gt_peak_classify_frame(file)];
 
+    (void)depth;
     w->hash = mix(w->hash, file, strlen(file) + 1);
     w->hash = mix(w->hash, name, strlen(name) + 1);
     w->hash = mix(w->hash, &f->line, sizeof f->line);
-    if (w->g == NULL)
-        return 0;
-    (void)depth;
-    struct gt_peak_group *to = is_users(file)    ? w->g
-                               : is_python(file) ? &w->packages
-                                                 : &w->fallback;
     if (to->nframes < GT_PEAK_FRAMES)
         keep_frame(to, file, name, f->line);
     return 0;
 }
 
-/* The frames to show: the program's, then packages'; the others only
- * when the stack has no Python frame at all. */
-static void choose_frames(struct stack_walk *w)
+/* Appends from's frames to g while g has room. */
+static void append_frames(struct gt_peak_group *g, const struct gt_peak_group *from)
 {
-    const struct gt_peak_group *p = &w->packages, *o = &w->fallback;
+    for (size_t i = 0; i < from->nframes && g->nframes < GT_PEAK_FRAMES; i++)
+        g->frames[g->nframes++] = from->frames[i];
+}
 
-    for (size_t i = 0; i < p->nframes && w->g->nframes < GT_PEAK_FRAMES; i++)
-        keep_frame(w->g, p->frames[i].file, p->frames[i].function, p->frames[i].line);
-    if (w->g->nframes > 0)
-        return;
-    for (size_t i = 0; i < o->nframes; i++)
-        keep_frame(w->g, o->frames[i].file, o->frames[i].function, o->frames[i].line);
+/* The frames to show, for people: the program's own code first, innermost
+ * first, then installed Python's, and the others only when the stack has
+ * no Python frame at all: PyTorch's stacks open with its own C++ frames
+ * (the unwinder, the allocator), which say nothing of the program (oom's
+ * list of allocations orders frames the same way). */
+static void choose_frames(const struct stack_walk *w, struct gt_peak_group *g)
+{
+    append_frames(g, &w->kept[GT_PEAK_FRAME_USER]);
+    append_frames(g, &w->kept[GT_PEAK_FRAME_LIBRARY]);
+    if (g->nframes == 0)
+        append_frames(g, &w->kept[GT_PEAK_FRAME_OTHER]);
 }
 
 /* A group per stack: found by hash (open addressing over the groups). */
@@ -232,12 +251,8 @@ int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_allo
         struct gt_peak_group *g = group_for(&gs, w.hash, &fresh);
         if (fresh) {
             g->origin = origin;
-            if (origin == GT_PEAK_STACK) {
-                w.g = g;
-                w.packages.nframes = w.fallback.nframes = 0;
-                rc = gt_trace_stack(r, a->seq, take_frame, &w);
-                choose_frames(&w);
-            }
+            if (origin == GT_PEAK_STACK)
+                choose_frames(&w, g);
         }
         g->count++;
         g->requested += a->requested;
@@ -285,11 +300,11 @@ int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const 
     if (rc == 0)
         rc = gt_trace_open(path, &r, errbuf, errlen);
     for (size_t i = 0; rc == 0 && i < p->ndevices; i++)
-        rc = gt_peak_group_allocs(r, ps.live[i], ps.nlive[i], top, &p->devices[i].groups,
+        rc = gt_peak_group_allocs(r, ps.live[i].v, ps.live[i].n, top, &p->devices[i].groups,
                                   &p->devices[i].ngroups, &p->devices[i].ngroups_total);
     gt_trace_close(r);
     for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
-        free(ps.live[i]);
+        free(ps.live[i].v);
     if (rc != 0) {
         gt_peak_live_free(p);
         return rc;

@@ -13,14 +13,12 @@
  * with the document, so gt_pk_get finds a key of a large dict in constant
  * time however many places share that dict through the memo. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gputrace/err.h"
@@ -1709,40 +1707,31 @@ static int open_error(char *errbuf, size_t errlen, int code, const char *what)
  * once, sequentially, and only the decoded copies stay in memory. */
 int gt_pickle_load(const char *path, struct gt_pickle **out, char *errbuf, size_t errlen)
 {
-    struct stat st;
+    uint64_t size;
     void *map = NULL;
     int fd, rc;
 
     *out = NULL;
     char why[128];
-    if ((rc = gt_files_check_input(path, why, sizeof why)) != 0)
+    if ((rc = gt_files_open_input(path, &fd, &size, why, sizeof why)) != 0)
         return open_error(errbuf, errlen, rc, why);
-    /* O_NONBLOCK: a FIFO put there since the check must not hang the open */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOENT ? open_error(errbuf, errlen, GT_ENOENT, "no such file")
-                               : open_error(errbuf, errlen, GT_EIO, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return open_error(errbuf, errlen, GT_EIO, "not a regular file");
-    }
-    if ((uintmax_t)st.st_size > SIZE_MAX) {
+    if (size > SIZE_MAX) {
         close(fd);
         return open_error(errbuf, errlen, GT_ENOMEM, "too large to map into memory");
     }
-    if (st.st_size > 0) {
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (size > 0) {
+        map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
             return open_error(errbuf, errlen, e == ENOMEM ? GT_ENOMEM : GT_EIO, strerror(e));
         }
-        posix_madvise(map, (size_t)st.st_size, POSIX_MADV_SEQUENTIAL);
+        posix_madvise(map, (size_t)size, POSIX_MADV_SEQUENTIAL);
     }
     close(fd);
-    rc = gt_pickle_load_mem(map, (size_t)st.st_size, out, errbuf, errlen);
+    rc = gt_pickle_load_mem(map, (size_t)size, out, errbuf, errlen);
     if (map != NULL)
-        munmap(map, (size_t)st.st_size);
+        munmap(map, (size_t)size);
     return rc;
 }
 

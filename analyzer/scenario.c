@@ -72,9 +72,9 @@ static bool is_growth(int32_t kind)
  * added when absent. -1 when absent or when the table is full. */
 static int device_index(struct gt_scenario *s, int32_t ordinal, bool create)
 {
-    for (size_t i = 0; i < s->ndevices; i++)
-        if (s->devices[i].device == ordinal)
-            return (int)i;
+    const struct gt_scenario_device *found = gt_scenario_find(s, ordinal);
+    if (found)
+        return (int)(found - s->devices);
     if (!create || s->ndevices == GT_SCENARIO_MAX_DEVICES)
         return -1;
     struct gt_scenario_device *d = &s->devices[s->ndevices];
@@ -163,13 +163,16 @@ static void note_release(struct card_evidence *e, const struct gt_event *ev, int
     e->reserved -= ev->size < e->reserved ? ev->size : e->reserved;
 }
 
-static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
+/* The card pass, one event at a time (a gt_scenario_each_event callback:
+ * it never fails, and returns 0). */
+static int note_event(void *ctx, const struct gt_event *ev, int64_t index)
 {
+    struct pass *p = ctx;
     if (is_request(ev->kind)) {
         int i = device_index(p->s, ev->device, true);
         if (i < 0) {
             p->s->too_many_devices++;
-            return;
+            return 0;
         }
         struct gt_scenario_device *d = &p->s->devices[i];
         if (d->requests++ == 0)
@@ -179,7 +182,7 @@ static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
     }
     struct card_evidence *e = evidence_of(p, ev->device);
     if (!e)
-        return;
+        return 0;
     if (is_growth(ev->kind) || is_release(ev->kind))
         e->knows_reserved = true;
     if (is_growth(ev->kind))
@@ -197,9 +200,12 @@ static void note_event(struct pass *p, const struct gt_event *ev, int64_t index)
     }
     if (ev->kind != GT_EV_SEGMENT_FREE && ev->kind != GT_EV_SEGMENT_UNMAP)
         e->last_was_empty_cache = ev->kind == GT_EV_EMPTY_CACHE;
+    return 0;
 }
 
-static int read_events(struct gt_trace_reader *r, struct pass *p, char *errbuf, size_t errlen)
+int gt_scenario_each_event(struct gt_trace_reader *r,
+                           int (*fn)(void *ctx, const struct gt_event *ev, int64_t index),
+                           void *ctx, int64_t *count, char *errbuf, size_t errlen)
 {
     struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
     int64_t index = 0;
@@ -213,24 +219,20 @@ static int read_events(struct gt_trace_reader *r, struct pass *p, char *errbuf, 
         }
         if (n == 0)
             break;
-        for (size_t k = 0; k < n; k++, index++)
-            note_event(p, &evs[k], index);
+        for (size_t k = 0; rc == 0 && k < n; k++, index++)
+            rc = fn(ctx, &evs[k], index);
     }
-    p->s->events = index;
+    if (count)
+        *count = index;
     free(evs);
     return rc;
 }
 
 /* ------------------------------------------------------------ start state */
 
-struct block_list {
-    struct gt_initial_block *v;
-    size_t n, cap;
-};
-
-static int keep_block(void *ctx, const struct gt_initial_block *b)
+int gt_scenario_keep_block(void *ctx, const struct gt_initial_block *b)
 {
-    struct block_list *l = ctx;
+    struct gt_block_list *l = ctx;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         struct gt_initial_block *v = realloc(l->v, cap * sizeof(*v));
@@ -342,20 +344,20 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
                       char *errbuf, size_t errlen)
 {
     struct gt_trace_reader *r = NULL;
-    struct block_list blocks = {0};
+    struct gt_block_list blocks = {0};
     *out = NULL;
     struct gt_scenario *s = calloc(1, sizeof(*s));
     struct pass *p = calloc(1, sizeof(*p));
     int rc = s && p ? gt_trace_open(path, &r, errbuf, errlen) : GT_ENOMEM;
     if (rc == 0)
-        rc = gt_trace_initial_blocks(r, keep_block, &blocks);
+        rc = gt_trace_initial_blocks(r, gt_scenario_keep_block, &blocks);
     if (rc == 0) {
         s->blocks = blocks.v;
         s->nblocks = blocks.n;
         blocks.v = NULL;
         p->s = s;
         read_recorded_conf(r, s, p);
-        rc = read_events(r, p, errbuf, errlen);
+        rc = gt_scenario_each_event(r, note_event, p, &s->events, errbuf, errlen);
     }
     if (rc == 0)
         rc = gt_scenario_warm_start(s, r, errbuf, errlen);

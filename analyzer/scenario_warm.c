@@ -38,13 +38,11 @@
 #include "gputrace/units.h"
 #include "live_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gputrace/banned.h"
 
-#define READ_EVENTS 4096
 #define MIB ((uint64_t)1 << 20)
 /* MIRRORS: kMinBlockSize = 512: every block and segment size is a multiple. */
 #define MIN_BLOCK 512
@@ -76,12 +74,12 @@ struct warm {
     struct gt_totals totals;
 };
 
+/* The index of a device among s->devices, which w->win and w->recorded
+ * follow; -1 for an ordinal without requests. */
 static int device_slot(const struct gt_scenario *s, int32_t device)
 {
-    for (size_t i = 0; i < s->ndevices; i++)
-        if (s->devices[i].device == device)
-            return (int)i;
-    return -1;
+    const struct gt_scenario_device *d = gt_scenario_find(s, device);
+    return d ? (int)(d - s->devices) : -1;
 }
 
 /* The first request decides whether the device's window is warm. */
@@ -119,9 +117,14 @@ static int keep_before(struct window *win, const struct gt_event *ev)
     return 0;
 }
 
-static int note(struct warm *w, const struct gt_event *ev)
+/* The window pass, one event at a time (a gt_scenario_each_event
+ * callback); 0 or GT_ENOMEM. */
+static int note(void *ctx, const struct gt_event *ev, int64_t index)
 {
+    struct warm *w = ctx;
     int i = device_slot(w->s, ev->device);
+
+    (void)index;
 
     if (i < 0 || w->recorded[i])
         return 0; /* a recorded start state wins */
@@ -178,38 +181,24 @@ static uint64_t tidy_before(struct window *win)
     return sum;
 }
 
-static int add_block(struct gt_scenario *s, size_t *cap, const struct gt_initial_block *b)
-{
-    if (s->nblocks == *cap) {
-        size_t c = *cap ? *cap * 2 : 256;
-        struct gt_initial_block *v = realloc(s->blocks, c * sizeof(*v));
-        if (!v)
-            return GT_ENOMEM;
-        s->blocks = v;
-        *cap = c;
-    }
-    s->blocks[s->nblocks++] = *b;
-    return 0;
-}
-
-/* Appends blocks [from, s->nblocks) as one segment at their addresses. */
-static void close_segment(struct gt_scenario *s, size_t from, bool small_pool)
+/* Makes blocks [from, l->n) one segment at their addresses. */
+static void close_segment(struct gt_block_list *l, size_t from, bool small_pool)
 {
     uint64_t size = 0;
 
-    for (size_t k = from; k < s->nblocks; k++)
-        size += s->blocks[k].size;
-    for (size_t k = from; k < s->nblocks; k++) {
-        s->blocks[k].segment = s->blocks[from].addr;
-        s->blocks[k].segment_size = size;
-        s->blocks[k].small_pool = small_pool;
+    for (size_t k = from; k < l->n; k++)
+        size += l->v[k].size;
+    for (size_t k = from; k < l->n; k++) {
+        l->v[k].segment = l->v[from].addr;
+        l->v[k].segment_size = size;
+        l->v[k].small_pool = small_pool;
     }
 }
 
 /* Appends one block at *at (advanced past it); key: the address the
  * trace frees it by, 0 for none. */
-static int put(struct gt_scenario *s, size_t *cap, const struct window *win, int32_t device,
-               uint64_t *at, uint64_t size, uint64_t key, bool allocated)
+static int put(struct gt_block_list *l, const struct window *win, int32_t device, uint64_t *at,
+               uint64_t size, uint64_t key, bool allocated)
 {
     struct gt_initial_block b = {.device = device,
                                  .addr = *at,
@@ -219,18 +208,17 @@ static int put(struct gt_scenario *s, size_t *cap, const struct window *win, int
                                  .stream = win->stream,
                                  .key = key};
     *at += size;
-    return add_block(s, cap, &b);
+    return gt_scenario_keep_block(l, &b);
 }
 
-/* The rebuilt start state of one warm device into s->blocks: one
+/* The rebuilt start state of one warm device appended to l: one
  * large-pool segment with what stayed live, the large blocks freed in the
  * window and the free cache, in that order, and one small-pool segment
  * with the small blocks freed in the window. A block freed in the window
  * then merges with its free neighbours as it did in its real segment,
  * whose other blocks are not recorded; the segments sit past every address
  * of the trace and each block keeps the address the trace frees it by. */
-static int rebuild(struct gt_scenario *s, size_t *cap, struct gt_scenario_device *d,
-                   struct window *win)
+static int rebuild(struct gt_block_list *l, struct gt_scenario_device *d, struct window *win)
 {
     if (win->allocated > WARM_MAX || win->reserved > WARM_MAX)
         return 0;
@@ -241,7 +229,7 @@ static int rebuild(struct gt_scenario *s, size_t *cap, struct gt_scenario_device
     uint64_t rest = (allocated - known) / MIN_BLOCK * MIN_BLOCK;
     uint64_t cached = win->reserved > allocated ? (win->reserved - allocated) : 0;
     uint64_t at = win->max_end / SEGMENT_ALIGN * SEGMENT_ALIGN;
-    size_t from = s->nblocks;
+    size_t from = l->n;
     int rc = 0;
 
     cached = cached / MIN_BLOCK * MIN_BLOCK;
@@ -249,21 +237,21 @@ static int rebuild(struct gt_scenario *s, size_t *cap, struct gt_scenario_device
         return 0; /* no address room past the trace's: replay from empty */
     at += 2 * SEGMENT_ALIGN;
     if (rest > 0)
-        rc = put(s, cap, win, d->device, &at, rest, 0, true);
+        rc = put(l, win, d->device, &at, rest, 0, true);
     for (size_t k = 0; rc == 0 && k < win->nbefore; k++)
         if (win->before[k].size > SMALL_SIZE)
-            rc = put(s, cap, win, d->device, &at, win->before[k].size, win->before[k].addr, true);
+            rc = put(l, win, d->device, &at, win->before[k].size, win->before[k].addr, true);
     if (rc == 0 && cached > 0)
-        rc = put(s, cap, win, d->device, &at, cached, 0, false);
-    if (rc == 0 && s->nblocks > from)
-        close_segment(s, from, false);
+        rc = put(l, win, d->device, &at, cached, 0, false);
+    if (rc == 0 && l->n > from)
+        close_segment(l, from, false);
     at = (at + SEGMENT_ALIGN - 1) / SEGMENT_ALIGN * SEGMENT_ALIGN + SEGMENT_ALIGN;
-    from = s->nblocks;
+    from = l->n;
     for (size_t k = 0; rc == 0 && k < win->nbefore; k++)
         if (win->before[k].size <= SMALL_SIZE)
-            rc = put(s, cap, win, d->device, &at, win->before[k].size, win->before[k].addr, true);
-    if (rc == 0 && s->nblocks > from)
-        close_segment(s, from, true);
+            rc = put(l, win, d->device, &at, win->before[k].size, win->before[k].addr, true);
+    if (rc == 0 && l->n > from)
+        close_segment(l, from, true);
     if (rc == 0)
         d->start_inferred = true;
     return rc;
@@ -278,31 +266,12 @@ static int compare_device_addr(const void *pa, const void *pb)
     return (a->addr > b->addr) - (a->addr < b->addr);
 }
 
-static int read_window(struct gt_trace_reader *r, struct warm *w, char *errbuf, size_t errlen)
-{
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
-    int rc = evs ? gt_trace_rewind(r) : GT_ENOMEM;
-
-    while (rc == 0) {
-        size_t n = 0;
-        if ((rc = gt_trace_read(r, evs, READ_EVENTS, &n)) != 0) {
-            snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
-            break;
-        }
-        if (n == 0)
-            break;
-        for (size_t k = 0; rc == 0 && k < n; k++)
-            rc = note(w, &evs[k]);
-    }
-    free(evs);
-    return rc;
-}
-
 int gt_scenario_warm_start(struct gt_scenario *s, struct gt_trace_reader *r, char *errbuf,
                            size_t errlen)
 {
     struct warm *w = calloc(1, sizeof(*w));
-    size_t cap = s->nblocks;
+    /* the recorded start state, grown in place: s owns it again below */
+    struct gt_block_list l = {s->blocks, s->nblocks, s->nblocks};
     bool any = false;
     int rc = w ? gt_trace_totals_load(r, &w->totals) : GT_ENOMEM;
 
@@ -321,13 +290,17 @@ int gt_scenario_warm_start(struct gt_scenario *s, struct gt_trace_reader *r, cha
         rc = gt_live_init(&w->live);
     }
     if (rc == 0)
-        rc = read_window(r, w, errbuf, errlen);
+        rc = gt_trace_rewind(r);
+    if (rc == 0)
+        rc = gt_scenario_each_event(r, note, w, NULL, errbuf, errlen);
     for (size_t i = 0; rc == 0 && i < s->ndevices; i++) {
         if (w->win[i].warm && !w->recorded[i]) {
-            rc = rebuild(s, &cap, &s->devices[i], &w->win[i]);
+            rc = rebuild(&l, &s->devices[i], &w->win[i]);
             any = true;
         }
     }
+    s->blocks = l.v;
+    s->nblocks = l.n;
     if (rc == 0 && any && s->nblocks > 1)
         qsort(s->blocks, s->nblocks, sizeof(*s->blocks), compare_device_addr);
     if (w) {

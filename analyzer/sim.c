@@ -36,14 +36,17 @@
 
 enum { POOL_SMALL = 0, POOL_LARGE = 1 };
 
-/* A block: a piece of a segment. Invariants: blocks linked by prev/next tile
- * their segment without gaps in address order; a free mapped block is in its
- * pool's `blocks` set, an unmapped (expandable) block in `unmapped`, an
- * allocated block in neither. `xseg` is GT_SIM_NIL for cudaMalloc segments. */
-/* allocated: BLK_FREE, BLK_ALLOCATED, or BLK_PENDING (freed while other
- * streams used it: counted active, not allocated; neither merged, reused
- * nor released). gc_count_base of a pending block is its place in
- * gt_sim.pending instead (a free block sets it anew). */
+/* A block: a piece of a segment, in one of three states (`allocated`):
+ * BLK_FREE, BLK_ALLOCATED, or BLK_PENDING, freed while other streams still
+ * used it, so counted active but not allocated, and neither merged, reused
+ * nor released until they are done. Invariants: blocks linked by prev/next
+ * tile their segment without gaps in address order; a free mapped block is
+ * in its pool's `blocks` set, an unmapped (expandable) block in `unmapped`,
+ * an allocated or pending block in neither. `xseg` is GT_SIM_NIL for
+ * cudaMalloc segments. gc_count_base, from which the pool's clock gives a
+ * free block's age for garbage collection, holds a pending block's place in
+ * gt_sim.pending instead (the block sets it anew when it becomes free).
+ * `live` is 0 for a slot on gt_sim.free_list, so a stale handle is refused. */
 struct blk {
     uint64_t addr, size, requested, stream;
     uint64_t gc_count_base;

@@ -107,6 +107,29 @@ START_TEST(the_start_state_and_the_stacks_are_told_apart)
 }
 END_TEST
 
+/* peak's groups and oom's lists share this rule: a frame under lib/python
+ * is the standard library's or an installed package's, not the user's. */
+START_TEST(a_frame_under_lib_python_is_library_code_not_the_users)
+{
+    ck_assert_int_eq(gt_peak_classify_frame("/home/me/train.py"), GT_PEAK_FRAME_USER);
+    ck_assert_int_eq(gt_peak_classify_frame("train.py"), GT_PEAK_FRAME_USER);
+    ck_assert_int_eq(gt_peak_classify_frame("/usr/lib/python3.12/contextlib.py"),
+                     GT_PEAK_FRAME_LIBRARY);
+    ck_assert_int_eq(gt_peak_classify_frame("/venv/lib/python3.12/site-packages/torch/nn/"
+                                            "functional.py"),
+                     GT_PEAK_FRAME_LIBRARY);
+    ck_assert_int_eq(gt_peak_classify_frame("/opt/site-packages/einops/einops.py"),
+                     GT_PEAK_FRAME_LIBRARY);
+    ck_assert_int_eq(gt_peak_classify_frame("/usr/lib/python3/dist-packages/numpy/core.py"),
+                     GT_PEAK_FRAME_LIBRARY);
+    ck_assert_int_eq(gt_peak_classify_frame("c10/cuda/CUDACachingAllocator.cpp"),
+                     GT_PEAK_FRAME_OTHER);
+    ck_assert_int_eq(gt_peak_classify_frame("??"), GT_PEAK_FRAME_OTHER);
+    ck_assert_int_eq(gt_peak_classify_frame(""), GT_PEAK_FRAME_OTHER);
+    ck_assert_int_eq(gt_peak_classify_frame(NULL), GT_PEAK_FRAME_OTHER);
+}
+END_TEST
+
 static Suite *peak_suite(void)
 {
     Suite *s = suite_create("peak");
@@ -116,6 +139,7 @@ static Suite *peak_suite(void)
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_add_test(tc, the_groups_add_up_to_the_peak_every_command_reports);
     tcase_add_test(tc, the_start_state_and_the_stacks_are_told_apart);
+    tcase_add_test(tc, a_frame_under_lib_python_is_library_code_not_the_users);
     suite_add_tcase(s, tc);
     return s;
 }

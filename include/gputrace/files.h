@@ -7,6 +7,7 @@
 #define GPUTRACE_FILES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -14,6 +15,17 @@
  * GT_ENOENT when it does not exist, GT_EIO otherwise, with the reason in
  * errbuf ("is a directory", "is not a regular file (a FIFO)"). */
 int gt_files_check_input(const char *path, char *errbuf, size_t errlen);
+
+/* gt_files_open_input: opens path for reading as a regular file, without
+ * the window between a check and the open in which a FIFO (the open would
+ * hang) or a device could be put in its place: the file is opened
+ * non-blocking, refused after fstat unless regular, then made blocking
+ * again. On success *fd is the caller's (close it) and *size (may be NULL)
+ * the file's size; on error *fd is -1 and nothing is left open. Errors as
+ * gt_files_check_input's, in the same words ("is not a regular file (a
+ * FIFO)"; "cannot open: <reason>" when open or fstat fails); errbuf has
+ * the reason alone, for the caller's line that names the file. */
+int gt_files_open_input(const char *path, int *fd, uint64_t *size, char *errbuf, size_t errlen);
 
 /* gt_files_check_output: 0 when out may be written: it does not exist, or
  * it is a regular file (not followed if a symlink: the link is replaced)

@@ -63,6 +63,36 @@ int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const 
                          size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen);
 void gt_peak_live_free(struct gt_peak_live *p); /* accepts NULL */
 
+/* Where a frame's code comes from, in the order frames are shown: the
+ * user's own Python first, then the Python that came installed (the
+ * standard library and packages such as torch or einops: the frames
+ * PyTorch puts innermost), then C++ and compiled code. */
+enum gt_peak_frame_kind {
+    GT_PEAK_FRAME_USER,
+    GT_PEAK_FRAME_LIBRARY,
+    GT_PEAK_FRAME_OTHER,
+    GT_PEAK_FRAME_KINDS
+};
+
+/* gt_peak_classify_frame: the kind of a frame by its file (may be NULL:
+ * other): a .py file under site-packages, dist-packages or a lib/python
+ * directory is library code, any other .py file the user's. One rule, so
+ * that peak's groups and oom's lists agree on which frames are the user's. */
+enum gt_peak_frame_kind gt_peak_classify_frame(const char *file);
+
+/* A growable list of live allocations; the caller owns v (free() it, also
+ * after an error). */
+struct gt_peak_allocs {
+    struct gt_inspect_alloc *v;
+    size_t n, cap;
+};
+
+/* gt_peak_list_live: replaces the contents of *l with every live allocation
+ * of device, in gt_inspect_live's order, for gt_peak_group_allocs and for
+ * oom's list of the largest; only valid inside an on_event callback of
+ * gt_inspect_run. 0, or GT_ENOMEM with l holding those listed before. */
+int gt_peak_list_live(const struct gt_inspect *in, int32_t device, struct gt_peak_allocs *l);
+
 /* gt_peak_group_allocs: groups n live allocations by the call stack of the
  * event that made each (frames read through r), largest blocks first,
  * keeping the top largest (0: all). On success *groups is malloc'd (free

@@ -29,13 +29,10 @@ struct pass {
     const struct gt_scenario *scn;
     struct gt_growth *g;
     struct requests req[GT_SCENARIO_MAX_DEVICES];
-    /* second replay: the allocations kept by the later iterations */
-    struct gt_inspect_alloc *kept;
-    size_t nkept, capkept;
-    size_t device;             /* the device index being collected */
+    /* second replay: the live allocations at a last boundary */
+    struct gt_peak_allocs live;
     struct gt_trace_reader *r; /* frames of the kept allocations */
     size_t top;
-    int rc;
 };
 
 static size_t device_index(const struct gt_scenario *scn, int32_t device)
@@ -229,25 +226,6 @@ static int find_iterations(const struct requests *q, struct gt_growth_device *d)
 
 /* ------------------------------------------------------------ what is kept */
 
-static void keep(void *ctx, const struct gt_inspect_alloc *a)
-{
-    struct pass *p = ctx;
-    const struct gt_growth_device *d = &p->g->devices[p->device];
-    if (a->index < d->boundary[1] || a->index >= d->boundary[d->iterations - 1])
-        return;
-    if (p->nkept == p->capkept) {
-        size_t cap = p->capkept ? p->capkept * 2 : 256;
-        struct gt_inspect_alloc *k = realloc(p->kept, cap * sizeof *k);
-        if (!k) {
-            p->rc = GT_ENOMEM;
-            return;
-        }
-        p->kept = k;
-        p->capkept = cap;
-    }
-    p->kept[p->nkept++] = *a;
-}
-
 /* At each device's last boundary: the allocations made since the second
  * that are still live, grouped by stack. */
 static int at_last_boundary(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
@@ -259,15 +237,20 @@ static int at_last_boundary(void *ctx, struct gt_inspect *in, const struct gt_in
     struct gt_growth_device *g = &p->g->devices[d];
     if (!g->found || ev->index != g->boundary[g->iterations - 1])
         return 0;
-    p->device = d;
-    p->nkept = 0;
-    gt_inspect_live(in, ev->device, keep, p);
-    for (size_t i = 0; i < p->nkept; i++)
-        g->kept_bytes += p->kept[i].block;
-    g->kept_allocs = p->nkept;
-    if (p->rc)
-        return p->rc;
-    return gt_peak_group_allocs(p->r, p->kept, p->nkept, p->top, &g->groups, &g->ngroups,
+    int rc = gt_peak_list_live(in, ev->device, &p->live);
+    if (rc)
+        return rc;
+    /* kept: made from the second boundary on, before the last */
+    size_t n = 0;
+    for (size_t i = 0; i < p->live.n; i++) {
+        const struct gt_inspect_alloc *a = &p->live.v[i];
+        if (a->index < g->boundary[1] || a->index >= g->boundary[g->iterations - 1])
+            continue;
+        p->live.v[n++] = *a;
+        g->kept_bytes += a->block;
+    }
+    g->kept_allocs = n;
+    return gt_peak_group_allocs(p->r, p->live.v, n, p->top, &g->groups, &g->ngroups,
                                 &g->ngroups_total);
 }
 
@@ -320,7 +303,7 @@ int gt_growth_compute(const char *path, const struct gt_scenario *scn, const cha
     }
     if (rc == 0)
         rc = group_kept(path, &p, &conf, errbuf, errlen);
-    free(p.kept);
+    free(p.live.v);
     if (rc != 0) {
         gt_growth_free(g);
         return rc;

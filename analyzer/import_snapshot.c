@@ -2,7 +2,7 @@
  *
  * The pickle is decoded by pickle.c, which refuses anything that would run
  * code. Each device's trace becomes gpu-trace events; what a snapshot lacks
- * is rebuilt by the rules of shared spec §20: empty_cache() calls from runs
+ * is rebuilt by the rules of docs/notes/pytorch-allocator.md §20: empty_cache() calls from runs
  * of segment_free (§20.4) and the allocator state before the first event
  * from the final segments with the trace undone (§20.3). */
 #include <stdarg.h>
@@ -158,7 +158,7 @@ static int is_release(const char *a)
     return strcmp(a, "segment_free") == 0 || strcmp(a, "segment_unmap") == 0;
 }
 
-/* Whether the run of releases starting at i was an empty_cache() (spec
+/* Whether the run of releases starting at i was an empty_cache() (docs/notes/pytorch-allocator.md
  * §20.4): its frames say so, or it is not followed by the new segment or the
  * OOM that ends a malloc's own release-and-retry. */
 static int run_is_empty_cache(const struct gt_pk *trace, size_t i)
@@ -477,10 +477,10 @@ static uint64_t first_alloc_in(const struct vec *allocs, uint64_t lo, uint64_t h
     return best;
 }
 
-/* The size a block freed in the trace had (spec §20.3): round_size of the
- * request, extended over a following gap that cannot be a free block, or up
- * to where the trace's first allocation into that gap landed while the block
- * was live (the allocator hands out the low end of a free block). */
+/* The size a block freed in the trace had (docs/notes/pytorch-allocator.md §20.3): round_size of
+ * the request, extended over a following gap that cannot be a free block, or up to where the
+ * trace's first allocation into that gap landed while the block was live (the allocator hands out
+ * the low end of a free block). */
 static uint64_t freed_block_size(const struct snap *im, const struct vec *allocs,
                                  const struct live *l, const struct seg *g, uint64_t limit)
 {

@@ -594,7 +594,7 @@ static int32_t event_kind(const struct gt_drain *d, const struct gt_ring_record 
         return c->kind == GT_RING_KIND_VMM_MAP ? GT_EV_SEGMENT_MAP : GT_EV_SEGMENT_UNMAP;
     case GT_RING_KIND_VMM_CREATE:
         /* Under expandable segments an OOM is a cuMemCreate that fails
-         * (cupti.md §4.1); a successful one is memory not yet mapped. */
+         * (docs/notes/cupti.md §4.1); a successful one is memory not yet mapped. */
         if (!native || ok)
             return 0;
         ev->addr = 0;
@@ -682,7 +682,7 @@ static bool probe_unpend(struct gt_drain *d, int64_t pid, int64_t tid, size_t n)
  * cudaMallocAsync(guess) with guess = min(free, limit - used), halved
  * (guess >>= 1) after each cudaErrorMemoryAllocation, and the first success
  * freed at once. None of it is a tensor, so requests mode drops the whole
- * run (cupti.md §4.2). Followed per thread: the program's MEMINFO, then
+ * run (docs/notes/cupti.md §4.2). Followed per thread: the program's MEMINFO, then
  * allocations of first <= free and first >> k with k rising, all failed
  * but the last, then the free of the last one's address as the thread's
  * next record. Anything else on that thread ends the watch. Returns true
@@ -983,7 +983,7 @@ int gt_drain_poll(struct gt_drain *d, unsigned flags)
     }
     if (rc == GT_OK)
         rc = write_pending(d, (flags & GT_DRAIN_FLUSH) != 0);
-    /* Commit at least every COMMIT_NS (spec cupti.md §5.3): a launcher killed
+    /* Commit at least every COMMIT_NS (docs/notes/cupti.md §5.3): a launcher killed
      * mid-recording then loses at most that much of what it drained. */
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);

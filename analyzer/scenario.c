@@ -123,9 +123,9 @@ static struct card_evidence *evidence_of(struct pass *p, int32_t device)
 }
 
 /* A cudaMalloc the real allocator made (a segment_alloc or map): the card
- * held reserved memory after it (spec §20.2). A run of releases not started
- * by empty_cache() before it was the allocator's release-and-retry: the
- * same cudaMalloc had failed with the memory reserved before the run. */
+ * held reserved memory after it (docs/notes/pytorch-allocator.md §20.2). A run of releases not
+ * started by empty_cache() before it was the allocator's release-and-retry: the same cudaMalloc had
+ * failed with the memory reserved before the run. */
 static void note_growth(struct pass *p, struct card_evidence *e, const struct gt_event *ev,
                         int64_t index)
 {
@@ -191,7 +191,7 @@ static int note_event(void *ctx, const struct gt_event *ev, int64_t index)
         note_release(e, ev, index);
     else if (ev->kind == GT_EV_ALLOC || ev->kind == GT_EV_FREE || ev->kind == GT_EV_FREE_REQUESTED)
         e->releasing = false;
-    /* spec §20.2: at a recorded OOM the card is what the allocator had
+    /* docs/notes/pytorch-allocator.md §20.2: at a recorded OOM the card is what the allocator had
      * reserved plus what the driver still had free (the event's addr) */
     if (gt_event_failed_request(ev) && ev->addr > 0 && !e->have_oom && e->knows_reserved) {
         e->have_oom = true;
@@ -323,7 +323,7 @@ static void decide_card(struct gt_scenario_device *d, const struct card_evidence
         d->memory = e->oom_card;
         d->source_event = e->oom_event;
     } else if (e->retry_event >= 0 && e->low <= e->high) {
-        /* Any card inside the bounds replays the recording alike (spec
+        /* Any card inside the bounds replays the recording alike (docs/notes/pytorch-allocator.md
          * §20.2); the middle, at the 2 MiB granularity of cudaMalloc, is
          * furthest from either contradiction. */
         uint64_t mid = e->low + (e->high - e->low) / 2;

@@ -1,7 +1,7 @@
 /* A simulation of PyTorch's CUDA caching allocator for one device.
  *
  * The code follows c10/cuda/CUDACachingAllocator.cpp (DeviceCachingAllocator)
- * function by function; the shared spec pytorch-allocator.md paraphrases it.
+ * function by function; the docs/notes/pytorch-allocator.md paraphrases it.
  * Each rule is tagged MIRRORS: with the function or constant it reproduces.
  * Blocks live in one array and refer to each other by index; the free blocks
  * of each pool sit in ordered sets (sim_set.c) keyed like PyTorch's std::set. */
@@ -29,7 +29,8 @@
 #define K_ROUND_LARGE (2 * MIB)
 /* MIRRORS: allocate(): sizes >= 1 EB are refused before any bookkeeping. */
 #define K_ONE_EXA_BYTES ((uint64_t)1 << 60)
-/* Synthetic segment addresses (spec §18.2): first fit from here, 2 MiB aligned. */
+/* Synthetic segment addresses (docs/notes/pytorch-allocator.md §18.2): first fit from here, 2 MiB
+ * aligned. */
 #define SIM_ADDR_BASE ((uint64_t)0x7f0000000000)
 #define SIM_ADDR_ALIGN (2 * MIB)
 #define SIM_DEFAULT_TOTAL (80 * GIB)
@@ -302,8 +303,8 @@ static int range_insert(struct gt_sim *s, size_t i, uint64_t start, uint64_t len
     return 0;
 }
 
-/* A borrowed real address (spec §20.1), if the caller supplies one that does
- * not overlap a range in use; 0 otherwise. */
+/* A borrowed real address (docs/notes/pytorch-allocator.md §20.1), if the caller supplies one that
+ * does not overlap a range in use; 0 otherwise. */
 static uint64_t addr_borrow(struct gt_sim *s, uint64_t len, size_t *pos)
 {
     if (!s->opts.segment_addr)
@@ -320,8 +321,8 @@ static uint64_t addr_borrow(struct gt_sim *s, uint64_t len, size_t *pos)
     return at;
 }
 
-/* Synthetic addresses (spec §18.2): the lowest free 2 MiB-aligned range at or
- * above SIM_ADDR_BASE, first fit; freed ranges are reused. */
+/* Synthetic addresses (docs/notes/pytorch-allocator.md §18.2): the lowest free 2 MiB-aligned range
+ * at or above SIM_ADDR_BASE, first fit; freed ranges are reused. */
 static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
 {
     uint64_t len = (size + SIM_ADDR_ALIGN - 1) / SIM_ADDR_ALIGN * SIM_ADDR_ALIGN;
@@ -692,7 +693,8 @@ static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int poo
     return c;
 }
 
-/* Device memory available for n more bytes: the cap model of spec §18.1. */
+/* Device memory available for n more bytes: the cap model of docs/notes/pytorch-allocator.md §18.1.
+ */
 static int device_has_room(const struct gt_sim *s, uint64_t n)
 {
     return s->opts.device_limit == 0 || s->total_allocated_memory + n <= s->opts.device_limit;

@@ -111,9 +111,9 @@ static bool inside_lent(const struct dev *d, uint64_t addr)
     return false;
 }
 
-/* Lends the real address (spec §20.1): the next real segment_alloc of the
- * same size, or for an expandable segment's VA the base where the next real
- * segment_map outside earlier VAs mapped. */
+/* Lends the real address (docs/notes/pytorch-allocator.md §20.1): the next real segment_alloc of
+ * the same size, or for an expandable segment's VA the base where the next real segment_map outside
+ * earlier VAs mapped. */
 static uint64_t lend_address(void *ctx, uint64_t size)
 {
     struct dev *d = ctx;

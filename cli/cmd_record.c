@@ -446,7 +446,7 @@ static int child_env(const struct record_args *args, const char *inject, const c
         return errno;
     if (args->mode == GT_DRAIN_NATIVE)
         return 0;
-    /* Requests mode: allocators that call CUDA for every tensor (cupti.md
+    /* Requests mode: allocators that call CUDA for every tensor (docs/notes/cupti.md
      * §4.2, §4.3). PyTorch reads PYTORCH_ALLOC_CONF first where it knows
      * it, so both spellings are set. */
     if (setenv("PYTORCH_CUDA_ALLOC_CONF", "backend:cudaMallocAsync", 1) != 0 ||

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CLI contract of gpu-trace (conventions.md, CLI and Errors): every --help
+# CLI contract of gpu-trace (docs/notes/conventions.md, CLI and Errors): every --help
 # works, usage errors exit 2, bad files and values exit 1 with exactly one
 # line "gpu-trace: error: ..." naming the file or value, and output that
 # cannot be written is an error.

@@ -1,5 +1,5 @@
 /* Tests of conf.h: PYTORCH_CUDA_ALLOC_CONF as the newest PyTorch parses it.
- * The cases of pytorch-allocator.md §15.2 (test_cuda.py test_allocator_settings)
+ * The cases of docs/notes/pytorch-allocator.md §15.2 (test_cuda.py test_allocator_settings)
  * and §15.3 (c10 AllocatorConfig_test) appear here by name. */
 #include <check.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* Tests of the OOM diagnosis (oom.h): small CSV traces whose OOMs follow by
- * hand from the allocator rules (shared spec pytorch-allocator.md §2, §4,
+ * hand from the allocator rules (docs/notes/pytorch-allocator.md §2, §4,
  * §5, §10), a trace written with stacks for the frames, and the real OOM of
  * the H100 capped recording (tests/data/gpu-h100/capture.log). */
 #include <check.h>

@@ -1,6 +1,6 @@
 /* Check suite for the allocator simulator (analyzer/sim.c): one test per
- * MIRRORS: rule, and the acceptance cases of spec §15 that need no CUDA graph,
- * MemPool or record_stream. */
+ * MIRRORS: rule, and the acceptance cases of docs/notes/pytorch-allocator.md §15 that need no CUDA
+ * graph, MemPool or record_stream. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +108,7 @@ END_TEST
 START_TEST(allocation_size_follows_the_segment_size_table)
 {
     struct gt_conf d = conf_of("default");
-    /* MIRRORS: get_allocation_size, spec §2.4 table. */
+    /* MIRRORS: get_allocation_size, docs/notes/pytorch-allocator.md §2.4 table. */
     ck_assert_uint_eq(gt_sim_allocation_size(&d, 512), 2 * MIB);
     ck_assert_uint_eq(gt_sim_allocation_size(&d, 1048576), 2 * MIB);
     ck_assert_uint_eq(gt_sim_allocation_size(&d, 1049088), 20 * MIB);
@@ -447,7 +447,7 @@ END_TEST
 START_TEST(garbage_collection_needs_a_memory_fraction)
 {
     /* Same workload with and without per_process_memory_fraction: only the
-     * former frees the old cached segment before growing (spec §8). */
+     * former frees the old cached segment before growing (docs/notes/pytorch-allocator.md §8). */
     const char *confs[2] = {"garbage_collection_threshold:0.5",
                             "garbage_collection_threshold:0.5,per_process_memory_fraction:0.5"};
     int64_t freed[2];
@@ -594,7 +594,8 @@ START_TEST(nocache_makes_every_request_its_own_device_allocation)
 }
 END_TEST
 
-/* ------------------------------------------------------------ spec §15 */
+/* ------------------------------------------------------------ docs/notes/pytorch-allocator.md §15
+ */
 
 START_TEST(s15_1_memory_stats_track_active_bytes_and_release)
 {

@@ -358,8 +358,8 @@ START_TEST(every_shared_snapshot_imports_and_replays_like_the_real_allocator)
                       (long long)d->segment_events_real, (long long)d->segment_events_sim);
         ck_assert_msg(d->unknown_frees == 0, "%s: %lld frees of unknown blocks", files[i],
                       (long long)d->unknown_frees);
-        /* spec §20.3's check: after the replay, the simulated blocks equal the
-         * dump's, block for block */
+        /* docs/notes/pytorch-allocator.md §20.3's check: after the replay, the simulated blocks
+         * equal the dump's, block for block */
         ck_assert_msg(d->final_blocks_real > 0 && d->final_blocks_matched == d->final_blocks_real,
                       "%s: %lld of %lld blocks of the dump reproduced", files[i],
                       (long long)d->final_blocks_matched, (long long)d->final_blocks_real);

@@ -5,7 +5,8 @@
  * request stream is replayed under the run's own settings; every real segment
  * event must be reproduced in order and size, and every key of
  * torch.cuda.memory_stats() must come out equal. Real segment addresses are
- * borrowed (spec §20.1); a second test replays with synthetic addresses. */
+ * borrowed (docs/notes/pytorch-allocator.md §20.1); a second test replays with synthetic addresses.
+ */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -339,8 +340,8 @@ START_TEST(synthetic_addresses_reproduce_the_peaks_except_one_tie)
     int64_t sim = gt_sim_get_stats(s)->reserved_bytes[GT_SIM_ALL].peak;
     if (strcmp(name, "roundup4") == 0) {
         /* Pinned divergence: two equal-size free blocks were tied and the
-         * synthetic addresses break the tie the other way (spec §20.1); the
-         * peak then differs by 12 MiB (0.5%). Borrowed addresses fix it. */
+         * synthetic addresses break the tie the other way (docs/notes/pytorch-allocator.md §20.1);
+         * the peak then differs by 12 MiB (0.5%). Borrowed addresses fix it. */
         ck_assert_int_eq(sim, 2587885568);
         ck_assert_int_eq(real, 2600468480);
     } else {

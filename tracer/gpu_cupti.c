@@ -68,7 +68,7 @@ int gt_cupti_load(const char *path, char *err, size_t errlen)
         g_cupti.lib = try_open(path, 0);
     } else {
         /* A CUPTI already in the process first: a second copy with another
-         * soname would fight the first over the driver (cupti.md §1.6). */
+         * soname would fight the first over the driver (docs/notes/cupti.md §1.6). */
         for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(loaded) / sizeof(*loaded); i++)
             g_cupti.lib = try_open(loaded[i], RTLD_NOLOAD);
         for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(fresh) / sizeof(*fresh); i++)

@@ -1,7 +1,7 @@
 /* The one seam between the injection library and CUPTI: every CUPTI call of
  * the tracer goes through these functions, which call CUPTI through
  * pointers resolved with dlsym. The library is never linked against libcupti
- * (cupti.md §0.5, §1.6): it binds to the CUPTI the process already has
+ * (docs/notes/cupti.md §0.5, §1.6): it binds to the CUPTI the process already has
  * mapped (PyTorch's wheel preloads one), or to $GPUTRACE_CUPTI, which is how
  * the tests substitute their double. Only the types and enums of cupti.h are
  * used at compile time. */
@@ -32,7 +32,7 @@ CUptiResult gt_cupti_subscribe(CUpti_CallbackFunc cb, void *userdata, char *err,
 /* cuptiEnableCallback(1, subscriber, domain, cbid). */
 CUptiResult gt_cupti_enable(CUpti_CallbackDomain domain, CUpti_CallbackId cbid);
 
-/* cuptiUnsubscribe, for a failed start only: never at exit (cupti.md §1.3). */
+/* cuptiUnsubscribe, for a failed start only: never at exit (docs/notes/cupti.md §1.3). */
 void gt_cupti_unsubscribe(void);
 
 /* CUPTI's name for `r` ("CUPTI_ERROR_UNKNOWN"), or "CUPTI error" when the
@@ -41,7 +41,7 @@ const char *gt_cupti_result_name(CUptiResult r);
 
 /* The device ordinal of `ctx`, -1 when ctx is NULL or CUPTI cannot tell. The
  * answer is cached per context uid in a fixed lock-free table, so the hot
- * path calls cuptiGetDeviceId once per context (cupti.md §2.4, §5.2). Safe
+ * path calls cuptiGetDeviceId once per context (docs/notes/cupti.md §2.4, §5.2). Safe
  * from callbacks on any thread. */
 int32_t gt_cupti_device(CUcontext ctx, uint32_t context_uid);
 

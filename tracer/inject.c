@@ -1,11 +1,11 @@
 /* libgputrace-inject.so: loaded by the CUDA driver through
  * CUDA_INJECTION64_PATH, which calls InitializeInjection during the first
- * cuInit. It subscribes to the CUPTI callbacks of the memory APIs (cupti.md
+ * cuInit. It subscribes to the CUPTI callbacks of the memory APIs (docs/notes/cupti.md
  * §2.3) and turns each API exit into one fixed-size record of the process's
  * ring (include/gputrace/ring.h), which `gpu-trace record` drains. Facts
  * only: which records are requests or segments is the launcher's business.
  *
- * A polite guest (conventions.md): configured by GPUTRACE_* variables read
+ * A polite guest (docs/notes/conventions.md): configured by GPUTRACE_* variables read
  * once; never exits, aborts or breaks the program (a tracer that cannot
  * start says why in the ring's status, which the launcher reports, and on
  * stderr only what the ring cannot carry); callbacks take no
@@ -88,7 +88,7 @@ static int64_t thread_id(struct gt_tls *t)
 }
 
 /* The forked child has only the forking thread; it never touches CUPTI or
- * the parent's ring (cupti.md §1.4), and must not report the parent's tid. */
+ * the parent's ring (docs/notes/cupti.md §1.4), and must not report the parent's tid. */
 static void atfork_child(void)
 {
     atomic_store_explicit(&g_active, 0, memory_order_relaxed);
@@ -105,7 +105,7 @@ static void at_exit(void)
     /* Stop first, so the END marker is the process's last record; frees
      * made by later exit handlers carry nothing the analyzer needs: it
      * closes every live allocation at the process's end. No cuptiFinalize
-     * or Unsubscribe here: both can hang at exit (cupti.md §1.3). */
+     * or Unsubscribe here: both can hang at exit (docs/notes/cupti.md §1.3). */
     atomic_store_explicit(&g_active, 0, memory_order_relaxed);
     gt_ringw_publish_end(&g_ring, thread_id(&tls), END_WAIT_MS);
 }
@@ -165,12 +165,12 @@ static uint64_t mul_sat(uint64_t a, uint64_t b)
 }
 
 /* Output parameters hold something only when the call succeeded, and the
- * program may have passed NULL (cupti.md §2.2). */
+ * program may have passed NULL (docs/notes/cupti.md §2.2). */
 #define OUT(ok, p) ((ok) && (p) != NULL ? (uint64_t)(uintptr_t) * (p) : 0)
 #define OUT_U(ok, p) ((ok) && (p) != NULL ? (uint64_t) * (p) : 0)
 #define HANDLE(h) ((uint64_t)(uintptr_t)(h))
 
-/* The runtime calls of cupti.md §2.3: fills kind, addr, size and stream of
+/* The runtime calls of docs/notes/cupti.md §2.3: fills kind, addr, size and stream of
  * *ev from the params at API exit; returns 0, or -1 for a cbid we do not
  * trace. `ok`: the call returned cudaSuccess. */
 static int translate_runtime(CUpti_CallbackId cbid, const void *params, int ok,
@@ -277,7 +277,7 @@ static int translate_runtime(CUpti_CallbackId cbid, const void *params, int ok,
     }
 }
 
-/* The driver calls of cupti.md §2.3, as translate_runtime. */
+/* The driver calls of docs/notes/cupti.md §2.3, as translate_runtime. */
 static int translate_driver(CUpti_CallbackId cbid, const void *params, int ok,
                             struct gt_ringw_event *ev)
 {
@@ -481,14 +481,14 @@ static int is_release_call(int runtime, CUpti_CallbackId cbid)
     }
 }
 
-/* API enter and exit of a traced runtime or driver call (cupti.md §2.6-2.7).
+/* API enter and exit of a traced runtime or driver call (docs/notes/cupti.md §2.6-2.7).
  * ENTER only stamps the invocation and counts runtime depth; EXIT makes the
  * record. A driver call made while a traced runtime call runs on this
  * thread is not recorded: the runtime record stands for it.
  *
  * The runtime initializes the driver inside its first call, so that call's
  * ENTER came before we subscribed and only its EXIT arrives, at depth 0
- * (cupti.md §1.1). The driver calls it made after cuInit are then already
+ * (docs/notes/cupti.md §1.1). The driver calls it made after cuInit are then already
  * published, unnested: they are the ones counted, and the orphan runtime
  * record becomes the nested one. Runtime calls do not nest, so every driver
  * record of this thread since its last runtime callback lies inside it. */
@@ -596,7 +596,7 @@ void CUPTIAPI gt_inject_callback(void *userdata, CUpti_CallbackDomain domain, CU
 
 /* ---- start --------------------------------------------------------------- */
 
-/* What we enable (cupti.md §2.3): individual cbids, never whole domains. */
+/* What we enable (docs/notes/cupti.md §2.3): individual cbids, never whole domains. */
 const struct gt_inject_cbid gt_inject_cbids[] = {
 #define RT(name)                                                                                   \
     {                                                                                              \

@@ -16,7 +16,7 @@ struct gt_inject_cbid {
     CUpti_CallbackId cbid;
 };
 
-/* The cbids InitializeInjection enables (cupti.md §2.3), besides the STATE
+/* The cbids InitializeInjection enables (docs/notes/cupti.md §2.3), besides the STATE
  * domain's fatal error. */
 extern const struct gt_inject_cbid gt_inject_cbids[];
 extern const size_t gt_inject_ncbids;

@@ -1,4 +1,4 @@
-/* Tests of the CUPTI callback of libgputrace-inject.so (cupti.md §6.2, CI
+/* Tests of the CUPTI callback of libgputrace-inject.so (docs/notes/cupti.md §6.2, CI
  * layer 1): synthetic CUpti_CallbackData with the real *_params structs of
  * CUPTI's headers, fed to the callback, and the ring records it writes. The
  * library's sources are compiled in, so the test reaches the seam's statics

@@ -1,7 +1,7 @@
 /* PYTORCH_CUDA_ALLOC_CONF: parsing and validation with PyTorch's grammar and
  * error messages (c10/core/AllocatorConfig.cpp and
  * c10/cuda/CUDAAllocatorConfig.cpp, newest release, ~2.9+; see
- * shared spec pytorch-allocator.md §11), plus the two names gpu-trace adds:
+ * docs/notes/pytorch-allocator.md §11), plus the two names gpu-trace adds:
  * "default" (no settings) and "nocache" (PYTORCH_NO_CUDA_MEMORY_CACHING=1). */
 #ifndef GPUTRACE_CONF_H
 #define GPUTRACE_CONF_H

@@ -21,7 +21,8 @@ struct gt_import_summary {
     int64_t initial_reserved_bytes;
     int64_t initial_allocated_bytes;
     int64_t skipped_events;       /* free_completed, snapshot, annotations */
-    int64_t inferred_empty_cache; /* empty_cache events inserted (spec §20.4) */
+    int64_t inferred_empty_cache; /* empty_cache events inserted (docs/notes/pytorch-allocator.md
+                                     §20.4) */
 };
 
 /* gt_import_trace: a gpu-trace trace of any version this build reads (v1:
@@ -106,16 +107,15 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
                      char *errbuf, size_t errlen);
 
 /* gt_import_snapshot: converts a PyTorch memory snapshot (the pickle that
- * torch.cuda.memory._dump_snapshot writes; shared spec §14) into a new trace.
+ * torch.cuda.memory._dump_snapshot writes; docs/notes/pytorch-allocator.md §14) into a new trace.
  * The pickle is decoded without running code (pickle.h). Every device trace
  * becomes events (alloc, free = free_requested, segment_*, oom); the frames
  * of allocations and OOMs are kept; allocator_settings' PYTORCH_CUDA_ALLOC_CONF
  * becomes meta alloc_conf; empty_cache calls, absent from snapshots, are
- * inferred from runs of segment_free (spec §20.4); the allocator state before
- * the first event is rebuilt from the final segments by undoing the trace
- * (spec §20.3) and stored in initial_blocks. Errors as gt_import_csv, plus
- * those of gt_pickle_load and GT_EFOREIGN for a pickle that is not a
- * snapshot. */
+ * inferred from runs of segment_free (docs/notes/pytorch-allocator.md §20.4); the allocator state
+ * before the first event is rebuilt from the final segments by undoing the trace
+ * (docs/notes/pytorch-allocator.md §20.3) and stored in initial_blocks. Errors as gt_import_csv,
+ * plus those of gt_pickle_load and GT_EFOREIGN for a pickle that is not a snapshot. */
 int gt_import_snapshot(const char *path, const char *trace_path,
                        const struct gt_import_options *opts, struct gt_import_summary *sum,
                        char *errbuf, size_t errlen);

@@ -3,7 +3,7 @@
  * the numbers of PyTorch's OOM message, a verdict (fragmentation or genuine),
  * the largest live allocations with their Python frames, how far the peak
  * must shrink, and the configs of the default sweep that avoid it: the
- * answer `gpu-trace oom` prints (shared spec users.md, need 1). */
+ * answer `gpu-trace oom` prints (docs/notes/users.md, need 1). */
 #ifndef GPUTRACE_OOM_H
 #define GPUTRACE_OOM_H
 

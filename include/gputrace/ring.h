@@ -4,8 +4,8 @@
  * ring file <GPUTRACE_RING_DIR>/ring-<pid>.bin (O_CREAT|O_EXCL, mode 0600),
  * sizes it, maps it MAP_SHARED and fills the header. Records reach the file's
  * pages the moment they are published, so a SIGKILL, abort() or os._exit of
- * the traced process loses nothing that was published (shared spec
- * cupti.md §0.4, §5.4). This header is the contract of both sides; it uses
+ * the traced process loses nothing that was published (
+ * docs/notes/cupti.md §0.4, §5.4). This header is the contract of both sides; it uses
  * only C11 atomics so the injection library needs no gpu-trace code.
  *
  * Publication: a producer claims index i = head with a compare-and-swap that

@@ -1,8 +1,8 @@
 /* A simulation of one device's PyTorch CUDA caching allocator
  * (c10/cuda/CUDACachingAllocator.cpp, DeviceCachingAllocator), driven one
  * request at a time. Every rule in analyzer/sim.c carries a MIRRORS: tag naming
- * the PyTorch function or constant it reproduces; shared spec
- * pytorch-allocator.md §1-§11 and §18 describe them.
+ * the PyTorch function or constant it reproduces;
+ * docs/notes/pytorch-allocator.md §1-§11 and §18 describe them.
  *
  * Not simulated: CUDA graphs and MemPools (private pools), record_stream and
  * cross-stream events (a free returns the block at once), IPC, the
@@ -65,9 +65,9 @@ struct gt_sim_options {
     uint64_t device_total;
     gt_sim_segment_cb on_segment; /* may be NULL */
     /* Where a trace carries the real allocator's segment addresses, replay
-     * borrows them (spec §20.1): called for each new cudaMalloc segment or
-     * expandable VA reservation with its size; returns the address to use, or
-     * 0 for the synthetic first-fit address. May be NULL. */
+     * borrows them (docs/notes/pytorch-allocator.md §20.1): called for each new cudaMalloc segment
+     * or expandable VA reservation with its size; returns the address to use, or 0 for the
+     * synthetic first-fit address. May be NULL. */
     uint64_t (*segment_addr)(void *ctx, uint64_t size);
     void *cb_ctx;
     /* Run gt_sim_check after every operation (the tests set it; GT_DEBUG=2

@@ -3,7 +3,8 @@
  * native-mode recordings), or the running totals of profiler traces. The
  * trace's requests are replayed under its recorded settings, starting from
  * its rebuilt start state, with the real segment addresses lent to the
- * simulator (spec §20.1) and the device cap inferred from an OOM (§20.2). */
+ * simulator (docs/notes/pytorch-allocator.md §20.1) and the device cap inferred from an OOM
+ * (§20.2). */
 #ifndef GPUTRACE_VALIDATE_H
 #define GPUTRACE_VALIDATE_H
 

@@ -1,5 +1,5 @@
 /* A CUDA driver double, built as libcuda.so.1, for running the tracer and
- * `gpu-trace record` without a GPU (shared spec cupti.md §6.2).
+ * `gpu-trace record` without a GPU (docs/notes/cupti.md §6.2).
  *  - cuInit loads $CUDA_INJECTION64_PATH and calls its InitializeInjection
  *    once, on the calling thread, before returning: what the real driver
  *    does and the toolkit's stub does not (§1.1, §6.1).
@@ -555,7 +555,7 @@ CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
 /* Runtime stand-ins. The real runtime initializes the driver lazily inside
  * its first call, after that call's ENTER site; doing the same here lets a
  * scenario that skips cuInit show the tracer an EXIT without its ENTER
- * (spec §1.1). The numeric values of the CUresult codes used here equal
+ * (docs/notes/cupti.md §1.1). The numeric values of the CUresult codes used here equal
  * their cudaError_t counterparts (1, 2, 3), so results pass through. */
 
 static int rt_result(CUresult r)

@@ -5,7 +5,7 @@
  * fake_cuda* stand in for the CUDA runtime: each one reports a RUNTIME_API
  * ENTER/EXIT pair around the driver call that implements it, the way
  * libcudart's calls reach the driver inside a traced runtime call (shared
- * spec cupti.md §2.6), so a tracer that counts both domains counts twice.
+ * docs/notes/cupti.md §2.6), so a tracer that counts both domains counts twice.
  * Their results are cudaError_t values; the params structs are the real
  * ones from generated_cuda_runtime_api_meta.h. Streams are opaque here
  * (void *) so callers need no CUDA header. */

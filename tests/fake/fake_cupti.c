@@ -1,5 +1,5 @@
 /* A CUPTI double, built as libcupti.so.13, for running the tracer without a
- * GPU (shared spec cupti.md §6.2). It implements the entry points an
+ * GPU (docs/notes/cupti.md §6.2). It implements the entry points an
  * injection library resolves, with the same prototypes (cupti.h is included
  * so the compiler checks them) and the semantics the tracer depends on:
  *  - one subscriber at a time; a second subscribe, or FAKE_CUPTI_BUSY=1,

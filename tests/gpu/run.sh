@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (issue 4, cupti.md §6.4), run on a machine with an NVIDIA GPU,
+# The GPU check (issue 4, docs/notes/cupti.md §6.4), run on a machine with an NVIDIA GPU,
 # PyTorch and python3 (the device tool's machine). Everything it writes goes
 # to $OUT (or ./gpu-out). It uses binaries built beforehand on the
 # development machine by tests/gpu/prebuild.sh (gpu-bin/: gpu-trace with

@@ -188,6 +188,7 @@ struct seg {
 struct live {
     uint64_t addr, size, requested;
     size_t freed_at; /* index of the trace entry that freed it, or SIZE_MAX */
+    bool pending;    /* its free was requested before the trace and waits */
 };
 
 struct vec {
@@ -359,7 +360,12 @@ static int start_segments(const struct gt_pk *trace, struct vec *segs)
 }
 
 /* Allocations live at the start: freed in the trace before it allocated
- * them, or still allocated at the end without being allocated in the trace. */
+ * them, or still allocated at the end without being allocated in the trace.
+ * MIRRORS: free with stream uses (record_stream): a block whose free was
+ * requested before the trace is still active, pending, until the
+ * free_completed of process_events; the trace shows that completion with
+ * no free_requested before it, or the end state shows it
+ * active_pending_free without any entry. */
 static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segments,
                              int64_t device, struct vec *lives)
 {
@@ -379,13 +385,14 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
         }
         if (strcmp(e.action, "alloc") == 0) {
             *st = 1;
-        } else if (strcmp(e.action, "free_requested") == 0) {
+        } else if (strcmp(e.action, "free_requested") == 0 ||
+                   (strcmp(e.action, "free_completed") == 0 && *st == 0)) {
             if (*st != 1) {
                 struct live *l = vec_push(lives);
                 if (!l)
                     rc = GT_ENOMEM;
                 else
-                    *l = (struct live){e.addr, 0, e.size, i};
+                    *l = (struct live){e.addr, 0, e.size, i, e.action[5] == 'c'};
             }
             *st = 2;
         }
@@ -416,7 +423,8 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
             if (!l)
                 rc = GT_ENOMEM;
             else
-                *l = (struct live){addr, pk_u64(blk, "size"), block_requested(blk), SIZE_MAX};
+                *l = (struct live){addr, pk_u64(blk, "size"), block_requested(blk), SIZE_MAX,
+                                   strcmp(state, "active_pending_free") == 0};
         }
     }
     aset_release(&set);
@@ -497,13 +505,14 @@ static uint64_t freed_block_size(const struct snap *im, const struct vec *allocs
 }
 
 static int write_block(struct snap *im, int64_t device, const struct seg *g, uint64_t addr,
-                       uint64_t size, uint64_t requested, bool allocated)
+                       uint64_t size, uint64_t requested, bool allocated, bool pending)
 {
     struct gt_initial_block b = {.device = (int32_t)device,
                                  .addr = addr,
                                  .size = size,
                                  .requested = requested,
                                  .allocated = allocated,
+                                 .pending = pending,
                                  .segment = g->addr,
                                  .segment_size = g->size,
                                  .stream = g->stream,
@@ -528,14 +537,15 @@ static int write_segment(struct snap *im, const struct vec *allocs, int64_t devi
         if (l->size > limit - l->addr)
             l->size = limit - l->addr;
         if (l->addr > at)
-            rc = write_block(im, device, g, at, l->addr - at, 0, false);
+            rc = write_block(im, device, g, at, l->addr - at, 0, false, false);
         if (rc == 0)
-            rc = write_block(im, device, g, l->addr, l->size, l->requested, true);
-        im->sum->initial_allocated_bytes += (int64_t)l->size;
+            rc = write_block(im, device, g, l->addr, l->size, l->requested, true, l->pending);
+        if (!l->pending) /* active, no longer allocated */
+            im->sum->initial_allocated_bytes += (int64_t)l->size;
         at = l->addr + l->size;
     }
     if (rc == 0 && at < seg_end)
-        rc = write_block(im, device, g, at, seg_end - at, 0, false);
+        rc = write_block(im, device, g, at, seg_end - at, 0, false, false);
     im->sum->initial_segments++;
     im->sum->initial_reserved_bytes += (int64_t)g->size;
     return rc;

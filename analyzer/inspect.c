@@ -44,7 +44,7 @@ static struct inspect_dev *dev_get(struct gt_inspect *in, int32_t ordinal)
 static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
 {
     struct gt_inspect *in = ctx;
-    if (gt_live_put_start(&in->live, b, h) != 0)
+    if (gt_live_put_start(&in->live, &in->pending, b, h) != 0)
         in->rc = GT_ENOMEM;
 }
 

@@ -121,9 +121,11 @@ void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const st
             fn(ctx, &m->v[i]);
 }
 
-int gt_live_put_start(struct gt_live_map *m, const struct gt_initial_block *b, gt_sim_handle h)
+int gt_live_put_start(struct gt_live_map *live, struct gt_live_map *pending,
+                      const struct gt_initial_block *b, gt_sim_handle h)
 {
-    struct gt_live *l = gt_live_put(m, b->device, gt_initial_block_key(b));
+    struct gt_live *l =
+        gt_live_put(b->pending ? pending : live, b->device, gt_initial_block_key(b));
     if (!l)
         return GT_ENOMEM;
     l->h = h;

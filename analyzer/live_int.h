@@ -37,8 +37,11 @@ const struct gt_live *gt_live_find(const struct gt_live_map *m, int32_t device, 
 /* Removes (device, addr) into *out; false if absent. */
 bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct gt_live *out);
 /* gt_live_put_start: registers a live block of the start state (no alloc
- * event: index -1) with its simulator handle; 0 or GT_ENOMEM. */
-int gt_live_put_start(struct gt_live_map *m, const struct gt_initial_block *b, gt_sim_handle h);
+ * event: index -1) with its simulator handle, in live, or in pending when
+ * its free was requested before the trace and waits for its completion;
+ * 0 or GT_ENOMEM. */
+int gt_live_put_start(struct gt_live_map *live, struct gt_live_map *pending,
+                      const struct gt_initial_block *b, gt_sim_handle h);
 void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const struct gt_live *l),
                      void *ctx);
 

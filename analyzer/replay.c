@@ -178,11 +178,12 @@ static int register_start(struct decoder *d, const struct gt_scenario *scn, uint
         struct addr_entry *e = addr_map_get(&d->map, gt_initial_block_key(b), (uint8_t)dev);
         if (!e)
             return GT_ENOMEM;
-        if (e->state == ENTRY_LIVE)
+        if (e->state == ENTRY_LIVE || e->state == ENTRY_PENDING)
             continue; /* a damaged start state: the first block keeps the address */
         if (slot_take(d, &init_slot[k]))
             return GT_ENOMEM;
-        e->state = ENTRY_LIVE;
+        /* a free requested before the trace: its free_completed returns it */
+        e->state = b->pending ? ENTRY_PENDING : ENTRY_LIVE;
         e->slot = init_slot[k];
     }
     return 0;

@@ -273,7 +273,8 @@ static void attach_start(struct gt_scenario *s)
         if (d->nblocks == 0)
             d->first_block = k;
         d->nblocks++;
-        if (b->allocated)
+        /* a pending block is active, no longer allocated (as PyTorch counts) */
+        if (b->allocated && !b->pending)
             d->start_allocated = gt_units_add_u64(d->start_allocated, b->size);
         if (b->addr == b->segment) { /* the first block of its segment */
             d->start_reserved = gt_units_add_u64(d->start_reserved, b->segment_size);
@@ -483,6 +484,11 @@ static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *se
     if (rc == 0)
         rc = gt_sim_preload_segment(sim, seg[0].segment, seg[0].segment_size, seg[0].stream,
                                     seg[0].small_pool, b, n, h);
+    /* a free requested before the trace waits for its streams' events: the
+     * free_completed in the trace returns it */
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        if (seg[k].pending)
+            gt_sim_free_requested(sim, h[k]);
     for (size_t k = 0; rc == 0 && on_live && k < n; k++)
         if (seg[k].allocated)
             on_live(ctx, &seg[k], h[k]);
@@ -533,6 +539,9 @@ static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_
                     continue;
                 rc = gt_sim_malloc(sim, v[j].requested ? v[j].requested : v[j].size, v[j].stream,
                                    &h);
+                /* without a cache a pending free is released at once */
+                if (rc == 0 && v[j].pending && !gt_sim_free_requested(sim, h))
+                    continue;
                 if (rc == 0 && on_live)
                     on_live(ctx, &v[j], h);
                 if (rc == GT_EOOM)

@@ -1141,7 +1141,7 @@ static int add_block_row(struct gt_trace_writer *w, sqlite3_stmt *st,
     sqlite3_bind_int64(st, 2, i64_from_u64(b->addr));
     sqlite3_bind_int64(st, 3, i64_from_u64(b->size));
     sqlite3_bind_int64(st, 4, i64_from_u64(b->requested));
-    sqlite3_bind_int(st, 5, b->allocated ? 1 : 0);
+    sqlite3_bind_int(st, 5, b->allocated && b->pending ? 2 : b->allocated ? 1 : 0);
     sqlite3_bind_int64(st, 6, i64_from_u64(b->segment));
     sqlite3_bind_int64(st, 7, i64_from_u64(b->segment_size));
     sqlite3_bind_int64(st, 8, i64_from_u64(b->stream));
@@ -1831,6 +1831,7 @@ static int read_blocks(struct gt_trace_reader *r, struct opt_query *q,
         b.size = u64_from_i64(sqlite3_column_int64(q->st, 2));
         b.requested = u64_from_i64(sqlite3_column_int64(q->st, 3));
         b.allocated = sqlite3_column_int64(q->st, 4) != 0;
+        b.pending = sqlite3_column_int64(q->st, 4) == 2;
         b.segment = u64_from_i64(sqlite3_column_int64(q->st, 5));
         b.segment_size = u64_from_i64(sqlite3_column_int64(q->st, 6));
         b.stream = u64_from_i64(sqlite3_column_int64(q->st, 7));

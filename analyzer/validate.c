@@ -540,7 +540,7 @@ static int read_conf(struct run *run, char *errbuf, size_t errlen)
 static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
 {
     struct run *run = ctx;
-    if (gt_live_put_start(&run->live, b, h) != 0)
+    if (gt_live_put_start(&run->live, &run->pending, b, h) != 0)
         run->rc = GT_ENOMEM;
 }
 

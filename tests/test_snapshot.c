@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gputrace/err.h"
+#include "gputrace/scenario.h"
 #include "gputrace/import.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
@@ -109,6 +110,40 @@ START_TEST(a_free_that_waits_on_other_streams_keeps_its_block_until_it_completes
     ck_assert_uint_eq(d->peak_reserved_sim, 24 * MIB);
     ck_assert_int_eq(d->final_blocks_real, 2);
     ck_assert_int_eq(d->final_blocks_matched, 2);
+    ck_assert_int_eq(d->unknown_frees, 0);
+    free(v);
+}
+END_TEST
+
+/* The same run with its first entries lost: a free requested before the
+ * trace starts pending and completes in it (make.py derives the numbers). */
+START_TEST(a_free_pending_before_the_trace_starts_pending_and_completes_in_it)
+{
+    struct gt_import_summary sum;
+    char err[512];
+    const char *db = path_of("pending-start.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "pending-start.pickle", db, NULL, &sum, err, sizeof(err)), 0);
+    ck_assert_int_eq(sum.initial_segments, 2);
+    ck_assert_int_eq(sum.initial_reserved_bytes, (int64_t)(24 * MIB));
+    ck_assert_int_eq(sum.initial_allocated_bytes, 0); /* pending: active, not allocated */
+
+    struct gt_scenario *scn = NULL;
+    ck_assert_int_eq(gt_scenario_build(db, 0, &scn, err, sizeof err), 0);
+    ck_assert_uint_eq(scn->devices[0].start_allocated, 0);
+    ck_assert_uint_eq(scn->devices[0].start_pinned, 24 * MIB); /* pending blocks hold them */
+    ck_assert_uint_eq(scn->nblocks, 2);
+    ck_assert(scn->blocks[0].pending && scn->blocks[1].pending);
+    gt_scenario_free(scn);
+
+    struct gt_validation *v = validate(db);
+    const struct gt_validate_device *d = &v->devices[0];
+    ck_assert_int_eq(d->segment_events_real, 1);
+    ck_assert_int_eq(d->segment_events_sim, 1);
+    ck_assert_int_eq(d->segment_events_matched, 1);
+    ck_assert_uint_eq(d->peak_reserved_sim, 36 * MIB);
+    ck_assert_int_eq(d->final_blocks_real, 3);
+    ck_assert_int_eq(d->final_blocks_matched, 3);
     ck_assert_int_eq(d->unknown_frees, 0);
     free(v);
 }
@@ -377,6 +412,7 @@ static Suite *snapshot_suite(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
     tcase_add_test(t, a_free_that_waits_on_other_streams_keeps_its_block_until_it_completes);
+    tcase_add_test(t, a_free_pending_before_the_trace_starts_pending_and_completes_in_it);
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
     tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
     tcase_add_test(t, recorded_settings_that_do_not_parse_are_named_at_import);

@@ -1021,12 +1021,13 @@ START_TEST(initial_blocks_round_trip_in_device_and_unsigned_address_order)
 {
     const char *p = path_of("t.db");
     const struct gt_initial_block in[] = {
-        {1, 0x7f0000200000, 512, 500, true, 0x7f0000200000, 2 << 20, 0, true, false, 0},
+        /* a pending block (stored as allocated = 2) round-trips too */
+        {1, 0x7f0000200000, 512, 500, true, 0x7f0000200000, 2 << 20, 0, true, false, true, 0},
         {0, UINT64_MAX - 511, 512, 0, false, (uint64_t)1 << 63, UINT64_MAX, UINT64_MAX, false, true,
-         0},
-        {0, 0x7f0000000000, (uint64_t)1 << 63, UINT64_MAX, true, 0x7f0000000000, 20 << 20, 7, false,
          false, 0},
-        {0, (uint64_t)1 << 63, 1, 1, false, (uint64_t)1 << 63, 1, 0, true, true, 0},
+        {0, 0x7f0000000000, (uint64_t)1 << 63, UINT64_MAX, true, 0x7f0000000000, 20 << 20, 7, false,
+         false, false, 0},
+        {0, (uint64_t)1 << 63, 1, 1, false, (uint64_t)1 << 63, 1, 0, true, true, false, 0},
     };
     const size_t order[] = {2, 3, 1, 0};
     struct gt_trace_writer *w;
@@ -1038,9 +1039,11 @@ START_TEST(initial_blocks_round_trip_in_device_and_unsigned_address_order)
     for (size_t i = 0; i < 4; i++)
         ck_assert_int_eq(gt_trace_add_initial_block(w, &in[i]), GT_OK);
     ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
-    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM initial_blocks WHERE allocated NOT IN (0, 1)"
-                                " OR small_pool NOT IN (0, 1) OR expandable NOT IN (0, 1)"),
+    ck_assert_int_eq(sql_int(p,
+                             "SELECT count(*) FROM initial_blocks WHERE allocated NOT IN (0, 1, 2)"
+                             " OR small_pool NOT IN (0, 1) OR expandable NOT IN (0, 1)"),
                      0);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM initial_blocks WHERE allocated = 2"), 1);
 
     r = open_ok(p);
     ck_assert_int_eq(gt_trace_initial_blocks(r, on_block, &c), GT_OK);
@@ -1052,6 +1055,7 @@ START_TEST(initial_blocks_round_trip_in_device_and_unsigned_address_order)
         ck_assert_uint_eq(got->size, want->size);
         ck_assert_uint_eq(got->requested, want->requested);
         ck_assert(got->allocated == want->allocated);
+        ck_assert(got->pending == want->pending);
         ck_assert_uint_eq(got->segment, want->segment);
         ck_assert_uint_eq(got->segment_size, want->segment_size);
         ck_assert_uint_eq(got->stream, want->stream);
@@ -1068,7 +1072,8 @@ END_TEST
 
 START_TEST(two_initial_blocks_at_one_address_are_an_error)
 {
-    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false, 0};
+    const struct gt_initial_block b = {0,    0x1000, 512,  512,   true,  0x1000,
+                                       4096, 0,      true, false, false, 0};
     struct gt_trace_writer *w;
     char err[256];
 
@@ -1084,7 +1089,8 @@ END_TEST
 static void write_with_optional_rows(const char *p)
 {
     const struct gt_frame f[] = {{"a.py", "f", 1}, {"b.py", "g", 2}};
-    const struct gt_initial_block b = {0, 0x1000, 512, 512, true, 0x1000, 4096, 0, true, false, 0};
+    const struct gt_initial_block b = {0,    0x1000, 512,  512,   true,  0x1000,
+                                       4096, 0,      true, false, false, 0};
     struct gt_trace_writer *w;
     char err[256];
 

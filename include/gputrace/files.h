@@ -49,7 +49,6 @@ int gt_files_write_atomically(const char *out, const char *const *inputs, size_t
  * output is for sharing), or, when out is "-", write(stdout, ctx) then a
  * flush (a pipe cannot be replaced whole: what was written stays). */
 int gt_files_write_output(const char *out, const char *const *inputs, size_t n,
-                          int (*write)(FILE *f, void *ctx), void *ctx, char *errbuf,
-                          size_t errlen);
+                          int (*write)(FILE *f, void *ctx), void *ctx, char *errbuf, size_t errlen);
 
 #endif

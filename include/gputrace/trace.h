@@ -96,6 +96,10 @@ struct gt_initial_block {
     bool allocated;
     uint64_t segment, segment_size, stream;
     bool small_pool, expandable;
+    /* with allocated: freed while other streams still used it
+     * (record_stream; active_pending_free), until a free_completed event;
+     * stored as allocated = 2 */
+    bool pending;
     /* the address the trace's events name the block by, when a rebuilt
      * start state places it elsewhere (0: addr); not stored in the trace */
     uint64_t key;

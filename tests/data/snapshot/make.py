@@ -185,3 +185,30 @@ segs = [{"device": 0, "address": S3, "total_size": 12 * MIB, "allocated_size": 0
 with open(os.path.join(here, "pending-free.pickle"), "wb") as f:
     pickle.dump({"segments": segs, "device_traces": [trace],
                  "allocator_settings": settings}, f, protocol=4)
+
+# pending-start.pickle: the same run with its first entries lost (the trace
+# is a ring): A's free_requested came before the trace, so at the start A is
+# active_pending_free, and D (segment S5) is pending at both ends with no
+# entry at all. By the rules: the start state holds S3 with A pending and S5
+# with D pending (24 MiB reserved, nothing allocated); B cannot take A's
+# block and makes S4 (1 segment event, reproduced); A's free_completed
+# returns it and C reuses it; the end state (S3 free, S4 holding B, S5 with
+# D pending) is reproduced block for block; no free is unknown. Were A freed
+# at the start, B would take its block and S4 would never be made.
+S5 = 0x7F3004000000
+trace = []
+trace.append(ev("segment_alloc", S4, 12 * MIB, py))
+trace.append(ev("alloc", S4, 12 * MIB, py))
+trace.append(ev("free_completed", S3, 12 * MIB))
+trace.append(ev("alloc", S3, 12 * MIB, py))
+trace.append(ev("free_requested", S3, 12 * MIB))
+trace.append(ev("free_completed", S3, 12 * MIB))
+segs_start = segs + [{"device": 0, "address": S5, "total_size": 12 * MIB, "allocated_size": 0,
+                      "active_size": 12 * MIB, "requested_size": 12 * MIB, "stream": 0,
+                      "segment_type": "large", "segment_pool_id": (0, 0),
+                      "is_expandable": False, "frames": [],
+                      "blocks": [{"address": S5, "size": 12 * MIB, "requested_size": 12 * MIB,
+                                  "state": "active_pending_free", "frames": []}]}]
+with open(os.path.join(here, "pending-start.pickle"), "wb") as f:
+    pickle.dump({"segments": segs_start, "device_traces": [trace],
+                 "allocator_settings": settings}, f, protocol=4)

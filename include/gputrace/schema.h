@@ -79,7 +79,8 @@ enum gt_event_kind {
  *    "Total Allocated" / "Total Reserved").
  *  - initial_blocks: the allocator's state before the first event (a
  *    snapshot that starts mid-run, rebuilt by undoing the trace): every block
- *    of every segment, free or allocated.
+ *    of every segment, free (allocated 0), allocated (1) or pending a free
+ *    that waits on other streams (2; older readers take it for 1).
  *  - final_blocks: the state the recording reports at its end (a snapshot's
  *    segments), for validate to compare the replay's end state with. */
 #define GT_SCHEMA_SQL_OPTIONAL                                                                     \

@@ -11,6 +11,7 @@
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
+#include "live_int.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -32,102 +33,29 @@ static uint64_t replace_bytes(uint64_t total, uint64_t old, uint64_t bytes)
 
 /* ---- live bytes by (device, address) ------------------------------------ */
 
-/* Open addressing with linear probing and backward-shift deletion, so the
- * table stays as large as the live set, not as the trace. */
-struct live_entry {
-    uint64_t addr;
-    uint64_t bytes;
-    int32_t device;
-    bool used;
-};
-
-struct live_map {
-    struct live_entry *v;
-    size_t cap, n; /* cap is a power of two; n < cap * 3 / 4 */
-};
-
-static size_t live_hash(int32_t device, uint64_t addr, size_t cap)
-{
-    uint64_t h = (addr ^ ((uint64_t)(uint32_t)device << 48)) * 0x9e3779b97f4a7c15ull;
-    return (size_t)(h >> 17) & (cap - 1);
-}
-
-static int live_grow(struct live_map *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    struct live_entry *v = calloc(cap, sizeof *v);
-
-    if (v == NULL)
-        return GT_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->v[i].used)
-            continue;
-        size_t j = live_hash(m->v[i].device, m->v[i].addr, cap);
-        while (v[j].used)
-            j = (j + 1) & (cap - 1);
-        v[j] = m->v[i];
-    }
-    free(m->v);
-    m->v = v;
-    m->cap = cap;
-    return 0;
-}
-
-static struct live_entry *live_find(const struct live_map *m, int32_t device, uint64_t addr)
-{
-    if (m->cap == 0)
-        return NULL;
-    for (size_t i = live_hash(device, addr, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->v[i].used)
-            return NULL;
-        if (m->v[i].addr == addr && m->v[i].device == device)
-            return &m->v[i];
-    }
-}
+/* The bytes of each live allocation, in the one address map (live_int.h;
+ * the bytes in its requested field). */
 
 /* Sets the bytes of (device, addr); *old gets the previous value (0 if it
  * was not live). */
-static int live_put(struct live_map *m, int32_t device, uint64_t addr, uint64_t bytes,
+static int live_put(struct gt_live_map *m, int32_t device, uint64_t addr, uint64_t bytes,
                     uint64_t *old)
 {
-    struct live_entry *e = live_find(m, device, addr);
-
-    *old = 0;
-    if (e != NULL) {
-        *old = e->bytes;
-        e->bytes = bytes;
-        return 0;
-    }
-    if ((m->n + 1) * 4 > m->cap * 3 && live_grow(m) != 0)
+    struct gt_live *l = gt_live_put(m, device, addr);
+    if (l == NULL)
         return GT_ENOMEM;
-    size_t i = live_hash(device, addr, m->cap);
-    while (m->v[i].used)
-        i = (i + 1) & (m->cap - 1);
-    m->v[i] = (struct live_entry){addr, bytes, device, true};
-    m->n++;
+    *old = l->requested;
+    l->requested = bytes;
     return 0;
 }
 
 /* Removes (device, addr); false if it was not live. */
-static bool live_take(struct live_map *m, int32_t device, uint64_t addr, uint64_t *bytes)
+static bool live_take(struct gt_live_map *m, int32_t device, uint64_t addr, uint64_t *bytes)
 {
-    struct live_entry *e = live_find(m, device, addr);
-
-    if (e == NULL)
+    struct gt_live gone;
+    if (!gt_live_take(m, device, addr, &gone))
         return false;
-    *bytes = e->bytes;
-    size_t hole = (size_t)(e - m->v);
-    /* Backward shift: move up every entry of the probe run that would no
-     * longer be found past the hole. */
-    for (size_t j = (hole + 1) & (m->cap - 1); m->v[j].used; j = (j + 1) & (m->cap - 1)) {
-        size_t home = live_hash(m->v[j].device, m->v[j].addr, m->cap);
-        if (((j - home) & (m->cap - 1)) >= ((j - hole) & (m->cap - 1))) {
-            m->v[hole] = m->v[j];
-            hole = j;
-        }
-    }
-    m->v[hole].used = false;
-    m->n--;
+    *bytes = gone.requested;
     return true;
 }
 
@@ -147,7 +75,7 @@ struct stats_ctx {
     const struct gt_scenario *scn;
     struct dev_state *st; /* parallel to s->devices */
     size_t cap;
-    struct live_map live, host;
+    struct gt_live_map live, host;
     int64_t slice_width;
 };
 
@@ -552,14 +480,18 @@ int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_
     }
     c.s->first_ts_ns = INT64_MAX;
     c.s->last_ts_ns = INT64_MIN;
-    rc = gt_trace_open(path, &r, errbuf, errlen);
+    rc = gt_live_init(&c.live);
+    if (rc == 0)
+        rc = gt_live_init(&c.host);
+    if (rc == 0)
+        rc = gt_trace_open(path, &r, errbuf, errlen);
     if (rc == 0) {
         pick_config(r, c.s, &conf);
         rc = read_pass(&c, r, errbuf, errlen);
     }
     gt_trace_close(r);
-    free(c.live.v);
-    free(c.host.v);
+    gt_live_release(&c.live);
+    gt_live_release(&c.host);
     if (c.s->events == 0)
         c.s->first_ts_ns = c.s->last_ts_ns = 0;
     if (rc == 0)

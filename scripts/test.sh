@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: builds with -Werror and runs every CTest label (unit,
-# cli, golden), then the fuzz targets briefly (fuzz-smoke, needs clang).
+# cli, golden), then the fuzz targets briefly (fuzz-smoke, needs clang) and
+# the threaded replay under ThreadSanitizer (scripts/tsan.sh, needs clang).
 #   GT_SANITIZE=address,undefined scripts/test.sh   runs it all under ASan+UBSan
 #   GT_FUZZ_SECONDS=N                                seconds per fuzz target (default 10)
 set -euo pipefail
@@ -47,4 +48,6 @@ elif command -v clang >/dev/null 2>&1; then
 else
     echo "fuzz-smoke: skipped (clang not installed; scripts/deps.sh installs it)"
 fi
+# ThreadSanitizer over the threaded replay, once, by the plain pass.
+[ -n "$san" ] || "$root/scripts/tsan.sh"
 echo "all tests passed${san:+ (sanitizers: $san)}"

@@ -51,10 +51,27 @@ struct gt_pkw_memo {
     size_t cap, n;
 };
 
+static void flush(struct gt_pkw *w)
+{
+    if (w->rc == 0 && w->nbuf > 0 && fwrite(w->buf, 1, w->nbuf, w->f) != w->nbuf)
+        w->rc = GT_EIO;
+    w->nbuf = 0;
+}
+
 static void put(struct gt_pkw *w, const void *p, size_t n)
 {
-    if (w->rc == 0 && fwrite(p, 1, n, w->f) != n)
-        w->rc = GT_EIO;
+    if (w->rc)
+        return;
+    if (w->nbuf + n > sizeof w->buf) {
+        flush(w);
+        if (n > sizeof w->buf) { /* a str longer than the buffer */
+            if (w->rc == 0 && fwrite(p, 1, n, w->f) != n)
+                w->rc = GT_EIO;
+            return;
+        }
+    }
+    memcpy(w->buf + w->nbuf, p, n);
+    w->nbuf += n;
 }
 
 static void op(struct gt_pkw *w, int code)
@@ -178,6 +195,7 @@ int gt_pkw_finish(struct gt_pkw *w)
     if (w->rc == 0 && w->depth != 0)
         w->rc = GT_EINVAL;
     op(w, OP_STOP);
+    flush(w);
     memo_free(w->memo);
     w->memo = NULL;
     return w->rc;

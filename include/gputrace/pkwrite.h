@@ -24,11 +24,17 @@
 
 struct gt_pkw_memo;
 
+#define GT_PKW_BUFFER 65536
+
 /* Invariant: depth containers are open; kind[i] is 'd', 'l' or 't' and
  * items[i] counts what was written into level i since its last batch;
- * memo holds next_memo entries, numbered from 0 in the order written. */
+ * memo holds next_memo entries, numbered from 0 in the order written;
+ * buf[0..nbuf) is written but not yet handed to f (opcodes are a byte or
+ * a few: one fwrite each would cost more than the rest of the writer). */
 struct gt_pkw {
     FILE *f;
+    unsigned char buf[GT_PKW_BUFFER];
+    size_t nbuf;
     int rc;
     int depth;
     char kind[GT_PKW_MAX_DEPTH];
@@ -39,7 +45,7 @@ struct gt_pkw {
 
 /* gt_pkw_init: starts a pickle on f (borrowed; the caller closes it). */
 void gt_pkw_init(struct gt_pkw *w, FILE *f);
-/* gt_pkw_finish: writes STOP and frees the memo; 0, or GT_EIO (a write
+/* gt_pkw_finish: writes STOP, hands everything to f and frees the memo; 0, or GT_EIO (a write
  * failed), GT_EINVAL (containers left open or closed twice) or GT_ENOMEM
  * (the memo could not grow). Does not close f. */
 int gt_pkw_finish(struct gt_pkw *w);

@@ -293,15 +293,23 @@ static int replay_alloc(struct run *run, struct dev *d, const struct gt_event *e
     return 0;
 }
 
+/* A free of a block the replay does not hold: one from before the trace
+ * (or damage). The totals the recording carries count it; the replay's do
+ * not, so they differ by its size, which only the file gives. */
+static void unknown_free(struct dev *d, const struct gt_event *ev)
+{
+    d->out->unknown_frees++;
+    d->totals_offset =
+        gt_units_sub_i64(d->totals_offset, ev->size > INT64_MAX ? INT64_MAX : (int64_t)ev->size);
+}
+
 /* A free while other streams used the block: pending until its
  * free_completed, which finds it by address. */
 static int free_requested(struct run *run, struct dev *d, const struct gt_event *ev)
 {
     struct gt_live gone;
     if (!gt_live_take(&run->live, ev->device, ev->addr, &gone)) {
-        d->out->unknown_frees++;
-        d->totals_offset = gt_units_sub_i64(d->totals_offset,
-                                            ev->size > INT64_MAX ? INT64_MAX : (int64_t)ev->size);
+        unknown_free(d, ev);
         return 0;
     }
     if (!gt_sim_free_requested(d->sim, gone.h))
@@ -333,14 +341,10 @@ static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t
     case GT_EV_FREE:
         d->out->requests++;
         struct gt_live gone;
-        if (gt_live_take(&run->live, ev->device, ev->addr, &gone)) {
+        if (gt_live_take(&run->live, ev->device, ev->addr, &gone))
             gt_sim_free(d->sim, gone.h);
-        } else {
-            d->out->unknown_frees++;
-            /* a block from before the trace; sizes come from the file */
-            d->totals_offset = gt_units_sub_i64(
-                d->totals_offset, ev->size > INT64_MAX ? INT64_MAX : (int64_t)ev->size);
-        }
+        else
+            unknown_free(d, ev);
         break;
     case GT_EV_FREE_REQUESTED:
         d->out->requests++;

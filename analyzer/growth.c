@@ -35,12 +35,11 @@ struct pass {
     size_t top;
 };
 
+/* The position of device among the scenario's devices, or SIZE_MAX. */
 static size_t device_index(const struct gt_scenario *scn, int32_t device)
 {
-    for (size_t i = 0; i < scn->ndevices; i++)
-        if (scn->devices[i].device == device)
-            return i;
-    return SIZE_MAX;
+    const struct gt_scenario_device *d = gt_scenario_find(scn, device);
+    return d ? (size_t)(d - scn->devices) : SIZE_MAX;
 }
 
 static int push_request(struct requests *q, uint64_t tok, int64_t event)

@@ -34,14 +34,6 @@ struct perfetto {
     struct gt_export_result *res;
 };
 
-static size_t device_index(const struct gt_scenario *scn, int32_t device)
-{
-    for (size_t i = 0; i < scn->ndevices; i++)
-        if (scn->devices[i].device == device)
-            return i;
-    return 0; /* inspect replays the scenario's devices only */
-}
-
 /* Every event but the first is preceded by a comma: the array stays valid
  * JSON however many are written. */
 static void begin_event(struct perfetto *p)
@@ -100,7 +92,8 @@ static int on_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_ev
 {
     struct perfetto *p = ctx;
     (void)in;
-    size_t d = device_index(p->scn, ev->device);
+    /* inspect replays the scenario's devices only: found */
+    size_t d = (size_t)(gt_scenario_find(p->scn, ev->device) - p->scn->devices);
     int compared = 1 + 1000 * (int)d, own = compared + 1 + (int)p->config_index;
     const struct gt_sim_stats *st = gt_sim_get_stats(ev->sim);
     int64_t allocated = st->allocated_bytes[GT_SIM_ALL].current;

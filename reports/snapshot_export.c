@@ -17,6 +17,7 @@
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
 #include "live_int.h"
+#include "scenario_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,6 @@
 
 #include "gputrace/banned.h"
 
-#define READ_EVENTS 4096
 /* A snapshot's device_traces is a list indexed by ordinal. */
 #define MAX_ORDINAL 1023
 
@@ -52,6 +52,7 @@ struct exporter {
     int rc; /* first error of a callback */
     /* live allocations: (device, address) -> alloc seq and bytes asked */
     struct gt_live_map live, pending;
+    struct gt_live_map *keep_into; /* where keep() puts what it is given */
     /* the segment being gathered */
     int32_t seg_device;
     uint64_t seg_addr, seg_stream;
@@ -212,36 +213,28 @@ static int recorded_block(void *ctx, const struct gt_initial_block *b)
 
 /* What the recorded events leave live, by address, for the stacks of the
  * end state's blocks. */
-static int recorded_live(struct exporter *x)
+static int note_live(void *ctx, const struct gt_event *e, int64_t index)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
-    int rc = evs ? gt_trace_rewind(x->r) : GT_ENOMEM;
-    size_t n = 0;
-    while (rc == 0 && (rc = gt_trace_read(x->r, evs, READ_EVENTS, &n)) == 0 && n > 0) {
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            const struct gt_event *e = &evs[i];
-            struct gt_live gone, *l;
-            if (e->kind == GT_EV_ALLOC && e->result == 0) {
-                if (!(l = gt_live_put(&x->live, e->device, e->addr)))
-                    rc = GT_ENOMEM;
-                else
-                    l->seq = e->seq;
-            } else if (e->kind == GT_EV_FREE || e->kind == GT_EV_FREE_REQUESTED) {
-                gt_live_take(&x->live, e->device, e->addr, &gone);
-            }
-        }
+    struct exporter *x = ctx;
+    struct gt_live gone, *l;
+    (void)index;
+    if (e->kind == GT_EV_ALLOC && e->result == 0) {
+        if (!(l = gt_live_put(&x->live, e->device, e->addr)))
+            return GT_ENOMEM;
+        l->seq = e->seq;
+    } else if (e->kind == GT_EV_FREE || e->kind == GT_EV_FREE_REQUESTED) {
+        gt_live_take(&x->live, e->device, e->addr, &gone);
     }
-    if (rc && rc != GT_ENOMEM)
-        snprintf(x->errbuf, x->errlen, "%s", gt_trace_errmsg(x->r));
-    free(evs);
-    return rc;
+    return 0;
 }
 
 static int recorded_segments(struct exporter *x)
 {
     int rc = gt_live_init(&x->live);
     if (rc == 0)
-        rc = recorded_live(x);
+        rc = gt_trace_rewind(x->r);
+    if (rc == 0)
+        rc = gt_scenario_each_event(x->r, note_live, x, NULL, x->errbuf, x->errlen);
     if (rc == 0)
         rc = gt_trace_final_blocks(x->r, recorded_block, x);
     if (rc == 0 && x->rc == 0 && x->seg_open)
@@ -256,22 +249,10 @@ static int recorded_segments(struct exporter *x)
 
 /* The simulated end state: the simulator's segments in address order,
  * blocks named by the live and pending allocations of the replay. */
-static void keep_live(void *ctx, const struct gt_inspect_alloc *a)
+static void keep(void *ctx, const struct gt_inspect_alloc *a)
 {
     struct exporter *x = ctx;
-    struct gt_live *l = gt_live_put(&x->live, x->device, a->sim_addr);
-    if (!l) {
-        x->rc = x->rc ? x->rc : GT_ENOMEM;
-        return;
-    }
-    l->seq = a->seq;
-    l->requested = a->requested;
-}
-
-static void keep_pending(void *ctx, const struct gt_inspect_alloc *a)
-{
-    struct exporter *x = ctx;
-    struct gt_live *l = gt_live_put(&x->pending, x->device, a->sim_addr);
+    struct gt_live *l = gt_live_put(x->keep_into, x->device, a->sim_addr);
     if (!l) {
         x->rc = x->rc ? x->rc : GT_ENOMEM;
         return;
@@ -307,8 +288,10 @@ static int sim_end(void *ctx, struct gt_inspect *in)
         if (!sim)
             continue;
         x->device = ord;
-        gt_inspect_live(in, ord, keep_live, x);
-        gt_inspect_pending(in, ord, keep_pending, x);
+        x->keep_into = &x->live;
+        gt_inspect_live(in, ord, keep, x);
+        x->keep_into = &x->pending;
+        gt_inspect_pending(in, ord, keep, x);
         gt_sim_segments(sim, sim_segment, sim_block, x);
         if (x->rc == 0 && x->seg_open)
             write_segment(x);
@@ -346,6 +329,16 @@ static void write_entry(struct exporter *x, const char *action, uint64_t addr, u
     x->res->entries++;
 }
 
+/* A free: free_requested, then free_completed when no other stream holds
+ * the block (the allocator records both back to back then). */
+static void write_free(struct exporter *x, uint64_t addr, uint64_t bytes, uint64_t stream,
+                       int64_t ts_ns, bool completed)
+{
+    write_entry(x, "free_requested", addr, bytes, stream, ts_ns, 0);
+    if (completed)
+        write_entry(x, "free_completed", addr, bytes, stream, ts_ns, 0);
+}
+
 /* The bytes a free names: the event's, else those its allocation asked. */
 static uint64_t freed_bytes(const struct gt_event *e, struct gt_live_map *from)
 {
@@ -356,12 +349,6 @@ static uint64_t freed_bytes(const struct gt_event *e, struct gt_live_map *from)
 
 static int recorded_event(struct exporter *x, const struct gt_event *e)
 {
-    static const char *const segment_actions[] = {
-        [GT_EV_SEGMENT_ALLOC] = "segment_alloc",
-        [GT_EV_SEGMENT_FREE] = "segment_free",
-        [GT_EV_SEGMENT_MAP] = "segment_map",
-        [GT_EV_SEGMENT_UNMAP] = "segment_unmap",
-    };
     uint64_t asked = gt_event_asked(e), bytes;
     struct gt_live *l;
     switch (e->kind) {
@@ -377,13 +364,11 @@ static int recorded_event(struct exporter *x, const struct gt_event *e)
         l->requested = asked;
         return 0;
     case GT_EV_FREE:
-        bytes = freed_bytes(e, &x->live);
-        write_entry(x, "free_requested", e->addr, bytes, e->stream, e->ts_ns, 0);
-        write_entry(x, "free_completed", e->addr, bytes, e->stream, e->ts_ns, 0);
+        write_free(x, e->addr, freed_bytes(e, &x->live), e->stream, e->ts_ns, true);
         return 0;
     case GT_EV_FREE_REQUESTED:
         bytes = freed_bytes(e, &x->live);
-        write_entry(x, "free_requested", e->addr, bytes, e->stream, e->ts_ns, 0);
+        write_free(x, e->addr, bytes, e->stream, e->ts_ns, false);
         if (!(l = gt_live_put(&x->pending, e->device, e->addr)))
             return GT_ENOMEM;
         l->requested = bytes;
@@ -396,7 +381,8 @@ static int recorded_event(struct exporter *x, const struct gt_event *e)
     case GT_EV_SEGMENT_FREE:
     case GT_EV_SEGMENT_MAP:
     case GT_EV_SEGMENT_UNMAP:
-        write_entry(x, segment_actions[e->kind], e->addr, e->size, e->stream, e->ts_ns,
+        /* the action names are the trace's kind names */
+        write_entry(x, gt_trace_kind_name(e->kind), e->addr, e->size, e->stream, e->ts_ns,
                     e->kind == GT_EV_SEGMENT_ALLOC ? e->seq : 0);
         return 0;
     default:
@@ -404,35 +390,37 @@ static int recorded_event(struct exporter *x, const struct gt_event *e)
     }
 }
 
+static int device_event(void *ctx, const struct gt_event *e, int64_t index)
+{
+    struct exporter *x = ctx;
+    (void)index;
+    int rc = e->device == x->device ? recorded_event(x, e) : 0;
+    return rc ? rc : x->rc;
+}
+
 static int recorded_trace(struct exporter *x, int32_t device)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
-    int rc = evs ? gt_trace_rewind(x->r) : GT_ENOMEM;
-    size_t n = 0;
+    x->device = device;
+    int rc = gt_trace_rewind(x->r);
     if (rc == 0)
         rc = gt_live_init(&x->live);
     if (rc == 0)
         rc = gt_live_init(&x->pending);
-    while (rc == 0 && x->rc == 0 && (rc = gt_trace_read(x->r, evs, READ_EVENTS, &n)) == 0 && n > 0)
-        for (size_t i = 0; i < n && rc == 0; i++)
-            if (evs[i].device == device)
-                rc = recorded_event(x, &evs[i]);
-    if (rc && rc != GT_ENOMEM)
-        snprintf(x->errbuf, x->errlen, "%s", gt_trace_errmsg(x->r));
+    if (rc == 0)
+        rc = gt_scenario_each_event(x->r, device_event, x, NULL, x->errbuf, x->errlen);
     gt_live_release(&x->live);
     gt_live_release(&x->pending);
-    free(evs);
     return rc ? rc : x->rc;
 }
 
 static void hold_segment(void *ctx, int32_t device, enum gt_sim_seg_event ev, uint64_t addr,
                          uint64_t size, uint64_t stream)
 {
-    static const char *const actions[] = {
-        [GT_SIM_SEGMENT_ALLOC] = "segment_alloc",
-        [GT_SIM_SEGMENT_FREE] = "segment_free",
-        [GT_SIM_SEGMENT_MAP] = "segment_map",
-        [GT_SIM_SEGMENT_UNMAP] = "segment_unmap",
+    static const int32_t kinds[] = {
+        [GT_SIM_SEGMENT_ALLOC] = GT_EV_SEGMENT_ALLOC,
+        [GT_SIM_SEGMENT_FREE] = GT_EV_SEGMENT_FREE,
+        [GT_SIM_SEGMENT_MAP] = GT_EV_SEGMENT_MAP,
+        [GT_SIM_SEGMENT_UNMAP] = GT_EV_SEGMENT_UNMAP,
     };
     struct exporter *x = ctx;
     if (device != x->device || x->rc)
@@ -443,7 +431,7 @@ static void hold_segment(void *ctx, int32_t device, enum gt_sim_seg_event ev, ui
         return;
     }
     x->held = h;
-    x->held[x->nheld++] = (struct held_segment){actions[ev], addr, size, stream};
+    x->held[x->nheld++] = (struct held_segment){gt_trace_kind_name(kinds[ev]), addr, size, stream};
 }
 
 static void release_held(struct exporter *x, int64_t ts_ns, int64_t seq)
@@ -482,21 +470,14 @@ static int sim_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_e
             break;
         }
         write_entry(x, "alloc", ev->sim_addr, ev->sim_requested, ev->stream, ev->ts_ns, ev->seq);
-        if (ev->recorded_oom) { /* a probe: served here, given back at once */
-            write_entry(x, "free_requested", ev->sim_addr, ev->sim_requested, ev->stream, ev->ts_ns,
-                        0);
-            write_entry(x, "free_completed", ev->sim_addr, ev->sim_requested, ev->stream, ev->ts_ns,
-                        0);
-        }
+        if (ev->recorded_oom) /* a probe: served here, given back at once */
+            write_free(x, ev->sim_addr, ev->sim_requested, ev->stream, ev->ts_ns, true);
         break;
     case GT_EV_FREE:
     case GT_EV_FREE_REQUESTED:
         if (ev->sim_addr == 0)
             break; /* an allocation this config could not serve */
-        write_entry(x, "free_requested", ev->sim_addr, ev->sim_requested, ev->stream, ev->ts_ns, 0);
-        if (!ev->sim_pending)
-            write_entry(x, "free_completed", ev->sim_addr, ev->sim_requested, ev->stream, ev->ts_ns,
-                        0);
+        write_free(x, ev->sim_addr, ev->sim_requested, ev->stream, ev->ts_ns, !ev->sim_pending);
         break;
     case GT_EV_FREE_COMPLETED:
         if (ev->sim_addr != 0)
@@ -597,13 +578,11 @@ static void settings(struct exporter *x)
 static int write_snapshot(FILE *f, void *ctx)
 {
     struct exporter *x = ctx;
-    int rc = 0;
     gt_pkw_init(&x->w, f);
     gt_pkw_dict_begin(&x->w);
     gt_pkw_str(&x->w, "segments");
     gt_pkw_list_begin(&x->w);
-    if (rc == 0)
-        rc = x->o->conf ? simulated_segments(x) : recorded_segments(x);
+    int rc = x->o->conf ? simulated_segments(x) : recorded_segments(x);
     gt_pkw_list_end(&x->w);
     if (rc == 0)
         rc = write_traces(x);

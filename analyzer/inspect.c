@@ -33,12 +33,19 @@ struct gt_inspect {
     int rc;                     /* first error of a lazily created simulator */
 };
 
+/* The slot of the device of that ordinal, or ndev when it has none. */
+static size_t dev_slot(const struct gt_inspect *in, int32_t ordinal)
+{
+    size_t i = 0;
+    while (i < in->ndev && in->devs[i].ordinal != ordinal)
+        i++;
+    return i;
+}
+
 static struct inspect_dev *dev_get(struct gt_inspect *in, int32_t ordinal)
 {
-    for (size_t i = 0; i < in->ndev; i++)
-        if (in->devs[i].ordinal == ordinal)
-            return &in->devs[i];
-    return NULL;
+    size_t i = dev_slot(in, ordinal);
+    return i < in->ndev ? &in->devs[i] : NULL;
 }
 
 static void start_live(void *ctx, const struct gt_initial_block *b, gt_sim_handle h)
@@ -250,8 +257,8 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
 }
 
 struct live_walk {
-    const struct gt_inspect *in;
     int32_t device;
+    const struct gt_sim *sim; /* the device's, found once for the walk */
     void (*fn)(void *ctx, const struct gt_inspect_alloc *a);
     void *ctx;
 };
@@ -261,10 +268,7 @@ static void visit(void *ctx, const struct gt_live *l)
     struct live_walk *w = ctx;
     if (l->device != w->device)
         return;
-    const struct gt_sim *sim = NULL;
-    for (size_t i = 0; i < w->in->ndev; i++)
-        if (w->in->devs[i].ordinal == l->device)
-            sim = w->in->devs[i].sim;
+    const struct gt_sim *sim = w->sim;
     struct gt_inspect_alloc a = {.addr = l->addr,
                                  .requested = l->requested,
                                  .block = sim ? gt_sim_block_size(sim, l->h) : 0,
@@ -276,32 +280,33 @@ static void visit(void *ctx, const struct gt_live *l)
     w->fn(w->ctx, &a);
 }
 
+static void walk(const struct gt_inspect *in, const struct gt_live_map *m, int32_t device,
+                 void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx)
+{
+    struct live_walk w = {device, gt_inspect_sim(in, device), fn, ctx};
+    gt_live_foreach(m, visit, &w);
+}
+
 void gt_inspect_live(const struct gt_inspect *in, int32_t device,
                      void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx)
 {
-    struct live_walk w = {in, device, fn, ctx};
-    gt_live_foreach(&in->live, visit, &w);
+    walk(in, &in->live, device, fn, ctx);
 }
 
 void gt_inspect_pending(const struct gt_inspect *in, int32_t device,
                         void (*fn)(void *ctx, const struct gt_inspect_alloc *a), void *ctx)
 {
-    struct live_walk w = {in, device, fn, ctx};
-    gt_live_foreach(&in->pending, visit, &w);
+    walk(in, &in->pending, device, fn, ctx);
 }
 
 const struct gt_sim *gt_inspect_sim(const struct gt_inspect *in, int32_t device)
 {
-    for (size_t i = 0; i < in->ndev; i++)
-        if (in->devs[i].ordinal == device)
-            return in->devs[i].sim;
-    return NULL;
+    size_t i = dev_slot(in, device);
+    return i < in->ndev ? in->devs[i].sim : NULL;
 }
 
 uint64_t gt_inspect_device_memory(const struct gt_inspect *in, int32_t device)
 {
-    for (size_t i = 0; i < in->ndev; i++)
-        if (in->devs[i].ordinal == device)
-            return in->devs[i].cap;
-    return 0;
+    size_t i = dev_slot(in, device);
+    return i < in->ndev ? in->devs[i].cap : 0;
 }

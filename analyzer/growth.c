@@ -86,6 +86,20 @@ static int record_request(void *ctx, struct gt_inspect *in, const struct gt_insp
 
 /* ------------------------------------------------------------ the period */
 
+struct gap_count {
+    size_t gap;
+    int64_t count;
+};
+
+/* More frequent first; among equals, the smaller gap. */
+static int by_count(const void *a, const void *b)
+{
+    const struct gap_count *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->gap < y->gap ? -1 : x->gap > y->gap;
+}
+
 /* Candidate periods: the gaps between consecutive requests of one size
  * that recur most often (a request made once per iteration recurs every
  * period). The maps are the address map used with sizes and gaps as keys. */
@@ -114,19 +128,20 @@ static int candidates(const struct requests *q, size_t *out, size_t *nout)
             h->seq++;
     }
     *nout = 0;
-    /* the MAX_CANDIDATES most frequent gaps, by selection: hist is small */
-    for (size_t k = 0; rc == 0 && k < MAX_CANDIDATES; k++) {
-        struct gt_live *best = NULL;
-        for (size_t s = 0; s < hist.cap; s++)
-            if (hist.used[s] && hist.v[s].seq >= 2 &&
-                (!best || hist.v[s].seq > best->seq ||
-                 (hist.v[s].seq == best->seq && hist.v[s].addr < best->addr)))
-                best = &hist.v[s];
-        if (!best)
-            break;
-        out[(*nout)++] = (size_t)best->addr;
-        best->seq = 0; /* taken */
-    }
+    /* the MAX_CANDIDATES most frequent gaps that recur: hist holds up to
+     * one entry per request, so it is sorted once, not scanned per pick */
+    struct gap_count *g = rc == 0 ? malloc((hist.n ? hist.n : 1) * sizeof *g) : NULL;
+    size_t ng = 0;
+    if (rc == 0 && !g)
+        rc = GT_ENOMEM;
+    for (size_t s = 0; g && s < hist.cap; s++)
+        if (hist.used[s] && hist.v[s].seq >= 2)
+            g[ng++] = (struct gap_count){(size_t)hist.v[s].addr, hist.v[s].seq};
+    if (ng > 1)
+        qsort(g, ng, sizeof *g, by_count);
+    for (size_t k = 0; k < ng && k < MAX_CANDIDATES; k++)
+        out[(*nout)++] = g[k].gap;
+    free(g);
     gt_live_release(&last);
     gt_live_release(&hist);
     return rc;

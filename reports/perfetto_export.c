@@ -34,6 +34,18 @@ struct perfetto {
     struct gt_export_result *res;
 };
 
+/* The process of device index d's comparison of every config, and the
+ * one of config k on it (the numbering the header comment gives). */
+static int compared_pid(size_t d)
+{
+    return 1 + 1000 * (int)d;
+}
+
+static int config_pid(size_t d, size_t k)
+{
+    return compared_pid(d) + 1 + (int)k;
+}
+
 /* Every event but the first is preceded by a comma: the array stays valid
  * JSON however many are written. */
 static void begin_event(struct perfetto *p)
@@ -94,7 +106,7 @@ static int on_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_ev
     (void)in;
     /* inspect replays the scenario's devices only: found */
     size_t d = (size_t)(gt_scenario_find(p->scn, ev->device) - p->scn->devices);
-    int compared = 1 + 1000 * (int)d, own = compared + 1 + (int)p->config_index;
+    int compared = compared_pid(d), own = config_pid(d, p->config_index);
     const struct gt_sim_stats *st = gt_sim_get_stats(ev->sim);
     int64_t allocated = st->allocated_bytes[GT_SIM_ALL].current;
     int64_t reserved = st->reserved_bytes[GT_SIM_ALL].current;
@@ -123,15 +135,11 @@ struct job {
 
 static void name_processes(struct perfetto *p, const struct job *j)
 {
-    char what[320];
     for (size_t d = 0; d < j->scn->ndevices; d++) {
         int32_t dev = j->scn->devices[d].device;
-        int base = 1 + 1000 * (int)d;
-        process_name(p, base, dev, "reserved by config");
-        for (size_t k = 0; k < j->nconfigs; k++) {
-            snprintf(what, sizeof what, "%s", j->configs[k].name);
-            process_name(p, base + 1 + (int)k, dev, what);
-        }
+        process_name(p, compared_pid(d), dev, "reserved by config");
+        for (size_t k = 0; k < j->nconfigs; k++)
+            process_name(p, config_pid(d, k), dev, j->configs[k].name);
     }
 }
 

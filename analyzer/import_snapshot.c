@@ -387,12 +387,14 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
             *st = 1;
         } else if (strcmp(e.action, "free_requested") == 0 ||
                    (strcmp(e.action, "free_completed") == 0 && *st == 0)) {
+            /* a completion first: its request came before the trace */
+            bool pending = strcmp(e.action, "free_completed") == 0;
             if (*st != 1) {
                 struct live *l = vec_push(lives);
                 if (!l)
                     rc = GT_ENOMEM;
                 else
-                    *l = (struct live){e.addr, 0, e.size, i, e.action[5] == 'c'};
+                    *l = (struct live){e.addr, 0, e.size, i, pending};
             }
             *st = 2;
         }

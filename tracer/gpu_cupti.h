@@ -3,7 +3,7 @@
  * pointers resolved with dlsym. The library is never linked against libcupti
  * (docs/notes/cupti.md §0.5, §1.6): it binds to the CUPTI the process already has
  * mapped (PyTorch's wheel preloads one), or to $GPUTRACE_CUPTI, which is how
- * the tests substitute their double. Only the types and enums of cupti.h are
+ * the tests substitute their double. Only the types and enums of cuda_abi.h are
  * used at compile time. */
 #ifndef GPUTRACE_GPU_CUPTI_H
 #define GPUTRACE_GPU_CUPTI_H
@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cupti.h>
+#include "cuda_abi.h"
 
 /* Loads CUPTI and resolves its entry points: `path` if not NULL (no
  * fallback: a path the user chose that fails is an error), else a libcupti

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cupti.h>
+#include "cuda_abi.h"
 
 #include "ring_writer.h"
 

@@ -51,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cuda.h>
+#include "cuda_abi.h"
 
 #include "fake_cuda.h"
 
@@ -288,10 +288,10 @@ static void run_command(struct replay *r, char **tok, int n)
     } else if (strcmp(cmd, "freehost") == 0) {
         expect(r, fake_cudaFreeHost((void *)(uintptr_t)recall(r, tok[1])), 0, cmd);
     } else if (strcmp(cmd, "drvmalloc") == 0) {
-        expect(r, cuMemAlloc(&d, need_u64(r, tok[1])), 0, cmd);
+        expect(r, cuMemAlloc_v2(&d, need_u64(r, tok[1])), 0, cmd);
         remember(r, name_arg(tok, n, 2), d);
     } else if (strcmp(cmd, "drvfree") == 0) {
-        expect(r, cuMemFree(recall(r, tok[1])), 0, cmd);
+        expect(r, cuMemFree_v2(recall(r, tok[1])), 0, cmd);
     } else if (strcmp(cmd, "drvmallocasync") == 0) {
         expect(r, cuMemAllocAsync(&d, need_u64(r, tok[1]), need_stream(r, tok[2])), 0, cmd);
         remember(r, name_arg(tok, n, 3), d);
@@ -328,13 +328,13 @@ static void run_command(struct replay *r, char **tok, int n)
         expect(r, cuMemUnmap(va, need_u64(r, n > 3 ? tok[3] : NULL)), 0, cmd);
     } else if (strcmp(cmd, "meminfo") == 0) {
         size_t free_bytes, total_bytes;
-        expect(r, cuMemGetInfo(&free_bytes, &total_bytes), 0, cmd);
+        expect(r, cuMemGetInfo_v2(&free_bytes, &total_bytes), 0, cmd);
     } else if (strcmp(cmd, "cudnn_probe") == 0) {
         /* PyTorch's cacheInfo under backend:cudaMallocAsync: ask what is
          * free, try that much, halve after each failure, free the success. */
         size_t free_bytes, total_bytes;
         void *s = need_stream(r, tok[1]);
-        expect(r, cuMemGetInfo(&free_bytes, &total_bytes), 0, cmd);
+        expect(r, cuMemGetInfo_v2(&free_bytes, &total_bytes), 0, cmd);
         for (uint64_t guess = free_bytes; guess > 0; guess >>= 1) {
             if (fake_cudaMallocAsync(&p, guess, s) == 0) {
                 expect(r, fake_cudaFreeAsync(p, s), 0, cmd);

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cupti.h>
+#include "cuda_abi.h"
 
 #include "fake_cupti.h"
 #include "fake_cuda.h"
@@ -459,7 +459,7 @@ CUresult CUDAAPI cuDriverGetVersion(int *driverVersion)
 {
     if (driverVersion == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    *driverVersion = CUDA_VERSION;
+    *driverVersion = 13000; /* CUDA 13.0, whose headers tracer/cuda_abi.h follows */
     return CUDA_SUCCESS;
 }
 

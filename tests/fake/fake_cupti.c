@@ -1,7 +1,8 @@
 /* A CUPTI double, built as libcupti.so.13, for running the tracer without a
  * GPU (docs/notes/cupti.md §6.2). It implements the entry points an
- * injection library resolves, with the same prototypes (cupti.h is included
- * so the compiler checks them) and the semantics the tracer depends on:
+ * injection library resolves, with CUPTI's prototypes (tracer/cuda_abi.h,
+ * checked against the toolkit's cupti.h by tests/cuda_abi_test.c) and the
+ * semantics the tracer depends on:
  *  - one subscriber at a time; a second subscribe, or FAKE_CUPTI_BUSY=1,
  *    fails with CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED (39) and
  *    names the incumbent, as CUDA 13.0's CUPTI does (§1.2 step 3);
@@ -9,8 +10,8 @@
  *    delivered, and cuptiEnableDomain enables every cbid of a domain;
  *  - callbacks are delivered with a real CUpti_CallbackData, from whatever
  *    thread the fake driver runs on, concurrently.
- * The activity API is present but inert: its buffers never complete, which
- * is what a tracer must survive anyway (§3: activity is optional). */
+ * The activity API is absent, as the tracer never uses it (§3: activity is
+ * optional). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -18,9 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <cupti.h>
+#include "cuda_abi.h"
 
 #include "fake_cupti.h"
 
@@ -164,49 +164,6 @@ CUptiResult CUPTIAPI cuptiEnableDomain(uint32_t enable, CUpti_SubscriberHandle s
     return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiEnableAllDomains(uint32_t enable, CUpti_SubscriberHandle subscriber)
-{
-    for (int d = CUPTI_CB_DOMAIN_DRIVER_API; d < CUPTI_CB_DOMAIN_SIZE; d++) {
-        CUptiResult r = cuptiEnableDomain(enable, subscriber, (CUpti_CallbackDomain)d);
-        if (r != CUPTI_SUCCESS)
-            return r;
-    }
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiGetCallbackState(uint32_t *enable, CUpti_SubscriberHandle subscriber,
-                                           CUpti_CallbackDomain domain, CUpti_CallbackId cbid)
-{
-    if (enable == NULL || subscriber != &g_sub || !valid_domain((int)domain) ||
-        cbid >= FAKE_MAX_CBID)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    *enable = atomic_load(&g_enabled[domain][cbid]);
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiGetCallbackName(CUpti_CallbackDomain domain, uint32_t cbid,
-                                          const char **name)
-{
-    /* The real library has a table of every API; the tracer only needs a
-     * non-NULL name, so a generic one keeps the double small. */
-    static const char generic[] = "fakeApi";
-    if (name == NULL || !valid_domain((int)domain) || cbid >= FAKE_MAX_CBID)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    *name = generic;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiGetTimestamp(uint64_t *timestamp)
-{
-    /* Like CUPTI on Linux x86_64 (cupti_activity.h:8116-8118). */
-    if (timestamp == NULL)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    *timestamp = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    return CUPTI_SUCCESS;
-}
-
 /* The fake driver's contexts are the small integers device + 1, so the
  * device is the context value minus one: no table to keep in sync. */
 CUptiResult CUPTIAPI cuptiGetDeviceId(CUcontext context, uint32_t *deviceId)
@@ -218,32 +175,6 @@ CUptiResult CUPTIAPI cuptiGetDeviceId(CUcontext context, uint32_t *deviceId)
         return fail(CUPTI_ERROR_INVALID_DEVICE);
     *deviceId = (uint32_t)(c - 1);
     return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiGetContextId(CUcontext context, uint32_t *contextId)
-{
-    if (contextId == NULL || context == NULL)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    *contextId = (uint32_t)(uintptr_t)context;
-    return CUPTI_SUCCESS;
-}
-
-/* Stream handles of the fake driver are small integers too; the id is the
- * handle, so a test can predict it. */
-CUptiResult CUPTIAPI cuptiGetStreamIdEx(CUcontext context, CUstream stream, uint8_t perThreadStream,
-                                        uint32_t *streamId)
-{
-    (void)context;
-    (void)perThreadStream;
-    if (streamId == NULL)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    *streamId = (uint32_t)(uintptr_t)stream;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiGetStreamId(CUcontext context, CUstream stream, uint32_t *streamId)
-{
-    return cuptiGetStreamIdEx(context, stream, 0, streamId);
 }
 
 CUptiResult CUPTIAPI cuptiGetResultString(CUptiResult result, const char **str)
@@ -273,11 +204,6 @@ CUptiResult CUPTIAPI cuptiGetResultString(CUptiResult result, const char **str)
     return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiGetErrorMessage(CUptiResult result, const char **str)
-{
-    return cuptiGetResultString(result, str);
-}
-
 CUptiResult CUPTIAPI cuptiGetLastError(void)
 {
     CUptiResult r = t_last_error;
@@ -291,89 +217,6 @@ CUptiResult CUPTIAPI cuptiFinalize(void)
     atomic_store(&g_subscribed, false);
     atomic_store(&g_callback, NULL);
     pthread_mutex_unlock(&g_sub_lock);
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiGetVersion(uint32_t *version)
-{
-    if (version == NULL)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    *version = CUPTI_API_VERSION;
-    return CUPTI_SUCCESS;
-}
-
-/* Activity API: accepted and inert. */
-
-CUptiResult CUPTIAPI cuptiActivityEnable(CUpti_ActivityKind kind)
-{
-    (void)kind;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiActivityDisable(CUpti_ActivityKind kind)
-{
-    (void)kind;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiActivityEnableContext(CUcontext context, CUpti_ActivityKind kind)
-{
-    (void)context;
-    (void)kind;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI
-cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFunc funcBufferRequested,
-                               CUpti_BuffersCallbackCompleteFunc funcBufferCompleted)
-{
-    if (funcBufferRequested == NULL || funcBufferCompleted == NULL)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI
-cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbackFunc funcTimestamp)
-{
-    (void)funcTimestamp;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t flag)
-{
-    (void)flag;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiActivityFlushPeriod(uint32_t time)
-{
-    (void)time;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiActivityGetNextRecord(uint8_t *buffer, size_t validBufferSizeBytes,
-                                                CUpti_Activity **record)
-{
-    (void)buffer;
-    (void)validBufferSizeBytes;
-    (void)record;
-    return CUPTI_ERROR_MAX_LIMIT_REACHED; /* "no more records" */
-}
-
-CUptiResult CUPTIAPI cuptiActivityGetNumDroppedRecords(CUcontext context, uint32_t streamId,
-                                                       size_t *dropped)
-{
-    (void)context;
-    (void)streamId;
-    if (dropped == NULL)
-        return fail(CUPTI_ERROR_INVALID_PARAMETER);
-    *dropped = 0;
-    return CUPTI_SUCCESS;
-}
-
-CUptiResult CUPTIAPI cuptiSetThreadIdType(CUpti_ActivityThreadIdType type)
-{
-    (void)type;
     return CUPTI_SUCCESS;
 }
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include <cupti.h>
+#include "cuda_abi.h"
 
 #define STUB_MAX_EVENTS 64
 

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cuda.h>
-#include <cupti.h>
+#include "cuda_abi.h"
 
 #include "fake_cuda.h"
 
@@ -73,7 +72,7 @@ int main(int argc, char **argv)
 
     /* Before cuInit the driver refuses, as the real one does. */
     CUdeviceptr d = 0;
-    CHECK(cuMemAlloc(&d, 4096) == CUDA_ERROR_NOT_INITIALIZED);
+    CHECK(cuMemAlloc_v2(&d, 4096) == CUDA_ERROR_NOT_INITIALIZED);
     CHECK(cuInit(0) == CUDA_SUCCESS);
     CHECK(cuInit(0) == CUDA_SUCCESS);
 
@@ -128,11 +127,11 @@ int main(int argc, char **argv)
     CHECK(fakecuda_set_device(1) == 0);
     CHECK(fakecuda_set_device(2) == CUDA_ERROR_INVALID_VALUE);
     st->n_events = 0;
-    CHECK(cuMemAlloc(&d, 60u << 20) == CUDA_SUCCESS);
+    CHECK(cuMemAlloc_v2(&d, 60u << 20) == CUDA_SUCCESS);
     CHECK(st->n_events == 2 && st->events[1].device == 1);
     CHECK(d >= 0x7f0000000000ull + 0x010000000000ull);
     size_t free_bytes = 0, total_bytes = 0;
-    CHECK(cuMemGetInfo(&free_bytes, &total_bytes) == CUDA_SUCCESS);
+    CHECK(cuMemGetInfo_v2(&free_bytes, &total_bytes) == CUDA_SUCCESS);
     CHECK(total_bytes == 64u << 20 && free_bytes == 4u << 20);
     CHECK(fakecuda_set_device(0) == 0);
 

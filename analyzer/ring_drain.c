@@ -65,6 +65,7 @@ struct ring {
     bool exited;           /* the producer is known to be gone */
     bool ended;            /* its END record was read */
     bool status_reported;  /* an UNAVAILABLE/STOPPED status was reported */
+    bool cupti_reported;   /* its CUPTI file was looked at */
     uint64_t dropped_seen; /* drops announced by DROPPED records read */
     int64_t lost;          /* slots torn, overrun or never published */
 };
@@ -122,6 +123,7 @@ struct gt_drain {
     int64_t base;     /* monotonic time of ts_ns 0 */
     int64_t last_key; /* of the last event written */
     char *status;     /* meta tracer_status, lines joined by '\n' */
+    char *cupti;      /* meta cupti_library: the distinct CUPTI files, one per line */
     struct gt_drain_stats st;
     int err;                /* sticky: the writer's first error */
     int64_t last_commit_ns; /* CLOCK_MONOTONIC of the last commit */
@@ -401,6 +403,41 @@ static int scan_dir(struct gt_drain *d)
 
 /* ------------------------------------------------------------ status */
 
+/* True when `line` is one of the '\n'-separated lines of `list` (may be NULL). */
+static bool has_line(const char *list, const char *line)
+{
+    size_t n = strlen(line);
+
+    for (const char *p = list; p != NULL;) {
+        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+            return true;
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    return false;
+}
+
+/* Appends `line` to the '\n'-separated *list and writes the list as meta
+ * `key`. False (the error set) when memory or the writer fails. */
+static bool append_meta_line(struct gt_drain *d, char **list, const char *key, const char *line)
+{
+    size_t old = *list ? strlen(*list) : 0;
+    char *v = realloc(*list, old + strlen(line) + 2);
+    if (v == NULL) {
+        set_err(d, GT_ENOMEM, "out of memory");
+        return false;
+    }
+    *list = v;
+    snprintf(v + old, strlen(line) + 2, "%s%s", old ? "\n" : "", line);
+    int rc = gt_trace_set_meta(d->w, key, *list);
+    if (rc != GT_OK) {
+        set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
+        return false;
+    }
+    return true;
+}
+
 static void report_status(struct gt_drain *d, struct ring *r)
 {
     uint32_t s = atomic_load_explicit(&r->h->status, memory_order_acquire);
@@ -418,18 +455,32 @@ static void report_status(struct gt_drain *d, struct ring *r)
         snprintf(line, sizeof line, "%" PRId64 ": %s", r->pid,
                  msg[0] ? msg : "tracing unavailable");
 
-    size_t old = d->status ? strlen(d->status) : 0;
-    char *v = realloc(d->status, old + strlen(line) + 2);
-    if (v == NULL) {
-        set_err(d, GT_ENOMEM, "out of memory");
+    if (append_meta_line(d, &d->status, "tracer_status", line))
+        notify(d, "%s", line);
+}
+
+/* The first time r is ACTIVE: its CUPTI file joins meta cupti_library, and
+ * a file no earlier process used is told to the user (one line per file,
+ * not per process: torchrun's eight workers share one). */
+static void report_cupti(struct gt_drain *d, struct ring *r)
+{
+    char path[sizeof r->h->cupti_path + 1];
+
+    if (r->cupti_reported ||
+        atomic_load_explicit(&r->h->status, memory_order_acquire) != GT_RING_ACTIVE)
         return;
+    r->cupti_reported = true;
+    copy_field(path, sizeof path, r->h->cupti_path, sizeof r->h->cupti_path);
+    for (char *c = path; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?'; /* one line per file, whatever the producer wrote */
+    if (path[0] == '\0' || has_line(d->cupti, path))
+        return;
+    if (append_meta_line(d, &d->cupti, "cupti_library", path) && d->opts.note != NULL) {
+        char line[sizeof path + 64];
+        snprintf(line, sizeof line, "tracing with CUPTI '%s' (pid %" PRId64 ")", path, r->pid);
+        d->opts.note(d->opts.notify_ctx, line);
     }
-    d->status = v;
-    snprintf(v + old, strlen(line) + 2, "%s%s", old ? "\n" : "", line);
-    int rc = gt_trace_set_meta(d->w, "tracer_status", d->status);
-    if (rc != GT_OK)
-        set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
-    notify(d, "%s", line);
 }
 
 /* ------------------------------------------------------------ devices */
@@ -978,6 +1029,7 @@ int gt_drain_poll(struct gt_drain *d, unsigned flags)
             rc = ring_try_open(d, r);
         if (rc == GT_OK && r->state == RING_OPEN) {
             report_status(d, r);
+            report_cupti(d, r);
             rc = ring_read(d, r);
         }
     }
@@ -1114,6 +1166,7 @@ int gt_drain_close(struct gt_drain *d, struct gt_drain_stats *st)
     free(d->pend);
     free(d->devices);
     free(d->status);
+    free(d->cupti);
     free(d->dir);
     free(d);
     return rc;

@@ -8,6 +8,7 @@
  * ours, so `gpu-trace record -- cmd` can stand in for `cmd` in a script. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli_int.h"
+#include "gputrace/cupti_find.h"
 #include "gputrace/err.h"
 #include "gputrace/record.h"
 #include "gputrace/ring.h"
@@ -540,6 +541,29 @@ static void on_notify(void *ctx, const char *msg)
     cli_warning("%s", msg);
 }
 
+static void on_note(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "gpu-trace: %s\n", msg);
+}
+
+/* Tells the tracer where the program's environment keeps CUPTI (pip's
+ * wheels, conda, the toolkit: cupti_find.h), unless the user named one.
+ * Set in the launcher, before the fork, so the search runs once. */
+static void export_cupti_candidates(const char *command)
+{
+    static char found[8192];
+    struct gt_cupti_env env;
+
+    if (getenv(GT_RING_ENV_CUPTI) != NULL)
+        return;
+    gt_cupti_env_from_process(&env);
+    if (gt_cupti_find(command, &env, found, sizeof found) > 0)
+        setenv(GT_RING_ENV_CUPTI_CANDIDATES, found, 1);
+    else
+        unsetenv(GT_RING_ENV_CUPTI_CANDIDATES);
+}
+
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -657,7 +681,7 @@ int cmd_record(int argc, char **argv)
     if (create_trace(&args, trace, sizeof trace, &s.w) != 0)
         return CLI_EXIT_ERROR;
     s.trace = trace;
-    struct gt_drain_options opts = {.mode = args.mode, .notify = on_notify};
+    struct gt_drain_options opts = {.mode = args.mode, .notify = on_notify, .note = on_note};
     if (write_start_meta(s.w, &args) != GT_OK || make_ring_dir(ring_dir, sizeof ring_dir) != 0) {
         gt_trace_writer_close(s.w);
         unlink(trace);
@@ -676,6 +700,7 @@ int cmd_record(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
 
+    export_cupti_candidates(args.cmd[0]);
     child = start_child(&args, inject, ring_dir, old);
     if (child < 0) {
         restore_signals(old);

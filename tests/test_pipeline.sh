@@ -129,6 +129,14 @@ if record basic requests 0; then
         WHERE pid != (SELECT pid FROM processes);" 0
     eq "mode" "SELECT value FROM meta WHERE key = 'recording_mode';" requests
     eq "nothing lost" "SELECT value FROM meta WHERE key = 'lost_events';" 0
+    eq "the CUPTI file in the trace" "SELECT value FROM meta WHERE key = 'cupti_library';" \
+        "$FAKE_DIR/libcupti.so.13"
+    checks=$((checks + 1))
+    if [ "$(grep -c "^gpu-trace: tracing with CUPTI '$FAKE_DIR/libcupti.so.13' (pid [0-9]*)\$" \
+        "$out")" != 1 ]; then
+        fail "record did not name the CUPTI file once; its output:"
+        sed 's/^/    /' "$out"
+    fi
     eq "time order" "SELECT count(*) FROM events a JOIN events b ON b.seq = a.seq + 1
         WHERE b.ts_ns < a.ts_ns;" 0
     checks=$((checks + 1))

@@ -1,8 +1,9 @@
 /* The CUPTI seam (gpu_cupti.h): CUPTI's entry points, resolved with dlsym. */
-#define _GNU_SOURCE /* RTLD_NOLOAD */
+#define _GNU_SOURCE /* RTLD_NOLOAD, dlinfo */
 #include "gpu_cupti.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +21,7 @@ typedef CUptiResult(CUPTIAPI *unsubscribe_fn)(CUpti_SubscriberHandle);
  * runs InitializeInjection, before any callback is enabled; read-only after. */
 static struct {
     void *lib;
-    char path[256];
+    char path[256]; /* the loaded file, as the loader resolved it */
     subscribe_v2_fn subscribe_v2;
     subscribe_fn subscribe;
     enable_fn enable;
@@ -52,27 +53,61 @@ static int resolve(const char *name, void *fnptr, size_t size)
 }
 #define RESOLVE(name, field) resolve(name, &g_cupti.field, sizeof(g_cupti.field))
 
+/* Remembers the file behind `lib`: the full path the loader resolved
+ * (dlinfo's link map), so the user learns which of the CUPTIs on the
+ * machine traced their program, not just a soname. */
+static void remember_path(void *lib, const char *name)
+{
+    struct link_map *map = NULL;
+    const char *file = name;
+    if (dlinfo(lib, RTLD_DI_LINKMAP, &map) == 0 && map != NULL && map->l_name != NULL &&
+        map->l_name[0] != '\0')
+        file = map->l_name;
+    snprintf(g_cupti.path, sizeof(g_cupti.path), "%s", file);
+}
+
 static void *try_open(const char *name, int flags)
 {
     void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL | flags);
     if (lib != NULL)
-        snprintf(g_cupti.path, sizeof(g_cupti.path), "%s", name);
+        remember_path(lib, name);
     return lib;
 }
 
-int gt_cupti_load(const char *path, char *err, size_t errlen)
+/* The first of the colon-separated files in `list` that loads. */
+static void *try_candidates(const char *list)
 {
-    static const char *const loaded[] = {"libcupti.so.13", "libcupti.so.12", "libcupti.so"};
-    static const char *const fresh[] = {"libcupti.so.13", "libcupti.so"};
+    char name[sizeof(g_cupti.path)];
+    void *lib = NULL;
+    while (lib == NULL && list != NULL && *list != '\0') {
+        const char *end = strchr(list, ':');
+        size_t len = end != NULL ? (size_t)(end - list) : strlen(list);
+        if (len > 0 && len < sizeof(name)) {
+            memcpy(name, list, len);
+            name[len] = '\0';
+            lib = try_open(name, 0);
+        }
+        list = end != NULL ? end + 1 : NULL;
+    }
+    return lib;
+}
+
+int gt_cupti_load(const char *path, const char *candidates, char *err, size_t errlen)
+{
+    static const char *const sonames[] = {"libcupti.so.13", "libcupti.so.12", "libcupti.so"};
     if (path != NULL) {
         g_cupti.lib = try_open(path, 0);
     } else {
         /* A CUPTI already in the process first: a second copy with another
-         * soname would fight the first over the driver (docs/notes/cupti.md §1.6). */
-        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(loaded) / sizeof(*loaded); i++)
-            g_cupti.lib = try_open(loaded[i], RTLD_NOLOAD);
-        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(fresh) / sizeof(*fresh); i++)
-            g_cupti.lib = try_open(fresh[i], 0);
+         * soname would fight the first over the driver (docs/notes/cupti.md §1.6).
+         * Then the ones `gpu-trace record` found where the program's
+         * environment keeps them, then the loader's search path. */
+        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(sonames) / sizeof(*sonames); i++)
+            g_cupti.lib = try_open(sonames[i], RTLD_NOLOAD);
+        if (g_cupti.lib == NULL)
+            g_cupti.lib = try_candidates(candidates);
+        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(sonames) / sizeof(*sonames); i++)
+            g_cupti.lib = try_open(sonames[i], 0);
     }
     if (g_cupti.lib == NULL) {
         const char *why = dlerror();

@@ -15,12 +15,15 @@
 
 /* Loads CUPTI and resolves its entry points: `path` if not NULL (no
  * fallback: a path the user chose that fails is an error), else a libcupti
- * already mapped in the process (.so.13, .so.12, .so), else libcupti.so.13,
- * else libcupti.so. Returns 0, or -1 with a reason in err[errlen]. Call once,
- * before any other function here. */
-int gt_cupti_load(const char *path, char *err, size_t errlen);
+ * already mapped in the process (.so.13, .so.12, .so), else the first of
+ * the colon-separated files in `candidates` (may be NULL) that loads, else
+ * libcupti.so.13, .so.12 or .so from the loader's search path. Returns 0,
+ * or -1 with a reason in err[errlen]. Call once, before any other function
+ * here. */
+int gt_cupti_load(const char *path, const char *candidates, char *err, size_t errlen);
 
-/* The file name CUPTI was loaded from, or "" before gt_cupti_load. */
+/* The file CUPTI was loaded from, with the folder the loader found it in,
+ * or "" before gt_cupti_load. */
 const char *gt_cupti_loaded_path(void);
 
 /* Subscribes `cb` with cuptiSubscribe_v2 (subscriber name "gpu-trace"), or

@@ -127,8 +127,9 @@ static int64_t parse_u63(const char *s)
 }
 
 struct config {
-    const char *ring_dir; /* NULL: not under `gpu-trace record`, do nothing */
-    const char *cupti;    /* NULL: find CUPTI */
+    const char *ring_dir;         /* NULL: not under `gpu-trace record`, do nothing */
+    const char *cupti;            /* NULL: find CUPTI */
+    const char *cupti_candidates; /* where `record` found CUPTIs; may be NULL */
     uint64_t capacity;
     int64_t rank;
 };
@@ -141,6 +142,7 @@ static void read_config(struct config *c)
     c->cupti = getenv(GT_RING_ENV_CUPTI);
     if (c->cupti != NULL && c->cupti[0] == '\0')
         c->cupti = NULL;
+    c->cupti_candidates = getenv(GT_RING_ENV_CUPTI_CANDIDATES);
     c->capacity = GT_RING_DEFAULT_CAPACITY;
     const char *cap = getenv(GT_RING_ENV_CAPACITY);
     if (cap != NULL) {
@@ -664,7 +666,7 @@ static void start(void)
         return;
     }
     char err[sizeof(g_ring.hdr->status_msg)];
-    if (gt_cupti_load(cfg.cupti, err, sizeof(err)) != 0) {
+    if (gt_cupti_load(cfg.cupti, cfg.cupti_candidates, err, sizeof(err)) != 0) {
         unavailable(err);
         return;
     }
@@ -699,6 +701,7 @@ static void start(void)
     } else {
         err[0] = '\0';
     }
+    gt_ringw_set_cupti(&g_ring, gt_cupti_loaded_path());
     gt_ringw_set_status(&g_ring, GT_RING_ACTIVE, err);
     atexit(at_exit);
 }

@@ -141,6 +141,13 @@ void gt_ringw_set_status(struct gt_ringw *w, enum gt_ring_status status, const c
     atomic_store_explicit(&w->hdr->status, (uint32_t)status, memory_order_release);
 }
 
+void gt_ringw_set_cupti(struct gt_ringw *w, const char *path)
+{
+    if (w->hdr == NULL)
+        return;
+    snprintf(w->hdr->cupti_path, sizeof(w->hdr->cupti_path), "%s", path ? path : "");
+}
+
 /* Claims the next index if its slot is free (see ring_writer.h). The tail
  * is loaded with acquire order: the consumer stores it with release after
  * reading a slot, so the slot's old contents are read before we overwrite

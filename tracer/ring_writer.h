@@ -76,6 +76,11 @@ void gt_ringw_release(struct gt_ringw *w);
  * consumer that reads the status also sees the message. */
 void gt_ringw_set_status(struct gt_ringw *w, enum gt_ring_status status, const char *msg);
 
+/* Copies `path` into cupti_path, truncated to fit. Call before the
+ * gt_ringw_set_status that makes the ring ACTIVE, whose release store
+ * publishes it. */
+void gt_ringw_set_cupti(struct gt_ringw *w, const char *path);
+
 /* Publishes one record: lock-free, no allocation, no system call, safe from
  * any number of threads at once. Returns 0, or -1 when the ring was full and
  * the record was dropped (counted; see the top of this file). */

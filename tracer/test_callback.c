@@ -538,6 +538,35 @@ START_TEST(a_cupti_fatal_error_stops_tracing_and_says_why_in_the_ring)
 }
 END_TEST
 
+/* With no CUPTI mapped, the first of `record`'s candidates that loads is
+ * used, and the ring names it by its full path. GT_FAKE_CUPTI is the CUPTI
+ * double (set by CTest); a missing file before it is skipped. */
+START_TEST(the_first_candidate_that_loads_is_used_and_named_in_full)
+{
+    const char *fake = getenv("GT_FAKE_CUPTI");
+    ck_assert_msg(fake != NULL && fake[0] == '/', "GT_FAKE_CUPTI must name the CUPTI double");
+    char list[1024], err[160] = "";
+    snprintf(list, sizeof(list), "/nonexistent/libcupti.so.12:%s", fake);
+    ck_assert_int_eq(gt_cupti_load(NULL, list, err, sizeof(err)), 0);
+    char real[PATH_MAX];
+    ck_assert_ptr_nonnull(realpath(fake, real));
+    ck_assert_str_eq(gt_cupti_loaded_path(), real);
+    gt_ringw_set_cupti(gt_inject_test_ring(), gt_cupti_loaded_path());
+    ck_assert_str_eq(hdr->cupti_path, real);
+}
+END_TEST
+
+/* A path the user chose is taken or refused, never replaced by a candidate. */
+START_TEST(a_chosen_path_that_fails_is_an_error_even_with_candidates)
+{
+    const char *fake = getenv("GT_FAKE_CUPTI");
+    ck_assert_ptr_nonnull(fake);
+    char err[160] = "";
+    ck_assert_int_eq(gt_cupti_load("/nonexistent/libcupti.so.13", fake, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "cannot load CUPTI"));
+}
+END_TEST
+
 static Suite *callback_suite(void)
 {
     Suite *s = suite_create("inject_callback");
@@ -560,6 +589,8 @@ static Suite *callback_suite(void)
     tcase_add_test(tc, exit_publishes_one_end_record_and_stops_tracing);
     tcase_add_test(tc, a_forked_child_neither_traces_nor_ends_the_parents_ring);
     tcase_add_test(tc, a_cupti_fatal_error_stops_tracing_and_says_why_in_the_ring);
+    tcase_add_test(tc, the_first_candidate_that_loads_is_used_and_named_in_full);
+    tcase_add_test(tc, a_chosen_path_that_fails_is_an_error_even_with_candidates);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -53,6 +53,10 @@ struct gt_drain_options {
      * is unavailable ("4242: libcupti not found"), a ring file that is
      * skipped. msg is only valid during the call. NULL: no calls. */
     void (*notify)(void *ctx, const char *msg);
+    /* Called once per line of information, not a problem: the CUPTI file
+     * a process traces with ("tracing with CUPTI '/x/libcupti.so.12' (pid
+     * 4242)"), once per distinct file. Gets notify_ctx. NULL: no calls. */
+    void (*note)(void *ctx, const char *msg);
     void *notify_ctx;
 };
 
@@ -99,7 +103,8 @@ bool gt_drain_done(struct gt_drain *d);
 
 /* gt_drain_close: a last poll, writes everything held back, counts what is
  * still unread as lost, writes the devices rows and the meta keys
- * lost_events, tracer_status (one "<pid>: <message>" per line) and
+ * lost_events, tracer_status (one "<pid>: <message>" per line), cupti_library
+ * (the distinct CUPTI files the processes traced with, one per line) and
  * clock_base_realtime_ns (the wall clock at ts_ns 0), unmaps the rings and
  * frees d. The trace writer stays open. st (if not NULL) gets the final
  * counts. Accepts NULL. Returns the first error of the writer, as poll. */

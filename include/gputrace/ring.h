@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #define GT_RING_MAGIC 0x47525447u /* "GTRG" */
-#define GT_RING_VERSION 2         /* 2: the devices table in the header */
+#define GT_RING_VERSION 3         /* 2: the devices table in the header; 3: cupti_path */
 /* Records per ring, a power of two: 262144 records of 80 bytes, 20 MiB per
  * traced process, hold about 70 ms of the fastest program through the test
  * doubles (3.8 M events/s) and over half a second of the H100 burst of
@@ -37,7 +37,11 @@
 #define GT_RING_ENV_DIR "GPUTRACE_RING_DIR"           /* folder of the ring files */
 #define GT_RING_ENV_CAPACITY "GPUTRACE_RING_CAPACITY" /* records, power of two */
 #define GT_RING_ENV_CUPTI "GPUTRACE_CUPTI"            /* libcupti to dlopen (tests: the double) */
-#define GT_RING_ENV_RANK "RANK"                       /* torchrun's rank, if any */
+/* libcupti files `record` found in the program's environment (its Python's
+ * NVIDIA wheels, conda, the toolkit), colon-separated, most likely first:
+ * tried when the process has no CUPTI mapped yet. */
+#define GT_RING_ENV_CUPTI_CANDIDATES "GPUTRACE_CUPTI_CANDIDATES"
+#define GT_RING_ENV_RANK "RANK" /* torchrun's rank, if any */
 
 /* Status of the tracer in one process. */
 enum gt_ring_status {
@@ -120,6 +124,7 @@ struct gt_ring_header {
     _Atomic uint64_t dropped; /* records dropped on a full ring */
     char status_msg[160];     /* why tracing is unavailable, NUL-terminated */
     char command[512];        /* /proc/self/cmdline, NULs replaced by spaces */
+    char cupti_path[256];     /* the libcupti file traced with, once ACTIVE; NUL-terminated */
     struct gt_ring_device devices[GT_RING_MAX_DEVICES]; /* by device ordinal */
     struct gt_ring_record records[];                    /* capacity records */
 };

@@ -47,7 +47,7 @@
 #define MAX_SUFFIX 1000        /* default names tried: x.db, x-1.db ... */
 
 struct record_args {
-    const char *output; /* NULL: a new gpu-trace-YYYYMMDD-HHMMSS.db */
+    const char *output; /* NULL: a new gpu-trace-YYYYMMDD-HHMMSS.db; placeholders expanded */
     enum gt_drain_mode mode;
     char **cmd; /* borrowed from argv, NULL-terminated */
 };
@@ -70,7 +70,11 @@ static void usage(FILE *f)
           "\n"
           "Options:\n"
           "  -o, --output FILE  the trace to create (never overwritten); default:\n"
-          "                     gpu-trace-YYYYMMDD-HHMMSS.db in the current folder\n"
+          "                     gpu-trace-YYYYMMDD-HHMMSS.db in the current folder.\n"
+          "                     In FILE: %h the host name, %r the rank (the first\n"
+          "                     of RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK and\n"
+          "                     PMI_RANK set; an error if none is), %p record's\n"
+          "                     pid, %% a '%'\n"
           "  -m, --mode MODE    requests (default): PyTorch, JAX and TensorFlow are\n"
           "                     switched to allocators that call CUDA for every\n"
           "                     tensor, so the trace holds each request; native: the\n"
@@ -81,11 +85,13 @@ static void usage(FILE *f)
           "Environment: GPUTRACE_INJECT names the injection library (default: " INJECT_NAME "\n"
           "next to gpu-trace, in ../lib or in the build tree's tracer/). CUDA_INJECTION64_PATH\n"
           "must not be set: another CUDA tool (Nsight) would be attached already.\n"
+          "GPUTRACE_HOSTNAME, when set, is the host name (for %h and the trace).\n"
           "\n"
           "EXAMPLES\n"
           "  gpu-trace record -- python train.py --epochs 1\n"
           "  gpu-trace record -o run.db torchrun --nproc-per-node 2 train.py\n"
           "  gpu-trace record --mode native -o native.db python train.py\n"
+          "  srun gpu-trace record -o 'run-%h-%r.db' -- python train.py\n"
           "  gpu-trace analyze run.db\n",
           f);
 }
@@ -143,6 +149,28 @@ static int parse_args(int argc, char **argv, struct record_args *args)
 }
 
 /* ------------------------------------------------------------ setup */
+
+/* Replaces args->output by its expansion in out (len bytes): %h, %r, %p
+ * and %% (gt_record_expand_output). 0, or the exit code of the printed
+ * error: a usage error for a pattern no environment could expand. */
+static int expand_output(struct record_args *args, const struct gt_record_name *name, char *out,
+                         size_t len)
+{
+    char err[256] = "";
+    int rc;
+
+    if (args->output == NULL)
+        return 0;
+    rc = gt_record_expand_output(args->output, name, out, len, err, sizeof err);
+    if (rc == GT_EINVAL)
+        return cli_usage_error("record", "-o '%s': %s", args->output, err);
+    if (rc != GT_OK) {
+        cli_error("cannot name the trace '%s': %s", args->output, err);
+        return CLI_EXIT_ERROR;
+    }
+    args->output = out;
+    return 0;
+}
 
 /* NULL if path is a readable regular file, else why not. */
 static const char *unreadable(const char *path)
@@ -261,9 +289,10 @@ static int set_meta(struct gt_trace_writer *w, const char *key, const char *valu
     return rc;
 }
 
-static int write_start_meta(struct gt_trace_writer *w, const struct record_args *args)
+static int write_start_meta(struct gt_trace_writer *w, const struct record_args *args,
+                            const char *host)
 {
-    char host[256] = "", when[32], *line;
+    char when[32], *line;
     const char *conf_name, *conf = user_alloc_conf(&conf_name);
     size_t len = 1;
     struct tm tm;
@@ -279,8 +308,6 @@ static int write_start_meta(struct gt_trace_writer *w, const struct record_args 
     line[0] = '\0';
     for (char **a = args->cmd, *p = line; *a != NULL; a++)
         p += snprintf(p, len - (size_t)(p - line), "%s%s", a == args->cmd ? "" : " ", *a);
-    if (gethostname(host, sizeof host - 1) != 0)
-        host[0] = '\0';
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 
@@ -637,7 +664,9 @@ int cmd_record(int argc, char **argv)
     struct sigaction old[NFORWARDED];
     struct gt_drain_stats st = {0};
     struct session s = {0};
+    struct gt_record_name name;
     char inject[PATH_MAX], ring_dir[PATH_MAX], trace[PATH_MAX], err[256] = "";
+    char host[256], output[PATH_MAX];
     const char *incumbent;
     int rc, status;
     pid_t child;
@@ -645,6 +674,9 @@ int cmd_record(int argc, char **argv)
     rc = parse_args(argc, argv, &args);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
+    gt_record_name_from_env(&name, host, sizeof host);
+    if ((rc = expand_output(&args, &name, output, sizeof output)) != 0)
+        return rc;
     incumbent = getenv("CUDA_INJECTION64_PATH");
     if (incumbent != NULL && incumbent[0] != '\0') {
         cli_error("CUDA_INJECTION64_PATH is already set to '%s': another CUDA tool (such as "
@@ -658,7 +690,8 @@ int cmd_record(int argc, char **argv)
         return CLI_EXIT_ERROR;
     s.trace = trace;
     struct gt_drain_options opts = {.mode = args.mode, .notify = on_notify};
-    if (write_start_meta(s.w, &args) != GT_OK || make_ring_dir(ring_dir, sizeof ring_dir) != 0) {
+    if (write_start_meta(s.w, &args, host) != GT_OK ||
+        make_ring_dir(ring_dir, sizeof ring_dir) != 0) {
         gt_trace_writer_close(s.w);
         unlink(trace);
         return CLI_EXIT_ERROR;

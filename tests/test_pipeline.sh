@@ -204,6 +204,7 @@ if record oom_retry native 0 FAKE_CUDA_MEMORY=1G; then
     eq "segments" "$(count 3)" 2
 fi
 
+
 # cudnn_probe: the probe's cudaMemGetInfo/cudaMallocAsync/cudaFreeAsync leave
 # the request stream; the tensor around it stays.
 if record cudnn_probe requests 0 FAKE_CUDA_MEMORY=1G; then
@@ -281,6 +282,54 @@ fi
 if record lazyinit requests 0; then
     eq "allocs once" "$(count 1)" 2
     eq "frees" "$(count 2)" 2
+fi
+
+# Two nodes: one record each, at once, into one shared folder, named by
+# -o 'run-%h-%r.db' as `srun gpu-trace record` would be on each node;
+# GPUTRACE_HOSTNAME stands for each node's host name, RANK for the rank.
+scenario=nodes
+mkdir "$TMP/nodes"
+for n in 0 1; do
+    GPUTRACE_HOSTNAME=node$n RANK=$n timeout 120 "$GT" record -o "$TMP/nodes/run-%h-%r.db" -- \
+        env LD_LIBRARY_PATH="$FAKE_DIR" GPUTRACE_CUPTI="$FAKE_DIR/libcupti.so.13" \
+        "$APP" "$SCEN/basic" >"$TMP/node$n.out" 2>&1 &
+    eval "pid$n=\$!"
+done
+for n in 0 1; do
+    checks=$((checks + 1))
+    eval "wait \$pid$n"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        fail "node $n: record exited $rc; its output:"
+        sed 's/^/    /' "$TMP/node$n.out"
+    fi
+done
+checks=$((checks + 1))
+files=$(cd "$TMP/nodes" && echo *)
+if [ "$files" != "run-node0-0.db run-node1-1.db" ]; then
+    fail "files '$files', expected 'run-node0-0.db run-node1-1.db'"
+fi
+for n in 0 1; do
+    db=$TMP/nodes/run-node$n-$n.db
+    if [ -f "$db" ]; then
+        eq "node $n: host in the trace, as in its name" \
+            "SELECT value FROM meta WHERE key = 'host';" "node$n"
+        eq "node $n: its process's rank" "SELECT group_concat(rank) FROM processes;" "$n"
+        eq "node $n: allocs" "$(count 1)" 3
+    fi
+done
+# analyze of both: one table per trace and one answer for the job.
+checks=$((checks + 1))
+if ! "$GT" analyze "$TMP"/nodes/run-*.db >"$TMP/nodes.out" 2>&1; then
+    fail "gpu-trace analyze of both nodes failed:"
+    sed 's/^/    /' "$TMP/nodes.out"
+else
+    n=$(grep -c '^recommended for the job: ' "$TMP/nodes.out")
+    tables=$(grep -c "^trace '.*/nodes/run-node[01]-[01].db': " "$TMP/nodes.out")
+    if [ "$n" -ne 1 ] || [ "$tables" -ne 2 ]; then
+        fail "analyze gave $tables tables and $n answers for the job, expected 2 and 1:"
+        sed 's/^/    /' "$TMP/nodes.out"
+    fi
 fi
 
 echo "$checks checks, $failures failed"

@@ -10,6 +10,7 @@
 #include "cli_int.h"
 #include "gputrace/err.h"
 #include "gputrace/record.h"
+#include "gputrace/report.h"
 #include "gputrace/ring.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
@@ -81,6 +82,10 @@ static void usage(FILE *f)
           "                     program's own allocator runs and the trace holds the\n"
           "                     segments it got from CUDA\n"
           "  -h, --help         show this help and exit\n"
+          "\n"
+          "When COMMAND failed and the trace holds a failed allocation, the last\n"
+          "line says that the program ran out of GPU memory and names the\n"
+          "`gpu-trace oom` command that explains it.\n"
           "\n"
           "Environment: GPUTRACE_INJECT names the injection library (default: " INJECT_NAME "\n"
           "next to gpu-trace, in ../lib or in the build tree's tracer/). CUDA_INJECTION64_PATH\n"
@@ -645,17 +650,31 @@ static void write_end_meta(struct gt_trace_writer *w, int status)
     }
 }
 
-static void print_summary(const char *trace, const struct gt_drain_stats *st)
+/* The summary line. When the program failed and the trace holds a request
+ * it did not get (the OOMs `gpu-trace oom` explains: st->failed_requests
+ * counts gt_event_failed_request, its definition), the program died of an
+ * out-of-memory error, and the line ends with the command that explains
+ * it, the path quoted for the shell. */
+static void print_summary(const char *trace, const struct gt_drain_stats *st, int status)
 {
     char lost[64] = "";
+    bool died_of_oom = exit_code(status) != 0 && st->failed_requests > 0;
 
     if (st->lost > 0)
         snprintf(lost, sizeof lost, ", %" PRId64 " %s lost", st->lost,
                  st->lost == 1 ? "event" : "events");
-    fprintf(stderr, "gpu-trace: recorded %" PRId64 " %s from %" PRId64 " %s into '%s'%s%s\n",
+    fprintf(stderr, "gpu-trace: recorded %" PRId64 " %s from %" PRId64 " %s into '%s'%s%s",
             st->events, st->events == 1 ? "event" : "events", st->processes,
             st->processes == 1 ? "process" : "processes", trace, lost,
             st->processes == 0 ? " (no process started CUDA)" : "");
+    if (died_of_oom) {
+        fputs("; the program ran out of GPU memory: gpu-trace oom ", stderr);
+        /* A name starting with '-' would be read as an option. */
+        if (trace[0] == '-')
+            fputs("./", stderr);
+        gt_report_shell_word(stderr, trace);
+    }
+    fputc('\n', stderr);
 }
 
 int cmd_record(int argc, char **argv)
@@ -736,6 +755,6 @@ int cmd_record(int argc, char **argv)
         cli_warning("the ring files are kept in '%s'", ring_dir);
     else
         remove_ring_dir(ring_dir);
-    print_summary(trace, &st);
+    print_summary(trace, &st, status);
     return exit_code(status);
 }

@@ -355,6 +355,7 @@ START_TEST(requests_mode_maps_tensors_oom_probes_and_pinned_memory)
     ck_assert_int_eq(st.events, 5);
     ck_assert_int_eq(st.ignored, 4); /* MEMINFO, cudaFree(NULL), VMM_MAP, VMM_CREATE */
     ck_assert_int_eq(st.lost, 0);
+    ck_assert_int_eq(st.failed_requests, 1);
     /* The card's size came from cudaMemGetInfo's total. */
     ck_assert_str_eq(query("SELECT device || ':' || name || ':' || total_memory FROM devices"),
                      "0::83886080");
@@ -390,6 +391,8 @@ START_TEST(requests_mode_drops_cudnn_workspace_probes)
     ck_assert_str_eq(events_text(), want);
     ck_assert_int_eq(st.probes, 4);
     ck_assert_int_eq(st.events, 1);
+    /* The probe's failures left the trace, so they are no OOM of the run. */
+    ck_assert_int_eq(st.failed_requests, 0);
     ck_assert_str_eq(query("SELECT value FROM meta WHERE key = 'probe_events_dropped'"), "4");
     ring_unmap(h);
 }
@@ -429,6 +432,7 @@ START_TEST(native_mode_maps_segments_their_free_sizes_and_ooms)
 {
     struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
     struct gt_drain *d = drain_open(GT_DRAIN_NATIVE);
+    struct gt_drain_stats st;
 
     put(h, GT_RING_KIND_ALLOC, 0, 100, 0xa000, 20u << 20);
     put(h, GT_RING_KIND_ALLOC, 2, 200, 0, 1u << 30);
@@ -440,7 +444,8 @@ START_TEST(native_mode_maps_segments_their_free_sizes_and_ooms)
     put(h, GT_RING_KIND_FREE, 1, 810, 0xdead, 0);          /* a failed free frees nothing */
     put(h, GT_RING_KIND_HOST_ALLOC, 0, 900, 0x7000, 64);
     ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
-    close_all(d, NULL);
+    close_all(d, &st);
+    ck_assert_int_eq(st.failed_requests, 2); /* the two oom events */
     char want[512];
     int p = (int)getpid();
     snprintf(want, sizeof want,

@@ -68,6 +68,9 @@ struct gt_drain_stats {
     int64_t unavailable; /* processes whose tracer reported itself unavailable or stopped */
     int64_t probes;      /* requests mode: records of allocation probes dropped (cuDNN's
                           * workspace sizing under cudaMallocAsync), frees included */
+    /* events written that are requests the program did not get
+     * (gt_event_failed_request, the recorded OOMs `gpu-trace oom` explains) */
+    int64_t failed_requests;
 };
 
 /* gt_drain_open: a drain of the ring files in dir (which must exist) into

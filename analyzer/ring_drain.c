@@ -973,6 +973,10 @@ static int write_pending(struct gt_drain *d, bool all)
             break;
         }
         d->st.events++;
+        /* Counted as written, not as read: a failed cuDNN probe read
+         * earlier may still leave the request stream (probe_step). */
+        if (gt_event_failed_request(&p->ev))
+            d->st.failed_requests++;
     }
     d->pend_head = n;
     if (d->pend_head == d->npend)

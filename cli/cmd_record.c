@@ -11,6 +11,7 @@
 #include "gputrace/cupti_find.h"
 #include "gputrace/err.h"
 #include "gputrace/record.h"
+#include "gputrace/report.h"
 #include "gputrace/ring.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
@@ -48,7 +49,7 @@
 #define MAX_SUFFIX 1000        /* default names tried: x.db, x-1.db ... */
 
 struct record_args {
-    const char *output; /* NULL: a new gpu-trace-YYYYMMDD-HHMMSS.db */
+    const char *output; /* NULL: a new gpu-trace-YYYYMMDD-HHMMSS.db; placeholders expanded */
     enum gt_drain_mode mode;
     char **cmd; /* borrowed from argv, NULL-terminated */
 };
@@ -71,7 +72,11 @@ static void usage(FILE *f)
           "\n"
           "Options:\n"
           "  -o, --output FILE  the trace to create (never overwritten); default:\n"
-          "                     gpu-trace-YYYYMMDD-HHMMSS.db in the current folder\n"
+          "                     gpu-trace-YYYYMMDD-HHMMSS.db in the current folder.\n"
+          "                     In FILE: %h the host name, %r the rank (the first\n"
+          "                     of RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK and\n"
+          "                     PMI_RANK set; an error if none is), %p record's\n"
+          "                     pid, %% a '%'\n"
           "  -m, --mode MODE    requests (default): PyTorch, JAX and TensorFlow are\n"
           "                     switched to allocators that call CUDA for every\n"
           "                     tensor, so the trace holds each request; native: the\n"
@@ -79,14 +84,20 @@ static void usage(FILE *f)
           "                     segments it got from CUDA\n"
           "  -h, --help         show this help and exit\n"
           "\n"
+          "When COMMAND failed and the trace holds a failed allocation, the last\n"
+          "line says that the program ran out of GPU memory and names the\n"
+          "`gpu-trace oom` command that explains it.\n"
+          "\n"
           "Environment: GPUTRACE_INJECT names the injection library (default: " INJECT_NAME "\n"
           "next to gpu-trace, in ../lib or in the build tree's tracer/). CUDA_INJECTION64_PATH\n"
           "must not be set: another CUDA tool (Nsight) would be attached already.\n"
+          "GPUTRACE_HOSTNAME, when set, is the host name (for %h and the trace).\n"
           "\n"
           "EXAMPLES\n"
           "  gpu-trace record -- python train.py --epochs 1\n"
           "  gpu-trace record -o run.db torchrun --nproc-per-node 2 train.py\n"
           "  gpu-trace record --mode native -o native.db python train.py\n"
+          "  srun gpu-trace record -o 'run-%h-%r.db' -- python train.py\n"
           "  gpu-trace analyze run.db\n",
           f);
 }
@@ -144,6 +155,28 @@ static int parse_args(int argc, char **argv, struct record_args *args)
 }
 
 /* ------------------------------------------------------------ setup */
+
+/* Replaces args->output by its expansion in out (len bytes): %h, %r, %p
+ * and %% (gt_record_expand_output). 0, or the exit code of the printed
+ * error: a usage error for a pattern no environment could expand. */
+static int expand_output(struct record_args *args, const struct gt_record_name *name, char *out,
+                         size_t len)
+{
+    char err[256] = "";
+    int rc;
+
+    if (args->output == NULL)
+        return 0;
+    rc = gt_record_expand_output(args->output, name, out, len, err, sizeof err);
+    if (rc == GT_EINVAL)
+        return cli_usage_error("record", "-o '%s': %s", args->output, err);
+    if (rc != GT_OK) {
+        cli_error("cannot name the trace '%s': %s", args->output, err);
+        return CLI_EXIT_ERROR;
+    }
+    args->output = out;
+    return 0;
+}
 
 /* NULL if path is a readable regular file, else why not. */
 static const char *unreadable(const char *path)
@@ -262,9 +295,10 @@ static int set_meta(struct gt_trace_writer *w, const char *key, const char *valu
     return rc;
 }
 
-static int write_start_meta(struct gt_trace_writer *w, const struct record_args *args)
+static int write_start_meta(struct gt_trace_writer *w, const struct record_args *args,
+                            const char *host)
 {
-    char host[256] = "", when[32], *line;
+    char when[32], *line;
     const char *conf_name, *conf = user_alloc_conf(&conf_name);
     size_t len = 1;
     struct tm tm;
@@ -280,8 +314,6 @@ static int write_start_meta(struct gt_trace_writer *w, const struct record_args 
     line[0] = '\0';
     for (char **a = args->cmd, *p = line; *a != NULL; a++)
         p += snprintf(p, len - (size_t)(p - line), "%s%s", a == args->cmd ? "" : " ", *a);
-    if (gethostname(host, sizeof host - 1) != 0)
-        host[0] = '\0';
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 
@@ -642,17 +674,31 @@ static void write_end_meta(struct gt_trace_writer *w, int status)
     }
 }
 
-static void print_summary(const char *trace, const struct gt_drain_stats *st)
+/* The summary line. When the program failed and the trace holds a request
+ * it did not get (the OOMs `gpu-trace oom` explains: st->failed_requests
+ * counts gt_event_failed_request, its definition), the program died of an
+ * out-of-memory error, and the line ends with the command that explains
+ * it, the path quoted for the shell. */
+static void print_summary(const char *trace, const struct gt_drain_stats *st, int status)
 {
     char lost[64] = "";
+    bool died_of_oom = exit_code(status) != 0 && st->failed_requests > 0;
 
     if (st->lost > 0)
         snprintf(lost, sizeof lost, ", %" PRId64 " %s lost", st->lost,
                  st->lost == 1 ? "event" : "events");
-    fprintf(stderr, "gpu-trace: recorded %" PRId64 " %s from %" PRId64 " %s into '%s'%s%s\n",
+    fprintf(stderr, "gpu-trace: recorded %" PRId64 " %s from %" PRId64 " %s into '%s'%s%s",
             st->events, st->events == 1 ? "event" : "events", st->processes,
             st->processes == 1 ? "process" : "processes", trace, lost,
             st->processes == 0 ? " (no process started CUDA)" : "");
+    if (died_of_oom) {
+        fputs("; the program ran out of GPU memory: gpu-trace oom ", stderr);
+        /* A name starting with '-' would be read as an option. */
+        if (trace[0] == '-')
+            fputs("./", stderr);
+        gt_report_shell_word(stderr, trace);
+    }
+    fputc('\n', stderr);
 }
 
 int cmd_record(int argc, char **argv)
@@ -661,7 +707,9 @@ int cmd_record(int argc, char **argv)
     struct sigaction old[NFORWARDED];
     struct gt_drain_stats st = {0};
     struct session s = {0};
+    struct gt_record_name name;
     char inject[PATH_MAX], ring_dir[PATH_MAX], trace[PATH_MAX], err[256] = "";
+    char host[256], output[PATH_MAX];
     const char *incumbent;
     int rc, status;
     pid_t child;
@@ -669,6 +717,9 @@ int cmd_record(int argc, char **argv)
     rc = parse_args(argc, argv, &args);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
+    gt_record_name_from_env(&name, host, sizeof host);
+    if ((rc = expand_output(&args, &name, output, sizeof output)) != 0)
+        return rc;
     incumbent = getenv("CUDA_INJECTION64_PATH");
     if (incumbent != NULL && incumbent[0] != '\0') {
         cli_error("CUDA_INJECTION64_PATH is already set to '%s': another CUDA tool (such as "
@@ -682,7 +733,8 @@ int cmd_record(int argc, char **argv)
         return CLI_EXIT_ERROR;
     s.trace = trace;
     struct gt_drain_options opts = {.mode = args.mode, .notify = on_notify, .note = on_note};
-    if (write_start_meta(s.w, &args) != GT_OK || make_ring_dir(ring_dir, sizeof ring_dir) != 0) {
+    if (write_start_meta(s.w, &args, host) != GT_OK ||
+        make_ring_dir(ring_dir, sizeof ring_dir) != 0) {
         gt_trace_writer_close(s.w);
         unlink(trace);
         return CLI_EXIT_ERROR;
@@ -728,6 +780,6 @@ int cmd_record(int argc, char **argv)
         cli_warning("the ring files are kept in '%s'", ring_dir);
     else
         remove_ring_dir(ring_dir);
-    print_summary(trace, &st);
+    print_summary(trace, &st, status);
     return exit_code(status);
 }

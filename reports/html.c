@@ -649,16 +649,6 @@ static const struct gt_replay_result *find_default(const struct gt_analysis *a, 
     return NULL;
 }
 
-static bool shell_safe(const char *text)
-{
-    for (const char *p = text; *p != '\0'; p++) {
-        if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_:,.-", *p) ==
-            NULL)
-            return false;
-    }
-    return true;
-}
-
 /* The lines that set conf (NULL: unset the variable) in bash and
  * PowerShell, quoted as `analyze` quotes them, then HTML-escaped. */
 static void export_lines(FILE *f, const char *conf)
@@ -672,7 +662,7 @@ static void export_lines(FILE *f, const char *conf)
         return;
     }
     fputs("<pre class=\"export\">bash:        export PYTORCH_CUDA_ALLOC_CONF=", f);
-    if (shell_safe(conf)) {
+    if (gt_report_shell_safe(conf)) {
         esc(f, conf);
     } else {
         fputs("&#39;", f);

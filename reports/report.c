@@ -189,14 +189,25 @@ static void put_quoted(FILE *f, const char *text, bool powershell)
     }
 }
 
-static bool shell_safe(const char *text)
+bool gt_report_shell_safe(const char *text)
 {
     for (const char *p = text; *p != '\0'; p++) {
-        if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_:,.-", *p) ==
+        if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_:,./-", *p) ==
             NULL)
             return false;
     }
     return true;
+}
+
+void gt_report_shell_word(FILE *f, const char *text)
+{
+    if (text[0] != '\0' && gt_report_shell_safe(text)) {
+        fputs(text, f);
+    } else {
+        fputc('\'', f);
+        put_quoted(f, text, false);
+        fputc('\'', f);
+    }
 }
 
 static void table_use_lines(FILE *f, const char *conf)
@@ -208,13 +219,7 @@ static void table_use_lines(FILE *f, const char *conf)
         return;
     }
     fputs("  bash:        export PYTORCH_CUDA_ALLOC_CONF=", f);
-    if (shell_safe(conf)) {
-        fputs(conf, f);
-    } else {
-        fputc('\'', f);
-        put_quoted(f, conf, false);
-        fputc('\'', f);
-    }
+    gt_report_shell_word(f, conf);
     fputs("\n  PowerShell:  $env:PYTORCH_CUDA_ALLOC_CONF=\"", f);
     put_quoted(f, conf, true);
     fputs("\"\n", f);
@@ -304,7 +309,7 @@ void gt_report_export_line(const char *config, char *buf, size_t len)
 {
     if (strcmp(config, "default") == 0)
         snprintf(buf, len, "unset PYTORCH_CUDA_ALLOC_CONF");
-    else if (shell_safe(config))
+    else if (gt_report_shell_safe(config))
         snprintf(buf, len, "export PYTORCH_CUDA_ALLOC_CONF=%s", config);
     else
         snprintf(buf, len, "export PYTORCH_CUDA_ALLOC_CONF='%s'", config);

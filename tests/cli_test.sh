@@ -356,6 +356,15 @@ run "record killed" "$bin" record -o r9.db -- sh -c 'kill -9 $$'; [ $rc -eq 137 
 run "record missing" "$bin" record -o rx.db -- ./no-such; [ $rc -eq 127 ] && [ ! -e rx.db ] || fail "record missing" "exit $rc"
 expect_error "record under Nsight" "CUDA_INJECTION64_PATH" env CUDA_INJECTION64_PATH=/x "$bin" record -- true
 expect_usage "record without a command" "$bin" record -o r.db
+# record -o placeholders (docs/record.md, "Many nodes"): expanded before
+# anything runs; a wrong one stops record before COMMAND.
+run "record -o placeholders" env GPUTRACE_HOSTNAME=n1 RANK=2 "$bin" record -o 'p-%h-%r-%%.db' -- true
+[ $rc -eq 0 ] && [ -f p-n1-2-%.db ] || fail "record -o placeholders" "exit $rc, or no p-n1-2-%.db"
+expect_usage "record -o unknown placeholder" "$bin" record -o 'p-%x.db' -- touch ran
+grep -q "'%x'" err || fail "record -o unknown placeholder" "the placeholder is not named"
+[ ! -e ran ] && [ ! -e p-%x.db ] || fail "record -o unknown placeholder" "COMMAND ran or a trace was left"
+expect_error "record -o %r without a rank" "%r: no rank" \
+    env -u RANK -u SLURM_PROCID -u OMPI_COMM_WORLD_RANK -u PMI_RANK "$bin" record -o 'p-%r.db' -- true
 # Passing a recording that still needs importing says so.
 expect_error "analyze of a snapshot pickle" "which 'gpu-trace import' converts" \
     "$bin" analyze "$data/snapshot/midrun.pickle"

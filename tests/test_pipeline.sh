@@ -89,6 +89,20 @@ q() {
     "$GT" sql "$db" "$1" --format list 2>&1
 }
 
+# says_oom yes|no: whether record's last line says the program ran out of
+# GPU memory.
+says_oom() {
+    checks=$((checks + 1))
+    case $(tail -n 1 "$out") in
+    *'the program ran out of GPU memory: gpu-trace oom '*) said=yes ;;
+    *) said=no ;;
+    esac
+    if [ "$said" != "$1" ]; then
+        fail "last line says an OOM: $said, expected $1:"
+        sed 's/^/    /' "$out"
+    fi
+}
+
 # eq WHAT SQL WANT: the query's value must be WANT.
 eq() {
     checks=$((checks + 1))
@@ -204,13 +218,35 @@ if record oom_retry requests 0 FAKE_CUDA_MEMORY=1G; then
     eq "retry after the failure" "SELECT count(*) FROM events a JOIN events o
         ON o.kind = 1 AND o.result = 2 WHERE a.kind = 1 AND a.result = 0 AND a.seq > o.seq
         AND a.requested = 268435456;" 1
+    says_oom no # the program recovered and exited 0
 fi
 if record oom_retry native 0 FAKE_CUDA_MEMORY=1G; then
     eq "oom event" "$(count 7)" 1
     eq "oom size" "SELECT requested FROM events WHERE kind = 7;" 1099511627776
     eq "free memory at the oom" "SELECT addr FROM events WHERE kind = 7;" 536870912
     eq "segments" "$(count 3)" 2
+    says_oom no
 fi
+
+# oom_exit: the failed allocation ends the program (exit 1). record's last
+# line says so and names the command that explains it, with the trace's
+# path quoted for the shell: the label puts a space and a quote in it.
+label="oom it's"
+if record oom_exit requests 1 FAKE_CUDA_MEMORY=1G; then
+    says_oom yes
+    eq "failed alloc kept" "$(count 1 'result = 2')" 1
+    # The command as printed, run by the shell (gpu-trace is $GT here).
+    checks=$((checks + 1))
+    named=$(tail -n 1 "$out" | sed 's/.*the program ran out of GPU memory: gpu-trace //')
+    if ! eval "\"\$GT\" $named" >"$TMP/oom.out" 2>&1 || ! grep -q '^OOM at event 1 ' "$TMP/oom.out"; then
+        fail "the command named, gpu-trace $named, did not explain the OOM:"
+        sed 's/^/    /' "$TMP/oom.out"
+    fi
+fi
+if record oom_exit native 1 FAKE_CUDA_MEMORY=1G; then
+    says_oom yes
+fi
+label=
 
 # cudnn_probe: the probe's cudaMemGetInfo/cudaMallocAsync/cudaFreeAsync leave
 # the request stream; the tensor around it stays.
@@ -252,6 +288,7 @@ for scenario in kill9 abort; do
         eq "host alloc" "$(count 9 'requested = 8192')" 1
         eq "nothing after" "$(count 1 'requested = 1')" 0
         eq "process row" "SELECT count(*) FROM processes;" 1
+        says_oom no # died, but not of an OOM
     fi
 done
 
@@ -289,6 +326,54 @@ fi
 if record lazyinit requests 0; then
     eq "allocs once" "$(count 1)" 2
     eq "frees" "$(count 2)" 2
+fi
+
+# Two nodes: one record each, at once, into one shared folder, named by
+# -o 'run-%h-%r.db' as `srun gpu-trace record` would be on each node;
+# GPUTRACE_HOSTNAME stands for each node's host name, RANK for the rank.
+scenario=nodes
+mkdir "$TMP/nodes"
+for n in 0 1; do
+    GPUTRACE_HOSTNAME=node$n RANK=$n timeout 120 "$GT" record -o "$TMP/nodes/run-%h-%r.db" -- \
+        env LD_LIBRARY_PATH="$FAKE_DIR" GPUTRACE_CUPTI="$FAKE_DIR/libcupti.so.13" \
+        "$APP" "$SCEN/basic" >"$TMP/node$n.out" 2>&1 &
+    eval "pid$n=\$!"
+done
+for n in 0 1; do
+    checks=$((checks + 1))
+    eval "wait \$pid$n"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        fail "node $n: record exited $rc; its output:"
+        sed 's/^/    /' "$TMP/node$n.out"
+    fi
+done
+checks=$((checks + 1))
+files=$(cd "$TMP/nodes" && echo *)
+if [ "$files" != "run-node0-0.db run-node1-1.db" ]; then
+    fail "files '$files', expected 'run-node0-0.db run-node1-1.db'"
+fi
+for n in 0 1; do
+    db=$TMP/nodes/run-node$n-$n.db
+    if [ -f "$db" ]; then
+        eq "node $n: host in the trace, as in its name" \
+            "SELECT value FROM meta WHERE key = 'host';" "node$n"
+        eq "node $n: its process's rank" "SELECT group_concat(rank) FROM processes;" "$n"
+        eq "node $n: allocs" "$(count 1)" 3
+    fi
+done
+# analyze of both: one table per trace and one answer for the job.
+checks=$((checks + 1))
+if ! "$GT" analyze "$TMP"/nodes/run-*.db >"$TMP/nodes.out" 2>&1; then
+    fail "gpu-trace analyze of both nodes failed:"
+    sed 's/^/    /' "$TMP/nodes.out"
+else
+    n=$(grep -c '^recommended for the job: ' "$TMP/nodes.out")
+    tables=$(grep -c "^trace '.*/nodes/run-node[01]-[01].db': " "$TMP/nodes.out")
+    if [ "$n" -ne 1 ] || [ "$tables" -ne 2 ]; then
+        fail "analyze gave $tables tables and $n answers for the job, expected 2 and 1:"
+        sed 's/^/    /' "$TMP/nodes.out"
+    fi
 fi
 
 echo "$checks checks, $failures failed"

@@ -355,6 +355,7 @@ START_TEST(requests_mode_maps_tensors_oom_probes_and_pinned_memory)
     ck_assert_int_eq(st.events, 5);
     ck_assert_int_eq(st.ignored, 4); /* MEMINFO, cudaFree(NULL), VMM_MAP, VMM_CREATE */
     ck_assert_int_eq(st.lost, 0);
+    ck_assert_int_eq(st.failed_requests, 1);
     /* The card's size came from cudaMemGetInfo's total. */
     ck_assert_str_eq(query("SELECT device || ':' || name || ':' || total_memory FROM devices"),
                      "0::83886080");
@@ -390,6 +391,8 @@ START_TEST(requests_mode_drops_cudnn_workspace_probes)
     ck_assert_str_eq(events_text(), want);
     ck_assert_int_eq(st.probes, 4);
     ck_assert_int_eq(st.events, 1);
+    /* The probe's failures left the trace, so they are no OOM of the run. */
+    ck_assert_int_eq(st.failed_requests, 0);
     ck_assert_str_eq(query("SELECT value FROM meta WHERE key = 'probe_events_dropped'"), "4");
     ring_unmap(h);
 }
@@ -429,6 +432,7 @@ START_TEST(native_mode_maps_segments_their_free_sizes_and_ooms)
 {
     struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
     struct gt_drain *d = drain_open(GT_DRAIN_NATIVE);
+    struct gt_drain_stats st;
 
     put(h, GT_RING_KIND_ALLOC, 0, 100, 0xa000, 20u << 20);
     put(h, GT_RING_KIND_ALLOC, 2, 200, 0, 1u << 30);
@@ -440,7 +444,8 @@ START_TEST(native_mode_maps_segments_their_free_sizes_and_ooms)
     put(h, GT_RING_KIND_FREE, 1, 810, 0xdead, 0);          /* a failed free frees nothing */
     put(h, GT_RING_KIND_HOST_ALLOC, 0, 900, 0x7000, 64);
     ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
-    close_all(d, NULL);
+    close_all(d, &st);
+    ck_assert_int_eq(st.failed_requests, 2); /* the two oom events */
     char want[512];
     int p = (int)getpid();
     snprintf(want, sizeof want,
@@ -717,10 +722,170 @@ START_TEST(a_ring_folder_that_vanished_is_an_error_with_its_name)
 }
 END_TEST
 
+/* ------------------------------------------------------------ the trace's name */
+
+/* Expands pattern with n; the name, or "error <code>: <message>". */
+static const char *expand(const char *pattern, const struct gt_record_name *n)
+{
+    static char out[256];
+    char err[256] = "", name[64];
+    int rc = gt_record_expand_output(pattern, n, name, sizeof name, err, sizeof err);
+
+    if (rc != GT_OK)
+        snprintf(out, sizeof out, "error %d: %s", rc, err);
+    else
+        snprintf(out, sizeof out, "%s", name);
+    return out;
+}
+
+START_TEST(placeholders_expand_to_host_rank_pid_and_percent)
+{
+    struct gt_record_name n = {.host = "gpu-node-07", .rank_var = "RANK", .rank = "3", .pid = 4242};
+
+    ck_assert_str_eq(expand("run-%h-%r.db", &n), "run-gpu-node-07-3.db");
+    ck_assert_str_eq(expand("%p.db", &n), "4242.db");
+    ck_assert_str_eq(expand("100%%-%h/%r%r", &n), "100%-gpu-node-07/33");
+    ck_assert_str_eq(expand("plain.db", &n), "plain.db");
+    ck_assert_str_eq(expand("", &n), "");
+}
+END_TEST
+
+/* A host name is a file name's part: a '/' must not make a folder of it,
+ * nor a space or a quote need quoting. */
+START_TEST(the_host_name_is_made_a_file_name)
+{
+    struct gt_record_name n = {.host = "a/b c'd.example-1_x"};
+
+    ck_assert_str_eq(expand("%h.db", &n), "a_b_c_d.example-1_x.db");
+    /* Only the host: the pattern's own folders stay. */
+    ck_assert_str_eq(expand("out/%h", &n), "out/a_b_c_d.example-1_x");
+}
+END_TEST
+
+START_TEST(a_rank_is_a_decimal_number_without_leading_zeros)
+{
+    struct gt_record_name n = {.host = "h", .rank_var = "SLURM_PROCID", .rank = "007"};
+
+    ck_assert_str_eq(expand("%r", &n), "7");
+    n.rank = "0";
+    ck_assert_str_eq(expand("%r", &n), "0");
+    n.rank = "-1";
+    ck_assert_str_eq(expand("%r", &n), "error -8: %r: SLURM_PROCID is '-1', not a rank");
+    n.rank = "1x";
+    ck_assert_str_eq(expand("%r", &n), "error -8: %r: SLURM_PROCID is '1x', not a rank");
+    n.rank = "1234567890123456789"; /* 19 digits: more than int64_t always holds */
+    ck_assert_str_eq(expand("%r", &n),
+                     "error -8: %r: SLURM_PROCID is '1234567890123456789', not a rank");
+    /* An unusable rank matters only to a pattern that asks for it. */
+    ck_assert_str_eq(expand("%h.db", &n), "h.db");
+}
+END_TEST
+
+START_TEST(a_missing_rank_or_host_is_an_error_naming_the_placeholder)
+{
+    struct gt_record_name n = {.host = ""};
+
+    ck_assert_str_eq(expand("run-%r.db", &n),
+                     "error -3: %r: no rank in the environment (none of RANK, SLURM_PROCID, "
+                     "OMPI_COMM_WORLD_RANK, PMI_RANK is set)");
+    ck_assert_str_eq(expand("run-%h.db", &n),
+                     "error -3: %h: the host has no name (set GPUTRACE_HOSTNAME)");
+    ck_assert_str_eq(expand("run-%p.db", &n), "run-0.db");
+}
+END_TEST
+
+START_TEST(an_unknown_placeholder_or_a_lone_percent_is_a_pattern_error)
+{
+    struct gt_record_name n = {.host = "h", .rank_var = "RANK", .rank = "0"};
+
+    ck_assert_str_eq(expand("run-%H.db", &n),
+                     "error -7: unknown placeholder '%H' (placeholders: %h %r %p %%)");
+    ck_assert_str_eq(expand("run-%\n", &n),
+                     "error -7: unknown placeholder '%?' (placeholders: %h %r %p %%)");
+    ck_assert_str_eq(expand("run%", &n),
+                     "error -7: a '%' ends the name (write %% for a '%'; placeholders: %h %r "
+                     "%p %%)");
+    /* An error past the first placeholder is still found. */
+    ck_assert_str_eq(expand("%h-%d.db", &n),
+                     "error -7: unknown placeholder '%d' (placeholders: %h %r %p %%)");
+}
+END_TEST
+
+START_TEST(a_name_that_does_not_fit_is_an_error)
+{
+    struct gt_record_name n = {.host = "0123456789", .pid = 1};
+    char out[11], err[128] = "";
+
+    ck_assert_int_eq(gt_record_expand_output("%h", &n, out, sizeof out, err, sizeof err), GT_OK);
+    ck_assert_str_eq(out, "0123456789");
+    ck_assert_int_eq(gt_record_expand_output("%h%p", &n, out, sizeof out, err, sizeof err),
+                     GT_ERANGE);
+    ck_assert_str_eq(err, "the name is longer than 10 bytes");
+    ck_assert_int_eq(gt_record_expand_output("x", &n, out, 0, NULL, 0), GT_ERANGE);
+}
+END_TEST
+
+/* The launchers' variables in their order; empty is unset. */
+START_TEST(the_rank_comes_from_the_first_launcher_variable_set)
+{
+    static const char *const vars[] = {"RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
+    struct gt_record_name n;
+    char host[256];
+
+    for (size_t i = 0; i < 4; i++)
+        unsetenv(vars[i]);
+    gt_record_name_from_env(&n, host, sizeof host);
+    ck_assert_ptr_null(n.rank_var);
+    ck_assert_int_eq(n.pid, (int64_t)getpid());
+    setenv("PMI_RANK", "4", 1);
+    setenv("OMPI_COMM_WORLD_RANK", "3", 1);
+    setenv("SLURM_PROCID", "2", 1);
+    setenv("RANK", "1", 1);
+    for (size_t i = 0; i < 4; i++) {
+        gt_record_name_from_env(&n, host, sizeof host);
+        ck_assert_str_eq(n.rank_var, vars[i]);
+        ck_assert_int_eq(n.rank[0], (char)('1' + i));
+        setenv(vars[i], "", 1);
+    }
+}
+END_TEST
+
+START_TEST(gputrace_hostname_overrides_the_host_name)
+{
+    struct gt_record_name n;
+    char host[256], real[256];
+
+    unsetenv(GT_RECORD_ENV_HOST);
+    ck_assert_int_eq(gethostname(real, sizeof real), 0);
+    real[sizeof real - 1] = '\0';
+    gt_record_name_from_env(&n, host, sizeof host);
+    ck_assert_str_eq(n.host, real);
+    setenv(GT_RECORD_ENV_HOST, "", 1); /* empty: not set */
+    gt_record_host(host, sizeof host);
+    ck_assert_str_eq(host, real);
+    setenv(GT_RECORD_ENV_HOST, "node-b", 1);
+    gt_record_name_from_env(&n, host, sizeof host);
+    ck_assert_str_eq(n.host, "node-b");
+    gt_record_host(host, 4); /* cut, never unterminated */
+    ck_assert_str_eq(host, "nod");
+}
+END_TEST
+
 static Suite *record_suite(void)
 {
     Suite *s = suite_create("record");
     TCase *tc = tcase_create("drain");
+    TCase *names = tcase_create("name");
+
+    tcase_add_test(names, placeholders_expand_to_host_rank_pid_and_percent);
+    tcase_add_test(names, the_host_name_is_made_a_file_name);
+    tcase_add_test(names, a_rank_is_a_decimal_number_without_leading_zeros);
+    tcase_add_test(names, a_missing_rank_or_host_is_an_error_naming_the_placeholder);
+    tcase_add_test(names, an_unknown_placeholder_or_a_lone_percent_is_a_pattern_error);
+    tcase_add_test(names, a_name_that_does_not_fit_is_an_error);
+    tcase_add_test(names, the_rank_comes_from_the_first_launcher_variable_set);
+    tcase_add_test(names, gputrace_hostname_overrides_the_host_name);
+    suite_add_tcase(s, names);
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, two_processes_merge_by_time_on_the_earliest_anchor);

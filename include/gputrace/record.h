@@ -72,6 +72,9 @@ struct gt_drain_stats {
     int64_t unavailable; /* processes whose tracer reported itself unavailable or stopped */
     int64_t probes;      /* requests mode: records of allocation probes dropped (cuDNN's
                           * workspace sizing under cudaMallocAsync), frees included */
+    /* events written that are requests the program did not get
+     * (gt_event_failed_request, the recorded OOMs `gpu-trace oom` explains) */
+    int64_t failed_requests;
 };
 
 /* gt_drain_open: a drain of the ring files in dir (which must exist) into
@@ -115,5 +118,42 @@ void gt_drain_stats(const struct gt_drain *d, struct gt_drain_stats *st);
 
 /* gt_drain_errmsg: the detail of the last error. */
 const char *gt_drain_errmsg(const struct gt_drain *d);
+
+/* ------------------------------------------------------------ the trace's name */
+
+/* The variable that overrides the host name (trace meta "host" and %h). */
+#define GT_RECORD_ENV_HOST "GPUTRACE_HOSTNAME"
+
+/* What the placeholders of `record -o` stand for (docs/record.md, "Many
+ * nodes"). */
+struct gt_record_name {
+    const char *host;     /* %h: gt_record_host's name, "" when unknown */
+    const char *rank_var; /* %r: the launcher variable it came from, NULL: none set */
+    const char *rank;     /* its value as set */
+    int64_t pid;          /* %p: record's own pid */
+};
+
+/* gt_record_host: the host name of the recording into buf (always
+ * NUL-terminated): GPUTRACE_HOSTNAME when set and not empty, else
+ * gethostname(); "" when neither gives one. The one source of the host
+ * name, for the trace's meta and for %h, so the two agree. */
+void gt_record_host(char *buf, size_t len);
+
+/* gt_record_name_from_env: n for this process: host (gt_record_host into
+ * hostbuf), the rank from the first of RANK (torchrun), SLURM_PROCID (srun),
+ * OMPI_COMM_WORLD_RANK (Open MPI), PMI_RANK (MPICH, Intel MPI) that is set
+ * and not empty, and getpid(). */
+void gt_record_name_from_env(struct gt_record_name *n, char *hostbuf, size_t hostlen);
+
+/* gt_record_expand_output: pattern with %h (the host, every byte but
+ * letters, digits, '.', '-' and '_' replaced by '_'), %r (the rank, a
+ * decimal number), %p (the pid) and %% (a '%') replaced, into out
+ * (NUL-terminated). Returns 0; GT_EINVAL for a '%' followed by anything
+ * else or by nothing (the pattern is wrong); GT_ENOENT for %r without a
+ * rank or %h without a host name; GT_ERANGE for a rank that is not a
+ * number or a name longer than len - 1. errbuf gets the problem, naming the
+ * placeholder or variable, for the caller's line that names the pattern. */
+int gt_record_expand_output(const char *pattern, const struct gt_record_name *n, char *out,
+                            size_t len, char *errbuf, size_t errlen);
 
 #endif

@@ -114,6 +114,15 @@ int gt_report_csv_write(FILE *f, const char *trace_path, const struct gt_analysi
  * every control character escaped. The one JSON string writer. */
 void gt_report_json_string(FILE *f, const char *text);
 
+/* gt_report_shell_safe: true when text needs no quoting in bash and POSIX
+ * shells: it holds only letters, digits and _:,./- . */
+bool gt_report_shell_safe(const char *text);
+
+/* gt_report_shell_word: text as one word for bash and POSIX shells: as it
+ * is when gt_report_shell_safe (and not empty), else in single quotes, each
+ * ' written '\''. */
+void gt_report_shell_word(FILE *f, const char *text);
+
 /* gt_report_clean: copies text into buf (always NUL-terminated, truncated to
  * len - 1 bytes) with every control character (< 0x20, 0x7f) replaced by
  * '?', so that text from traces and arguments cannot move the terminal's

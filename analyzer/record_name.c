@@ -4,6 +4,7 @@
  * never has two records reach for one name (docs/record.md, "Many nodes"). */
 #include "gputrace/record.h"
 #include "gputrace/err.h"
+#include "gputrace/ring.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -15,11 +16,8 @@
 
 #include "gputrace/banned.h"
 
-/* Launchers' rank variables, most specific first: torchrun sets RANK for
- * its workers and srun also sets SLURM_PROCID, Open MPI and PMI-based MPIs
- * (MPICH, Intel MPI) their own. A `record` started by one of them reads the
- * one it set. */
-static const char *const rank_vars[] = {"RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
+/* A `record` started by a launcher reads the rank variable it set. */
+static const char *const rank_vars[] = GT_RING_RANK_VARS;
 
 #define MAX_RANK_DIGITS 18 /* fits int64_t whatever the digits */
 

@@ -567,6 +567,34 @@ START_TEST(a_chosen_path_that_fails_is_an_error_even_with_candidates)
 }
 END_TEST
 
+/* The process's rank comes from the launcher's variable, as record's %r:
+ * the first of RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK, PMI_RANK that is
+ * set and not empty; one that is not a number is no rank. */
+START_TEST(the_rank_is_the_first_launcher_variable_set)
+{
+    static const char *const vars[] = GT_RING_RANK_VARS;
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    setenv(GT_RING_ENV_DIR, "/nonexistent", 1);
+    struct config c;
+    read_config(&c);
+    ck_assert_int_eq(c.rank, -1);
+    setenv("PMI_RANK", "9", 1);
+    setenv("SLURM_PROCID", "5", 1);
+    read_config(&c);
+    ck_assert_int_eq(c.rank, 5);
+    setenv("RANK", "", 1); /* empty: not set */
+    read_config(&c);
+    ck_assert_int_eq(c.rank, 5);
+    setenv("RANK", "3", 1);
+    read_config(&c);
+    ck_assert_int_eq(c.rank, 3);
+    setenv("RANK", "three", 1);
+    read_config(&c);
+    ck_assert_int_eq(c.rank, -1);
+}
+END_TEST
+
 static Suite *callback_suite(void)
 {
     Suite *s = suite_create("inject_callback");
@@ -591,6 +619,7 @@ static Suite *callback_suite(void)
     tcase_add_test(tc, a_cupti_fatal_error_stops_tracing_and_says_why_in_the_ring);
     tcase_add_test(tc, the_first_candidate_that_loads_is_used_and_named_in_full);
     tcase_add_test(tc, a_chosen_path_that_fails_is_an_error_even_with_candidates);
+    tcase_add_test(tc, the_rank_is_the_first_launcher_variable_set);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -41,7 +41,14 @@
  * NVIDIA wheels, conda, the toolkit), colon-separated, most likely first:
  * tried when the process has no CUPTI mapped yet. */
 #define GT_RING_ENV_CUPTI_CANDIDATES "GPUTRACE_CUPTI_CANDIDATES"
-#define GT_RING_ENV_RANK "RANK" /* torchrun's rank, if any */
+/* The launchers' rank variables, most specific first: torchrun sets RANK
+ * for its workers, srun SLURM_PROCID, Open MPI and PMI-based MPIs (MPICH,
+ * Intel MPI) their own. The first one set is a process's rank, for the
+ * tracer (the processes table) and for record's -o %r alike. */
+#define GT_RING_RANK_VARS                                                                          \
+    {                                                                                              \
+        "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"                                 \
+    }
 
 /* Status of the tracer in one process. */
 enum gt_ring_status {
@@ -115,7 +122,7 @@ struct gt_ring_header {
     uint32_t record_size; /* sizeof(struct gt_ring_record) */
     uint32_t capacity;    /* number of records, a power of two */
     int64_t pid, ppid;
-    int64_t rank;                                    /* from $RANK, -1 if absent */
+    int64_t rank; /* from the first of GT_RING_RANK_VARS set, -1 if none or unreadable */
     int64_t realtime_anchor_ns, monotonic_anchor_ns; /* clocks read together at init */
     _Atomic uint32_t status;                         /* enum gt_ring_status */
     uint32_t pad;

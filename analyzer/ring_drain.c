@@ -17,6 +17,7 @@
 #include "gputrace/ring.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
+#include "ring_stacks_int.h"
 #include "live_int.h"
 
 #include <dirent.h>
@@ -62,12 +63,13 @@ struct ring {
     size_t bytes;
     uint32_t mask; /* capacity - 1 */
     uint64_t tail;
-    bool exited;           /* the producer is known to be gone */
-    bool ended;            /* its END record was read */
-    bool status_reported;  /* an UNAVAILABLE/STOPPED status was reported */
-    bool cupti_reported;   /* its CUPTI file was looked at */
-    uint64_t dropped_seen; /* drops announced by DROPPED records read */
-    int64_t lost;          /* slots torn, overrun or never published */
+    bool exited;                  /* the producer is known to be gone */
+    bool ended;                   /* its END record was read */
+    bool status_reported;         /* an UNAVAILABLE/STOPPED status was reported */
+    bool cupti_reported;          /* its CUPTI file was looked at */
+    struct gt_ring_stacks stacks; /* the Python stacks its process defined */
+    uint64_t dropped_seen;        /* drops announced by DROPPED records read */
+    int64_t lost;                 /* slots torn, overrun or never published */
 };
 
 /* An event waiting for the merge. key is the raw monotonic time it sorts
@@ -76,6 +78,8 @@ struct pend {
     int64_t key;
     uint64_t idx;
     struct gt_event ev;
+    uint32_t ring;  /* index in rings[] of the record's process */
+    uint32_t stack; /* the record's Python stack (ring.h), GT_RING_STACK_NONE if none */
 };
 
 /* Requests mode: where one thread stands in a possible allocation probe
@@ -320,6 +324,8 @@ static int ring_try_open(struct gt_drain *d, struct ring *r)
         why = "capacity is not a power of two";
     else if ((uint64_t)sb.st_size != GT_RING_BYTES(cap))
         why = "file size does not match its capacity";
+    else if (h->frames_bytes != GT_RING_FRAMES_BYTES)
+        why = "unexpected frames region size";
     else if (h->pid != r->pid)
         why = "the header names another process";
     else if (atomic_load_explicit(&h->tail, memory_order_acquire) >
@@ -575,7 +581,8 @@ static void pend_compact(struct gt_drain *d)
     d->pend_head = 0;
 }
 
-static int pend_push(struct gt_drain *d, int64_t key, uint64_t idx, const struct gt_event *ev)
+static int pend_push(struct gt_drain *d, int64_t key, uint64_t idx, const struct gt_event *ev,
+                     uint32_t ring, uint32_t stack)
 {
     if (d->npend == d->cappend && d->pend_head > d->npend / 2)
         pend_compact(d);
@@ -589,7 +596,7 @@ static int pend_push(struct gt_drain *d, int64_t key, uint64_t idx, const struct
         d->pend = v;
         d->cappend = cap;
     }
-    d->pend[d->npend] = (struct pend){key, idx, *ev};
+    d->pend[d->npend] = (struct pend){key, idx, *ev, ring, stack};
     if (d->npend > d->pend_head && cmp_pend(&d->pend[d->npend - 1], &d->pend[d->npend]) > 0)
         d->pend_sorted = false;
     d->npend++;
@@ -779,6 +786,29 @@ static bool probe_step(struct gt_drain *d, int64_t pid, const struct gt_ring_rec
 }
 
 /* One published record, copied out of the ring. */
+/* Reads the stacks r's process defined since the last time. A damaged
+ * frames region is told once; the events keep coming, without stacks. */
+static void read_stacks(struct gt_drain *d, struct ring *r)
+{
+    char why[160];
+    const unsigned char *region = (const unsigned char *)r->h + GT_RING_RECORDS_END(r->mask + 1ull);
+    uint64_t used = atomic_load_explicit(&r->h->frames_used, memory_order_acquire);
+    if (gt_ring_stacks_read(&r->stacks, region, GT_RING_FRAMES_BYTES, used, why, sizeof why) == -1)
+        notify(d, "ring file '%s': %s; its later allocations have no Python stack", r->name, why);
+}
+
+/* The Python stack of an ALLOC record, once its definition is read
+ * (GT_RING_STACK_NO_GIL passes as is); GT_RING_STACK_NONE otherwise. */
+static uint32_t record_stack(struct gt_drain *d, struct ring *r, const struct gt_ring_record *c)
+{
+    if (c->kind != GT_RING_KIND_ALLOC || c->stack == GT_RING_STACK_NONE ||
+        c->stack == GT_RING_STACK_NO_GIL)
+        return c->kind == GT_RING_KIND_ALLOC ? c->stack : GT_RING_STACK_NONE;
+    if (c->stack > r->stacks.nstacks)
+        read_stacks(d, r);
+    return c->stack <= r->stacks.nstacks ? c->stack : GT_RING_STACK_NONE;
+}
+
 static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_record *c,
                        uint64_t idx)
 {
@@ -825,7 +855,7 @@ static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_
     int64_t key = c->ts_ns;
     if (is_release(c->kind) && c->enter_ns > 0 && c->enter_ns <= c->ts_ns)
         key = c->enter_ns;
-    return pend_push(d, key, idx, &ev);
+    return pend_push(d, key, idx, &ev, (uint32_t)(r - d->rings), record_stack(d, r, c));
 }
 
 /* Copies out every published record of r, up to a limit per poll so one
@@ -854,6 +884,7 @@ static int ring_read(struct gt_drain *d, struct ring *r)
             c.cbid = rec->cbid;
             c.device = rec->device;
             c.nested = rec->nested;
+            c.stack = rec->stack;
             c.tid = rec->tid;
             c.ts_ns = rec->ts_ns;
             c.enter_ns = rec->enter_ns;
@@ -939,6 +970,31 @@ static int segment_size(struct gt_drain *d, struct gt_event *ev)
     return GT_OK;
 }
 
+/* What a trace says of an allocation made on a thread that did not hold
+ * Python's GIL: the tracer cannot take its stack (tracer/pyframes.h). */
+static const struct gt_frame no_gil_frame = {
+    .filename = "<gpu-trace>",
+    .name = "<no Python stack: the allocating thread did not hold the GIL>",
+    .line = 0,
+};
+
+/* Attaches p's Python stack to the event just appended. */
+static int attach_stack(struct gt_drain *d, const struct pend *p)
+{
+    struct gt_frame frames[GT_RING_MAX_DEPTH];
+    size_t n = 0;
+
+    if (p->stack == GT_RING_STACK_NONE)
+        return GT_OK;
+    if (p->stack == GT_RING_STACK_NO_GIL) {
+        frames[0] = no_gil_frame;
+        n = 1;
+    } else {
+        n = gt_ring_stacks_get(&d->rings[p->ring].stacks, p->stack, frames);
+    }
+    return n > 0 ? gt_trace_set_stack(d->w, gt_trace_last_seq(d->w), frames, n) : GT_OK;
+}
+
 static int write_pending(struct gt_drain *d, bool all)
 {
     int64_t limit = 0;
@@ -968,7 +1024,7 @@ static int write_pending(struct gt_drain *d, bool all)
             break;
         if (p->ev.kind != GT_EV_HOST_ALLOC && p->ev.kind != GT_EV_HOST_FREE)
             device_seen(d, p->ev.device);
-        if ((rc = gt_trace_append(d->w, &p->ev)) != GT_OK) {
+        if ((rc = gt_trace_append(d->w, &p->ev)) != GT_OK || (rc = attach_stack(d, p)) != GT_OK) {
             set_err(d, rc, "%s", gt_trace_writer_errmsg(d->w));
             break;
         }
@@ -1100,9 +1156,14 @@ void gt_drain_stats(const struct gt_drain *d, struct gt_drain_stats *st)
         return;
     *st = d->st;
     st->lost = 0;
-    for (size_t i = 0; i < d->nrings; i++)
-        if (d->rings[i].state == RING_OPEN)
+    st->stacks_lost = 0;
+    for (size_t i = 0; i < d->nrings; i++) {
+        if (d->rings[i].state == RING_OPEN) {
             st->lost += ring_lost(&d->rings[i]);
+            uint64_t n = atomic_load_explicit(&d->rings[i].h->stacks_lost, memory_order_relaxed);
+            st->stacks_lost += n > INT64_MAX ? INT64_MAX : (int64_t)n;
+        }
+    }
 }
 
 const char *gt_drain_errmsg(const struct gt_drain *d)
@@ -1148,6 +1209,8 @@ int gt_drain_close(struct gt_drain *d, struct gt_drain_stats *st)
     gt_drain_stats(d, &d->st);
     if (d->err == GT_OK)
         write_meta_i64(d, "lost_events", d->st.lost);
+    if (d->err == GT_OK && d->st.stacks_lost > 0)
+        write_meta_i64(d, "python_stacks_lost", d->st.stacks_lost);
     if (d->err == GT_OK && d->opts.mode != GT_DRAIN_NATIVE)
         write_meta_i64(d, "probe_events_dropped", d->st.probes);
     /* The wall clock of ts_ns 0, so a trace can be lined up with logs. */
@@ -1162,9 +1225,11 @@ int gt_drain_close(struct gt_drain *d, struct gt_drain_stats *st)
     if (st != NULL)
         *st = d->st;
     rc = d->err;
-    for (size_t i = 0; i < d->nrings; i++)
+    for (size_t i = 0; i < d->nrings; i++) {
         if (d->rings[i].h != NULL)
             munmap(d->rings[i].h, d->rings[i].bytes);
+        gt_ring_stacks_free(&d->rings[i].stacks);
+    }
     gt_live_release(&d->segments);
     free(d->rings);
     free(d->pend);

@@ -144,6 +144,7 @@ static void write_ring(const char *dir, uint64_t n, uint64_t seed)
     h->version = GT_RING_VERSION;
     h->record_size = sizeof(struct gt_ring_record);
     h->capacity = cap;
+    h->frames_bytes = GT_RING_FRAMES_BYTES;
     h->pid = getpid();
     h->ppid = getppid();
     h->rank = -1;

@@ -51,7 +51,8 @@
 struct record_args {
     const char *output; /* NULL: a new gpu-trace-YYYYMMDD-HHMMSS.db; placeholders expanded */
     enum gt_drain_mode mode;
-    char **cmd; /* borrowed from argv, NULL-terminated */
+    bool no_frames; /* --no-frames */
+    char **cmd;     /* borrowed from argv, NULL-terminated */
 };
 
 /* Signals the launcher passes on. SIGINT, SIGQUIT and SIGHUP that the
@@ -64,7 +65,8 @@ static int sig_pipe[2] = {-1, -1};
 
 static void usage(FILE *f)
 {
-    fputs("Usage: gpu-trace record [-o FILE] [--mode requests|native] [--] COMMAND [ARG]...\n"
+    fputs("Usage: gpu-trace record [-o FILE] [--mode requests|native] [--no-frames] [--]\n"
+          "                        COMMAND [ARG]...\n"
           "\n"
           "Runs COMMAND with the CUPTI injection library and records every GPU memory\n"
           "allocation of it and of the processes it starts into a new trace. The exit\n"
@@ -82,6 +84,9 @@ static void usage(FILE *f)
           "                     tensor, so the trace holds each request; native: the\n"
           "                     program's own allocator runs and the trace holds the\n"
           "                     segments it got from CUDA\n"
+          "      --no-frames    do not take the Python stack of each allocation (taken\n"
+          "                     by default on threads that hold the GIL, so that oom,\n"
+          "                     stats and report can say which line allocated)\n"
           "  -h, --help         show this help and exit\n"
           "\n"
           "When COMMAND failed and the trace holds a failed allocation, the last\n"
@@ -123,6 +128,7 @@ static int parse_args(int argc, char **argv, struct record_args *args)
 {
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
                                              {"mode", required_argument, NULL, 'm'},
+                                             {"no-frames", no_argument, NULL, 'F'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *mode = NULL;
@@ -136,6 +142,9 @@ static int parse_args(int argc, char **argv, struct record_args *args)
             break;
         case 'm':
             mode = optarg;
+            break;
+        case 'F':
+            args->no_frames = true;
             break;
         case 'h':
             usage(stdout);
@@ -475,7 +484,8 @@ static bool forward_signals(pid_t child, bool child_running)
 static int child_env(const struct record_args *args, const char *inject, const char *ring_dir)
 {
     if (setenv("CUDA_INJECTION64_PATH", inject, 1) != 0 ||
-        setenv(GT_RING_ENV_DIR, ring_dir, 1) != 0)
+        setenv(GT_RING_ENV_DIR, ring_dir, 1) != 0 ||
+        setenv(GT_RING_ENV_FRAMES, args->no_frames ? "0" : "1", 1) != 0)
         return errno;
     if (args->mode == GT_DRAIN_NATIVE)
         return 0;

@@ -68,6 +68,42 @@ static int consume(struct gt_ring_header *h, struct gt_ring_record *out)
     return 0;
 }
 
+/* The frames region: entries padded to 8 bytes, published by frames_used,
+ * and refused whole (nothing written) once they no longer fit. */
+START_TEST(frames_entries_are_aligned_published_and_refused_when_full)
+{
+    make_dir();
+    struct gt_ringw w;
+    ck_assert_int_eq(gt_ringw_open(&w, dir, 64, -1), 0);
+    struct gt_ring_header *h = w.hdr;
+    ck_assert_uint_eq(h->frames_bytes, GT_RING_FRAMES_BYTES);
+    const unsigned char *region = (const unsigned char *)h + GT_RING_RECORDS_END(64);
+    static const char names[] = "x.py\0f"; /* 7 bytes with both NULs */
+    ck_assert_int_eq(gt_ringw_frames_append(&w, GT_RING_FRAME, 1, 9, names, sizeof names), 0);
+    ck_assert_uint_eq(atomic_load(&h->frames_used), 24); /* 16 + 7, padded */
+    const struct gt_ring_frame_entry *e = (const void *)region;
+    ck_assert_uint_eq(e->size, 24);
+    ck_assert_uint_eq(e->type, GT_RING_FRAME);
+    ck_assert_uint_eq(e->id, 1);
+    ck_assert_uint_eq(e->arg, 9);
+    ck_assert_str_eq((const char *)e->data, "x.py");
+    ck_assert_uint_eq(e->data[7], 0); /* padding is zero */
+    /* Fill the region with large entries until one is refused. */
+    static unsigned char big[65536];
+    uint64_t before;
+    int rc;
+    do {
+        before = atomic_load(&h->frames_used);
+        rc = gt_ringw_frames_append(&w, GT_RING_STACK, 2, 1, big, sizeof big);
+    } while (rc == 0);
+    ck_assert_uint_eq(atomic_load(&h->frames_used), before);
+    ck_assert_uint_le(before, GT_RING_FRAMES_BYTES);
+    ck_assert_uint_gt(before + sizeof big + 16, GT_RING_FRAMES_BYTES);
+    gt_ringw_release(&w);
+    remove_dir();
+}
+END_TEST
+
 START_TEST(a_new_ring_has_a_complete_header_and_a_private_file_of_the_right_size)
 {
     make_dir();
@@ -401,6 +437,7 @@ static Suite *inject_suite(void)
     TCase *tc = tcase_create("ring_writer");
 
     tcase_add_test(tc, a_new_ring_has_a_complete_header_and_a_private_file_of_the_right_size);
+    tcase_add_test(tc, frames_entries_are_aligned_published_and_refused_when_full);
     tcase_add_test(tc, a_second_ring_in_the_same_process_fails_cleanly_and_leaves_the_first_intact);
     tcase_add_test(tc, bad_capacities_and_folders_are_refused_without_leaving_a_file);
     tcase_add_test(tc, the_status_message_is_truncated_to_its_field);

@@ -376,5 +376,65 @@ else
     fi
 fi
 
+# python: a Python program allocating through the doubles with ctypes
+# (tests/fake/py_alloc.py). The allocations it makes holding the GIL carry
+# its Python stack, innermost first; the one made without the GIL says so;
+# --no-frames takes none.
+scenario=python
+PY_SRC=$(cd "$SCEN/.." && pwd)/py_alloc.py
+if command -v python3 >/dev/null 2>&1; then
+    # record_py NAME [OPTION...]: records py_alloc.py into $TMP/NAME.db.
+    record_py() {
+        db=$TMP/$1.db
+        out=$TMP/$1.out
+        shift
+        checks=$((checks + 1))
+        if ! timeout 120 "$GT" record -o "$db" "$@" -- env LD_LIBRARY_PATH="$FAKE_DIR" \
+            GPUTRACE_CUPTI="$FAKE_DIR/libcupti.so.13" python3 "$PY_SRC" "$FAKE_DIR" \
+            >"$out" 2>&1; then
+            fail "record of py_alloc.py failed; its output:"
+            sed 's/^/    /' "$out"
+            return 1
+        fi
+    }
+    # stack_of SIZE: the stack of the allocation of SIZE bytes, as name:line
+    # from the innermost frame out.
+    stack_of() {
+        q "SELECT group_concat(name || ':' || line, ' < ') FROM (SELECT f.name, f.line
+            FROM events e JOIN event_stacks es ON es.seq = e.seq
+            JOIN stacks s ON s.stack = es.stack JOIN frames f ON f.frame = s.frame
+            WHERE e.kind = 1 AND e.requested = $1 ORDER BY s.depth);"
+    }
+    line_of() {
+        grep -n "$1" "$PY_SRC" | head -n 1 | cut -d: -f1
+    }
+    if record_py python; then
+        want="allocate:$(line_of '# the allocating line') < layer:$(line_of 'return allocate(WITH_GIL')"
+        want="$want < allocations:$(line_of 'kept = \[layer') < <module>:$(line_of '^        allocations()')"
+        for size in 1048576 2097152; do
+            checks=$((checks + 1))
+            got=$(stack_of $size)
+            [ "$got" = "$want" ] || fail "stack of $size: got '$got', expected '$want'"
+        done
+        eq "the frames name the program's file" "SELECT count(DISTINCT filename) FROM frames
+            WHERE name != '<no Python stack: the allocating thread did not hold the GIL>';" 1
+        eq "that file" "SELECT DISTINCT filename FROM frames WHERE name = 'allocate';" "$PY_SRC"
+        eq "one stack for both" "SELECT count(DISTINCT es.stack) FROM events e
+            JOIN event_stacks es ON es.seq = e.seq WHERE e.requested IN (1048576, 2097152);" 1
+        checks=$((checks + 1))
+        got=$(stack_of 3145728)
+        [ "$got" = "<no Python stack: the allocating thread did not hold the GIL>:0" ] ||
+            fail "stack of the allocation without the GIL: '$got'"
+        eq "frees have no stack" "SELECT count(*) FROM events e JOIN event_stacks es
+            ON es.seq = e.seq WHERE e.kind != 1;" 0
+    fi
+    if record_py python-no-frames --no-frames; then
+        eq "--no-frames: no stacks" "SELECT count(*) FROM event_stacks;" 0
+        eq "--no-frames: the allocations" "$(count 1)" 3
+    fi
+else
+    echo "python: skipped (no python3)"
+fi
+
 echo "$checks checks, $failures failed"
 [ "$failures" -eq 0 ]

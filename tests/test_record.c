@@ -121,6 +121,7 @@ static struct gt_ring_header *ring_create(int64_t pid, int64_t rank, int64_t anc
     h->version = GT_RING_VERSION;
     h->record_size = sizeof(struct gt_ring_record);
     h->capacity = CAP;
+    h->frames_bytes = GT_RING_FRAMES_BYTES;
     h->pid = pid;
     h->ppid = 1;
     h->rank = rank;
@@ -181,6 +182,39 @@ static void publish(struct gt_ring_header *h, uint64_t i)
     atomic_store_explicit(&h->records[i % CAP].published, i + 1, memory_order_release);
 }
 
+/* The frames region of a ring made by ring_create. */
+static unsigned char *frames_region(struct gt_ring_header *h)
+{
+    return (unsigned char *)h + GT_RING_RECORDS_END(CAP);
+}
+
+/* Appends an entry to h's frames region as the producer does (ring.h):
+ * `len` bytes of data after the entry header, padded to 8; `size`, when not
+ * 0, is written instead of the true size (a damaged entry). */
+static void frames_put(struct gt_ring_header *h, uint32_t type, uint32_t id, uint32_t arg,
+                       const void *data, size_t len, uint32_t size)
+{
+    uint64_t used = atomic_load(&h->frames_used);
+    size_t whole = (sizeof(struct gt_ring_frame_entry) + len + 7) & ~(size_t)7;
+    struct gt_ring_frame_entry *e = (void *)(frames_region(h) + used);
+    e->size = size != 0 ? size : (uint32_t)whole;
+    e->type = type;
+    e->id = id;
+    e->arg = arg;
+    memcpy(e->data, data, len);
+    atomic_store_explicit(&h->frames_used, used + whole, memory_order_release);
+}
+
+/* Puts an ALLOC record naming Python stack `stack`. */
+static void put_alloc_with_stack(struct gt_ring_header *h, int64_t ts, uint64_t addr, uint64_t size,
+                                 uint32_t stack)
+{
+    uint64_t i = claim(h);
+    fill(h, i, GT_RING_KIND_ALLOC, 0, ts - 10, ts, addr, size, false);
+    h->records[i % CAP].stack = stack;
+    publish(h, i);
+}
+
 /* The trace's events as "ts pid kind addr size requested result" lines. */
 /* The trace through SQL, with `events` one row per event. */
 static sqlite3 *sql_open(void)
@@ -231,6 +265,20 @@ static const char *query(const char *sql)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+}
+
+/* The stack of the event allocating `size` bytes, "name@file:line" from the
+ * innermost frame out, "" when it has none. */
+static const char *stack_text(uint64_t size)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT group_concat(name || '@' || filename || ':' || line, ' < ') FROM"
+             " (SELECT f.name, f.filename, f.line FROM events e"
+             " JOIN event_stacks es ON es.seq = e.seq JOIN stacks s ON s.stack = es.stack"
+             " JOIN frames f ON f.frame = s.frame WHERE e.requested = %llu ORDER BY s.depth)",
+             (unsigned long long)size);
+    return query(sql);
 }
 
 static void close_all(struct gt_drain *d, struct gt_drain_stats *st)
@@ -680,6 +728,91 @@ START_TEST(an_unavailable_tracer_is_reported_once_and_stored)
 }
 END_TEST
 
+START_TEST(python_stacks_reach_the_trace_as_their_process_defined_them)
+{
+    struct gt_ring_header *h = ring_create(getpid(), 0, 0, "python train.py");
+    struct gt_drain *d = drain_open(GT_DRAIN_REQUESTS);
+    static const char f1[] = "train.py\0step", f2[] = "train.py\0<module>";
+    uint32_t one[] = {1, 2}, two[] = {2};
+
+    frames_put(h, GT_RING_FRAME, 1, 12, f1, sizeof f1, 0);
+    frames_put(h, GT_RING_FRAME, 2, 40, f2, sizeof f2, 0);
+    frames_put(h, GT_RING_STACK, 1, 2, one, sizeof one, 0);
+    put_alloc_with_stack(h, 100, 0xa000, 512, 1);
+    put_alloc_with_stack(h, 200, 0xb000, 1024, GT_RING_STACK_NO_GIL);
+    put_alloc_with_stack(h, 300, 0xc000, 2048, 9); /* never defined */
+    put_alloc_with_stack(h, 400, 0xd000, 4096, GT_RING_STACK_NONE);
+    /* Defined after the poll that read the first records: read on demand. */
+    ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+    frames_put(h, GT_RING_STACK, 2, 1, two, sizeof two, 0);
+    put_alloc_with_stack(h, 500, 0xe000, 8192, 2);
+    ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+    close_all(d, NULL);
+    ck_assert_str_eq(stack_text(512), "step@train.py:12 < <module>@train.py:40");
+    ck_assert_str_eq(stack_text(1024),
+                     "<no Python stack: the allocating thread did not hold the GIL>@<gpu-trace>:0");
+    ck_assert_str_eq(stack_text(2048), "");
+    ck_assert_str_eq(stack_text(4096), "");
+    ck_assert_str_eq(stack_text(8192), "<module>@train.py:40");
+    ck_assert_int_eq(nnotes, 0);
+    ring_unmap(h);
+}
+END_TEST
+
+/* Each way a frames region can be damaged: told once, the events kept,
+ * the stacks defined before the damage kept, none after. */
+START_TEST(a_damaged_frames_region_is_told_once_and_costs_only_stacks)
+{
+    static const char good[] = "a.py\0f", unterminated[8] = "abcdefgh";
+    uint32_t bad_frame[] = {5}, ok[] = {1};
+    for (int damage = 0; damage < 5; damage++) {
+        nnotes = 0;
+        if (damage > 0) /* a new trace for each: close_all closed the last */
+            ck_assert_int_eq(gt_trace_create(trace, &writer, NULL, 0), GT_OK);
+        struct gt_ring_header *h = ring_create(getpid(), 0, 0, "python");
+        struct gt_drain *d = drain_open(GT_DRAIN_REQUESTS);
+        frames_put(h, GT_RING_FRAME, 1, 3, good, sizeof good, 0);
+        frames_put(h, GT_RING_STACK, 1, 1, ok, sizeof ok, 0);
+        put_alloc_with_stack(h, 100, 0xa000, 512, 1);
+        ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+        switch (damage) {
+        case 0: /* a size beyond what was published */
+            frames_put(h, GT_RING_FRAME, 2, 3, good, sizeof good, 4096);
+            break;
+        case 1: /* names without their NUL */
+            frames_put(h, GT_RING_FRAME, 2, 3, unterminated, sizeof unterminated, 0);
+            break;
+        case 2: /* a stack of a frame never defined */
+            frames_put(h, GT_RING_STACK, 2, 1, bad_frame, sizeof bad_frame, 0);
+            break;
+        case 3: /* out of order */
+            frames_put(h, GT_RING_STACK, 7, 1, ok, sizeof ok, 0);
+            break;
+        default: /* a used count beyond the region */
+            atomic_store(&h->frames_used, (uint64_t)GT_RING_FRAMES_BYTES + 8);
+            break;
+        }
+        put_alloc_with_stack(h, 200, 0xb000, 1024, 2);
+        put_alloc_with_stack(h, 300, 0xc000, 2048, 1);
+        ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+        ck_assert_int_eq(gt_drain_poll(d, GT_DRAIN_FLUSH), GT_OK);
+        struct gt_drain_stats st;
+        close_all(d, &st);
+        ck_assert_int_eq(st.events, 3);
+        ck_assert_msg(nnotes == 1 && strstr(notes[0], "frames region damaged") != NULL,
+                      "damage %d: %d notes, first '%s'", damage, nnotes, nnotes ? notes[0] : "");
+        ck_assert_str_eq(stack_text(512), "f@a.py:3");
+        ck_assert_str_eq(stack_text(1024), "");
+        ck_assert_str_eq(stack_text(2048), "f@a.py:3");
+        ring_unmap(h);
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/ring-%d.bin", dir, (int)getpid());
+        unlink(path);
+        unlink(trace);
+    }
+}
+END_TEST
+
 START_TEST(recent_records_are_held_back_for_the_merge_until_flushed)
 {
     struct gt_ring_header *h = ring_create(getpid(), -1, 0, "app");
@@ -904,6 +1037,8 @@ static Suite *record_suite(void)
     tcase_add_test(tc, a_ring_being_set_up_waits_while_its_producer_lives);
     tcase_add_test(tc, an_unavailable_tracer_is_reported_once_and_stored);
     tcase_add_test(tc, recent_records_are_held_back_for_the_merge_until_flushed);
+    tcase_add_test(tc, python_stacks_reach_the_trace_as_their_process_defined_them);
+    tcase_add_test(tc, a_damaged_frames_region_is_told_once_and_costs_only_stacks);
     tcase_add_test(tc, open_refuses_missing_arguments);
     tcase_add_test(tc, a_ring_folder_that_vanished_is_an_error_with_its_name);
     suite_add_tcase(s, tc);

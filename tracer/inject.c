@@ -10,7 +10,9 @@
  * start says why in the ring's status, which the launcher reports, and on
  * stderr only what the ring cannot carry); callbacks take no
  * locks, allocate nothing and call CUDA never and CUPTI at most once per
- * context; a forked child is never traced. */
+ * context, except that an allocation on a thread holding Python's GIL
+ * takes its Python stack through Python's own API (pyframes.h); a forked
+ * child is never traced. */
 #define _GNU_SOURCE /* syscall, SYS_gettid */
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +28,7 @@
 
 #include "gpu_cupti.h"
 #include "inject_int.h"
+#include "pyframes.h"
 #include "ring_writer.h"
 
 #define GT_EXPORT __attribute__((visibility("default")))
@@ -39,6 +42,8 @@ GT_EXPORT int InitializeInjection(void);
  * fork (in the child). */
 static atomic_flag g_initialized = ATOMIC_FLAG_INIT;
 static _Atomic int g_active;
+/* Python stacks are taken (pyframes.h); set before callbacks are enabled. */
+static int g_frames_on;
 static pid_t g_owner;
 static struct gt_ringw g_ring;
 static _Atomic int g_lines;
@@ -130,6 +135,7 @@ struct config {
     const char *ring_dir;         /* NULL: not under `gpu-trace record`, do nothing */
     const char *cupti;            /* NULL: find CUPTI */
     const char *cupti_candidates; /* where `record` found CUPTIs; may be NULL */
+    int frames;                   /* take Python stacks of allocations */
     uint64_t capacity;
     int64_t rank;
 };
@@ -143,6 +149,8 @@ static void read_config(struct config *c)
     if (c->cupti != NULL && c->cupti[0] == '\0')
         c->cupti = NULL;
     c->cupti_candidates = getenv(GT_RING_ENV_CUPTI_CANDIDATES);
+    const char *frames = getenv(GT_RING_ENV_FRAMES);
+    c->frames = frames == NULL || strcmp(frames, "0") != 0;
     c->capacity = GT_RING_DEFAULT_CAPACITY;
     const char *cap = getenv(GT_RING_ENV_CAPACITY);
     if (cap != NULL) {
@@ -541,10 +549,10 @@ static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_Callback
                          : translate_driver(cbid, cb->functionParams, ok, &ev);
     if (traced != 0)
         return;
-    ev.domain = (uint32_t)domain;
+    ev.domain = (uint16_t)domain;
     ev.cbid = cbid;
     if (runtime)
-        ev.nested = covered;
+        ev.nested = (uint16_t)covered;
     else if (t->unparented < UINT32_MAX)
         t->unparented++;
     if (ev.device != INT32_MIN) {
@@ -565,6 +573,8 @@ static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_Callback
     /* An orphan has no enter time. */
     uint64_t enter = cb->correlationData != NULL && !orphan ? *cb->correlationData : 0;
     ev.enter_ns = enter != 0 && enter <= (uint64_t)now ? (int64_t)enter : 0;
+    if (ev.kind == GT_RING_KIND_ALLOC && g_frames_on)
+        ev.stack = gt_pyframes_capture();
     gt_ringw_publish(&g_ring, &ev);
     record_memory_at_oom(&ev);
 }
@@ -673,6 +683,8 @@ static void start(void)
             cfg.ring_dir, strerror(-rc));
         return;
     }
+    /* Before any callback is enabled: the tables are set up here. */
+    g_frames_on = cfg.frames && gt_pyframes_init(&g_ring);
     char err[sizeof(g_ring.hdr->status_msg)];
     if (gt_cupti_load(cfg.cupti, cfg.cupti_candidates, err, sizeof(err)) != 0) {
         unavailable(err);

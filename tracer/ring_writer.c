@@ -110,6 +110,7 @@ int gt_ringw_open(struct gt_ringw *w, const char *dir, uint64_t capacity, int64_
     h->monotonic_anchor_ns = gt_ringw_now_ns();
     atomic_store_explicit(&h->status, GT_RING_STARTING, memory_order_relaxed);
     read_command(h->command, sizeof(h->command));
+    h->frames_bytes = GT_RING_FRAMES_BYTES;
     /* The magic last: a consumer that sees it sees a complete header. */
     __atomic_store_n(&h->magic, GT_RING_MAGIC, __ATOMIC_RELEASE);
 
@@ -117,6 +118,8 @@ int gt_ringw_open(struct gt_ringw *w, const char *dir, uint64_t capacity, int64_
     w->bytes = bytes;
     w->capacity = capacity;
     w->mask = capacity - 1;
+    w->frames = (unsigned char *)map + GT_RING_RECORDS_END(capacity);
+    w->frames_used = 0;
     atomic_init(&w->pending_drops, 0);
     return 0;
 }
@@ -146,6 +149,26 @@ void gt_ringw_set_cupti(struct gt_ringw *w, const char *path)
     if (w->hdr == NULL)
         return;
     snprintf(w->hdr->cupti_path, sizeof(w->hdr->cupti_path), "%s", path ? path : "");
+}
+
+int gt_ringw_frames_append(struct gt_ringw *w, uint32_t type, uint32_t id, uint32_t arg,
+                           const void *data, size_t len)
+{
+    size_t head = sizeof(struct gt_ring_frame_entry);
+    size_t size = (head + len + 7) & ~(size_t)7;
+    if (w->frames == NULL || len > GT_RING_FRAMES_BYTES || size > UINT32_MAX ||
+        size > GT_RING_FRAMES_BYTES - w->frames_used)
+        return -1;
+    struct gt_ring_frame_entry *e = (struct gt_ring_frame_entry *)(w->frames + w->frames_used);
+    e->size = (uint32_t)size;
+    e->type = type;
+    e->id = id;
+    e->arg = arg;
+    memcpy(e->data, data, len);
+    memset(e->data + len, 0, size - head - len);
+    w->frames_used += size;
+    atomic_store_explicit(&w->hdr->frames_used, w->frames_used, memory_order_release);
+    return 0;
 }
 
 /* Claims the next index if its slot is free (see ring_writer.h). The tail
@@ -187,9 +210,10 @@ static void fill(struct gt_ringw *w, uint64_t index, const volatile struct gt_ri
     r->kind = ev->kind;
     r->result = ev->result;
     r->domain = ev->domain;
+    r->nested = ev->nested;
     r->cbid = ev->cbid;
     r->device = ev->device;
-    r->nested = ev->nested;
+    r->stack = ev->stack;
     r->tid = ev->tid;
     r->ts_ns = ev->ts_ns;
     r->enter_ns = ev->enter_ns;

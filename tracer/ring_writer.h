@@ -41,15 +41,18 @@ struct gt_ringw {
     size_t bytes;
     uint64_t capacity, mask;
     _Atomic uint64_t pending_drops; /* dropped, not yet reported in a DROPPED record */
+    unsigned char *frames;          /* the frames region, GT_RING_FRAMES_BYTES */
+    uint64_t frames_used;           /* the writer's own count; the header's follows it */
 };
 
 /* The payload of a record: struct gt_ring_record without its sequence word. */
 struct gt_ringw_event {
     uint32_t kind; /* enum gt_ring_kind */
     int32_t result;
-    uint32_t domain, cbid;
+    uint16_t domain, nested;
+    uint32_t cbid;
     int32_t device;
-    uint32_t nested;
+    uint32_t stack;
     int64_t tid, ts_ns, enter_ns;
     uint64_t stream, addr, size;
 };
@@ -80,6 +83,14 @@ void gt_ringw_set_status(struct gt_ringw *w, enum gt_ring_status status, const c
  * gt_ringw_set_status that makes the ring ACTIVE, whose release store
  * publishes it. */
 void gt_ringw_set_cupti(struct gt_ringw *w, const char *path);
+
+/* Appends one entry to the frames region (ring.h): the header `type`, `id`,
+ * `arg`, then `len` bytes of `data`, padded to 8 bytes, then publishes it
+ * by storing frames_used (release). Not thread-safe: the caller serializes
+ * (the Python stack code does, under its lock). Returns 0, or -1 when the
+ * region has no room left (nothing is written). */
+int gt_ringw_frames_append(struct gt_ringw *w, uint32_t type, uint32_t id, uint32_t arg,
+                           const void *data, size_t len);
 
 /* Publishes one record: lock-free, no allocation, no system call, safe from
  * any number of threads at once. Returns 0, or -1 when the ring was full and

@@ -8,6 +8,7 @@
 #define GT_INJECT_TESTING
 #include "ring_writer.c"
 #include "gpu_cupti.c"
+#include "pyframes.c"
 #include "inject.c"
 
 #include <check.h>

@@ -70,6 +70,8 @@ struct gt_drain_stats {
     int64_t bad_files;   /* ring files skipped as damaged or foreign */
     int64_t late;        /* events that arrived after later ones were written */
     int64_t unavailable; /* processes whose tracer reported itself unavailable or stopped */
+    int64_t stacks_lost; /* allocations whose Python stack the tracer could not define
+                          * (its frames region or tables full): meta python_stacks_lost */
     int64_t probes;      /* requests mode: records of allocation probes dropped (cuDNN's
                           * workspace sizing under cudaMallocAsync), frees included */
     /* events written that are requests the program did not get

@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #define GT_RING_MAGIC 0x47525447u /* "GTRG" */
-#define GT_RING_VERSION 3         /* 2: the devices table in the header; 3: cupti_path */
+#define GT_RING_VERSION 4         /* 2: the devices table; 3: cupti_path; 4: Python stacks */
 /* Records per ring, a power of two: 262144 records of 80 bytes, 20 MiB per
  * traced process, hold about 70 ms of the fastest program through the test
  * doubles (3.8 M events/s) and over half a second of the H100 burst of
@@ -41,6 +41,7 @@
  * NVIDIA wheels, conda, the toolkit), colon-separated, most likely first:
  * tried when the process has no CUPTI mapped yet. */
 #define GT_RING_ENV_CUPTI_CANDIDATES "GPUTRACE_CUPTI_CANDIDATES"
+#define GT_RING_ENV_FRAMES "GPUTRACE_FRAMES" /* "0": no Python stacks (record --no-frames) */
 /* The launchers' rank variables, most specific first: torchrun sets RANK
  * for its workers, srun SLURM_PROCID, Open MPI and PMI-based MPIs (MPICH,
  * Intel MPI) their own. The first one set is a process's rank, for the
@@ -86,15 +87,17 @@ struct gt_ring_record {
     _Atomic uint64_t published; /* index + 1 once the record is complete */
     uint32_t kind;              /* enum gt_ring_kind */
     int32_t result;             /* CUDA/CUresult return code, 0 = success */
-    uint32_t domain; /* CUPTI callback domain (driver 1, runtime 2, as CUpti_CallbackDomain) */
-    uint32_t cbid;   /* CUPTI callback id */
-    int32_t device;  /* device ordinal, -1 unknown */
-    uint32_t nested; /* 1: a record the consumer only counts: a runtime call whose
+    uint16_t domain; /* CUPTI callback domain (driver 1, runtime 2, as CUpti_CallbackDomain) */
+    uint16_t nested; /* 1: a record the consumer only counts: a runtime call whose
                       * driver calls were recorded before it (the first call of a
                       * thread, whose ENTER came before CUPTI's subscription). A
                       * driver call made inside a traced runtime call is not
                       * recorded; earlier tracers recorded it with nested = 1,
                       * which the consumer counts and skips the same way. */
+    uint32_t cbid;   /* CUPTI callback id */
+    int32_t device;  /* device ordinal, -1 unknown */
+    uint32_t stack;  /* ALLOC records: the Python stack of the call, an id defined in
+                      * the frames region, or GT_RING_STACK_NONE / _NO_GIL */
     int64_t tid;
     int64_t ts_ns;    /* CLOCK_MONOTONIC at API exit */
     int64_t enter_ns; /* CLOCK_MONOTONIC at API enter, for FREE, HOST_FREE and
@@ -103,6 +106,36 @@ struct gt_ring_record {
     uint64_t stream;  /* raw stream handle; 0 legacy default */
     uint64_t addr;    /* pointer (or VMM handle, or free bytes for MEMINFO) */
     uint64_t size;    /* bytes (or total bytes for MEMINFO) */
+};
+
+/* 80 bytes: a record's size is part of the contract (record_size). */
+_Static_assert(sizeof(struct gt_ring_record) == 80, "ring records are 80 bytes");
+
+/* Python stacks (ALLOC records' `stack`). A process running Python
+ * defines each distinct frame and stack once, in the frames region after
+ * the records, and its records name a stack by id. The region is a
+ * sequence of entries, each 8-byte aligned and `size` bytes long
+ * (header included): a FRAME entry's data is the file name and the
+ * function name, each NUL-terminated; a STACK entry's is `arg` frame ids
+ * (uint32_t), innermost first. Ids count from 1 in order of definition, per
+ * kind. The producer writes an entry, then stores frames_used past it
+ * (release); it defines a stack before it publishes the first record that
+ * names it, so a consumer that read that record (acquire) and then loads
+ * frames_used (acquire) finds the definition. */
+#define GT_RING_FRAMES_BYTES (2u << 20)  /* ~10,000 frames and stacks of 16 */
+#define GT_RING_MAX_DEPTH 16             /* frames kept per stack, the innermost */
+#define GT_RING_STACK_NONE 0u            /* no Python in the process, or frames off */
+#define GT_RING_STACK_NO_GIL 0xffffffffu /* the calling thread did not hold the GIL */
+enum gt_ring_frame_type {
+    GT_RING_FRAME = 1, /* arg: line number; data: filename NUL name NUL */
+    GT_RING_STACK = 2, /* arg: depth (1..GT_RING_MAX_DEPTH); data: frame ids */
+};
+struct gt_ring_frame_entry {
+    uint32_t size; /* bytes of the entry, header included, a multiple of 8 */
+    uint32_t type; /* enum gt_ring_frame_type */
+    uint32_t id;   /* the frame's or the stack's id */
+    uint32_t arg;
+    unsigned char data[];
 };
 
 /* What a process learned of a device the first time it recorded on it. The
@@ -132,12 +165,18 @@ struct gt_ring_header {
     char status_msg[160];     /* why tracing is unavailable, NUL-terminated */
     char command[512];        /* /proc/self/cmdline, NULs replaced by spaces */
     char cupti_path[256];     /* the libcupti file traced with, once ACTIVE; NUL-terminated */
+    uint32_t frames_bytes;    /* GT_RING_FRAMES_BYTES: the frames region's size */
+    uint32_t pad2;
+    _Atomic uint64_t frames_used; /* bytes of the frames region written (release) */
+    _Atomic uint64_t stacks_lost; /* stacks not defined: region or tables full */
     struct gt_ring_device devices[GT_RING_MAX_DEVICES]; /* by device ordinal */
     struct gt_ring_record records[];                    /* capacity records */
 };
 
-/* Bytes of a ring file of `capacity` records. */
-#define GT_RING_BYTES(capacity)                                                                    \
+/* Bytes of a ring file of `capacity` records: the header, the records,
+ * then the frames region. */
+#define GT_RING_RECORDS_END(capacity)                                                              \
     (sizeof(struct gt_ring_header) + (uint64_t)(capacity) * sizeof(struct gt_ring_record))
+#define GT_RING_BYTES(capacity) (GT_RING_RECORDS_END(capacity) + GT_RING_FRAMES_BYTES)
 
 #endif

@@ -395,11 +395,12 @@ static void remove_dir(const char *dir)
 
 /* Draws the plots as SVG in a private folder and reads them in. A failure
  * is reported in res, never returned: the report comes without plots. */
-/* The plots draw from the report's own scenario and sweep: the numbers of
- * its ranking, not a replay of their own. */
+/* The plots draw from the report's own scenario, sweep and uncapped replay
+ * of it: the numbers of its ranking, not replays of their own. */
 static void draw_plots(const char *trace, const struct gt_html_options *opts,
                        const struct gt_scenario *scn, const struct gt_analysis *sweep,
-                       struct gt_html_result *res, struct plot_files *files)
+                       const struct gt_analysis *uncapped, struct gt_html_result *res,
+                       struct plot_files *files)
 {
     static const char *const names[] = GT_PLOT_NAMES;
     const char *tmp = getenv("TMPDIR");
@@ -411,6 +412,7 @@ static void draw_plots(const char *trace, const struct gt_html_options *opts,
     po.gnuplot = opts->gnuplot;
     po.scenario = scn;
     po.sweep = sweep;
+    po.uncapped = uncapped;
     if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > PATH_CAP - 64)
         tmp = "/tmp";
     snprintf(dir, sizeof dir, "%s/gpu-trace-report-XXXXXX", tmp);
@@ -1157,12 +1159,15 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     ro.progress = replay_progress;
     ro.progress_ctx = &stage;
     rc = gt_replay_trace(trace, confs, n, &ro, &p->analysis, errbuf, errlen);
-    if (rc == 0 && gt_replay_needs_uncapped(p->analysis))
+    /* One uncapped replay of the sweep serves the ranking (how far the peak
+     * must shrink, when no config fits) and the fit plot (the bounds of its
+     * search), which would otherwise each replay it. */
+    if (rc == 0)
         rc = gt_replay_uncapped(trace, p->analysis, &ro, &p->uncapped, errbuf, errlen);
     if (rc != 0)
         return rc;
     progress_at(opts, PROGRESS_REPLAY);
-    draw_plots(trace, opts, scn, p->analysis, res, &p->plots);
+    draw_plots(trace, opts, scn, p->analysis, p->uncapped, res, &p->plots);
     progress_at(opts, PROGRESS_PLOTS);
     /* An OOM analysis that fails leaves a note in its section: the rest of
      * the report still answers the question. */
@@ -1183,7 +1188,9 @@ static int write_page(FILE *f, const char *trace, const struct report_parts *p,
 
     page_head(f, trace);
     section_summary(f, p->stats);
-    rc = section_ranking(f, p->analysis, p->uncapped);
+    /* the ranking speaks of the uncapped replay only where `analyze` does */
+    rc =
+        section_ranking(f, p->analysis, gt_replay_needs_uncapped(p->analysis) ? p->uncapped : NULL);
     if (rc != 0)
         return rc;
     section_plots(f, res, &p->plots);

@@ -1432,22 +1432,27 @@ static int make_tmp(struct plot_job *job)
 static const unsigned common_cards_gb[] = {4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 80, 96, 141};
 
 /* The smallest card of each config, found once for every config of the
- * sweep on every device (gt_replay_fit), unless the caller has it. */
+ * sweep on every device (gt_replay_fit), unless the caller has it; from the
+ * caller's uncapped replay of the sweep when it has one. */
 static int find_fit(struct plot_job *job)
 {
     struct gt_replay_options ro = {0};
-    struct gt_analysis *uncapped = NULL;
-    int rc;
+    struct gt_analysis *own_uncapped = NULL;
+    const struct gt_analysis *uncapped = job->opts->uncapped;
+    int rc = 0;
 
     job->fit = job->opts->fit;
     if (job->fit != NULL || !job->have_device)
         return 0;
     ro.scenario = job->scn;
-    rc = gt_replay_uncapped(job->trace, job->a, &ro, &uncapped, job->errbuf, job->errlen);
+    if (uncapped == NULL) {
+        rc = gt_replay_uncapped(job->trace, job->a, &ro, &own_uncapped, job->errbuf, job->errlen);
+        uncapped = own_uncapped;
+    }
     if (rc == 0)
         rc = gt_replay_fit(job->trace, job->a, uncapped, &ro, &job->own_fit, job->errbuf,
                            job->errlen);
-    gt_analysis_free(uncapped);
+    gt_analysis_free(own_uncapped);
     job->fit = job->own_fit;
     return rc;
 }

@@ -1,7 +1,7 @@
 /* Tests of the chrome trace importer (import.h): the small traces in
  * tests/data/chrome/, bad events written to a temporary directory, and the
- * three real profiler traces of ../shared when they are there. Everything is
- * read back with the trace reader. */
+ * three real profiler traces of ../shared (with --shared, test_shared.h).
+ * Everything is read back with the trace reader. */
 #include <check.h>
 #include <dirent.h>
 #include <limits.h>
@@ -26,6 +26,7 @@
 #define H100_NAME "NVIDIA H100 80GB HBM3"
 #define H100_MEMORY 85018279936ULL
 
+#include "test_shared.h"
 #include "test_tmpdir.h"
 
 static const char *write_file(const char *name, const char *text, size_t len)
@@ -763,10 +764,6 @@ START_TEST(the_real_profiler_traces_import_and_their_bytes_add_up_to_total_alloc
     int64_t running;
 
     snprintf(in, sizeof in, "%s/%s", GT_SHARED_TRACES, real[_i].file);
-    if (!exists(in)) {
-        fprintf(stderr, "skipped: %s is not there\n", in);
-        return;
-    }
     ck_assert_msg(gt_import_chrome(in, out, NULL, &sum, err, sizeof err) == GT_OK, "%s", err);
     ck_assert_int_eq(sum.events, real[_i].events);
     ck_assert_int_eq(sum.by_kind[GT_EV_ALLOC], real[_i].allocs);
@@ -825,6 +822,18 @@ static Suite *import_chrome_suite(void)
     tcase_add_test(tc, data_after_the_gzip_stream_is_an_error);
     tcase_add_test(tc, memory_stays_bounded_by_the_selected_events_not_the_document);
     tcase_add_test(tc, the_last_of_a_repeated_key_counts_and_names_are_decoded);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* The real profiler traces of ../shared (test_import_chrome --shared). */
+static Suite *import_chrome_shared_suite(void)
+{
+    Suite *s = suite_create("import_chrome_shared");
+    TCase *tc = tcase_create("shared traces");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_add_loop_test(tc,
                         the_real_profiler_traces_import_and_their_bytes_add_up_to_total_allocated,
                         0, (int)(sizeof real / sizeof real[0]));
@@ -832,13 +841,7 @@ static Suite *import_chrome_suite(void)
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    SRunner *sr = srunner_create(import_chrome_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return shared_main(argc, argv, import_chrome_suite, import_chrome_shared_suite);
 }

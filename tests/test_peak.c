@@ -17,6 +17,7 @@
 
 #include "gputrace/banned.h"
 
+#include "test_shared.h"
 #include "test_tmpdir.h"
 
 #define SHARED_SNAPSHOT                                                                            \
@@ -65,11 +66,13 @@ static void check_against_stats(const char *pickle)
 START_TEST(the_groups_add_up_to_the_peak_every_command_reports)
 {
     check_against_stats(GT_TEST_DATA "/snapshot/midrun.pickle");
-    struct stat st;
-    if (stat(SHARED_SNAPSHOT, &st) == 0)
-        check_against_stats(SHARED_SNAPSHOT);
-    else
-        printf("skipped: %s is not there\n", SHARED_SNAPSHOT);
+}
+END_TEST
+
+/* The same on a real training step of ../shared (test_peak --shared). */
+START_TEST(the_groups_add_up_to_the_peak_of_a_real_training_step)
+{
+    check_against_stats(SHARED_SNAPSHOT);
 }
 END_TEST
 
@@ -144,13 +147,19 @@ static Suite *peak_suite(void)
     return s;
 }
 
-int main(void)
+static Suite *peak_shared_suite(void)
 {
-    SRunner *sr = srunner_create(peak_suite());
-    int failed;
+    Suite *s = suite_create("peak_shared");
+    TCase *tc = tcase_create("shared traces");
 
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, make_dir, remove_dir);
+    tcase_add_test(tc, the_groups_add_up_to_the_peak_of_a_real_training_step);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return shared_main(argc, argv, peak_suite, peak_shared_suite);
 }

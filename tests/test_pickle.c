@@ -17,6 +17,8 @@
 
 #include "gputrace/banned.h"
 
+#include "test_shared.h"
+
 #define DATA GT_TEST_DATA "/pickle/"
 
 struct blob {
@@ -661,24 +663,12 @@ START_TEST(a_missing_file_is_reported_as_missing)
 }
 END_TEST
 
-static bool shared_traces_present(void)
-{
-    struct stat st;
-
-    if (stat(GT_SHARED_TRACES, &st) == 0 && S_ISDIR(st.st_mode))
-        return true;
-    printf("skipped: no shared traces at %s\n", GT_SHARED_TRACES);
-    return false;
-}
-
 START_TEST(the_coldstart_snapshot_has_segments_traces_and_settings)
 {
     struct gt_pickle *p = NULL;
     char err[256];
     const struct gt_pk *r, *trace, *first;
 
-    if (!shared_traces_present())
-        return;
     ck_assert_int_eq(gt_pickle_load(GT_SHARED_TRACES
                                     "/snap-attention-coldstart-tiny/mem_snapshot.pickle",
                                     &p, err, sizeof err),
@@ -753,8 +743,6 @@ START_TEST(every_shared_snapshot_decodes_with_its_event_count)
 {
     int files = 0;
 
-    if (!shared_traces_present())
-        return;
     for (size_t i = 0; i < sizeof snapshots / sizeof snapshots[0]; i++)
         files += load_dir(snapshots[i].dir, snapshots[i].events);
     ck_assert_int_eq(files, 9);
@@ -783,8 +771,6 @@ static Suite *pickle_suite(void)
     tcase_add_test(tc, recursive_structures_and_excessive_nesting_are_refused);
     tcase_add_test(tc, accessors_answer_null_or_einval_for_the_wrong_type);
     tcase_add_test(tc, a_missing_file_is_reported_as_missing);
-    tcase_add_test(tc, the_coldstart_snapshot_has_segments_traces_and_settings);
-    tcase_add_test(tc, every_shared_snapshot_decodes_with_its_event_count);
     suite_add_tcase(s, tc);
     /* Quadratic work shows as a timeout: 200 000 lookups took 113 s while
      * gt_pk_get scanned, under a second (sanitizers included) with the
@@ -796,13 +782,20 @@ static Suite *pickle_suite(void)
     return s;
 }
 
-int main(void)
+/* The snapshots of ../shared (test_pickle --shared). */
+static Suite *pickle_shared_suite(void)
 {
-    SRunner *sr = srunner_create(pickle_suite());
-    int failed;
+    Suite *s = suite_create("pickle_shared");
+    TCase *tc = tcase_create("shared traces");
 
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, the_coldstart_snapshot_has_segments_traces_and_settings);
+    tcase_add_test(tc, every_shared_snapshot_decodes_with_its_event_count);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return shared_main(argc, argv, pickle_suite, pickle_shared_suite);
 }

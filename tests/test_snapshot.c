@@ -1,7 +1,7 @@
 /* Check suite for the snapshot importer (analyzer/import_snapshot.c) and for
  * validate (analyzer/validate.c): small snapshots the project makes
- * (tests/data/snapshot/make.py) with known start states, and the real
- * snapshots of the shared data. */
+ * (tests/data/snapshot/make.py) with known start states, and (with
+ * --shared, test_shared.h) the real snapshots of the shared data. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -20,6 +20,7 @@
 #define MIB ((uint64_t)1 << 20)
 #define SNAP GT_TEST_DATA "/snapshot/"
 
+#include "test_shared.h"
 #include "test_tmpdir.h"
 
 static struct gt_validation *validate(const char *trace)
@@ -328,19 +329,8 @@ START_TEST(a_hostile_pickle_is_refused_without_running_anything)
 }
 END_TEST
 
-static int shared_present(void)
-{
-    struct stat st;
-    if (stat(GT_SHARED_TRACES, &st) == 0 && S_ISDIR(st.st_mode))
-        return 1;
-    printf("skipped: no shared traces at %s\n", GT_SHARED_TRACES);
-    return 0;
-}
-
 START_TEST(the_cold_start_snapshot_replays_every_segment_event)
 {
-    if (!shared_present())
-        return;
     char err[512];
     const char *db = path_of("cold.db");
     ck_assert_int_eq(gt_import_snapshot(GT_SHARED_TRACES
@@ -365,8 +355,6 @@ END_TEST
  * replay ends in the dump's state block for block. */
 START_TEST(every_shared_snapshot_imports_and_replays_like_the_real_allocator)
 {
-    if (!shared_present())
-        return;
     static const char *const files[] = {
         "snap-cs336-medium-train-ctx128/medium_128_training_memory_snapshot.pickle",
         "snap-cs336-medium-train-ctx256/medium_256_training_memory_snapshot.pickle",
@@ -422,17 +410,23 @@ static Suite *snapshot_suite(void)
     tcase_add_test(t, a_pytorch_2_0_snapshot_imports_with_its_legacy_block_history);
     tcase_add_test(t, a_pickle_that_is_not_a_snapshot_is_refused_and_leaves_nothing);
     tcase_add_test(t, a_hostile_pickle_is_refused_without_running_anything);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+static Suite *snapshot_shared_suite(void)
+{
+    Suite *s = suite_create("snapshot_shared");
+    TCase *t = tcase_create("shared traces");
+    tcase_add_checked_fixture(t, make_dir, remove_dir);
+    tcase_set_timeout(t, 300);
     tcase_add_test(t, the_cold_start_snapshot_replays_every_segment_event);
     tcase_add_test(t, every_shared_snapshot_imports_and_replays_like_the_real_allocator);
     suite_add_tcase(s, t);
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    SRunner *sr = srunner_create(snapshot_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return shared_main(argc, argv, snapshot_suite, snapshot_shared_suite);
 }

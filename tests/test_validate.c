@@ -17,6 +17,7 @@
 #define MIB ((uint64_t)1 << 20)
 #define TRUTH GT_TEST_DATA "/gpu-h100/truth/"
 
+#include "test_shared.h"
 #include "test_tmpdir.h"
 
 static struct gt_validation *validate(const char *trace)
@@ -70,15 +71,6 @@ START_TEST(every_h100_run_validates_with_every_segment_event)
 }
 END_TEST
 
-static int shared_present(void)
-{
-    struct stat st;
-    if (stat(GT_SHARED_TRACES, &st) == 0 && S_ISDIR(st.st_mode))
-        return 1;
-    printf("skipped: no shared traces at %s\n", GT_SHARED_TRACES);
-    return 0;
-}
-
 static struct gt_validation *import_chrome_and_validate(const char *file)
 {
     char path[512], err[512];
@@ -91,8 +83,6 @@ static struct gt_validation *import_chrome_and_validate(const char *file)
 
 START_TEST(a_profiler_trace_of_a_small_model_matches_every_allocated_total)
 {
-    if (!shared_present())
-        return;
     struct gt_validation *v =
         import_chrome_and_validate("chrome-bert-small-h100-infer/"
                                    "gaunernst_bert-small-uncased__1016001.json.gz");
@@ -133,8 +123,6 @@ static int take_first(void *ctx, int64_t seq, int64_t allocated, int64_t reserve
  * empty cache: 68 of 2,250 totals, peak 1.44 GiB against 2.45 GiB). */
 START_TEST(a_warm_profiler_window_replays_from_its_first_events_totals)
 {
-    if (!shared_present())
-        return;
     struct gt_validation *v = import_chrome_and_validate("chrome-qwen1.5-0.5b-h100-infer/"
                                                          "Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz");
     const struct gt_validate_device *d = &v->devices[0];
@@ -166,8 +154,6 @@ END_TEST
  * split), and from there the totals differ by the remainder. */
 START_TEST(the_timesformer_divergence_is_the_unknown_layout_of_a_warm_cache)
 {
-    if (!shared_present())
-        return;
     struct gt_validation *v = import_chrome_and_validate(
         "chrome-timesformer-h100-infer/facebook_timesformer-base-finetuned-k400__1016002.json.gz");
     const struct gt_validate_device *d = &v->devices[0];
@@ -358,11 +344,8 @@ static Suite *validate_suite(void)
     tcase_add_checked_fixture(t, make_dir, remove_dir);
     tcase_set_timeout(t, 300);
     tcase_add_test(t, every_h100_run_validates_with_every_segment_event);
-    tcase_add_test(t, a_profiler_trace_of_a_small_model_matches_every_allocated_total);
-    tcase_add_test(t, a_warm_profiler_window_replays_from_its_first_events_totals);
     tcase_add_test(t, a_hand_built_warm_window_replays_by_the_allocators_rules);
     tcase_add_test(t, a_window_that_opens_with_a_free_counts_the_freed_block_as_live_before);
-    tcase_add_test(t, the_timesformer_divergence_is_the_unknown_layout_of_a_warm_cache);
     tcase_add_test(t, a_trace_without_real_decisions_validates_to_counts_not_an_error);
     tcase_add_test(t, validating_a_missing_or_foreign_file_is_an_error);
     tcase_add_test(t, a_release_and_retry_is_replayed_segment_for_segment_in_the_real_order);
@@ -371,11 +354,21 @@ static Suite *validate_suite(void)
     return s;
 }
 
-int main(void)
+/* The profiler traces of ../shared (test_validate --shared). */
+static Suite *validate_shared_suite(void)
 {
-    SRunner *sr = srunner_create(validate_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    Suite *s = suite_create("validate_shared");
+    TCase *t = tcase_create("shared traces");
+    tcase_add_checked_fixture(t, make_dir, remove_dir);
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, a_profiler_trace_of_a_small_model_matches_every_allocated_total);
+    tcase_add_test(t, a_warm_profiler_window_replays_from_its_first_events_totals);
+    tcase_add_test(t, the_timesformer_divergence_is_the_unknown_layout_of_a_warm_cache);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return shared_main(argc, argv, validate_suite, validate_shared_suite);
 }

@@ -26,6 +26,11 @@ struct gt_plot_options {
     /* The smallest card of each of sweep's configs on the plotted device
      * (gt_replay_fit's array, borrowed): draws "fit" too. NULL: no fit. */
     const uint64_t *fit;
+    /* sweep replayed without caps (gt_replay_uncapped), borrowed: the
+     * bounds of the search for the smallest cards when fit is NULL; NULL
+     * replays it. A caller that has it already (the HTML report) saves a
+     * replay of the whole sweep. */
+    const struct gt_analysis *uncapped;
     bool has_device; /* plot this device ordinal instead of the busiest */
     int32_t device;
 };

@@ -74,19 +74,7 @@ struct key {
     int pass;
 };
 
-static int fail(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct parser *ps, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (ps->err != NULL && ps->errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(ps->err, ps->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return GT_EINVAL;
-}
+#define fail(ps, ...) gt_errf((ps)->err, (ps)->errlen, GT_EINVAL, __VA_ARGS__)
 
 static int is_punct(char ch)
 {

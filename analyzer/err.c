@@ -1,6 +1,21 @@
 /* gt_strerror: names for the error codes of err.h. */
 #include "gputrace/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
+int gt_errf(char *buf, size_t len, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (buf != NULL && len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(buf, len, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
 const char *gt_strerror(int err)
 {
     switch (err) {

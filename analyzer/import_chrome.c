@@ -126,19 +126,7 @@ struct importer {
     size_t errlen;
 };
 
-static void fail_msg(struct importer *im, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void fail_msg(struct importer *im, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (im->errbuf == NULL || im->errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(im->errbuf, im->errlen, fmt, ap);
-    va_end(ap);
-}
+#define fail_msg(im, ...) (void)gt_errf((im)->errbuf, (im)->errlen, 0, __VA_ARGS__)
 
 /* ------------------------------------------------------------ reading */
 

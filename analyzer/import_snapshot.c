@@ -37,17 +37,7 @@ struct snap {
     size_t errlen;
 };
 
-static void fail(struct snap *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void fail(struct snap *im, const char *fmt, ...)
-{
-    va_list ap;
-    if (!im->errbuf || !im->errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(im->errbuf, im->errlen, fmt, ap);
-    va_end(ap);
-}
+#define fail(im, ...) (void)gt_errf((im)->errbuf, (im)->errlen, 0, __VA_ARGS__)
 
 /* ------------------------------------------------------------ one event */
 

@@ -139,21 +139,8 @@ struct dec {
     int rc;
 };
 
-static int fail(struct dec *d, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct dec *d, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    d->rc = code;
-    if (d->err != NULL && d->errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(d->err, d->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
+/* Sets the decoder's sticky code and its message; returns the code. */
+#define fail(d, code, ...) ((d)->rc = gt_errf((d)->err, (d)->errlen, (code), __VA_ARGS__))
 
 /* ---- arena ---- */
 

@@ -53,17 +53,8 @@ void gt_record_name_from_env(struct gt_record_name *n, char *hostbuf, size_t hos
     n->pid = (int64_t)getpid();
 }
 
-static int fail(int rc, char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errbuf != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+/* Its error messages go through the library's one formatter. */
+#define fail(rc, buf, len, ...) gt_errf(buf, len, rc, __VA_ARGS__)
 
 /* A rank as a launcher writes it: decimal digits only. Leading zeros are
  * dropped so that "01" and "1" cannot name two files for one rank. */

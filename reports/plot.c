@@ -66,21 +66,6 @@ static const char *const colors[TL_MAX_CONFIGS] = {"#1f77b4", "#ff7f0e", "#2ca02
 
 /* ---- errors --------------------------------------------------------------- */
 
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errbuf != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ---- what the plots are about --------------------------------------------- */
 
 struct plot_job {
@@ -227,15 +212,15 @@ static int close_data(struct plot_job *job, FILE *f, const char *name)
     int bad = ferror(f);
 
     if (fclose(f) != 0 || bad)
-        return fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", job->tmp, name,
-                    strerror(errno));
+        return gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", job->tmp, name,
+                       strerror(errno));
     return 0;
 }
 
 static int data_open_failed(struct plot_job *job, const char *name)
 {
-    return fail(job->errbuf, job->errlen, GT_EIO, "cannot create '%s/%s': %s", job->tmp, name,
-                strerror(errno));
+    return gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot create '%s/%s': %s", job->tmp, name,
+                   strerror(errno));
 }
 
 /* ---- configs -------------------------------------------------------------- */
@@ -359,10 +344,10 @@ static int pick_device(struct plot_job *job)
         for (size_t i = 0, n = 0; i < a->ndevices && n + 16 < sizeof list; i++)
             n += (size_t)snprintf(list + n, sizeof list - n, "%s%" PRId32, i ? ", " : "",
                                   a->devices[i].device);
-        return fail(job->errbuf, job->errlen, GT_EINVAL,
-                    "cannot plot '%s': device %" PRId32 " has no requests in it (devices with "
-                    "requests: %s)",
-                    job->trace, job->opts->device, a->ndevices ? list : "none");
+        return gt_errf(job->errbuf, job->errlen, GT_EINVAL,
+                       "cannot plot '%s': device %" PRId32 " has no requests in it (devices with "
+                       "requests: %s)",
+                       job->trace, job->opts->device, a->ndevices ? list : "none");
     }
     job->have_device = a->ndevices > 0;
     gt_conf_init_default(&def);
@@ -674,7 +659,7 @@ static int write_timeline(struct plot_job *job, FILE *gp)
     }
     runs = calloc(TL_MAX_CONFIGS, sizeof *runs);
     if (runs == NULL)
-        return fail(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
+        return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
     best = gt_replay_best(a, job->d);
     tl_add_role(job, runs, &n, best != NULL ? (long)best->config_index : -1, "best");
     tl_add_role(job, runs, &n, job->default_index, "default");
@@ -803,7 +788,7 @@ static int count_requests(struct plot_job *job, uint64_t *count, uint64_t *bytes
 
     buf = malloc(READ_BATCH * sizeof *buf);
     if (buf == NULL)
-        return fail(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
+        return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
     rc = gt_trace_open(job->trace, &r, job->errbuf, job->errlen);
     while (rc == 0 && (rc = gt_trace_read(r, buf, READ_BATCH, &n)) == 0 && n > 0) {
         for (size_t i = 0; i < n; i++) {
@@ -817,7 +802,7 @@ static int count_requests(struct plot_job *job, uint64_t *count, uint64_t *bytes
         }
     }
     if (rc != 0 && r != NULL)
-        fail(job->errbuf, job->errlen, rc, "%s", gt_trace_errmsg(r));
+        gt_errf(job->errbuf, job->errlen, rc, "%s", gt_trace_errmsg(r));
     gt_trace_close(r);
     free(buf);
     return rc;
@@ -1053,7 +1038,7 @@ static int write_segments(struct plot_job *job, FILE *gp)
     if (rc == INSPECT_STOP)
         rc = 0;
     if (rc == 0 && m.nomem)
-        rc = fail(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
+        rc = gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
     if (rc != 0)
         goto out;
     if (m.nsegs > 1) /* qsort's base must not be NULL, even for 0 */
@@ -1228,12 +1213,12 @@ static int run_gnuplot(struct plot_job *job, const char *prog)
     logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (devnull < 0 || logfd < 0 || pipe(pfd) != 0 || fcntl(pfd[0], F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(pfd[1], F_SETFD, FD_CLOEXEC) != 0) {
-        rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot start gnuplot: %s", strerror(errno));
+        rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot start gnuplot: %s", strerror(errno));
         goto out;
     }
     pid = fork();
     if (pid < 0) {
-        rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot start gnuplot: %s", strerror(errno));
+        rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot start gnuplot: %s", strerror(errno));
         goto out;
     }
     if (pid == 0) {
@@ -1263,8 +1248,8 @@ static int run_gnuplot(struct plot_job *job, const char *prog)
         if (w == pid)
             break;
         if (w < 0 && errno != EINTR) {
-            rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot wait for gnuplot: %s",
-                      strerror(errno));
+            rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot wait for gnuplot: %s",
+                         strerror(errno));
             goto out;
         }
         if (elapsed_s(&start) > GNUPLOT_TIMEOUT_S) {
@@ -1278,21 +1263,21 @@ static int run_gnuplot(struct plot_job *job, const char *prog)
     }
     if (got == (ssize_t)sizeof child_err) {
         if (child_err[0] == 2)
-            rc = fail(job->errbuf, job->errlen, GT_ENOENT, "%s", GNUPLOT_MISSING);
+            rc = gt_errf(job->errbuf, job->errlen, GT_ENOENT, "%s", GNUPLOT_MISSING);
         else
-            rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot start gnuplot: %s",
-                      strerror(child_err[1]));
+            rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot start gnuplot: %s",
+                         strerror(child_err[1]));
     } else if (timed_out) {
-        rc = fail(job->errbuf, job->errlen, GT_EIO, "gnuplot did not finish within %d s",
-                  GNUPLOT_TIMEOUT_S);
+        rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "gnuplot did not finish within %d s",
+                     GNUPLOT_TIMEOUT_S);
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         last_log_line(log, last, sizeof last);
         if (WIFSIGNALED(status))
-            rc = fail(job->errbuf, job->errlen, GT_EIO, "gnuplot killed by signal %d: %s",
-                      WTERMSIG(status), last);
+            rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "gnuplot killed by signal %d: %s",
+                         WTERMSIG(status), last);
         else
-            rc = fail(job->errbuf, job->errlen, GT_EIO, "gnuplot failed (exit %d): %s",
-                      WEXITSTATUS(status), last);
+            rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "gnuplot failed (exit %d): %s",
+                         WEXITSTATUS(status), last);
     }
 out:
     if (devnull >= 0)
@@ -1317,7 +1302,7 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
     snprintf(src, sizeof src, "%s/%s", job->tmp, file);
     in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0)
-        return fail(job->errbuf, job->errlen, GT_EIO, "gnuplot wrote no '%s'", file);
+        return gt_errf(job->errbuf, job->errlen, GT_EIO, "gnuplot wrote no '%s'", file);
     /* A new file beside the plot, renamed over it at the end: an old plot
      * that is a hard link to another file, or a symlink, is replaced as a
      * name, never written through; a FIFO or the trace itself is refused. */
@@ -1330,8 +1315,8 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
     snprintf(tmp_name, sizeof tmp_name, ".%s.%ld.tmp", file, (long)getpid());
     out = openat(dirfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (out < 0) {
-        rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
-                  strerror(errno));
+        rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
+                     strerror(errno));
         close(in);
         return rc;
     }
@@ -1339,8 +1324,8 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot read '%s': %s", src,
-                      strerror(errno));
+            rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot read '%s': %s", src,
+                         strerror(errno));
             break;
         }
         for (ssize_t off = 0; off < n;) {
@@ -1348,8 +1333,8 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
-                rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
-                          strerror(errno));
+                rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir,
+                             file, strerror(errno));
                 break;
             }
             off += w;
@@ -1358,11 +1343,11 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
             break;
     }
     if (close(out) != 0 && rc == 0)
-        rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
-                  strerror(errno));
+        rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
+                     strerror(errno));
     if (rc == 0 && renameat(dirfd, tmp_name, dirfd, file) != 0)
-        rc = fail(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
-                  strerror(errno));
+        rc = gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot write '%s/%s': %s", dir, file,
+                     strerror(errno));
     if (rc != 0)
         unlinkat(dirfd, tmp_name, 0);
     close(in);
@@ -1374,7 +1359,8 @@ static int copy_all(struct plot_job *job, const char *dir)
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
     if (dirfd < 0)
-        return fail(job->errbuf, job->errlen, GT_EIO, "cannot open '%s': %s", dir, strerror(errno));
+        return gt_errf(job->errbuf, job->errlen, GT_EIO, "cannot open '%s': %s", dir,
+                       strerror(errno));
     for (size_t i = 0; i < GT_PLOT_COUNT && rc == 0; i++) {
         char file[64];
         snprintf(file, sizeof file, "%s.%s", plot_names[i], job->ext);
@@ -1419,8 +1405,8 @@ static int make_tmp(struct plot_job *job)
     if (mkdtemp(job->tmp) == NULL) {
         int e = errno;
         job->tmp[0] = '\0';
-        return fail(job->errbuf, job->errlen, GT_EIO,
-                    "cannot create a temporary folder in '%s': %s", base, strerror(e));
+        return gt_errf(job->errbuf, job->errlen, GT_EIO,
+                       "cannot create a temporary folder in '%s': %s", base, strerror(e));
     }
     return 0;
 }
@@ -1572,7 +1558,7 @@ int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options
     job.errlen = errlen;
     job.ext = job.opts->format == GT_PLOT_SVG ? "svg" : "png";
     if (trace == NULL || dir == NULL || dir[0] == '\0')
-        return fail(errbuf, errlen, GT_EINVAL, "no trace or output folder given");
+        return gt_errf(errbuf, errlen, GT_EINVAL, "no trace or output folder given");
     /* The cheap checks first, so that a missing file or program is reported
      * at once rather than after the replay. */
     if ((rc = gt_trace_open(trace, &r, errbuf, errlen)) != 0)
@@ -1580,15 +1566,15 @@ int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options
     gt_trace_close(r);
     if (resolve_program(job.opts->gnuplot != NULL ? job.opts->gnuplot : "gnuplot", prog,
                         sizeof prog) != 0)
-        return fail(errbuf, errlen, GT_ENOENT, "%s", GNUPLOT_MISSING);
+        return gt_errf(errbuf, errlen, GT_ENOENT, "%s", GNUPLOT_MISSING);
     if (mkdir(dir, 0700) == 0) {
         made_dir = true;
     } else {
         int e = errno;
         if (e != EEXIST)
-            return fail(errbuf, errlen, GT_EIO, "cannot create '%s': %s", dir, strerror(e));
+            return gt_errf(errbuf, errlen, GT_EIO, "cannot create '%s': %s", dir, strerror(e));
         if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            return fail(errbuf, errlen, GT_EIO, "cannot create '%s': not a directory", dir);
+            return gt_errf(errbuf, errlen, GT_EIO, "cannot create '%s': not a directory", dir);
     }
 
     job.scn = job.opts->scenario;

@@ -6,6 +6,8 @@
 #ifndef GPUTRACE_ERR_H
 #define GPUTRACE_ERR_H
 
+#include <stddef.h>
+
 enum {
     GT_OK = 0,
     GT_ENOMEM = -1,        /* out of host memory */
@@ -23,5 +25,13 @@ enum {
 
 /* gt_strerror: a short lowercase phrase for an error code; never NULL. */
 const char *gt_strerror(int err);
+
+/* gt_errf: writes a detail message, formatted as printf does, into
+ * buf[len] (nothing when buf is NULL or len is 0) and returns rc, so that
+ * an error path is one line: return gt_errf(err, errlen, GT_EINVAL, ...).
+ * The one formatter of the library's detail messages; modules bind their
+ * own buffer to it with a macro. */
+int gt_errf(char *buf, size_t len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

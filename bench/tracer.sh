@@ -77,8 +77,9 @@ plain=$(best <"$tmp/plains")
 floor=$(best <"$tmp/floors")
 floor=${floor:-0}
 traced=$(cut -d' ' -f1 "$tmp/runs" | best)
-events=$(sqlite3 "$tmp/t1.db" "SELECT count(*) FROM events")
-lost=$(sqlite3 "$tmp/t1.db" "SELECT value FROM meta WHERE key = 'lost_events'")
+# Through `gpu-trace sql`: since format v2 `events` is a view it provides.
+events=$("$gt" sql "$tmp/t1.db" "SELECT count(*) FROM events" --format list)
+lost=$("$gt" sql "$tmp/t1.db" "SELECT value FROM meta WHERE key = 'lost_events'" --format list)
 record_ns=$(sort -n "$tmp/runs" | head -n 1 | cut -d' ' -f2)
 loop_of_that=$(sort -n "$tmp/runs" | head -n 1 | cut -d' ' -f1)
 awk -v p="$plain" -v t="$traced" -v n="$pairs" -v e="$events" -v l="$lost" \

@@ -63,6 +63,16 @@ print("requests-replay: simulated peak reserved %d, torch.cuda.max_memory_reserv
       100.0 * (a["peak_reserved_bytes"] - n["max_memory_reserved"]) / n["max_memory_reserved"]))
 PY
 
+step "3b. which CUPTI traced PyTorch, and its Python stacks (issue 14)"
+gpu-trace sql "$out/requests.db" "SELECT value FROM meta WHERE key = 'cupti_library'" --format list
+# Allocations with a stack, with the 'no GIL' frame, and without any; PyTorch's
+# operators release the GIL, so most should say 'no GIL' (docs/record.md).
+gpu-trace sql "$out/requests.db" "SELECT CASE WHEN es.stack IS NULL THEN 'none'
+    WHEN f.filename = '<gpu-trace>' THEN 'no GIL' ELSE 'python' END AS stack, count(*)
+    FROM events e LEFT JOIN event_stacks es ON es.seq = e.seq
+    LEFT JOIN stacks s ON s.stack = es.stack AND s.depth = 0
+    LEFT JOIN frames f ON f.frame = s.frame WHERE e.kind = 1 GROUP BY 1" --format list
+
 step "4. Overhead"
 "$bin/smoke" bench 200000
 timeout 60 gpu-trace record -o "$out/bench.db" -- "$bin/smoke" bench 200000
@@ -70,11 +80,16 @@ PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync timeout 120 \
     python3 "$here/torch_loop.py" --stats "$out/untraced.json" --steps 20
 timeout 150 gpu-trace record --mode requests -o "$out/traced.db" -- \
     python3 "$here/torch_loop.py" --stats "$out/traced.json" --steps 20
-python3 - "$out/untraced.json" "$out/traced.json" <<'PY'
+timeout 150 gpu-trace record --mode requests --no-frames -o "$out/traced-noframes.db" -- \
+    python3 "$here/torch_loop.py" --stats "$out/traced-noframes.json" --steps 20
+python3 - "$out/untraced.json" "$out/traced.json" "$out/traced-noframes.json" <<'PY'
 import json, sys
-med = lambda f: sorted(json.load(open(f))["step_seconds"][2:])[len(json.load(open(f))["step_seconds"][2:]) // 2]
-u, t = med(sys.argv[1]), med(sys.argv[2])
-print("overhead per training step: untraced %.4f s, traced %.4f s, %+.1f%%" % (u, t, 100 * (t - u) / u))
+def med(f):
+    s = sorted(json.load(open(f))["step_seconds"][2:])
+    return s[len(s) // 2]
+u, t, n = med(sys.argv[1]), med(sys.argv[2]), med(sys.argv[3])
+print("overhead per training step: untraced %.4f s, traced %.4f s (%+.1f%%), traced with "
+      "--no-frames %.4f s (%+.1f%%)" % (u, t, 100 * (t - u) / u, n, 100 * (n - u) / u))
 PY
 
 if [ "${GT_GPU_TRUTH:-0}" = 1 ]; then

@@ -139,17 +139,13 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
         return 0;
     }
     case GT_EV_FREE_REQUESTED: {
-        struct gt_live gone, *p;
+        struct gt_live gone;
         if (!gt_live_take(&in->live, e->device, e->addr, &gone))
             return 0;
-        name_block(d, &gone, ev);
-        ev->sim_pending = gt_sim_free_requested(d->sim, gone.h);
-        if (!ev->sim_pending)
-            return 0;
-        if (!(p = gt_live_put(&in->pending, e->device, e->addr)))
-            return GT_ENOMEM;
-        *p = gone;
-        return 0;
+        name_block(d, &gone, ev); /* while the handle is live */
+        int rc = gt_live_free_requested(&in->pending, d->sim, &gone);
+        ev->sim_pending = rc == 1;
+        return rc < 0 ? rc : 0;
     }
     case GT_EV_FREE_COMPLETED: {
         struct gt_live done;

@@ -121,6 +121,18 @@ void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const st
             fn(ctx, &m->v[i]);
 }
 
+int gt_live_free_requested(struct gt_live_map *pending, struct gt_sim *sim,
+                           const struct gt_live *gone)
+{
+    if (!gt_sim_free_requested(sim, gone->h))
+        return 0;
+    struct gt_live *p = gt_live_put(pending, gone->device, gone->addr);
+    if (p == NULL)
+        return GT_ENOMEM;
+    *p = *gone;
+    return 1;
+}
+
 int gt_live_put_start(struct gt_live_map *live, struct gt_live_map *pending,
                       const struct gt_initial_block *b, gt_sim_handle h)
 {

@@ -42,6 +42,14 @@ bool gt_live_take(struct gt_live_map *m, int32_t device, uint64_t addr, struct g
  * 0 or GT_ENOMEM. */
 int gt_live_put_start(struct gt_live_map *live, struct gt_live_map *pending,
                       const struct gt_initial_block *b, gt_sim_handle h);
+/* gt_live_free_requested: the program freed `gone` (already taken from the
+ * live map) while other streams used it (record_stream): tells the
+ * simulator and, when it keeps the block pending until its events
+ * complete, files the entry in `pending`, where the free_completed event
+ * finds it by address. Returns 1 when pending, 0 when freed at once (no
+ * caching), GT_ENOMEM. */
+int gt_live_free_requested(struct gt_live_map *pending, struct gt_sim *sim,
+                           const struct gt_live *gone);
 void gt_live_foreach(const struct gt_live_map *m, void (*fn)(void *ctx, const struct gt_live *l),
                      void *ctx);
 

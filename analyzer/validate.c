@@ -312,13 +312,8 @@ static int free_requested(struct run *run, struct dev *d, const struct gt_event 
         unknown_free(d, ev);
         return 0;
     }
-    if (!gt_sim_free_requested(d->sim, gone.h))
-        return 0; /* freed at once */
-    struct gt_live *p = gt_live_put(&run->pending, ev->device, ev->addr);
-    if (!p)
-        return GT_ENOMEM;
-    *p = gone;
-    return 0;
+    int rc = gt_live_free_requested(&run->pending, d->sim, &gone);
+    return rc < 0 ? rc : 0;
 }
 
 static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t index)

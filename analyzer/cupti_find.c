@@ -131,19 +131,23 @@ static void add_toolkit(struct found *f, const char *root)
 
 /* `command` as a file: itself when it holds a '/', else the first
  * executable of that name in `path`. */
+/* An executable regular file: never a FIFO or a device, whose first line
+ * script_python would wait for. */
+static bool is_program(const char *file)
+{
+    struct stat st;
+    return access(file, X_OK) == 0 && stat(file, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static bool resolve_command(const char *command, const char *path, char *out, size_t len)
 {
     if (strchr(command, '/') != NULL)
-        return snprintf(out, len, "%s", command) < (int)len && access(out, X_OK) == 0;
+        return snprintf(out, len, "%s", command) < (int)len && is_program(out);
     for (const char *p = path; is_set(p);) {
         const char *end = strchr(p, ':');
         int n = end != NULL ? (int)(end - p) : (int)strlen(p);
-        if (n > 0 && snprintf(out, len, "%.*s/%s", n, p, command) < (int)len &&
-            access(out, X_OK) == 0) {
-            struct stat st;
-            if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
-                return true;
-        }
+        if (n > 0 && snprintf(out, len, "%.*s/%s", n, p, command) < (int)len && is_program(out))
+            return true;
         p = end != NULL ? end + 1 : NULL;
     }
     return false;

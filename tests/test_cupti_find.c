@@ -189,6 +189,18 @@ START_TEST(a_folder_whose_path_holds_a_colon_is_left_out)
 }
 END_TEST
 
+/* A command that is a FIFO is not read (its first line would never come). */
+START_TEST(a_command_that_is_not_a_regular_file_is_not_read)
+{
+    struct gt_cupti_env env = env_of_tree();
+    ck_assert_int_eq(mkfifo(at("bin/pipe"), 0755), 0);
+    ck_assert_int_eq(chmod(at("bin/pipe"), 0755), 0);
+    char buf[8192];
+    ck_assert_uint_eq(gt_cupti_find(at("bin/pipe"), &env, buf, sizeof buf), 3);
+    ck_assert_uint_eq(gt_cupti_find("pipe", &env, buf, sizeof buf), 3);
+}
+END_TEST
+
 START_TEST(nothing_set_and_nothing_found_is_an_empty_list)
 {
     struct gt_cupti_env env = {0};
@@ -209,6 +221,7 @@ static Suite *cupti_find_suite(void)
     tcase_add_test(tc, one_file_reached_twice_is_listed_once);
     tcase_add_test(tc, a_short_buffer_keeps_the_first_files_in_order);
     tcase_add_test(tc, a_folder_whose_path_holds_a_colon_is_left_out);
+    tcase_add_test(tc, a_command_that_is_not_a_regular_file_is_not_read);
     tcase_add_test(tc, nothing_set_and_nothing_found_is_an_empty_list);
     suite_add_tcase(s, tc);
     return s;

@@ -63,6 +63,11 @@ void cli_warning(const char *fmt, ...) CLI_PRINTF(1, 2);
  * --help`; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 
+/* cli_trace_operand: the one TRACE operand of `gpu-trace cmd` after its
+ * options (argv[optind]). Returns 0, or the usage error's exit code after
+ * saying that it is missing or that another operand follows. */
+int cli_trace_operand(const char *cmd, int argc, char **argv, const char **trace);
+
 /* cli_option_error: the usage error for what getopt_long returned ('?' for
  * an unknown option, ':' for a missing argument; the optstring must start
  * with ':'). Returns CLI_EXIT_USAGE. */

@@ -104,10 +104,8 @@ static int parse_args(int argc, char **argv, struct export_args *a)
             return cli_option_error("export", c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error("export", "missing TRACE argument");
-    if (optind + 1 < argc)
-        return cli_usage_error("export", "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_trace_operand("export", argc, argv, &a->trace) != 0)
+        return CLI_EXIT_USAGE;
     if (a->output == NULL || a->output[0] == '\0')
         return cli_usage_error("export", "missing -o FILE");
     if (strcmp(a->output, "-") == 0 && !a->perfetto && isatty(STDOUT_FILENO))
@@ -118,7 +116,6 @@ static int parse_args(int argc, char **argv, struct export_args *a)
     if (!a->perfetto && a->memory != NULL && a->nconfigs == 0)
         return cli_usage_error("export", "--device-memory needs --config: the recorded run "
                                          "already ran on its card");
-    a->trace = argv[optind];
     return 0;
 }
 

@@ -125,11 +125,8 @@ static int parse_args(int argc, char **argv, struct oom_args *args)
             return CLI_EXIT_ERROR;
         return 0;
     }
-    if (optind >= argc)
-        return cli_usage_error("oom", "missing TRACE argument");
-    if (optind + 1 < argc)
-        return cli_usage_error("oom", "unexpected argument '%s'", argv[optind + 1]);
-    args->trace = argv[optind];
+    if (cli_trace_operand("oom", argc, argv, &args->trace) != 0)
+        return CLI_EXIT_USAGE;
     if (format != NULL && parse_format(format, &args->format) != 0)
         return CLI_EXIT_ERROR;
     if (memory != NULL && cli_parse_device_memory(memory, &args->device_memory) != 0)

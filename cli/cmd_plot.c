@@ -113,11 +113,8 @@ static int parse_args(int argc, char **argv, struct plot_args *args)
             return cli_option_error("plot", c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error("plot", "missing TRACE argument");
-    if (optind + 1 < argc)
-        return cli_usage_error("plot", "unexpected argument '%s'", argv[optind + 1]);
-    args->trace = argv[optind];
+    if (cli_trace_operand("plot", argc, argv, &args->trace) != 0)
+        return CLI_EXIT_USAGE;
     if (args->dir != NULL && args->dir[0] == '\0')
         return cli_usage_error("plot", "empty output folder name");
     if (format != NULL && parse_format(format, &args->opts.format) != 0)

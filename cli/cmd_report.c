@@ -88,13 +88,10 @@ int cmd_report(int argc, char **argv)
             return cli_option_error("report", c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error("report", "missing TRACE argument");
-    if (optind + 1 < argc)
-        return cli_usage_error("report", "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_trace_operand("report", argc, argv, &trace) != 0)
+        return CLI_EXIT_USAGE;
     if (output == NULL || output[0] == '\0')
         return cli_usage_error("report", "missing -o FILE.html");
-    trace = argv[optind];
     if (memory != NULL && cli_parse_device_memory(memory, &opts.device_memory) != 0)
         return CLI_EXIT_ERROR;
     if (threads != NULL && parse_threads(threads, &opts.threads) != 0)

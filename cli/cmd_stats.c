@@ -61,7 +61,7 @@ int cmd_stats(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"device-memory", required_argument, NULL, 'm'},
         {"top", required_argument, NULL, 't'},    {"iterations", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *format = "table", *memory = NULL, *top_text = NULL;
+    const char *format = "table", *memory = NULL, *top_text = NULL, *trace = NULL;
     uint64_t top = 0;
     bool iterations = false;
     uint64_t device_memory = 0;
@@ -92,10 +92,8 @@ int cmd_stats(int argc, char **argv)
             return cli_option_error("stats", c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error("stats", "missing TRACE argument");
-    if (optind + 1 < argc)
-        return cli_usage_error("stats", "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_trace_operand("stats", argc, argv, &trace) != 0)
+        return CLI_EXIT_USAGE;
     if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
         cli_error("invalid format '%s': expected table or json", format);
         return CLI_EXIT_ERROR;
@@ -106,27 +104,26 @@ int cmd_stats(int argc, char **argv)
         cli_error("invalid --top '%s': expected a count from 0 to 1000000", top_text);
         return CLI_EXIT_ERROR;
     }
-    if (cli_scenario_open(argv[optind], device_memory, &scn) != 0)
+    if (cli_scenario_open(trace, device_memory, &scn) != 0)
         return CLI_EXIT_ERROR;
-    rc = gt_stats_compute(argv[optind], scn, &s, err, sizeof err);
+    rc = gt_stats_compute(trace, scn, &s, err, sizeof err);
     if (rc == 0 && top_text != NULL)
-        rc = gt_peak_live_compute(argv[optind], scn, s->config, (size_t)top, &s->peak, err,
-                                  sizeof err);
+        rc = gt_peak_live_compute(trace, scn, s->config, (size_t)top, &s->peak, err, sizeof err);
     if (rc == 0 && iterations)
-        rc = gt_growth_compute(argv[optind], scn, s->config, top_text ? (size_t)top : 10,
-                               &s->growth, err, sizeof err);
+        rc = gt_growth_compute(trace, scn, s->config, top_text ? (size_t)top : 10, &s->growth, err,
+                               sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
         gt_stats_free(s); /* the stats, when what failed is --top or --iterations */
-        cli_trace_error(argv[optind], rc, err);
+        cli_trace_error(trace, rc, err);
         return CLI_EXIT_ERROR;
     }
     if (s->config_error[0] != '\0')
-        cli_warning("'%s': %s; replayed with the defaults", argv[optind], s->config_error);
+        cli_warning("'%s': %s; replayed with the defaults", trace, s->config_error);
     if (strcmp(format, "json") == 0)
-        rc = gt_stats_json_write(stdout, argv[optind], s);
+        rc = gt_stats_json_write(stdout, trace, s);
     else
-        rc = gt_stats_table_write(stdout, argv[optind], s);
+        rc = gt_stats_table_write(stdout, trace, s);
     gt_stats_free(s);
     if (rc != 0) {
         cli_error("cannot write to standard output: %s", gt_strerror(rc));

@@ -49,7 +49,7 @@ int cmd_validate(int argc, char **argv)
                                              {"device-memory", required_argument, NULL, 'm'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *format = "table", *memory = NULL;
+    const char *format = "table", *memory = NULL, *trace = NULL;
     uint64_t device_memory = 0;
     struct gt_scenario *scn = NULL;
     char err[512] = "", clean[1024];
@@ -76,30 +76,28 @@ int cmd_validate(int argc, char **argv)
                   gt_report_clean(format, clean, sizeof(clean)));
         return CLI_EXIT_ERROR;
     }
-    if (optind >= argc)
-        return cli_usage_error("validate", "missing TRACE argument");
-    if (optind + 1 < argc)
-        return cli_usage_error("validate", "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_trace_operand("validate", argc, argv, &trace) != 0)
+        return CLI_EXIT_USAGE;
     if (memory != NULL && cli_parse_device_memory(memory, &device_memory) != 0)
         return CLI_EXIT_ERROR;
     struct gt_validation *v = NULL;
-    int rc = gt_scenario_build(argv[optind], device_memory, &scn, err, sizeof(err));
-    if (rc == 0 && cli_start_exceeds_card(argv[optind], scn)) {
+    int rc = gt_scenario_build(trace, device_memory, &scn, err, sizeof(err));
+    if (rc == 0 && cli_start_exceeds_card(trace, scn)) {
         gt_scenario_free(scn);
         return CLI_EXIT_ERROR;
     }
     if (rc == 0)
-        rc = gt_validate_trace(argv[optind], scn, &v, err, sizeof(err));
+        rc = gt_validate_trace(trace, scn, &v, err, sizeof(err));
     gt_scenario_free(scn);
     if (rc != 0) {
-        cli_error("cannot validate '%s': %s", gt_report_clean(argv[optind], clean, sizeof(clean)),
+        cli_error("cannot validate '%s': %s", gt_report_clean(trace, clean, sizeof(clean)),
                   err[0] ? err : gt_strerror(rc));
         return CLI_EXIT_ERROR;
     }
     if (strcmp(format, "json") == 0)
-        rc = gt_validate_json_write(stdout, argv[optind], v);
+        rc = gt_validate_json_write(stdout, trace, v);
     else
-        rc = gt_validate_table_write(stdout, argv[optind], v);
+        rc = gt_validate_table_write(stdout, trace, v);
     free(v);
     if (rc != 0) {
         cli_error("cannot write to standard output: %s", gt_strerror(rc));

@@ -89,6 +89,16 @@ void cli_warning(const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_trace_operand(const char *cmd, int argc, char **argv, const char **trace)
+{
+    if (optind >= argc)
+        return cli_usage_error(cmd, "missing TRACE argument");
+    if (optind + 1 < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    *trace = argv[optind];
+    return 0;
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

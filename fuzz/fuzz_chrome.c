@@ -11,47 +11,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_files.h"
 #include "gputrace/import.h"
 
 #include "gputrace/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64];
-static char json_path[96];
-static char trace_path[96];
-
-/* One directory for the whole run; /dev/shm when there is one, because every
- * input creates a SQLite file. */
-static int setup(void)
-{
-    if (dir[0] != '\0')
-        return 0;
-    snprintf(dir, sizeof dir, "%s/gt-fuzz-chrome-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(json_path, sizeof json_path, "%s/in.json", dir);
-    snprintf(trace_path, sizeof trace_path, "%s/out.db", dir);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct gt_import_summary sum;
-    char err[256];
-    FILE *f;
+    char err[256], json_path[128], trace_path[128];
 
-    if (setup() != 0)
+    if (fuzz_path("chrome", "in.json", json_path, sizeof json_path) != 0 ||
+        fuzz_path("chrome", "out.db", trace_path, sizeof trace_path) != 0 ||
+        fuzz_write(json_path, data, size) != 0)
         return 0;
-    f = fopen(json_path, "wb");
-    if (f == NULL)
-        return 0;
-    if (size > 0 && fwrite(data, 1, size, f) != size) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
     if (gt_import_chrome(json_path, trace_path, NULL, &sum, err, sizeof err) != 0) {
         /* The importer must not leave a trace behind on failure. */
         if (access(trace_path, F_OK) == 0)

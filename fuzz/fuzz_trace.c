@@ -9,26 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_files.h"
 #include "gputrace/trace.h"
 
 #include "gputrace/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char dir[64];
-static char trace_path[96];
-
-static int setup(void)
-{
-    if (dir[0] != '\0')
-        return 0;
-    snprintf(dir, sizeof dir, "%s/gt-fuzz-trace-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(trace_path, sizeof trace_path, "%s/in.db", dir);
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,18 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t mem;
     int64_t count;
     size_t n;
-    FILE *f;
+    char trace_path[128];
 
-    if (setup() != 0)
+    if (fuzz_path("trace", "in.db", trace_path, sizeof trace_path) != 0 ||
+        fuzz_write(trace_path, data, size) != 0)
         return 0;
-    f = fopen(trace_path, "wb");
-    if (f == NULL)
-        return 0;
-    if (size > 0 && fwrite(data, 1, size, f) != size) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
     if (gt_trace_open(trace_path, &r, err, sizeof err) == 0) {
         gt_trace_event_count(r, &count);
         gt_trace_meta(r, "tool_version", text, sizeof text);

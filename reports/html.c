@@ -618,18 +618,6 @@ static void section_summary(FILE *f, const struct gt_stats *s)
 
 /* ---- ranking (the facts of `analyze`'s table) ----------------------------- */
 
-static const char *config_name(const struct gt_analysis *a, const struct gt_replay_result *r)
-{
-    const char *name = a->configs[r->config_index].name;
-    return name[0] != '\0' ? name : "default";
-}
-
-static bool is_recorded(const struct gt_analysis *a, const struct gt_replay_result *r)
-{
-    return a->has_recorded_conf && a->recorded_index >= 0 &&
-           r->config_index == (size_t)a->recorded_index;
-}
-
 static int cmp_ranked(const void *x, const void *y)
 {
     const struct gt_replay_result *a = *(const struct gt_replay_result *const *)x;
@@ -638,17 +626,6 @@ static int cmp_ranked(const void *x, const void *y)
     if (a->rank != b->rank)
         return a->rank < b->rank ? -1 : 1;
     return a->config_index < b->config_index ? -1 : a->config_index > b->config_index;
-}
-
-static const struct gt_replay_result *find_default(const struct gt_analysis *a, size_t d)
-{
-    const struct gt_replay_result *res = a->results + d * a->nconfigs;
-
-    for (size_t i = 0; i < a->nconfigs; i++) {
-        if (strcmp(config_name(a, &res[i]), "default") == 0)
-            return &res[i];
-    }
-    return NULL;
 }
 
 /* The lines that set conf (NULL: unset the variable) in bash and
@@ -706,7 +683,7 @@ static void no_fit_note(FILE *f, const struct gt_analysis *a, size_t d,
     if (min != NULL) {
         fprintf(f, " Without a cap the smallest peak reserved is %s (<code>",
                 gt_units_format_bytes(min->peak_reserved, peak, sizeof peak));
-        esc(f, config_name(uncapped, min));
+        esc(f, gt_report_config_name(uncapped, min));
         fputs("</code>)", f);
         if (dev->device_memory > 0 && min->peak_reserved > dev->device_memory)
             fprintf(
@@ -723,12 +700,9 @@ static void no_fit_note(FILE *f, const struct gt_analysis *a, size_t d,
 static void recommendation(FILE *f, const struct gt_analysis *a, const struct gt_report_pick *pick,
                            const char *whom)
 {
-    const struct gt_replay_result *best = pick->worst, *def = NULL;
-    char peak[32];
+    const struct gt_replay_result *best = pick->worst;
+    char peak[32], vs[96];
 
-    for (size_t d = 0; d < a->ndevices && def == NULL; d++)
-        if (a->devices[d].device == best->device)
-            def = find_default(a, d);
     gt_units_format_bytes(best->peak_reserved, peak, sizeof peak);
     if (strcmp(pick->config, "default") == 0) {
         fprintf(f,
@@ -740,15 +714,8 @@ static void recommendation(FILE *f, const struct gt_analysis *a, const struct gt
     }
     fprintf(f, "<p class=\"ok\">recommended%s: <code>", whom);
     esc(f, pick->config);
-    fprintf(f, "</code> (peak reserved %s", peak);
-    if (def != NULL && def->peak_reserved > 0 && def->num_ooms > 0)
-        fprintf(f, "; default runs out of memory %" PRId64 " %s", def->num_ooms,
-                def->num_ooms == 1 ? "time" : "times");
-    else if (def != NULL && def->peak_reserved > 0)
-        fprintf(f, ", %+.1f%% peak reserved vs default",
-                100.0 * ((double)best->peak_reserved - (double)def->peak_reserved) /
-                    (double)def->peak_reserved);
-    fputs(")</p>\n", f);
+    gt_report_vs_default(a, best, vs, sizeof vs);
+    fprintf(f, "</code> (peak reserved %s%s)</p>\n", peak, vs);
     export_lines(f, pick->config);
 }
 
@@ -820,12 +787,12 @@ static int ranking_device(FILE *f, const struct gt_analysis *a, size_t d,
         const struct gt_replay_result *r = order[i];
         double frag = isfinite(r->fragmentation_at_peak) ? r->fragmentation_at_peak : 0.0;
         fprintf(f, "<tr%s><td class=\"num\">%d</td><td><code>",
-                strcmp(config_name(a, r), recommended) == 0 ? " class=\"best\""
-                : r->num_ooms > 0                           ? " class=\"oom\""
-                                                            : "",
+                strcmp(gt_report_config_name(a, r), recommended) == 0 ? " class=\"best\""
+                : r->num_ooms > 0                                     ? " class=\"oom\""
+                                                                      : "",
                 r->rank);
-        esc(f, config_name(a, r));
-        fprintf(f, "</code>%s</td>", is_recorded(a, r) ? " (recorded)" : "");
+        esc(f, gt_report_config_name(a, r));
+        fprintf(f, "</code>%s</td>", gt_report_is_recorded(a, r) ? " (recorded)" : "");
         bytes_cell(f, r->peak_reserved);
         bytes_cell(f, r->peak_allocated);
         fprintf(f, "<td class=\"num\">%.2f%%</td>", 100.0 * frag);

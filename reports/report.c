@@ -69,7 +69,7 @@ static const struct gt_conf *result_conf(const struct gt_analysis *a,
     return &a->configs[r->config_index];
 }
 
-static const char *config_name(const struct gt_analysis *a, const struct gt_replay_result *r)
+const char *gt_report_config_name(const struct gt_analysis *a, const struct gt_replay_result *r)
 {
     const char *name = result_conf(a, r)->name;
     return name[0] != '\0' ? name : "default";
@@ -77,16 +77,16 @@ static const char *config_name(const struct gt_analysis *a, const struct gt_repl
 
 static bool is_default(const struct gt_analysis *a, const struct gt_replay_result *r)
 {
-    return strcmp(config_name(a, r), "default") == 0;
+    return strcmp(gt_report_config_name(a, r), "default") == 0;
 }
 
-static bool is_recorded(const struct gt_analysis *a, const struct gt_replay_result *r)
+bool gt_report_is_recorded(const struct gt_analysis *a, const struct gt_replay_result *r)
 {
     return a->has_recorded_conf && a->recorded_index >= 0 &&
            r->config_index == (size_t)a->recorded_index;
 }
 
-static const struct gt_replay_result *find_default(const struct gt_analysis *a, size_t d)
+const struct gt_replay_result *gt_report_default_result(const struct gt_analysis *a, size_t d)
 {
     const struct gt_replay_result *res = device_results(a, d);
 
@@ -95,6 +95,24 @@ static const struct gt_replay_result *find_default(const struct gt_analysis *a, 
             return &res[i];
     }
     return NULL;
+}
+
+void gt_report_vs_default(const struct gt_analysis *a, const struct gt_replay_result *best,
+                          char *buf, size_t len)
+{
+    const struct gt_replay_result *def = NULL;
+
+    for (size_t d = 0; d < a->ndevices && def == NULL; d++)
+        if (a->devices[d].device == best->device)
+            def = gt_report_default_result(a, d);
+    buf[0] = '\0';
+    if (def != NULL && def->peak_reserved > 0 && def->num_ooms > 0)
+        snprintf(buf, len, "; default runs out of memory %" PRId64 " %s", def->num_ooms,
+                 def->num_ooms == 1 ? "time" : "times");
+    else if (def != NULL && def->peak_reserved > 0)
+        snprintf(buf, len, ", %+.1f%% peak reserved vs default",
+                 100.0 * ((double)best->peak_reserved - (double)def->peak_reserved) /
+                     (double)def->peak_reserved);
 }
 
 static double fragmentation(const struct gt_replay_result *r)
@@ -117,8 +135,8 @@ static int config_width(const struct gt_analysis *a, size_t d)
     const struct gt_replay_result *res = device_results(a, d);
 
     for (size_t i = 0; i < a->nconfigs; i++) {
-        size_t n = strlen(config_name(a, &res[i]));
-        if (is_recorded(a, &res[i]))
+        size_t n = strlen(gt_report_config_name(a, &res[i]));
+        if (gt_report_is_recorded(a, &res[i]))
             n += strlen(MARK_RECORDED);
         if (n > w)
             w = n;
@@ -151,8 +169,8 @@ static void table_row(FILE *f, const struct gt_report_trace *t, size_t d,
     const struct gt_analysis *a = t->a;
     char name[320], reserved[32], allocated[32], unalloc[32], first[32], fit[32];
 
-    gt_report_clean(config_name(a, r), name, sizeof name);
-    if (is_recorded(a, r)) {
+    gt_report_clean(gt_report_config_name(a, r), name, sizeof name);
+    if (gt_report_is_recorded(a, r)) {
         size_t n = strlen(name);
         snprintf(name + n, sizeof name - n, "%s", MARK_RECORDED);
     }
@@ -245,7 +263,7 @@ static const struct gt_replay_result *result_named(const struct gt_analysis *a, 
                                                    const char *name)
 {
     for (size_t c = 0; c < a->nconfigs; c++)
-        if (strcmp(config_name(a, &device_results(a, d)[c]), name) == 0)
+        if (strcmp(gt_report_config_name(a, &device_results(a, d)[c]), name) == 0)
             return &device_results(a, d)[c];
     return NULL;
 }
@@ -293,7 +311,7 @@ bool gt_report_recommend(const struct gt_report_trace *t, size_t n,
     if (a->ndevices == 0)
         return false;
     for (size_t c = 0; c < a->nconfigs; c++) {
-        const char *name = config_name(a, &device_results(a, 0)[c]);
+        const char *name = gt_report_config_name(a, &device_results(a, 0)[c]);
         if (a->configs[c].no_caching)
             continue;
         const struct gt_replay_result *w = worst_in_scope(t, n, sc, name);
@@ -319,15 +337,8 @@ static void table_recommend(FILE *f, const struct gt_report_trace *t,
                             const struct gt_report_pick *pick, const char *whom)
 {
     const struct gt_replay_result *best = pick->worst;
-    const struct gt_analysis *a = NULL;
-    const struct gt_replay_result *def = NULL;
-    char name[300], peak[32];
+    char name[300], peak[32], vs[96];
 
-    /* the default's result on the same device, for the comparison */
-    a = t->a;
-    for (size_t d = 0; d < a->ndevices && def == NULL; d++)
-        if (a->devices[d].device == best->device)
-            def = find_default(a, d);
     gt_report_clean(pick->config, name, sizeof name);
     gt_units_format_bytes(best->peak_reserved, peak, sizeof peak);
     if (strcmp(pick->config, "default") == 0) {
@@ -336,15 +347,8 @@ static void table_recommend(FILE *f, const struct gt_report_trace *t,
         table_use_lines(f, NULL);
         return;
     }
-    fprintf(f, "recommended%s: %s (peak reserved %s", whom, name, peak);
-    if (def != NULL && def->peak_reserved > 0 && def->num_ooms > 0)
-        fprintf(f, "; default runs out of memory %" PRId64 " %s", def->num_ooms,
-                def->num_ooms == 1 ? "time" : "times");
-    else if (def != NULL && def->peak_reserved > 0)
-        fprintf(f, ", %+.1f%% peak reserved vs default",
-                100.0 * ((double)best->peak_reserved - (double)def->peak_reserved) /
-                    (double)def->peak_reserved);
-    fputs(")\n", f);
+    gt_report_vs_default(t->a, best, vs, sizeof vs);
+    fprintf(f, "recommended%s: %s (peak reserved %s%s)\n", whom, name, peak, vs);
     table_use_lines(f, name);
 }
 
@@ -386,7 +390,7 @@ static void table_no_fit(FILE *f, const struct gt_analysis *a, size_t d,
                 dev->device, mem);
     if (min == NULL)
         return;
-    gt_report_clean(config_name(uncapped, min), name, sizeof name);
+    gt_report_clean(gt_report_config_name(uncapped, min), name, sizeof name);
     gt_units_format_bytes(min->peak_reserved, peak, sizeof peak);
     fprintf(f, "without a cap the smallest peak reserved is %s (%s)", peak, name);
     if (dev->device_memory > 0 && min->peak_reserved > dev->device_memory)
@@ -524,7 +528,7 @@ static void json_result(FILE *f, const struct gt_report_trace *t, size_t d,
 {
     const struct gt_analysis *a = t->a;
     fputs("{\"config\": ", f);
-    gt_report_json_string(f, config_name(a, r));
+    gt_report_json_string(f, gt_report_config_name(a, r));
     fprintf(f,
             ", \"rank\": %d, \"device\": %" PRId32 ", \"peak_reserved_bytes\": %" PRIu64
             ", \"peak_allocated_bytes\": %" PRIu64 ", \"fragmentation_at_peak\": %.6f"
@@ -659,7 +663,7 @@ static void csv_row(FILE *f, const struct gt_report_trace *t, size_t d,
 {
     const struct gt_analysis *a = t->a;
     fprintf(f, "%" PRId32 ",%d,", r->device, r->rank);
-    csv_quoted(f, config_name(a, r));
+    csv_quoted(f, gt_report_config_name(a, r));
     fprintf(f,
             ",%" PRIu64 ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
             ",",

@@ -110,6 +110,22 @@ int gt_report_json_write(FILE *f, const char *trace_path, const struct gt_analys
  * is unused (kept for a uniform signature). */
 int gt_report_csv_write(FILE *f, const char *trace_path, const struct gt_analysis *a);
 
+/* gt_report_config_name: the name a result's config goes by in every
+ * report ("default" for no settings). */
+const char *gt_report_config_name(const struct gt_analysis *a, const struct gt_replay_result *r);
+/* gt_report_is_recorded: true when r replays the settings the trace was
+ * recorded with. */
+bool gt_report_is_recorded(const struct gt_analysis *a, const struct gt_replay_result *r);
+/* gt_report_default_result: the default's result on device index d, or
+ * NULL when the sweep has no default. */
+const struct gt_replay_result *gt_report_default_result(const struct gt_analysis *a, size_t d);
+/* gt_report_vs_default: how `best` compares with the default on its
+ * device, as the recommendation says it: "; default runs out of memory N
+ * times", ", -2.0% peak reserved vs default", or "" (no default, or no
+ * peak to compare), into buf[len]. */
+void gt_report_vs_default(const struct gt_analysis *a, const struct gt_replay_result *best,
+                          char *buf, size_t len);
+
 /* gt_report_json_string: text as a JSON string, quoted, with '"', '\\' and
  * every control character escaped. The one JSON string writer. */
 void gt_report_json_string(FILE *f, const char *text);

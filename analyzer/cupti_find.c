@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gputrace/banned.h"
+
 /* The list being built: files joined by ':' in buf, and their real paths
  * so that one file reached through two folders is listed once. */
 struct found {

@@ -39,7 +39,7 @@ struct pass {
 static size_t device_index(const struct gt_scenario *scn, int32_t device)
 {
     const struct gt_scenario_device *d = gt_scenario_find(scn, device);
-    return d ? (size_t)(d - scn->devices) : SIZE_MAX;
+    return d != NULL ? (size_t)(d - scn->devices) : SIZE_MAX;
 }
 
 static int push_request(struct requests *q, uint64_t tok, int64_t event)
@@ -47,15 +47,15 @@ static int push_request(struct requests *q, uint64_t tok, int64_t event)
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 1024;
         uint64_t *t = realloc(q->tok, cap * sizeof *t);
-        if (t)
+        if (t != NULL)
             q->tok = t;
         int64_t *e = realloc(q->event, cap * sizeof *e);
-        if (e)
+        if (e != NULL)
             q->event = e;
         uint64_t *a = realloc(q->allocated, cap * sizeof *a);
-        if (a)
+        if (a != NULL)
             q->allocated = a;
-        if (!t || !e || !a)
+        if (t == NULL || e == NULL || a == NULL)
             return GT_ENOMEM;
         q->cap = cap;
     }
@@ -113,7 +113,7 @@ static int candidates(const struct requests *q, size_t *out, size_t *nout)
         return rc;
     for (size_t i = 0; i < q->n && rc == 0; i++) {
         struct gt_live *l = gt_live_put(&last, 0, q->tok[i]), *h;
-        if (!l) {
+        if (l == NULL) {
             rc = GT_ENOMEM;
             break;
         }
@@ -122,7 +122,7 @@ static int candidates(const struct requests *q, size_t *out, size_t *nout)
         l->index = (int64_t)i + 1;
         if (gap == 0 || gap > q->n / 3)
             continue;
-        if (!(h = gt_live_put(&hist, 0, gap)))
+        if ((h = gt_live_put(&hist, 0, gap)) == NULL)
             rc = GT_ENOMEM;
         else
             h->seq++;
@@ -132,9 +132,9 @@ static int candidates(const struct requests *q, size_t *out, size_t *nout)
      * one entry per request, so it is sorted once, not scanned per pick */
     struct gap_count *g = rc == 0 ? malloc((hist.n ? hist.n : 1) * sizeof *g) : NULL;
     size_t ng = 0;
-    if (rc == 0 && !g)
+    if (rc == 0 && g == NULL)
         rc = GT_ENOMEM;
-    for (size_t s = 0; g && s < hist.cap; s++)
+    for (size_t s = 0; g != NULL && s < hist.cap; s++)
         if (hist.used[s] && hist.v[s].seq >= 2)
             g[ng++] = (struct gap_count){(size_t)hist.v[s].addr, hist.v[s].seq};
     if (ng > 1)
@@ -226,7 +226,7 @@ static int find_iterations(const struct requests *q, struct gt_growth_device *d)
     size_t count = (q->n - phase + d->period - 1) / d->period;
     d->boundary = malloc(count * sizeof *d->boundary);
     d->allocated = malloc(count * sizeof *d->allocated);
-    if (!d->boundary || !d->allocated)
+    if (d->boundary == NULL || d->allocated == NULL)
         return GT_ENOMEM;
     for (size_t k = 0, j = phase; j < q->n; k++, j += d->period) {
         d->boundary[k] = q->event[j];
@@ -280,7 +280,7 @@ static int group_kept(const char *path, struct pass *p, const struct gt_conf *co
     int rc = gt_trace_open(path, &p->r, errbuf, errlen);
     if (rc == 0)
         rc = gt_inspect_run(path, conf, &o, errbuf, errlen);
-    if (rc && errbuf[0] == '\0' && p->r)
+    if (rc && errbuf[0] == '\0' && p->r != NULL)
         snprintf(errbuf, errlen, "%s", gt_trace_errmsg(p->r));
     gt_trace_close(p->r);
     return rc;
@@ -295,7 +295,7 @@ int gt_growth_compute(const char *path, const struct gt_scenario *scn, const cha
     int rc;
 
     *out = NULL;
-    if (!g)
+    if (g == NULL)
         return GT_ENOMEM;
     snprintf(g->config, sizeof g->config, "%s", config);
     g->ndevices = scn->ndevices;

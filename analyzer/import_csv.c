@@ -317,11 +317,12 @@ static int write_options(struct importer *im, const struct gt_import_options *op
                          const int32_t *seen, size_t nseen)
 {
     int rc = GT_OK;
-    if (opts->alloc_conf)
+    if (opts->alloc_conf != NULL)
         rc = gt_trace_set_meta(im->w, "alloc_conf", opts->alloc_conf);
-    if (opts->device_name || opts->device_memory)
+    if (opts->device_name != NULL || opts->device_memory)
         for (size_t i = 0; i < nseen && rc == GT_OK; i++)
-            rc = gt_trace_add_device(im->w, seen[i], opts->device_name ? opts->device_name : "",
+            rc = gt_trace_add_device(im->w, seen[i],
+                                     opts->device_name != NULL ? opts->device_name : "",
                                      opts->device_memory);
     if (rc != GT_OK)
         fail_msg(im, "cannot write the trace: %s", gt_trace_writer_errmsg(im->w));

@@ -61,7 +61,7 @@ static uint64_t pk_u64(const struct gt_pk *d, const char *key)
  * blocks before it in its segment end. */
 static uint64_t block_address(const struct gt_pk *blk, uint64_t after_previous)
 {
-    return gt_pk_get(blk, "address") ? pk_u64(blk, "address") : after_previous;
+    return gt_pk_get(blk, "address") != NULL ? pk_u64(blk, "address") : after_previous;
 }
 
 /* The bytes a final block's allocation asked for: requested_size since
@@ -69,7 +69,7 @@ static uint64_t block_address(const struct gt_pk *blk, uint64_t after_previous)
  * has `real_size` instead (what _memory_viz.py's legacy path reads). */
 static uint64_t block_requested(const struct gt_pk *blk)
 {
-    if (gt_pk_get(blk, "requested_size"))
+    if (gt_pk_get(blk, "requested_size") != NULL)
         return pk_u64(blk, "requested_size");
     const struct gt_pk *h = gt_pk_get(blk, "history");
     size_t n = gt_pk_len(h);
@@ -80,7 +80,7 @@ static int read_entry(const struct gt_pk *e, struct entry *out)
 {
     out->dict = e;
     out->action = gt_pk_str(gt_pk_get(e, "action"));
-    if (!out->action)
+    if (out->action == NULL)
         return GT_EINVAL;
     out->addr = pk_u64(e, strcmp(out->action, "oom") == 0 ? "device_free" : "addr");
     out->size = pk_u64(e, "size");
@@ -124,8 +124,8 @@ static int write_frames(struct snap *im, const struct gt_pk *frames)
         const char *name = gt_pk_str(gt_pk_get(fr, "name"));
         int64_t line = 0;
         gt_pk_int(gt_pk_get(fr, "line"), &line);
-        f[i].filename = file ? file : "";
-        f[i].name = name ? name : "";
+        f[i].filename = file != NULL ? file : "";
+        f[i].name = name != NULL ? name : "";
         f[i].line = line;
     }
     return gt_trace_set_stack(im->w, gt_trace_last_seq(im->w), f, n);
@@ -137,7 +137,7 @@ static int frames_mention_empty_cache(const struct gt_pk *frames)
 {
     for (size_t i = 0; i < gt_pk_len(frames); i++) {
         const char *name = gt_pk_str(gt_pk_get(gt_pk_at(frames, i), "name"));
-        if (name && (strstr(name, "emptyCache") || strstr(name, "empty_cache")))
+        if (name != NULL && (strstr(name, "emptyCache") || strstr(name, "empty_cache")))
             return 1;
     }
     return 0;
@@ -191,7 +191,7 @@ static void *vec_push(struct vec *x)
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 64;
         void *v = realloc(x->v, cap * x->elem);
-        if (!v)
+        if (v == NULL)
             return NULL;
         x->v = v;
         x->cap = cap;
@@ -229,10 +229,10 @@ static int aset_init(struct addr_set *s, size_t cap)
 {
     s->cap = cap;
     s->n = 0;
-    s->k = calloc(cap, sizeof(*s->k));
+    s->k = calloc(cap, sizeof *s->k);
     s->used = calloc(cap, 1);
     s->state = calloc(cap, 1);
-    if (s->k && s->used && s->state)
+    if (s->k != NULL && s->used != NULL && s->state != NULL)
         return 0;
     free(s->k); /* what was allocated goes back: the caller sees no set */
     free(s->used);
@@ -303,15 +303,15 @@ static int final_segments(const struct gt_pk *segments, int64_t device, struct v
         if (dev != device)
             continue;
         struct seg *g = vec_push(out);
-        if (!g)
+        if (g == NULL)
             return GT_ENOMEM;
         g->addr = pk_u64(s, "address");
         g->size = pk_u64(s, "total_size");
         g->stream = pk_u64(s, "stream");
         const char *type = gt_pk_str(gt_pk_get(s, "segment_type"));
-        g->small = type ? strcmp(type, "small") == 0 : g->size == SMALL_SEGMENT;
+        g->small = type != NULL ? strcmp(type, "small") == 0 : g->size == SMALL_SEGMENT;
         const struct gt_pk *ex = gt_pk_get(s, "is_expandable");
-        g->expandable = ex && ex->type == GT_PK_BOOL && ex->u.b;
+        g->expandable = ex != NULL && ex->type == GT_PK_BOOL && ex->u.b;
         *expandable |= g->expandable;
     }
     return 0;
@@ -340,7 +340,7 @@ static int start_segments(const struct gt_pk *trace, struct vec *segs)
             seg_remove(segs, e.addr);
         } else if (strcmp(e.action, "segment_free") == 0) {
             struct seg *g = vec_push(segs);
-            if (!g)
+            if (g == NULL)
                 return GT_ENOMEM;
             *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0};
         }
@@ -369,7 +369,7 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
         if (read_entry(gt_pk_at(trace, i), &e))
             continue;
         unsigned char *st = aset_state(&set, e.addr);
-        if (!st) {
+        if (st == NULL) {
             rc = GT_ENOMEM;
             break;
         }
@@ -381,7 +381,7 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
             bool pending = strcmp(e.action, "free_completed") == 0;
             if (*st != 1) {
                 struct live *l = vec_push(lives);
-                if (!l)
+                if (l == NULL)
                     rc = GT_ENOMEM;
                 else
                     *l = (struct live){e.addr, 0, e.size, i, pending};
@@ -402,17 +402,17 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
             const char *state = gt_pk_str(gt_pk_get(blk, "state"));
             uint64_t addr = block_address(blk, at);
             at = addr + pk_u64(blk, "size");
-            if (!state || strcmp(state, "inactive") == 0)
+            if (state == NULL || strcmp(state, "inactive") == 0)
                 continue;
             unsigned char *st = aset_state(&set, addr);
-            if (!st) {
+            if (st == NULL) {
                 rc = GT_ENOMEM;
                 break;
             }
             if (*st != 0)
                 continue;
             struct live *l = vec_push(lives);
-            if (!l)
+            if (l == NULL)
                 rc = GT_ENOMEM;
             else
                 *l = (struct live){addr, pk_u64(blk, "size"), block_requested(blk), SIZE_MAX,
@@ -446,7 +446,7 @@ static int index_allocs(const struct gt_pk *trace, struct vec *out)
         if (read_entry(gt_pk_at(trace, i), &e) || strcmp(e.action, "alloc") != 0)
             continue;
         struct alloc_at *a = vec_push(out);
-        if (!a)
+        if (a == NULL)
             return GT_ENOMEM;
         *a = (struct alloc_at){e.addr, i};
     }
@@ -596,8 +596,8 @@ static int write_final_state(struct snap *im, const struct gt_pk *segments, int6
         b.segment = pk_u64(s, "address");
         b.segment_size = pk_u64(s, "total_size");
         b.stream = pk_u64(s, "stream");
-        b.small_pool = type ? strcmp(type, "small") == 0 : b.segment_size == SMALL_SEGMENT;
-        b.expandable = ex && ex->type == GT_PK_BOOL && ex->u.b;
+        b.small_pool = type != NULL ? strcmp(type, "small") == 0 : b.segment_size == SMALL_SEGMENT;
+        b.expandable = ex != NULL && ex->type == GT_PK_BOOL && ex->u.b;
         const struct gt_pk *blocks = gt_pk_get(s, "blocks");
         uint64_t at = b.segment;
         for (size_t k = 0; k < gt_pk_len(blocks); k++) {
@@ -608,7 +608,7 @@ static int write_final_state(struct snap *im, const struct gt_pk *segments, int6
             b.size = pk_u64(blk, "size");
             b.requested = block_requested(blk);
             /* a pending free has been requested: the replay frees it at once */
-            b.allocated = state && strcmp(state, "active_allocated") == 0;
+            b.allocated = state != NULL && strcmp(state, "active_allocated") == 0;
             if (gt_trace_add_final_block(im->w, &b) != 0) {
                 fail(im, "cannot write the end state: %s", gt_trace_writer_errmsg(im->w));
                 return GT_EIO;
@@ -720,17 +720,17 @@ static int write_meta(struct snap *im, const struct gt_pk *root, const struct gt
     time_t now = time(NULL);
     struct tm tm;
     if (gmtime_r(&now, &tm))
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(source, sizeof(source), "snapshot:%s", im->path);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(source, sizeof source, "snapshot:%s", im->path);
     const struct gt_pk *settings = gt_pk_get(root, "allocator_settings");
-    const char *conf = o && o->alloc_conf
+    const char *conf = o != NULL && o->alloc_conf
                            ? o->alloc_conf
                            : gt_pk_str(gt_pk_get(settings, "PYTORCH_CUDA_ALLOC_CONF"));
     /* Settings stored now are replayed later: ones the simulator cannot
      * read are named here, where --alloc-conf can still replace them. */
     struct gt_conf parsed;
     char why[200];
-    if (conf && gt_conf_parse(conf, &parsed, why, sizeof why) != 0) {
+    if (conf != NULL && gt_conf_parse(conf, &parsed, why, sizeof why) != 0) {
         fail(im,
              "the snapshot's allocator_settings PYTORCH_CUDA_ALLOC_CONF '%.200s' is not valid: %s"
              " (import with --alloc-conf to give the settings the run used)",
@@ -747,13 +747,13 @@ static int write_meta(struct snap *im, const struct gt_pk *root, const struct gt
     if (rc == 0)
         rc = gt_trace_set_meta(im->w, "command_line", "");
     /* Old snapshots (before PyTorch 2.3) do not say what settings ran. */
-    if (rc == 0 && conf)
+    if (rc == 0 && conf != NULL)
         rc = gt_trace_set_meta(im->w, "alloc_conf", conf);
     if (rc)
         fail(im, "cannot write the trace: %s", gt_trace_writer_errmsg(im->w));
-    if (conf) {
+    if (conf != NULL) {
         char err[128];
-        if (gt_conf_parse(conf, &im->conf, err, sizeof(err)) != 0)
+        if (gt_conf_parse(conf, &im->conf, err, sizeof err) != 0)
             gt_conf_init_default(&im->conf);
     }
     return rc;
@@ -766,8 +766,8 @@ static int write_devices(struct snap *im, const struct gt_pk *traces,
         const struct gt_pk *trace = gt_pk_at(traces, d);
         if (gt_pk_len(trace) == 0)
             continue;
-        if (o && (o->device_name || o->device_memory) &&
-            gt_trace_add_device(im->w, (int32_t)d, o->device_name ? o->device_name : "",
+        if (o != NULL && (o->device_name != NULL || o->device_memory) &&
+            gt_trace_add_device(im->w, (int32_t)d, o->device_name != NULL ? o->device_name : "",
                                 o->device_memory) != 0) {
             fail(im, "cannot write the trace: %s", gt_trace_writer_errmsg(im->w));
             return GT_EIO;
@@ -798,7 +798,7 @@ static int is_snapshot(const struct gt_pk *root)
 {
     const struct gt_pk *t = gt_pk_get(root, "device_traces");
     const struct gt_pk *s = gt_pk_get(root, "segments");
-    return t && t->type == GT_PK_LIST && s && s->type == GT_PK_LIST;
+    return t != NULL && t->type == GT_PK_LIST && s != NULL && s->type == GT_PK_LIST;
 }
 
 /* ------------------------------------------------------------ numbers */
@@ -850,7 +850,7 @@ static int check_overlaps(struct snap *im, const struct gt_pk *segments)
     size_t n = gt_pk_len(segments);
     struct seg_span *v = n ? malloc(n * sizeof *v) : NULL;
     int rc = 0;
-    if (n && !v) {
+    if (n && v == NULL) {
         fail(im, "out of memory");
         return GT_ENOMEM;
     }
@@ -922,7 +922,7 @@ static int seen_add(struct seen_set *s, const void *p)
 static int check_unique(struct snap *im, struct seen_set *seen, const struct gt_pk *node,
                         const char *where, size_t i, size_t j)
 {
-    int rc = node ? seen_add(seen, node) : 0;
+    int rc = node != NULL ? seen_add(seen, node) : 0;
     if (rc == GT_ENOMEM)
         fail(im, "out of memory");
     else if (rc == 1)
@@ -985,12 +985,12 @@ int gt_import_snapshot(const char *path, const char *trace_path,
     struct snap im = {0};
     struct gt_pickle *pk = NULL;
     im.path = path;
-    im.sum = sum ? sum : &local;
-    memset(im.sum, 0, sizeof(*im.sum));
+    im.sum = sum != NULL ? sum : &local;
+    memset(im.sum, 0, sizeof *im.sum);
     im.errbuf = errbuf;
     im.errlen = errlen;
     gt_conf_init_default(&im.conf);
-    if (errbuf && errlen)
+    if (errbuf != NULL && errlen)
         errbuf[0] = 0;
     int rc = gt_pickle_load(path, &pk, errbuf, errlen);
     if (rc)
@@ -1009,7 +1009,7 @@ int gt_import_snapshot(const char *path, const char *trace_path,
     rc = gt_trace_create(trace_path, &im.w, errbuf, errlen);
     if (rc == 0)
         rc = convert(&im, gt_pickle_root(pk), opts);
-    if (im.w) {
+    if (im.w != NULL) {
         int close_rc = gt_trace_writer_close(im.w);
         if (rc == 0 && close_rc) {
             fail(&im, "cannot write '%s': %s", trace_path, gt_strerror(close_rc));

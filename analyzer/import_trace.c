@@ -67,7 +67,7 @@ static int copy_events(struct gt_trace_reader *r, struct gt_trace_writer *w,
 
 static int sql_fail(sqlite3 *db, const char *what, char *errbuf, size_t errlen)
 {
-    snprintf(errbuf, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+    snprintf(errbuf, errlen, "%s: %s", what, db != NULL ? sqlite3_errmsg(db) : "out of memory");
     return GT_ESQL;
 }
 

@@ -73,7 +73,7 @@ static int devices_start(struct gt_inspect *in)
         struct gt_sim_options o = gt_scenario_sim_options(sd);
         d->ordinal = sd->device;
         d->opts = in->opts;
-        if (in->opts->on_segment) {
+        if (in->opts->on_segment != NULL) {
             o.on_segment = segment_event;
             o.cb_ctx = d;
         }
@@ -123,7 +123,7 @@ static int apply(struct gt_inspect *in, struct inspect_dev *d, const struct gt_e
             gt_sim_free(d->sim, h); /* the program did not get it: a probe */
         } else if (ev->result == 0) {
             struct gt_live *l = gt_live_put(&in->live, e->device, e->addr);
-            if (!l)
+            if (l == NULL)
                 return GT_ENOMEM;
             if (l->h != GT_SIM_NO_HANDLE)
                 gt_sim_free(d->sim, l->h); /* a free the recorder missed */
@@ -171,9 +171,9 @@ static int is_request(int32_t kind)
 
 static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
     int64_t index = 0;
-    int rc = evs ? 0 : GT_ENOMEM;
+    int rc = evs != NULL ? 0 : GT_ENOMEM;
     while (rc == 0) {
         size_t n = 0;
         rc = gt_trace_read(in->r, evs, READ_EVENTS, &n);
@@ -188,7 +188,7 @@ static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
             if (!is_request(e->kind))
                 continue;
             struct inspect_dev *d = dev_get(in, e->device);
-            if (!d)
+            if (d == NULL)
                 continue; /* past the scenario's first 64 devices */
             struct gt_inspect_event ev = {.index = index,
                                           .seq = e->seq,
@@ -198,7 +198,7 @@ static int replay(struct gt_inspect *in, char *errbuf, size_t errlen)
                                           .stream = e->stream,
                                           .sim = d->sim};
             rc = apply(in, d, e, index, &ev);
-            if (rc == 0 && in->opts->on_event)
+            if (rc == 0 && in->opts->on_event != NULL)
                 rc = in->opts->on_event(in->opts->ctx, in, &ev);
         }
     }
@@ -214,17 +214,17 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
                  conf->name);
         return GT_EUNSUPPORTED;
     }
-    struct gt_inspect *in = calloc(1, sizeof(*in));
-    if (!in)
+    struct gt_inspect *in = calloc(1, sizeof *in);
+    if (in == NULL)
         return GT_ENOMEM;
     static const struct gt_inspect_options none;
     in->conf = *conf;
-    in->opts = opts ? opts : &none;
+    in->opts = opts != NULL ? opts : &none;
     errbuf[0] = 0;
     struct gt_scenario *own = NULL;
     in->scn = in->opts->scenario;
-    int rc = in->scn ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
-    if (!in->scn)
+    int rc = in->scn != NULL ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
+    if (in->scn == NULL)
         in->scn = own;
     if (rc == 0)
         rc = gt_trace_open(path, &in->r, errbuf, errlen);
@@ -238,7 +238,7 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
         snprintf(errbuf, errlen, "the start state's blocks do not tile their segments");
     if (rc == 0)
         rc = replay(in, errbuf, errlen);
-    if (rc == 0 && in->opts->on_end)
+    if (rc == 0 && in->opts->on_end != NULL)
         rc = in->opts->on_end(in->opts->ctx, in);
     if (rc && errbuf[0] == 0)
         snprintf(errbuf, errlen, "%s", gt_strerror(rc));
@@ -267,8 +267,8 @@ static void visit(void *ctx, const struct gt_live *l)
     const struct gt_sim *sim = w->sim;
     struct gt_inspect_alloc a = {.addr = l->addr,
                                  .requested = l->requested,
-                                 .block = sim ? gt_sim_block_size(sim, l->h) : 0,
-                                 .sim_addr = sim ? gt_sim_addr(sim, l->h) : 0,
+                                 .block = sim != NULL ? gt_sim_block_size(sim, l->h) : 0,
+                                 .sim_addr = sim != NULL ? gt_sim_addr(sim, l->h) : 0,
                                  .stream = l->stream,
                                  .seq = l->seq,
                                  .index = l->index,

@@ -22,11 +22,11 @@ static size_t slot_of(const struct gt_live_map *m, int32_t device, uint64_t addr
 
 static int alloc_table(struct gt_live_map *m, size_t cap)
 {
-    m->v = calloc(cap, sizeof(*m->v));
+    m->v = calloc(cap, sizeof *m->v);
     m->used = calloc(cap, 1);
     m->cap = cap;
     m->n = 0;
-    if (!m->v || !m->used) {
+    if (m->v == NULL || m->used == NULL) {
         free(m->v);
         free(m->used);
         m->v = NULL;
@@ -75,7 +75,7 @@ struct gt_live *gt_live_put(struct gt_live_map *m, int32_t device, uint64_t addr
     size_t i = slot_of(m, device, addr);
     if (!m->used[i]) {
         m->used[i] = 1;
-        memset(&m->v[i], 0, sizeof(m->v[i]));
+        memset(&m->v[i], 0, sizeof m->v[i]);
         m->v[i].addr = addr;
         m->v[i].device = device;
         m->v[i].h = GT_SIM_NO_HANDLE;
@@ -138,7 +138,7 @@ int gt_live_put_start(struct gt_live_map *live, struct gt_live_map *pending,
 {
     struct gt_live *l =
         gt_live_put(b->pending ? pending : live, b->device, gt_initial_block_key(b));
-    if (!l)
+    if (l == NULL)
         return GT_ENOMEM;
     l->h = h;
     l->requested = b->requested;

@@ -130,10 +130,10 @@ static void consider_live(struct analyze_ctx *c, const struct gt_inspect_alloc *
 
 static int copy_frame(struct gt_oom_frame *o, const struct gt_frame *f)
 {
-    o->file = strdup(f->filename ? f->filename : "");
-    o->function = strdup(f->name ? f->name : "");
+    o->file = strdup(f->filename != NULL ? f->filename : "");
+    o->function = strdup(f->name != NULL ? f->name : "");
     o->line = f->line;
-    return o->file && o->function ? 0 : GT_ENOMEM;
+    return o->file != NULL && o->function != NULL ? 0 : GT_ENOMEM;
 }
 
 static void frame_release(struct gt_oom_frame *o)
@@ -204,7 +204,7 @@ static void fill_numbers(struct analyze_ctx *c, struct gt_oom *o, const struct g
     /* MIRRORS: the OOM message's "Tried to allocate": alloc_size, the segment
      * get_allocation_size makes for the rounded request, not the tensor. */
     o->tried_to_allocate = gt_sim_allocation_size(c->conf, rounded);
-    o->capacity = d ? d->capacity : 0;
+    o->capacity = d != NULL ? d->capacity : 0;
     /* After release-and-retry, as PyTorch formats its message: what the
      * failed malloc released stays released. */
     o->allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;

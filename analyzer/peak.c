@@ -74,7 +74,7 @@ static void keep_live(void *ctx, const struct gt_inspect_alloc *a)
         return;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        struct gt_inspect_alloc *v = realloc(l->v, cap * sizeof(*v));
+        struct gt_inspect_alloc *v = realloc(l->v, cap * sizeof *v);
         if (v == NULL) {
             ls->rc = GT_ENOMEM;
             return;
@@ -161,7 +161,8 @@ static void keep_frame(struct gt_peak_group *g, const char *file, const char *na
 static int take_frame(void *ctx, size_t depth, const struct gt_frame *f)
 {
     struct stack_walk *w = ctx;
-    const char *file = f->filename ? f->filename : "", *name = f->name ? f->name : "";
+    const char *file = f->filename != NULL ? f->filename : "",
+               *name = f->name != NULL ? f->name : "";
     struct gt_peak_group *to = &w->kept[gt_peak_classify_frame(file)];
 
     (void)depth;
@@ -234,8 +235,8 @@ int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_allo
 
     while (cap < 2 * n + 2)
         cap *= 2;
-    struct groups gs = {calloc(n + 1, sizeof(*gs.v)), calloc(n + 1, sizeof(*gs.hash)), 0, cap,
-                        calloc(cap, sizeof(*gs.slot))};
+    struct groups gs = {calloc(n + 1, sizeof *gs.v), calloc(n + 1, sizeof *gs.hash), 0, cap,
+                        calloc(cap, sizeof *gs.slot)};
     if (gs.v == NULL || gs.hash == NULL || gs.slot == NULL)
         rc = GT_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -265,7 +266,7 @@ int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_allo
         return rc;
     }
     if (gs.n > 1)
-        qsort(gs.v, gs.n, sizeof(*gs.v), by_blocks);
+        qsort(gs.v, gs.n, sizeof *gs.v, by_blocks);
     *ntotal = gs.n;
     *ngroups = top > 0 && top < gs.n ? top : gs.n;
     *groups = gs.v;
@@ -277,7 +278,7 @@ int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_allo
 int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const char *config,
                          size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen)
 {
-    struct gt_peak_live *p = calloc(1, sizeof(*p));
+    struct gt_peak_live *p = calloc(1, sizeof *p);
     struct pass ps = {.p = p};
     struct gt_inspect_options o = {.scenario = scn, .on_event = find_peak, .ctx = &ps};
     struct gt_trace_reader *r = NULL;

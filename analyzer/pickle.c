@@ -784,9 +784,10 @@ static int index_grow(struct dec *d)
     }
     d->keys->cap = cap;
     d->keys->n = 0;
-    for (size_t i = 0; i < old.cap; i++)
+    for (size_t i = 0; i < old.cap; i++) {
         if (old.slots[i].dict != NULL)
             index_place(d->keys, old.slots[i].dict, old.slots[i].hash, old.slots[i].idx);
+    }
     free(old.slots);
     return 0;
 }
@@ -1133,14 +1134,14 @@ static int op_empty_list(struct dec *d)
 {
     struct box *b = new_box(d, GT_PK_LIST, 0);
 
-    return b == NULL ? d->rc : push(d, &b->pk);
+    return b != NULL ? push(d, &b->pk) : d->rc;
 }
 
 static int op_empty_dict(struct dec *d)
 {
     struct box *b = new_box(d, GT_PK_DICT, 0);
 
-    return b == NULL ? d->rc : push(d, &b->pk);
+    return b != NULL ? push(d, &b->pk) : d->rc;
 }
 
 /* A list or tuple of stack[k .. sp), which it replaces. */

@@ -428,7 +428,7 @@ static bool has_line(const char *list, const char *line)
  * `key`. False (the error set) when memory or the writer fails. */
 static bool append_meta_line(struct gt_drain *d, char **list, const char *key, const char *line)
 {
-    size_t old = *list ? strlen(*list) : 0;
+    size_t old = *list != NULL ? strlen(*list) : 0;
     char *v = realloc(*list, old + strlen(line) + 2);
     if (v == NULL) {
         set_err(d, GT_ENOMEM, "out of memory");

@@ -133,7 +133,7 @@ int gt_units_parse_size(const char *text, uint64_t *bytes, char *errbuf, size_t 
     unsigned shift;
 
     if (text == NULL || !is_digit(*text)) {
-        set_err(errbuf, errlen, "not a size:", text == NULL ? "" : text);
+        set_err(errbuf, errlen, "not a size:", text != NULL ? text : "");
         return GT_EINVAL;
     }
     if (take_digits(&p, SIZE_LIMIT, &whole) != GT_OK) {

@@ -28,8 +28,8 @@ static int segv_push(struct segv *s, const struct gt_validate_seg *e)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
-        struct gt_validate_seg *v = realloc(s->v, cap * sizeof(*v));
-        if (!v)
+        struct gt_validate_seg *v = realloc(s->v, cap * sizeof *v);
+        if (v == NULL)
             return GT_ENOMEM;
         s->v = v;
         s->cap = cap;
@@ -163,7 +163,7 @@ static void note_request(struct dev *d, int64_t index)
 static int first_pass_event(struct run *run, const struct gt_event *ev, int64_t index)
 {
     struct dev *d = dev_of(run, ev->device, true);
-    if (!d)
+    if (d == NULL)
         return 0;
     switch (ev->kind) {
     case GT_EV_SEGMENT_ALLOC:
@@ -194,9 +194,9 @@ static int first_pass_event(struct run *run, const struct gt_event *ev, int64_t 
 static int read_events(struct run *run, int (*fn)(struct run *, const struct gt_event *, int64_t),
                        char *errbuf, size_t errlen)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
     int64_t index = 0;
-    int rc = evs ? 0 : GT_ENOMEM;
+    int rc = evs != NULL ? 0 : GT_ENOMEM;
     while (rc == 0) {
         size_t n = 0;
         rc = gt_trace_read(run->r, evs, READ_EVENTS, &n);
@@ -220,7 +220,7 @@ static int count_initial(void *ctx, const struct gt_initial_block *b)
 {
     struct run *run = ctx;
     struct dev *d = dev_of(run, b->device, true);
-    if (!d)
+    if (d == NULL)
         return 0;
     if (b->addr == b->segment) { /* the first block of its segment */
         d->out->initial_reserved = gt_units_add_u64(d->out->initial_reserved, b->segment_size);
@@ -287,7 +287,7 @@ static int replay_alloc(struct run *run, struct dev *d, const struct gt_event *e
     }
     *block = gt_sim_block_size(d->sim, h);
     struct gt_live *l = gt_live_put(&run->live, ev->device, ev->addr);
-    if (!l)
+    if (l == NULL)
         return GT_ENOMEM;
     l->h = h;
     return 0;
@@ -321,7 +321,7 @@ static int second_pass_event(struct run *run, const struct gt_event *ev, int64_t
     struct dev *d = dev_of(run, ev->device, false);
     uint64_t block = 0;
     int rc = 0;
-    if (!d)
+    if (d == NULL)
         return 0;
     d->event = index;
     switch (ev->kind) {
@@ -380,8 +380,8 @@ static void push_row(struct block_rows *b, uint64_t addr, uint64_t size, bool al
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
-        struct block_row *v = realloc(b->v, cap * sizeof(*v));
-        if (!v) {
+        struct block_row *v = realloc(b->v, cap * sizeof *v);
+        if (v == NULL) {
             b->rc = GT_ENOMEM;
             return;
         }
@@ -426,21 +426,21 @@ static int compare_end_state(struct run *run, struct dev *d)
         gt_sim_segments(d->sim, no_segment, sim_row, &sim);
         rc = sim.rc;
         if (sim.n > 1)
-            qsort(sim.v, sim.n, sizeof(*sim.v), cmp_row);
+            qsort(sim.v, sim.n, sizeof *sim.v, cmp_row);
     }
     struct gt_validate_device *o = d->out;
     for (size_t i = 0; rc == 0 && i < real.n; i++) {
         const struct block_row *want = &real.v[i];
-        struct block_row *got = sim.n ? bsearch(want, sim.v, sim.n, sizeof(*sim.v), cmp_row) : NULL;
+        struct block_row *got = sim.n ? bsearch(want, sim.v, sim.n, sizeof *sim.v, cmp_row) : NULL;
         o->final_blocks_real++;
-        if (got && got->size == want->size && got->allocated == want->allocated) {
+        if (got != NULL && got->size == want->size && got->allocated == want->allocated) {
             o->final_blocks_matched++;
         } else if (o->final_blocks_real - o->final_blocks_matched == 1) {
             o->final_mismatch_addr = want->addr;
             o->final_real_size = want->size;
             o->final_real_allocated = want->allocated;
-            o->final_sim_size = got ? got->size : 0;
-            o->final_sim_allocated = got && got->allocated;
+            o->final_sim_size = got != NULL ? got->size : 0;
+            o->final_sim_allocated = got != NULL && got->allocated;
         }
     }
     free(real.v);
@@ -487,7 +487,7 @@ static int make_sims(struct run *run)
         struct dev *d = &run->devs[i];
         const struct gt_scenario_device *sd = gt_scenario_find(run->scn, d->out->device);
         struct gt_sim_options o = gt_scenario_sim_options(sd);
-        if (sd)
+        if (sd != NULL)
             d->out->card = *sd;
         d->out->cap = o.device_limit;
         o.on_segment = on_segment;
@@ -519,10 +519,10 @@ static int read_conf(struct run *run, char *errbuf, size_t errlen)
     struct gt_validation *v = run->v;
     char err[200];
     v->conf_recorded =
-        gt_trace_meta(run->r, "alloc_conf", v->alloc_conf, sizeof(v->alloc_conf)) == 0;
+        gt_trace_meta(run->r, "alloc_conf", v->alloc_conf, sizeof v->alloc_conf) == 0;
     if (!v->conf_recorded)
         v->alloc_conf[0] = 0;
-    if (gt_conf_parse(v->alloc_conf, &run->conf, err, sizeof(err)) != 0) {
+    if (gt_conf_parse(v->alloc_conf, &run->conf, err, sizeof err) != 0) {
         snprintf(errbuf, errlen, "the recorded settings '%s' are not valid: %s", v->alloc_conf,
                  err);
         return GT_EINVAL;
@@ -549,7 +549,7 @@ static int preload(struct run *run)
 {
     for (size_t i = 0; i < run->v->ndevices; i++) {
         const struct gt_scenario_device *sd = gt_scenario_find(run->scn, run->devs[i].out->device);
-        if (!sd)
+        if (sd == NULL)
             continue;
         int rc = gt_scenario_preload(run->scn, sd, run->devs[i].sim, run->conf.no_caching,
                                      run->devs[i].out->cap, start_live, run);
@@ -596,20 +596,20 @@ static int validate(struct run *run, char *errbuf, size_t errlen)
 int gt_validate_trace(const char *path, const struct gt_scenario *scn, struct gt_validation **out,
                       char *errbuf, size_t errlen)
 {
-    struct run *run = calloc(1, sizeof(*run));
+    struct run *run = calloc(1, sizeof *run);
     *out = NULL;
-    if (!run)
+    if (run == NULL)
         return GT_ENOMEM;
     run->scn = scn;
-    run->v = calloc(1, sizeof(*run->v));
-    if (!run->v) {
+    run->v = calloc(1, sizeof *run->v);
+    if (run->v == NULL) {
         free(run);
         return GT_ENOMEM;
     }
     errbuf[0] = 0;
     struct gt_scenario *own = NULL;
-    int rc = scn ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
-    if (!scn)
+    int rc = scn != NULL ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
+    if (scn == NULL)
         run->scn = own;
     if (rc == 0)
         rc = gt_trace_open(path, &run->r, errbuf, errlen);

@@ -177,8 +177,8 @@ int cmd_oom(int argc, char **argv)
     }
     if (cli_scenario_open(args.trace, args.device_memory, &scn) != 0)
         return CLI_EXIT_ERROR;
-    rc =
-        gt_oom_analyze(args.trace, scn, args.config_text ? &conf : NULL, NULL, &r, err, sizeof err);
+    rc = gt_oom_analyze(args.trace, scn, args.config_text != NULL ? &conf : NULL, NULL, &r, err,
+                        sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
         cli_trace_error(args.trace, rc, err);

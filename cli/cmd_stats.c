@@ -110,8 +110,8 @@ int cmd_stats(int argc, char **argv)
     if (rc == 0 && top_text != NULL)
         rc = gt_peak_live_compute(trace, scn, s->config, (size_t)top, &s->peak, err, sizeof err);
     if (rc == 0 && iterations)
-        rc = gt_growth_compute(trace, scn, s->config, top_text ? (size_t)top : 10, &s->growth, err,
-                               sizeof err);
+        rc = gt_growth_compute(trace, scn, s->config, top_text != NULL ? (size_t)top : 10,
+                               &s->growth, err, sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
         gt_stats_free(s); /* the stats, when what failed is --top or --iterations */

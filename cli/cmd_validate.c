@@ -73,7 +73,7 @@ int cmd_validate(int argc, char **argv)
     }
     if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
         cli_error("invalid format '%s': expected table or json",
-                  gt_report_clean(format, clean, sizeof(clean)));
+                  gt_report_clean(format, clean, sizeof clean));
         return CLI_EXIT_ERROR;
     }
     if (cli_trace_operand("validate", argc, argv, &trace) != 0)
@@ -81,16 +81,16 @@ int cmd_validate(int argc, char **argv)
     if (memory != NULL && cli_parse_device_memory(memory, &device_memory) != 0)
         return CLI_EXIT_ERROR;
     struct gt_validation *v = NULL;
-    int rc = gt_scenario_build(trace, device_memory, &scn, err, sizeof(err));
+    int rc = gt_scenario_build(trace, device_memory, &scn, err, sizeof err);
     if (rc == 0 && cli_start_exceeds_card(trace, scn)) {
         gt_scenario_free(scn);
         return CLI_EXIT_ERROR;
     }
     if (rc == 0)
-        rc = gt_validate_trace(trace, scn, &v, err, sizeof(err));
+        rc = gt_validate_trace(trace, scn, &v, err, sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
-        cli_error("cannot validate '%s': %s", gt_report_clean(trace, clean, sizeof(clean)),
+        cli_error("cannot validate '%s': %s", gt_report_clean(trace, clean, sizeof clean),
                   err[0] ? err : gt_strerror(rc));
         return CLI_EXIT_ERROR;
     }

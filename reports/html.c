@@ -1111,7 +1111,7 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     int rc;
 
     const struct gt_scenario *scn = opts->scenario;
-    rc = scn ? 0 : gt_scenario_build(trace, opts->device_memory, &p->scn, errbuf, errlen);
+    rc = scn != NULL ? 0 : gt_scenario_build(trace, opts->device_memory, &p->scn, errbuf, errlen);
     if (scn == NULL)
         scn = p->scn;
     if (rc == 0)

@@ -38,7 +38,7 @@ static const char *fmt_bytes(uint64_t bytes, char *buf, size_t len)
 static const char *base_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
+    return slash != NULL ? slash + 1 : path;
 }
 
 /* ---- table -------------------------------------------------------------- */

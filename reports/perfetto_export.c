@@ -79,7 +79,7 @@ static void counter(struct perfetto *p, int pid, const char *name, const char *l
 {
     begin_event(p);
     fputs("{\"name\":", p->f);
-    if (label) {
+    if (label != NULL) {
         char full[320];
         snprintf(full, sizeof full, "%s (%s)", name, label);
         gt_report_json_string(p->f, full);

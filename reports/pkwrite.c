@@ -115,13 +115,13 @@ static int memo_grow(struct gt_pkw_memo *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 1024;
     struct memo_slot *v = calloc(cap, sizeof *v);
-    if (!v)
+    if (v == NULL)
         return GT_ENOMEM;
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slot[i].key)
+        if (m->slot[i].key == NULL)
             continue;
         size_t j = (size_t)m->slot[i].hash & (cap - 1);
-        while (v[j].key)
+        while (v[j].key != NULL)
             j = (j + 1) & (cap - 1);
         v[j] = m->slot[i];
     }
@@ -133,7 +133,7 @@ static int memo_grow(struct gt_pkw_memo *m)
 
 static void memo_free(struct gt_pkw_memo *m)
 {
-    if (!m)
+    if (m == NULL)
         return;
     for (size_t i = 0; i < m->cap; i++)
         free(m->slot[i].key);
@@ -144,10 +144,10 @@ static void memo_free(struct gt_pkw_memo *m)
 /* The memo index of (tag, key), or -1 when it was not written yet. */
 static int64_t memo_find(struct gt_pkw *w, char tag, const void *key, size_t len)
 {
-    if (!w->memo || w->memo->n == 0)
+    if (w->memo == NULL || w->memo->n == 0)
         return -1;
     struct memo_slot *s = memo_slot(w->memo, fnv1a(tag, key, len), tag, key, len);
-    return s->key ? (int64_t)s->index : -1;
+    return s->key != NULL ? (int64_t)s->index : -1;
 }
 
 static void index_op(struct gt_pkw *w, int one_byte, int four_bytes, uint32_t index);
@@ -159,7 +159,7 @@ static void memo_store(struct gt_pkw *w, char tag, const void *key, size_t len)
 {
     if (w->rc)
         return;
-    if (!w->memo && !(w->memo = calloc(1, sizeof *w->memo))) {
+    if (w->memo == NULL && (w->memo = calloc(1, sizeof *w->memo)) == NULL) {
         w->rc = GT_ENOMEM;
         return;
     }
@@ -171,7 +171,7 @@ static void memo_store(struct gt_pkw *w, char tag, const void *key, size_t len)
     uint64_t h = fnv1a(tag, key, len);
     struct memo_slot *s = memo_slot(m, h, tag, key, len);
     char *copy = malloc(len + 1);
-    if (!copy) {
+    if (copy == NULL) {
         w->rc = GT_ENOMEM;
         return;
     }
@@ -256,7 +256,7 @@ static void close_container(struct gt_pkw *w, char kind, const void *key, size_t
         w->rc = w->rc ? w->rc : GT_EINVAL; /* a key without its value */
     op(w, kind == 'd' ? OP_SETITEMS : kind == 'l' ? OP_APPENDS : OP_TUPLE);
     w->depth--;
-    if (key)
+    if (key != NULL)
         memo_store(w, 'd', key, len);
     counted(w);
 }
@@ -335,7 +335,7 @@ static uint64_t clean_len(const unsigned char *s)
 void gt_pkw_str(struct gt_pkw *w, const char *text)
 {
     static const unsigned char replacement[3] = {0xef, 0xbf, 0xbd};
-    const unsigned char *s = (const unsigned char *)(text ? text : "");
+    const unsigned char *s = (const unsigned char *)(text != NULL ? text : "");
     uint64_t n = clean_len(s);
 
     if (n > UINT32_MAX) {
@@ -359,7 +359,7 @@ void gt_pkw_str(struct gt_pkw *w, const char *text)
             put(w, replacement, sizeof replacement);
         s += k ? k : 1;
     }
-    memo_store(w, 's', text ? text : "", raw);
+    memo_store(w, 's', text != NULL ? text : "", raw);
     counted(w);
 }
 

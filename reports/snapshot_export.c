@@ -73,7 +73,7 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
         return p;
     size_t c = *cap ? *cap * 2 : 64;
     void *q = realloc(p, c * size);
-    if (q)
+    if (q != NULL)
         *cap = c;
     return q;
 }
@@ -190,7 +190,7 @@ static void segment_block(struct exporter *x, uint64_t addr, uint64_t size, uint
                           int64_t seq, const char *state)
 {
     struct out_block *b = grow(x->blocks, &x->cap_blocks, x->nblocks, sizeof *b);
-    if (!b) {
+    if (b == NULL) {
         x->rc = x->rc ? x->rc : GT_ENOMEM;
         return;
     }
@@ -206,7 +206,7 @@ static int recorded_block(void *ctx, const struct gt_initial_block *b)
     if (!x->seg_open || b->device != x->seg_device || b->segment != x->seg_addr)
         segment_open(x, b->device, b->segment, b->stream, b->small_pool, b->expandable);
     const struct gt_live *l = b->allocated ? gt_live_find(&x->live, b->device, b->addr) : NULL;
-    segment_block(x, b->addr, b->size, b->requested, l ? l->seq : 0,
+    segment_block(x, b->addr, b->size, b->requested, l != NULL ? l->seq : 0,
                   b->allocated ? "active_allocated" : "inactive");
     return x->rc;
 }
@@ -219,7 +219,7 @@ static int note_live(void *ctx, const struct gt_event *e, int64_t index)
     struct gt_live gone, *l;
     (void)index;
     if (e->kind == GT_EV_ALLOC && e->result == 0) {
-        if (!(l = gt_live_put(&x->live, e->device, e->addr)))
+        if ((l = gt_live_put(&x->live, e->device, e->addr)) == NULL)
             return GT_ENOMEM;
         l->seq = e->seq;
     } else if (e->kind == GT_EV_FREE || e->kind == GT_EV_FREE_REQUESTED) {
@@ -253,7 +253,7 @@ static void keep(void *ctx, const struct gt_inspect_alloc *a)
 {
     struct exporter *x = ctx;
     struct gt_live *l = gt_live_put(x->keep_into, x->device, a->sim_addr);
-    if (!l) {
+    if (l == NULL) {
         x->rc = x->rc ? x->rc : GT_ENOMEM;
         return;
     }
@@ -272,11 +272,11 @@ static void sim_block(void *ctx, uint64_t addr, uint64_t size, bool allocated)
     struct exporter *x = ctx;
     const struct gt_live *l = gt_live_find(&x->pending, x->device, addr);
     const char *state = "active_pending_free";
-    if (!l) {
+    if (l == NULL) {
         l = allocated ? gt_live_find(&x->live, x->device, addr) : NULL;
         state = allocated ? "active_allocated" : "inactive";
     }
-    segment_block(x, addr, size, l ? l->requested : 0, l ? l->seq : 0, state);
+    segment_block(x, addr, size, l != NULL ? l->requested : 0, l != NULL ? l->seq : 0, state);
 }
 
 static int sim_end(void *ctx, struct gt_inspect *in)
@@ -284,8 +284,9 @@ static int sim_end(void *ctx, struct gt_inspect *in)
     struct exporter *x = ctx;
     const struct gt_scenario *scn = x->o->scenario;
     for (int32_t ord = 0; ord <= MAX_ORDINAL && x->rc == 0; ord++) {
-        const struct gt_sim *sim = gt_scenario_find(scn, ord) ? gt_inspect_sim(in, ord) : NULL;
-        if (!sim)
+        const struct gt_sim *sim =
+            gt_scenario_find(scn, ord) != NULL ? gt_inspect_sim(in, ord) : NULL;
+        if (sim == NULL)
             continue;
         x->device = ord;
         x->keep_into = &x->live;
@@ -359,7 +360,7 @@ static int recorded_event(struct exporter *x, const struct gt_event *e)
             return 0;
         }
         write_entry(x, "alloc", e->addr, asked, e->stream, e->ts_ns, e->seq);
-        if (!(l = gt_live_put(&x->live, e->device, e->addr)))
+        if ((l = gt_live_put(&x->live, e->device, e->addr)) == NULL)
             return GT_ENOMEM;
         l->requested = asked;
         return 0;
@@ -369,7 +370,7 @@ static int recorded_event(struct exporter *x, const struct gt_event *e)
     case GT_EV_FREE_REQUESTED:
         bytes = freed_bytes(e, &x->live);
         write_free(x, e->addr, bytes, e->stream, e->ts_ns, false);
-        if (!(l = gt_live_put(&x->pending, e->device, e->addr)))
+        if ((l = gt_live_put(&x->pending, e->device, e->addr)) == NULL)
             return GT_ENOMEM;
         l->requested = bytes;
         return 0;
@@ -426,7 +427,7 @@ static void hold_segment(void *ctx, int32_t device, enum gt_sim_seg_event ev, ui
     if (device != x->device || x->rc)
         return;
     struct held_segment *h = grow(x->held, &x->cap_held, x->nheld, sizeof *h);
-    if (!h) {
+    if (h == NULL) {
         x->rc = GT_ENOMEM;
         return;
     }
@@ -515,8 +516,8 @@ static int write_traces(struct exporter *x)
     int rc = 0;
     for (int32_t ord = 0; ord <= top && rc == 0; ord++) {
         gt_pkw_list_begin(&x->w);
-        if (gt_scenario_find(scn, ord)) {
-            rc = x->o->conf ? simulated_trace(x, ord) : recorded_trace(x, ord);
+        if (gt_scenario_find(scn, ord) != NULL) {
+            rc = x->o->conf != NULL ? simulated_trace(x, ord) : recorded_trace(x, ord);
             x->res->devices++;
         }
         gt_pkw_list_end(&x->w);
@@ -560,7 +561,7 @@ static void settings(struct exporter *x)
 {
     struct gt_conf recorded;
     const char *text = "";
-    if (x->o->conf) {
+    if (x->o->conf != NULL) {
         text = strcmp(x->o->conf->name, "default") == 0 ? "" : x->o->conf->name;
         write_settings(x, text, x->o->conf);
         return;
@@ -582,7 +583,7 @@ static int write_snapshot(FILE *f, void *ctx)
     gt_pkw_dict_begin(&x->w);
     gt_pkw_str(&x->w, "segments");
     gt_pkw_list_begin(&x->w);
-    int rc = x->o->conf ? simulated_segments(x) : recorded_segments(x);
+    int rc = x->o->conf != NULL ? simulated_segments(x) : recorded_segments(x);
     gt_pkw_list_end(&x->w);
     if (rc == 0)
         rc = write_traces(x);
@@ -599,7 +600,7 @@ static int write_snapshot(FILE *f, void *ctx)
 
 static int check_request(const struct gt_export_options *o, char *errbuf, size_t errlen)
 {
-    if (o->conf && o->conf->no_caching) {
+    if (o->conf != NULL && o->conf->no_caching) {
         snprintf(errbuf, errlen,
                  "nocache has no cache for a snapshot to show: export the "
                  "recorded run or a caching config");

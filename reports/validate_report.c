@@ -45,7 +45,7 @@ static void print_seg(FILE *f, const char *who, bool has, const struct gt_valida
         return;
     }
     fprintf(f, "    %s: %s of %s at 0x%" PRIx64 " (event %" PRId64 ")\n", who, seg_name(s->kind),
-            gt_units_format_bytes(s->size, sz, sizeof(sz)), s->addr, s->event);
+            gt_units_format_bytes(s->size, sz, sizeof sz), s->addr, s->event);
 }
 
 static void table_device(FILE *f, const struct gt_validate_device *d)
@@ -54,10 +54,10 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
     fprintf(f, "device %d: %" PRId64 " requests replayed\n", (int)d->device, d->requests);
     if (d->initial_reserved)
         fprintf(f, "  start state: %s reserved, %s allocated before the first event (%s)\n",
-                gt_units_format_bytes(d->initial_reserved, a, sizeof(a)),
-                gt_units_format_bytes(d->initial_allocated, b, sizeof(b)),
+                gt_units_format_bytes(d->initial_reserved, a, sizeof a),
+                gt_units_format_bytes(d->initial_allocated, b, sizeof b),
                 gt_scenario_start_words(&d->card));
-    fprintf(f, "  card: %s\n", gt_scenario_card_line(&d->card, card, sizeof(card)));
+    fprintf(f, "  card: %s\n", gt_scenario_card_line(&d->card, card, sizeof card));
     bool segments_apply = d->segment_events_real || !d->totals_events;
     if (segments_apply && d->requests && !d->segment_events_real && !d->segment_events_sim)
         fprintf(f, "  segment events: none real, none simulated: every request was served from "
@@ -69,8 +69,8 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
                 d->segment_events_real, d->segment_events_sim, d->segment_events_matched,
                 100.0 * d->match_fraction);
         fprintf(f, "  peak reserved: real %s, simulated %s\n",
-                gt_units_format_bytes(d->peak_reserved_real, a, sizeof(a)),
-                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)));
+                gt_units_format_bytes(d->peak_reserved_real, a, sizeof a),
+                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof b));
         if (d->first_divergence >= 0) {
             fprintf(f, "  first divergence at segment event %" PRId64 " (%s):\n",
                     d->first_divergence, divergence_side(d));
@@ -85,9 +85,9 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
                 d->final_blocks_matched, d->final_blocks_real);
         if (d->final_blocks_matched < d->final_blocks_real)
             fprintf(f, "    first difference at 0x%" PRIx64 ": real %s %s, simulated %s %s\n",
-                    d->final_mismatch_addr, gt_units_format_bytes(d->final_real_size, a, sizeof(a)),
+                    d->final_mismatch_addr, gt_units_format_bytes(d->final_real_size, a, sizeof a),
                     d->final_real_allocated ? "allocated" : "free",
-                    d->final_sim_size ? gt_units_format_bytes(d->final_sim_size, b, sizeof(b))
+                    d->final_sim_size ? gt_units_format_bytes(d->final_sim_size, b, sizeof b)
                                       : "no block",
                     d->final_sim_size ? (d->final_sim_allocated ? "allocated" : "free") : "there");
     }
@@ -104,13 +104,13 @@ static void table_device(FILE *f, const struct gt_validate_device *d)
             fprintf(f,
                     "    the simulator handed out a %s block for %s: its free blocks differ from "
                     "the real run's, whose cache before the trace is known only by its size\n",
-                    gt_units_format_bytes(d->totals_block_at, a, sizeof(a)),
-                    gt_units_format_bytes(d->totals_bytes_at, b, sizeof(b)));
+                    gt_units_format_bytes(d->totals_block_at, a, sizeof a),
+                    gt_units_format_bytes(d->totals_bytes_at, b, sizeof b));
     }
     if (d->totals_events)
         fprintf(f, "  peak reserved: real %s (Total Reserved), simulated %s (from %s)\n",
-                gt_units_format_bytes(d->totals_reserved_peak_real, a, sizeof(a)),
-                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof(b)),
+                gt_units_format_bytes(d->totals_reserved_peak_real, a, sizeof a),
+                gt_units_format_bytes(d->peak_reserved_sim, b, sizeof b),
                 d->card.start_inferred ? "the start state its first event's totals imply"
                                        : "an empty cache");
     if (!d->segment_events_real && !d->totals_events && !d->requests)
@@ -194,11 +194,10 @@ int gt_validate_json_write(FILE *f, const char *trace, const struct gt_validatio
 int gt_validate_table_write(FILE *f, const char *trace, const struct gt_validation *v)
 {
     char clean[1024], conf[300];
-    fprintf(f, "trace '%s': replayed under %s\n", gt_report_clean(trace, clean, sizeof(clean)),
-            v->conf_recorded
-                ? (v->alloc_conf[0] ? gt_report_clean(v->alloc_conf, conf, sizeof(conf))
-                                    : "the recorded settings (default)")
-                : "default settings (the trace does not record its settings)");
+    fprintf(f, "trace '%s': replayed under %s\n", gt_report_clean(trace, clean, sizeof clean),
+            v->conf_recorded ? (v->alloc_conf[0] ? gt_report_clean(v->alloc_conf, conf, sizeof conf)
+                                                 : "the recorded settings (default)")
+                             : "default settings (the trace does not record its settings)");
     for (size_t i = 0; i < v->ndevices; i++)
         table_device(f, &v->devices[i]);
     return ferror(f) ? GT_EIO : 0;

@@ -3,7 +3,7 @@
 # with sudo available). Idempotent: packages already present are skipped.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev sqlite3 check gnuplot-nox
-      clang libclang-rt-14-dev clang-format zlib1g-dev libjson-c-dev python3)
+      clang libclang-rt-14-dev clang-format zlib1g-dev libjson-c-dev python3 coccinelle)
 # Installed without their Recommends: chromium's pull in a desktop (upower,
 # printer setup, ~100 more packages); the headless report test
 # (tests/report_browser_test.sh) needs only the browser: ~115 MiB, ~20 s.

@@ -14,6 +14,11 @@ jobs=$(nproc 2>/dev/null || echo 2)
 if command -v clang-format >/dev/null 2>&1 && git -C "$root" rev-parse >/dev/null 2>&1; then
     (cd "$root" && git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run --Werror)
 fi
+# The C dialect of CONTRIBUTING.md (pointers against NULL, sizeof of objects
+# without parentheses), where coccinelle is installed (scripts/deps.sh does).
+if command -v spatch >/dev/null 2>&1 && git -C "$root" rev-parse >/dev/null 2>&1; then
+    "$root/scripts/dialect.sh" --check
+fi
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGT_WERROR=ON \
       -DGT_SANITIZE="$san" >/dev/null

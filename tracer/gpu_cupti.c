@@ -51,7 +51,7 @@ static int resolve(const char *name, void *fnptr, size_t size)
     memcpy(fnptr, &sym, size);
     return 0;
 }
-#define RESOLVE(name, field) resolve(name, &g_cupti.field, sizeof(g_cupti.field))
+#define RESOLVE(name, field) resolve(name, &g_cupti.field, sizeof g_cupti.field)
 
 /* Remembers the file behind `lib`: the full path the loader resolved
  * (dlinfo's link map), so the user learns which of the CUPTIs on the
@@ -63,7 +63,7 @@ static void remember_path(void *lib, const char *name)
     if (dlinfo(lib, RTLD_DI_LINKMAP, &map) == 0 && map != NULL && map->l_name != NULL &&
         map->l_name[0] != '\0')
         file = map->l_name;
-    snprintf(g_cupti.path, sizeof(g_cupti.path), "%s", file);
+    snprintf(g_cupti.path, sizeof g_cupti.path, "%s", file);
 }
 
 static void *try_open(const char *name, int flags)
@@ -77,12 +77,12 @@ static void *try_open(const char *name, int flags)
 /* The first of the colon-separated files in `list` that loads. */
 static void *try_candidates(const char *list)
 {
-    char name[sizeof(g_cupti.path)];
+    char name[sizeof g_cupti.path];
     void *lib = NULL;
     while (lib == NULL && list != NULL && *list != '\0') {
         const char *end = strchr(list, ':');
         size_t len = end != NULL ? (size_t)(end - list) : strlen(list);
-        if (len > 0 && len < sizeof(name)) {
+        if (len > 0 && len < sizeof name) {
             memcpy(name, list, len);
             name[len] = '\0';
             lib = try_open(name, 0);
@@ -102,16 +102,16 @@ int gt_cupti_load(const char *path, const char *candidates, char *err, size_t er
          * soname would fight the first over the driver (docs/notes/cupti.md §1.6).
          * Then the ones `gpu-trace record` found where the program's
          * environment keeps them, then the loader's search path. */
-        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(sonames) / sizeof(*sonames); i++)
+        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof sonames / sizeof *sonames; i++)
             g_cupti.lib = try_open(sonames[i], RTLD_NOLOAD);
         if (g_cupti.lib == NULL)
             g_cupti.lib = try_candidates(candidates);
-        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof(sonames) / sizeof(*sonames); i++)
+        for (size_t i = 0; g_cupti.lib == NULL && i < sizeof sonames / sizeof *sonames; i++)
             g_cupti.lib = try_open(sonames[i], 0);
     }
     if (g_cupti.lib == NULL) {
         const char *why = dlerror();
-        snprintf(err, errlen, "cannot load CUPTI: %s", why ? why : "not found");
+        snprintf(err, errlen, "cannot load CUPTI: %s", why != NULL ? why : "not found");
         return -1;
     }
     int have_v2 = RESOLVE("cuptiSubscribe_v2", subscribe_v2) == 0;
@@ -151,7 +151,7 @@ CUptiResult gt_cupti_subscribe(CUpti_CallbackFunc cb, void *userdata, char *err,
     CUptiResult r;
     if (g_cupti.subscribe_v2 != NULL) {
         CUpti_SubscriberParams p;
-        memset(&p, 0, sizeof(p));
+        memset(&p, 0, sizeof p);
         p.structSize = CUpti_SubscriberParams_STRUCT_SIZE;
         p.subscriberName = "gpu-trace";
         p.oldSubscriberName = old;
@@ -223,15 +223,15 @@ int gt_cupti_describe_device(int32_t ordinal, char *name, size_t len, uint64_t *
     cu_device_get_name_fn get_name;
     cu_device_total_mem_fn total_mem;
     void *p = dlsym(cuda, "cuDeviceGet");
-    memcpy(&get, &p, sizeof(get));
+    memcpy(&get, &p, sizeof get);
     p = dlsym(cuda, "cuDeviceGetName");
-    memcpy(&get_name, &p, sizeof(get_name));
+    memcpy(&get_name, &p, sizeof get_name);
     p = dlsym(cuda, "cuDeviceTotalMem_v2");
-    memcpy(&total_mem, &p, sizeof(total_mem));
+    memcpy(&total_mem, &p, sizeof total_mem);
     CUdevice dev;
     size_t bytes = 0;
     int rc = -1;
-    if (get && get_name && total_mem && len > 1 && len <= INT32_MAX &&
+    if (get != NULL && get_name != NULL && total_mem != NULL && len > 1 && len <= INT32_MAX &&
         get(&dev, ordinal) == CUDA_SUCCESS && get_name(name, (int)len, dev) == CUDA_SUCCESS &&
         total_mem(&bytes, dev) == CUDA_SUCCESS) {
         name[len - 1] = 0;
@@ -251,7 +251,7 @@ int gt_cupti_memory_now(uint64_t *free_bytes, uint64_t *total_bytes)
         return -1;
     cu_mem_get_info_fn get_info;
     void *p = dlsym(cuda, "cuMemGetInfo_v2");
-    memcpy(&get_info, &p, sizeof(get_info));
+    memcpy(&get_info, &p, sizeof get_info);
     size_t free_now = 0, total = 0;
     int rc = -1;
     if (get_info != NULL && get_info(&free_now, &total) == CUDA_SUCCESS) {

@@ -165,7 +165,7 @@ static void read_config(struct config *c)
      * read is no rank. */
     static const char *const rank_vars[] = GT_RING_RANK_VARS;
     const char *rank_text = NULL;
-    for (size_t i = 0; rank_text == NULL && i < sizeof(rank_vars) / sizeof(rank_vars[0]); i++) {
+    for (size_t i = 0; rank_text == NULL && i < sizeof rank_vars / sizeof rank_vars[0]; i++) {
         rank_text = getenv(rank_vars[i]);
         if (rank_text != NULL && rank_text[0] == '\0')
             rank_text = NULL;
@@ -431,13 +431,13 @@ static void describe_once(int32_t device)
         !atomic_compare_exchange_strong_explicit(&d->state, &idle, 1, memory_order_acquire,
                                                  memory_order_relaxed))
         return;
-    char name[sizeof(d->name)];
+    char name[sizeof d->name];
     uint64_t total = 0;
-    if (gt_cupti_describe_device(device, name, sizeof(name), &total) != 0) {
+    if (gt_cupti_describe_device(device, name, sizeof name, &total) != 0) {
         name[0] = 0;
         total = 0;
     }
-    memcpy(d->name, name, sizeof(name));
+    memcpy(d->name, name, sizeof name);
     d->total_memory = total;
     atomic_store_explicit(&d->state, 2, memory_order_release);
 }
@@ -541,7 +541,7 @@ static void on_api(struct gt_tls *t, CUpti_CallbackDomain domain, CUpti_Callback
     if (cb->functionParams == NULL)
         return;
     struct gt_ringw_event ev;
-    memset(&ev, 0, sizeof(ev));
+    memset(&ev, 0, sizeof ev);
     ev.result = cb->functionReturnValue != NULL ? *(const int *)cb->functionReturnValue : 0;
     ev.device = INT32_MIN; /* not set by the translation */
     int ok = ev.result == 0;
@@ -587,9 +587,9 @@ static void on_state(CUpti_CallbackId cbid, const CUpti_StateData *sd)
         return;
     if (!atomic_exchange_explicit(&g_active, 0, memory_order_relaxed))
         return;
-    char msg[sizeof(g_ring.hdr->status_msg)];
-    snprintf(msg, sizeof(msg), "CUPTI fatal error %d: %s", (int)sd->notification.result,
-             sd->notification.message ? sd->notification.message : "");
+    char msg[sizeof g_ring.hdr->status_msg];
+    snprintf(msg, sizeof msg, "CUPTI fatal error %d: %s", (int)sd->notification.result,
+             sd->notification.message != NULL ? sd->notification.message : "");
     gt_ringw_set_status(&g_ring, GT_RING_STOPPED, msg);
 }
 
@@ -662,7 +662,7 @@ const struct gt_inject_cbid gt_inject_cbids[] = {
 #undef RT
 #undef DRV
 };
-const size_t gt_inject_ncbids = sizeof(gt_inject_cbids) / sizeof(gt_inject_cbids[0]);
+const size_t gt_inject_ncbids = sizeof gt_inject_cbids / sizeof gt_inject_cbids[0];
 
 /* Tracing cannot start: say why in the ring. `gpu-trace record` reads the
  * status and tells the user, once; a line from us too would say it twice. */
@@ -685,12 +685,12 @@ static void start(void)
     }
     /* Before any callback is enabled: the tables are set up here. */
     g_frames_on = cfg.frames && gt_pyframes_init(&g_ring);
-    char err[sizeof(g_ring.hdr->status_msg)];
-    if (gt_cupti_load(cfg.cupti, cfg.cupti_candidates, err, sizeof(err)) != 0) {
+    char err[sizeof g_ring.hdr->status_msg];
+    if (gt_cupti_load(cfg.cupti, cfg.cupti_candidates, err, sizeof err) != 0) {
         unavailable(err);
         return;
     }
-    if (gt_cupti_subscribe(gt_inject_callback, NULL, err, sizeof(err)) != CUPTI_SUCCESS) {
+    if (gt_cupti_subscribe(gt_inject_callback, NULL, err, sizeof err) != CUPTI_SUCCESS) {
         unavailable(err);
         return;
     }
@@ -707,7 +707,7 @@ static void start(void)
     if (failed == gt_inject_ncbids) {
         atomic_store_explicit(&g_active, 0, memory_order_relaxed);
         gt_cupti_unsubscribe();
-        snprintf(err, sizeof(err), "cuptiEnableCallback failed: %s (%d)",
+        snprintf(err, sizeof err, "cuptiEnableCallback failed: %s (%d)",
                  gt_cupti_result_name(first_err), (int)first_err);
         unavailable(err);
         return;
@@ -715,7 +715,7 @@ static void start(void)
     /* Optional: a CUPTI without a STATE domain still traces. */
     (void)gt_cupti_enable(CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
     if (failed > 0) {
-        snprintf(err, sizeof(err), "%zu of %zu callbacks could not be enabled: %s (%d)", failed,
+        snprintf(err, sizeof err, "%zu of %zu callbacks could not be enabled: %s (%d)", failed,
                  gt_inject_ncbids, gt_cupti_result_name(first_err), (int)first_err);
         say("warning: pid %ld: %s", (long)getpid(), err);
     } else {

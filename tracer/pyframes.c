@@ -75,7 +75,7 @@ static bool find(const char *name, void *fnptr, size_t size)
         memcpy(fnptr, &sym, size);
     return sym != NULL;
 }
-#define FIND(name, field) find(name, &py.field, sizeof(py.field))
+#define FIND(name, field) find(name, &py.field, sizeof py.field)
 
 int gt_pyframes_init(struct gt_ringw *ring)
 {

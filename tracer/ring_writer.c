@@ -64,12 +64,12 @@ static int reserve_blocks(int fd, size_t bytes)
 
 int gt_ringw_open(struct gt_ringw *w, const char *dir, uint64_t capacity, int64_t rank)
 {
-    memset(w, 0, sizeof(*w));
+    memset(w, 0, sizeof *w);
     if (!gt_ringw_capacity_ok(capacity) || dir == NULL || dir[0] == '\0')
         return -EINVAL;
     char path[PATH_MAX];
-    int n = snprintf(path, sizeof(path), "%s/ring-%ld.bin", dir, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof(path))
+    int n = snprintf(path, sizeof path, "%s/ring-%ld.bin", dir, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof path)
         return -ENAMETOOLONG;
 
     /* O_EXCL: a ring is never shared or reused, even by a recycled pid;
@@ -109,7 +109,7 @@ int gt_ringw_open(struct gt_ringw *w, const char *dir, uint64_t capacity, int64_
     h->realtime_anchor_ns = realtime_ns();
     h->monotonic_anchor_ns = gt_ringw_now_ns();
     atomic_store_explicit(&h->status, GT_RING_STARTING, memory_order_relaxed);
-    read_command(h->command, sizeof(h->command));
+    read_command(h->command, sizeof h->command);
     h->frames_bytes = GT_RING_FRAMES_BYTES;
     /* The magic last: a consumer that sees it sees a complete header. */
     __atomic_store_n(&h->magic, GT_RING_MAGIC, __ATOMIC_RELEASE);
@@ -129,7 +129,7 @@ void gt_ringw_release(struct gt_ringw *w)
     if (w == NULL || w->hdr == NULL)
         return;
     munmap(w->hdr, w->bytes);
-    memset(w, 0, sizeof(*w));
+    memset(w, 0, sizeof *w);
 }
 
 void gt_ringw_set_status(struct gt_ringw *w, enum gt_ring_status status, const char *msg)
@@ -137,7 +137,7 @@ void gt_ringw_set_status(struct gt_ringw *w, enum gt_ring_status status, const c
     if (w->hdr == NULL)
         return;
     /* Truncation is intended: the field is what the consumer shows. */
-    size_t n = msg ? strnlen(msg, sizeof(w->hdr->status_msg) - 1) : 0;
+    size_t n = msg != NULL ? strnlen(msg, sizeof w->hdr->status_msg - 1) : 0;
     if (n > 0)
         memcpy(w->hdr->status_msg, msg, n);
     w->hdr->status_msg[n] = '\0';
@@ -148,7 +148,7 @@ void gt_ringw_set_cupti(struct gt_ringw *w, const char *path)
 {
     if (w->hdr == NULL)
         return;
-    snprintf(w->hdr->cupti_path, sizeof(w->hdr->cupti_path), "%s", path ? path : "");
+    snprintf(w->hdr->cupti_path, sizeof w->hdr->cupti_path, "%s", path != NULL ? path : "");
 }
 
 int gt_ringw_frames_append(struct gt_ringw *w, uint32_t type, uint32_t id, uint32_t arg,

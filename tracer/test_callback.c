@@ -20,7 +20,7 @@ static struct gt_ring_header *hdr;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/gt-test-callback-XXXXXX");
+    snprintf(dir, sizeof dir, "/tmp/gt-test-callback-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     ck_assert_int_eq(gt_inject_test_begin(dir, 64), 0);
     hdr = gt_inject_test_ring()->hdr;
@@ -29,7 +29,7 @@ static void setup(void)
 static void teardown(void)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/ring-%ld.bin", dir, (long)getpid());
+    snprintf(path, sizeof path, "%s/ring-%ld.bin", dir, (long)getpid());
     unlink(path);
     rmdir(dir);
 }
@@ -64,7 +64,7 @@ struct call {
 
 static void enter(struct call *c)
 {
-    memset(&c->cb, 0, sizeof(c->cb));
+    memset(&c->cb, 0, sizeof c->cb);
     c->cb.callbackSite = CUPTI_API_ENTER;
     c->cb.functionName = "api";
     c->cb.functionParams = c->params;
@@ -322,7 +322,7 @@ START_TEST(vmm_calls_record_handles_mappings_and_the_device_asked_for)
 {
     CUmemGenericAllocationHandle h = 0x4242;
     CUmemAllocationProp prop;
-    memset(&prop, 0, sizeof(prop));
+    memset(&prop, 0, sizeof prop);
     prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
     prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
     prop.location.id = 3;
@@ -526,7 +526,7 @@ END_TEST
 START_TEST(a_cupti_fatal_error_stops_tracing_and_says_why_in_the_ring)
 {
     CUpti_StateData sd;
-    memset(&sd, 0, sizeof(sd));
+    memset(&sd, 0, sizeof sd);
     sd.notification.result = CUPTI_ERROR_UNKNOWN;
     sd.notification.message = "device lost";
     gt_inject_callback(NULL, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR, &sd);
@@ -547,8 +547,8 @@ START_TEST(the_first_candidate_that_loads_is_used_and_named_in_full)
     const char *fake = getenv("GT_FAKE_CUPTI");
     ck_assert_msg(fake != NULL && fake[0] == '/', "GT_FAKE_CUPTI must name the CUPTI double");
     char list[1024], err[160] = "";
-    snprintf(list, sizeof(list), "/nonexistent/libcupti.so.12:%s", fake);
-    ck_assert_int_eq(gt_cupti_load(NULL, list, err, sizeof(err)), 0);
+    snprintf(list, sizeof list, "/nonexistent/libcupti.so.12:%s", fake);
+    ck_assert_int_eq(gt_cupti_load(NULL, list, err, sizeof err), 0);
     char real[PATH_MAX];
     ck_assert_ptr_nonnull(realpath(fake, real));
     ck_assert_str_eq(gt_cupti_loaded_path(), real);
@@ -563,7 +563,7 @@ START_TEST(a_chosen_path_that_fails_is_an_error_even_with_candidates)
     const char *fake = getenv("GT_FAKE_CUPTI");
     ck_assert_ptr_nonnull(fake);
     char err[160] = "";
-    ck_assert_int_eq(gt_cupti_load("/nonexistent/libcupti.so.13", fake, err, sizeof(err)), -1);
+    ck_assert_int_eq(gt_cupti_load("/nonexistent/libcupti.so.13", fake, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "cannot load CUPTI"));
 }
 END_TEST
@@ -574,7 +574,7 @@ END_TEST
 START_TEST(the_rank_is_the_first_launcher_variable_set)
 {
     static const char *const vars[] = GT_RING_RANK_VARS;
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     setenv(GT_RING_ENV_DIR, "/nonexistent", 1);
     struct config c;

@@ -669,7 +669,8 @@ static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int poo
 {
     struct stream_sets *ss = sets_find(s, pool, stream);
     const struct gt_sim_set *un = ss ? &ss->unmapped : NULL;
-    for (struct gt_sim_pos k = {0, 0}; un && !gt_sim_set_at_end(un, k); gt_sim_set_next(un, &k)) {
+    for (struct gt_sim_pos k = un ? gt_sim_set_begin(un) : (struct gt_sim_pos){0, 0};
+         un && !gt_sim_set_at_end(un, k); gt_sim_set_next(un, &k)) {
         uint32_t c = gt_sim_set_key(un, k)->blk;
         if (allocatable(s, s->blk[c].prev))
             c = s->blk[c].prev;
@@ -1671,17 +1672,9 @@ static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint6
                      int unmapped, char *msg, size_t len)
 {
     const struct gt_sim_key *p = NULL;
-    size_t k = 0, counted = 0;
-    for (size_t c = 0; c < set->nc; c++) {
-        CHECK(set->c[c]->n > 0 && set->c[c]->n <= GT_SIM_CHUNK, "chunk %zu holds %u keys", c,
-              (unsigned)set->c[c]->n);
-        counted += set->c[c]->n;
-        const struct gt_sim_key *last = &set->c[c]->v[set->c[c]->n - 1];
-        CHECK(set->maxk[c].size == last->size && set->maxk[c].addr == last->addr &&
-                  set->maxk[c].blk == last->blk,
-              "chunk %zu's cached last key is stale", c);
-    }
-    CHECK(counted == set->n, "the chunks hold %zu keys, the set counts %zu", counted, set->n);
+    size_t k = 0;
+    if (gt_sim_set_check(set, msg, len))
+        return GT_ECORRUPT;
     for (struct gt_sim_pos at = gt_sim_set_begin(set); !gt_sim_set_at_end(set, at);
          gt_sim_set_next(set, &at), k++) {
         const struct gt_sim_key *key = gt_sim_set_key(set, at);

@@ -22,7 +22,7 @@ static struct gt_sim_bucket *bucket(struct gt_sim_set *s, size_t c)
 
 /* The first key of bucket b not less than k. Classes hold a few keys, so a
  * linear scan wins up to 4; longer runs of one size get a binary search. */
-static size_t bucket_lower_bound(const struct gt_sim_bucket *b, const struct gt_sim_key *k)
+static inline size_t bucket_lower_bound(const struct gt_sim_bucket *b, const struct gt_sim_key *k)
 {
     size_t lo = 0, n = b->n;
     if (n <= 4) {
@@ -57,13 +57,16 @@ struct gt_sim_pos gt_sim_set_lower_bound(const struct gt_sim_set *s, const struc
 
 struct gt_sim_pos gt_sim_set_find(const struct gt_sim_set *s, const struct gt_sim_key *k)
 {
-    struct gt_sim_pos p = gt_sim_set_lower_bound(s, k);
-    if (!gt_sim_set_at_end(s, p)) {
-        const struct gt_sim_key *e = gt_sim_set_key(s, p);
-        if (e->size == k->size && e->addr == k->addr)
-            return p;
-    }
-    return (struct gt_sim_pos){GT_SIM_NCLASS, 0};
+    /* an equal key can only be in k's own class: no bitmap search */
+    size_t c = gt_sim_class(k->size);
+    struct gt_sim_pos end = {GT_SIM_NCLASS, 0};
+    if (!((s->words[c / 64] >> (c % 64)) & 1))
+        return end;
+    const struct gt_sim_bucket *b = gt_sim_set_bucket(s, c);
+    size_t i = bucket_lower_bound(b, k);
+    if (i < b->n && b->v[i].size == k->size && b->v[i].addr == k->addr)
+        return (struct gt_sim_pos){c, i};
+    return end;
 }
 
 static void mark(struct gt_sim_set *s, size_t c)
@@ -115,15 +118,18 @@ static int bucket_insert_at(struct gt_sim_bucket *b, size_t i, const struct gt_s
         b->v = v;
         b->cap = cap;
     }
-    memmove(&b->v[i + 1], &b->v[i], (b->n - i) * sizeof(*b->v));
+    /* a loop, not memmove: a class holds a few keys, fewer than the call
+     * costs */
+    for (size_t j = b->n; j > i; j--)
+        b->v[j] = b->v[j - 1];
     b->v[i] = *k;
     b->n++;
     return 0;
 }
 
-int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
+/* Inserts k into class c, k's class. */
+static int insert_in(struct gt_sim_set *s, size_t c, const struct gt_sim_key *k)
 {
-    size_t c = gt_sim_class(k->size);
     if (cover(s, c))
         return GT_ENOMEM;
     struct gt_sim_bucket *b = bucket(s, c);
@@ -135,10 +141,16 @@ int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
     return 0;
 }
 
+int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
+{
+    return insert_in(s, gt_sim_class(k->size), k);
+}
+
 void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p)
 {
     struct gt_sim_bucket *b = bucket(s, p.c);
-    memmove(&b->v[p.i], &b->v[p.i + 1], (b->n - p.i - 1) * sizeof(*b->v));
+    for (size_t j = p.i + 1; j < b->n; j++)
+        b->v[j - 1] = b->v[j];
     b->n--;
     s->n--;
     if (b->n == 0)
@@ -165,13 +177,14 @@ int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struc
      * common case of a block that shrinks or grows a little. Other classes
      * hold only smaller or larger keys, so the class's own neighbours
      * decide. */
-    if (gt_sim_class(k->size) == p.c && (p.i == 0 || key_less(&b->v[p.i - 1], k)) &&
+    size_t c = gt_sim_class(k->size);
+    if (c == p.c && (p.i == 0 || key_less(&b->v[p.i - 1], k)) &&
         (p.i + 1 == b->n || key_less(k, &b->v[p.i + 1]))) {
         b->v[p.i] = *k;
         return 0;
     }
     gt_sim_set_erase_at(s, p);
-    return gt_sim_set_insert(s, k);
+    return insert_in(s, c, k);
 }
 
 void gt_sim_set_release(struct gt_sim_set *s)

@@ -118,12 +118,16 @@ static int bucket_insert_at(struct gt_sim_bucket *b, size_t i, const struct gt_s
         b->v = v;
         b->cap = cap;
     }
-    /* a loop, not memmove: a class holds a few keys, fewer than the call
-     * costs */
-    for (size_t j = b->n; j > i; j--)
-        b->v[j] = b->v[j - 1];
-    b->v[i] = *k;
-    b->n++;
+    /* A class holds a few keys, fewer than a call to memmove costs; the keys
+     * rotate through `carry` so that the compiler does not turn the loop
+     * back into that call. */
+    struct gt_sim_key carry = *k;
+    for (size_t j = i; j < b->n; j++) {
+        struct gt_sim_key t = b->v[j];
+        b->v[j] = carry;
+        carry = t;
+    }
+    b->v[b->n++] = carry;
     return 0;
 }
 
@@ -149,8 +153,13 @@ int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
 void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p)
 {
     struct gt_sim_bucket *b = bucket(s, p.c);
-    for (size_t j = p.i + 1; j < b->n; j++)
-        b->v[j - 1] = b->v[j];
+    /* from the top down, rotating as bucket_insert_at does */
+    struct gt_sim_key carry = b->v[b->n - 1];
+    for (size_t j = b->n - 1; j-- > p.i;) {
+        struct gt_sim_key t = b->v[j];
+        b->v[j] = carry;
+        carry = t;
+    }
     b->n--;
     s->n--;
     if (b->n == 0)

@@ -55,8 +55,7 @@ static inline int ref_set_at_end(const struct ref_set *s, struct ref_pos p)
     return p.c >= s->nc;
 }
 
-static inline const struct gt_sim_key *ref_set_key(const struct ref_set *s,
-                                                      struct ref_pos p)
+static inline const struct gt_sim_key *ref_set_key(const struct ref_set *s, struct ref_pos p)
 {
     return &s->c[p.c]->v[p.i];
 }
@@ -89,7 +88,6 @@ static inline struct ref_pos ref_set_last(const struct ref_set *s)
         p = (struct ref_pos){s->nc - 1, s->c[s->nc - 1]->n - 1};
     return p;
 }
-
 
 static inline int ref_key_less(const struct gt_sim_key *a, const struct gt_sim_key *b)
 {
@@ -253,8 +251,9 @@ static int ref_set_replace_at(struct ref_set *s, struct ref_pos p, const struct 
     struct ref_chunk *c = s->c[p.c];
     /* In place when the order allows it: the common case of a block that
      * shrinks or grows a little. */
-    int after_prev = p.i == 0 ? (p.c == 0 || ref_key_less(&s->c[p.c - 1]->v[s->c[p.c - 1]->n - 1], k))
-                              : ref_key_less(&c->v[p.i - 1], k);
+    int after_prev = p.i == 0
+                         ? (p.c == 0 || ref_key_less(&s->c[p.c - 1]->v[s->c[p.c - 1]->n - 1], k))
+                         : ref_key_less(&c->v[p.i - 1], k);
     int before_next = p.i + 1 < c->n ? ref_key_less(k, &c->v[p.i + 1])
                                      : (p.c + 1 == s->nc || ref_key_less(k, &s->c[p.c + 1]->v[0]));
     if (after_prev && before_next) {

@@ -72,8 +72,9 @@ void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p);
 /* Replaces the entry at p with k, keeping the order. */
 int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struct gt_sim_key *k);
 void gt_sim_set_release(struct gt_sim_set *s);
-/* Checks the set's own bookkeeping (bitmaps, counts, classes, order);
- * returns 0 or writes the first violation to msg and returns -1. */
+/* Checks the set's own bookkeeping (bitmaps, counts, classes); the order of
+ * the keys is the caller's to check, walking them. Returns 0 or writes the
+ * first violation to msg and returns -1. */
 int gt_sim_set_check(const struct gt_sim_set *s, char *msg, size_t len);
 
 /* The first non-empty class >= c, or GT_SIM_NCLASS. */

@@ -296,7 +296,8 @@ struct shared;
 struct worker {
     struct shared *sh;
     pthread_t thread;
-    size_t first_config, step; /* configs first_config, first_config+step, ... */
+    size_t *configs, nconfigs; /* the configs this worker runs, in order */
+    unsigned load;             /* their expected cost (config_cost) */
     gt_sim_handle *slots;      /* per config: slot -> handle, cap entries each */
     size_t cap;
     int err;
@@ -466,7 +467,8 @@ static int run_batch(struct worker *w, const struct batch *b)
     for (size_t k = 0; k < b->n; k++)
         if (b->ops[k].slot != NO_SLOT && ensure_slots(w, b->ops[k].slot))
             return GT_ENOMEM;
-    for (size_t c = w->first_config; c < sh->a->nconfigs; c += w->step) {
+    for (size_t j = 0; j < w->nconfigs; j++) {
+        size_t c = w->configs[j];
         struct track *tracks = track_of(sh, c, 0);
         /* no slot yet (a batch of probes only): no table, and NULL + 0 is UB */
         gt_sim_handle *slots = w->slots ? &w->slots[c * w->cap] : NULL;
@@ -927,12 +929,47 @@ void gt_analysis_free(struct gt_analysis *a)
 
 /* ---------------------------------------------------------------- entry */
 
+/* The relative cost of replaying a config, from the simulator's time per
+ * event on the bench trace (docs/performance.md): nocache keeps no free sets
+ * and costs about a quarter of a caching config, expandable segments about
+ * four fifths. */
+static unsigned config_cost(const struct gt_conf *c)
+{
+    return c->no_caching ? 1 : c->expandable_segments ? 4 : 5;
+}
+
+/* Hands the configs to n workers by expected cost: the most expensive first,
+ * each to the worker with the least work so far (ties to the lower index), so
+ * that no worker makes the others wait at every batch. */
+static int assign_configs(const struct gt_analysis *a, struct worker *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!(w[i].configs = malloc(a->nconfigs * sizeof(*w[i].configs))))
+            return GT_ENOMEM;
+    for (unsigned cost = 5; cost >= 1; cost--) {
+        for (size_t c = 0; c < a->nconfigs; c++) {
+            if (config_cost(&a->configs[c]) != cost)
+                continue;
+            int best = 0;
+            for (int i = 1; i < n; i++)
+                if (w[i].load < w[best].load)
+                    best = i;
+            w[best].load += cost;
+            w[best].configs[w[best].nconfigs++] = c;
+        }
+    }
+    return 0;
+}
+
 static int start_workers(struct shared *sh, struct worker *w, int n)
 {
+    int rc = assign_configs(sh->a, w, n);
+    if (rc) {
+        sh->nworkers = 0;
+        return rc;
+    }
     for (int i = 0; i < n; i++) {
         w[i].sh = sh;
-        w[i].first_config = (size_t)i;
-        w[i].step = (size_t)n;
         if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
             sh->nworkers = i;
             return GT_ENOMEM;
@@ -1090,8 +1127,10 @@ out:
     if (sh->tracks)
         for (size_t k = 0; k < a->nconfigs * GT_REPLAY_MAX_DEVICES; k++)
             gt_sim_free_all(sh->tracks[k].sim);
-    for (int i = 0; w && i < nw; i++)
+    for (int i = 0; w && i < nw; i++) {
         free(w[i].slots);
+        free(w[i].configs);
+    }
     for (int i = 0; i < NBATCH; i++)
         free(sh->batches[i].ops);
     free(sh->tracks);

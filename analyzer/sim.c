@@ -163,9 +163,13 @@ static uint32_t blk_new(struct gt_sim *s)
         }
         i = (uint32_t)s->nblk++;
     }
-    memset(&s->blk[i], 0, sizeof(s->blk[i]));
-    s->blk[i].prev = s->blk[i].next = s->blk[i].xseg = GT_SIM_NIL;
-    s->blk[i].live = 1;
+    /* field by field: the compiler cannot drop a memset's stores that the
+     * caller overwrites at once, and this runs on every split */
+    struct blk *b = &s->blk[i];
+    b->addr = b->size = b->requested = b->stream = b->gc_count_base = 0;
+    b->prev = b->next = b->xseg = GT_SIM_NIL;
+    b->pool = b->allocated = b->mapped = 0;
+    b->live = 1;
     return i;
 }
 
@@ -196,10 +200,13 @@ static struct gt_sim_key unmapped_key(const struct gt_sim *s, uint32_t i)
 }
 
 /* The sets of a stream in a pool, or NULL if the stream has none yet. */
-static struct stream_sets *sets_find(const struct gt_sim *s, int pool, uint64_t stream)
+static inline struct stream_sets *sets_find(const struct gt_sim *s, int pool, uint64_t stream)
 {
     const struct pool *p = &s->pools[pool];
-    for (size_t i = 0; i < p->nss; i++)
+    /* most programs use one stream: its sets come first */
+    if (p->nss && p->ss[0].stream == stream)
+        return &p->ss[0];
+    for (size_t i = 1; i < p->nss; i++)
         if (p->ss[i].stream == stream)
             return &p->ss[i];
     return NULL;
@@ -207,11 +214,17 @@ static struct stream_sets *sets_find(const struct gt_sim *s, int pool, uint64_t 
 
 /* The sets of a stream in a pool, created in stream order if absent; NULL
  * when the host is out of memory. Creating one may move the others. */
-static struct stream_sets *sets_of(struct gt_sim *s, int pool, uint64_t stream)
+static struct stream_sets *sets_new(struct gt_sim *s, int pool, uint64_t stream);
+
+static inline struct stream_sets *sets_of(struct gt_sim *s, int pool, uint64_t stream)
 {
     struct stream_sets *found = sets_find(s, pool, stream);
-    if (found)
-        return found;
+    return found ? found : sets_new(s, pool, stream);
+}
+
+/* The slow part of sets_of: a stream's first free block in this pool. */
+static struct stream_sets *sets_new(struct gt_sim *s, int pool, uint64_t stream)
+{
     struct pool *p = &s->pools[pool];
     if (p->nss == p->capss) {
         size_t cap = p->capss ? p->capss * 2 : 4;
@@ -669,7 +682,8 @@ static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int poo
 {
     struct stream_sets *ss = sets_find(s, pool, stream);
     const struct gt_sim_set *un = ss ? &ss->unmapped : NULL;
-    for (struct gt_sim_pos k = {0, 0}; un && !gt_sim_set_at_end(un, k); gt_sim_set_next(un, &k)) {
+    for (struct gt_sim_pos k = un ? gt_sim_set_begin(un) : (struct gt_sim_pos){0, 0};
+         un && !gt_sim_set_at_end(un, k); gt_sim_set_next(un, &k)) {
         uint32_t c = gt_sim_set_key(un, k)->blk;
         if (allocatable(s, s->blk[c].prev))
             c = s->blk[c].prev;
@@ -1671,17 +1685,9 @@ static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint6
                      int unmapped, char *msg, size_t len)
 {
     const struct gt_sim_key *p = NULL;
-    size_t k = 0, counted = 0;
-    for (size_t c = 0; c < set->nc; c++) {
-        CHECK(set->c[c]->n > 0 && set->c[c]->n <= GT_SIM_CHUNK, "chunk %zu holds %u keys", c,
-              (unsigned)set->c[c]->n);
-        counted += set->c[c]->n;
-        const struct gt_sim_key *last = &set->c[c]->v[set->c[c]->n - 1];
-        CHECK(set->maxk[c].size == last->size && set->maxk[c].addr == last->addr &&
-                  set->maxk[c].blk == last->blk,
-              "chunk %zu's cached last key is stale", c);
-    }
-    CHECK(counted == set->n, "the chunks hold %zu keys, the set counts %zu", counted, set->n);
+    size_t k = 0;
+    if (gt_sim_set_check(set, msg, len))
+        return GT_ECORRUPT;
     for (struct gt_sim_pos at = gt_sim_set_begin(set); !gt_sim_set_at_end(set, at);
          gt_sim_set_next(set, &at), k++) {
         const struct gt_sim_key *key = gt_sim_set_key(set, at);

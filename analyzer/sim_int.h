@@ -18,32 +18,48 @@ struct gt_sim_key {
     uint32_t blk;
 };
 
-/* An ordered set kept as a list of sorted chunks of at most GT_SIM_CHUNK
- * keys. Inserting or erasing moves at most one chunk's tail, whatever the
- * set's size: the free sets of real workloads hold from tens to thousands of
- * blocks, and a single sorted array spent most of the simulator's time in
- * memmove. Chunks are never empty. */
-#define GT_SIM_CHUNK 32
+/* An ordered set kept as size classes: class c holds the keys whose size maps
+ * to c (gt_sim_class), sorted by (size, address), and classes grow with size,
+ * so walking the non-empty classes in order walks the set in PyTorch's order.
+ * A best fit is one bitmap search plus a look at the first keys of one or two
+ * classes, a few cache lines, instead of a binary search over every key; an
+ * insert or erase shifts only its class's keys (a handful). Classes are exact
+ * below 16 KiB and then 16 per power of two (TLSF). Bucket headers exist only
+ * for the range of classes the set has used; a bucket keeps its array when it
+ * empties, so a free set that breathes does not call malloc. */
+#define GT_SIM_NCLASS 832 /* 16 * 52: sizes up to 2^64 */
+#define GT_SIM_NWORDS (GT_SIM_NCLASS / 64)
 
-struct gt_sim_chunk {
-    uint32_t n;
-    struct gt_sim_key v[GT_SIM_CHUNK];
+struct gt_sim_bucket {
+    uint32_t n, cap;
+    struct gt_sim_key *v;
 };
 
 struct gt_sim_set {
-    struct gt_sim_chunk **c;
-    /* maxk[i] is the last key of chunk i: the chunk-level search reads this
-     * contiguous array instead of chasing a pointer per probe */
-    struct gt_sim_key *maxk;
-    size_t nc, capc;
-    size_t n; /* keys in all chunks */
+    uint64_t summary;              /* bit w: words[w] != 0 */
+    uint64_t words[GT_SIM_NWORDS]; /* bit c: class c holds keys */
+    struct gt_sim_bucket *b;       /* classes lo .. lo + nb - 1 */
+    uint32_t lo, nb;
+    size_t n; /* keys in all classes */
 };
 
-/* A position: chunk c, index i. It is the end when c == nc. Erasing the key
- * at a position leaves the position on the next key once normalised. */
+/* A position: class c, index i in it. It is the end when c == GT_SIM_NCLASS.
+ * Erasing the key at a position leaves the position on the next key once
+ * normalised. */
 struct gt_sim_pos {
     size_t c, i;
 };
+
+/* The class of a size: exact for size / 512 < 32, then 16 classes per power
+ * of two. Sizes below 512 (the unmapped sets' 0) are class 0. */
+static inline size_t gt_sim_class(uint64_t size)
+{
+    uint64_t v = size >> 9;
+    if (v < 32)
+        return (size_t)v;
+    int e = 63 - __builtin_clzll(v);
+    return (size_t)(16 * (e - 3)) + (size_t)((v >> (e - 4)) & 15);
+}
 
 int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k);
 /* Removes the entry equal to k (same size and addr); 0 or GT_ENOENT. */
@@ -56,32 +72,73 @@ void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p);
 /* Replaces the entry at p with k, keeping the order. */
 int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struct gt_sim_key *k);
 void gt_sim_set_release(struct gt_sim_set *s);
+/* Checks the set's own bookkeeping (bitmaps, counts, classes); the order of
+ * the keys is the caller's to check, walking them. Returns 0 or writes the
+ * first violation to msg and returns -1. */
+int gt_sim_set_check(const struct gt_sim_set *s, char *msg, size_t len);
+
+/* The first non-empty class >= c, or GT_SIM_NCLASS. */
+static inline size_t gt_sim_set_next_class(const struct gt_sim_set *s, size_t c)
+{
+    if (c >= GT_SIM_NCLASS)
+        return GT_SIM_NCLASS;
+    size_t w = c / 64;
+    uint64_t bits = s->words[w] & (~(uint64_t)0 << (c % 64));
+    if (bits)
+        return w * 64 + (size_t)__builtin_ctzll(bits);
+    uint64_t later = w + 1 < 64 ? s->summary & (~(uint64_t)0 << (w + 1)) : 0;
+    if (!later)
+        return GT_SIM_NCLASS;
+    w = (size_t)__builtin_ctzll(later);
+    return w * 64 + (size_t)__builtin_ctzll(s->words[w]);
+}
+
+/* The last non-empty class <= c, or GT_SIM_NCLASS when none. */
+static inline size_t gt_sim_set_prev_class(const struct gt_sim_set *s, size_t c)
+{
+    size_t w = c / 64;
+    uint64_t bits = s->words[w] & (~(uint64_t)0 >> (63 - c % 64));
+    if (bits)
+        return w * 64 + (size_t)(63 - __builtin_clzll(bits));
+    uint64_t before = s->summary & (((uint64_t)1 << w) - 1);
+    if (!before)
+        return GT_SIM_NCLASS;
+    w = (size_t)(63 - __builtin_clzll(before));
+    return w * 64 + (size_t)(63 - __builtin_clzll(s->words[w]));
+}
+
+/* The bucket of class c; c must lie in the set's range (any class that ever
+ * held a key). */
+static inline const struct gt_sim_bucket *gt_sim_set_bucket(const struct gt_sim_set *s, size_t c)
+{
+    return &s->b[c - s->lo];
+}
 
 static inline struct gt_sim_pos gt_sim_set_begin(const struct gt_sim_set *s)
 {
-    (void)s;
-    struct gt_sim_pos p = {0, 0};
+    struct gt_sim_pos p = {gt_sim_set_next_class(s, 0), 0};
     return p;
 }
 
-/* Moves p off the end of a chunk onto the next key (or the end). */
+/* Moves p off the end of a class onto the next key (or the end). */
 static inline void gt_sim_set_norm(const struct gt_sim_set *s, struct gt_sim_pos *p)
 {
-    while (p->c < s->nc && p->i >= s->c[p->c]->n) {
-        p->c++;
+    if (p->c < GT_SIM_NCLASS && p->i >= gt_sim_set_bucket(s, p->c)->n) {
+        p->c = gt_sim_set_next_class(s, p->c + 1);
         p->i = 0;
     }
 }
 
 static inline int gt_sim_set_at_end(const struct gt_sim_set *s, struct gt_sim_pos p)
 {
-    return p.c >= s->nc;
+    (void)s;
+    return p.c >= GT_SIM_NCLASS;
 }
 
 static inline const struct gt_sim_key *gt_sim_set_key(const struct gt_sim_set *s,
                                                       struct gt_sim_pos p)
 {
-    return &s->c[p.c]->v[p.i];
+    return &gt_sim_set_bucket(s, p.c)->v[p.i];
 }
 
 static inline void gt_sim_set_next(const struct gt_sim_set *s, struct gt_sim_pos *p)
@@ -97,19 +154,21 @@ static inline int gt_sim_set_prev(const struct gt_sim_set *s, struct gt_sim_pos 
         p->i--;
         return 1;
     }
-    if (p->c == 0)
+    size_t c = p->c == 0 ? GT_SIM_NCLASS : gt_sim_set_prev_class(s, p->c - 1);
+    if (c == GT_SIM_NCLASS)
         return 0;
-    p->c--;
-    p->i = s->c[p->c]->n - 1;
+    p->c = c;
+    p->i = gt_sim_set_bucket(s, c)->n - 1;
     return 1;
 }
 
 /* The last key's position, or the end for an empty set. */
 static inline struct gt_sim_pos gt_sim_set_last(const struct gt_sim_set *s)
 {
-    struct gt_sim_pos p = {s->nc, 0};
-    if (s->nc)
-        p = (struct gt_sim_pos){s->nc - 1, s->c[s->nc - 1]->n - 1};
+    struct gt_sim_pos p = {GT_SIM_NCLASS, 0};
+    size_t c = gt_sim_set_prev_class(s, GT_SIM_NCLASS - 1);
+    if (c != GT_SIM_NCLASS)
+        p = (struct gt_sim_pos){c, gt_sim_set_bucket(s, c)->n - 1};
     return p;
 }
 

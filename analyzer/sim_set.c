@@ -1,4 +1,6 @@
-/* Ordered sets of free blocks for the simulator: sorted chunks (sim_int.h). */
+/* Ordered sets of free blocks for the simulator: size classes with a bitmap
+ * of the non-empty ones (sim_int.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,12 +15,24 @@ static inline int key_less(const struct gt_sim_key *a, const struct gt_sim_key *
     return (a->size < b->size) | ((a->size == b->size) & (a->addr < b->addr));
 }
 
-static size_t chunk_lower_bound(const struct gt_sim_chunk *c, const struct gt_sim_key *k)
+static struct gt_sim_bucket *bucket(struct gt_sim_set *s, size_t c)
 {
-    size_t lo = 0, n = c->n;
+    return &s->b[c - s->lo];
+}
+
+/* The first key of bucket b not less than k. Classes hold a few keys, so a
+ * linear scan wins up to 4; longer runs of one size get a binary search. */
+static inline size_t bucket_lower_bound(const struct gt_sim_bucket *b, const struct gt_sim_key *k)
+{
+    size_t lo = 0, n = b->n;
+    if (n <= 4) {
+        while (lo < n && key_less(&b->v[lo], k))
+            lo++;
+        return lo;
+    }
     while (n > 0) {
         size_t half = n / 2;
-        if (key_less(&c->v[lo + half], k)) {
+        if (key_less(&b->v[lo + half], k)) {
             lo += half + 1;
             n -= half + 1;
         } else {
@@ -30,130 +44,126 @@ static size_t chunk_lower_bound(const struct gt_sim_chunk *c, const struct gt_si
 
 struct gt_sim_pos gt_sim_set_lower_bound(const struct gt_sim_set *s, const struct gt_sim_key *k)
 {
-    /* the first chunk whose last key is not less than k */
-    size_t lo = 0, n = s->nc;
-    while (n > 0) {
-        size_t half = n / 2;
-        if (key_less(&s->maxk[lo + half], k)) {
-            lo += half + 1;
-            n -= half + 1;
-        } else {
-            n = half;
-        }
+    size_t c = gt_sim_class(k->size);
+    struct gt_sim_pos p = {gt_sim_set_next_class(s, c), 0};
+    if (p.c == c) {
+        const struct gt_sim_bucket *b = gt_sim_set_bucket(s, c);
+        p.i = bucket_lower_bound(b, k);
+        if (p.i == b->n) /* every key of the class is smaller: the next class */
+            p = (struct gt_sim_pos){gt_sim_set_next_class(s, c + 1), 0};
     }
-    struct gt_sim_pos p = {lo, 0};
-    if (lo < s->nc)
-        p.i = chunk_lower_bound(s->c[lo], k);
     return p;
 }
 
 struct gt_sim_pos gt_sim_set_find(const struct gt_sim_set *s, const struct gt_sim_key *k)
 {
-    struct gt_sim_pos p = gt_sim_set_lower_bound(s, k);
-    if (!gt_sim_set_at_end(s, p)) {
-        const struct gt_sim_key *e = gt_sim_set_key(s, p);
-        if (e->size == k->size && e->addr == k->addr)
-            return p;
-    }
-    return (struct gt_sim_pos){s->nc, 0};
+    /* an equal key can only be in k's own class: no bitmap search */
+    size_t c = gt_sim_class(k->size);
+    struct gt_sim_pos end = {GT_SIM_NCLASS, 0};
+    if (!((s->words[c / 64] >> (c % 64)) & 1))
+        return end;
+    const struct gt_sim_bucket *b = gt_sim_set_bucket(s, c);
+    size_t i = bucket_lower_bound(b, k);
+    if (i < b->n && b->v[i].size == k->size && b->v[i].addr == k->addr)
+        return (struct gt_sim_pos){c, i};
+    return end;
 }
 
-static void fix_max(struct gt_sim_set *s, size_t ci)
+static void mark(struct gt_sim_set *s, size_t c)
 {
-    s->maxk[ci] = s->c[ci]->v[s->c[ci]->n - 1];
+    s->words[c / 64] |= (uint64_t)1 << (c % 64);
+    s->summary |= (uint64_t)1 << (c / 64);
 }
 
-static int chunks_insert(struct gt_sim_set *s, size_t at, struct gt_sim_chunk *c)
+static void unmark(struct gt_sim_set *s, size_t c)
 {
-    if (s->nc == s->capc) {
-        size_t cap = s->capc ? s->capc * 2 : 8;
-        struct gt_sim_chunk **v = realloc(s->c, cap * sizeof(*v));
-        if (!v)
-            return GT_ENOMEM;
-        s->c = v;
-        struct gt_sim_key *m = realloc(s->maxk, cap * sizeof(*m));
-        if (!m)
-            return GT_ENOMEM; /* s->c grew; capc stays, so the next call retries */
-        s->maxk = m;
-        s->capc = cap;
-    }
-    memmove(&s->c[at + 1], &s->c[at], (s->nc - at) * sizeof(*s->c));
-    memmove(&s->maxk[at + 1], &s->maxk[at], (s->nc - at) * sizeof(*s->maxk));
-    s->c[at] = c;
-    s->nc++;
+    s->words[c / 64] &= ~((uint64_t)1 << (c % 64));
+    if (!s->words[c / 64])
+        s->summary &= ~((uint64_t)1 << (c / 64));
+}
+
+/* Widens the range of bucket headers to include class c, with some slack on
+ * the side it grows so that a set spreading over its sizes reallocates a few
+ * times only. */
+static int cover(struct gt_sim_set *s, size_t c)
+{
+    if (s->nb && c >= s->lo && c < (size_t)s->lo + s->nb)
+        return 0;
+    size_t lo = s->nb ? s->lo : c, hi = s->nb ? (size_t)s->lo + s->nb : c + 1;
+    size_t slack = s->nb / 2 + 4;
+    if (c < lo)
+        lo = c > slack ? c - slack : 0;
+    if (c >= hi)
+        hi = c + 1 + slack < GT_SIM_NCLASS ? c + 1 + slack : GT_SIM_NCLASS;
+    struct gt_sim_bucket *v = malloc((hi - lo) * sizeof(*v));
+    if (!v)
+        return GT_ENOMEM;
+    memset(v, 0, (hi - lo) * sizeof(*v));
+    if (s->nb)
+        memcpy(&v[s->lo - lo], s->b, s->nb * sizeof(*v));
+    free(s->b);
+    s->b = v;
+    s->lo = (uint32_t)lo;
+    s->nb = (uint32_t)(hi - lo);
     return 0;
 }
 
-/* Splits full chunk ci in two halves. */
-static int split_chunk(struct gt_sim_set *s, size_t ci)
+static int bucket_insert_at(struct gt_sim_bucket *b, size_t i, const struct gt_sim_key *k)
 {
-    struct gt_sim_chunk *c = s->c[ci], *d = malloc(sizeof(*d));
-    if (!d)
-        return GT_ENOMEM;
-    uint32_t keep = c->n / 2;
-    d->n = c->n - keep;
-    memcpy(d->v, &c->v[keep], d->n * sizeof(*d->v));
-    c->n = keep;
-    if (chunks_insert(s, ci + 1, d)) {
-        memcpy(&c->v[keep], d->v, d->n * sizeof(*d->v));
-        c->n += d->n;
-        free(d);
-        return GT_ENOMEM;
+    if (b->n == b->cap) {
+        uint32_t cap = b->cap ? b->cap * 2 : 4;
+        struct gt_sim_key *v = realloc(b->v, cap * sizeof(*v));
+        if (!v)
+            return GT_ENOMEM;
+        b->v = v;
+        b->cap = cap;
     }
-    fix_max(s, ci);
-    fix_max(s, ci + 1);
+    /* A class holds a few keys, fewer than a call to memmove costs; the keys
+     * rotate through `carry` so that the compiler does not turn the loop
+     * back into that call. */
+    struct gt_sim_key carry = *k;
+    for (size_t j = i; j < b->n; j++) {
+        struct gt_sim_key t = b->v[j];
+        b->v[j] = carry;
+        carry = t;
+    }
+    b->v[b->n++] = carry;
+    return 0;
+}
+
+/* Inserts k into class c, k's class. */
+static int insert_in(struct gt_sim_set *s, size_t c, const struct gt_sim_key *k)
+{
+    if (cover(s, c))
+        return GT_ENOMEM;
+    struct gt_sim_bucket *b = bucket(s, c);
+    if (bucket_insert_at(b, bucket_lower_bound(b, k), k))
+        return GT_ENOMEM;
+    if (b->n == 1)
+        mark(s, c);
+    s->n++;
     return 0;
 }
 
 int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
 {
-    if (s->nc == 0) {
-        struct gt_sim_chunk *c = malloc(sizeof(*c));
-        if (!c || chunks_insert(s, 0, c)) {
-            free(c);
-            return GT_ENOMEM;
-        }
-        c->n = 1;
-        c->v[0] = *k;
-        s->n = 1;
-        fix_max(s, 0);
-        return 0;
-    }
-    struct gt_sim_pos p = gt_sim_set_lower_bound(s, k);
-    if (p.c == s->nc) /* larger than every key: the end of the last chunk */
-        p = (struct gt_sim_pos){s->nc - 1, s->c[s->nc - 1]->n};
-    if (s->c[p.c]->n == GT_SIM_CHUNK) {
-        if (split_chunk(s, p.c))
-            return GT_ENOMEM;
-        if (p.i > s->c[p.c]->n) {
-            p.i -= s->c[p.c]->n;
-            p.c++;
-        }
-    }
-    struct gt_sim_chunk *c = s->c[p.c];
-    memmove(&c->v[p.i + 1], &c->v[p.i], (c->n - p.i) * sizeof(*c->v));
-    c->v[p.i] = *k;
-    c->n++;
-    s->n++;
-    if (p.i == c->n - 1)
-        fix_max(s, p.c);
-    return 0;
+    return insert_in(s, gt_sim_class(k->size), k);
 }
 
 void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p)
 {
-    struct gt_sim_chunk *c = s->c[p.c];
-    memmove(&c->v[p.i], &c->v[p.i + 1], (c->n - p.i - 1) * sizeof(*c->v));
-    c->n--;
-    s->n--;
-    if (c->n == 0) {
-        free(c);
-        memmove(&s->c[p.c], &s->c[p.c + 1], (s->nc - p.c - 1) * sizeof(*s->c));
-        memmove(&s->maxk[p.c], &s->maxk[p.c + 1], (s->nc - p.c - 1) * sizeof(*s->maxk));
-        s->nc--;
-    } else if (p.i == c->n) {
-        fix_max(s, p.c);
+    struct gt_sim_bucket *b = bucket(s, p.c);
+    /* from the top down, rotating as bucket_insert_at does */
+    struct gt_sim_key carry = b->v[b->n - 1];
+    for (size_t j = b->n - 1; j-- > p.i;) {
+        struct gt_sim_key t = b->v[j];
+        b->v[j] = carry;
+        carry = t;
     }
+    b->n--;
+    s->n--;
+    if (b->n == 0)
+        unmark(s, p.c);
 }
 
 int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k)
@@ -167,30 +177,65 @@ int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k)
 
 int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struct gt_sim_key *k)
 {
-    struct gt_sim_chunk *c = s->c[p.c];
-    /* In place when the order allows it: the common case of a block that
-     * shrinks or grows a little. */
-    int after_prev = p.i == 0 ? (p.c == 0 || key_less(&s->c[p.c - 1]->v[s->c[p.c - 1]->n - 1], k))
-                              : key_less(&c->v[p.i - 1], k);
-    int before_next = p.i + 1 < c->n ? key_less(k, &c->v[p.i + 1])
-                                     : (p.c + 1 == s->nc || key_less(k, &s->c[p.c + 1]->v[0]));
-    if (after_prev && before_next) {
-        c->v[p.i] = *k;
-        if (p.i + 1 == c->n)
-            fix_max(s, p.c);
+    /* the end: the entry was lost to a failed host allocation (the simulator
+     * is marked broken by then); the key still goes in */
+    if (p.c >= GT_SIM_NCLASS)
+        return gt_sim_set_insert(s, k);
+    struct gt_sim_bucket *b = bucket(s, p.c);
+    /* In place when k stays in the class between the same neighbours: the
+     * common case of a block that shrinks or grows a little. Other classes
+     * hold only smaller or larger keys, so the class's own neighbours
+     * decide. */
+    size_t c = gt_sim_class(k->size);
+    if (c == p.c && (p.i == 0 || key_less(&b->v[p.i - 1], k)) &&
+        (p.i + 1 == b->n || key_less(k, &b->v[p.i + 1]))) {
+        b->v[p.i] = *k;
         return 0;
     }
     gt_sim_set_erase_at(s, p);
-    return gt_sim_set_insert(s, k);
+    return insert_in(s, c, k);
 }
 
 void gt_sim_set_release(struct gt_sim_set *s)
 {
-    for (size_t i = 0; i < s->nc; i++)
-        free(s->c[i]);
-    free(s->c);
-    free(s->maxk);
-    s->c = NULL;
-    s->maxk = NULL;
-    s->nc = s->capc = s->n = 0;
+    for (size_t i = 0; i < s->nb; i++)
+        free(s->b[i].v);
+    free(s->b);
+    memset(s, 0, sizeof(*s));
+}
+
+#define SET_CHECK(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            snprintf(msg, len, __VA_ARGS__);                                                       \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Runs after every operation under GT_DEBUG=2 and in the tests, so it visits
+ * the marked classes only (a key in an unmarked class would be missing from
+ * the count of keys) and of their keys only the ends. */
+int gt_sim_set_check(const struct gt_sim_set *s, char *msg, size_t len)
+{
+    size_t counted = 0;
+    for (size_t w = 0; w < GT_SIM_NWORDS; w++) {
+        SET_CHECK(((s->summary >> w) & 1) == (s->words[w] != 0), "summary bit %zu is stale", w);
+        for (uint64_t bits = s->words[w]; bits; bits &= bits - 1) {
+            size_t c = w * 64 + (size_t)__builtin_ctzll(bits);
+            SET_CHECK(s->nb && c >= s->lo && c < (size_t)s->lo + s->nb,
+                      "class %zu is marked but has no header", c);
+            const struct gt_sim_bucket *b = &s->b[c - s->lo];
+            SET_CHECK(b->n > 0, "class %zu is marked but empty", c);
+            /* the callers walk every key and check the order (check_set in
+             * sim.c, the differential test), and classes grow with size:
+             * the first and the last key in c put every key of a sorted
+             * class in c */
+            SET_CHECK(gt_sim_class(b->v[0].size) == c && gt_sim_class(b->v[b->n - 1].size) == c,
+                      "a key of class %zu has a size of another class", c);
+            counted += b->n;
+        }
+    }
+    SET_CHECK(counted == s->n, "the marked classes hold %zu keys, the set counts %zu", counted,
+              s->n);
+    return 0;
 }

@@ -9,7 +9,11 @@
 # BUILD_DIR defaults to ./build (it must hold gen_trace and bench_replay, e.g.
 # cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build);
 # EVENTS defaults to 10000000. Extra bench_replay options go in
-# $GT_BENCH_ARGS (e.g. "--configs default"). The trace is removed at the end
+# $GT_BENCH_ARGS (e.g. "--configs default", "--rounds 5"). The output ends
+# with the ratios of issue 15 (docs/performance.md): the simulator alone per
+# config, one config end to end, the 12-config sweep on one thread and on all
+# threads, in CPU time against a one-column scan of the same file, each the
+# best of --rounds interleaved runs. The trace is removed at the end
 # unless GT_BENCH_KEEP=1.
 set -eu
 

@@ -81,8 +81,8 @@ static size_t addr_hash(uint64_t addr, uint8_t dev, size_t cap)
 static int addr_map_grow(struct addr_map *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 4096;
-    struct addr_entry *v = calloc(cap, sizeof(*v));
-    if (!v)
+    struct addr_entry *v = calloc(cap, sizeof *v);
+    if (v == NULL)
         return GT_ENOMEM;
     for (size_t i = 0; i < m->cap; i++) {
         if (m->v[i].state == ENTRY_EMPTY)
@@ -142,8 +142,8 @@ static int slot_give(struct decoder *d, uint32_t slot)
 {
     if (d->nfree == d->capfree) {
         size_t cap = d->capfree ? d->capfree * 2 : 1024;
-        uint32_t *v = realloc(d->free_slots, cap * sizeof(*v));
-        if (!v)
+        uint32_t *v = realloc(d->free_slots, cap * sizeof *v);
+        if (v == NULL)
             return GT_ENOMEM;
         d->free_slots = v;
         d->capfree = cap;
@@ -176,7 +176,7 @@ static int register_start(struct decoder *d, const struct gt_scenario *scn, uint
         if (dev < 0 || !b->allocated)
             continue;
         struct addr_entry *e = addr_map_get(&d->map, gt_initial_block_key(b), (uint8_t)dev);
-        if (!e)
+        if (e == NULL)
             return GT_ENOMEM;
         if (e->state == ENTRY_LIVE || e->state == ENTRY_PENDING)
             continue; /* a damaged start state: the first block keeps the address */
@@ -219,7 +219,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
         return 0;
     }
     struct addr_entry *e = addr_map_get(&d->map, ev->addr, (uint8_t)dev);
-    if (!e)
+    if (e == NULL)
         return GT_ENOMEM;
     if (ev->kind == GT_EV_FREE_COMPLETED) {
         if (e->state != ENTRY_PENDING)
@@ -333,12 +333,12 @@ static int ensure_slots(struct worker *w, uint32_t slot)
     size_t cap = w->cap ? w->cap : 4096;
     while (cap <= slot)
         cap *= 2;
-    gt_sim_handle *v = malloc(ncfg * cap * sizeof(*v));
-    if (!v)
+    gt_sim_handle *v = malloc(ncfg * cap * sizeof *v);
+    if (v == NULL)
         return GT_ENOMEM;
     for (size_t c = 0; c < ncfg; c++) {
         if (w->cap)
-            memcpy(&v[c * cap], &w->slots[c * w->cap], w->cap * sizeof(*v));
+            memcpy(&v[c * cap], &w->slots[c * w->cap], w->cap * sizeof *v);
         for (size_t k = w->cap; k < cap; k++)
             v[c * cap + k] = GT_SIM_NO_HANDLE;
     }
@@ -371,7 +371,7 @@ static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
     struct gt_sim_options so = gt_scenario_sim_options(sd);
     struct start_ctx sc = {sh, slots};
     t->first_oom_event = -1;
-    if (sh->caps) {
+    if (sh->caps != NULL) {
         /* A card under trial: per_process_memory_fraction divides it and the
          * expandable reservation is 9/8 of it. No cap (the uncapped replay)
          * is no card at all: nothing, not even the address space of the
@@ -471,12 +471,12 @@ static int run_batch(struct worker *w, const struct batch *b)
         size_t c = w->configs[j];
         struct track *tracks = track_of(sh, c, 0);
         /* no slot yet (a batch of probes only): no table, and NULL + 0 is UB */
-        gt_sim_handle *slots = w->slots ? &w->slots[c * w->cap] : NULL;
+        gt_sim_handle *slots = w->slots != NULL ? &w->slots[c * w->cap] : NULL;
         for (size_t k = 0; k < b->n; k++) {
             const struct op *o = &b->ops[k];
             struct track *t = &tracks[o->dev];
             int rc = 0;
-            if (!t->sim) {
+            if (t->sim == NULL) {
                 rc = track_sim(sh, t, c, o->dev, slots);
                 if (rc == 0)
                     note_peak(t);
@@ -550,8 +550,8 @@ static void finish(struct shared *sh)
 static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder *d,
                     const struct gt_replay_options *opts, char *errbuf, size_t errlen)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
-    if (!evs)
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
+    if (evs == NULL)
         return GT_ENOMEM;
     int64_t total = 0, seq = 0, index = 0;
     gt_trace_event_count(r, &total);
@@ -578,7 +578,7 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
         }
         if (rc)
             break;
-        if (opts->progress)
+        if (opts->progress != NULL)
             opts->progress(opts->progress_ctx, index, total);
     }
     sh->a->events = index;
@@ -596,11 +596,11 @@ static void collect(struct shared *sh)
         for (size_t c = 0; c < a->nconfigs; c++) {
             struct gt_replay_result *res = &a->results[dv * a->nconfigs + c];
             struct track *t = track_of(sh, c, (uint8_t)dv);
-            memset(res, 0, sizeof(*res));
+            memset(res, 0, sizeof *res);
             res->config_index = c;
             res->device = a->devices[dv].device;
             res->first_oom_event = -1;
-            if (!t->sim)
+            if (t->sim == NULL)
                 continue;
             const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
             res->stats = *st;
@@ -671,7 +671,7 @@ const struct gt_replay_result *gt_replay_best(const struct gt_analysis *a, size_
         const struct gt_replay_result *r = &a->results[d * a->nconfigs + c];
         if (a->configs[c].no_caching)
             continue;
-        if (!best || r->rank < best->rank)
+        if (best == NULL || r->rank < best->rank)
             best = r;
     }
     return best;
@@ -723,8 +723,8 @@ int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
                        const struct gt_replay_options *opts, struct gt_analysis **out, char *errbuf,
                        size_t errlen)
 {
-    uint64_t *none = calloc(a->nconfigs * a->ndevices + 1, sizeof(*none));
-    if (!none)
+    uint64_t *none = calloc(a->nconfigs * a->ndevices + 1, sizeof *none);
+    if (none == NULL)
         return GT_ENOMEM;
     int rc = replay_at(path, a, opts, none, out, errbuf, errlen);
     free(none);
@@ -858,13 +858,14 @@ int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt
     int rc = 0;
     *fit = NULL;
     f.n = a->nconfigs * a->ndevices;
-    f.lo = calloc(f.n + 1, sizeof(*f.lo));
-    f.hi = calloc(f.n + 1, sizeof(*f.hi));
-    f.caps = calloc(f.n + 1, sizeof(*f.caps));
-    f.lo_ok = calloc(f.n + 1, sizeof(*f.lo_ok));
-    f.done = calloc(f.n + 1, sizeof(*f.done));
-    f.hi_tested = calloc(f.n + 1, sizeof(*f.hi_tested));
-    if (!f.lo || !f.hi || !f.caps || !f.lo_ok || !f.done || !f.hi_tested)
+    f.lo = calloc(f.n + 1, sizeof *f.lo);
+    f.hi = calloc(f.n + 1, sizeof *f.hi);
+    f.caps = calloc(f.n + 1, sizeof *f.caps);
+    f.lo_ok = calloc(f.n + 1, sizeof *f.lo_ok);
+    f.done = calloc(f.n + 1, sizeof *f.done);
+    f.hi_tested = calloc(f.n + 1, sizeof *f.hi_tested);
+    if (f.lo == NULL || f.hi == NULL || f.caps == NULL || f.lo_ok == NULL || f.done == NULL ||
+        f.hi_tested == NULL)
         rc = GT_ENOMEM;
     if (rc == 0) {
         fit_bounds(&f, a, uncapped);
@@ -911,15 +912,15 @@ size_t gt_replay_default_sweep(struct gt_conf *out, size_t cap)
     };
     size_t n = 0;
     char err[128];
-    for (size_t i = 0; i < sizeof(sweep) / sizeof(sweep[0]) && n < cap; i++)
-        if (gt_conf_parse(sweep[i], &out[n], err, sizeof(err)) == 0)
+    for (size_t i = 0; i < sizeof sweep / sizeof sweep[0] && n < cap; i++)
+        if (gt_conf_parse(sweep[i], &out[n], err, sizeof err) == 0)
             n++;
     return n;
 }
 
 void gt_analysis_free(struct gt_analysis *a)
 {
-    if (!a)
+    if (a == NULL)
         return;
     free(a->configs);
     free(a->devices);
@@ -944,7 +945,7 @@ static unsigned config_cost(const struct gt_conf *c)
 static int assign_configs(const struct gt_analysis *a, struct worker *w, int n)
 {
     for (int i = 0; i < n; i++)
-        if (!(w[i].configs = malloc(a->nconfigs * sizeof(*w[i].configs))))
+        if ((w[i].configs = malloc(a->nconfigs * sizeof *w[i].configs)) == NULL)
             return GT_ENOMEM;
     for (unsigned cost = 5; cost >= 1; cost--) {
         for (size_t c = 0; c < a->nconfigs; c++) {
@@ -980,19 +981,19 @@ static int start_workers(struct shared *sh, struct worker *w, int n)
 
 static struct gt_analysis *analysis_new(const struct gt_conf *configs, size_t n)
 {
-    struct gt_analysis *a = calloc(1, sizeof(*a));
-    if (!a)
+    struct gt_analysis *a = calloc(1, sizeof *a);
+    if (a == NULL)
         return NULL;
     a->nconfigs = n;
     /* one spare config for the recorded settings */
-    a->configs = malloc((n + 1) * sizeof(*configs));
-    a->devices = calloc(GT_REPLAY_MAX_DEVICES, sizeof(*a->devices));
-    a->results = calloc(GT_REPLAY_MAX_DEVICES * (n + 1), sizeof(*a->results));
-    if (!a->configs || !a->devices || !a->results) {
+    a->configs = malloc((n + 1) * sizeof *configs);
+    a->devices = calloc(GT_REPLAY_MAX_DEVICES, sizeof *a->devices);
+    a->results = calloc(GT_REPLAY_MAX_DEVICES * (n + 1), sizeof *a->results);
+    if (a->configs == NULL || a->devices == NULL || a->results == NULL) {
         gt_analysis_free(a);
         return NULL;
     }
-    memcpy(a->configs, configs, n * sizeof(*configs));
+    memcpy(a->configs, configs, n * sizeof *configs);
     return a;
 }
 
@@ -1010,7 +1011,7 @@ static void read_lost_events(struct gt_trace_reader *r, struct gt_analysis *a)
 {
     char buf[32];
     uint64_t lost = 0;
-    if (gt_trace_meta(r, "lost_events", buf, sizeof(buf)) == 0 &&
+    if (gt_trace_meta(r, "lost_events", buf, sizeof buf) == 0 &&
         gt_units_parse_u64(buf, INT64_MAX, &lost) == 0)
         a->warnings.lost_events = (int64_t)lost;
 }
@@ -1022,7 +1023,7 @@ static int same_settings(const struct gt_conf *x, const struct gt_conf *y)
     return x->max_split_size == y->max_split_size &&
            x->max_non_split_rounding == y->max_non_split_rounding &&
            x->large_segment_size == y->large_segment_size &&
-           memcmp(x->roundup_divisions, y->roundup_divisions, sizeof(x->roundup_divisions)) == 0 &&
+           memcmp(x->roundup_divisions, y->roundup_divisions, sizeof x->roundup_divisions) == 0 &&
            x->gc_threshold == y->gc_threshold && x->memory_fraction == y->memory_fraction &&
            x->expandable_segments == y->expandable_segments && x->no_caching == y->no_caching &&
            x->backend == y->backend;
@@ -1042,7 +1043,7 @@ static size_t place_recorded_conf(struct gt_trace_reader *r, struct gt_conf *con
         return n;
     }
     *has = 1;
-    if (gt_conf_parse(recorded, &rec, err, sizeof(err)) != 0 ||
+    if (gt_conf_parse(recorded, &rec, err, sizeof err) != 0 ||
         rec.backend != GT_CONF_BACKEND_NATIVE)
         return n;
     for (size_t c = 0; c < n; c++) {
@@ -1068,7 +1069,7 @@ static void take_devices(struct gt_analysis *a, const struct gt_scenario *scn)
         dv->device = sd->device;
         dv->device_memory = sd->memory;
         dv->device_total = sd->recorded_total;
-        snprintf(dv->name, sizeof(dv->name), "%s", sd->name);
+        snprintf(dv->name, sizeof dv->name, "%s", sd->name);
         dv->events = sd->requests;
         dv->card = *sd;
     }
@@ -1079,23 +1080,23 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
                          const struct gt_replay_options *opts, const struct gt_scenario *scn,
                          char *errbuf, size_t errlen)
 {
-    struct shared *sh = calloc(1, sizeof(*sh));
+    struct shared *sh = calloc(1, sizeof *sh);
     struct decoder d = {0};
     struct worker *w = NULL;
     int rc = GT_ENOMEM, nw = worker_count(opts, a->nconfigs);
-    if (!sh)
+    if (sh == NULL)
         return GT_ENOMEM;
     sh->a = a;
     sh->scn = scn;
     sh->caps = opts->caps;
     take_devices(a, scn);
-    sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof(*sh->tracks));
-    sh->init_slot = malloc((scn->nblocks + 1) * sizeof(*sh->init_slot));
-    w = calloc((size_t)nw, sizeof(*w));
+    sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof *sh->tracks);
+    sh->init_slot = malloc((scn->nblocks + 1) * sizeof *sh->init_slot);
+    w = calloc((size_t)nw, sizeof *w);
     for (int i = 0; i < NBATCH; i++)
-        if (!(sh->batches[i].ops = malloc(BATCH_OPS * sizeof(struct op))))
+        if ((sh->batches[i].ops = malloc(BATCH_OPS * sizeof(struct op))) == NULL)
             goto out;
-    if (!sh->tracks || !w || !sh->init_slot)
+    if (sh->tracks == NULL || w == NULL || sh->init_slot == NULL)
         goto out;
     rc = register_start(&d, scn, sh->init_slot);
     if (rc)
@@ -1124,10 +1125,10 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     pthread_cond_destroy(&sh->drained);
     pthread_mutex_destroy(&sh->mu);
 out:
-    if (sh->tracks)
+    if (sh->tracks != NULL)
         for (size_t k = 0; k < a->nconfigs * GT_REPLAY_MAX_DEVICES; k++)
             gt_sim_free_all(sh->tracks[k].sim);
-    for (int i = 0; w && i < nw; i++) {
+    for (int i = 0; w != NULL && i < nw; i++) {
         free(w[i].slots);
         free(w[i].configs);
     }
@@ -1147,7 +1148,7 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
 {
     static const struct gt_replay_options no_opts;
     *out = NULL;
-    if (!opts)
+    if (opts == NULL)
         opts = &no_opts;
     for (size_t c = 0; c < nconfigs; c++) {
         if (configs[c].backend != GT_CONF_BACKEND_NATIVE) {
@@ -1165,10 +1166,10 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
     struct gt_trace_reader *r = NULL;
     struct gt_scenario *own = NULL;
     const struct gt_scenario *scn = opts->scenario;
-    int rc = scn ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
+    int rc = scn != NULL ? 0 : gt_scenario_build(path, 0, &own, errbuf, errlen);
     if (rc)
         return rc;
-    if (!scn)
+    if (scn == NULL)
         scn = own;
     rc = gt_trace_open(path, &r, errbuf, errlen);
     if (rc) {
@@ -1176,14 +1177,14 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
         return rc;
     }
     struct gt_analysis *a = analysis_new(configs, nconfigs);
-    if (!a) {
+    if (a == NULL) {
         gt_trace_close(r);
         gt_scenario_free(own);
         return GT_ENOMEM;
     }
     a->nconfigs =
         place_recorded_conf(r, a->configs, nconfigs, opts->add_recorded_conf, a->recorded_conf,
-                            sizeof(a->recorded_conf), &a->has_recorded_conf, &a->recorded_index);
+                            sizeof a->recorded_conf, &a->has_recorded_conf, &a->recorded_index);
     read_lost_events(r, a);
     a->warnings.skipped_kinds = 0;
     rc = replay_reader(r, a, opts, scn, errbuf, errlen);

@@ -73,12 +73,12 @@ static bool is_growth(int32_t kind)
 static int device_index(struct gt_scenario *s, int32_t ordinal, bool create)
 {
     const struct gt_scenario_device *found = gt_scenario_find(s, ordinal);
-    if (found)
+    if (found != NULL)
         return (int)(found - s->devices);
     if (!create || s->ndevices == GT_SCENARIO_MAX_DEVICES)
         return -1;
     struct gt_scenario_device *d = &s->devices[s->ndevices];
-    memset(d, 0, sizeof(*d));
+    memset(d, 0, sizeof *d);
     d->device = ordinal;
     d->source_event = -1;
     return (int)s->ndevices++;
@@ -112,7 +112,7 @@ static struct card_evidence *evidence_of(struct pass *p, int32_t device)
         return NULL;
     struct ordinal *o = &p->ord[p->nord++];
     bool any;
-    memset(o, 0, sizeof(*o));
+    memset(o, 0, sizeof *o);
     o->device = device;
     o->e.reserved = start_reserved_of(p->s, device, &any);
     o->e.knows_reserved = any;
@@ -181,7 +181,7 @@ static int note_event(void *ctx, const struct gt_event *ev, int64_t index)
             d->other_process_requests++;
     }
     struct card_evidence *e = evidence_of(p, ev->device);
-    if (!e)
+    if (e == NULL)
         return 0;
     if (is_growth(ev->kind) || is_release(ev->kind))
         e->knows_reserved = true;
@@ -207,9 +207,9 @@ int gt_scenario_each_event(struct gt_trace_reader *r,
                            int (*fn)(void *ctx, const struct gt_event *ev, int64_t index),
                            void *ctx, int64_t *count, char *errbuf, size_t errlen)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof(*evs));
+    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
     int64_t index = 0;
-    int rc = evs ? 0 : GT_ENOMEM;
+    int rc = evs != NULL ? 0 : GT_ENOMEM;
     while (rc == 0) {
         size_t n = 0;
         rc = gt_trace_read(r, evs, READ_EVENTS, &n);
@@ -222,7 +222,7 @@ int gt_scenario_each_event(struct gt_trace_reader *r,
         for (size_t k = 0; rc == 0 && k < n; k++, index++)
             rc = fn(ctx, &evs[k], index);
     }
-    if (count)
+    if (count != NULL)
         *count = index;
     free(evs);
     return rc;
@@ -235,8 +235,8 @@ int gt_scenario_keep_block(void *ctx, const struct gt_initial_block *b)
     struct gt_block_list *l = ctx;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        struct gt_initial_block *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
+        struct gt_initial_block *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL)
             return GT_ENOMEM;
         l->v = v;
         l->cap = cap;
@@ -293,7 +293,7 @@ static void read_recorded_conf(struct gt_trace_reader *r, struct gt_scenario *s,
 {
     struct gt_conf c;
     p->memory_fraction = 1.0;
-    if (gt_trace_meta(r, "alloc_conf", s->recorded_conf, sizeof(s->recorded_conf)) != 0) {
+    if (gt_trace_meta(r, "alloc_conf", s->recorded_conf, sizeof s->recorded_conf) != 0) {
         s->recorded_conf[0] = 0;
         return;
     }
@@ -317,7 +317,7 @@ static void decide_card(struct gt_scenario_device *d, const struct card_evidence
     } else if (d->recorded_total > 0) {
         d->source = GT_CARD_RECORDED;
         d->memory = d->recorded_total;
-    } else if (!e) {
+    } else if (e == NULL) {
         return; /* an ordinal past MAX_ORDINALS: no evidence kept */
     } else if (e->have_oom) {
         d->source = GT_CARD_OOM;
@@ -347,9 +347,9 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
     struct gt_trace_reader *r = NULL;
     struct gt_block_list blocks = {0};
     *out = NULL;
-    struct gt_scenario *s = calloc(1, sizeof(*s));
-    struct pass *p = calloc(1, sizeof(*p));
-    int rc = s && p ? gt_trace_open(path, &r, errbuf, errlen) : GT_ENOMEM;
+    struct gt_scenario *s = calloc(1, sizeof *s);
+    struct pass *p = calloc(1, sizeof *p);
+    int rc = s != NULL && p != NULL ? gt_trace_open(path, &r, errbuf, errlen) : GT_ENOMEM;
     if (rc == 0)
         rc = gt_trace_initial_blocks(r, gt_scenario_keep_block, &blocks);
     if (rc == 0) {
@@ -366,7 +366,7 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
         attach_start(s);
     for (size_t i = 0; rc == 0 && i < s->ndevices; i++) {
         struct gt_scenario_device *d = &s->devices[i];
-        if (gt_trace_device(r, d->device, d->name, sizeof(d->name), &d->recorded_total) != 0) {
+        if (gt_trace_device(r, d->device, d->name, sizeof d->name, &d->recorded_total) != 0) {
             d->name[0] = 0;
             d->recorded_total = 0;
         }
@@ -385,7 +385,7 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
 
 void gt_scenario_free(struct gt_scenario *s)
 {
-    if (!s)
+    if (s == NULL)
         return;
     free(s->blocks);
     free(s);
@@ -393,7 +393,7 @@ void gt_scenario_free(struct gt_scenario *s)
 
 const struct gt_scenario_device *gt_scenario_find(const struct gt_scenario *s, int32_t device)
 {
-    for (size_t i = 0; s && i < s->ndevices; i++)
+    for (size_t i = 0; s != NULL && i < s->ndevices; i++)
         if (s->devices[i].device == device)
             return &s->devices[i];
     return NULL;
@@ -418,7 +418,7 @@ const char *gt_scenario_source_name(enum gt_card_source src)
 char *gt_scenario_card_line(const struct gt_scenario_device *d, char *buf, size_t len)
 {
     char mem[32], lo[32], hi[32];
-    gt_units_format_bytes(d->memory, mem, sizeof(mem));
+    gt_units_format_bytes(d->memory, mem, sizeof mem);
     switch (d->source) {
     case GT_CARD_GIVEN:
         snprintf(buf, len, "%s (%llu bytes), as given (--device-memory)", mem,
@@ -436,8 +436,8 @@ char *gt_scenario_card_line(const struct gt_scenario_device *d, char *buf, size_
                  "%s, inferred from the release-and-retry at event %lld (the card lies "
                  "between %s and %s)",
                  mem, (long long)d->source_event,
-                 gt_units_format_bytes(d->retry_low, lo, sizeof(lo)),
-                 gt_units_format_bytes(d->retry_high, hi, sizeof(hi)));
+                 gt_units_format_bytes(d->retry_low, lo, sizeof lo),
+                 gt_units_format_bytes(d->retry_high, hi, sizeof hi));
         break;
     default:
         snprintf(buf, len, "unlimited (the trace does not say which card; pass --device-memory)");
@@ -454,11 +454,11 @@ const char *gt_scenario_start_words(const struct gt_scenario_device *d)
 struct gt_sim_options gt_scenario_sim_options(const struct gt_scenario_device *d)
 {
     struct gt_sim_options o;
-    memset(&o, 0, sizeof(o));
-    o.device_limit = d ? d->memory : 0;
+    memset(&o, 0, sizeof o);
+    o.device_limit = d != NULL ? d->memory : 0;
     /* per_process_memory_fraction divides the card asked about when one is
      * given, else the card the trace reveals */
-    o.device_total = d ? d->memory : 0;
+    o.device_total = d != NULL ? d->memory : 0;
     return o;
 }
 
@@ -475,9 +475,9 @@ static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *se
                            void (*on_live)(void *, const struct gt_initial_block *, gt_sim_handle),
                            void *ctx)
 {
-    struct gt_sim_block_init *b = malloc(n * sizeof(*b));
-    gt_sim_handle *h = malloc(n * sizeof(*h));
-    int rc = b && h ? 0 : GT_ENOMEM;
+    struct gt_sim_block_init *b = malloc(n * sizeof *b);
+    gt_sim_handle *h = malloc(n * sizeof *h);
+    int rc = b != NULL && h != NULL ? 0 : GT_ENOMEM;
     for (size_t k = 0; rc == 0 && k < n; k++)
         b[k] = (struct gt_sim_block_init){seg[k].addr, seg[k].size, seg[k].requested,
                                           seg[k].allocated};
@@ -489,7 +489,7 @@ static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *se
     for (size_t k = 0; rc == 0 && k < n; k++)
         if (seg[k].pending)
             gt_sim_free_requested(sim, h[k]);
-    for (size_t k = 0; rc == 0 && on_live && k < n; k++)
+    for (size_t k = 0; rc == 0 && on_live != NULL && k < n; k++)
         if (seg[k].allocated)
             on_live(ctx, &seg[k], h[k]);
     free(b);
@@ -542,7 +542,7 @@ static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_
                 /* without a cache a pending free is released at once */
                 if (rc == 0 && v[j].pending && !gt_sim_free_requested(sim, h))
                     continue;
-                if (rc == 0 && on_live)
+                if (rc == 0 && on_live != NULL)
                     on_live(ctx, &v[j], h);
                 if (rc == GT_EOOM)
                     rc = 0; /* counted as the simulator's OOM */

@@ -79,7 +79,7 @@ struct warm {
 static int device_slot(const struct gt_scenario *s, int32_t device)
 {
     const struct gt_scenario_device *d = gt_scenario_find(s, device);
-    return d ? (int)(d - s->devices) : -1;
+    return d != NULL ? (int)(d - s->devices) : -1;
 }
 
 /* The first request decides whether the device's window is warm. */
@@ -106,8 +106,8 @@ static int keep_before(struct window *win, const struct gt_event *ev)
 {
     if (win->nbefore == win->capbefore) {
         size_t cap = win->capbefore ? win->capbefore * 2 : 64;
-        struct gt_initial_block *v = realloc(win->before, cap * sizeof(*v));
-        if (!v)
+        struct gt_initial_block *v = realloc(win->before, cap * sizeof *v);
+        if (v == NULL)
             return GT_ENOMEM;
         win->before = v;
         win->capbefore = cap;
@@ -139,7 +139,7 @@ static int note(void *ctx, const struct gt_event *ev, int64_t index)
     if (end > win->max_end)
         win->max_end = end;
     if (ev->kind == GT_EV_ALLOC && ev->result == 0)
-        return gt_live_put(&w->live, ev->device, ev->addr) ? 0 : GT_ENOMEM;
+        return gt_live_put(&w->live, ev->device, ev->addr) != NULL ? 0 : GT_ENOMEM;
     if (ev->kind != GT_EV_FREE)
         return 0;
     struct gt_live gone;
@@ -167,7 +167,7 @@ static uint64_t tidy_before(struct window *win)
     uint64_t end = 0, sum = 0;
 
     if (win->nbefore > 1)
-        qsort(win->before, win->nbefore, sizeof(*win->before), compare_addr);
+        qsort(win->before, win->nbefore, sizeof *win->before, compare_addr);
     for (size_t k = 0; k < win->nbefore; k++) {
         struct gt_initial_block b = win->before[k];
         if (b.size == 0 || b.size % MIN_BLOCK || b.addr > UINT64_MAX - b.size ||
@@ -269,11 +269,11 @@ static int compare_device_addr(const void *pa, const void *pb)
 int gt_scenario_warm_start(struct gt_scenario *s, struct gt_trace_reader *r, char *errbuf,
                            size_t errlen)
 {
-    struct warm *w = calloc(1, sizeof(*w));
+    struct warm *w = calloc(1, sizeof *w);
     /* the recorded start state, grown in place: s owns it again below */
     struct gt_block_list l = {s->blocks, s->nblocks, s->nblocks};
     bool any = false;
-    int rc = w ? gt_trace_totals_load(r, &w->totals) : GT_ENOMEM;
+    int rc = w != NULL ? gt_trace_totals_load(r, &w->totals) : GT_ENOMEM;
 
     if (rc == 0 && w->totals.n == 0) {
         gt_totals_release(&w->totals);
@@ -302,8 +302,8 @@ int gt_scenario_warm_start(struct gt_scenario *s, struct gt_trace_reader *r, cha
     s->blocks = l.v;
     s->nblocks = l.n;
     if (rc == 0 && any && s->nblocks > 1)
-        qsort(s->blocks, s->nblocks, sizeof(*s->blocks), compare_device_addr);
-    if (w) {
+        qsort(s->blocks, s->nblocks, sizeof *s->blocks, compare_device_addr);
+    if (w != NULL) {
         for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
             free(w->win[i].before);
         gt_live_release(&w->live);

@@ -155,8 +155,8 @@ static uint32_t blk_new(struct gt_sim *s)
             size_t cap = s->capblk ? s->capblk * 2 : 1024;
             if (cap >= GT_SIM_NIL)
                 return GT_SIM_NIL;
-            struct blk *b = realloc(s->blk, cap * sizeof(*b));
-            if (!b)
+            struct blk *b = realloc(s->blk, cap * sizeof *b);
+            if (b == NULL)
                 return GT_SIM_NIL;
             s->blk = b;
             s->capblk = cap;
@@ -219,7 +219,7 @@ static struct stream_sets *sets_new(struct gt_sim *s, int pool, uint64_t stream)
 static inline struct stream_sets *sets_of(struct gt_sim *s, int pool, uint64_t stream)
 {
     struct stream_sets *found = sets_find(s, pool, stream);
-    return found ? found : sets_new(s, pool, stream);
+    return found != NULL ? found : sets_new(s, pool, stream);
 }
 
 /* The slow part of sets_of: a stream's first free block in this pool. */
@@ -228,8 +228,8 @@ static struct stream_sets *sets_new(struct gt_sim *s, int pool, uint64_t stream)
     struct pool *p = &s->pools[pool];
     if (p->nss == p->capss) {
         size_t cap = p->capss ? p->capss * 2 : 4;
-        struct stream_sets *v = realloc(p->ss, cap * sizeof(*v));
-        if (!v)
+        struct stream_sets *v = realloc(p->ss, cap * sizeof *v);
+        if (v == NULL)
             return NULL;
         p->ss = v;
         p->capss = cap;
@@ -237,8 +237,8 @@ static struct stream_sets *sets_new(struct gt_sim *s, int pool, uint64_t stream)
     size_t i = 0;
     while (i < p->nss && p->ss[i].stream < stream)
         i++;
-    memmove(&p->ss[i + 1], &p->ss[i], (p->nss - i) * sizeof(*p->ss));
-    memset(&p->ss[i], 0, sizeof(p->ss[i]));
+    memmove(&p->ss[i + 1], &p->ss[i], (p->nss - i) * sizeof *p->ss);
+    memset(&p->ss[i], 0, sizeof p->ss[i]);
     p->ss[i].stream = stream;
     p->nss++;
     return &p->ss[i];
@@ -248,7 +248,7 @@ static void note_host_failure(struct gt_sim *s, int rc)
 {
     if (rc && !s->broken) {
         s->broken = 1;
-        snprintf(s->check_msg, sizeof(s->check_msg), "host memory ran out during simulation");
+        snprintf(s->check_msg, sizeof s->check_msg, "host memory ran out during simulation");
     }
 }
 
@@ -257,13 +257,13 @@ static void note_host_failure(struct gt_sim *s, int rc)
 static struct gt_sim_set *blocks_of(struct gt_sim *s, uint32_t i)
 {
     struct stream_sets *ss = sets_of(s, s->blk[i].pool, s->blk[i].stream);
-    return ss ? &ss->blocks : NULL;
+    return ss != NULL ? &ss->blocks : NULL;
 }
 
 static struct gt_sim_set *unmapped_of(struct gt_sim *s, uint32_t i)
 {
     struct stream_sets *ss = sets_of(s, s->blk[i].pool, s->blk[i].stream);
-    return ss ? &ss->unmapped : NULL;
+    return ss != NULL ? &ss->unmapped : NULL;
 }
 
 static void pool_insert(struct gt_sim *s, uint32_t i)
@@ -271,14 +271,14 @@ static void pool_insert(struct gt_sim *s, uint32_t i)
     s->blk[i].gc_count_base = s->pools[s->blk[i].pool].gc_clock;
     struct gt_sim_key k = free_key(s, i);
     struct gt_sim_set *set = blocks_of(s, i);
-    note_host_failure(s, set ? gt_sim_set_insert(set, &k) : GT_ENOMEM);
+    note_host_failure(s, set != NULL ? gt_sim_set_insert(set, &k) : GT_ENOMEM);
 }
 
 static void pool_erase(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_key k = free_key(s, i);
     struct gt_sim_set *set = blocks_of(s, i);
-    if (set)
+    if (set != NULL)
         gt_sim_set_erase(set, &k);
 }
 
@@ -286,14 +286,14 @@ static void unmapped_insert(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_key k = unmapped_key(s, i);
     struct gt_sim_set *set = unmapped_of(s, i);
-    note_host_failure(s, set ? gt_sim_set_insert(set, &k) : GT_ENOMEM);
+    note_host_failure(s, set != NULL ? gt_sim_set_insert(set, &k) : GT_ENOMEM);
 }
 
 static void unmapped_erase(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_key k = unmapped_key(s, i);
     struct gt_sim_set *set = unmapped_of(s, i);
-    if (set)
+    if (set != NULL)
         gt_sim_set_erase(set, &k);
 }
 
@@ -303,13 +303,13 @@ static int range_insert(struct gt_sim *s, size_t i, uint64_t start, uint64_t len
 {
     if (s->nranges == s->capranges) {
         size_t cap = s->capranges ? s->capranges * 2 : 64;
-        struct range *r = realloc(s->ranges, cap * sizeof(*r));
-        if (!r)
+        struct range *r = realloc(s->ranges, cap * sizeof *r);
+        if (r == NULL)
             return GT_ENOMEM;
         s->ranges = r;
         s->capranges = cap;
     }
-    memmove(&s->ranges[i + 1], &s->ranges[i], (s->nranges - i) * sizeof(*s->ranges));
+    memmove(&s->ranges[i + 1], &s->ranges[i], (s->nranges - i) * sizeof *s->ranges);
     s->ranges[i].start = start;
     s->ranges[i].end = start + len;
     s->nranges++;
@@ -320,7 +320,7 @@ static int range_insert(struct gt_sim *s, size_t i, uint64_t start, uint64_t len
  * does not overlap a range in use; 0 otherwise. */
 static uint64_t addr_borrow(struct gt_sim *s, uint64_t len, size_t *pos)
 {
-    if (!s->opts.segment_addr)
+    if (s->opts.segment_addr == NULL)
         return 0;
     uint64_t at = s->opts.segment_addr(s->opts.cb_ctx, len);
     if (at == 0 || at + len < at)
@@ -360,7 +360,7 @@ static void addr_release(struct gt_sim *s, uint64_t start)
 {
     for (size_t i = 0; i < s->nranges; i++) {
         if (s->ranges[i].start == start) {
-            memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof(*s->ranges));
+            memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof *s->ranges);
             s->nranges--;
             return;
         }
@@ -370,7 +370,7 @@ static void addr_release(struct gt_sim *s, uint64_t start)
 static void emit(struct gt_sim *s, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,
                  uint64_t stream)
 {
-    if (s->opts.on_segment)
+    if (s->opts.on_segment != NULL)
         s->opts.on_segment(s->opts.cb_ctx, ev, addr, size, stream);
 }
 
@@ -430,11 +430,11 @@ int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, st
     *out = NULL;
     if (conf->backend != GT_CONF_BACKEND_NATIVE)
         return GT_EUNSUPPORTED;
-    struct gt_sim *s = calloc(1, sizeof(*s));
-    if (!s)
+    struct gt_sim *s = calloc(1, sizeof *s);
+    if (s == NULL)
         return GT_ENOMEM;
     s->conf = *conf;
-    if (opts)
+    if (opts != NULL)
         s->opts = *opts;
     s->free_list = GT_SIM_NIL;
     s->device_total = s->opts.device_total   ? s->opts.device_total
@@ -445,7 +445,7 @@ int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, st
     s->st.max_split_size =
         conf->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)conf->max_split_size;
     const char *dbg = getenv("GT_DEBUG");
-    s->check_every_op = s->opts.check_every_op || (dbg && dbg[0] == '2' && dbg[1] == 0);
+    s->check_every_op = s->opts.check_every_op || (dbg != NULL && dbg[0] == '2' && dbg[1] == 0);
     *out = s;
     return 0;
 }
@@ -472,7 +472,7 @@ void gt_sim_set_conf(struct gt_sim *s, const struct gt_conf *conf)
 
 void gt_sim_free_all(struct gt_sim *s)
 {
-    if (!s)
+    if (s == NULL)
         return;
     for (int p = 0; p < 2; p++) {
         for (size_t i = 0; i < s->pools[p].nss; i++) {
@@ -536,7 +536,7 @@ static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
 static void free_block(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_set *set = blocks_of(s, i);
-    if (!set) {
+    if (set == NULL) {
         note_host_failure(s, GT_ENOMEM);
         return;
     }
@@ -626,8 +626,8 @@ static uint32_t xseg_new(struct gt_sim *s, uint64_t stream, int pool)
 {
     if (s->nxs == s->capxs) {
         size_t cap = s->capxs ? s->capxs * 2 : 8;
-        struct xseg *x = realloc(s->xs, cap * sizeof(*x));
-        if (!x)
+        struct xseg *x = realloc(s->xs, cap * sizeof *x);
+        if (x == NULL)
             return GT_SIM_NIL;
         s->xs = x;
         s->capxs = cap;
@@ -681,9 +681,12 @@ static bool has_address_space(const struct gt_sim *s, uint32_t c, uint64_t size)
 static uint32_t find_expandable_block(struct gt_sim *s, uint64_t stream, int pool, uint64_t size)
 {
     struct stream_sets *ss = sets_find(s, pool, stream);
-    const struct gt_sim_set *un = ss ? &ss->unmapped : NULL;
-    for (struct gt_sim_pos k = un ? gt_sim_set_begin(un) : (struct gt_sim_pos){0, 0};
-         un && !gt_sim_set_at_end(un, k); gt_sim_set_next(un, &k)) {
+    const struct gt_sim_set *un = ss != NULL ? &ss->unmapped : NULL;
+    for (struct gt_sim_pos k = un != NULL ? gt_sim_set_begin(un) : (struct gt_sim_pos){
+            0,
+            0,
+         };
+         un != NULL && !gt_sim_set_at_end(un, k); gt_sim_set_next(un, &k)) {
         uint32_t c = gt_sim_set_key(un, k)->blk;
         if (allocatable(s, s->blk[c].prev))
             c = s->blk[c].prev;
@@ -865,8 +868,8 @@ static void release_blocks(struct gt_sim *s, int pool)
     size_t nfree = 0, nun = 0;
     for (size_t si = 0; si < p->nss; si++)
         nfree += p->ss[si].blocks.n;
-    uint32_t *to_unmap = malloc((nfree ? nfree : 1) * sizeof(*to_unmap));
-    if (!to_unmap) {
+    uint32_t *to_unmap = malloc((nfree ? nfree : 1) * sizeof *to_unmap);
+    if (to_unmap == NULL) {
         note_host_failure(s, GT_ENOMEM);
         return;
     }
@@ -916,7 +919,7 @@ static int release_available_cached_blocks(struct gt_sim *s, int pool, uint64_t 
     if (m == GT_CONF_UNLIMITED)
         return 0;
     struct stream_sets *ss = sets_find(s, pool, stream);
-    if (!ss)
+    if (ss == NULL)
         return 0; /* PyTorch: no block of this stream, nothing released */
     struct gt_sim_set *set = &ss->blocks;
     struct gt_sim_key key = {size < m ? m : size, 0, 0};
@@ -1033,7 +1036,7 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
     if (gc_enabled(s))
         p->gc_clock++;
     struct stream_sets *ss = sets_find(s, pool, stream);
-    if (!ss)
+    if (ss == NULL)
         return GT_SIM_NIL;
     struct gt_sim_set *set = &ss->blocks;
     struct gt_sim_key key = {size, 0, 0};
@@ -1154,7 +1157,7 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             r->prev = a;
             r->addr += size;
             r->size -= size;
-            if (s->found_set) {
+            if (s->found_set != NULL) {
                 r->gc_count_base = s->pools[r->pool].gc_clock;
                 struct gt_sim_key k = free_key(s, i);
                 note_host_failure(s, gt_sim_set_replace_at(s->found_set, s->found_pos, &k));
@@ -1171,7 +1174,7 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             i = a;
         }
     }
-    if (s->found_set) {
+    if (s->found_set != NULL) {
         gt_sim_set_erase_at(s->found_set, s->found_pos);
         s->found_set = NULL;
     }
@@ -1195,9 +1198,9 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
 static void check_after_op(struct gt_sim *s)
 {
     if (s->check_every_op && !s->check_msg[0]) {
-        char msg[sizeof(s->check_msg)];
-        if (gt_sim_check(s, msg, sizeof(msg)))
-            memcpy(s->check_msg, msg, sizeof(msg));
+        char msg[sizeof s->check_msg];
+        if (gt_sim_check(s, msg, sizeof msg))
+            memcpy(s->check_msg, msg, sizeof msg);
     }
 }
 
@@ -1335,8 +1338,8 @@ bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h)
      * waits, active, for its events (process_events). */
     if (s->npending == s->cappending) {
         size_t cap = s->cappending ? s->cappending * 2 : 64;
-        uint32_t *v = realloc(s->pending, cap * sizeof(*v));
-        if (!v) {
+        uint32_t *v = realloc(s->pending, cap * sizeof *v);
+        if (v == NULL) {
             free_block(s, h); /* out of host memory: free at once, and say so */
             note_host_failure(s, GT_ENOMEM);
             return false;
@@ -1536,7 +1539,7 @@ static size_t add_stat(struct named_value *v, size_t n, const char *prefix,
     const char *field[4] = {"allocated", "current", "freed", "peak"};
     int64_t val[4] = {st->allocated, st->current, st->freed, st->peak};
     for (int f = 0; f < 4; f++) {
-        snprintf(v[n].name, sizeof(v[n].name), "%s.%s", prefix, field[f]);
+        snprintf(v[n].name, sizeof v[n].name, "%s.%s", prefix, field[f]);
         v[n++].value = val[f];
     }
     return n;
@@ -1562,9 +1565,9 @@ static size_t collect_stats(const struct gt_sim_stats *st, struct named_value *v
     };
     size_t n = 0;
     char prefix[48];
-    for (size_t a = 0; a < sizeof(arrays) / sizeof(arrays[0]); a++) {
+    for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++) {
         for (int p = 0; p < GT_SIM_POOL_TYPES; p++) {
-            snprintf(prefix, sizeof(prefix), "%s.%s", arrays[a].name, k_pool_names[p]);
+            snprintf(prefix, sizeof prefix, "%s.%s", arrays[a].name, k_pool_names[p]);
             n = add_stat(v, n, prefix, &arrays[a].arr[p]);
         }
     }
@@ -1581,11 +1584,11 @@ static size_t collect_stats(const struct gt_sim_stats *st, struct named_value *v
         {"num_ooms", st->num_ooms},
         {"num_sync_all_streams", st->num_sync_all_streams},
     };
-    for (size_t k = 0; k < sizeof(scalars) / sizeof(scalars[0]); k++) {
-        snprintf(v[n].name, sizeof(v[n].name), "%s", scalars[k].name);
+    for (size_t k = 0; k < sizeof scalars / sizeof scalars[0]; k++) {
+        snprintf(v[n].name, sizeof v[n].name, "%s", scalars[k].name);
         v[n++].value = scalars[k].value;
     }
-    qsort(v, n, sizeof(*v), cmp_named);
+    qsort(v, n, sizeof *v, cmp_named);
     return n;
 }
 
@@ -1639,8 +1642,8 @@ void gt_sim_segments(const struct gt_sim *s,
         return;
     /* A segment starts at a block with no prev (cudaMalloc) or at a mapped
      * block whose prev is unmapped or absent (expandable). */
-    uint32_t *heads = malloc((s->nblk ? s->nblk : 1) * sizeof(*heads));
-    if (!heads)
+    uint32_t *heads = malloc((s->nblk ? s->nblk : 1) * sizeof *heads);
+    if (heads == NULL)
         return;
     size_t nh = 0;
     for (uint32_t i = 0; i < s->nblk; i++) {
@@ -1664,7 +1667,7 @@ void gt_sim_segments(const struct gt_sim *s,
             seg.nblocks++;
         }
         fn(ctx, &seg);
-        if (fn_block)
+        if (fn_block != NULL)
             for (uint32_t i = heads[h]; i != GT_SIM_NIL && s->blk[i].mapped; i = s->blk[i].next)
                 fn_block(ctx, s->blk[i].addr, s->blk[i].size, s->blk[i].allocated == BLK_ALLOCATED);
     }
@@ -1701,7 +1704,7 @@ static int check_set(const struct gt_sim *s, const struct gt_sim_set *set, uint6
               (unsigned long long)b->addr);
         CHECK(key->addr == b->addr && key->size == (unmapped ? 0 : b->size),
               "stale key for block at 0x%llx", (unsigned long long)b->addr);
-        if (p) {
+        if (p != NULL) {
             int ordered = p->size < key->size || (p->size == key->size && p->addr < key->addr);
             CHECK(ordered, "free set out of order at entry %zu", k);
         }

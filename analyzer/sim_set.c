@@ -95,12 +95,12 @@ static int cover(struct gt_sim_set *s, size_t c)
         lo = c > slack ? c - slack : 0;
     if (c >= hi)
         hi = c + 1 + slack < GT_SIM_NCLASS ? c + 1 + slack : GT_SIM_NCLASS;
-    struct gt_sim_bucket *v = malloc((hi - lo) * sizeof(*v));
-    if (!v)
+    struct gt_sim_bucket *v = malloc((hi - lo) * sizeof *v);
+    if (v == NULL)
         return GT_ENOMEM;
-    memset(v, 0, (hi - lo) * sizeof(*v));
+    memset(v, 0, (hi - lo) * sizeof *v);
     if (s->nb)
-        memcpy(&v[s->lo - lo], s->b, s->nb * sizeof(*v));
+        memcpy(&v[s->lo - lo], s->b, s->nb * sizeof *v);
     free(s->b);
     s->b = v;
     s->lo = (uint32_t)lo;
@@ -112,8 +112,8 @@ static int bucket_insert_at(struct gt_sim_bucket *b, size_t i, const struct gt_s
 {
     if (b->n == b->cap) {
         uint32_t cap = b->cap ? b->cap * 2 : 4;
-        struct gt_sim_key *v = realloc(b->v, cap * sizeof(*v));
-        if (!v)
+        struct gt_sim_key *v = realloc(b->v, cap * sizeof *v);
+        if (v == NULL)
             return GT_ENOMEM;
         b->v = v;
         b->cap = cap;
@@ -201,7 +201,7 @@ void gt_sim_set_release(struct gt_sim_set *s)
     for (size_t i = 0; i < s->nb; i++)
         free(s->b[i].v);
     free(s->b);
-    memset(s, 0, sizeof(*s));
+    memset(s, 0, sizeof *s);
 }
 
 #define SET_CHECK(cond, ...)                                                                       \

@@ -563,7 +563,7 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
     w->next_seq = 1;
     rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        rc = w->db == NULL ? GT_ENOMEM : writer_fail(w, rc, "cannot open");
+        rc = w->db != NULL ? writer_fail(w, rc, "cannot open") : GT_ENOMEM;
         goto fail;
     }
     /* The rollback journal (the default) keeps the trace one file at rest;
@@ -725,7 +725,7 @@ int gt_trace_append(struct gt_trace_writer *w, const struct gt_event *ev)
 
 int64_t gt_trace_last_seq(const struct gt_trace_writer *w)
 {
-    return w == NULL ? 0 : w->next_seq - 1;
+    return w != NULL ? w->next_seq - 1 : 0;
 }
 
 /* ---- writer: optional tables ------------------------------------------ */
@@ -1152,12 +1152,12 @@ static int add_block_row(struct gt_trace_writer *w, sqlite3_stmt *st,
 
 int gt_trace_add_initial_block(struct gt_trace_writer *w, const struct gt_initial_block *b)
 {
-    return add_block_row(w, w ? w->ins_block : NULL, b, "cannot store an initial block");
+    return add_block_row(w, w != NULL ? w->ins_block : NULL, b, "cannot store an initial block");
 }
 
 int gt_trace_add_final_block(struct gt_trace_writer *w, const struct gt_initial_block *b)
 {
-    return add_block_row(w, w ? w->ins_final : NULL, b, "cannot store a final block");
+    return add_block_row(w, w != NULL ? w->ins_final : NULL, b, "cannot store a final block");
 }
 
 int gt_trace_writer_close(struct gt_trace_writer *w)
@@ -1306,7 +1306,7 @@ static int open_fail(struct gt_trace_reader *r, int rc, bool magic, const char *
     truncation_note(r, note, sizeof note);
     if ((rc & 0xff) == SQLITE_NOTADB && !magic) {
         set_msg(r->errmsg, sizeof r->errmsg, "not an SQLite database%s",
-                r->looks_like ? r->looks_like : "");
+                r->looks_like != NULL ? r->looks_like : "");
         return GT_EFOREIGN;
     }
     /* A generic error while reading the schema ("malformed database
@@ -2184,12 +2184,12 @@ int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, s
 
 int gt_trace_version(const struct gt_trace_reader *r)
 {
-    return r == NULL ? 0 : r->version;
+    return r != NULL ? r->version : 0;
 }
 
 int64_t gt_trace_skipped(const struct gt_trace_reader *r)
 {
-    return r == NULL ? 0 : r->skipped;
+    return r != NULL ? r->skipped : 0;
 }
 
 int gt_trace_rewind(struct gt_trace_reader *r)

@@ -200,7 +200,7 @@ static inline bool get_event(const unsigned char **p, const unsigned char *end,
 #pragma GCC unroll 11
         for (int i = 0; i < GT_BATCH_FIELDS; i++) {
             uint64_t z;
-            if (!(q = varint_unchecked(q, &z)))
+            if ((q = varint_unchecked(q, &z)) == NULL)
                 return false;
             f[i] += unzigzag(z);
         }

@@ -335,9 +335,9 @@ int gt_trace_sql_open(const char *path, sqlite3 **out, char *errbuf, size_t errl
             rc = gt_trace_sql_register(db);
     }
     if (rc != SQLITE_OK) {
-        snprintf(errbuf, errlen, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+        snprintf(errbuf, errlen, "%s", db != NULL ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
-        return db ? GT_ESQL : GT_ENOMEM;
+        return db != NULL ? GT_ESQL : GT_ENOMEM;
     }
     *out = db;
     return GT_OK;

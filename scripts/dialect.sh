@@ -3,8 +3,8 @@
 # object without parentheses), through coccinelle's type-aware rewrites in
 # scripts/cocci/dialect.cocci.
 #   scripts/dialect.sh [--check] [FILE...]
-# Without FILEs: every C file of analyzer/, reports/, cli/ and tracer/ but the
-# ones not converted yet (CONTRIBUTING.md). --check changes nothing and exits 1
+# Without FILEs: every C file of analyzer/, reports/, cli/ and tracer/.
+# --check changes nothing and exits 1
 # naming the files that break a rule; otherwise the files are rewritten and
 # clang-formatted. Needs spatch (Debian's coccinelle package).
 set -euo pipefail
@@ -22,8 +22,7 @@ cd "$root"
 if [ $# -gt 0 ]; then
     files=("$@")
 else
-    mapfile -t files < <(git ls-files 'analyzer/*.c' 'reports/*.c' 'cli/*.c' 'tracer/*.c' |
-        grep -v -E '^analyzer/(sim|sim_set|replay|trace|trace_batch|trace_sql|scenario|scenario_warm)\.c$')
+    mapfile -t files < <(git ls-files 'analyzer/*.c' 'reports/*.c' 'cli/*.c' 'tracer/*.c')
 fi
 bad=()
 for f in "${files[@]}"; do

@@ -29,37 +29,42 @@ static long bounded_len(const unsigned char *p, size_t max)
     return nul != NULL ? (long)(nul - p) : -1;
 }
 
-static int add_frame(struct gt_ring_stacks *s, const struct gt_ring_frame_entry *e, size_t data,
-                     const char **why)
+/* A FRAME entry: `data` (len bytes) holds the file name and the function
+ * name, each NUL-terminated; copied with the lengths measured here, so a
+ * producer that rewrites its region meanwhile cannot lead past the entry. */
+static int add_frame(struct gt_ring_stacks *s, const struct gt_ring_frame_entry *head,
+                     const unsigned char *data, size_t len, const char **why)
 {
-    long flen = bounded_len(e->data, data);
-    long nlen = flen < 0 ? -1 : bounded_len(e->data + flen + 1, data - (size_t)flen - 1);
+    long flen = bounded_len(data, len);
+    long nlen = flen < 0 ? -1 : bounded_len(data + flen + 1, len - (size_t)flen - 1);
     if (nlen < 0) {
         *why = "a frame's names are not NUL-terminated";
         return -1;
     }
     if (reserve((void **)&s->frames, &s->capframes, s->nframes, sizeof *s->frames) != 0)
         return -2;
-    char *f = strdup((const char *)e->data), *n = strdup((const char *)e->data + flen + 1);
+    char *f = strndup((const char *)data, (size_t)flen);
+    char *n = strndup((const char *)data + flen + 1, (size_t)nlen);
     if (f == NULL || n == NULL) {
         free(f);
         free(n);
         return -2;
     }
-    s->frames[s->nframes++] = (struct gt_ring_frame_copy){f, n, e->arg};
+    s->frames[s->nframes++] = (struct gt_ring_frame_copy){f, n, head->arg};
     return 0;
 }
 
-static int add_stack(struct gt_ring_stacks *s, const struct gt_ring_frame_entry *e, size_t data,
-                     const char **why)
+/* A STACK entry: head->arg frame ids, innermost first. */
+static int add_stack(struct gt_ring_stacks *s, const struct gt_ring_frame_entry *head,
+                     const unsigned char *data, size_t len, const char **why)
 {
-    uint32_t depth = e->arg;
-    if (depth == 0 || depth > GT_RING_MAX_DEPTH || (size_t)depth * sizeof(uint32_t) > data) {
+    uint32_t depth = head->arg;
+    if (depth == 0 || depth > GT_RING_MAX_DEPTH || (size_t)depth * sizeof(uint32_t) > len) {
         *why = "a stack's depth does not fit its entry";
         return -1;
     }
     struct gt_ring_stack_copy st = {.depth = depth};
-    memcpy(st.frames, e->data, depth * sizeof(uint32_t));
+    memcpy(st.frames, data, depth * sizeof(uint32_t));
     for (uint32_t k = 0; k < depth; k++)
         if (st.frames[k] == 0 || st.frames[k] > s->nframes) {
             *why = "a stack names a frame not defined before it";
@@ -86,13 +91,13 @@ static int take_entry(struct gt_ring_stacks *s, const unsigned char *region, uin
         *why = "an entry's size is wrong";
         return -1;
     }
-    const struct gt_ring_frame_entry *e = (const void *)(region + s->read);
-    size_t data = head.size - hsize;
+    const unsigned char *data = region + s->read + hsize;
+    size_t len = head.size - hsize;
     int rc;
     if (head.type == GT_RING_FRAME && head.id == s->nframes + 1)
-        rc = add_frame(s, e, data, why);
+        rc = add_frame(s, &head, data, len, why);
     else if (head.type == GT_RING_STACK && head.id == s->nstacks + 1)
-        rc = add_stack(s, e, data, why);
+        rc = add_stack(s, &head, data, len, why);
     else {
         *why = "an entry of an unknown type or out of order";
         rc = -1;

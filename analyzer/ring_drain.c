@@ -785,7 +785,6 @@ static bool probe_step(struct gt_drain *d, int64_t pid, const struct gt_ring_rec
     return true;
 }
 
-/* One published record, copied out of the ring. */
 /* Reads the stacks r's process defined since the last time. A damaged
  * frames region is told once; the events keep coming, without stacks. */
 static void read_stacks(struct gt_drain *d, struct ring *r)
@@ -801,14 +800,16 @@ static void read_stacks(struct gt_drain *d, struct ring *r)
  * (GT_RING_STACK_NO_GIL passes as is); GT_RING_STACK_NONE otherwise. */
 static uint32_t record_stack(struct gt_drain *d, struct ring *r, const struct gt_ring_record *c)
 {
-    if (c->kind != GT_RING_KIND_ALLOC || c->stack == GT_RING_STACK_NONE ||
-        c->stack == GT_RING_STACK_NO_GIL)
-        return c->kind == GT_RING_KIND_ALLOC ? c->stack : GT_RING_STACK_NONE;
+    if (c->kind != GT_RING_KIND_ALLOC)
+        return GT_RING_STACK_NONE;
+    if (c->stack == GT_RING_STACK_NONE || c->stack == GT_RING_STACK_NO_GIL)
+        return c->stack;
     if (c->stack > r->stacks.nstacks)
         read_stacks(d, r);
     return c->stack <= r->stacks.nstacks ? c->stack : GT_RING_STACK_NONE;
 }
 
+/* One published record, copied out of the ring. */
 static int take_record(struct gt_drain *d, struct ring *r, const struct gt_ring_record *c,
                        uint64_t idx)
 {

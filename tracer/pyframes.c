@@ -140,21 +140,38 @@ static void put_name(PyObj *code, const char *name, char *buf, size_t *at)
         py.decref(s);
 }
 
-/* Defines a frame in the ring; its id, or 0 when the region is full. The
- * program's pending exception, if any, is set aside while we ask Python
- * for the names, which could raise (an unencodable file name). */
+/* The program's pending exception, set aside while we call Python code
+ * that could raise (an unencodable file name, memory), then put back with
+ * ours, if any, dropped: the program sees the error state it had. */
+struct py_err {
+    PyObj *type, *value, *tb;
+};
+
+static void err_set_aside(struct py_err *e)
+{
+    py.err_fetch(&e->type, &e->value, &e->tb);
+}
+
+static void err_put_back(struct py_err *e)
+{
+    struct py_err ours;
+    py.err_fetch(&ours.type, &ours.value, &ours.tb);
+    py.decref(ours.type); /* Py_DecRef accepts NULL */
+    py.decref(ours.value);
+    py.decref(ours.tb);
+    py.err_restore(e->type, e->value, e->tb);
+}
+
+/* Defines a frame in the ring; its id, or 0 when the region is full. */
 static uint32_t define_frame(PyObj *code, int line)
 {
     char buf[2 * NAME_MAX_BYTES];
     size_t len = 0;
-    PyObj *type, *value, *tb, *ours[3];
-    py.err_fetch(&type, &value, &tb);
+    struct py_err saved;
+    err_set_aside(&saved);
     put_name(code, "co_filename", buf, &len);
     put_name(code, "co_name", buf, &len);
-    py.err_fetch(&ours[0], &ours[1], &ours[2]); /* what we raised, dropped */
-    for (size_t k = 0; k < 3; k++)
-        py.decref(ours[k]); /* Py_DecRef accepts NULL */
-    py.err_restore(type, value, tb);
+    err_put_back(&saved);
     uint32_t id = g_py_nframes + 1;
     if (gt_ringw_frames_append(g_py_ring, GT_RING_FRAME, id, line > 0 ? (uint32_t)line : 0, buf,
                                len) != 0)
@@ -224,23 +241,19 @@ static uint32_t stack_id(const uint32_t *frames, uint32_t depth)
  * when Python is out of memory. */
 static bool intern_names(void)
 {
-    PyObj *type, *value, *tb, *ours[3];
-    py.err_fetch(&type, &value, &tb);
+    struct py_err saved;
+    err_set_aside(&saved);
     py.f_code = py.f_code != NULL ? py.f_code : py.intern("f_code");
     py.f_back = py.f_code != NULL ? py.intern("f_back") : NULL;
-    py.err_fetch(&ours[0], &ours[1], &ours[2]);
-    for (size_t k = 0; k < 3; k++)
-        py.decref(ours[k]);
-    py.err_restore(type, value, tb);
+    err_put_back(&saved);
     return py.f_back != NULL;
 }
 
 /* Walks the calling thread's frames, innermost first. Returns the depth,
  * 0 when the thread runs no Python code, -1 when a frame could not be
- * defined. The collector is held off for
- * the walk: where Python makes frame objects on demand (3.11) one could
- * start a collection here, and finalizers running inside a CUDA call would
- * change what the program does. */
+ * defined. The collector is held off for the walk: where Python makes frame
+ * objects on demand (3.11) one could start a collection here, and
+ * finalizers running inside a CUDA call would change what the program does. */
 static int walk(uint32_t *frames)
 {
     if ((py.frame_code == NULL || py.frame_back == NULL) && py.f_back == NULL && !intern_names())

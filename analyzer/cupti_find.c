@@ -155,10 +155,16 @@ static bool resolve_command(const char *command, const char *path, char *out, si
     return false;
 }
 
+/* The last component of a path. */
+static const char *base_name(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    return slash != NULL ? slash + 1 : file;
+}
+
 static bool names_python(const char *file)
 {
-    const char *base = strrchr(file, '/');
-    return strncmp(base != NULL ? base + 1 : file, "python", 6) == 0;
+    return strncmp(base_name(file), "python", 6) == 0;
 }
 
 /* The interpreter of script `file` when its #! line names a Python, either
@@ -176,7 +182,7 @@ static bool script_python(const char *file, const char *path, char *out, size_t 
     char *save = NULL, *interp = strtok_r(line + 2, " \t\r\n", &save);
     if (interp == NULL)
         return false;
-    if (strcmp(strrchr(interp, '/') ? strrchr(interp, '/') + 1 : interp, "env") == 0) {
+    if (strcmp(base_name(interp), "env") == 0) {
         char *word;
         while ((word = strtok_r(NULL, " \t\r\n", &save)) != NULL && word[0] == '-')
             ; /* env's own options (-S) */

@@ -16,9 +16,6 @@
 
 #include "gputrace/banned.h"
 
-/* A `record` started by a launcher reads the rank variable it set. */
-static const char *const rank_vars[] = GT_RING_RANK_VARS;
-
 #define MAX_RANK_DIGITS 18 /* fits int64_t whatever the digits */
 
 void gt_record_host(char *buf, size_t len)
@@ -42,14 +39,8 @@ void gt_record_name_from_env(struct gt_record_name *n, char *hostbuf, size_t hos
     memset(n, 0, sizeof *n);
     gt_record_host(hostbuf, hostlen);
     n->host = hostbuf;
-    for (size_t i = 0; i < sizeof rank_vars / sizeof rank_vars[0]; i++) {
-        const char *v = getenv(rank_vars[i]);
-        if (v != NULL && v[0] != '\0') {
-            n->rank_var = rank_vars[i];
-            n->rank = v;
-            break;
-        }
-    }
+    /* A `record` started by a launcher reads the rank variable it set. */
+    n->rank = gt_ring_rank_env(&n->rank_var);
     n->pid = (int64_t)getpid();
 }
 

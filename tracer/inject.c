@@ -163,14 +163,7 @@ static void read_config(struct config *c)
     }
     /* The launcher's rank (torchrun, srun, MPI), not ours: a value we cannot
      * read is no rank. */
-    static const char *const rank_vars[] = GT_RING_RANK_VARS;
-    const char *rank_text = NULL;
-    for (size_t i = 0; rank_text == NULL && i < sizeof rank_vars / sizeof rank_vars[0]; i++) {
-        rank_text = getenv(rank_vars[i]);
-        if (rank_text != NULL && rank_text[0] == '\0')
-            rank_text = NULL;
-    }
-    int64_t rank = parse_u63(rank_text);
+    int64_t rank = parse_u63(gt_ring_rank_env(NULL));
     c->rank = rank >= 0 && rank <= INT32_MAX ? rank : -1;
 }
 

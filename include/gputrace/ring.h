@@ -24,6 +24,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define GT_RING_MAGIC 0x47525447u /* "GTRG" */
 #define GT_RING_VERSION 4         /* 2: the devices table; 3: cupti_path; 4: Python stacks */
@@ -50,6 +51,24 @@
     {                                                                                              \
         "RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"                                 \
     }
+
+/* The launcher's rank as it wrote it: the value of the first of
+ * GT_RING_RANK_VARS that is set and not empty, or NULL; *var (when not NULL)
+ * gets that variable's name. Inline: the injection library links no
+ * gpu-trace code, and both sides must read the rank the same way. */
+static inline const char *gt_ring_rank_env(const char **var)
+{
+    static const char *const names[] = GT_RING_RANK_VARS;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v != NULL && v[0] != '\0') {
+            if (var != NULL)
+                *var = names[i];
+            return v;
+        }
+    }
+    return NULL;
+}
 
 /* Status of the tracer in one process. */
 enum gt_ring_status {

@@ -1,5 +1,5 @@
 /* gpu-trace validate: how well the simulator reproduces a recording that
- * carries the real allocator's decisions (analyzer/validate.c). */
+ * carries the real allocator's decisions (analyzer/diagnose/validate.c). */
 #include "cli_int.h"
 #include "gputrace/err.h"
 #include "gputrace/report.h"

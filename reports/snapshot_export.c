@@ -16,8 +16,7 @@
 #include "gputrace/pkwrite.h"
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
-#include "live_int.h"
-#include "scenario_int.h"
+#include "gputrace/live.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,6 +19,11 @@ command -v spatch >/dev/null 2>&1 || {
     exit 2
 }
 cd "$root"
+# spatch needs every header to know a pointer from an integer: each layer's
+# public include/ folder and the private headers beside its sources.
+incs=()
+while IFS= read -r d; do incs+=(-I "$d"); done < <(
+    find analyzer tracer reports cli -type d -not -path '*/include/gputrace' | sort)
 if [ $# -gt 0 ]; then
     files=("$@")
 else
@@ -27,13 +32,13 @@ fi
 bad=()
 for f in "${files[@]}"; do
     out=$(spatch --very-quiet --recursive-includes --sp-file scripts/cocci/dialect.cocci \
-        -I include -I analyzer -I tracer -I reports -I cli "$f" 2>/dev/null || true)
+        "${incs[@]}" "$f" 2>/dev/null || true)
     [ -z "$out" ] && continue
     if [ "$check" = 1 ]; then
         bad+=("$f")
     else
         spatch --very-quiet --in-place --recursive-includes --sp-file scripts/cocci/dialect.cocci \
-            -I include -I analyzer -I tracer -I reports -I cli "$f" >/dev/null 2>&1
+            "${incs[@]}" "$f" >/dev/null 2>&1
         clang-format -i "$f"
     fi
 done

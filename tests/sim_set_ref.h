@@ -1,4 +1,4 @@
-/* The free set the simulator used before its size classes (analyzer/sim_set.c
+/* The free set the simulator used before its size classes (analyzer/sim/sim_set.c
  * at 041960f): one sorted list of chunks of at most 32 keys. Kept as the
  * reference of the differential test in tests/test_sim_set.c: both must walk
  * the same keys in the same (size, address) order after any sequence of

@@ -1,5 +1,5 @@
 /* Tests of the injection library's ring writer (tracer/ring_writer.c): the
- * producer side of include/gputrace/ring.h. The writer has no CUDA in it, so
+ * producer side of tracer/include/gputrace/ring.h. The writer has no CUDA in it, so
  * it is compiled into this test directly; the CUPTI callback on top of it is
  * tested by tracer/test_callback.c where CUPTI's headers exist. */
 #include "../tracer/ring_writer.c"

@@ -1,4 +1,4 @@
-/* Check suite for the scenario of a trace (analyzer/scenario.c): the card of
+/* Check suite for the scenario of a trace (analyzer/replay/scenario.c): the card of
  * each device and where it comes from, the start state, its preload into a
  * simulator and a replay from it. Small traces are written with the writer
  * API in a private temporary folder. */

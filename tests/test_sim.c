@@ -1,4 +1,4 @@
-/* Check suite for the allocator simulator (analyzer/sim.c): one test per
+/* Check suite for the allocator simulator (analyzer/sim/sim.c): one test per
  * MIRRORS: rule, and the acceptance cases of docs/notes/pytorch-allocator.md §15 that need no CUDA
  * graph, MemPool or record_stream. */
 #include <check.h>

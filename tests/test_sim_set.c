@@ -1,4 +1,4 @@
-/* Check suite for the simulator's free sets (analyzer/sim_set.c): a
+/* Check suite for the simulator's free sets (analyzer/sim/sim_set.c): a
  * differential test against the sorted-chunk set they replaced
  * (tests/sim_set_ref.h). Seeded random sequences of every operation the
  * simulator uses must leave both sets with the same keys in the same order and

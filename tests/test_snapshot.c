@@ -1,5 +1,5 @@
-/* Check suite for the snapshot importer (analyzer/import_snapshot.c) and for
- * validate (analyzer/validate.c): small snapshots the project makes
+/* Check suite for the snapshot importer (analyzer/import/import_snapshot.c) and for
+ * validate (analyzer/diagnose/validate.c): small snapshots the project makes
  * (tests/data/snapshot/make.py) with known start states, and (with
  * --shared, test_shared.h) the real snapshots of the shared data. */
 #include <check.h>

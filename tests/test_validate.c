@@ -1,4 +1,4 @@
-/* Check suite for `validate` (analyzer/validate.c) end to end: real
+/* Check suite for `validate` (analyzer/diagnose/validate.c) end to end: real
  * recordings imported with the real importers and replayed. Pins the
  * results of docs/validation.md, including the explained divergences. */
 #include <check.h>

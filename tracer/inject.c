@@ -2,7 +2,7 @@
  * CUDA_INJECTION64_PATH, which calls InitializeInjection during the first
  * cuInit. It subscribes to the CUPTI callbacks of the memory APIs (docs/notes/cupti.md
  * §2.3) and turns each API exit into one fixed-size record of the process's
- * ring (include/gputrace/ring.h), which `gpu-trace record` drains. Facts
+ * ring (tracer/include/gputrace/ring.h), which `gpu-trace record` drains. Facts
  * only: which records are requests or segments is the launcher's business.
  *
  * A polite guest (docs/notes/conventions.md): configured by GPUTRACE_* variables read

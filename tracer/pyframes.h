@@ -1,5 +1,5 @@
 /* The Python stack of an allocation, for the ALLOC records of a process
- * that runs Python (include/gputrace/ring.h, "Python stacks").
+ * that runs Python (tracer/include/gputrace/ring.h, "Python stacks").
  *
  * CPython's public C API is found in the process at run time (dlsym: the
  * library links no libpython, and a process without Python costs one

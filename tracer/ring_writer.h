@@ -1,4 +1,4 @@
-/* The producer side of the shared-memory ring of include/gputrace/ring.h, as
+/* The producer side of the shared-memory ring of tracer/include/gputrace/ring.h, as
  * the injection library uses it. No CUDA or CUPTI here: the writer is tested
  * on machines without a GPU by tests/test_inject.c, which compiles
  * ring_writer.c into itself.

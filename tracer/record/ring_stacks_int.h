@@ -1,5 +1,5 @@
 /* The Python stacks one traced process defined in its ring's frames region
- * (include/gputrace/ring.h, "Python stacks"), copied out by the drain so
+ * (tracer/include/gputrace/ring.h, "Python stacks"), copied out by the drain so
  * that they outlive the mapping. The region is written by a process we do
  * not trust to be well-formed (it may have died mid-entry, or the file may
  * be damaged): every entry is checked before it is used, and a bad one

@@ -1,7 +1,7 @@
 /* Shared by the replays that follow real addresses (validate, inspect): the
  * live allocations of a trace by (device, address). */
-#ifndef GPUTRACE_LIVE_INT_H
-#define GPUTRACE_LIVE_INT_H
+#ifndef GPUTRACE_LIVE_H
+#define GPUTRACE_LIVE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -117,4 +117,14 @@ const char *gt_scenario_start_words(const struct gt_scenario_device *d);
  * expandable VA reservation divide. */
 struct gt_sim_options gt_scenario_sim_options(const struct gt_scenario_device *d);
 
+/* gt_scenario_each_event: calls fn for every event r reads from where it
+ * stands, with the event's index counted from there, until fn returns
+ * non-zero (returned as it is) or the trace ends; *count (may be NULL)
+ * gets the number of events read. Both passes over a trace read through
+ * it, so they stop at the same damage. 0, GT_ENOMEM, fn's error, or an
+ * error of the reader (errbuf says which). */
+int gt_scenario_each_event(struct gt_trace_reader *r,
+                           int (*fn)(void *ctx, const struct gt_event *ev, int64_t index),
+                           void *ctx, int64_t *count, char *errbuf, size_t errlen);
+
 #endif

@@ -1,5 +1,5 @@
-/* Private structures of the allocator simulator (analyzer/sim.c), shared with
- * its ordered-set helper (analyzer/sim_set.c). */
+/* Private structures of the allocator simulator (analyzer/sim/sim.c), shared with
+ * its ordered-set helper (analyzer/sim/sim_set.c). */
 #ifndef GPUTRACE_SIM_INT_H
 #define GPUTRACE_SIM_INT_H
 

@@ -11,7 +11,7 @@
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
-#include "live_int.h"
+#include "gputrace/live.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -33,7 +33,7 @@ static uint64_t replace_bytes(uint64_t total, uint64_t old, uint64_t bytes)
 
 /* ---- live bytes by (device, address) ------------------------------------ */
 
-/* The bytes of each live allocation, in the one address map (live_int.h;
+/* The bytes of each live allocation, in the one address map (gputrace/live.h;
  * the bytes in its requested field). */
 
 /* Sets the bytes of (device, addr); *old gets the previous value (0 if it

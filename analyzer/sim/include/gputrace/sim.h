@@ -1,6 +1,6 @@
 /* A simulation of one device's PyTorch CUDA caching allocator
  * (c10/cuda/CUDACachingAllocator.cpp, DeviceCachingAllocator), driven one
- * request at a time. Every rule in analyzer/sim.c carries a MIRRORS: tag naming
+ * request at a time. Every rule in analyzer/sim/sim.c carries a MIRRORS: tag naming
  * the PyTorch function or constant it reproduces;
  * docs/notes/pytorch-allocator.md §1-§11 and §18 describe them.
  *

@@ -18,7 +18,7 @@
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
 #include "ring_stacks_int.h"
-#include "live_int.h"
+#include "gputrace/live.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -9,7 +9,7 @@
 #include "gputrace/replay.h"
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
-#include "live_int.h"
+#include "gputrace/live.h"
 #include "gputrace/banned.h"
 
 #define READ_EVENTS 4096

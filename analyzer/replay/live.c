@@ -1,9 +1,9 @@
-/* Live allocations by address, and start-state preloading (live_int.h). */
+/* Live allocations by address, and start-state preloading (gputrace/live.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gputrace/err.h"
-#include "live_int.h"
+#include "gputrace/live.h"
 #include "gputrace/banned.h"
 
 static size_t home_of(uint64_t addr, int32_t device, size_t cap)

@@ -36,7 +36,7 @@
 
 #include "gputrace/err.h"
 #include "gputrace/units.h"
-#include "live_int.h"
+#include "gputrace/live.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #include "gputrace/err.h"
 #include "gputrace/inspect.h"
 #include "gputrace/trace.h"
-#include "live_int.h"
+#include "gputrace/live.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -13,7 +13,7 @@
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
 #include "gputrace/validate.h"
-#include "live_int.h"
+#include "gputrace/live.h"
 #include "gputrace/banned.h"
 
 #define READ_EVENTS 4096

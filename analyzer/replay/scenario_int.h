@@ -23,16 +23,6 @@ struct gt_block_list {
  * is unchanged then). */
 int gt_scenario_keep_block(void *ctx, const struct gt_initial_block *b);
 
-/* gt_scenario_each_event: calls fn for every event r reads from where it
- * stands, with the event's index counted from there, until fn returns
- * non-zero (returned as it is) or the trace ends; *count (may be NULL)
- * gets the number of events read. Both passes over a trace read through
- * it, so they stop at the same damage. 0, GT_ENOMEM, fn's error, or an
- * error of the reader (errbuf says which). */
-int gt_scenario_each_event(struct gt_trace_reader *r,
-                           int (*fn)(void *ctx, const struct gt_event *ev, int64_t index),
-                           void *ctx, int64_t *count, char *errbuf, size_t errlen);
-
 /* gt_scenario_warm_start: for every device of s without a recorded start
  * state whose first request carries totals (a profiler trace), appends to
  * s->blocks the start state those totals and the window's frees imply and

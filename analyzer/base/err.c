@@ -4,15 +4,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+int gt_verrf(char *buf, size_t len, int rc, const char *fmt, va_list ap)
+{
+    if (buf != NULL && len > 0)
+        vsnprintf(buf, len, fmt, ap);
+    return rc;
+}
+
 int gt_errf(char *buf, size_t len, int rc, const char *fmt, ...)
 {
     va_list ap;
 
-    if (buf != NULL && len > 0) {
-        va_start(ap, fmt);
-        vsnprintf(buf, len, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    gt_verrf(buf, len, rc, fmt, ap);
+    va_end(ap);
     return rc;
 }
 

@@ -43,9 +43,8 @@ static int fail(struct gt_gzfile *f, int err, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    f->err = gt_verrf(f->msg, sizeof f->msg, err, fmt, ap);
     va_end(ap);
-    f->err = err;
     return err;
 }
 

@@ -97,7 +97,7 @@ static int fail(struct gt_json_reader *r, uint64_t at, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    gt_verrf(what, sizeof what, GT_ECORRUPT, fmt, ap);
     va_end(ap);
     snprintf(r->msg, sizeof r->msg, "invalid JSON at byte %llu: %s", (unsigned long long)at, what);
     r->err = GT_ECORRUPT;

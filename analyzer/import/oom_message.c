@@ -433,7 +433,7 @@ static void why(struct gt_oom_message *m, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(m->why, sizeof m->why, fmt, ap);
+    gt_verrf(m->why, sizeof m->why, GT_OK, fmt, ap);
     va_end(ap);
 }
 

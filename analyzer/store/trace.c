@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -213,20 +212,6 @@ struct gt_trace_reader {
     char errmsg[ERRMSG_LEN];
 };
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (buf == NULL || len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
 /* Maps a SQLite result code to a GT_E* code for a file that already passed
  * validation: NOTADB then means the header was damaged after open. */
 static int map_sqlite(int rc)
@@ -297,7 +282,7 @@ static int writer_fail(struct gt_trace_writer *w, int rc, const char *what)
         err = GT_ESQL;
     if (w->err == GT_OK) {
         w->err = err;
-        set_msg(w->errmsg, sizeof w->errmsg, "%s: %s", what, sqlite3_errmsg(w->db));
+        gt_errf(w->errmsg, sizeof w->errmsg, GT_OK, "%s: %s", what, sqlite3_errmsg(w->db));
     }
     return w->err;
 }
@@ -516,20 +501,20 @@ static int create_file(const char *path, char *errbuf, size_t errlen)
     if (fd < 0) {
         int e = errno;
         if (e == EEXIST)
-            set_msg(errbuf, errlen, "'%s' already exists; gpu-trace never overwrites a trace",
-                    path);
+            gt_errf(errbuf, errlen, GT_OK,
+                    "'%s' already exists; gpu-trace never overwrites a trace", path);
         else
-            set_msg(errbuf, errlen, "cannot create '%s': %s", path, strerror(e));
+            gt_errf(errbuf, errlen, GT_OK, "cannot create '%s': %s", path, strerror(e));
         return e == ENOENT ? GT_ENOENT : GT_EIO;
     }
     if (fchmod(fd, 0600) != 0) {
-        set_msg(errbuf, errlen, "cannot set the mode of '%s': %s", path, strerror(errno));
+        gt_errf(errbuf, errlen, GT_OK, "cannot set the mode of '%s': %s", path, strerror(errno));
         close(fd);
         unlink(path);
         return GT_EIO;
     }
     if (close(fd) != 0) {
-        set_msg(errbuf, errlen, "cannot create '%s': %s", path, strerror(errno));
+        gt_errf(errbuf, errlen, GT_OK, "cannot create '%s': %s", path, strerror(errno));
         unlink(path);
         return GT_EIO;
     }
@@ -544,7 +529,7 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL) {
-        set_msg(errbuf, errlen, "no path given");
+        gt_errf(errbuf, errlen, GT_OK, "no path given");
         return GT_EINVAL;
     }
     if ((rc = create_file(path, errbuf, errlen)) != GT_OK)
@@ -555,7 +540,7 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
         w = NULL;
     }
     if (w == NULL) {
-        set_msg(errbuf, errlen, "out of memory");
+        gt_errf(errbuf, errlen, GT_OK, "out of memory");
         unlink(path);
         return GT_ENOMEM;
     }
@@ -637,7 +622,7 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
     return GT_OK;
 
 fail:
-    set_msg(errbuf, errlen, "%s", w->errmsg[0] != '\0' ? w->errmsg : "out of memory");
+    gt_errf(errbuf, errlen, GT_OK, "%s", w->errmsg[0] != '\0' ? w->errmsg : "out of memory");
     writer_destroy(w);
     unlink(path);
     return rc;
@@ -738,7 +723,7 @@ static int writer_oom(struct gt_trace_writer *w)
 {
     if (w->err == GT_OK) {
         w->err = GT_ENOMEM;
-        set_msg(w->errmsg, sizeof w->errmsg, "out of memory");
+        gt_errf(w->errmsg, sizeof w->errmsg, GT_OK, "out of memory");
     }
     return w->err;
 }
@@ -1228,12 +1213,12 @@ static int read_header(struct gt_trace_reader *r, bool *magic)
     memset(h, 0, sizeof h);
     if (sqlite3_file_control(r->db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) != SQLITE_OK ||
         fp == NULL || fp->pMethods == NULL) {
-        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: no file handle");
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "cannot open: no file handle");
         return GT_EIO;
     }
     int rc = got > 0 ? fp->pMethods->xRead(fp, h, (int)got, 0) : SQLITE_OK;
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
-        set_msg(r->errmsg, sizeof r->errmsg, "cannot read: %s", sqlite3_errstr(rc));
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "cannot read: %s", sqlite3_errstr(rc));
         return GT_EIO;
     }
     if (got == sizeof h) {
@@ -1287,11 +1272,11 @@ static void truncation_note(const struct gt_trace_reader *r, char *buf, size_t l
     /* A hot journal is not a cut: the file is whole once it is rolled back,
      * which a read-only connection cannot do. */
     if (r->hot_journal)
-        set_msg(buf, len,
+        gt_errf(buf, len, GT_OK,
                 " (a writer died mid-commit: open the file once with sqlite3 to roll back its"
                 " -journal)");
     else if (r->header_bytes > r->file_bytes)
-        set_msg(buf, len, " (the file has %llu of its %llu bytes: truncated)",
+        gt_errf(buf, len, GT_OK, " (the file has %llu of its %llu bytes: truncated)",
                 (unsigned long long)r->file_bytes, (unsigned long long)r->header_bytes);
 }
 
@@ -1305,7 +1290,7 @@ static int open_fail(struct gt_trace_reader *r, int rc, bool magic, const char *
 
     truncation_note(r, note, sizeof note);
     if ((rc & 0xff) == SQLITE_NOTADB && !magic) {
-        set_msg(r->errmsg, sizeof r->errmsg, "not an SQLite database%s",
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "not an SQLite database%s",
                 r->looks_like != NULL ? r->looks_like : "");
         return GT_EFOREIGN;
     }
@@ -1313,7 +1298,7 @@ static int open_fail(struct gt_trace_reader *r, int rc, bool magic, const char *
      * schema") is damage too: the ids already said this is a trace. */
     if (err == GT_ESQL)
         err = GT_ECORRUPT;
-    set_msg(r->errmsg, sizeof r->errmsg, "%s: %s%s", what, sqlite3_errmsg(r->db), note);
+    gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "%s: %s%s", what, sqlite3_errmsg(r->db), note);
     return err;
 }
 
@@ -1366,7 +1351,7 @@ static int check_table(struct gt_trace_reader *r, const struct table_spec *t, bo
     if (rc != SQLITE_DONE)
         return open_fail(r, rc, magic, "cannot read the schema");
     if (!found) {
-        set_msg(r->errmsg, sizeof r->errmsg, "table '%s' is missing", t->name);
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "table '%s' is missing", t->name);
         return GT_ECORRUPT;
     }
 
@@ -1392,12 +1377,13 @@ static int check_table(struct gt_trace_reader *r, const struct table_spec *t, bo
         if (rc != SQLITE_DONE)
             return open_fail(r, rc, magic, "cannot read the schema");
         if (!have) {
-            set_msg(r->errmsg, sizeof r->errmsg, "table '%s' has no column '%s'", t->name, *c);
+            gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "table '%s' has no column '%s'", t->name,
+                    *c);
             return GT_ECORRUPT;
         }
         if (c == t->columns && (t->columns == event_columns || t->columns == batch_columns) &&
             !key) {
-            set_msg(r->errmsg, sizeof r->errmsg,
+            gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
                     "table '%s' column '%s' is not its INTEGER PRIMARY KEY", t->name, *c);
             return GT_ECORRUPT;
         }
@@ -1414,7 +1400,8 @@ static int check_ids(struct gt_trace_reader *r, bool magic)
     if (rc != SQLITE_OK)
         return open_fail(r, rc, magic, "cannot read the file ids");
     if (app_id != GT_SCHEMA_APPLICATION_ID) {
-        set_msg(r->errmsg, sizeof r->errmsg, "application_id is 0x%llx, not gpu-trace's 0x%x",
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
+                "application_id is 0x%llx, not gpu-trace's 0x%x",
                 (unsigned long long)(uint32_t)app_id, (unsigned)GT_SCHEMA_APPLICATION_ID);
         return GT_EFOREIGN;
     }
@@ -1422,7 +1409,7 @@ static int check_ids(struct gt_trace_reader *r, bool magic)
     if (rc != SQLITE_OK)
         return open_fail(r, rc, magic, "cannot read the file ids");
     if (version > GT_SCHEMA_VERSION) {
-        set_msg(r->errmsg, sizeof r->errmsg,
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
                 "trace format version %lld is newer than this gpu-trace reads (%d)",
                 (long long)version, GT_SCHEMA_VERSION);
         return GT_ENEWER;
@@ -1430,7 +1417,7 @@ static int check_ids(struct gt_trace_reader *r, bool magic)
     /* Our writer sets both ids in one transaction, so version 0 (or a
      * negative one) with our application_id is a damaged header. */
     if (version < 1) {
-        set_msg(r->errmsg, sizeof r->errmsg,
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
                 "trace format version is %lld; a gpu-trace file has 1 to %d", (long long)version,
                 GT_SCHEMA_VERSION);
         return GT_ECORRUPT;
@@ -1457,7 +1444,7 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
     if ((rc = gt_files_check_input(path, r->errmsg, sizeof r->errmsg)) != GT_OK)
         return rc;
     if (stat(path, &sb) != 0) {
-        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: %s", strerror(errno));
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "cannot open: %s", strerror(errno));
         return GT_EIO;
     }
     r->file_bytes = (uint64_t)sb.st_size;
@@ -1470,19 +1457,20 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
     if (rc != SQLITE_OK) {
         if (r->db == NULL)
             return GT_ENOMEM;
-        set_msg(r->errmsg, sizeof r->errmsg, "cannot open: %s", sqlite3_errmsg(r->db));
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "cannot open: %s", sqlite3_errmsg(r->db));
         return (rc & 0xff) == SQLITE_CANTOPEN && access(path, F_OK) != 0 ? GT_ENOENT : GT_EIO;
     }
     if ((rc = read_header(r, &magic)) != GT_OK)
         return rc;
     if (magic && r->file_bytes < SQLITE_HEADER_LEN) {
-        set_msg(r->errmsg, sizeof r->errmsg, "the SQLite header is cut short (%llu of %d bytes)",
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
+                "the SQLite header is cut short (%llu of %d bytes)",
                 (unsigned long long)r->file_bytes, SQLITE_HEADER_LEN);
         return GT_ECORRUPT;
     }
     if (r->file_bytes == 0) {
         /* SQLite would call an empty file an empty database. */
-        set_msg(r->errmsg, sizeof r->errmsg, "the file is empty");
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "the file is empty");
         return GT_EFOREIGN;
     }
 #ifdef SQLITE_DBCONFIG_TRUSTED_SCHEMA
@@ -1544,12 +1532,12 @@ int gt_trace_open(const char *path, struct gt_trace_reader **out, char *errbuf, 
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL) {
-        set_msg(errbuf, errlen, "no path given");
+        gt_errf(errbuf, errlen, GT_OK, "no path given");
         return GT_EINVAL;
     }
     r = calloc(1, sizeof *r);
     if (r == NULL) {
-        set_msg(errbuf, errlen, "out of memory");
+        gt_errf(errbuf, errlen, GT_OK, "out of memory");
         return GT_ENOMEM;
     }
     rc = reader_setup(r, path);
@@ -1558,10 +1546,10 @@ int gt_trace_open(const char *path, struct gt_trace_reader **out, char *errbuf, 
         char note[96];
         size_t used = strlen(r->errmsg);
         truncation_note(r, note, sizeof note);
-        set_msg(r->errmsg + used, sizeof r->errmsg - used, "%s", note);
+        gt_errf(r->errmsg + used, sizeof r->errmsg - used, GT_OK, "%s", note);
     }
     if (rc != GT_OK) {
-        set_msg(errbuf, errlen, "%s", r->errmsg[0] != '\0' ? r->errmsg : "out of memory");
+        gt_errf(errbuf, errlen, GT_OK, "%s", r->errmsg[0] != '\0' ? r->errmsg : "out of memory");
         gt_trace_close(r);
         return rc;
     }
@@ -1602,7 +1590,7 @@ static int reader_fail(struct gt_trace_reader *r, int rc, const char *what)
     if (err == GT_OK)
         err = GT_ESQL;
     truncation_note(r, note, sizeof note);
-    set_msg(r->errmsg, sizeof r->errmsg, "%s: %s%s", what, sqlite3_errmsg(r->db), note);
+    gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "%s: %s%s", what, sqlite3_errmsg(r->db), note);
     return err;
 }
 
@@ -1641,7 +1629,7 @@ int gt_trace_meta(struct gt_trace_reader *r, const char *key, char *buf, size_t 
         const unsigned char *text = sqlite3_column_text(st, 0);
         rc = copy_text(text, sqlite3_column_bytes(st, 0), buf, len);
     } else if (rc == SQLITE_DONE) {
-        set_msg(r->errmsg, sizeof r->errmsg, "no metadata key '%s'", key);
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "no metadata key '%s'", key);
         rc = GT_ENOENT;
     } else {
         rc = reader_fail(r, rc, "cannot read metadata");
@@ -1669,7 +1657,7 @@ int gt_trace_device(struct gt_trace_reader *r, int32_t device, char *name, size_
         if (total_memory != NULL)
             *total_memory = u64_from_i64(sqlite3_column_int64(st, 1));
     } else if (rc == SQLITE_DONE) {
-        set_msg(r->errmsg, sizeof r->errmsg, "no device %d in the trace", (int)device);
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "no device %d in the trace", (int)device);
         rc = GT_ENOENT;
     } else {
         rc = reader_fail(r, rc, "cannot read devices");
@@ -1795,8 +1783,8 @@ static int opt_begin(struct gt_trace_reader *r, struct opt_query *q,
 
     *run = false;
     if (q->busy) {
-        set_msg(r->errmsg, sizeof r->errmsg, "a query on '%s' was started from its own callback",
-                tables[0].name);
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
+                "a query on '%s' was started from its own callback", tables[0].name);
         return GT_EINVAL;
     }
     if ((rc = opt_prepare(r, q, tables, ntables, sql)) != GT_OK)
@@ -1899,14 +1887,14 @@ int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,
         /* The type first: fetching a value may convert it. */
         if (sqlite3_column_type(q->st, 0) != SQLITE_INTEGER ||
             sqlite3_column_int64(q->st, 0) != (int64_t)depth) {
-            set_msg(r->errmsg, sizeof r->errmsg,
+            gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
                     "the stack of event %lld has no frame at depth %zu (stack %lld)",
                     (long long)seq, depth, (long long)sqlite3_column_int64(q->st, 4));
             rc = GT_ECORRUPT;
             break;
         }
         if (sqlite3_column_type(q->st, 6) == SQLITE_NULL) {
-            set_msg(r->errmsg, sizeof r->errmsg,
+            gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
                     "stack %lld refers to frame %lld, which is not in table 'frames'",
                     (long long)sqlite3_column_int64(q->st, 4),
                     (long long)sqlite3_column_int64(q->st, 5));
@@ -1917,7 +1905,7 @@ int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,
         f.line = sqlite3_column_int64(q->st, 2);
         f.name = column_str(q->st, 3);
         if (f.filename == NULL || f.name == NULL) {
-            set_msg(r->errmsg, sizeof r->errmsg, "out of memory");
+            gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "out of memory");
             rc = GT_ENOMEM;
             break;
         }
@@ -2029,7 +2017,7 @@ static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap,
             if (seq <= r->last_seq) {
                 char note[96];
                 truncation_note(r, note, sizeof note);
-                set_msg(r->errmsg, sizeof r->errmsg,
+                gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
                         "events after seq %lld cannot be read: seq %lld comes out of order (the "
                         "events table is damaged)%s",
                         (long long)r->last_seq, (long long)seq, note);
@@ -2094,7 +2082,7 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
         gt_batch_decode(first, n, sum, data, (size_t)len, r->cur, &why) != GT_OK) {
         char note[96];
         truncation_note(r, note, sizeof note);
-        set_msg(r->errmsg, sizeof r->errmsg,
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
                 "events after seq %lld cannot be read: the batch at seq %lld is damaged (%s)%s",
                 (long long)r->last_seq, (long long)first,
                 first <= r->last_seq      ? "it overlaps the batch before it"
@@ -2122,7 +2110,7 @@ static int batch_end(struct gt_trace_reader *r)
         gt_units_parse_u64(text, INT64_MAX, &expected) != GT_OK || (int64_t)expected <= r->last_seq)
         return GT_OK;
     truncation_note(r, note, sizeof note);
-    set_msg(r->errmsg, sizeof r->errmsg,
+    gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
             "events after seq %lld are missing: the trace holds %lld events%s",
             (long long)r->last_seq, (long long)expected, note);
     return GT_ECORRUPT;

@@ -143,9 +143,8 @@ static void set_err(struct gt_drain *d, int rc, const char *fmt, ...)
 
     if (d->err != GT_OK)
         return;
-    d->err = rc;
     va_start(ap, fmt);
-    vsnprintf(d->errmsg, sizeof d->errmsg, fmt, ap);
+    d->err = gt_verrf(d->errmsg, sizeof d->errmsg, rc, fmt, ap);
     va_end(ap);
 }
 
@@ -159,7 +158,7 @@ static void notify(struct gt_drain *d, const char *fmt, ...)
     if (d->opts.notify == NULL)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gt_verrf(msg, sizeof msg, GT_OK, fmt, ap);
     va_end(ap);
     d->opts.notify(d->opts.notify_ctx, msg);
 }

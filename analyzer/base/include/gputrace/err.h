@@ -6,6 +6,7 @@
 #ifndef GPUTRACE_ERR_H
 #define GPUTRACE_ERR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum {
@@ -33,5 +34,10 @@ const char *gt_strerror(int err);
  * own buffer to it with a macro. */
 int gt_errf(char *buf, size_t len, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* gt_verrf: gt_errf for a caller that is variadic itself (a module's
+ * sticky error, a message with a prefix), so that they format through the
+ * same code. */
+int gt_verrf(char *buf, size_t len, int rc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -8,6 +8,7 @@
  * images are copied into the output folder with O_NOFOLLOW, so a planted
  * symlink cannot redirect the write. */
 #include "gputrace/plot.h"
+#include "gputrace/array.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/files.h"
@@ -911,21 +912,6 @@ struct seg_map {
     size_t nblks, capblks;
 };
 
-/* Makes room for one more element; NULL (p untouched) when out of memory. */
-static void *grow(void *p, size_t *cap, size_t n, size_t size)
-{
-    size_t want;
-    void *q;
-
-    if (n < *cap)
-        return p;
-    want = *cap ? *cap * 2 : 64;
-    q = realloc(p, want * size);
-    if (q != NULL)
-        *cap = want;
-    return q;
-}
-
 static void seg_on_segment(void *ctx, const struct gt_sim_segment_info *seg)
 {
     struct seg_map *m = ctx;
@@ -934,7 +920,7 @@ static void seg_on_segment(void *ctx, const struct gt_sim_segment_info *seg)
 
     if (m->nomem)
         return;
-    grown = grow(m->segs, &m->capsegs, m->nsegs, sizeof *m->segs);
+    grown = gt_array_grow(m->segs, &m->capsegs, m->nsegs, sizeof *m->segs);
     if (grown == NULL) {
         m->nomem = true;
         return;
@@ -952,7 +938,7 @@ static void seg_on_block(void *ctx, uint64_t addr, uint64_t size, bool allocated
 
     if (m->nomem || m->nsegs == 0)
         return;
-    grown = grow(m->blks, &m->capblks, m->nblks, sizeof *m->blks);
+    grown = gt_array_grow(m->blks, &m->capblks, m->nblks, sizeof *m->blks);
     if (grown == NULL) {
         m->nomem = true;
         return;

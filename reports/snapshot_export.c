@@ -10,6 +10,7 @@
  * free_completed carry the bytes asked, a segment event the segment's
  * bytes, an oom the rounded request. */
 #include "gputrace/export.h"
+#include "gputrace/array.h"
 #include "gputrace/err.h"
 #include "gputrace/files.h"
 #include "gputrace/inspect.h"
@@ -65,17 +66,6 @@ struct exporter {
     char *errbuf;
     size_t errlen;
 };
-
-static void *grow(void *p, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return p;
-    size_t c = *cap ? *cap * 2 : 64;
-    void *q = realloc(p, c * size);
-    if (q != NULL)
-        *cap = c;
-    return q;
-}
 
 /* ------------------------------------------------------------ frames */
 
@@ -188,7 +178,7 @@ static void segment_open(struct exporter *x, int32_t device, uint64_t addr, uint
 static void segment_block(struct exporter *x, uint64_t addr, uint64_t size, uint64_t requested,
                           int64_t seq, const char *state)
 {
-    struct out_block *b = grow(x->blocks, &x->cap_blocks, x->nblocks, sizeof *b);
+    struct out_block *b = gt_array_grow(x->blocks, &x->cap_blocks, x->nblocks, sizeof *b);
     if (b == NULL) {
         x->rc = x->rc ? x->rc : GT_ENOMEM;
         return;
@@ -425,7 +415,7 @@ static void hold_segment(void *ctx, int32_t device, enum gt_sim_seg_event ev, ui
     struct exporter *x = ctx;
     if (device != x->device || x->rc)
         return;
-    struct held_segment *h = grow(x->held, &x->cap_held, x->nheld, sizeof *h);
+    struct held_segment *h = gt_array_grow(x->held, &x->cap_held, x->nheld, sizeof *h);
     if (h == NULL) {
         x->rc = GT_ENOMEM;
         return;

@@ -2,6 +2,7 @@
  * to find the peak of each device, one to stop there and group the live
  * allocations by the call stack of the event that made each. */
 #include "gputrace/peak.h"
+#include "gputrace/array.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/inspect.h"
@@ -72,16 +73,12 @@ static void keep_live(void *ctx, const struct gt_inspect_alloc *a)
 
     if (ls->rc != 0)
         return;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        struct gt_inspect_alloc *v = realloc(l->v, cap * sizeof *v);
-        if (v == NULL) {
-            ls->rc = GT_ENOMEM;
-            return;
-        }
-        l->v = v;
-        l->cap = cap;
+    struct gt_inspect_alloc *v = gt_array_grow(l->v, &l->cap, l->n, sizeof *v);
+    if (v == NULL) {
+        ls->rc = GT_ENOMEM;
+        return;
     }
+    l->v = v;
     l->v[l->n++] = *a;
 }
 

@@ -15,6 +15,7 @@
  * a bad event would give wrong answers without saying so. Where a key is
  * repeated, the last one counts, as in Python's json module. */
 #include "gputrace/files.h"
+#include "gputrace/array.h"
 #include "gputrace/import.h"
 #include "gputrace/err.h"
 #include "gputrace/gzfile.h"
@@ -347,16 +348,12 @@ static bool selected(const struct raw_event *ev)
 
 static int keep_event(struct importer *im, const struct chrome_event *ce)
 {
-    if (im->nevents == im->cap) {
-        size_t cap = im->cap != 0 ? im->cap * 2 : 1024;
-        struct chrome_event *grown = realloc(im->events, cap * sizeof *grown);
-        if (grown == NULL) {
-            fail_msg(im, "out of memory");
-            return GT_ENOMEM;
-        }
-        im->events = grown;
-        im->cap = cap;
+    struct chrome_event *grown = gt_array_grow(im->events, &im->cap, im->nevents, sizeof *grown);
+    if (grown == NULL) {
+        fail_msg(im, "out of memory");
+        return GT_ENOMEM;
     }
+    im->events = grown;
     im->events[im->nevents++] = *ce;
     return GT_OK;
 }
@@ -502,17 +499,14 @@ static int keep_device(struct importer *im, struct raw_device *d)
     if (d->memory.kind == FIELD_NUMBER && d->memory.num.kind != GT_JSON_REAL &&
         d->memory.num.kind != GT_JSON_BIG && d->memory.num.u > 0)
         cd.memory = d->memory.num.u;
-    if (im->nprops == im->props_cap) {
-        size_t cap = im->props_cap != 0 ? im->props_cap * 2 : 8;
-        struct chrome_device *grown = realloc(im->props, cap * sizeof *grown);
-        if (grown == NULL) {
-            free(cd.name);
-            fail_msg(im, "out of memory");
-            return GT_ENOMEM;
-        }
-        im->props = grown;
-        im->props_cap = cap;
+    struct chrome_device *grown =
+        gt_array_grow(im->props, &im->props_cap, im->nprops, sizeof *grown);
+    if (grown == NULL) {
+        free(cd.name);
+        fail_msg(im, "out of memory");
+        return GT_ENOMEM;
     }
+    im->props = grown;
     im->props[im->nprops++] = cd;
     return GT_OK;
 }

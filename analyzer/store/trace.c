@@ -21,6 +21,7 @@
  * a damaged batch is an error naming its seq, and a truncated file still
  * yields the events that lie before the damage. */
 #include "gputrace/trace.h"
+#include "gputrace/array.h"
 #include "trace_int.h"
 #include "gputrace/err.h"
 #include "gputrace/files.h"
@@ -771,24 +772,6 @@ static void *arena_alloc(struct arena_block **arena, size_t n, size_t align)
     return b->data;
 }
 
-/* items, or a copy with room for one more element when count == *cap
- * (*cap doubles); NULL, with items untouched, when memory runs out. */
-static void *grow_array(void *items, size_t *cap, size_t count, size_t elem)
-{
-    size_t ncap;
-    void *p;
-
-    if (count < *cap)
-        return items;
-    ncap = *cap == 0 ? 256 : *cap * 2;
-    if (ncap < *cap || ncap > SIZE_MAX / elem)
-        return NULL;
-    p = realloc(items, ncap * elem);
-    if (p != NULL)
-        *cap = ncap;
-    return p;
-}
-
 /* The hash of stack contents. A 40-frame stack is about 3 KB of strings,
  * hashed once per event, so the hash goes a word at a time in two
  * independent lanes: the multiplies of one lane overlap with the other's.
@@ -962,7 +945,7 @@ static int frame_id(struct gt_trace_writer *w, const struct gt_frame *f,
         }
     }
     /* Memory first: once the row is in, recording it cannot fail. */
-    if ((frames = grow_array(w->frames, &w->frames_cap, w->nframes, sizeof *frames)) == NULL)
+    if ((frames = gt_array_grow(w->frames, &w->frames_cap, w->nframes, sizeof *frames)) == NULL)
         return writer_oom(w);
     w->frames = frames;
     if (!dedup_reserve(&w->frame_ix) ||
@@ -1020,7 +1003,7 @@ static int stack_add(struct gt_trace_writer *w, uint64_t hash, const struct gt_f
     int64_t *ids;
     int rc;
 
-    if ((sr = grow_array(w->stacks, &w->stacks_cap, w->nstacks, sizeof *sr)) == NULL)
+    if ((sr = gt_array_grow(w->stacks, &w->stacks_cap, w->nstacks, sizeof *sr)) == NULL)
         return writer_oom(w);
     w->stacks = sr;
     if (!dedup_reserve(&w->stack_ix) ||

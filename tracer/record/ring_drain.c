@@ -13,6 +13,7 @@
  * Everything that depends on the order of events (the time base, the size of
  * a segment's free, the devices rows) is done when an event leaves `pend`. */
 #include "gputrace/record.h"
+#include "gputrace/array.h"
 #include "gputrace/err.h"
 #include "gputrace/ring.h"
 #include "gputrace/schema.h"
@@ -360,16 +361,12 @@ static int ring_try_open(struct gt_drain *d, struct ring *r)
 
 static int ring_add(struct gt_drain *d, const char *name, int64_t pid)
 {
-    if (d->nrings == d->caprings) {
-        size_t cap = d->caprings ? d->caprings * 2 : 8;
-        struct ring *v = realloc(d->rings, cap * sizeof *v);
-        if (v == NULL) {
-            set_err(d, GT_ENOMEM, "out of memory");
-            return GT_ENOMEM;
-        }
-        d->rings = v;
-        d->caprings = cap;
+    struct ring *v = gt_array_grow(d->rings, &d->caprings, d->nrings, sizeof *v);
+    if (v == NULL) {
+        set_err(d, GT_ENOMEM, "out of memory");
+        return GT_ENOMEM;
     }
+    d->rings = v;
     struct ring *r = &d->rings[d->nrings++];
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", name);
@@ -495,16 +492,12 @@ static struct device *device_get(struct gt_drain *d, int32_t device)
     for (size_t i = 0; i < d->ndevices; i++)
         if (d->devices[i].device == device)
             return &d->devices[i];
-    if (d->ndevices == d->capdevices) {
-        size_t cap = d->capdevices ? d->capdevices * 2 : 8;
-        struct device *v = realloc(d->devices, cap * sizeof *v);
-        if (v == NULL) {
-            set_err(d, GT_ENOMEM, "out of memory");
-            return NULL;
-        }
-        d->devices = v;
-        d->capdevices = cap;
+    struct device *v = gt_array_grow(d->devices, &d->capdevices, d->ndevices, sizeof *v);
+    if (v == NULL) {
+        set_err(d, GT_ENOMEM, "out of memory");
+        return NULL;
     }
+    d->devices = v;
     struct device *dv = &d->devices[d->ndevices++];
     *dv = (struct device){.device = device};
     return dv;
@@ -585,16 +578,12 @@ static int pend_push(struct gt_drain *d, int64_t key, uint64_t idx, const struct
 {
     if (d->npend == d->cappend && d->pend_head > d->npend / 2)
         pend_compact(d);
-    if (d->npend == d->cappend) {
-        size_t cap = d->cappend ? d->cappend * 2 : 1024;
-        struct pend *v = realloc(d->pend, cap * sizeof *v);
-        if (v == NULL) {
-            set_err(d, GT_ENOMEM, "out of memory");
-            return GT_ENOMEM;
-        }
-        d->pend = v;
-        d->cappend = cap;
+    struct pend *v = gt_array_grow(d->pend, &d->cappend, d->npend, sizeof *v);
+    if (v == NULL) {
+        set_err(d, GT_ENOMEM, "out of memory");
+        return GT_ENOMEM;
     }
+    d->pend = v;
     d->pend[d->npend] = (struct pend){key, idx, *ev, ring, stack};
     if (d->npend > d->pend_head && cmp_pend(&d->pend[d->npend - 1], &d->pend[d->npend]) > 0)
         d->pend_sorted = false;

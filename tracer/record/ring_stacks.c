@@ -1,25 +1,13 @@
 /* The Python stacks of a ring's frames region (ring_stacks_int.h). */
 #include "ring_stacks_int.h"
 
+#include "gputrace/array.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gputrace/banned.h"
-
-/* Grows *v (of *cap elements of `size` bytes) to hold one more than n. */
-static int reserve(void **v, uint32_t *cap, uint32_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    uint32_t c = *cap ? *cap * 2 : 64;
-    void *p = realloc(*v, (size_t)c * size);
-    if (p == NULL)
-        return -1;
-    *v = p;
-    *cap = c;
-    return 0;
-}
 
 /* The length of the NUL-terminated string at p, within `max` bytes; -1
  * when it has no NUL there. */
@@ -41,8 +29,11 @@ static int add_frame(struct gt_ring_stacks *s, const struct gt_ring_frame_entry 
         *why = "a frame's names are not NUL-terminated";
         return -1;
     }
-    if (reserve((void **)&s->frames, &s->capframes, s->nframes, sizeof *s->frames) != 0)
+    struct gt_ring_frame_copy *frames =
+        gt_array_grow(s->frames, &s->capframes, s->nframes, sizeof *frames);
+    if (frames == NULL)
         return -2;
+    s->frames = frames;
     char *f = strndup((const char *)data, (size_t)flen);
     char *n = strndup((const char *)data + flen + 1, (size_t)nlen);
     if (f == NULL || n == NULL) {
@@ -70,8 +61,11 @@ static int add_stack(struct gt_ring_stacks *s, const struct gt_ring_frame_entry 
             *why = "a stack names a frame not defined before it";
             return -1;
         }
-    if (reserve((void **)&s->stacks, &s->capstacks, s->nstacks, sizeof *s->stacks) != 0)
+    struct gt_ring_stack_copy *stacks =
+        gt_array_grow(s->stacks, &s->capstacks, s->nstacks, sizeof *stacks);
+    if (stacks == NULL)
         return -2;
+    s->stacks = stacks;
     s->stacks[s->nstacks++] = st;
     return 0;
 }

@@ -30,7 +30,8 @@ struct gt_ring_stacks {
     bool bad;                          /* a damaged entry was met: nothing more is read */
     struct gt_ring_frame_copy *frames; /* frames[id - 1] */
     struct gt_ring_stack_copy *stacks; /* stacks[id - 1] */
-    uint32_t nframes, capframes, nstacks, capstacks;
+    uint32_t nframes, nstacks;
+    size_t capframes, capstacks;
 };
 
 /* Parses the entries of `region` (`bytes` long) up to `used` bytes that

@@ -5,6 +5,7 @@
 #include "gputrace/export.h"
 #include "gputrace/report.h"
 #include "gputrace/scenario.h"
+#include "gputrace/text.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -132,12 +133,12 @@ static void say_written(const struct export_args *a, const struct gt_export_resu
 {
     char path[512];
     printf("wrote '%s': %lld trace entries on %zu device%s, %zu segment%s, ",
-           gt_report_clean(a->output, path, sizeof path), (long long)res->entries, res->devices,
+           gt_text_clean(a->output, path, sizeof path), (long long)res->entries, res->devices,
            res->devices == 1 ? "" : "s", res->segments, res->segments == 1 ? "" : "s");
     if (a->nconfigs == 0) {
         printf("the recorded run\n");
     } else {
-        printf("simulated under '%s'\n", gt_report_clean(a->configs[0], path, sizeof path));
+        printf("simulated under '%s'\n", gt_text_clean(a->configs[0], path, sizeof path));
         print_cards(scn);
     }
     printf("open it at https://pytorch.org/memory_viz (drop the file on the page)\n");
@@ -188,10 +189,10 @@ static void say_timeline(const struct export_args *a, const struct gt_export_res
 {
     char path[512];
     printf("wrote '%s': %lld trace events, %zu config%s on %zu device%s\n",
-           gt_report_clean(a->output, path, sizeof path), (long long)res->entries, a->nconfigs,
+           gt_text_clean(a->output, path, sizeof path), (long long)res->entries, a->nconfigs,
            a->nconfigs == 1 ? "" : "s", res->devices, res->devices == 1 ? "" : "s");
     for (size_t k = 0; k < a->nconfigs; k++)
-        printf("  %s\n", gt_report_clean(a->configs[k], path, sizeof path));
+        printf("  %s\n", gt_text_clean(a->configs[k], path, sizeof path));
     print_cards(scn);
     printf("open it at https://ui.perfetto.dev or chrome://tracing\n");
 }

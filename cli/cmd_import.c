@@ -9,6 +9,7 @@
 #include "gputrace/conf.h"
 #include "gputrace/import.h"
 #include "gputrace/report.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <errno.h>
@@ -159,7 +160,7 @@ int cmd_import(int argc, char **argv)
             break;
         case 'a':
             if (gt_conf_parse(optarg, &conf, err, sizeof err) != 0) {
-                cli_error("invalid config '%s': %s", gt_report_clean(optarg, in, sizeof in), err);
+                cli_error("invalid config '%s': %s", gt_text_clean(optarg, in, sizeof in), err);
                 return CLI_EXIT_ERROR;
             }
             opts.alloc_conf = optarg;
@@ -170,7 +171,7 @@ int cmd_import(int argc, char **argv)
         case 'm':
             if (gt_units_parse_size(optarg, &opts.device_memory, err, sizeof err) != 0 ||
                 opts.device_memory == 0) {
-                cli_error("invalid size '%s': %s", gt_report_clean(optarg, in, sizeof in),
+                cli_error("invalid size '%s': %s", gt_text_clean(optarg, in, sizeof in),
                           err[0] ? err : "must be more than 0 bytes");
                 return CLI_EXIT_ERROR;
             }
@@ -220,7 +221,7 @@ int cmd_import(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     printf("imported %" PRId64 " events from '%s' into '%s'\n", sum.events,
-           gt_report_clean(argv[optind], in, sizeof in), gt_report_clean(output, out, sizeof out));
+           gt_text_clean(argv[optind], in, sizeof in), gt_text_clean(output, out, sizeof out));
     if (format == FORMAT_SNAPSHOT) {
         char r[32], a[32];
         printf("start state (rebuilt): %" PRId64 " segments, %s reserved, %s allocated before "

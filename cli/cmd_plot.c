@@ -6,6 +6,7 @@
 #include "gputrace/plot.h"
 #include "gputrace/report.h"
 #include "gputrace/scenario.h"
+#include "gputrace/text.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
 
@@ -215,7 +216,7 @@ int cmd_plot(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     for (size_t i = 0; i < GT_PLOT_COUNT; i++)
-        printf("%s/%s.%s\n", gt_report_clean(dir, clean, sizeof clean), names[i],
+        printf("%s/%s.%s\n", gt_text_clean(dir, clean, sizeof clean), names[i],
                args.opts.format == GT_PLOT_SVG ? "svg" : "png");
     return CLI_EXIT_OK;
 }

@@ -4,6 +4,7 @@
 #include "gputrace/html.h"
 #include "gputrace/scenario.h"
 #include "gputrace/report.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <getopt.h>
@@ -122,6 +123,6 @@ int cmd_report(int argc, char **argv)
         cli_warning("'%s': %s; replayed with the defaults", trace, res.config_error);
     if (res.plots_missing)
         cli_warning("the report has no plots: %s", res.plots_error);
-    printf("wrote '%s'\n", gt_report_clean(output, path, sizeof path));
+    printf("wrote '%s'\n", gt_text_clean(output, path, sizeof path));
     return CLI_EXIT_OK;
 }

@@ -4,6 +4,7 @@
 #include "gputrace/err.h"
 #include "gputrace/report.h"
 #include "gputrace/scenario.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 #include "gputrace/validate.h"
 
@@ -73,7 +74,7 @@ int cmd_validate(int argc, char **argv)
     }
     if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
         cli_error("invalid format '%s': expected table or json",
-                  gt_report_clean(format, clean, sizeof clean));
+                  gt_text_clean(format, clean, sizeof clean));
         return CLI_EXIT_ERROR;
     }
     if (cli_trace_operand("validate", argc, argv, &trace) != 0)
@@ -90,7 +91,7 @@ int cmd_validate(int argc, char **argv)
         rc = gt_validate_trace(trace, scn, &v, err, sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
-        cli_error("cannot validate '%s': %s", gt_report_clean(trace, clean, sizeof clean),
+        cli_error("cannot validate '%s': %s", gt_text_clean(trace, clean, sizeof clean),
                   err[0] ? err : gt_strerror(rc));
         return CLI_EXIT_ERROR;
     }

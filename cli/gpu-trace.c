@@ -5,6 +5,7 @@
  * destination before it reports success. */
 #include "cli_int.h"
 #include "gputrace/report.h"
+#include "gputrace/text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -68,7 +69,7 @@ static void vmessage(const char *kind, const char *fmt, va_list ap)
     char msg[1024], clean[1024];
 
     vsnprintf(msg, sizeof msg, fmt, ap);
-    fprintf(stderr, "gpu-trace: %s: %s\n", kind, gt_report_clean(msg, clean, sizeof clean));
+    fprintf(stderr, "gpu-trace: %s: %s\n", kind, gt_text_clean(msg, clean, sizeof clean));
 }
 
 void cli_error(const char *fmt, ...)

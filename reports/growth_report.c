@@ -2,6 +2,7 @@
 #include "gputrace/err.h"
 #include "gputrace/growth.h"
 #include "gputrace/report.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <inttypes.h>
@@ -53,7 +54,7 @@ static void table_verdict(FILE *f, const struct gt_growth_device *d)
 int gt_growth_table_write(FILE *f, const struct gt_growth *g)
 {
     char cfg[300];
-    fprintf(f, "\niterations (%s):\n", gt_report_clean(g->config, cfg, sizeof cfg));
+    fprintf(f, "\niterations (%s):\n", gt_text_clean(g->config, cfg, sizeof cfg));
     for (size_t i = 0; i < g->ndevices; i++) {
         const struct gt_growth_device *d = &g->devices[i];
         fprintf(f, "device %d: ", (int)d->device);

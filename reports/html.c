@@ -17,6 +17,7 @@
 #include "gputrace/report.h"
 #include "gputrace/scenario.h"
 #include "gputrace/stats.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <dirent.h>
@@ -72,7 +73,7 @@ void gt_html_escape(FILE *f, const char *text)
             fputs("&#39;", f);
             break;
         default:
-            fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+            fputc(gt_text_shown(*p), f);
         }
     }
 }

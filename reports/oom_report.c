@@ -9,6 +9,7 @@
 #include "gputrace/peak.h"
 #include "gputrace/err.h"
 #include "gputrace/report.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <inttypes.h>
@@ -61,8 +62,8 @@ static void table_header(FILE *f, const char *trace_path, const struct gt_oom_re
 {
     char path[1024], conf[512];
 
-    fprintf(f, "trace '%s': config %s%s", gt_report_clean(trace_path, path, sizeof path),
-            gt_report_clean(r->config, conf, sizeof conf), r->config_recorded ? " (recorded)" : "");
+    fprintf(f, "trace '%s': config %s%s", gt_text_clean(trace_path, path, sizeof path),
+            gt_text_clean(r->config, conf, sizeof conf), r->config_recorded ? " (recorded)" : "");
     if (r->ndevices == 0) {
         fputs("; the trace has no requests\n", f);
         return;
@@ -83,7 +84,7 @@ static void table_no_oom(FILE *f, const struct gt_oom_report *r)
 {
     char clean[512], a[32];
 
-    fprintf(f, "no OOM with %s", gt_report_clean(r->config, clean, sizeof clean));
+    fprintf(f, "no OOM with %s", gt_text_clean(r->config, clean, sizeof clean));
     for (size_t i = 0; i < r->ndevices; i++) {
         const struct gt_oom_device *d = &r->devices[i];
         fprintf(f, "%s %s", i == 0 ? " on" : ",",
@@ -146,7 +147,7 @@ static void table_gets_past(FILE *f, const struct gt_oom_report *r, const struct
         if (!gets_past(v, o))
             continue;
         fprintf(f, "%s %s (at event %" PRId64 ")", shown == 0 ? "" : ",",
-                gt_report_clean(v->config, clean, sizeof clean), v->first_oom_event);
+                gt_text_clean(v->config, clean, sizeof clean), v->first_oom_event);
         shown++;
     }
     if (total > shown)
@@ -175,7 +176,7 @@ static void table_avoiders(FILE *f, const struct gt_oom_report *r, const struct 
         if (!avoids(v, o))
             continue;
         fprintf(f, "%s %s (margin %s)", shown == 0 ? "" : ",",
-                gt_report_clean(v->config, clean, sizeof clean), fmt_bytes(v->margin, m, sizeof m));
+                gt_text_clean(v->config, clean, sizeof clean), fmt_bytes(v->margin, m, sizeof m));
         shown++;
     }
     if (total > shown)
@@ -207,8 +208,8 @@ static void table_frames(FILE *f, const struct gt_oom_alloc *a)
     }
     for (size_t i = 0; i < a->nframes && i < TABLE_FRAMES; i++)
         fprintf(f, "%s%s:%" PRId64 " %s", i == 0 ? "" : " < ",
-                gt_report_clean(base_name(a->frames[i].file), file, sizeof file), a->frames[i].line,
-                gt_report_clean(a->frames[i].function, fn, sizeof fn));
+                gt_text_clean(base_name(a->frames[i].file), file, sizeof file), a->frames[i].line,
+                gt_text_clean(a->frames[i].function, fn, sizeof fn));
 }
 
 static void table_top(FILE *f, const struct gt_oom *o)
@@ -464,7 +465,7 @@ int gt_oom_message_table_write(FILE *f, const char *source, const struct gt_oom_
     if (m->gpu_known)
         snprintf(gpu, sizeof gpu, ", GPU %lld", (long long)m->gpu_index);
     fprintf(f, "message '%s': PyTorch %s out-of-memory%s\n",
-            gt_report_clean(source, path, sizeof path), gt_oom_message_format_name(m->format), gpu);
+            gt_text_clean(source, path, sizeof path), gt_oom_message_format_name(m->format), gpu);
     for (size_t i = 0; i < MESSAGE_VALUES; i++) {
         const struct gt_oom_msg_value *v = message_value(m, i);
         if (v->known)

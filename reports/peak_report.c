@@ -2,6 +2,7 @@
 #include "gputrace/peak.h"
 #include "gputrace/err.h"
 #include "gputrace/report.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <inttypes.h>
@@ -24,8 +25,8 @@ static void where(FILE *f, const struct gt_peak_group *g)
     }
     for (size_t i = 0; i < g->nframes; i++)
         fprintf(f, "%s%s:%lld %s", i ? " < " : "",
-                gt_report_clean(g->frames[i].file, file, sizeof file), (long long)g->frames[i].line,
-                gt_report_clean(g->frames[i].function, fn, sizeof fn));
+                gt_text_clean(g->frames[i].file, file, sizeof file), (long long)g->frames[i].line,
+                gt_text_clean(g->frames[i].function, fn, sizeof fn));
 }
 
 void gt_peak_groups_table_write(FILE *f, const char *indent, const struct gt_peak_group *g,
@@ -46,7 +47,7 @@ int gt_peak_live_table_write(FILE *f, const struct gt_peak_live *p)
 {
     char a[32], b[32], cfg[300];
 
-    fprintf(f, "\nlive at the reserved peak (%s):\n", gt_report_clean(p->config, cfg, sizeof cfg));
+    fprintf(f, "\nlive at the reserved peak (%s):\n", gt_text_clean(p->config, cfg, sizeof cfg));
     for (size_t i = 0; i < p->ndevices; i++) {
         const struct gt_peak_device *d = &p->devices[i];
         if (d->event < 0)

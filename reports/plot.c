@@ -16,6 +16,7 @@
 #include "gputrace/replay.h"
 #include "gputrace/schema.h"
 #include "gputrace/sim.h"
+#include "gputrace/text.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
 
@@ -116,7 +117,7 @@ static void put_quoted(FILE *f, const char *s)
         if (ch == '\'')
             fputs("''", f);
         else
-            fputc(ch < 0x20 || ch == 0x7f ? '?' : (int)ch, f);
+            fputc(gt_text_shown(ch), f);
     }
     fputc('\'', f);
 }
@@ -1162,11 +1163,7 @@ static void last_log_line(const char *path, char *buf, size_t len)
             line[--n] = '\0';
         if (n == 0)
             continue;
-        for (size_t i = 0; i < n; i++) {
-            if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-                line[i] = '?';
-        }
-        snprintf(buf, len, "%s", line);
+        gt_text_clean(line, buf, len);
     }
     fclose(f);
 }

@@ -5,6 +5,7 @@
  * memory and do not care whether gt_replay_rank reordered the array. */
 #include "gputrace/report.h"
 #include "gputrace/err.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <inttypes.h>
@@ -17,20 +18,6 @@
 
 #define NOCACHE_NOTE                                                                               \
     "the zero-fragmentation baseline (a cudaMalloc/cudaFree per tensor, far slower), not advice"
-
-char *gt_report_clean(const char *text, char *buf, size_t len)
-{
-    size_t i = 0;
-
-    if (buf == NULL || len == 0)
-        return buf;
-    for (; text != NULL && text[i] != '\0' && i + 1 < len; i++) {
-        unsigned char ch = (unsigned char)text[i];
-        buf[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    buf[i] = '\0';
-    return buf;
-}
 
 /* ---- walking results ---------------------------------------------------- */
 
@@ -149,8 +136,8 @@ static void table_header(FILE *f, const char *trace_path, const struct gt_analys
     const struct gt_replay_device *dev = &a->devices[d];
     char path[512], name[256], card[256], res[32], all[32];
 
-    gt_report_clean(trace_path, path, sizeof path);
-    gt_report_clean(dev->name, name, sizeof name);
+    gt_text_clean(trace_path, path, sizeof path);
+    gt_text_clean(dev->name, name, sizeof name);
     fprintf(f, "trace '%s': %" PRId64 " events; device %" PRId32, path, a->events, dev->device);
     if (name[0] != '\0')
         fprintf(f, " (%s)", name);
@@ -169,7 +156,7 @@ static void table_row(FILE *f, const struct gt_report_trace *t, size_t d,
     const struct gt_analysis *a = t->a;
     char name[320], reserved[32], allocated[32], unalloc[32], first[32], fit[32];
 
-    gt_report_clean(gt_report_config_name(a, r), name, sizeof name);
+    gt_text_clean(gt_report_config_name(a, r), name, sizeof name);
     if (gt_report_is_recorded(a, r)) {
         size_t n = strlen(name);
         snprintf(name + n, sizeof name - n, "%s", MARK_RECORDED);
@@ -339,7 +326,7 @@ static void table_recommend(FILE *f, const struct gt_report_trace *t,
     const struct gt_replay_result *best = pick->worst;
     char name[300], peak[32], vs[96];
 
-    gt_report_clean(pick->config, name, sizeof name);
+    gt_text_clean(pick->config, name, sizeof name);
     gt_units_format_bytes(best->peak_reserved, peak, sizeof peak);
     if (strcmp(pick->config, "default") == 0) {
         fprintf(f, "recommended%s: default, no PYTORCH_CUDA_ALLOC_CONF (peak reserved %s)\n", whom,
@@ -390,7 +377,7 @@ static void table_no_fit(FILE *f, const struct gt_analysis *a, size_t d,
                 dev->device, mem);
     if (min == NULL)
         return;
-    gt_report_clean(gt_report_config_name(uncapped, min), name, sizeof name);
+    gt_text_clean(gt_report_config_name(uncapped, min), name, sizeof name);
     gt_units_format_bytes(min->peak_reserved, peak, sizeof peak);
     fprintf(f, "without a cap the smallest peak reserved is %s (%s)", peak, name);
     if (dev->device_memory > 0 && min->peak_reserved > dev->device_memory)
@@ -468,7 +455,7 @@ int gt_report_table_write_job(FILE *f, const struct gt_report_trace *t, size_t n
             fprintf(f,
                     "trace '%s': %" PRId64 " events, no allocation requests: nothing to "
                     "replay\n",
-                    gt_report_clean(t[ti].path, path, sizeof path), t[ti].a->events);
+                    gt_text_clean(t[ti].path, path, sizeof path), t[ti].a->events);
         }
         if (n == 1 && t[ti].a->ndevices > 0)
             table_processes(f, t, n, ti);
@@ -648,7 +635,7 @@ static void csv_quoted(FILE *f, const char *text)
 {
     char clean[300];
 
-    gt_report_clean(text, clean, sizeof clean);
+    gt_text_clean(text, clean, sizeof clean);
     fputc('"', f);
     for (const char *p = clean; *p != '\0'; p++) {
         if (*p == '"')

@@ -5,6 +5,7 @@
 #include "gputrace/peak.h"
 #include "gputrace/report.h"
 #include "gputrace/stats.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 
 #include <inttypes.h>
@@ -33,9 +34,9 @@ static void table_config(FILE *f, const struct gt_stats *s)
 {
     char name[256], why[256];
 
-    gt_report_clean(s->config, name, sizeof name);
+    gt_text_clean(s->config, name, sizeof name);
     if (s->config_error[0] != '\0')
-        fprintf(f, "config %s (%s)\n", name, gt_report_clean(s->config_error, why, sizeof why));
+        fprintf(f, "config %s (%s)\n", name, gt_text_clean(s->config_error, why, sizeof why));
     else if (s->config_recorded)
         fprintf(f, "config %s (recorded)\n", name);
     else
@@ -96,7 +97,7 @@ static void table_device(FILE *f, const struct gt_stats *s, const struct gt_stat
 
     fprintf(f, "device %" PRId32, d->device);
     if (d->name[0] != '\0' || d->total_memory > 0) {
-        gt_report_clean(d->name[0] != '\0' ? d->name : "unknown card", name, sizeof name);
+        gt_text_clean(d->name[0] != '\0' ? d->name : "unknown card", name, sizeof name);
         fprintf(f, " (%s", name);
         if (d->total_memory > 0)
             fprintf(f, ", %s", gt_units_format_bytes(d->total_memory, m, sizeof m));
@@ -148,7 +149,7 @@ int gt_stats_table_write(FILE *f, const char *trace_path, const struct gt_stats 
     char path[512], a[32], b[32], t[32];
 
     fprintf(f, "trace '%s': %" PRId64 " events over %.3f s; ",
-            gt_report_clean(trace_path, path, sizeof path), s->events,
+            gt_text_clean(trace_path, path, sizeof path), s->events,
             gt_stats_seconds(s->first_ts_ns, s->last_ts_ns));
     table_config(f, s);
     for (size_t i = 0; i < s->ndevices; i++) {

@@ -3,6 +3,7 @@
 #include "gputrace/err.h"
 #include "gputrace/report.h"
 #include "gputrace/scenario.h"
+#include "gputrace/text.h"
 #include "gputrace/units.h"
 #include "gputrace/validate.h"
 
@@ -194,8 +195,8 @@ int gt_validate_json_write(FILE *f, const char *trace, const struct gt_validatio
 int gt_validate_table_write(FILE *f, const char *trace, const struct gt_validation *v)
 {
     char clean[1024], conf[300];
-    fprintf(f, "trace '%s': replayed under %s\n", gt_report_clean(trace, clean, sizeof clean),
-            v->conf_recorded ? (v->alloc_conf[0] ? gt_report_clean(v->alloc_conf, conf, sizeof conf)
+    fprintf(f, "trace '%s': replayed under %s\n", gt_text_clean(trace, clean, sizeof clean),
+            v->conf_recorded ? (v->alloc_conf[0] ? gt_text_clean(v->alloc_conf, conf, sizeof conf)
                                                  : "the recorded settings (default)")
                              : "default settings (the trace does not record its settings)");
     for (size_t i = 0; i < v->ndevices; i++)

@@ -10,6 +10,7 @@
 #include "gputrace/err.h"
 #include "gputrace/replay.h"
 #include "gputrace/report.h"
+#include "gputrace/text.h"
 
 #include "gputrace/banned.h"
 
@@ -518,9 +519,11 @@ START_TEST(clean_replaces_control_characters_and_truncates)
 {
     char buf[8];
 
-    ck_assert_str_eq(gt_report_clean("a\tb\x7f", buf, sizeof buf), "a?b?");
-    ck_assert_str_eq(gt_report_clean("0123456789", buf, sizeof buf), "0123456");
-    ck_assert_str_eq(gt_report_clean(NULL, buf, sizeof buf), "");
+    ck_assert_str_eq(gt_text_clean("a\tb\x7f", buf, sizeof buf), "a?b?");
+    ck_assert_str_eq(gt_text_clean("0123456789", buf, sizeof buf), "0123456");
+    ck_assert_str_eq(gt_text_clean(NULL, buf, sizeof buf), "");
+    char name[] = "GPU\n0\x1b[2J"; /* a device name from another process, cleaned in place */
+    ck_assert_str_eq(gt_text_clean(name, name, sizeof name), "GPU?0?[2J");
 }
 END_TEST
 

@@ -24,6 +24,7 @@
 #include "gputrace/err.h"
 #include "gputrace/files.h"
 #include "gputrace/pickle.h"
+#include "gputrace/text.h"
 
 #include "gputrace/banned.h"
 
@@ -1462,7 +1463,9 @@ static void shown(char *out, size_t cap, const char *s, size_t n)
 
     for (; i < n && i + 1 < cap; i++) {
         unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c >= 0x7f || c == '\'') ? '?' : (char)c;
+        /* ASCII only: the name is quoted in a message that must stay one
+         * valid line whatever bytes the file holds */
+        out[i] = c >= 0x80 || c == '\'' ? '?' : gt_text_shown(c);
     }
     out[i] = '\0';
 }

@@ -10,6 +10,7 @@
 #include "gputrace/import.h"
 #include "gputrace/err.h"
 #include "gputrace/schema.h"
+#include "gputrace/text.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
 
@@ -64,10 +65,8 @@ static const char *quote(const char *text, char *buf, size_t len)
 {
     size_t i = 0, out = 0;
 
-    for (; text[i] != '\0' && i < QUOTE_MAX && out + 1 < len; i++) {
-        unsigned char ch = (unsigned char)text[i];
-        buf[out++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
+    for (; text[i] != '\0' && i < QUOTE_MAX && out + 1 < len; i++)
+        buf[out++] = gt_text_shown((unsigned char)text[i]);
     if (text[i] != '\0' && out + 4 < len) {
         memcpy(buf + out, "...", 3);
         out += 3;

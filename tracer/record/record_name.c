@@ -5,6 +5,7 @@
 #include "gputrace/record.h"
 #include "gputrace/err.h"
 #include "gputrace/ring.h"
+#include "gputrace/text.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -110,7 +111,7 @@ int gt_record_expand_output(const char *pattern, const struct gt_record_name *n,
             default:
                 return fail(GT_EINVAL, errbuf, errlen,
                             "unknown placeholder '%%%c' (placeholders: %%h %%r %%p %%%%)",
-                            (unsigned char)p[1] < 0x20 || (unsigned char)p[1] >= 0x7f ? '?' : p[1]);
+                            (unsigned char)p[1] >= 0x80 ? '?' : gt_text_shown((unsigned char)p[1]));
             }
             p++;
         }

@@ -17,6 +17,7 @@
 #include "gputrace/err.h"
 #include "gputrace/ring.h"
 #include "gputrace/schema.h"
+#include "gputrace/text.h"
 #include "gputrace/trace.h"
 #include "ring_stacks_int.h"
 #include "gputrace/live.h"
@@ -473,9 +474,7 @@ static void report_cupti(struct gt_drain *d, struct ring *r)
         return;
     r->cupti_reported = true;
     copy_field(path, sizeof path, r->h->cupti_path, sizeof r->h->cupti_path);
-    for (char *c = path; *c != '\0'; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?'; /* one line per file, whatever the producer wrote */
+    gt_text_clean(path, path, sizeof path); /* one line per file, whatever the producer wrote */
     if (path[0] == '\0' || has_line(d->cupti, path))
         return;
     if (append_meta_line(d, &d->cupti, "cupti_library", path) && d->opts.note != NULL) {
@@ -550,9 +549,8 @@ static void devices_from_ring(struct gt_drain *d, const struct gt_ring_header *h
             continue;
         memcpy(dv->name, rd->name, sizeof dv->name);
         dv->name[sizeof dv->name - 1] = 0;
-        for (char *c = dv->name; *c; c++)
-            if ((unsigned char)*c < 0x20)
-                *c = '?'; /* a name from another process is untrusted text */
+        /* a name from another process is untrusted text */
+        gt_text_clean(dv->name, dv->name, sizeof dv->name);
         if (rd->total_memory)
             dv->total = rd->total_memory;
         dv->described = true;

@@ -139,10 +139,4 @@ bool gt_report_shell_safe(const char *text);
  * ' written '\''. */
 void gt_report_shell_word(FILE *f, const char *text);
 
-/* gt_report_clean: copies text into buf (always NUL-terminated, truncated to
- * len - 1 bytes) with every control character (< 0x20, 0x7f) replaced by
- * '?', so that text from traces and arguments cannot move the terminal's
- * cursor or forge lines. Returns buf. */
-char *gt_report_clean(const char *text, char *buf, size_t len);
-
 #endif

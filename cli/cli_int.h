@@ -32,6 +32,12 @@ int cmd_validate(int argc, char **argv);
  * than 0) into *out; 0, or CLI_EXIT_ERROR after printing the error line. */
 int cli_parse_device_memory(const char *text, uint64_t *out);
 
+/* cli_parse_threads: --threads' value (0 = one per CPU, up to
+ * CLI_MAX_THREADS) into *out; 0, or CLI_EXIT_ERROR after printing the
+ * error line. */
+#define CLI_MAX_THREADS 4096
+int cli_parse_threads(const char *text, int *out);
+
 struct gt_analysis;
 struct gt_scenario;
 

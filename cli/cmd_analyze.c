@@ -18,7 +18,6 @@
 
 #include "gputrace/banned.h"
 
-#define MAX_THREADS 4096
 #define SWEEP_CAP 64
 
 enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV };
@@ -89,18 +88,6 @@ static int parse_format(const char *text, enum format *out)
     return CLI_EXIT_ERROR;
 }
 
-static int parse_threads(const char *text, int *out)
-{
-    uint64_t n;
-
-    if (gt_units_parse_u64(text, MAX_THREADS, &n) != 0) {
-        cli_error("invalid thread count '%s': expected 0 (one per CPU) to %d", text, MAX_THREADS);
-        return CLI_EXIT_ERROR;
-    }
-    *out = (int)n;
-    return 0;
-}
-
 /* Fills args from argv; returns 0, or the exit code of a printed error. */
 static int parse_args(int argc, char **argv, struct analyze_args *args)
 {
@@ -145,7 +132,7 @@ static int parse_args(int argc, char **argv, struct analyze_args *args)
     args->ntraces = (size_t)(argc - optind);
     if (format != NULL && parse_format(format, &args->format) != 0)
         return CLI_EXIT_ERROR;
-    if (threads != NULL && parse_threads(threads, &args->threads) != 0)
+    if (threads != NULL && cli_parse_threads(threads, &args->threads) != 0)
         return CLI_EXIT_ERROR;
     if (args->device_memory_text != NULL &&
         cli_parse_device_memory(args->device_memory_text, &args->device_memory) != 0)

@@ -14,8 +14,6 @@
 
 #include "gputrace/banned.h"
 
-#define MAX_THREADS 4096
-
 static void usage(FILE *f)
 {
     fputs("Usage: gpu-trace report TRACE -o FILE.html [--device-memory SIZE] [--threads N]\n"
@@ -41,18 +39,6 @@ static void usage(FILE *f)
           "  gpu-trace report run.db -o report.html\n"
           "  gpu-trace report run.db -o report.html --device-memory 8GiB\n",
           f);
-}
-
-static int parse_threads(const char *text, int *out)
-{
-    uint64_t n;
-
-    if (gt_units_parse_u64(text, MAX_THREADS, &n) != 0) {
-        cli_error("invalid thread count '%s': expected 0 (one per CPU) to %d", text, MAX_THREADS);
-        return CLI_EXIT_ERROR;
-    }
-    *out = (int)n;
-    return 0;
 }
 
 int cmd_report(int argc, char **argv)
@@ -95,7 +81,7 @@ int cmd_report(int argc, char **argv)
         return cli_usage_error("report", "missing -o FILE.html");
     if (memory != NULL && cli_parse_device_memory(memory, &opts.device_memory) != 0)
         return CLI_EXIT_ERROR;
-    if (threads != NULL && parse_threads(threads, &opts.threads) != 0)
+    if (threads != NULL && cli_parse_threads(threads, &opts.threads) != 0)
         return CLI_EXIT_ERROR;
     if (cli_scenario_open(trace, opts.device_memory, &scn) != 0)
         return CLI_EXIT_ERROR;

@@ -22,6 +22,19 @@ static bool has_unit(const char *text)
     return false;
 }
 
+int cli_parse_threads(const char *text, int *out)
+{
+    uint64_t n;
+
+    if (gt_units_parse_u64(text, CLI_MAX_THREADS, &n) != 0) {
+        cli_error("invalid thread count '%s': expected 0 (one per CPU) to %d", text,
+                  CLI_MAX_THREADS);
+        return CLI_EXIT_ERROR;
+    }
+    *out = (int)n;
+    return 0;
+}
+
 int cli_parse_device_memory(const char *text, uint64_t *out)
 {
     char err[256] = "";

@@ -213,6 +213,13 @@ static int parse_backend(struct parser *ps, const struct key *k, size_t v, size_
     return GT_OK;
 }
 
+/* A size option's bytes. MIRRORS: the size parsers of
+ * AcceleratorAllocatorConfig: min(val, SIZE_MAX / kMB) * kMB. */
+static uint64_t clamped_mb_bytes(uint64_t mb)
+{
+    return (mb < MAX_ALLOWED_MB ? mb : MAX_ALLOWED_MB) * GT_CONF_MIB;
+}
+
 static int parse_large_segment(struct parser *ps, const struct key *k, size_t v, size_t end)
 {
     uint64_t mb;
@@ -226,8 +233,8 @@ static int parse_large_segment(struct parser *ps, const struct key *k, size_t v,
     if (mb <= MIN_LARGE_SEGMENT_MB)
         return fail(ps, "CachingAllocator option large_segment_size_mb must be > %d MB",
                     MIN_LARGE_SEGMENT_MB);
-    /* MIRRORS: parseLargeSegmentSize: min(val, SIZE_MAX / kMB) * kMB */
-    ps->c->large_segment_size = (mb < MAX_ALLOWED_MB ? mb : MAX_ALLOWED_MB) * GT_CONF_MIB;
+    /* MIRRORS: parseLargeSegmentSize */
+    ps->c->large_segment_size = clamped_mb_bytes(mb);
     return GT_OK;
 }
 
@@ -271,8 +278,8 @@ static int parse_max_non_split(struct parser *ps, const struct key *k, size_t v,
 
     if (rc != GT_OK)
         return rc;
-    /* MIRRORS: parseMaxNonSplitRoundingSize: min(val, SIZE_MAX / kMB) * kMB */
-    ps->c->max_non_split_rounding = (mb < MAX_ALLOWED_MB ? mb : MAX_ALLOWED_MB) * GT_CONF_MIB;
+    /* MIRRORS: parseMaxNonSplitRoundingSize */
+    ps->c->max_non_split_rounding = clamped_mb_bytes(mb);
     return GT_OK;
 }
 

@@ -261,18 +261,27 @@ static int present(struct importer *im, size_t index, const struct field *f, con
     return 1;
 }
 
+/* present, and an integer (of any size): 1, 0 or GT_EINVAL as present. */
+static int present_integer(struct importer *im, size_t index, const struct field *f,
+                           const char *key, bool optional)
+{
+    int rc = present(im, index, f, key, optional);
+
+    if (rc > 0 && f->num.kind == GT_JSON_REAL) {
+        fail_msg(im, "event %zu: '%s' is not an integer", index, key);
+        return GT_EINVAL;
+    }
+    return rc;
+}
+
 /* An integer field that fits int64; never clamped. */
 static int int_field(struct importer *im, size_t index, const struct field *f, const char *key,
                      bool optional, int64_t *out)
 {
-    int rc = present(im, index, f, key, optional);
+    int rc = present_integer(im, index, f, key, optional);
 
     if (rc <= 0)
         return rc;
-    if (f->num.kind == GT_JSON_REAL) {
-        fail_msg(im, "event %zu: '%s' is not an integer", index, key);
-        return GT_EINVAL;
-    }
     if (f->num.kind != GT_JSON_INT) {
         fail_msg(im, "event %zu: '%s' is out of range", index, key);
         return GT_EINVAL;
@@ -285,14 +294,10 @@ static int int_field(struct importer *im, size_t index, const struct field *f, c
 static int u64_field(struct importer *im, size_t index, const struct field *f, const char *key,
                      bool optional, uint64_t *out)
 {
-    int rc = present(im, index, f, key, optional);
+    int rc = present_integer(im, index, f, key, optional);
 
     if (rc <= 0)
         return rc;
-    if (f->num.kind == GT_JSON_REAL) {
-        fail_msg(im, "event %zu: '%s' is not an integer", index, key);
-        return GT_EINVAL;
-    }
     if (f->num.kind == GT_JSON_INT && f->num.i < 0) {
         fail_msg(im, "event %zu: '%s' %lld is negative", index, key, (long long)f->num.i);
         return GT_EINVAL;

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "import_int.h"
+
 #include "gputrace/banned.h"
 
 #ifndef GT_VERSION
@@ -757,14 +759,11 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
 {
     struct gt_import_summary local;
     struct importer im = {0};
-    int rc, close_rc;
+    int rc;
 
-    im.sum = sum != NULL ? sum : &local;
-    memset(im.sum, 0, sizeof *im.sum);
+    im.sum = gt_import_start(sum, &local, errbuf, errlen);
     im.errbuf = errbuf;
     im.errlen = errlen;
-    if (errbuf != NULL && errlen > 0)
-        errbuf[0] = '\0';
     if (json_path == NULL || trace_path == NULL) {
         fail_msg(&im, "no path given");
         return GT_EINVAL;
@@ -797,17 +796,7 @@ int gt_import_chrome(const char *json_path, const char *trace_path,
     if (rc == GT_OK)
         rc = write_devices(&im, opts);
 
-    if (im.w != NULL) {
-        close_rc = gt_trace_writer_close(im.w);
-        if (rc == GT_OK && close_rc != GT_OK) {
-            fail_msg(&im, "cannot write '%s': %s", trace_path, gt_strerror(close_rc));
-            rc = close_rc;
-        }
-        /* The trace was created by this call, so removing it on failure
-         * never touches anything that was there before. */
-        if (rc != GT_OK)
-            unlink(trace_path);
-    }
+    rc = gt_import_finish(im.w, trace_path, rc, errbuf, errlen);
     free(im.devices);
     free_props(&im);
     free(im.props);

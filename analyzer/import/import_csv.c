@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "import_int.h"
+
 #include "gputrace/banned.h"
 
 #ifndef GT_VERSION
@@ -364,14 +366,11 @@ int gt_import_csv_with(const char *csv_path, const char *trace_path,
 {
     struct gt_import_summary local;
     struct importer im = {0};
-    int rc, close_rc;
+    int rc;
 
-    im.sum = sum != NULL ? sum : &local;
-    memset(im.sum, 0, sizeof *im.sum);
+    im.sum = gt_import_start(sum, &local, errbuf, errlen);
     im.errbuf = errbuf;
     im.errlen = errlen;
-    if (errbuf != NULL && errlen > 0)
-        errbuf[0] = '\0';
     if (csv_path == NULL || trace_path == NULL) {
         fail_msg(&im, "no path given");
         return GT_EINVAL;
@@ -398,17 +397,7 @@ int gt_import_csv_with(const char *csv_path, const char *trace_path,
     if (rc == GT_OK && opts != NULL)
         rc = write_options(&im, opts, im.devices, im.ndevices);
 
-    if (im.w != NULL) {
-        close_rc = gt_trace_writer_close(im.w);
-        if (rc == GT_OK && close_rc != GT_OK) {
-            fail_msg(&im, "cannot write '%s': %s", trace_path, gt_strerror(close_rc));
-            rc = close_rc;
-        }
-        /* The trace was created by this call, so removing it on failure
-         * never touches anything that was there before. */
-        if (rc != GT_OK)
-            unlink(trace_path);
-    }
+    rc = gt_import_finish(im.w, trace_path, rc, errbuf, errlen);
     free(im.line);
     fclose(im.in);
     return rc;

@@ -18,6 +18,8 @@
 #include "gputrace/pickle.h"
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
+#include "import_int.h"
+
 #include "gputrace/banned.h"
 
 #define MIB ((uint64_t)1 << 20)
@@ -985,13 +987,10 @@ int gt_import_snapshot(const char *path, const char *trace_path,
     struct snap im = {0};
     struct gt_pickle *pk = NULL;
     im.path = path;
-    im.sum = sum != NULL ? sum : &local;
-    memset(im.sum, 0, sizeof *im.sum);
+    im.sum = gt_import_start(sum, &local, errbuf, errlen);
     im.errbuf = errbuf;
     im.errlen = errlen;
     gt_conf_init_default(&im.conf);
-    if (errbuf != NULL && errlen)
-        errbuf[0] = 0;
     int rc = gt_pickle_load(path, &pk, errbuf, errlen);
     if (rc)
         return rc;
@@ -1009,15 +1008,7 @@ int gt_import_snapshot(const char *path, const char *trace_path,
     rc = gt_trace_create(trace_path, &im.w, errbuf, errlen);
     if (rc == 0)
         rc = convert(&im, gt_pickle_root(pk), opts);
-    if (im.w != NULL) {
-        int close_rc = gt_trace_writer_close(im.w);
-        if (rc == 0 && close_rc) {
-            fail(&im, "cannot write '%s': %s", trace_path, gt_strerror(close_rc));
-            rc = close_rc;
-        }
-        if (rc)
-            unlink(trace_path); /* created by this call: nothing else is lost */
-    }
+    rc = gt_import_finish(im.w, trace_path, rc, errbuf, errlen);
     gt_pickle_free(pk);
     return rc;
 }

@@ -12,6 +12,8 @@
 
 #include <sqlite3.h>
 
+#include "import_int.h"
+
 #include "gputrace/banned.h"
 
 #define READ_EVENTS 4096
@@ -125,34 +127,25 @@ int gt_import_trace(const char *src, const char *dst, struct gt_import_summary *
     struct gt_trace_reader *r = NULL;
     struct gt_trace_writer *w = NULL;
     char scratch[8];
-    int rc, crc;
+    int rc;
 
     if (errbuf == NULL || errlen == 0) {
         errbuf = scratch;
         errlen = sizeof scratch;
     }
-    errbuf[0] = '\0';
-    if (sum == NULL)
-        sum = &local;
-    memset(sum, 0, sizeof *sum);
+    sum = gt_import_start(sum, &local, errbuf, errlen);
     if ((rc = gt_trace_open(src, &r, errbuf, errlen)) != GT_OK)
         return rc;
     rc = gt_trace_create(dst, &w, errbuf, errlen);
     if (rc == GT_OK)
         rc = copy_events(r, w, sum, errbuf, errlen);
     gt_trace_close(r);
-    if (w != NULL) {
-        crc = gt_trace_writer_close(w);
-        if (rc == GT_OK && crc != GT_OK) {
-            snprintf(errbuf, errlen, "cannot write '%s': %s", dst, gt_strerror(crc));
-            rc = crc;
-        }
-        if (rc == GT_OK)
-            rc = copy_tables(src, dst, errbuf, errlen);
-        /* The trace was created by this call: removing it on failure never
-         * touches anything that was there before. */
-        if (rc != GT_OK)
-            unlink(dst);
-    }
+    if (w == NULL)
+        return rc;
+    rc = gt_import_finish(w, dst, rc, errbuf, errlen);
+    /* The tables are copied into the closed trace; it is still this
+     * import's, so a failure removes it as gt_import_finish would. */
+    if (rc == GT_OK && (rc = copy_tables(src, dst, errbuf, errlen)) != GT_OK)
+        unlink(dst);
     return rc;
 }

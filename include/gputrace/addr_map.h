@@ -1,13 +1,14 @@
 /* The address map: entries keyed by (device, 64-bit address), each with a
  * payload of a size its user picks. The one hash table of the analyzer for
  * addresses (the live allocations of live_int.h, the replay's decoder, the
- * snapshot importer's sets); the device field carries whatever 32-bit number
- * splits the address space (a device ordinal, a process id, 0).
+ * snapshot importer's sets, growth's counts by size and gap); the device
+ * field carries whatever 32-bit number splits the address space (a device
+ * ordinal, a process id, 0).
  *
  * Open addressing with linear probing and backward-shift deletion: no
  * tombstones, so a map that takes what it puts stays as large as what it
- * holds, not as the trace. The lookup is inline because the replay's decoder
- * does one per event and a call costs it a measurable share. */
+ * holds, not as the trace. Find and put are inline because the replay's
+ * decoder does one per event, on its hot path. */
 #ifndef GPUTRACE_ADDR_MAP_H
 #define GPUTRACE_ADDR_MAP_H
 
@@ -48,7 +49,12 @@ bool gt_addr_map_take(struct gt_addr_map *m, int32_t device, uint64_t addr, void
  * moved past it; NULL at the end. Start with *pos = 0. */
 void *gt_addr_map_next(const struct gt_addr_map *m, size_t *pos);
 
-/* The entry where a probe for (device, addr) starts; mask = cap - 1. */
+/* The entry where a probe for (device, addr) starts; mask = cap - 1. The
+ * hash of the live map before there was one map: gt_inspect_live lists in
+ * the table's order, and the order of the peak report's groups of equal
+ * size depends on it, so another hash could reorder reports. Its cost: it keeps bits
+ * 17 and up of the product, so addresses that are all 2 MiB aligned start
+ * at one entry in 16 and probe longer. */
 static inline size_t gt_addr_map_home(int32_t device, uint64_t addr, size_t mask)
 {
     uint64_t h = (addr ^ ((uint64_t)(uint32_t)device << 48)) * 0x9E3779B97F4A7C15ull;

@@ -41,6 +41,7 @@
 
 #include <sqlite3.h>
 
+#include "gputrace/addr_map.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/replay.h"
@@ -221,51 +222,6 @@ struct simop {
     uint32_t kind;
 };
 
-struct slotmap {
-    uint64_t *key; /* address + 1; 0 = empty */
-    uint32_t *val;
-    size_t cap, used;
-};
-
-static uint32_t *slotmap_find(struct slotmap *m, uint64_t addr, bool insert)
-{
-    if (insert && (m->used + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 1 << 16;
-        uint64_t *k = calloc(cap, sizeof(*k));
-        uint32_t *v = calloc(cap, sizeof(*v));
-        if (!k || !v)
-            die("sim", "out of memory");
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->key[i])
-                continue;
-            size_t j = (size_t)((m->key[i] * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-            while (k[j])
-                j = (j + 1) & (cap - 1);
-            k[j] = m->key[i];
-            v[j] = m->val[i];
-        }
-        free(m->key);
-        free(m->val);
-        m->key = k;
-        m->val = v;
-        m->cap = cap;
-    }
-    if (!m->cap)
-        return NULL;
-    uint64_t key = addr + 1;
-    size_t j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
-    while (m->key[j]) {
-        if (m->key[j] == key)
-            return &m->val[j];
-        j = (j + 1) & (m->cap - 1);
-    }
-    if (!insert)
-        return NULL;
-    m->key[j] = key;
-    m->used++;
-    return &m->val[j];
-}
-
 /* Decodes up to max events of device 0 into ops (frees of unknown addresses
  * dropped); *nslots gets the slots needed, *nevents the events read. */
 static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint32_t *nslots,
@@ -281,7 +237,9 @@ static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint3
     uint32_t *freeslots = malloc((size_t)max * sizeof(*freeslots));
     if (!ev || !ops || !freeslots)
         die("sim", "out of memory");
-    struct slotmap m = {0};
+    struct gt_addr_map m; /* a live address's slot */
+    if (gt_addr_map_init(&m, sizeof(uint32_t), 1 << 16))
+        die("sim", "out of memory");
     size_t n = 0, nfree = 0;
     uint32_t next = 0;
     int64_t seen = 0;
@@ -300,22 +258,22 @@ static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint3
             if (e->kind == GT_EV_EMPTY_CACHE) {
                 ops[n++] = (struct simop){0, 0, GT_EV_EMPTY_CACHE};
             } else if (e->kind == GT_EV_ALLOC && e->result == 0) {
-                uint32_t *v = slotmap_find(&m, e->addr, true);
+                uint32_t *v = gt_addr_map_put(&m, 0, e->addr, NULL);
+                if (v == NULL)
+                    die("sim", "out of memory");
                 uint32_t slot = nfree ? freeslots[--nfree] : next++;
-                *v = slot + 1;
+                *v = slot;
                 ops[n++] = (struct simop){e->requested ? e->requested : e->size, slot, GT_EV_ALLOC};
             } else if (e->kind == GT_EV_FREE) {
-                uint32_t *v = slotmap_find(&m, e->addr, false);
-                if (!v || !*v)
+                uint32_t slot;
+                if (!gt_addr_map_take(&m, 0, e->addr, &slot))
                     continue;
-                ops[n++] = (struct simop){0, *v - 1, GT_EV_FREE};
-                freeslots[nfree++] = *v - 1;
-                *v = 0;
+                ops[n++] = (struct simop){0, slot, GT_EV_FREE};
+                freeslots[nfree++] = slot;
             }
         }
     }
-    free(m.key);
-    free(m.val);
+    gt_addr_map_release(&m);
     free(freeslots);
     free(ev);
     gt_trace_close(r);

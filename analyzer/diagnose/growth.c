@@ -2,11 +2,11 @@
  * requests, the memory at each iteration boundary, and what the later
  * iterations kept. */
 #include "gputrace/growth.h"
+#include "gputrace/addr_map.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/inspect.h"
 #include "gputrace/trace.h"
-#include "gputrace/live.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -102,48 +102,51 @@ static int by_count(const void *a, const void *b)
 
 /* Candidate periods: the gaps between consecutive requests of one size
  * that recur most often (a request made once per iteration recurs every
- * period). The maps are the address map used with sizes and gaps as keys. */
+ * period). The maps are address maps with sizes and gaps as keys. */
 static int candidates(const struct requests *q, size_t *out, size_t *nout)
 {
-    struct gt_live_map last, hist;
-    int rc = gt_live_init(&last);
-    if (rc == 0 && (rc = gt_live_init(&hist)) != 0)
-        gt_live_release(&last);
+    struct gt_addr_map last, hist; /* size -> int64_t; gap -> struct gap_count */
+    int rc = gt_addr_map_init(&last, sizeof(int64_t), 1024);
+    if (rc == 0 && (rc = gt_addr_map_init(&hist, sizeof(struct gap_count), 1024)) != 0)
+        gt_addr_map_release(&last);
     if (rc)
         return rc;
     for (size_t i = 0; i < q->n && rc == 0; i++) {
-        struct gt_live *l = gt_live_put(&last, 0, q->tok[i]), *h;
-        if (l == NULL) {
+        int64_t *prev = gt_addr_map_put(&last, 0, q->tok[i], NULL);
+        if (prev == NULL) {
             rc = GT_ENOMEM;
             break;
         }
-        /* index holds the previous position + 1 (0: none yet) */
-        size_t gap = l->index > 0 ? i - (size_t)(l->index - 1) : 0;
-        l->index = (int64_t)i + 1;
+        /* the previous position + 1 (0: none yet) */
+        size_t gap = *prev > 0 ? i - (size_t)(*prev - 1) : 0;
+        *prev = (int64_t)i + 1;
         if (gap == 0 || gap > q->n / 3)
             continue;
-        if ((h = gt_live_put(&hist, 0, gap)) == NULL)
+        struct gap_count *h = gt_addr_map_put(&hist, 0, gap, NULL);
+        if (h == NULL) {
             rc = GT_ENOMEM;
-        else
-            h->seq++;
+        } else {
+            h->gap = gap;
+            h->count++;
+        }
     }
     *nout = 0;
     /* the MAX_CANDIDATES most frequent gaps that recur: hist holds up to
      * one entry per request, so it is sorted once, not scanned per pick */
     struct gap_count *g = rc == 0 ? malloc((hist.n ? hist.n : 1) * sizeof *g) : NULL;
-    size_t ng = 0;
+    size_t ng = 0, pos = 0;
     if (rc == 0 && g == NULL)
         rc = GT_ENOMEM;
-    for (size_t s = 0; g != NULL && s < hist.cap; s++)
-        if (hist.used[s] && hist.v[s].seq >= 2)
-            g[ng++] = (struct gap_count){(size_t)hist.v[s].addr, hist.v[s].seq};
+    for (const struct gap_count *h; g != NULL && (h = gt_addr_map_next(&hist, &pos)) != NULL;)
+        if (h->count >= 2)
+            g[ng++] = *h;
     if (ng > 1)
         qsort(g, ng, sizeof *g, by_count);
     for (size_t k = 0; k < ng && k < MAX_CANDIDATES; k++)
         out[(*nout)++] = g[k].gap;
     free(g);
-    gt_live_release(&last);
-    gt_live_release(&hist);
+    gt_addr_map_release(&last);
+    gt_addr_map_release(&hist);
     return rc;
 }
 

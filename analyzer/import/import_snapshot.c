@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gputrace/addr_map.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/import.h"
@@ -220,80 +221,6 @@ static int cmp_live(const void *a, const void *b)
     return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-/* An address set: open addressing, for "allocated inside the trace". */
-struct addr_set {
-    uint64_t *k;
-    unsigned char *used, *state;
-    size_t cap, n;
-};
-
-static int aset_init(struct addr_set *s, size_t cap)
-{
-    s->cap = cap;
-    s->n = 0;
-    s->k = calloc(cap, sizeof *s->k);
-    s->used = calloc(cap, 1);
-    s->state = calloc(cap, 1);
-    if (s->k != NULL && s->used != NULL && s->state != NULL)
-        return 0;
-    free(s->k); /* what was allocated goes back: the caller sees no set */
-    free(s->used);
-    free(s->state);
-    s->k = NULL;
-    s->used = s->state = NULL;
-    return GT_ENOMEM;
-}
-
-static void aset_release(struct addr_set *s)
-{
-    free(s->k);
-    free(s->used);
-    free(s->state);
-}
-
-static size_t aset_slot(const struct addr_set *s, uint64_t a)
-{
-    size_t i = (size_t)((a * 0x9E3779B97F4A7C15ull) >> 17) & (s->cap - 1);
-    while (s->used[i] && s->k[i] != a)
-        i = (i + 1) & (s->cap - 1);
-    return i;
-}
-
-static int aset_grow(struct addr_set *s)
-{
-    struct addr_set big;
-    if (aset_init(&big, s->cap * 2))
-        return GT_ENOMEM;
-    for (size_t i = 0; i < s->cap; i++) {
-        if (!s->used[i])
-            continue;
-        size_t j = aset_slot(&big, s->k[i]);
-        big.used[j] = 1;
-        big.k[j] = s->k[i];
-        big.state[j] = s->state[i];
-    }
-    big.n = s->n;
-    aset_release(s);
-    *s = big;
-    return 0;
-}
-
-/* The state of address a: 0 never seen, 1 allocated in the trace, 2 freed.
- * NULL when the host is out of memory. */
-static unsigned char *aset_state(struct addr_set *s, uint64_t a)
-{
-    if ((s->n + 1) * 2 > s->cap && aset_grow(s))
-        return NULL;
-    size_t i = aset_slot(s, a);
-    if (!s->used[i]) {
-        s->used[i] = 1;
-        s->k[i] = a;
-        s->state[i] = 0;
-        s->n++;
-    }
-    return &s->state[i];
-}
-
 /* Final segments of device d that are cudaMalloc'd or expandable ranges. */
 static int final_segments(const struct gt_pk *segments, int64_t device, struct vec *out,
                           int *expandable)
@@ -361,16 +288,18 @@ static int start_segments(const struct gt_pk *trace, struct vec *segs)
 static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segments,
                              int64_t device, struct vec *lives)
 {
-    struct addr_set set;
+    /* the state of each address: 0 never seen, 1 allocated in the trace,
+     * 2 freed */
+    struct gt_addr_map set;
     size_t n = gt_pk_len(trace);
-    if (aset_init(&set, 1024))
+    if (gt_addr_map_init(&set, 1, 1024))
         return GT_ENOMEM;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct entry e;
         if (read_entry(gt_pk_at(trace, i), &e))
             continue;
-        unsigned char *st = aset_state(&set, e.addr);
+        unsigned char *st = gt_addr_map_put(&set, 0, e.addr, NULL);
         if (st == NULL) {
             rc = GT_ENOMEM;
             break;
@@ -406,7 +335,7 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
             at = addr + pk_u64(blk, "size");
             if (state == NULL || strcmp(state, "inactive") == 0)
                 continue;
-            unsigned char *st = aset_state(&set, addr);
+            unsigned char *st = gt_addr_map_put(&set, 0, addr, NULL);
             if (st == NULL) {
                 rc = GT_ENOMEM;
                 break;
@@ -421,7 +350,7 @@ static int start_allocations(const struct gt_pk *trace, const struct gt_pk *segm
                                    strcmp(state, "active_pending_free") == 0};
         }
     }
-    aset_release(&set);
+    gt_addr_map_release(&set);
     vec_sort(lives, cmp_live);
     return rc;
 }
@@ -881,47 +810,17 @@ static int check_overlaps(struct snap *im, const struct gt_pk *segments)
  * appear many times for a few bytes (memo references), which would turn a
  * small file into millions of events. PyTorch writes every event, segment
  * and block once; a node seen twice is refused, keeping the work bounded by
- * the file's size. */
-struct seen_set {
-    const void **v;
-    size_t cap, n;
-};
-
-static size_t seen_slot(const struct seen_set *s, const void *p)
+ * the file's size. 1 when p was seen before, 0 when it was added,
+ * GT_ENOMEM. */
+static int seen_add(struct gt_addr_map *seen, const void *p)
 {
-    uint64_t h = (uint64_t)(uintptr_t)p * UINT64_C(0x9e3779b97f4a7c15);
-    return (size_t)(h >> 17) & (s->cap - 1);
+    bool added;
+    if (gt_addr_map_put(seen, 0, (uint64_t)(uintptr_t)p, &added) == NULL)
+        return GT_ENOMEM;
+    return added ? 0 : 1;
 }
 
-/* 1 when p was seen before, 0 when it was added, GT_ENOMEM. */
-static int seen_add(struct seen_set *s, const void *p)
-{
-    if ((s->n + 1) * 2 > s->cap) {
-        struct seen_set g = {NULL, s->cap ? s->cap * 2 : 1024, 0};
-        if ((g.v = calloc(g.cap, sizeof *g.v)) == NULL)
-            return GT_ENOMEM;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (s->v[i] == NULL)
-                continue;
-            size_t j = seen_slot(&g, s->v[i]);
-            while (g.v[j] != NULL)
-                j = (j + 1) & (g.cap - 1);
-            g.v[j] = s->v[i];
-            g.n++;
-        }
-        free(s->v);
-        *s = g;
-    }
-    size_t j = seen_slot(s, p);
-    for (; s->v[j] != NULL; j = (j + 1) & (s->cap - 1))
-        if (s->v[j] == p)
-            return 1;
-    s->v[j] = p;
-    s->n++;
-    return 0;
-}
-
-static int check_unique(struct snap *im, struct seen_set *seen, const struct gt_pk *node,
+static int check_unique(struct snap *im, struct gt_addr_map *seen, const struct gt_pk *node,
                         const char *where, size_t i, size_t j)
 {
     int rc = node != NULL ? seen_add(seen, node) : 0;
@@ -939,8 +838,12 @@ static int check_all_numbers(struct snap *im, const struct gt_pk *root)
 {
     const struct gt_pk *traces = gt_pk_get(root, "device_traces");
     const struct gt_pk *segments = gt_pk_get(root, "segments");
-    struct seen_set seen = {NULL, 0, 0};
-    int rc = 0;
+    struct gt_addr_map seen; /* the nodes by address, no payload */
+    int rc = gt_addr_map_init(&seen, 0, 1024);
+    if (rc) {
+        fail(im, "out of memory");
+        return rc;
+    }
     for (size_t d = 0; rc == 0 && d < gt_pk_len(traces); d++) {
         const struct gt_pk *t = gt_pk_at(traces, d);
         rc = check_unique(im, &seen, t, "device_traces", d, 0);
@@ -956,7 +859,7 @@ static int check_all_numbers(struct snap *im, const struct gt_pk *root)
         for (size_t j = 0; rc == 0 && j < gt_pk_len(blocks); j++)
             rc = check_unique(im, &seen, gt_pk_at(blocks, j), "segments.blocks", i, j);
     }
-    free(seen.v);
+    gt_addr_map_release(&seen);
     if (rc)
         return rc;
     for (size_t d = 0; rc == 0 && d < gt_pk_len(traces); d++) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gputrace/addr_map.h"
 #include "gputrace/err.h"
 #include "gputrace/replay.h"
 #include "gputrace/schema.h"
@@ -52,73 +53,25 @@ struct batch {
 
 /* ------------------------------------------------------ address → slot */
 
-/* PENDING: freed while other streams used it; the slot is kept until its
- * free completes. */
-enum { ENTRY_EMPTY = 0, ENTRY_LIVE, ENTRY_FREED, ENTRY_PENDING };
+/* UNSEEN: no alloc or free of the address decoded before (the map's put for
+ * the event at hand added it). PENDING: freed while other streams used it;
+ * the slot is kept until its free completes. */
+enum { ENTRY_UNSEEN = 0, ENTRY_LIVE, ENTRY_FREED, ENTRY_PENDING };
 
-/* Open addressing with linear probing. Freed addresses stay (state FREED) so
- * a second free of them is told apart from a free of an unknown address; real
- * allocators reuse addresses, so the table grows with distinct addresses, not
+/* The payload of the decoder's address map (addr_map.h), keyed by (dense
+ * device index, address). Freed addresses stay (state FREED) so a second
+ * free of them is told apart from a free of an unknown address; real
+ * allocators reuse addresses, so the map grows with distinct addresses, not
  * with events. */
 struct addr_entry {
-    uint64_t addr;
     uint32_t slot;
-    uint8_t dev;
     uint8_t state;
 };
-
-struct addr_map {
-    struct addr_entry *v;
-    size_t cap, used;
-};
-
-static size_t addr_hash(uint64_t addr, uint8_t dev, size_t cap)
-{
-    uint64_t h = (addr ^ ((uint64_t)dev << 56)) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & (cap - 1);
-}
-
-static int addr_map_grow(struct addr_map *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 4096;
-    struct addr_entry *v = calloc(cap, sizeof *v);
-    if (v == NULL)
-        return GT_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->v[i].state == ENTRY_EMPTY)
-            continue;
-        size_t j = addr_hash(m->v[i].addr, m->v[i].dev, cap);
-        while (v[j].state != ENTRY_EMPTY)
-            j = (j + 1) & (cap - 1);
-        v[j] = m->v[i];
-    }
-    free(m->v);
-    m->v = v;
-    m->cap = cap;
-    return 0;
-}
-
-/* The entry for (dev, addr), created EMPTY-but-claimed if absent. */
-static struct addr_entry *addr_map_get(struct addr_map *m, uint64_t addr, uint8_t dev)
-{
-    if ((m->used + 1) * 4 > m->cap * 3 && addr_map_grow(m))
-        return NULL;
-    size_t j = addr_hash(addr, dev, m->cap);
-    while (m->v[j].state != ENTRY_EMPTY) {
-        if (m->v[j].addr == addr && m->v[j].dev == dev)
-            return &m->v[j];
-        j = (j + 1) & (m->cap - 1);
-    }
-    m->v[j].addr = addr;
-    m->v[j].dev = dev;
-    m->used++;
-    return &m->v[j];
-}
 
 /* ---------------------------------------------------------- the decoder */
 
 struct decoder {
-    struct addr_map map;
+    struct gt_addr_map map; /* struct addr_entry */
     uint32_t *free_slots;
     size_t nfree, capfree;
     uint32_t next_slot;
@@ -167,6 +120,8 @@ static int dev_index(const struct decoder *d, int32_t ordinal)
  * before the first event find it. init_slot has one entry per block. */
 static int register_start(struct decoder *d, const struct gt_scenario *scn, uint32_t *init_slot)
 {
+    if (gt_addr_map_init(&d->map, sizeof(struct addr_entry), 4096))
+        return GT_ENOMEM;
     for (size_t i = 0; i < scn->ndevices; i++)
         d->dev_ordinal[d->ndev++] = scn->devices[i].device;
     for (size_t k = 0; k < scn->nblocks; k++) {
@@ -175,7 +130,7 @@ static int register_start(struct decoder *d, const struct gt_scenario *scn, uint
         init_slot[k] = NO_SLOT;
         if (dev < 0 || !b->allocated)
             continue;
-        struct addr_entry *e = addr_map_get(&d->map, gt_initial_block_key(b), (uint8_t)dev);
+        struct addr_entry *e = gt_addr_map_put(&d->map, dev, gt_initial_block_key(b), NULL);
         if (e == NULL)
             return GT_ENOMEM;
         if (e->state == ENTRY_LIVE || e->state == ENTRY_PENDING)
@@ -218,7 +173,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
         out[(*n)++] = o;
         return 0;
     }
-    struct addr_entry *e = addr_map_get(&d->map, ev->addr, (uint8_t)dev);
+    struct addr_entry *e = gt_addr_map_put(&d->map, dev, ev->addr, NULL);
     if (e == NULL)
         return GT_ENOMEM;
     if (ev->kind == GT_EV_FREE_COMPLETED) {
@@ -243,7 +198,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
                 w->double_free++;
             else
                 w->unknown_free++;
-            e->state = e->state == ENTRY_EMPTY ? ENTRY_FREED : e->state;
+            e->state = e->state == ENTRY_UNSEEN ? ENTRY_FREED : e->state;
             return 0;
         }
         o.kind = OP_FREE;
@@ -276,7 +231,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
 
 static void decoder_release(struct decoder *d)
 {
-    free(d->map.v);
+    gt_addr_map_release(&d->map);
     free(d->free_slots);
 }
 

@@ -13,6 +13,7 @@
  * Everything that depends on the order of events (the time base, the size of
  * a segment's free, the devices rows) is done when an event leaves `pend`. */
 #include "gputrace/record.h"
+#include "gputrace/addr_map.h"
 #include "gputrace/array.h"
 #include "gputrace/err.h"
 #include "gputrace/ring.h"
@@ -20,7 +21,6 @@
 #include "gputrace/text.h"
 #include "gputrace/trace.h"
 #include "ring_stacks_int.h"
-#include "gputrace/live.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -124,7 +124,7 @@ struct gt_drain {
     size_t nwatches, next_watch;
     struct device *devices;
     size_t ndevices, capdevices;
-    struct gt_live_map segments; /* native mode: (pid, addr) -> segment size */
+    struct gt_addr_map segments; /* native mode: (pid, addr) -> segment size (uint64_t) */
     bool have_base;
     int64_t base;     /* monotonic time of ts_ns 0 */
     int64_t last_key; /* of the last event written */
@@ -940,19 +940,20 @@ static void fix_base(struct gt_drain *d)
  * written. */
 static int segment_size(struct gt_drain *d, struct gt_event *ev)
 {
-    struct gt_live l;
+    uint64_t size;
 
     /* Keyed by process: two processes may map the same virtual address. */
     int32_t key = (int32_t)ev->pid;
     if (ev->kind == GT_EV_SEGMENT_ALLOC) {
-        struct gt_live *e = gt_live_put(&d->segments, key, ev->addr);
+        uint64_t *e = gt_addr_map_put(&d->segments, key, ev->addr, NULL);
         if (e == NULL) {
             set_err(d, GT_ENOMEM, "out of memory");
             return GT_ENOMEM;
         }
-        e->requested = ev->size;
-    } else if (ev->kind == GT_EV_SEGMENT_FREE && gt_live_take(&d->segments, key, ev->addr, &l)) {
-        ev->size = l.requested;
+        *e = ev->size;
+    } else if (ev->kind == GT_EV_SEGMENT_FREE &&
+               gt_addr_map_take(&d->segments, key, ev->addr, &size)) {
+        ev->size = size;
     }
     return GT_OK;
 }
@@ -1042,7 +1043,7 @@ int gt_drain_open(const char *dir, struct gt_trace_writer *w, const struct gt_dr
         return GT_EINVAL;
     }
     if ((d = calloc(1, sizeof *d)) == NULL || (d->dir = strdup(dir)) == NULL ||
-        gt_live_init(&d->segments) != GT_OK) {
+        gt_addr_map_init(&d->segments, sizeof(uint64_t), 1024) != GT_OK) {
         if (d != NULL) {
             free(d->dir);
             free(d);
@@ -1217,7 +1218,7 @@ int gt_drain_close(struct gt_drain *d, struct gt_drain_stats *st)
             munmap(d->rings[i].h, d->rings[i].bytes);
         gt_ring_stacks_free(&d->rings[i].stacks);
     }
-    gt_live_release(&d->segments);
+    gt_addr_map_release(&d->segments);
     free(d->rings);
     free(d->pend);
     free(d->devices);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gputrace/addr_map.h"
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
 
@@ -19,12 +20,10 @@ struct gt_live {
     int64_t seq, index, ts_ns; /* the alloc event; 0/-1 for the start state */
 };
 
-/* Open addressing with backward-shift deletion, so the table stays as large
- * as the live set, not as the trace. */
+/* The address map (addr_map.h) with a struct gt_live per entry, whose addr
+ * and device repeat the key for the callers that are handed the entry. */
 struct gt_live_map {
-    struct gt_live *v;
-    unsigned char *used;
-    size_t cap, n;
+    struct gt_addr_map map;
 };
 
 int gt_live_init(struct gt_live_map *m);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gputrace/addr_map.h"
+#include "gputrace/array.h"
 #include "gputrace/err.h"
 #include "gputrace/replay.h"
 #include "gputrace/schema.h"
@@ -93,13 +94,11 @@ static int slot_take(struct decoder *d, uint32_t *slot)
 
 static int slot_give(struct decoder *d, uint32_t slot)
 {
-    if (d->nfree == d->capfree) {
-        size_t cap = d->capfree ? d->capfree * 2 : 1024;
-        uint32_t *v = realloc(d->free_slots, cap * sizeof *v);
+    if (d->nfree == d->capfree) { /* tested here: this runs for every free */
+        uint32_t *v = gt_array_grow(d->free_slots, &d->capfree, d->nfree, sizeof *v);
         if (v == NULL)
             return GT_ENOMEM;
         d->free_slots = v;
-        d->capfree = cap;
     }
     d->free_slots[d->nfree++] = slot;
     return 0;

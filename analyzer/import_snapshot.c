@@ -293,8 +293,7 @@ static unsigned char *aset_state(struct addr_set *s, uint64_t a)
 }
 
 /* Final segments of device d that are cudaMalloc'd or expandable ranges. */
-static int final_segments(const struct gt_pk *segments, int64_t device, struct vec *out,
-                          int *expandable)
+static int final_segments(const struct gt_pk *segments, int64_t device, struct vec *out)
 {
     for (size_t i = 0; i < gt_pk_len(segments); i++) {
         const struct gt_pk *s = gt_pk_at(segments, i);
@@ -312,7 +311,6 @@ static int final_segments(const struct gt_pk *segments, int64_t device, struct v
         g->small = type != NULL ? strcmp(type, "small") == 0 : g->size == SMALL_SEGMENT;
         const struct gt_pk *ex = gt_pk_get(s, "is_expandable");
         g->expandable = ex != NULL && ex->type == GT_PK_BOOL && ex->u.b;
-        *expandable |= g->expandable;
     }
     return 0;
 }
@@ -328,11 +326,70 @@ static void seg_remove(struct vec *segs, uint64_t addr)
     }
 }
 
-/* Segments at the start: the final ones with the trace's segment events
- * undone, walking backwards. */
-static int start_segments(const struct gt_pk *trace, struct vec *segs)
+/* Undoes a segment_map: the mapped range of an expandable segment that holds
+ * [addr, addr + size) loses it, keeping what lies on either side. A map the
+ * final ranges do not hold whole (a damaged trace) is left alone. */
+static int unmap_range(struct vec *segs, uint64_t addr, uint64_t size)
 {
-    for (size_t i = gt_pk_len(trace); i-- > 0;) {
+    struct seg *v = segs->v;
+    for (size_t i = 0; i < segs->n; i++) {
+        struct seg g = v[i];
+        if (!g.expandable || addr < g.addr || addr + size > g.addr + g.size)
+            continue;
+        if (addr > g.addr) {
+            v[i].size = addr - g.addr;
+        } else {
+            v[i] = v[--segs->n];
+        }
+        if (addr + size < g.addr + g.size) {
+            struct seg *after = vec_push(segs);
+            if (after == NULL)
+                return GT_ENOMEM;
+            *after = g;
+            after->addr = addr + size;
+            after->size = g.addr + g.size - (addr + size);
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Undoes a segment_unmap: the range is mapped again, one segment with the
+ * mapped ranges of its stream it touches (MIRRORS: snapshot, which reports
+ * each contiguous mapped range of an expandable segment once; §20.9). The entry does not name the
+ * pool: a neighbour's pool, else large when the size is whole 20 MiB pages of the large pool
+ * (large_segment_size), else small (2 MiB pages). */
+static int map_range(struct vec *segs, uint64_t addr, uint64_t size, uint64_t stream,
+                     uint64_t large_page)
+{
+    struct seg *v = segs->v;
+    struct seg g = {addr, size, stream, size % large_page != 0, 1};
+    for (size_t i = 0; i < segs->n;) {
+        if (v[i].expandable && v[i].stream == stream &&
+            (v[i].addr + v[i].size == g.addr || g.addr + g.size == v[i].addr)) {
+            g.small = v[i].small;
+            if (v[i].addr < g.addr)
+                g.addr = v[i].addr;
+            g.size += v[i].size;
+            v[i] = v[--segs->n];
+            continue;
+        }
+        i++;
+    }
+    struct seg *out = vec_push(segs);
+    if (out == NULL)
+        return GT_ENOMEM;
+    *out = g;
+    return 0;
+}
+
+/* Segments at the start: the final ones with the trace's segment events
+ * undone, walking backwards; for expandable segments the mapped ranges
+ * with the maps and unmaps undone. */
+static int start_segments(const struct snap *im, const struct gt_pk *trace, struct vec *segs)
+{
+    int rc = 0;
+    for (size_t i = gt_pk_len(trace); i-- > 0 && rc == 0;) {
         struct entry e;
         if (read_entry(gt_pk_at(trace, i), &e))
             continue;
@@ -343,10 +400,14 @@ static int start_segments(const struct gt_pk *trace, struct vec *segs)
             if (g == NULL)
                 return GT_ENOMEM;
             *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0};
+        } else if (strcmp(e.action, "segment_map") == 0) {
+            rc = unmap_range(segs, e.addr, e.size);
+        } else if (strcmp(e.action, "segment_unmap") == 0) {
+            rc = map_range(segs, e.addr, e.size, e.stream, im->conf.large_segment_size);
         }
     }
     vec_sort(segs, cmp_seg);
-    return 0;
+    return rc;
 }
 
 /* Allocations live at the start: freed in the trace before it allocated
@@ -490,7 +551,9 @@ static uint64_t freed_block_size(const struct snap *im, const struct vec *allocs
     uint64_t gap = limit - (l->addr + size);
     if (gap == 0)
         return size;
-    if (!g->small && gap <= LARGE_MIN_FREE)
+    /* MIRRORS: should_split: an expandable segment splits off any remainder
+     * of 512 bytes or more, in either pool. */
+    if (!g->small && !g->expandable && gap <= LARGE_MIN_FREE)
         return limit - l->addr;
     uint64_t x = first_alloc_in(allocs, l->addr + size, limit, l->freed_at);
     return x > l->addr + size ? x - l->addr : size;
@@ -549,20 +612,17 @@ static int rebuild_start(struct snap *im, const struct gt_pk *trace, const struc
     struct vec segs = {NULL, 0, 0, sizeof(struct seg)};
     struct vec lives = {NULL, 0, 0, sizeof(struct live)};
     struct vec allocs = {NULL, 0, 0, sizeof(struct alloc_at)};
-    int expandable = 0;
-    int rc = final_segments(segments, device, &segs, &expandable);
+    int rc = final_segments(segments, device, &segs);
     if (rc == 0)
         rc = index_allocs(trace, &allocs);
     if (rc == 0)
-        rc = start_segments(trace, &segs);
+        rc = start_segments(im, trace, &segs);
     if (rc == 0)
         rc = start_allocations(trace, segments, device, &lives);
     struct seg *g = segs.v;
     struct live *l = lives.v;
     size_t k = 0;
     for (size_t s = 0; s < segs.n && rc == 0; s++) {
-        if (g[s].expandable)
-            continue; /* expandable start states are not rebuilt */
         while (k < lives.n && l[k].addr < g[s].addr)
             k++;
         size_t end = k;

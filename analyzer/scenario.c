@@ -481,7 +481,10 @@ static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *se
     for (size_t k = 0; rc == 0 && k < n; k++)
         b[k] = (struct gt_sim_block_init){seg[k].addr, seg[k].size, seg[k].requested,
                                           seg[k].allocated};
-    if (rc == 0)
+    if (rc == 0 && seg[0].expandable)
+        rc = gt_sim_preload_mapped(sim, seg[0].segment, seg[0].segment_size, seg[0].stream,
+                                   seg[0].small_pool, b, n, h);
+    else if (rc == 0)
         rc = gt_sim_preload_segment(sim, seg[0].segment, seg[0].segment_size, seg[0].stream,
                                     seg[0].small_pool, b, n, h);
     /* a free requested before the trace waits for its streams' events: the
@@ -515,6 +518,29 @@ int gt_scenario_preload(const struct gt_scenario *s, const struct gt_scenario_de
     return rc;
 }
 
+/* One segment's live blocks into a simulator without caching: nothing is
+ * cached, so each live block is its own cudaMalloc. */
+static int preload_nocache(struct gt_sim *sim, const struct gt_initial_block *v, size_t n,
+                           void (*on_live)(void *, const struct gt_initial_block *, gt_sim_handle),
+                           void *ctx)
+{
+    int rc = 0;
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        gt_sim_handle h;
+        if (!v[j].allocated)
+            continue;
+        rc = gt_sim_malloc(sim, v[j].requested ? v[j].requested : v[j].size, v[j].stream, &h);
+        /* without a cache a pending free is released at once */
+        if (rc == 0 && v[j].pending && !gt_sim_free_requested(sim, h))
+            continue;
+        if (rc == 0 && on_live != NULL)
+            on_live(ctx, &v[j], h);
+        if (rc == GT_EOOM)
+            rc = 0; /* counted as the simulator's OOM */
+    }
+    return rc;
+}
+
 static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_device *d,
                           struct gt_sim *sim, bool no_caching,
                           void (*on_live)(void *ctx, const struct gt_initial_block *b,
@@ -524,35 +550,24 @@ static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_
     if (d->nblocks == 0)
         return 0; /* no start state: blocks may be NULL, and NULL + 0 is UB */
     const struct gt_initial_block *v = &s->blocks[d->first_block];
-    size_t k = 0;
-    while (k < d->nblocks) {
-        size_t n = 1;
-        while (k + n < d->nblocks && v[k + n].segment == v[k].segment)
-            n++;
-        int rc = 0;
-        if (no_caching) {
-            /* nothing is cached without caching: each live block is its own
-             * cudaMalloc */
-            for (size_t j = k; rc == 0 && j < k + n; j++) {
-                gt_sim_handle h;
-                if (!v[j].allocated)
-                    continue;
-                rc = gt_sim_malloc(sim, v[j].requested ? v[j].requested : v[j].size, v[j].stream,
-                                   &h);
-                /* without a cache a pending free is released at once */
-                if (rc == 0 && v[j].pending && !gt_sim_free_requested(sim, h))
-                    continue;
-                if (rc == 0 && on_live != NULL)
-                    on_live(ctx, &v[j], h);
-                if (rc == GT_EOOM)
-                    rc = 0; /* counted as the simulator's OOM */
-            }
-        } else if (!v[k].expandable) { /* the importer rebuilds no expandable state */
-            rc = preload_segment(sim, &v[k], n, on_live, ctx);
+    /* Mapped ranges of expandable segments come second: a reservation
+     * opened at one may span up to the next cudaMalloc segment, which must
+     * be in place to bound it (gt_sim_preload_mapped). */
+    for (int pass = 0; pass < (no_caching ? 1 : 2); pass++) {
+        size_t k = 0;
+        while (k < d->nblocks) {
+            size_t n = 1;
+            while (k + n < d->nblocks && v[k + n].segment == v[k].segment)
+                n++;
+            int rc = 0;
+            if (no_caching)
+                rc = preload_nocache(sim, &v[k], n, on_live, ctx);
+            else if (v[k].expandable == (pass == 1))
+                rc = preload_segment(sim, &v[k], n, on_live, ctx);
+            if (rc)
+                return rc;
+            k += n;
         }
-        if (rc)
-            return rc;
-        k += n;
     }
     return 0;
 }

@@ -1424,6 +1424,61 @@ static void link_after(struct gt_sim *s, uint32_t prev, uint32_t i)
         s->blk[prev].next = i;
 }
 
+/* Links preloaded blocks (tiling checked) after block prev, merging free
+ * neighbours as the allocator would have them; the free ones enter the pool.
+ * Returns the last block, or GT_SIM_NIL when the host ran out. */
+static uint32_t preload_blocks(struct gt_sim *s, uint32_t prev, int pool, uint64_t stream,
+                               uint32_t xseg, const struct gt_sim_block_init *blocks, size_t n,
+                               gt_sim_handle *handles)
+{
+    uint32_t first = GT_SIM_NIL;
+    for (size_t k = 0; k < n; k++) {
+        handles[k] = GT_SIM_NO_HANDLE;
+        if (!blocks[k].allocated && first != GT_SIM_NIL && !s->blk[prev].allocated) {
+            s->blk[prev].size += blocks[k].size; /* free neighbours are one block */
+            continue;
+        }
+        uint32_t i = blk_new(s);
+        if (i == GT_SIM_NIL)
+            return GT_SIM_NIL;
+        struct blk *b = &s->blk[i];
+        b->addr = blocks[k].addr;
+        b->size = blocks[k].size;
+        b->stream = stream;
+        b->pool = (uint8_t)pool;
+        b->xseg = xseg;
+        b->mapped = 1;
+        link_after(s, prev, i);
+        prev = i;
+        if (first == GT_SIM_NIL)
+            first = i;
+        if (blocks[k].allocated) {
+            b->allocated = 1;
+            b->requested = blocks[k].requested;
+            arr_inc(s->st.allocation, pool, 1);
+            arr_inc(s->st.allocated_bytes, pool, b->size);
+            arr_inc(s->st.active, pool, 1);
+            arr_inc(s->st.active_bytes, pool, b->size);
+            arr_inc(s->st.requested_bytes, pool, b->requested);
+            if (b->size >= s->conf.max_split_size)
+                stat_inc(&s->st.oversize_allocations, 1);
+            handles[k] = i;
+        }
+    }
+    /* Free blocks enter the pool; in a split cudaMalloc segment they are
+     * inactive_split (free_block counts none for expandable blocks). */
+    for (uint32_t i = first; i != GT_SIM_NIL; i = s->blk[i].next) {
+        if (s->blk[i].allocated)
+            continue;
+        pool_insert(s, i);
+        if (is_split(&s->blk[i]) && xseg == GT_SIM_NIL) {
+            arr_inc(s->st.inactive_split, pool, 1);
+            arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
+        }
+    }
+    return prev;
+}
+
 int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
                            bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
                            gt_sim_handle *handles)
@@ -1442,50 +1497,141 @@ int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint6
     arr_inc(s->st.reserved_bytes, pool, size);
     if (size >= s->conf.max_split_size)
         stat_inc(&s->st.oversize_segments, 1);
-    uint32_t prev = GT_SIM_NIL;
-    for (size_t k = 0; k < n; k++) {
-        handles[k] = GT_SIM_NO_HANDLE;
-        if (!blocks[k].allocated && prev != GT_SIM_NIL && !s->blk[prev].allocated) {
-            s->blk[prev].size += blocks[k].size; /* free neighbours are one block */
-            continue;
-        }
-        uint32_t i = blk_new(s);
-        if (i == GT_SIM_NIL)
+    if (preload_blocks(s, GT_SIM_NIL, pool, stream, GT_SIM_NIL, blocks, n, handles) == GT_SIM_NIL)
+        return GT_ENOMEM;
+    check_after_op(s);
+    return s->broken ? GT_ENOMEM : 0;
+}
+
+/* The unmapped block of a live reservation of (stream, pool) that holds
+ * [addr, addr + size) whole, at a whole number of pages from the
+ * reservation's base; GT_SIM_NIL when none does. */
+static uint32_t unmapped_holding(const struct gt_sim *s, int pool, uint64_t stream, uint64_t addr,
+                                 uint64_t size)
+{
+    const struct stream_sets *ss = sets_find(s, pool, stream);
+    if (ss == NULL)
+        return GT_SIM_NIL;
+    for (struct gt_sim_pos k = gt_sim_set_begin(&ss->unmapped);
+         !gt_sim_set_at_end(&ss->unmapped, k); gt_sim_set_next(&ss->unmapped, &k)) {
+        uint32_t u = gt_sim_set_key(&ss->unmapped, k)->blk;
+        const struct blk *b = &s->blk[u];
+        const struct xseg *x = &s->xs[b->xseg];
+        if (addr >= b->addr && addr + size <= b->addr + b->size && (addr - x->base) % x->page == 0)
+            return u;
+    }
+    return GT_SIM_NIL;
+}
+
+/* A reservation opened at a preloaded range's own address: the real base is
+ * not in the snapshot, but (MIRRORS: find_expandable_block, ExpandableSegment)
+ * a fresh reservation is mapped from its base upward, so the lowest mapped
+ * range of a (stream, pool) is the best guess (docs/notes/pytorch-allocator.md
+ * §20.9). It spans what xseg_new would reserve, cut short at the
+ * next range in use (a segment preloaded before it), in whole pages.
+ * Returns its one unmapped block, or GT_SIM_NIL (GT_EINVAL or GT_ENOMEM in
+ * *rc). */
+static uint32_t xseg_preload(struct gt_sim *s, int pool, uint64_t stream, uint64_t addr,
+                             uint64_t size, int *rc)
+{
+    size_t pos;
+    *rc = GT_EINVAL;
+    if (!range_free(s, addr, size, &pos))
+        return GT_SIM_NIL;
+    *rc = GT_ENOMEM;
+    if (s->nxs == s->capxs) {
+        size_t cap = s->capxs ? s->capxs * 2 : 8;
+        struct xseg *v = realloc(s->xs, cap * sizeof *v);
+        if (v == NULL)
+            return GT_SIM_NIL;
+        s->xs = v;
+        s->capxs = cap;
+    }
+    struct xseg *x = &s->xs[s->nxs];
+    x->page = pool == POOL_SMALL ? K_SMALL_BUFFER : s->conf.large_segment_size;
+    uint64_t want = s->device_total + s->device_total / 8;
+    x->size = (want + x->page - 1) / x->page * x->page;
+    if (x->size < size)
+        x->size = size;
+    if (pos < s->nranges && s->ranges[pos].start - addr < x->size)
+        x->size = (s->ranges[pos].start - addr) / x->page * x->page;
+    x->base = addr;
+    x->stream = stream;
+    x->pool = (uint8_t)pool;
+    x->live = 1;
+    uint32_t u = blk_new(s);
+    if (u == GT_SIM_NIL || range_insert(s, pos, x->base, x->size))
+        return GT_SIM_NIL;
+    struct blk *b = &s->blk[u];
+    b->addr = x->base;
+    b->size = x->size;
+    b->stream = stream;
+    b->pool = (uint8_t)pool;
+    b->xseg = (uint32_t)s->nxs++;
+    unmapped_insert(s, u);
+    *rc = 0;
+    return u;
+}
+
+int gt_sim_preload_mapped(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
+                          bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
+                          gt_sim_handle *handles)
+{
+    int pool = small_pool ? POOL_SMALL : POOL_LARGE;
+    /* MIRRORS: expandable page = kSmallBuffer or large_segment_size; a
+     * mapped range is whole pages (ExpandableSegment::map). */
+    uint64_t page = small_pool ? K_SMALL_BUFFER : s->conf.large_segment_size;
+    int rc = 0;
+    if (s->conf.no_caching)
+        return GT_EUNSUPPORTED;
+    if (size == 0 || size % page || check_tiling(addr, size, blocks, n))
+        return GT_EINVAL;
+    uint32_t u = unmapped_holding(s, pool, stream, addr, size);
+    if (u == GT_SIM_NIL)
+        u = xseg_preload(s, pool, stream, addr, size, &rc);
+    if (u == GT_SIM_NIL)
+        return rc;
+    /* A range that touches another mapped one is part of it: the snapshot
+     * reports each contiguous mapped range once. */
+    if ((addr == s->blk[u].addr && s->blk[u].prev != GT_SIM_NIL) ||
+        (addr + size == s->blk[u].addr + s->blk[u].size && s->blk[u].next != GT_SIM_NIL))
+        return GT_EINVAL;
+    /* The unmapped block keeps what lies below the range; a new one takes
+     * what lies above it. */
+    unmapped_erase(s, u);
+    struct blk ub = s->blk[u];
+    uint32_t before = ub.prev, after = ub.next;
+    if (addr > ub.addr) {
+        s->blk[u].size = addr - ub.addr;
+        unmapped_insert(s, u);
+        before = u;
+    } else {
+        blk_delete(s, u);
+    }
+    uint32_t last = preload_blocks(s, before, pool, stream, ub.xseg, blocks, n, handles);
+    if (last == GT_SIM_NIL)
+        return GT_ENOMEM;
+    if (addr + size < ub.addr + ub.size) {
+        uint32_t r = blk_new(s);
+        if (r == GT_SIM_NIL)
             return GT_ENOMEM;
-        struct blk *b = &s->blk[i];
-        b->addr = blocks[k].addr;
-        b->size = blocks[k].size;
-        b->stream = stream;
-        b->pool = (uint8_t)pool;
-        b->mapped = 1;
-        link_after(s, prev, i);
-        prev = i;
-        if (blocks[k].allocated) {
-            b->allocated = 1;
-            b->requested = blocks[k].requested;
-            arr_inc(s->st.allocation, pool, 1);
-            arr_inc(s->st.allocated_bytes, pool, b->size);
-            arr_inc(s->st.active, pool, 1);
-            arr_inc(s->st.active_bytes, pool, b->size);
-            arr_inc(s->st.requested_bytes, pool, b->requested);
-            if (b->size >= s->conf.max_split_size)
-                stat_inc(&s->st.oversize_allocations, 1);
-            handles[k] = i;
-        }
+        struct blk *rb = &s->blk[r];
+        rb->addr = addr + size;
+        rb->size = ub.addr + ub.size - (addr + size);
+        rb->stream = stream;
+        rb->pool = (uint8_t)pool;
+        rb->xseg = ub.xseg;
+        link_after(s, last, r);
+        last = r;
+        unmapped_insert(s, r);
     }
-    /* Free blocks enter the pool; in a split segment they are inactive_split. */
-    uint32_t first = prev;
-    while (first != GT_SIM_NIL && s->blk[first].prev != GT_SIM_NIL)
-        first = s->blk[first].prev;
-    for (uint32_t i = first; i != GT_SIM_NIL; i = s->blk[i].next) {
-        if (s->blk[i].allocated)
-            continue;
-        pool_insert(s, i);
-        if (is_split(&s->blk[i])) {
-            arr_inc(s->st.inactive_split, pool, 1);
-            arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
-        }
-    }
+    s->blk[last].next = after;
+    if (after != GT_SIM_NIL)
+        s->blk[after].prev = last;
+    /* MIRRORS: map_block: the pages count in reserved bytes, not as a
+     * segment (stats.segment counts cudaMalloc segments only). */
+    s->total_allocated_memory += size;
+    arr_inc(s->st.reserved_bytes, pool, size);
     check_after_op(s);
     return s->broken ? GT_ENOMEM : 0;
 }

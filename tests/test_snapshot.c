@@ -150,6 +150,56 @@ START_TEST(a_free_pending_before_the_trace_starts_pending_and_completes_in_it)
 }
 END_TEST
 
+/* Expandable segments in the start state: tests/data/snapshot/make.py
+ * (expandable-start.pickle) derives the events from the rules: the start
+ * range [R, R+40 MiB) holds A (39.5 MiB) and a free 0.5 MiB tail; B maps 40
+ * MiB behind it, empty_cache unmaps the first page after A's free, C maps
+ * it again. */
+START_TEST(an_expandable_start_state_grows_and_unmaps_by_the_rules)
+{
+    struct gt_import_summary sum;
+    char err[512];
+    const char *db = path_of("expandable-start.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "expandable-start.pickle", db, NULL, &sum, err, sizeof(err)), 0);
+    /* the final 80 MiB range less the maps of 40 and 20 MiB, plus the
+     * unmap of 20 MiB: 40 MiB */
+    ck_assert_int_eq(sum.initial_segments, 1);
+    ck_assert_int_eq(sum.initial_reserved_bytes, (int64_t)(40 * MIB));
+    /* A alone: 39.5 MiB, round_size of its request (a multiple of 512) */
+    ck_assert_int_eq(sum.initial_allocated_bytes, (int64_t)(39 * MIB + MIB / 2));
+    ck_assert_int_eq(sum.inferred_empty_cache, 1);
+
+    struct gt_trace_reader *r;
+    ck_assert_int_eq(gt_trace_open(db, &r, err, sizeof(err)), 0);
+    struct blocks bl = {0};
+    ck_assert_int_eq(gt_trace_initial_blocks(r, collect, &bl), 0);
+    gt_trace_close(r);
+    ck_assert_int_eq(bl.n, 2);
+    ck_assert(bl.b[0].expandable && bl.b[1].expandable);
+    ck_assert(bl.b[0].allocated && bl.b[0].size == 39 * MIB + MIB / 2);
+    ck_assert(!bl.b[1].allocated && bl.b[1].size == MIB / 2);
+    ck_assert_uint_eq(bl.b[0].segment_size, 40 * MIB);
+
+    struct gt_validation *v = validate(db);
+    const struct gt_validate_device *d = &v->devices[0];
+    /* map 40 MiB, unmap 20 MiB, map 20 MiB: each reproduced in order */
+    ck_assert_int_eq(d->segment_events_real, 3);
+    ck_assert_int_eq(d->segment_events_sim, 3);
+    ck_assert_int_eq(d->segment_events_matched, 3);
+    ck_assert_int_eq(d->first_divergence, -1);
+    /* reserved: 40, 80 after B's map, 60 after the unmap, 80 again */
+    ck_assert_uint_eq(d->peak_reserved_real, 80 * MIB);
+    ck_assert_uint_eq(d->peak_reserved_sim, 80 * MIB);
+    ck_assert_int_eq(d->unknown_frees, 0);
+    /* C, free 9.5 MiB, B, free 15.5 MiB: at their addresses, which only
+     * hold when the reservation starts at R and A is not stretched */
+    ck_assert_int_eq(d->final_blocks_real, 4);
+    ck_assert_int_eq(d->final_blocks_matched, 4);
+    free(v);
+}
+END_TEST
+
 struct frame_seen {
     int n;
     char file[64], name[64];
@@ -401,6 +451,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
     tcase_add_test(t, a_free_that_waits_on_other_streams_keeps_its_block_until_it_completes);
     tcase_add_test(t, a_free_pending_before_the_trace_starts_pending_and_completes_in_it);
+    tcase_add_test(t, an_expandable_start_state_grows_and_unmaps_by_the_rules);
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
     tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
     tcase_add_test(t, recorded_settings_that_do_not_parse_are_named_at_import);

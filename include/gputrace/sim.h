@@ -105,10 +105,28 @@ struct gt_sim_block_init {
  * the handle of each allocated block (GT_SIM_NO_HANDLE for free ones).
  * Statistics count the segment and its blocks as if allocated now.
  * GT_EINVAL when the blocks do not tile the segment or the range overlaps
- * another segment; GT_EUNSUPPORTED for expandable segments (not preloaded). */
+ * another segment; GT_EUNSUPPORTED without caching. Expandable segments go
+ * through gt_sim_preload_mapped. */
 int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
                            bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
                            gt_sim_handle *handles);
+/* gt_sim_preload_mapped: puts one contiguous mapped range of an expandable
+ * segment that existed before the first request (a snapshot reports each
+ * such range as one segment), tiled by blocks as for gt_sim_preload_segment;
+ * size is whole pages (2 MiB small, large_segment_size large). The range
+ * joins a VA reservation of the same stream and pool already preloaded
+ * that holds it unmapped at a whole number of pages from its base, else it
+ * opens one at its own address, of the size a new one would have, cut short
+ * at the next range in use: so preload every cudaMalloc segment first and
+ * the mapped ranges in address order. Later requests grow, unmap and
+ * release it by the expandable-segment rules (docs/notes/pytorch-allocator.md
+ * §10, §20.9). Reserved bytes grow by size; the segment statistic does not (it
+ * counts cudaMalloc segments). GT_EINVAL when the blocks do not tile the
+ * range, the range is not whole pages, overlaps a range in use or touches
+ * another mapped range; GT_EUNSUPPORTED without caching. */
+int gt_sim_preload_mapped(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
+                          bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
+                          gt_sim_handle *handles);
 
 /* gt_sim_set_conf: torch.cuda.memory._set_allocator_settings mid-run: the new
  * settings apply from the next call; existing segments of either kind stay.

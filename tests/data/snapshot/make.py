@@ -212,3 +212,48 @@ segs_start = segs + [{"device": 0, "address": S5, "total_size": 12 * MIB, "alloc
 with open(os.path.join(here, "pending-start.pickle"), "wb") as f:
     pickle.dump({"segments": segs_start, "device_traces": [trace],
                  "allocator_settings": settings}, f, protocol=4)
+
+# expandable-start.pickle: a run with expandable_segments:True whose trace
+# starts mid-run (pages of 20 MiB in the large pool). Its VA reservation R
+# has [R, R+40 MiB) mapped at the start, holding A (39.5 MiB requested,
+# allocated before the trace) and a free 0.5 MiB tail. By the rules:
+#  1. B (25 MiB): no free block fits; find_expandable_block starts at the
+#     free tail before the unmapped rest; 24.5 MiB more are mapped as two
+#     pages: segment_map(R+40 MiB, 40 MiB); B = [R+39.5, R+64.5) (split: an
+#     expandable remainder >= 512 B), free [64.5, 80).
+#  2. A is freed: free [R, R+39.5).
+#  3. empty_cache (its frames say so): only the page [R, R+20) lies wholly
+#     in a free block: segment_unmap(R, 20 MiB); [20, 39.5) stays mapped.
+#  4. C (30 MiB): no free block fits (19.5 and 15.5 MiB); the lowest
+#     unmapped range is [R, R+20), which with the free block after it holds
+#     39.5 MiB: segment_map(R, 20 MiB); C = [R, R+30), free [30, 39.5).
+# The dump then has one mapped range [R, R+80 MiB): C, free 9.5 MiB, B,
+# free 15.5 MiB. Undoing the map, the unmap and the map gives the start
+# range [R, R+40); A's block is 39.5 MiB, not stretched over the 0.5 MiB
+# after it (B landed there while A lived, and expandable segments split any
+# remainder of 512 B or more).
+R = 0x7F4000000000
+A_REQ = 39 * MIB + MIB // 2
+trace = []
+trace.append(ev("segment_map", R + 40 * MIB, 40 * MIB, py))
+trace.append(ev("alloc", R + A_REQ, 25 * MIB, py))
+trace.append(ev("free_requested", R, A_REQ))
+trace.append(ev("free_completed", R, A_REQ))
+trace.append(ev("segment_unmap", R, 20 * MIB, empty))
+trace.append(ev("segment_map", R, 20 * MIB, py))
+trace.append(ev("alloc", R, 30 * MIB, py))
+blocks = [(R, 30 * MIB, 30 * MIB, "active_allocated"),
+          (R + 30 * MIB, A_REQ - 30 * MIB, 0, "inactive"),
+          (R + A_REQ, 25 * MIB, 25 * MIB, "active_allocated"),
+          (R + A_REQ + 25 * MIB, 80 * MIB - A_REQ - 25 * MIB, 0, "inactive")]
+xsegs = [{"device": 0, "address": R, "total_size": 80 * MIB, "allocated_size": 55 * MIB,
+          "active_size": 55 * MIB, "requested_size": 55 * MIB, "stream": 0,
+          "segment_type": "large", "segment_pool_id": (0, 0), "is_expandable": True,
+          "frames": [],
+          "blocks": [{"address": a, "size": s, "requested_size": q, "state": st, "frames": []}
+                     for a, s, q, st in blocks]}]
+xsettings = dict(settings, PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True",
+                 expandable_segments=True)
+with open(os.path.join(here, "expandable-start.pickle"), "wb") as f:
+    pickle.dump({"segments": xsegs, "device_traces": [trace], "allocator_settings": xsettings},
+                f, protocol=4)

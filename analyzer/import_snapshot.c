@@ -173,7 +173,18 @@ static int run_is_empty_cache(const struct gt_pk *trace, size_t i)
 struct seg {
     uint64_t addr, size, stream;
     int small, expandable;
+    int64_t pool_first, pool_second; /* MempoolId_t; (0, 0): the default pools */
 };
+
+/* A MempoolId_t, a pair of ints (segment_pool_id of a segment, pool_id of a
+ * trace entry in newer releases); (0, 0), the default pools, when absent. */
+static void read_pool_id(const struct gt_pk *v, int64_t *first, int64_t *second)
+{
+    *first = *second = 0;
+    if (v == NULL || gt_pk_len(v) != 2 || gt_pk_int(gt_pk_at(v, 0), first) != 0 ||
+        gt_pk_int(gt_pk_at(v, 1), second) != 0)
+        *first = *second = 0;
+}
 
 struct live {
     uint64_t addr, size, requested;
@@ -311,6 +322,7 @@ static int final_segments(const struct gt_pk *segments, int64_t device, struct v
         g->small = type != NULL ? strcmp(type, "small") == 0 : g->size == SMALL_SEGMENT;
         const struct gt_pk *ex = gt_pk_get(s, "is_expandable");
         g->expandable = ex != NULL && ex->type == GT_PK_BOOL && ex->u.b;
+        read_pool_id(gt_pk_get(s, "segment_pool_id"), &g->pool_first, &g->pool_second);
     }
     return 0;
 }
@@ -363,7 +375,7 @@ static int map_range(struct vec *segs, uint64_t addr, uint64_t size, uint64_t st
                      uint64_t large_page)
 {
     struct seg *v = segs->v;
-    struct seg g = {addr, size, stream, size % large_page != 0, 1};
+    struct seg g = {addr, size, stream, size % large_page != 0, 1, 0, 0};
     for (size_t i = 0; i < segs->n;) {
         if (v[i].expandable && v[i].stream == stream &&
             (v[i].addr + v[i].size == g.addr || g.addr + g.size == v[i].addr)) {
@@ -399,7 +411,8 @@ static int start_segments(const struct snap *im, const struct gt_pk *trace, stru
             struct seg *g = vec_push(segs);
             if (g == NULL)
                 return GT_ENOMEM;
-            *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0};
+            *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0, 0, 0};
+            read_pool_id(gt_pk_get(e.dict, "pool_id"), &g->pool_first, &g->pool_second);
         } else if (strcmp(e.action, "segment_map") == 0) {
             rc = unmap_range(segs, e.addr, e.size);
         } else if (strcmp(e.action, "segment_unmap") == 0) {
@@ -606,6 +619,33 @@ static int write_segment(struct snap *im, const struct vec *allocs, int64_t devi
     return rc;
 }
 
+/* Whether the trace cudaFree's a segment of private pool (first, second):
+ * release_cached_blocks frees a private pool's segments only once no graph
+ * or MemPool uses it (graph_pools_freeable), so the pool was given up by
+ * then. Only newer releases name the pool of a trace entry (pool_id). */
+static bool pool_released_in(const struct gt_pk *trace, int64_t first, int64_t second)
+{
+    for (size_t i = 0; i < gt_pk_len(trace); i++) {
+        struct entry e;
+        int64_t a, b;
+        if (read_entry(gt_pk_at(trace, i), &e) || strcmp(e.action, "segment_free") != 0)
+            continue;
+        read_pool_id(gt_pk_get(e.dict, "pool_id"), &a, &b);
+        if (a == first && b == second)
+            return true;
+    }
+    return false;
+}
+
+/* Notes a start segment of a private pool (table initial_pools). */
+static int write_pool(struct snap *im, int64_t device, const struct seg *g,
+                      const struct gt_pk *trace)
+{
+    struct gt_initial_pool p = {(int32_t)device, g->addr, g->pool_first, g->pool_second,
+                                pool_released_in(trace, g->pool_first, g->pool_second)};
+    return gt_trace_add_initial_pool(im->w, &p);
+}
+
 static int rebuild_start(struct snap *im, const struct gt_pk *trace, const struct gt_pk *segments,
                          int64_t device)
 {
@@ -629,6 +669,8 @@ static int rebuild_start(struct snap *im, const struct gt_pk *trace, const struc
         while (end < lives.n && l[end].addr < g[s].addr + g[s].size)
             end++;
         rc = write_segment(im, &allocs, device, &g[s], l, k, end);
+        if (rc == 0 && (g[s].pool_first != 0 || g[s].pool_second != 0))
+            rc = write_pool(im, device, &g[s], trace);
         k = end;
     }
     free(segs.v);

@@ -257,3 +257,45 @@ xsettings = dict(settings, PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True",
 with open(os.path.join(here, "expandable-start.pickle"), "wb") as f:
     pickle.dump({"segments": xsegs, "device_traces": [trace], "allocator_settings": xsettings},
                 f, protocol=4)
+
+# private-pool.pickle: a run that starts with two segments in private pools:
+# G (20 MiB, the CUDA graph pool (1, 0)) holding Y (4 MiB, live throughout)
+# and a free 16 MiB block, and H (12 MiB, the MemPool (0, 1)), all free. The
+# trace (entries carrying pool_id, as the newest releases write) shows H's
+# pool given up: empty_cache cudaFree's H. By the rules:
+#  1. A (8 MiB): the default pools hold nothing, and a private pool serves no
+#     request outside it, so G's free 16 MiB block is out of reach:
+#     cudaMalloc of 20 MiB (1 MiB < 8 MiB < 10 MiB): segment_alloc(SA).
+#  2. B (10 MiB) takes SA's free 12 MiB, split (2 MiB left > 1 MiB).
+#  3. A and B are freed: SA is one free 20 MiB block.
+#  4. empty_cache: release_cached_blocks frees the default large pool (SA,
+#     20 MiB), the default small pool (nothing), then the pools no graph or
+#     MemPool uses: H (12 MiB). G's pool is in use and keeps its segment.
+# Segment events: segment_alloc 20, segment_free 20, segment_free 12 MiB, in
+# that order (were H in the default pool, it would go first: the large
+# pool's set runs by size). Reserved: 32 MiB at the start, 52 at the peak.
+# The dump holds G alone, as at the start.
+PG = 0x7F5000000000
+PH = 0x7F5002000000
+SA = 0x7F5004000000
+trace = []
+trace.append(dict(ev("segment_alloc", SA, 20 * MIB, py), pool_id=(0, 0)))
+trace.append(ev("alloc", SA, 8 * MIB, py))
+trace.append(ev("alloc", SA + 8 * MIB, 10 * MIB, py))
+trace.append(ev("free_requested", SA, 8 * MIB))
+trace.append(ev("free_completed", SA, 8 * MIB))
+trace.append(ev("free_requested", SA + 8 * MIB, 10 * MIB))
+trace.append(ev("free_completed", SA + 8 * MIB, 10 * MIB))
+trace.append(dict(ev("segment_free", SA, 20 * MIB, empty), pool_id=(0, 0)))
+trace.append(dict(ev("segment_free", PH, 12 * MIB, empty), pool_id=(0, 1)))
+psegs = [{"device": 0, "address": PG, "total_size": 20 * MIB, "allocated_size": 4 * MIB,
+          "active_size": 4 * MIB, "requested_size": 4 * MIB, "stream": 0,
+          "segment_type": "large", "segment_pool_id": (1, 0), "is_expandable": False,
+          "frames": [],
+          "blocks": [{"address": PG, "size": 4 * MIB, "requested_size": 4 * MIB,
+                      "state": "active_allocated", "frames": []},
+                     {"address": PG + 4 * MIB, "size": 16 * MIB, "requested_size": 0,
+                      "state": "inactive", "frames": []}]}]
+with open(os.path.join(here, "private-pool.pickle"), "wb") as f:
+    pickle.dump({"segments": psegs, "device_traces": [trace], "allocator_settings": settings},
+                f, protocol=4)

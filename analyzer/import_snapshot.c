@@ -375,7 +375,7 @@ static int map_range(struct vec *segs, uint64_t addr, uint64_t size, uint64_t st
                      uint64_t large_page)
 {
     struct seg *v = segs->v;
-    struct seg g = {addr, size, stream, size % large_page != 0, 1, 0, 0};
+    struct seg g = {addr, size, stream, large_page == 0 || size % large_page != 0, 1, 0, 0};
     for (size_t i = 0; i < segs->n;) {
         if (v[i].expandable && v[i].stream == stream &&
             (v[i].addr + v[i].size == g.addr || g.addr + g.size == v[i].addr)) {

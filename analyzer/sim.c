@@ -1642,6 +1642,8 @@ static uint32_t xseg_preload(struct gt_sim *s, int pool, uint64_t stream, uint64
         return GT_SIM_NIL;
     if (x->size < size)
         x->size = size;
+    if (x->size > UINT64_MAX - addr) /* a range at the top of the address space */
+        x->size = (UINT64_MAX - addr) / x->page * x->page;
     if (pos < s->nranges && s->ranges[pos].start - addr < x->size)
         x->size = (s->ranges[pos].start - addr) / x->page * x->page;
     x->base = addr;
@@ -1670,7 +1672,8 @@ int gt_sim_preload_mapped(struct gt_sim *s, int private_pool, uint64_t addr, uin
     int rc = 0;
     if (s->conf.no_caching)
         return GT_EUNSUPPORTED;
-    if (pool < 0 || size == 0 || size % page || check_tiling(addr, size, blocks, n))
+    if (pool < 0 || size == 0 || size % page || size > UINT64_MAX - addr ||
+        check_tiling(addr, size, blocks, n))
         return GT_EINVAL;
     uint32_t u = unmapped_holding(s, pool, stream, addr, size);
     if (u == GT_SIM_NIL)

@@ -139,9 +139,10 @@ static int64_t write_oom_trace(const char *path, bool with_device)
 static void add_start_state(struct tw *t)
 {
     struct gt_initial_block blocks[3] = {
-        {0, SEG_A, 8 * MIB, 8 * MIB, true, SEG_A, 20 * MIB, 0, false, false, false, 0},
-        {0, SEG_A + 8 * MIB, 12 * MIB, 0, false, SEG_A, 20 * MIB, 0, false, false, false, 0},
-        {0, SEG_B, 20 * MIB, 0, false, SEG_B, 20 * MIB, 0, false, false, false, 0},
+        {0, SEG_A, 8 * MIB, 8 * MIB, true, SEG_A, 20 * MIB, 0, false, false, false, 0, 0, 0, false},
+        {0, SEG_A + 8 * MIB, 12 * MIB, 0, false, SEG_A, 20 * MIB, 0, false, false, false, 0, 0, 0,
+         false},
+        {0, SEG_B, 20 * MIB, 0, false, SEG_B, 20 * MIB, 0, false, false, false, 0, 0, 0, false},
     };
     for (size_t i = 0; i < 3; i++)
         ck_assert_int_eq(gt_trace_add_initial_block(t->w, &blocks[i]), GT_OK);

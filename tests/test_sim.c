@@ -811,7 +811,7 @@ START_TEST(a_preloaded_segment_serves_requests_and_merges_on_free)
                                      {seg + 7 * MIB, 3 * MIB, 0, false},
                                      {seg + 10 * MIB, 10 * MIB, 10 * MIB, true}};
     gt_sim_handle h[4];
-    ck_assert_int_eq(gt_sim_preload_segment(s, seg, 20 * MIB, 0, false, b, 4, h), 0);
+    ck_assert_int_eq(gt_sim_preload_segment(s, 0, seg, 20 * MIB, 0, false, b, 4, h), 0);
     ck_assert_uint_ne(h[0], GT_SIM_NO_HANDLE);
     ck_assert_uint_eq(h[1], GT_SIM_NO_HANDLE);
     ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(20 * MIB));
@@ -833,11 +833,142 @@ START_TEST(a_preloaded_segment_serves_requests_and_merges_on_free)
     assert_consistent(s);
     /* Blocks that do not tile the segment, or a range in use, are refused. */
     struct gt_sim_block_init gap[1] = {{seg, 2 * MIB, 0, true}};
-    ck_assert_int_eq(gt_sim_preload_segment(s, seg, 4 * MIB, 0, false, gap, 1, h), GT_EINVAL);
+    ck_assert_int_eq(gt_sim_preload_segment(s, 0, seg, 4 * MIB, 0, false, gap, 1, h), GT_EINVAL);
     must_alloc(s, 30 * MIB);
     struct gt_sim_block_init whole[1] = {{0x7f0000000000ull, 2 * MIB, 0, false}};
-    ck_assert_int_eq(gt_sim_preload_segment(s, 0x7f0000000000ull, 2 * MIB, 0, true, whole, 1, h),
+    ck_assert_int_eq(gt_sim_preload_segment(s, 0, 0x7f0000000000ull, 2 * MIB, 0, true, whole, 1, h),
                      GT_EINVAL);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* Mapped ranges of an expandable segment preloaded from a snapshot join one
+ * reservation and grow, unmap and release by the expandable rules
+ * (docs/notes/pytorch-allocator.md §10). Card of 1 GiB: a reservation would
+ * be 9/8 GiB in 20 MiB pages, but a cudaMalloc segment M 400 MiB above the
+ * first range cuts it to [base, base + 400 MiB). */
+START_TEST(preloaded_expandable_ranges_share_a_reservation_and_follow_its_rules)
+{
+    struct seglog log;
+    struct gt_sim *s = sim_with("expandable_segments:True", 0, GIB, &log);
+    uint64_t base = 0x7fb000000000ull, m = base + 400 * MIB;
+    struct gt_sim_block_init mb[1] = {{m, 20 * MIB, 0, false}};
+    struct gt_sim_block_init r1[1] = {{base, 20 * MIB, 20 * MIB, true}};
+    struct gt_sim_block_init r2[2] = {{base + 100 * MIB, 10 * MIB, 10 * MIB, true},
+                                      {base + 110 * MIB, 30 * MIB, 0, false}};
+    gt_sim_handle hm[1], h1[1], h2[2];
+    ck_assert_int_eq(gt_sim_preload_segment(s, 0, m, 20 * MIB, 0, false, mb, 1, hm), 0);
+    ck_assert_int_eq(gt_sim_preload_mapped(s, 0, base, 20 * MIB, 0, false, r1, 1, h1), 0);
+    ck_assert_int_eq(gt_sim_preload_mapped(s, 0, base + 100 * MIB, 40 * MIB, 0, false, r2, 2, h2),
+                     0);
+    /* 20 + 20 + 40 MiB reserved; one segment: mapped pages are no segment */
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(80 * MIB));
+    ck_assert_int_eq(stat(s, "segment.all.current"), 1);
+    ck_assert_int_eq(stat(s, "inactive_split.all.current"), 0); /* not for expandable blocks */
+    /* refused: a range touching R2 (one mapped range is one segment), one
+     * not a whole number of pages, one running into M */
+    struct gt_sim_block_init t[1] = {{base + 140 * MIB, 20 * MIB, 0, false}};
+    ck_assert_int_eq(gt_sim_preload_mapped(s, 0, base + 140 * MIB, 20 * MIB, 0, false, t, 1, h1),
+                     GT_EINVAL);
+    t[0] = (struct gt_sim_block_init){base + 200 * MIB, 10 * MIB, 0, false};
+    ck_assert_int_eq(gt_sim_preload_mapped(s, 0, base + 200 * MIB, 10 * MIB, 0, false, t, 1, h1),
+                     GT_EINVAL);
+    t[0] = (struct gt_sim_block_init){base + 380 * MIB, 40 * MIB, 0, false};
+    ck_assert_int_eq(gt_sim_preload_mapped(s, 0, base + 380 * MIB, 40 * MIB, 0, false, t, 1, h1),
+                     GT_EINVAL);
+    assert_consistent(s);
+    ck_assert_int_eq(log.n, 0);
+    /* 50 MiB: no free block fits (M 20, R2's 30). The lowest unmapped range
+     * [20, 100) follows R1's allocated block and holds 80 MiB: map
+     * ceil(50 / 20) = 3 pages there; X = [20, 70), free [70, 80). */
+    gt_sim_handle x = must_alloc(s, 50 * MIB);
+    ck_assert_uint_eq(gt_sim_addr(s, x), base + 20 * MIB);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert(log.ev[0] == GT_SIM_SEGMENT_MAP && log.addr[0] == base + 20 * MIB &&
+              log.size[0] == 60 * MIB);
+    /* 60 MiB: free [70, 80) with [80, 100) holds 30 MiB, short; R2's free
+     * [110, 140) with the unmapped rest holds enough: map 30 MiB more as 2
+     * pages [140, 180); Y = [110, 170). */
+    gt_sim_handle y = must_alloc(s, 60 * MIB);
+    ck_assert_uint_eq(gt_sim_addr(s, y), base + 110 * MIB);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert(log.ev[1] == GT_SIM_SEGMENT_MAP && log.addr[1] == base + 140 * MIB &&
+              log.size[1] == 40 * MIB);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(180 * MIB));
+    /* All freed: [0, 80) and [100, 180) free, 80 MiB each. empty_cache walks
+     * the set by (size, address): M (20 MiB) is cudaFree'd, then the two
+     * expandable blocks are unmapped whole, and the reservation, wholly
+     * unmapped, goes. */
+    gt_sim_free(s, x);
+    gt_sim_free(s, y);
+    gt_sim_free(s, h1[0]);
+    gt_sim_free(s, h2[0]);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(log.n, 5);
+    ck_assert(log.ev[2] == GT_SIM_SEGMENT_FREE && log.addr[2] == m && log.size[2] == 20 * MIB);
+    ck_assert(log.ev[3] == GT_SIM_SEGMENT_UNMAP && log.addr[3] == base && log.size[3] == 80 * MIB);
+    ck_assert(log.ev[4] == GT_SIM_SEGMENT_UNMAP && log.addr[4] == base + 100 * MIB &&
+              log.size[4] == 80 * MIB);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* A private pool's segments (docs/notes/pytorch-allocator.md §20.10): a
+ * request of the default pools never takes them, empty_cache leaves them
+ * while the pool is in use, and after releasePool frees the pool's small
+ * segments, then its large ones, after the default pools'. */
+START_TEST(a_private_pool_is_kept_apart_and_released_once_given_up)
+{
+    struct seglog log;
+    struct gt_sim *s = sim_with("default", 0, 0, &log);
+    uint64_t g = 0x7fc000000000ull, gs = g + 20 * MIB;
+    int pool = -1;
+    bool created = false;
+    ck_assert_int_eq(gt_sim_private_pool(s, 1, 0, &pool, &created), 0);
+    ck_assert(created && pool > 0);
+    int again = -1;
+    ck_assert_int_eq(gt_sim_private_pool(s, 1, 0, &again, &created), 0);
+    ck_assert(!created && again == pool);
+    ck_assert_int_eq(gt_sim_private_pool(s, 0, 0, &again, &created), 0);
+    ck_assert_int_eq(again, 0); /* (0, 0): the default pools */
+    struct gt_sim_block_init large[1] = {{g, 20 * MIB, 0, false}};
+    struct gt_sim_block_init small[1] = {{gs, 2 * MIB, 0, false}};
+    gt_sim_handle h[1];
+    ck_assert_int_eq(gt_sim_preload_segment(s, pool, g, 20 * MIB, 0, false, large, 1, h), 0);
+    ck_assert_int_eq(gt_sim_preload_segment(s, pool, gs, 2 * MIB, 0, true, small, 1, h), 0);
+    /* counted in the small and large statistics like any segment */
+    ck_assert_int_eq(stat(s, "segment.large_pool.current"), 1);
+    ck_assert_int_eq(stat(s, "segment.small_pool.current"), 1);
+    /* 8 MiB and 1,000 B: the free 20 and 2 MiB blocks of the private pool
+     * would fit, but the default pools are empty: two cudaMallocs, 20 MiB
+     * (8 MiB is between 1 and 10 MiB) and 2 MiB */
+    gt_sim_handle a = must_alloc(s, 8 * MIB), b = must_alloc(s, 1000);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert(log.ev[0] == GT_SIM_SEGMENT_ALLOC && log.size[0] == 20 * MIB);
+    ck_assert(log.ev[1] == GT_SIM_SEGMENT_ALLOC && log.size[1] == 2 * MIB);
+    uint64_t sa = log.addr[0], sb = log.addr[1];
+    ck_assert(gt_sim_addr(s, a) == sa && gt_sim_addr(s, b) == sb);
+    gt_sim_free(s, a);
+    gt_sim_free(s, b);
+    /* in use: empty_cache frees the default pools' two segments only */
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(log.n, 4);
+    ck_assert(log.ev[2] == GT_SIM_SEGMENT_FREE && log.addr[2] == sa);
+    ck_assert(log.ev[3] == GT_SIM_SEGMENT_FREE && log.addr[3] == sb);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), (int64_t)(22 * MIB));
+    /* given up: its small segment goes first, then its large one */
+    gt_sim_release_pool(s, pool);
+    gt_sim_empty_cache(s);
+    ck_assert_int_eq(log.n, 6);
+    ck_assert(log.ev[4] == GT_SIM_SEGMENT_FREE && log.addr[4] == gs);
+    ck_assert(log.ev[5] == GT_SIM_SEGMENT_FREE && log.addr[5] == g);
+    ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
+    /* the pool is gone: the same id makes a new one */
+    ck_assert_int_eq(gt_sim_private_pool(s, 1, 0, &again, &created), 0);
+    ck_assert(created);
+    assert_consistent(s);
     gt_sim_free_all(s);
 }
 END_TEST
@@ -893,6 +1024,8 @@ static Suite *sim_suite(void)
     tcase_add_test(t, expandable_segments_split_any_remainder_of_512_bytes);
     tcase_add_test(t, nocache_makes_every_request_its_own_device_allocation);
     tcase_add_test(t, a_preloaded_segment_serves_requests_and_merges_on_free);
+    tcase_add_test(t, preloaded_expandable_ranges_share_a_reservation_and_follow_its_rules);
+    tcase_add_test(t, a_private_pool_is_kept_apart_and_released_once_given_up);
     tcase_add_test(t, stats_use_torch_memory_stats_names_in_sorted_order);
     tcase_add_test(t, the_cudamallocasync_backend_is_refused_not_simulated);
     suite_add_tcase(s, t);

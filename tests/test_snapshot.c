@@ -150,6 +150,95 @@ START_TEST(a_free_pending_before_the_trace_starts_pending_and_completes_in_it)
 }
 END_TEST
 
+/* validate reproduces every segment event of db in order (n of them), the
+ * peak reserved memory, and the dump's blocks (blocks of them), with no
+ * free of an unknown address. */
+static void assert_replayed_exactly(const char *db, int64_t n, uint64_t peak, int64_t blocks)
+{
+    struct gt_validation *v = validate(db);
+    const struct gt_validate_device *d = &v->devices[0];
+    ck_assert_int_eq(d->segment_events_real, n);
+    ck_assert_int_eq(d->segment_events_sim, n);
+    ck_assert_int_eq(d->segment_events_matched, n);
+    ck_assert_int_eq(d->first_divergence, -1);
+    ck_assert_uint_eq(d->peak_reserved_real, peak);
+    ck_assert_uint_eq(d->peak_reserved_sim, peak);
+    ck_assert_int_eq(d->unknown_frees, 0);
+    ck_assert_int_eq(d->final_blocks_real, blocks);
+    ck_assert_int_eq(d->final_blocks_matched, blocks);
+    free(v);
+}
+
+/* Expandable segments in the start state: tests/data/snapshot/make.py
+ * (expandable-start.pickle) derives the events from the rules: the start
+ * range [R, R+40 MiB) holds A (39.5 MiB) and a free 0.5 MiB tail; B maps 40
+ * MiB behind it, empty_cache unmaps the first page after A's free, C maps
+ * it again. */
+START_TEST(an_expandable_start_state_grows_and_unmaps_by_the_rules)
+{
+    struct gt_import_summary sum;
+    char err[512];
+    const char *db = path_of("expandable-start.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "expandable-start.pickle", db, NULL, &sum, err, sizeof(err)), 0);
+    /* the final 80 MiB range less the maps of 40 and 20 MiB, plus the
+     * unmap of 20 MiB: 40 MiB */
+    ck_assert_int_eq(sum.initial_segments, 1);
+    ck_assert_int_eq(sum.initial_reserved_bytes, (int64_t)(40 * MIB));
+    /* A alone: 39.5 MiB, round_size of its request (a multiple of 512) */
+    ck_assert_int_eq(sum.initial_allocated_bytes, (int64_t)(39 * MIB + MIB / 2));
+    ck_assert_int_eq(sum.inferred_empty_cache, 1);
+
+    struct gt_trace_reader *r;
+    ck_assert_int_eq(gt_trace_open(db, &r, err, sizeof(err)), 0);
+    struct blocks bl = {0};
+    ck_assert_int_eq(gt_trace_initial_blocks(r, collect, &bl), 0);
+    gt_trace_close(r);
+    ck_assert_int_eq(bl.n, 2);
+    ck_assert(bl.b[0].expandable && bl.b[1].expandable);
+    ck_assert(bl.b[0].allocated && bl.b[0].size == 39 * MIB + MIB / 2);
+    ck_assert(!bl.b[1].allocated && bl.b[1].size == MIB / 2);
+    ck_assert_uint_eq(bl.b[0].segment_size, 40 * MIB);
+
+    /* map 40 MiB, unmap 20 MiB, map 20 MiB, each reproduced in order;
+     * reserved 40, 80 after B's map, 60 after the unmap, 80 again; the end
+     * C, free 9.5 MiB, B, free 15.5 MiB at their addresses, which only hold
+     * when the reservation starts at R and A is not stretched */
+    assert_replayed_exactly(db, 3, 80 * MIB, 4);
+}
+END_TEST
+
+/* Private pools in the start state: tests/data/snapshot/make.py
+ * (private-pool.pickle) derives the events: G (graph pool (1, 0)) and H
+ * (MemPool (0, 1)) serve no default-pool request, so A needs a cudaMalloc;
+ * empty_cache frees the default pool's SA, then H, whose pool the trace
+ * shows given up, and keeps G. */
+START_TEST(private_pool_segments_serve_no_other_request_and_go_with_their_pool)
+{
+    struct gt_import_summary sum;
+    char err[512];
+    const char *db = path_of("private-pool.db");
+    ck_assert_int_eq(
+        gt_import_snapshot(SNAP "private-pool.pickle", db, NULL, &sum, err, sizeof(err)), 0);
+    ck_assert_int_eq(sum.initial_segments, 2);
+    ck_assert_int_eq(sum.initial_reserved_bytes, (int64_t)(32 * MIB)); /* G 20 + H 12 */
+    ck_assert_int_eq(sum.initial_allocated_bytes, (int64_t)(4 * MIB)); /* Y */
+
+    struct gt_scenario *scn = NULL;
+    ck_assert_int_eq(gt_scenario_build(db, 0, &scn, err, sizeof err), 0);
+    ck_assert_uint_eq(scn->nblocks, 3); /* G: Y and its free rest; H: one free block */
+    ck_assert(scn->blocks[0].pool_first == 1 && scn->blocks[0].pool_second == 0);
+    ck_assert(scn->blocks[1].pool_first == 1 && !scn->blocks[1].pool_released);
+    ck_assert(scn->blocks[2].pool_first == 0 && scn->blocks[2].pool_second == 1);
+    ck_assert(scn->blocks[2].pool_released);
+    gt_scenario_free(scn);
+
+    /* segment_alloc 20, segment_free 20, segment_free 12 MiB, in order;
+     * reserved 32 + SA's 20 at the peak; the end holds G as at the start */
+    assert_replayed_exactly(db, 3, 52 * MIB, 2);
+}
+END_TEST
+
 struct frame_seen {
     int n;
     char file[64], name[64];
@@ -401,6 +490,8 @@ static Suite *snapshot_suite(void)
     tcase_add_test(t, a_mid_run_snapshot_gets_its_start_state_rebuilt_by_the_rules);
     tcase_add_test(t, a_free_that_waits_on_other_streams_keeps_its_block_until_it_completes);
     tcase_add_test(t, a_free_pending_before_the_trace_starts_pending_and_completes_in_it);
+    tcase_add_test(t, an_expandable_start_state_grows_and_unmaps_by_the_rules);
+    tcase_add_test(t, private_pool_segments_serve_no_other_request_and_go_with_their_pool);
     tcase_add_test(t, the_python_frames_of_an_allocation_are_kept);
     tcase_add_test(t, numbers_that_are_not_byte_counts_are_errors_naming_them);
     tcase_add_test(t, recorded_settings_that_do_not_parse_are_named_at_import);

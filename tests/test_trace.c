@@ -742,8 +742,8 @@ START_TEST(every_new_trace_has_the_optional_tables)
     write_trace(p, 1);
     ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
                                 " name IN ('frames', 'stacks', 'event_stacks', 'event_totals',"
-                                " 'initial_blocks')"),
-                     5);
+                                " 'initial_blocks', 'initial_pools')"),
+                     6);
 }
 END_TEST
 
@@ -1022,12 +1022,14 @@ START_TEST(initial_blocks_round_trip_in_device_and_unsigned_address_order)
     const char *p = path_of("t.db");
     const struct gt_initial_block in[] = {
         /* a pending block (stored as allocated = 2) round-trips too */
-        {1, 0x7f0000200000, 512, 500, true, 0x7f0000200000, 2 << 20, 0, true, false, true, 0},
+        {1, 0x7f0000200000, 512, 500, true, 0x7f0000200000, 2 << 20, 0, true, false, true, 0, 0, 0,
+         false},
         {0, UINT64_MAX - 511, 512, 0, false, (uint64_t)1 << 63, UINT64_MAX, UINT64_MAX, false, true,
-         false, 0},
+         false, 0, 0, 0, false},
         {0, 0x7f0000000000, (uint64_t)1 << 63, UINT64_MAX, true, 0x7f0000000000, 20 << 20, 7, false,
-         false, false, 0},
-        {0, (uint64_t)1 << 63, 1, 1, false, (uint64_t)1 << 63, 1, 0, true, true, false, 0},
+         false, false, 0, 0, 0, false},
+        {0, (uint64_t)1 << 63, 1, 1, false, (uint64_t)1 << 63, 1, 0, true, true, false, 0, 0, 0,
+         false},
     };
     const size_t order[] = {2, 3, 1, 0};
     struct gt_trace_writer *w;
@@ -1070,10 +1072,66 @@ START_TEST(initial_blocks_round_trip_in_device_and_unsigned_address_order)
 }
 END_TEST
 
+struct pools_seen {
+    size_t n;
+    struct gt_initial_pool v[4];
+};
+
+static int on_pool(void *ctx, const struct gt_initial_pool *p)
+{
+    struct pools_seen *c = ctx;
+    if (c->n < 4)
+        c->v[c->n] = *p;
+    c->n++;
+    return 0;
+}
+
+/* initial_pools comes back in (device, unsigned segment) order, and a file
+ * without the table (written before it existed) reads as having none. */
+START_TEST(initial_pools_round_trip_and_are_optional)
+{
+    const char *p = path_of("t.db");
+    const struct gt_initial_pool in[] = {
+        {1, 0x7f0000000000, 0, 3, false},
+        {0, (uint64_t)1 << 63, INT64_MAX, -1, true},
+        {0, 0x7f0000200000, 1, 0, false},
+    };
+    const size_t order[] = {2, 1, 0};
+    struct gt_trace_writer *w;
+    struct gt_trace_reader *r;
+    struct pools_seen c = {0};
+    char err[256];
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(gt_trace_add_initial_pool(w, &in[i]), GT_OK);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+    r = open_ok(p);
+    ck_assert_int_eq(gt_trace_initial_pools(r, on_pool, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const struct gt_initial_pool *want = &in[order[i]], *got = &c.v[i];
+        ck_assert_int_eq(got->device, want->device);
+        ck_assert_uint_eq(got->segment, want->segment);
+        ck_assert_int_eq(got->pool_first, want->pool_first);
+        ck_assert_int_eq(got->pool_second, want->pool_second);
+        ck_assert(got->released == want->released);
+    }
+    gt_trace_close(r);
+    ck_assert_int_eq(sql_int(p, "SELECT count(*) FROM initial_pools WHERE released = 1"), 1);
+    exec_sql(p, "DROP TABLE initial_pools");
+    r = open_ok(p);
+    c.n = 0;
+    ck_assert_int_eq(gt_trace_initial_pools(r, on_pool, &c), GT_OK);
+    ck_assert_uint_eq(c.n, 0);
+    gt_trace_close(r);
+}
+END_TEST
+
 START_TEST(two_initial_blocks_at_one_address_are_an_error)
 {
-    const struct gt_initial_block b = {0,    0x1000, 512,  512,   true,  0x1000,
-                                       4096, 0,      true, false, false, 0};
+    const struct gt_initial_block b = {0,    0x1000, 512,   512, true, 0x1000, 4096, 0,
+                                       true, false,  false, 0,   0,    0,      false};
     struct gt_trace_writer *w;
     char err[256];
 
@@ -1089,8 +1147,8 @@ END_TEST
 static void write_with_optional_rows(const char *p)
 {
     const struct gt_frame f[] = {{"a.py", "f", 1}, {"b.py", "g", 2}};
-    const struct gt_initial_block b = {0,    0x1000, 512,  512,   true,  0x1000,
-                                       4096, 0,      true, false, false, 0};
+    const struct gt_initial_block b = {0,    0x1000, 512,   512, true, 0x1000, 4096, 0,
+                                       true, false,  false, 0,   0,    0,      false};
     struct gt_trace_writer *w;
     char err[256];
 
@@ -1651,6 +1709,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, optional_rows_for_events_not_appended_or_null_strings_are_refused);
     tcase_add_test(tc, totals_round_trip_in_seq_order_across_commit_batches);
     tcase_add_test(tc, initial_blocks_round_trip_in_device_and_unsigned_address_order);
+    tcase_add_test(tc, initial_pools_round_trip_and_are_optional);
     tcase_add_test(tc, two_initial_blocks_at_one_address_are_an_error);
     tcase_add_test(tc, a_trace_older_than_the_optional_tables_reads_as_having_no_rows);
     tcase_add_test(tc, damaged_optional_tables_are_named_not_read_as_empty);

@@ -394,7 +394,7 @@ static void push_row(struct block_rows *b, uint64_t addr, uint64_t size, bool al
 static int real_row(void *ctx, const struct gt_initial_block *blk)
 {
     struct block_rows *b = ctx;
-    if (blk->device == b->device && !blk->expandable)
+    if (blk->device == b->device)
         push_row(b, blk->addr, blk->size, blk->allocated);
     return b->rc;
 }

@@ -176,7 +176,18 @@ static int run_is_empty_cache(const struct gt_pk *trace, size_t i)
 struct seg {
     uint64_t addr, size, stream;
     int small, expandable;
+    int64_t pool_first, pool_second; /* MempoolId_t; (0, 0): the default pools */
 };
+
+/* A MempoolId_t, a pair of ints (segment_pool_id of a segment, pool_id of a
+ * trace entry in newer releases); (0, 0), the default pools, when absent. */
+static void read_pool_id(const struct gt_pk *v, int64_t *first, int64_t *second)
+{
+    *first = *second = 0;
+    if (v == NULL || gt_pk_len(v) != 2 || gt_pk_int(gt_pk_at(v, 0), first) != 0 ||
+        gt_pk_int(gt_pk_at(v, 1), second) != 0)
+        *first = *second = 0;
+}
 
 struct live {
     uint64_t addr, size, requested;
@@ -222,8 +233,7 @@ static int cmp_live(const void *a, const void *b)
 }
 
 /* Final segments of device d that are cudaMalloc'd or expandable ranges. */
-static int final_segments(const struct gt_pk *segments, int64_t device, struct vec *out,
-                          int *expandable)
+static int final_segments(const struct gt_pk *segments, int64_t device, struct vec *out)
 {
     for (size_t i = 0; i < gt_pk_len(segments); i++) {
         const struct gt_pk *s = gt_pk_at(segments, i);
@@ -241,7 +251,7 @@ static int final_segments(const struct gt_pk *segments, int64_t device, struct v
         g->small = type != NULL ? strcmp(type, "small") == 0 : g->size == SMALL_SEGMENT;
         const struct gt_pk *ex = gt_pk_get(s, "is_expandable");
         g->expandable = ex != NULL && ex->type == GT_PK_BOOL && ex->u.b;
-        *expandable |= g->expandable;
+        read_pool_id(gt_pk_get(s, "segment_pool_id"), &g->pool_first, &g->pool_second);
     }
     return 0;
 }
@@ -257,11 +267,70 @@ static void seg_remove(struct vec *segs, uint64_t addr)
     }
 }
 
-/* Segments at the start: the final ones with the trace's segment events
- * undone, walking backwards. */
-static int start_segments(const struct gt_pk *trace, struct vec *segs)
+/* Undoes a segment_map: the mapped range of an expandable segment that holds
+ * [addr, addr + size) loses it, keeping what lies on either side. A map the
+ * final ranges do not hold whole (a damaged trace) is left alone. */
+static int unmap_range(struct vec *segs, uint64_t addr, uint64_t size)
 {
-    for (size_t i = gt_pk_len(trace); i-- > 0;) {
+    struct seg *v = segs->v;
+    for (size_t i = 0; i < segs->n; i++) {
+        struct seg g = v[i];
+        if (!g.expandable || addr < g.addr || addr + size > g.addr + g.size)
+            continue;
+        if (addr > g.addr) {
+            v[i].size = addr - g.addr;
+        } else {
+            v[i] = v[--segs->n];
+        }
+        if (addr + size < g.addr + g.size) {
+            struct seg *after = vec_push(segs);
+            if (after == NULL)
+                return GT_ENOMEM;
+            *after = g;
+            after->addr = addr + size;
+            after->size = g.addr + g.size - (addr + size);
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Undoes a segment_unmap: the range is mapped again, one segment with the
+ * mapped ranges of its stream it touches (MIRRORS: snapshot, which reports
+ * each contiguous mapped range of an expandable segment once; §20.9). The entry does not name the
+ * pool: a neighbour's pool, else large when the size is whole 20 MiB pages of the large pool
+ * (large_segment_size), else small (2 MiB pages). */
+static int map_range(struct vec *segs, uint64_t addr, uint64_t size, uint64_t stream,
+                     uint64_t large_page)
+{
+    struct seg *v = segs->v;
+    struct seg g = {addr, size, stream, large_page == 0 || size % large_page != 0, 1, 0, 0};
+    for (size_t i = 0; i < segs->n;) {
+        if (v[i].expandable && v[i].stream == stream &&
+            (v[i].addr + v[i].size == g.addr || g.addr + g.size == v[i].addr)) {
+            g.small = v[i].small;
+            if (v[i].addr < g.addr)
+                g.addr = v[i].addr;
+            g.size += v[i].size;
+            v[i] = v[--segs->n];
+            continue;
+        }
+        i++;
+    }
+    struct seg *out = vec_push(segs);
+    if (out == NULL)
+        return GT_ENOMEM;
+    *out = g;
+    return 0;
+}
+
+/* Segments at the start: the final ones with the trace's segment events
+ * undone, walking backwards; for expandable segments the mapped ranges
+ * with the maps and unmaps undone. */
+static int start_segments(const struct snap *im, const struct gt_pk *trace, struct vec *segs)
+{
+    int rc = 0;
+    for (size_t i = gt_pk_len(trace); i-- > 0 && rc == 0;) {
         struct entry e;
         if (read_entry(gt_pk_at(trace, i), &e))
             continue;
@@ -271,11 +340,16 @@ static int start_segments(const struct gt_pk *trace, struct vec *segs)
             struct seg *g = vec_push(segs);
             if (g == NULL)
                 return GT_ENOMEM;
-            *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0};
+            *g = (struct seg){e.addr, e.size, e.stream, e.size == SMALL_SEGMENT, 0, 0, 0};
+            read_pool_id(gt_pk_get(e.dict, "pool_id"), &g->pool_first, &g->pool_second);
+        } else if (strcmp(e.action, "segment_map") == 0) {
+            rc = unmap_range(segs, e.addr, e.size);
+        } else if (strcmp(e.action, "segment_unmap") == 0) {
+            rc = map_range(segs, e.addr, e.size, e.stream, im->conf.large_segment_size);
         }
     }
     vec_sort(segs, cmp_seg);
-    return 0;
+    return rc;
 }
 
 /* Allocations live at the start: freed in the trace before it allocated
@@ -421,7 +495,9 @@ static uint64_t freed_block_size(const struct snap *im, const struct vec *allocs
     uint64_t gap = limit - (l->addr + size);
     if (gap == 0)
         return size;
-    if (!g->small && gap <= LARGE_MIN_FREE)
+    /* MIRRORS: should_split: an expandable segment splits off any remainder
+     * of 512 bytes or more, in either pool. */
+    if (!g->small && !g->expandable && gap <= LARGE_MIN_FREE)
         return limit - l->addr;
     uint64_t x = first_alloc_in(allocs, l->addr + size, limit, l->freed_at);
     return x > l->addr + size ? x - l->addr : size;
@@ -474,32 +550,58 @@ static int write_segment(struct snap *im, const struct vec *allocs, int64_t devi
     return rc;
 }
 
+/* Whether the trace cudaFree's a segment of private pool (first, second):
+ * release_cached_blocks frees a private pool's segments only once no graph
+ * or MemPool uses it (graph_pools_freeable), so the pool was given up by
+ * then. Only newer releases name the pool of a trace entry (pool_id). */
+static bool pool_released_in(const struct gt_pk *trace, int64_t first, int64_t second)
+{
+    for (size_t i = 0; i < gt_pk_len(trace); i++) {
+        struct entry e;
+        int64_t a, b;
+        if (read_entry(gt_pk_at(trace, i), &e) || strcmp(e.action, "segment_free") != 0)
+            continue;
+        read_pool_id(gt_pk_get(e.dict, "pool_id"), &a, &b);
+        if (a == first && b == second)
+            return true;
+    }
+    return false;
+}
+
+/* Notes a start segment of a private pool (table initial_pools). */
+static int write_pool(struct snap *im, int64_t device, const struct seg *g,
+                      const struct gt_pk *trace)
+{
+    struct gt_initial_pool p = {(int32_t)device, g->addr, g->pool_first, g->pool_second,
+                                pool_released_in(trace, g->pool_first, g->pool_second)};
+    return gt_trace_add_initial_pool(im->w, &p);
+}
+
 static int rebuild_start(struct snap *im, const struct gt_pk *trace, const struct gt_pk *segments,
                          int64_t device)
 {
     struct vec segs = {NULL, 0, 0, sizeof(struct seg)};
     struct vec lives = {NULL, 0, 0, sizeof(struct live)};
     struct vec allocs = {NULL, 0, 0, sizeof(struct alloc_at)};
-    int expandable = 0;
-    int rc = final_segments(segments, device, &segs, &expandable);
+    int rc = final_segments(segments, device, &segs);
     if (rc == 0)
         rc = index_allocs(trace, &allocs);
     if (rc == 0)
-        rc = start_segments(trace, &segs);
+        rc = start_segments(im, trace, &segs);
     if (rc == 0)
         rc = start_allocations(trace, segments, device, &lives);
     struct seg *g = segs.v;
     struct live *l = lives.v;
     size_t k = 0;
     for (size_t s = 0; s < segs.n && rc == 0; s++) {
-        if (g[s].expandable)
-            continue; /* expandable start states are not rebuilt */
         while (k < lives.n && l[k].addr < g[s].addr)
             k++;
         size_t end = k;
         while (end < lives.n && l[end].addr < g[s].addr + g[s].size)
             end++;
         rc = write_segment(im, &allocs, device, &g[s], l, k, end);
+        if (rc == 0 && (g[s].pool_first != 0 || g[s].pool_second != 0))
+            rc = write_pool(im, device, &g[s], trace);
         k = end;
     }
     free(segs.v);

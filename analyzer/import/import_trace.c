@@ -33,6 +33,7 @@ static const struct {
                        " small_pool, expandable"},
     {"final_blocks", "device, addr, size, requested, allocated, segment, segment_size, stream,"
                      " small_pool, expandable"},
+    {"initial_pools", "device, segment, pool_first, pool_second, released"},
 };
 
 /* Events in order; they must be numbered 1..n, as every writer numbers

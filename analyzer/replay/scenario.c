@@ -245,6 +245,33 @@ int gt_scenario_keep_block(void *ctx, const struct gt_initial_block *b)
     return 0;
 }
 
+/* Marks the blocks of a start segment with its private pool: both tables
+ * come in (device, address) order, so one cursor walks the blocks. */
+struct pool_marks {
+    struct gt_scenario *s;
+    size_t at;
+};
+
+static bool block_before(const struct gt_initial_block *b, int32_t device, uint64_t addr)
+{
+    return b->device < device || (b->device == device && b->addr < addr);
+}
+
+static int mark_pool(void *ctx, const struct gt_initial_pool *p)
+{
+    struct pool_marks *m = ctx;
+    struct gt_initial_block *v = m->s->blocks;
+    while (m->at < m->s->nblocks && block_before(&v[m->at], p->device, p->segment))
+        m->at++;
+    for (; m->at < m->s->nblocks && v[m->at].device == p->device && v[m->at].segment == p->segment;
+         m->at++) {
+        v[m->at].pool_first = p->pool_first;
+        v[m->at].pool_second = p->pool_second;
+        v[m->at].pool_released = p->released;
+    }
+    return 0;
+}
+
 /* Whether an earlier block of block k's segment is live (blocks come in
  * (device, addr) order, so a segment's blocks are adjacent). */
 static bool segment_counted(const struct gt_scenario *s, size_t k)
@@ -356,6 +383,10 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
         s->blocks = blocks.v;
         s->nblocks = blocks.n;
         blocks.v = NULL;
+        struct pool_marks marks = {s, 0};
+        rc = gt_trace_initial_pools(r, mark_pool, &marks);
+    }
+    if (rc == 0) {
         p->s = s;
         read_recorded_conf(r, s, p);
         rc = gt_scenario_each_event(r, note_event, p, &s->events, errbuf, errlen);
@@ -470,6 +501,18 @@ static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_
                                           gt_sim_handle h),
                           void *ctx);
 
+/* The simulator's private pool of a start segment's MempoolId_t: made at its
+ * first segment, and given up at once (releasePool) when the trace shows the
+ * graph or MemPool gone before it began. */
+static int private_pool_of(struct gt_sim *sim, const struct gt_initial_block *seg, int *pool)
+{
+    bool created = false;
+    int rc = gt_sim_private_pool(sim, seg->pool_first, seg->pool_second, pool, &created);
+    if (rc == 0 && created && seg->pool_released)
+        gt_sim_release_pool(sim, *pool);
+    return rc;
+}
+
 /* One segment's blocks into a caching simulator. */
 static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *seg, size_t n,
                            void (*on_live)(void *, const struct gt_initial_block *, gt_sim_handle),
@@ -478,11 +521,17 @@ static int preload_segment(struct gt_sim *sim, const struct gt_initial_block *se
     struct gt_sim_block_init *b = malloc(n * sizeof *b);
     gt_sim_handle *h = malloc(n * sizeof *h);
     int rc = b != NULL && h != NULL ? 0 : GT_ENOMEM;
+    int pool = 0;
+    if (rc == 0)
+        rc = private_pool_of(sim, &seg[0], &pool);
     for (size_t k = 0; rc == 0 && k < n; k++)
         b[k] = (struct gt_sim_block_init){seg[k].addr, seg[k].size, seg[k].requested,
                                           seg[k].allocated};
-    if (rc == 0)
-        rc = gt_sim_preload_segment(sim, seg[0].segment, seg[0].segment_size, seg[0].stream,
+    if (rc == 0 && seg[0].expandable)
+        rc = gt_sim_preload_mapped(sim, pool, seg[0].segment, seg[0].segment_size, seg[0].stream,
+                                   seg[0].small_pool, b, n, h);
+    else if (rc == 0)
+        rc = gt_sim_preload_segment(sim, pool, seg[0].segment, seg[0].segment_size, seg[0].stream,
                                     seg[0].small_pool, b, n, h);
     /* a free requested before the trace waits for its streams' events: the
      * free_completed in the trace returns it */
@@ -515,6 +564,29 @@ int gt_scenario_preload(const struct gt_scenario *s, const struct gt_scenario_de
     return rc;
 }
 
+/* One segment's live blocks into a simulator without caching: nothing is
+ * cached, so each live block is its own cudaMalloc. */
+static int preload_nocache(struct gt_sim *sim, const struct gt_initial_block *v, size_t n,
+                           void (*on_live)(void *, const struct gt_initial_block *, gt_sim_handle),
+                           void *ctx)
+{
+    int rc = 0;
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        gt_sim_handle h;
+        if (!v[j].allocated)
+            continue;
+        rc = gt_sim_malloc(sim, v[j].requested ? v[j].requested : v[j].size, v[j].stream, &h);
+        /* without a cache a pending free is released at once */
+        if (rc == 0 && v[j].pending && !gt_sim_free_requested(sim, h))
+            continue;
+        if (rc == 0 && on_live != NULL)
+            on_live(ctx, &v[j], h);
+        if (rc == GT_EOOM)
+            rc = 0; /* counted as the simulator's OOM */
+    }
+    return rc;
+}
+
 static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_device *d,
                           struct gt_sim *sim, bool no_caching,
                           void (*on_live)(void *ctx, const struct gt_initial_block *b,
@@ -524,35 +596,24 @@ static int preload_blocks(const struct gt_scenario *s, const struct gt_scenario_
     if (d->nblocks == 0)
         return 0; /* no start state: blocks may be NULL, and NULL + 0 is UB */
     const struct gt_initial_block *v = &s->blocks[d->first_block];
-    size_t k = 0;
-    while (k < d->nblocks) {
-        size_t n = 1;
-        while (k + n < d->nblocks && v[k + n].segment == v[k].segment)
-            n++;
-        int rc = 0;
-        if (no_caching) {
-            /* nothing is cached without caching: each live block is its own
-             * cudaMalloc */
-            for (size_t j = k; rc == 0 && j < k + n; j++) {
-                gt_sim_handle h;
-                if (!v[j].allocated)
-                    continue;
-                rc = gt_sim_malloc(sim, v[j].requested ? v[j].requested : v[j].size, v[j].stream,
-                                   &h);
-                /* without a cache a pending free is released at once */
-                if (rc == 0 && v[j].pending && !gt_sim_free_requested(sim, h))
-                    continue;
-                if (rc == 0 && on_live != NULL)
-                    on_live(ctx, &v[j], h);
-                if (rc == GT_EOOM)
-                    rc = 0; /* counted as the simulator's OOM */
-            }
-        } else if (!v[k].expandable) { /* the importer rebuilds no expandable state */
-            rc = preload_segment(sim, &v[k], n, on_live, ctx);
+    /* Mapped ranges of expandable segments come second: a reservation
+     * opened at one may span up to the next cudaMalloc segment, which must
+     * be in place to bound it (gt_sim_preload_mapped). */
+    for (int pass = 0; pass < (no_caching ? 1 : 2); pass++) {
+        size_t k = 0;
+        while (k < d->nblocks) {
+            size_t n = 1;
+            while (k + n < d->nblocks && v[k + n].segment == v[k].segment)
+                n++;
+            int rc = 0;
+            if (no_caching)
+                rc = preload_nocache(sim, &v[k], n, on_live, ctx);
+            else if (v[k].expandable == (pass == 1))
+                rc = preload_segment(sim, &v[k], n, on_live, ctx);
+            if (rc)
+                return rc;
+            k += n;
         }
-        if (rc)
-            return rc;
-        k += n;
     }
     return 0;
 }

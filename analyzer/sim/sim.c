@@ -35,7 +35,16 @@
 #define SIM_ADDR_ALIGN (2 * MIB)
 #define SIM_DEFAULT_TOTAL (80 * GIB)
 
+/* Pool numbers: the default small and large pools, then a small and a large
+ * pool for each private pool k: 2 + 2k and 3 + 2k. The low bit says large. */
 enum { POOL_SMALL = 0, POOL_LARGE = 1 };
+#define SIM_MAX_PRIVATE 31
+#define SIM_NPOOLS (2 + 2 * SIM_MAX_PRIVATE)
+
+static inline bool pool_is_small(int pool)
+{
+    return (pool & 1) == POOL_SMALL;
+}
 
 /* A block: a piece of a segment, in one of three states (`allocated`):
  * BLK_FREE, BLK_ALLOCATED, or BLK_PENDING, freed while other streams still
@@ -75,6 +84,17 @@ struct pool {
     uint64_t gc_clock;
 };
 
+/* MIRRORS: PrivatePool: a CUDA graph's or torch.cuda.MemPool's own small
+ * and large BlockPools, which no request outside it is served from, and
+ * use_count, the graphs and MemPools using it: at 0 (releasePool)
+ * release_cached_blocks may cudaFree its unsplit free segments, and the
+ * pool goes once it holds none. */
+struct private_pool {
+    int64_t id_first, id_second;
+    int use_count;
+    bool live;
+};
+
 /* MIRRORS: ExpandableSegment: a VA reservation of one (stream, pool) mapped in
  * pages of `page` bytes. */
 struct xseg {
@@ -91,7 +111,6 @@ struct gt_sim {
     struct gt_conf conf;
     struct gt_sim_options opts;
     struct gt_sim_stats st;
-    struct pool pools[2];
     struct blk *blk;
     size_t nblk, capblk;
     uint32_t free_list; /* unused block slots, chained through .next */
@@ -110,6 +129,10 @@ struct gt_sim {
     char check_msg[160];
     uint32_t *pending; /* blocks freed with events outstanding, any order */
     size_t npending, cappending;
+    struct private_pool priv[SIM_MAX_PRIVATE];
+    /* last: the private pools' 62 are cold, and the struct's hot fields stay
+     * together before them */
+    struct pool pools[SIM_NPOOLS];
 };
 
 /* ---------------------------------------------------------------- stats */
@@ -133,13 +156,13 @@ static void stat_dec(struct gt_sim_stat *s, uint64_t n)
 static void arr_inc(struct gt_sim_stat *a, int pool, uint64_t n)
 {
     stat_inc(&a[GT_SIM_ALL], n);
-    stat_inc(&a[pool == POOL_SMALL ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+    stat_inc(&a[pool_is_small(pool) ? GT_SIM_SMALL : GT_SIM_LARGE], n);
 }
 
 static void arr_dec(struct gt_sim_stat *a, int pool, uint64_t n)
 {
     stat_dec(&a[GT_SIM_ALL], n);
-    stat_dec(&a[pool == POOL_SMALL ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+    stat_dec(&a[pool_is_small(pool) ? GT_SIM_SMALL : GT_SIM_LARGE], n);
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -474,7 +497,7 @@ void gt_sim_free_all(struct gt_sim *s)
 {
     if (s == NULL)
         return;
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < SIM_NPOOLS; p++) {
         for (size_t i = 0; i < s->pools[p].nss; i++) {
             gt_sim_set_release(&s->pools[p].ss[i].blocks);
             gt_sim_set_release(&s->pools[p].ss[i].unmapped);
@@ -622,20 +645,22 @@ static void release_block(struct gt_sim *s, uint32_t i)
 
 /* --------------------------------------------------- expandable segments */
 
-static uint32_t xseg_new(struct gt_sim *s, uint64_t stream, int pool)
+/* The next reservation's slot, filled in but not yet counted (nxs), or NULL
+ * when the host is out of memory. */
+static struct xseg *xseg_slot(struct gt_sim *s, uint64_t stream, int pool)
 {
     if (s->nxs == s->capxs) {
         size_t cap = s->capxs ? s->capxs * 2 : 8;
         struct xseg *x = realloc(s->xs, cap * sizeof *x);
         if (x == NULL)
-            return GT_SIM_NIL;
+            return NULL;
         s->xs = x;
         s->capxs = cap;
     }
     struct xseg *x = &s->xs[s->nxs];
     /* MIRRORS: expandable page = kSmallBuffer (small pool) or
      * large_segment_size (large pool, default kLargeBuffer = 20 MiB). */
-    x->page = pool == POOL_SMALL ? K_SMALL_BUFFER : s->conf.large_segment_size;
+    x->page = pool_is_small(pool) ? K_SMALL_BUFFER : s->conf.large_segment_size;
     /* MIRRORS: find_expandable_block: address space of totalGlobalMem * 9/8,
      * in whole pages (ExpandableSegment numSegments). */
     uint64_t want = s->device_total + s->device_total / 8;
@@ -643,7 +668,13 @@ static uint32_t xseg_new(struct gt_sim *s, uint64_t stream, int pool)
     x->stream = stream;
     x->pool = (uint8_t)pool;
     x->live = 1;
-    if (addr_reserve(s, x->size, &x->base))
+    return x;
+}
+
+static uint32_t xseg_new(struct gt_sim *s, uint64_t stream, int pool)
+{
+    struct xseg *x = xseg_slot(s, stream, pool);
+    if (x == NULL || addr_reserve(s, x->size, &x->base))
         return GT_SIM_NIL;
     return (uint32_t)s->nxs++;
 }
@@ -900,12 +931,33 @@ static void release_blocks(struct gt_sim *s, int pool)
 
 /* MIRRORS: release_cached_blocks (empty_cache and the last-resort retry):
  * synchronize_and_free_events, then the large pool, then the small pool. */
+/* Whether any block (segment, mapped or unmapped range) of private pool k
+ * is left; a scan, as empty_cache of a pool given up is rare. */
+static bool private_pool_holds_memory(const struct gt_sim *s, int k)
+{
+    for (uint32_t i = 0; i < s->nblk; i++)
+        if (s->blk[i].live && s->blk[i].pool >= 2 && (s->blk[i].pool - 2) / 2 == k)
+            return true;
+    return false;
+}
+
 static void release_cached_blocks(struct gt_sim *s)
 {
     synchronize_and_free_events(s);
     s->st.num_sync_all_streams++;
     release_blocks(s, POOL_LARGE);
     release_blocks(s, POOL_SMALL);
+    /* MIRRORS: release_cached_blocks: then each private pool in
+     * graph_pools_freeable (use_count 0), its small blocks before its large;
+     * it is erased once no segment of it is left (cudaMalloc_count 0). */
+    for (int k = 0; k < SIM_MAX_PRIVATE; k++) {
+        if (!s->priv[k].live || s->priv[k].use_count > 0)
+            continue;
+        release_blocks(s, 2 + 2 * k);
+        release_blocks(s, 3 + 2 * k);
+        if (!private_pool_holds_memory(s, k))
+            s->priv[k].live = false;
+    }
 }
 
 /* MIRRORS: release_available_cached_blocks: with max_split_size set, free the
@@ -1128,7 +1180,7 @@ static int should_split(const struct gt_sim *s, uint32_t i, uint64_t size)
 {
     const struct blk *b = &s->blk[i];
     uint64_t remaining = b->size - size;
-    if (b->pool == POOL_SMALL || s->conf.expandable_segments)
+    if (pool_is_small(b->pool) || s->conf.expandable_segments)
         return remaining >= K_MIN_BLOCK_SIZE;
     return size < s->conf.max_split_size && remaining > K_SMALL_SIZE;
 }
@@ -1424,42 +1476,34 @@ static void link_after(struct gt_sim *s, uint32_t prev, uint32_t i)
         s->blk[prev].next = i;
 }
 
-int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
-                           bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
-                           gt_sim_handle *handles)
+/* Links preloaded blocks (tiling checked) after block prev, merging free
+ * neighbours as the allocator would have them; the free ones enter the pool.
+ * Returns the last block, or GT_SIM_NIL when the host ran out. */
+static uint32_t preload_blocks(struct gt_sim *s, uint32_t prev, int pool, uint64_t stream,
+                               uint32_t xseg, const struct gt_sim_block_init *blocks, size_t n,
+                               gt_sim_handle *handles)
 {
-    size_t pos;
-    if (s->conf.no_caching)
-        return GT_EUNSUPPORTED;
-    if (size == 0 || size % K_MIN_BLOCK_SIZE || check_tiling(addr, size, blocks, n) ||
-        !range_free(s, addr, size, &pos))
-        return GT_EINVAL;
-    if (range_insert(s, pos, addr, size))
-        return GT_ENOMEM;
-    int pool = small_pool ? POOL_SMALL : POOL_LARGE;
-    s->total_allocated_memory += size;
-    arr_inc(s->st.segment, pool, 1);
-    arr_inc(s->st.reserved_bytes, pool, size);
-    if (size >= s->conf.max_split_size)
-        stat_inc(&s->st.oversize_segments, 1);
-    uint32_t prev = GT_SIM_NIL;
+    uint32_t first = GT_SIM_NIL;
     for (size_t k = 0; k < n; k++) {
         handles[k] = GT_SIM_NO_HANDLE;
-        if (!blocks[k].allocated && prev != GT_SIM_NIL && !s->blk[prev].allocated) {
+        if (!blocks[k].allocated && first != GT_SIM_NIL && !s->blk[prev].allocated) {
             s->blk[prev].size += blocks[k].size; /* free neighbours are one block */
             continue;
         }
         uint32_t i = blk_new(s);
         if (i == GT_SIM_NIL)
-            return GT_ENOMEM;
+            return GT_SIM_NIL;
         struct blk *b = &s->blk[i];
         b->addr = blocks[k].addr;
         b->size = blocks[k].size;
         b->stream = stream;
         b->pool = (uint8_t)pool;
+        b->xseg = xseg;
         b->mapped = 1;
         link_after(s, prev, i);
         prev = i;
+        if (first == GT_SIM_NIL)
+            first = i;
         if (blocks[k].allocated) {
             b->allocated = 1;
             b->requested = blocks[k].requested;
@@ -1473,19 +1517,210 @@ int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint6
             handles[k] = i;
         }
     }
-    /* Free blocks enter the pool; in a split segment they are inactive_split. */
-    uint32_t first = prev;
-    while (first != GT_SIM_NIL && s->blk[first].prev != GT_SIM_NIL)
-        first = s->blk[first].prev;
+    /* Free blocks enter the pool; in a split cudaMalloc segment they are
+     * inactive_split (free_block counts none for expandable blocks). */
     for (uint32_t i = first; i != GT_SIM_NIL; i = s->blk[i].next) {
         if (s->blk[i].allocated)
             continue;
         pool_insert(s, i);
-        if (is_split(&s->blk[i])) {
+        if (is_split(&s->blk[i]) && xseg == GT_SIM_NIL) {
             arr_inc(s->st.inactive_split, pool, 1);
             arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
         }
     }
+    return prev;
+}
+
+/* The pool number of private pool handle `pool` (0: the default pools). */
+static int pool_number(const struct gt_sim *s, int pool, bool small_pool)
+{
+    if (pool < 0 || pool > SIM_MAX_PRIVATE || (pool > 0 && !s->priv[pool - 1].live))
+        return -1;
+    return (pool > 0 ? 2 * pool : 0) + (small_pool ? POOL_SMALL : POOL_LARGE);
+}
+
+int gt_sim_private_pool(struct gt_sim *s, int64_t id_first, int64_t id_second, int *pool,
+                        bool *created)
+{
+    int free_slot = -1;
+    *pool = 0;
+    *created = false;
+    if (id_first == 0 && id_second == 0)
+        return 0;
+    for (int k = 0; k < SIM_MAX_PRIVATE; k++) {
+        const struct private_pool *pp = &s->priv[k];
+        if (pp->live && pp->id_first == id_first && pp->id_second == id_second) {
+            *pool = k + 1;
+            return 0;
+        }
+        if (!pp->live && free_slot < 0)
+            free_slot = k;
+    }
+    if (free_slot < 0)
+        return GT_EUNSUPPORTED;
+    /* MIRRORS: create_or_incref_pool: a new PrivatePool starts with
+     * use_count 1, its creator's. */
+    s->priv[free_slot] = (struct private_pool){id_first, id_second, 1, true};
+    *pool = free_slot + 1;
+    *created = true;
+    return 0;
+}
+
+void gt_sim_release_pool(struct gt_sim *s, int pool)
+{
+    /* MIRRORS: releasePool: use_count drops; at 0 the pool joins
+     * graph_pools_freeable, and the next release_cached_blocks frees it. */
+    if (pool > 0 && pool <= SIM_MAX_PRIVATE && s->priv[pool - 1].live &&
+        s->priv[pool - 1].use_count > 0)
+        s->priv[pool - 1].use_count--;
+}
+
+int gt_sim_preload_segment(struct gt_sim *s, int private_pool, uint64_t addr, uint64_t size,
+                           uint64_t stream, bool small_pool, const struct gt_sim_block_init *blocks,
+                           size_t n, gt_sim_handle *handles)
+{
+    size_t pos;
+    if (s->conf.no_caching)
+        return GT_EUNSUPPORTED;
+    int pool = pool_number(s, private_pool, small_pool);
+    if (pool < 0)
+        return GT_EINVAL;
+    if (size == 0 || size % K_MIN_BLOCK_SIZE || check_tiling(addr, size, blocks, n) ||
+        !range_free(s, addr, size, &pos))
+        return GT_EINVAL;
+    if (range_insert(s, pos, addr, size))
+        return GT_ENOMEM;
+    s->total_allocated_memory += size;
+    arr_inc(s->st.segment, pool, 1);
+    arr_inc(s->st.reserved_bytes, pool, size);
+    if (size >= s->conf.max_split_size)
+        stat_inc(&s->st.oversize_segments, 1);
+    if (preload_blocks(s, GT_SIM_NIL, pool, stream, GT_SIM_NIL, blocks, n, handles) == GT_SIM_NIL)
+        return GT_ENOMEM;
+    check_after_op(s);
+    return s->broken ? GT_ENOMEM : 0;
+}
+
+/* The unmapped block of a live reservation of (stream, pool) that holds
+ * [addr, addr + size) whole, at a whole number of pages from the
+ * reservation's base; GT_SIM_NIL when none does. */
+static uint32_t unmapped_holding(const struct gt_sim *s, int pool, uint64_t stream, uint64_t addr,
+                                 uint64_t size)
+{
+    const struct stream_sets *ss = sets_find(s, pool, stream);
+    if (ss == NULL)
+        return GT_SIM_NIL;
+    for (struct gt_sim_pos k = gt_sim_set_begin(&ss->unmapped);
+         !gt_sim_set_at_end(&ss->unmapped, k); gt_sim_set_next(&ss->unmapped, &k)) {
+        uint32_t u = gt_sim_set_key(&ss->unmapped, k)->blk;
+        const struct blk *b = &s->blk[u];
+        const struct xseg *x = &s->xs[b->xseg];
+        if (addr >= b->addr && addr + size <= b->addr + b->size && (addr - x->base) % x->page == 0)
+            return u;
+    }
+    return GT_SIM_NIL;
+}
+
+/* A reservation opened at a preloaded range's own address: the real base is
+ * not in the snapshot, but (MIRRORS: find_expandable_block, ExpandableSegment)
+ * a fresh reservation is mapped from its base upward, so the lowest mapped
+ * range of a (stream, pool) is the best guess (docs/notes/pytorch-allocator.md
+ * §20.9). It spans what xseg_new would reserve, cut short at the
+ * next range in use (a segment preloaded before it), in whole pages.
+ * Returns its one unmapped block, or GT_SIM_NIL (GT_EINVAL or GT_ENOMEM in
+ * *rc). */
+static uint32_t xseg_preload(struct gt_sim *s, int pool, uint64_t stream, uint64_t addr,
+                             uint64_t size, int *rc)
+{
+    size_t pos;
+    *rc = GT_EINVAL;
+    if (!range_free(s, addr, size, &pos))
+        return GT_SIM_NIL;
+    *rc = GT_ENOMEM;
+    struct xseg *x = xseg_slot(s, stream, pool);
+    if (x == NULL)
+        return GT_SIM_NIL;
+    if (x->size < size)
+        x->size = size;
+    if (x->size > UINT64_MAX - addr) /* a range at the top of the address space */
+        x->size = (UINT64_MAX - addr) / x->page * x->page;
+    if (pos < s->nranges && s->ranges[pos].start - addr < x->size)
+        x->size = (s->ranges[pos].start - addr) / x->page * x->page;
+    x->base = addr;
+    uint32_t u = blk_new(s);
+    if (u == GT_SIM_NIL || range_insert(s, pos, x->base, x->size))
+        return GT_SIM_NIL;
+    struct blk *b = &s->blk[u];
+    b->addr = x->base;
+    b->size = x->size;
+    b->stream = stream;
+    b->pool = (uint8_t)pool;
+    b->xseg = (uint32_t)s->nxs++;
+    unmapped_insert(s, u);
+    *rc = 0;
+    return u;
+}
+
+int gt_sim_preload_mapped(struct gt_sim *s, int private_pool, uint64_t addr, uint64_t size,
+                          uint64_t stream, bool small_pool, const struct gt_sim_block_init *blocks,
+                          size_t n, gt_sim_handle *handles)
+{
+    int pool = pool_number(s, private_pool, small_pool);
+    /* MIRRORS: expandable page = kSmallBuffer or large_segment_size; a
+     * mapped range is whole pages (ExpandableSegment::map). */
+    uint64_t page = small_pool ? K_SMALL_BUFFER : s->conf.large_segment_size;
+    int rc = 0;
+    if (s->conf.no_caching)
+        return GT_EUNSUPPORTED;
+    if (pool < 0 || size == 0 || size % page || size > UINT64_MAX - addr ||
+        check_tiling(addr, size, blocks, n))
+        return GT_EINVAL;
+    uint32_t u = unmapped_holding(s, pool, stream, addr, size);
+    if (u == GT_SIM_NIL)
+        u = xseg_preload(s, pool, stream, addr, size, &rc);
+    if (u == GT_SIM_NIL)
+        return rc;
+    /* A range that touches another mapped one is part of it: the snapshot
+     * reports each contiguous mapped range once. */
+    if ((addr == s->blk[u].addr && s->blk[u].prev != GT_SIM_NIL) ||
+        (addr + size == s->blk[u].addr + s->blk[u].size && s->blk[u].next != GT_SIM_NIL))
+        return GT_EINVAL;
+    /* The unmapped block keeps what lies below the range; a new one takes
+     * what lies above it. */
+    unmapped_erase(s, u);
+    struct blk ub = s->blk[u];
+    uint32_t before = ub.prev, after = ub.next;
+    if (addr > ub.addr) {
+        s->blk[u].size = addr - ub.addr;
+        unmapped_insert(s, u);
+        before = u;
+    } else {
+        blk_delete(s, u);
+    }
+    uint32_t last = preload_blocks(s, before, pool, stream, ub.xseg, blocks, n, handles);
+    if (last == GT_SIM_NIL)
+        return GT_ENOMEM;
+    if (addr + size < ub.addr + ub.size) {
+        uint32_t r = blk_new(s);
+        if (r == GT_SIM_NIL)
+            return GT_ENOMEM;
+        struct blk *rb = &s->blk[r];
+        rb->addr = addr + size;
+        rb->size = ub.addr + ub.size - (addr + size);
+        rb->stream = stream;
+        rb->pool = (uint8_t)pool;
+        rb->xseg = ub.xseg;
+        link_after(s, last, r);
+        last = r;
+        unmapped_insert(s, r);
+    }
+    s->blk[last].next = after;
+    if (after != GT_SIM_NIL)
+        s->blk[after].prev = last;
+    /* MIRRORS: map_block: the pages count in reserved bytes, not as a
+     * segment (stats.segment counts cudaMalloc segments only). */
+    s->total_allocated_memory += size;
+    arr_inc(s->st.reserved_bytes, pool, size);
     check_after_op(s);
     return s->broken ? GT_ENOMEM : 0;
 }
@@ -1659,7 +1894,7 @@ void gt_sim_segments(const struct gt_sim *s,
         const struct blk *b0 = &s->blk[heads[h]];
         seg.addr = b0->addr;
         seg.stream = b0->stream;
-        seg.small_pool = b0->pool == POOL_SMALL;
+        seg.small_pool = pool_is_small(b0->pool);
         seg.expandable = b0->xseg != GT_SIM_NIL;
         for (uint32_t i = heads[h]; i != GT_SIM_NIL && s->blk[i].mapped; i = s->blk[i].next) {
             seg.size += s->blk[i].size;
@@ -1775,7 +2010,7 @@ int gt_sim_check(const struct gt_sim *s, char *msg, size_t len)
           (unsigned long long)allocated);
     CHECK(allocated <= reserved, "allocated exceeds reserved");
     size_t in_sets = 0, unmapped_in_sets = 0;
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < SIM_NPOOLS; p++) {
         int rc = check_pool(s, p, &in_sets, &unmapped_in_sets, msg, len);
         if (rc)
             return rc;

@@ -150,6 +150,7 @@ struct gt_trace_writer {
     sqlite3_stmt *ins_frame;
     sqlite3_stmt *ins_stack;
     sqlite3_stmt *ins_block, *ins_final;
+    sqlite3_stmt *ins_pool; /* prepared at the first initial pool */
     sqlite3_stmt *ins_batch;
     struct gt_batch *batch; /* the events since the last batch written */
     int64_t next_seq;
@@ -195,7 +196,7 @@ struct gt_trace_reader {
     sqlite3_stmt *sel_meta;
     sqlite3_stmt *sel_device;
     sqlite3_stmt *sel_count;
-    struct opt_query blocks, finals, stack, totals;
+    struct opt_query blocks, finals, pools, stack, totals;
     int64_t last_seq;
     int64_t skipped;
     int err;
@@ -480,6 +481,7 @@ static void writer_destroy(struct gt_trace_writer *w)
     sqlite3_finalize(w->totals.many);
     sqlite3_finalize(w->ins_block);
     sqlite3_finalize(w->ins_final);
+    sqlite3_finalize(w->ins_pool);
     sqlite3_finalize(w->ins_batch);
     sqlite3_close(w->db);
     free(w->batch);
@@ -1128,6 +1130,29 @@ int gt_trace_add_final_block(struct gt_trace_writer *w, const struct gt_initial_
     return add_block_row(w, w != NULL ? w->ins_final : NULL, b, "cannot store a final block");
 }
 
+int gt_trace_add_initial_pool(struct gt_trace_writer *w, const struct gt_initial_pool *p)
+{
+    int rc = writer_usable(w);
+
+    if (rc != GT_OK)
+        return rc;
+    if (p == NULL)
+        return GT_EINVAL;
+    if (w->ins_pool == NULL)
+        rc = writer_prepare(w,
+                            "INSERT INTO initial_pools(device, segment, pool_first, pool_second,"
+                            " released) VALUES(?1, ?2, ?3, ?4, ?5)",
+                            &w->ins_pool);
+    if (rc != GT_OK)
+        return rc;
+    sqlite3_bind_int(w->ins_pool, 1, p->device);
+    sqlite3_bind_int64(w->ins_pool, 2, i64_from_u64(p->segment));
+    sqlite3_bind_int64(w->ins_pool, 3, p->pool_first);
+    sqlite3_bind_int64(w->ins_pool, 4, p->pool_second);
+    sqlite3_bind_int(w->ins_pool, 5, p->released ? 1 : 0);
+    return writer_step(w, w->ins_pool, "cannot store an initial pool");
+}
+
 int gt_trace_writer_close(struct gt_trace_writer *w)
 {
     int rc;
@@ -1551,6 +1576,7 @@ void gt_trace_close(struct gt_trace_reader *r)
     sqlite3_finalize(r->sel_count);
     sqlite3_finalize(r->blocks.st);
     sqlite3_finalize(r->finals.st);
+    sqlite3_finalize(r->pools.st);
     sqlite3_finalize(r->stack.st);
     sqlite3_finalize(r->totals.st);
     sqlite3_close(r->db);
@@ -1687,6 +1713,9 @@ static const struct table_spec stack_tables[] = {
 static const struct table_spec totals_tables[] = {{"event_totals", totals_columns}};
 static const struct table_spec block_tables[] = {{"initial_blocks", block_columns}};
 static const struct table_spec final_tables[] = {{"final_blocks", block_columns}};
+static const char *const pool_columns[] = {"device",      "segment",  "pool_first",
+                                           "pool_second", "released", NULL};
+static const struct table_spec pool_tables[] = {{"initial_pools", pool_columns}};
 
 /* Depth is checked against the row count and a frame id with no frames row
  * is reported (the LEFT JOIN keeps it), so a damaged stack is never
@@ -1845,6 +1874,33 @@ int gt_trace_final_blocks(struct gt_trace_reader *r,
     if (r == NULL || fn == NULL)
         return GT_EINVAL;
     return read_blocks(r, &r->finals, final_tables, SQL_BLOCKS_FROM("final_blocks"), fn, ctx);
+}
+
+int gt_trace_initial_pools(struct gt_trace_reader *r,
+                           int (*fn)(void *ctx, const struct gt_initial_pool *p), void *ctx)
+{
+    bool run;
+    int rc, src = SQLITE_DONE;
+
+    if (r == NULL || fn == NULL)
+        return GT_EINVAL;
+    rc = opt_begin(r, &r->pools, pool_tables, 1,
+                   "SELECT device, segment, pool_first, pool_second, released FROM initial_pools"
+                   " ORDER BY device, segment < 0, segment",
+                   &run);
+    if (rc != GT_OK || !run)
+        return rc;
+    while (rc == GT_OK && (src = sqlite3_step(r->pools.st)) == SQLITE_ROW) {
+        struct gt_initial_pool p = {0};
+
+        p.device = (int32_t)sqlite3_column_int64(r->pools.st, 0);
+        p.segment = u64_from_i64(sqlite3_column_int64(r->pools.st, 1));
+        p.pool_first = sqlite3_column_int64(r->pools.st, 2);
+        p.pool_second = sqlite3_column_int64(r->pools.st, 3);
+        p.released = sqlite3_column_int64(r->pools.st, 4) != 0;
+        rc = fn(ctx, &p);
+    }
+    return opt_end(r, &r->pools, src, rc, "cannot read table 'initial_pools'");
 }
 
 int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,

@@ -212,3 +212,90 @@ segs_start = segs + [{"device": 0, "address": S5, "total_size": 12 * MIB, "alloc
 with open(os.path.join(here, "pending-start.pickle"), "wb") as f:
     pickle.dump({"segments": segs_start, "device_traces": [trace],
                  "allocator_settings": settings}, f, protocol=4)
+
+# expandable-start.pickle: a run with expandable_segments:True whose trace
+# starts mid-run (pages of 20 MiB in the large pool). Its VA reservation R
+# has [R, R+40 MiB) mapped at the start, holding A (39.5 MiB requested,
+# allocated before the trace) and a free 0.5 MiB tail. By the rules:
+#  1. B (25 MiB): no free block fits; find_expandable_block starts at the
+#     free tail before the unmapped rest; 24.5 MiB more are mapped as two
+#     pages: segment_map(R+40 MiB, 40 MiB); B = [R+39.5, R+64.5) (split: an
+#     expandable remainder >= 512 B), free [64.5, 80).
+#  2. A is freed: free [R, R+39.5).
+#  3. empty_cache (its frames say so): only the page [R, R+20) lies wholly
+#     in a free block: segment_unmap(R, 20 MiB); [20, 39.5) stays mapped.
+#  4. C (30 MiB): no free block fits (19.5 and 15.5 MiB); the lowest
+#     unmapped range is [R, R+20), which with the free block after it holds
+#     39.5 MiB: segment_map(R, 20 MiB); C = [R, R+30), free [30, 39.5).
+# The dump then has one mapped range [R, R+80 MiB): C, free 9.5 MiB, B,
+# free 15.5 MiB. Undoing the map, the unmap and the map gives the start
+# range [R, R+40); A's block is 39.5 MiB, not stretched over the 0.5 MiB
+# after it (B landed there while A lived, and expandable segments split any
+# remainder of 512 B or more).
+R = 0x7F4000000000
+A_REQ = 39 * MIB + MIB // 2
+trace = []
+trace.append(ev("segment_map", R + 40 * MIB, 40 * MIB, py))
+trace.append(ev("alloc", R + A_REQ, 25 * MIB, py))
+trace.append(ev("free_requested", R, A_REQ))
+trace.append(ev("free_completed", R, A_REQ))
+trace.append(ev("segment_unmap", R, 20 * MIB, empty))
+trace.append(ev("segment_map", R, 20 * MIB, py))
+trace.append(ev("alloc", R, 30 * MIB, py))
+blocks = [(R, 30 * MIB, 30 * MIB, "active_allocated"),
+          (R + 30 * MIB, A_REQ - 30 * MIB, 0, "inactive"),
+          (R + A_REQ, 25 * MIB, 25 * MIB, "active_allocated"),
+          (R + A_REQ + 25 * MIB, 80 * MIB - A_REQ - 25 * MIB, 0, "inactive")]
+xsegs = [{"device": 0, "address": R, "total_size": 80 * MIB, "allocated_size": 55 * MIB,
+          "active_size": 55 * MIB, "requested_size": 55 * MIB, "stream": 0,
+          "segment_type": "large", "segment_pool_id": (0, 0), "is_expandable": True,
+          "frames": [],
+          "blocks": [{"address": a, "size": s, "requested_size": q, "state": st, "frames": []}
+                     for a, s, q, st in blocks]}]
+xsettings = dict(settings, PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True",
+                 expandable_segments=True)
+with open(os.path.join(here, "expandable-start.pickle"), "wb") as f:
+    pickle.dump({"segments": xsegs, "device_traces": [trace], "allocator_settings": xsettings},
+                f, protocol=4)
+
+# private-pool.pickle: a run that starts with two segments in private pools:
+# G (20 MiB, the CUDA graph pool (1, 0)) holding Y (4 MiB, live throughout)
+# and a free 16 MiB block, and H (12 MiB, the MemPool (0, 1)), all free. The
+# trace (entries carrying pool_id, as the newest releases write) shows H's
+# pool given up: empty_cache cudaFree's H. By the rules:
+#  1. A (8 MiB): the default pools hold nothing, and a private pool serves no
+#     request outside it, so G's free 16 MiB block is out of reach:
+#     cudaMalloc of 20 MiB (1 MiB < 8 MiB < 10 MiB): segment_alloc(SA).
+#  2. B (10 MiB) takes SA's free 12 MiB, split (2 MiB left > 1 MiB).
+#  3. A and B are freed: SA is one free 20 MiB block.
+#  4. empty_cache: release_cached_blocks frees the default large pool (SA,
+#     20 MiB), the default small pool (nothing), then the pools no graph or
+#     MemPool uses: H (12 MiB). G's pool is in use and keeps its segment.
+# Segment events: segment_alloc 20, segment_free 20, segment_free 12 MiB, in
+# that order (were H in the default pool, it would go first: the large
+# pool's set runs by size). Reserved: 32 MiB at the start, 52 at the peak.
+# The dump holds G alone, as at the start.
+PG = 0x7F5000000000
+PH = 0x7F5002000000
+SA = 0x7F5004000000
+trace = []
+trace.append(dict(ev("segment_alloc", SA, 20 * MIB, py), pool_id=(0, 0)))
+trace.append(ev("alloc", SA, 8 * MIB, py))
+trace.append(ev("alloc", SA + 8 * MIB, 10 * MIB, py))
+trace.append(ev("free_requested", SA, 8 * MIB))
+trace.append(ev("free_completed", SA, 8 * MIB))
+trace.append(ev("free_requested", SA + 8 * MIB, 10 * MIB))
+trace.append(ev("free_completed", SA + 8 * MIB, 10 * MIB))
+trace.append(dict(ev("segment_free", SA, 20 * MIB, empty), pool_id=(0, 0)))
+trace.append(dict(ev("segment_free", PH, 12 * MIB, empty), pool_id=(0, 1)))
+psegs = [{"device": 0, "address": PG, "total_size": 20 * MIB, "allocated_size": 4 * MIB,
+          "active_size": 4 * MIB, "requested_size": 4 * MIB, "stream": 0,
+          "segment_type": "large", "segment_pool_id": (1, 0), "is_expandable": False,
+          "frames": [],
+          "blocks": [{"address": PG, "size": 4 * MIB, "requested_size": 4 * MIB,
+                      "state": "active_allocated", "frames": []},
+                     {"address": PG + 4 * MIB, "size": 16 * MIB, "requested_size": 0,
+                      "state": "inactive", "frames": []}]}]
+with open(os.path.join(here, "private-pool.pickle"), "wb") as f:
+    pickle.dump({"segments": psegs, "device_traces": [trace], "allocator_settings": settings},
+                f, protocol=4)

@@ -4,9 +4,11 @@
  * the PyTorch function or constant it reproduces;
  * docs/notes/pytorch-allocator.md §1-§11 and §18 describe them.
  *
- * Not simulated: CUDA graphs and MemPools (private pools), record_stream and
- * cross-stream events (a free returns the block at once), IPC, the
- * cudaMallocAsync backend. */
+ * Private pools (CUDA graphs, torch.cuda.MemPool) hold only what a start
+ * state puts in them (gt_sim_private_pool): requests are served from the
+ * default pools. Not simulated: allocation into private pools (capture,
+ * MemPool contexts), their no_split and use_on_oom, IPC, the cudaMallocAsync
+ * backend. */
 #ifndef GPUTRACE_SIM_H
 #define GPUTRACE_SIM_H
 
@@ -100,15 +102,49 @@ struct gt_sim_block_init {
 
 /* gt_sim_preload_segment: puts a cudaMalloc segment that existed before the
  * first request (a snapshot that starts mid-run) at its real address, tiled by
- * blocks (address order, no gaps, sizes multiples of 512). Adjacent free
+ * blocks (address order, no gaps, sizes multiples of 512), in the default
+ * pools (private_pool 0) or a private pool of gt_sim_private_pool. Adjacent free
  * blocks are merged as the allocator would have them. handles[i] receives
  * the handle of each allocated block (GT_SIM_NO_HANDLE for free ones).
  * Statistics count the segment and its blocks as if allocated now.
  * GT_EINVAL when the blocks do not tile the segment or the range overlaps
- * another segment; GT_EUNSUPPORTED for expandable segments (not preloaded). */
-int gt_sim_preload_segment(struct gt_sim *s, uint64_t addr, uint64_t size, uint64_t stream,
-                           bool small_pool, const struct gt_sim_block_init *blocks, size_t n,
-                           gt_sim_handle *handles);
+ * another segment; GT_EUNSUPPORTED without caching. Expandable segments go
+ * through gt_sim_preload_mapped. */
+int gt_sim_preload_segment(struct gt_sim *s, int private_pool, uint64_t addr, uint64_t size,
+                           uint64_t stream, bool small_pool, const struct gt_sim_block_init *blocks,
+                           size_t n, gt_sim_handle *handles);
+/* gt_sim_preload_mapped: puts one contiguous mapped range of an expandable
+ * segment that existed before the first request (a snapshot reports each
+ * such range as one segment), tiled by blocks as for gt_sim_preload_segment;
+ * size is whole pages (2 MiB small, large_segment_size large). The range
+ * joins a VA reservation of the same stream and pool already preloaded
+ * that holds it unmapped at a whole number of pages from its base, else it
+ * opens one at its own address, of the size a new one would have, cut short
+ * at the next range in use: so preload every cudaMalloc segment first and
+ * the mapped ranges in address order. Later requests grow, unmap and
+ * release it by the expandable-segment rules (docs/notes/pytorch-allocator.md
+ * §10, §20.9). Reserved bytes grow by size; the segment statistic does not (it
+ * counts cudaMalloc segments). GT_EINVAL when the blocks do not tile the
+ * range, the range is not whole pages, overlaps a range in use or touches
+ * another mapped range; GT_EUNSUPPORTED without caching. */
+int gt_sim_preload_mapped(struct gt_sim *s, int private_pool, uint64_t addr, uint64_t size,
+                          uint64_t stream, bool small_pool, const struct gt_sim_block_init *blocks,
+                          size_t n, gt_sim_handle *handles);
+
+/* gt_sim_private_pool: the private pool (a CUDA graph's or a
+ * torch.cuda.MemPool's) of MempoolId_t (id_first, id_second), created at
+ * its first mention with a use count of 1 (*created then true); *pool
+ * receives its handle for the preload functions (0, the default pools, for
+ * (0, 0)). Its segments serve
+ * no request of the default pools, and empty_cache releases them only once
+ * gt_sim_release_pool has brought the use count to 0; the pool goes once it
+ * holds nothing (docs/notes/pytorch-allocator.md §4.4, §20.10).
+ * GT_EUNSUPPORTED past 31 private pools at once. */
+int gt_sim_private_pool(struct gt_sim *s, int64_t id_first, int64_t id_second, int *pool,
+                        bool *created);
+/* gt_sim_release_pool: a graph or MemPool using the pool is gone
+ * (releasePool): its use count drops by one. */
+void gt_sim_release_pool(struct gt_sim *s, int pool);
 
 /* gt_sim_set_conf: torch.cuda.memory._set_allocator_settings mid-run: the new
  * settings apply from the next call; existing segments of either kind stay.

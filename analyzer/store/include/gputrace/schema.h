@@ -82,7 +82,10 @@ enum gt_event_kind {
  *    of every segment, free (allocated 0), allocated (1) or pending a free
  *    that waits on other streams (2; older readers take it for 1).
  *  - final_blocks: the state the recording reports at its end (a snapshot's
- *    segments), for validate to compare the replay's end state with. */
+ *    segments), for validate to compare the replay's end state with.
+ *  - initial_pools: the start segments that belong to a private pool (CUDA
+ *    graph or torch.cuda.MemPool): its MempoolId_t (pool_first,
+ *    pool_second) and whether it was given up before the first event. */
 #define GT_SCHEMA_SQL_OPTIONAL                                                                     \
     "CREATE TABLE frames(frame INTEGER PRIMARY KEY, filename TEXT NOT NULL,"                       \
     " line INTEGER NOT NULL, name TEXT NOT NULL);"                                                 \
@@ -100,6 +103,9 @@ enum gt_event_kind {
     " size INTEGER NOT NULL, requested INTEGER NOT NULL, allocated INTEGER NOT NULL,"              \
     " segment INTEGER NOT NULL, segment_size INTEGER NOT NULL, stream INTEGER NOT NULL,"           \
     " small_pool INTEGER NOT NULL, expandable INTEGER NOT NULL,"                                   \
-    " PRIMARY KEY(device, addr)) WITHOUT ROWID;"
+    " PRIMARY KEY(device, addr)) WITHOUT ROWID;"                                                   \
+    "CREATE TABLE initial_pools(device INTEGER NOT NULL, segment INTEGER NOT NULL,"                \
+    " pool_first INTEGER NOT NULL, pool_second INTEGER NOT NULL, released INTEGER NOT NULL,"       \
+    " PRIMARY KEY(device, segment)) WITHOUT ROWID;"
 
 #endif

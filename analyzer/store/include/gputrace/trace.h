@@ -103,7 +103,24 @@ struct gt_initial_block {
     /* the address the trace's events name the block by, when a rebuilt
      * start state places it elsewhere (0: addr); not stored in the trace */
     uint64_t key;
+    /* the MempoolId_t of the private pool holding the segment ((0, 0): the
+     * default pools), and whether the trace shows that pool given up
+     * (releasePool); from table initial_pools, filled in by
+     * gt_scenario_build, not stored with the block */
+    int64_t pool_first, pool_second;
+    bool pool_released;
 };
+
+/* A start segment that belongs to a private pool (table initial_pools):
+ * its MempoolId_t, and whether the pool was given up (use count 0) before
+ * the first event. */
+struct gt_initial_pool {
+    int32_t device;
+    uint64_t segment;
+    int64_t pool_first, pool_second;
+    bool released;
+};
+int gt_trace_add_initial_pool(struct gt_trace_writer *w, const struct gt_initial_pool *p);
 
 /* gt_initial_block_key: the address a free of the block names. */
 static inline uint64_t gt_initial_block_key(const struct gt_initial_block *b)
@@ -158,6 +175,10 @@ int gt_trace_initial_blocks(struct gt_trace_reader *r,
 /* gt_trace_final_blocks: the same for final_blocks. */
 int gt_trace_final_blocks(struct gt_trace_reader *r,
                           int (*fn)(void *ctx, const struct gt_initial_block *b), void *ctx);
+/* gt_trace_initial_pools: calls fn for every row of initial_pools in
+ * (device, segment) order; none for a file without the table. */
+int gt_trace_initial_pools(struct gt_trace_reader *r,
+                           int (*fn)(void *ctx, const struct gt_initial_pool *p), void *ctx);
 /* gt_trace_stack: calls fn for each frame of event seq's stack, innermost
  * first (depth 0); 0 and no call when the event has none. */
 int gt_trace_stack(struct gt_trace_reader *r, int64_t seq,

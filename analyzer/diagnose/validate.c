@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gputrace/array.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/schema.h"
@@ -26,14 +27,10 @@ struct segv {
 
 static int segv_push(struct segv *s, const struct gt_validate_seg *e)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        struct gt_validate_seg *v = realloc(s->v, cap * sizeof *v);
-        if (v == NULL)
-            return GT_ENOMEM;
-        s->v = v;
-        s->cap = cap;
-    }
+    struct gt_validate_seg *v = gt_array_grow(s->v, &s->cap, s->n, sizeof *v);
+    if (v == NULL)
+        return GT_ENOMEM;
+    s->v = v;
     s->v[s->n++] = *e;
     return 0;
 }
@@ -378,16 +375,12 @@ struct block_rows {
 
 static void push_row(struct block_rows *b, uint64_t addr, uint64_t size, bool allocated)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        struct block_row *v = realloc(b->v, cap * sizeof *v);
-        if (v == NULL) {
-            b->rc = GT_ENOMEM;
-            return;
-        }
-        b->v = v;
-        b->cap = cap;
+    struct block_row *v = gt_array_grow(b->v, &b->cap, b->n, sizeof *v);
+    if (v == NULL) {
+        b->rc = GT_ENOMEM;
+        return;
     }
+    b->v = v;
     b->v[b->n++] = (struct block_row){addr, size, allocated};
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gputrace/array.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/scenario.h"
@@ -233,14 +234,10 @@ int gt_scenario_each_event(struct gt_trace_reader *r,
 int gt_scenario_keep_block(void *ctx, const struct gt_initial_block *b)
 {
     struct gt_block_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        struct gt_initial_block *v = realloc(l->v, cap * sizeof *v);
-        if (v == NULL)
-            return GT_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    struct gt_initial_block *v = gt_array_grow(l->v, &l->cap, l->n, sizeof *v);
+    if (v == NULL)
+        return GT_ENOMEM;
+    l->v = v;
     l->v[l->n++] = *b;
     return 0;
 }

@@ -34,6 +34,7 @@
  * memory can drift from the trace's by those segments, allocated cannot. */
 #include "scenario_int.h"
 
+#include "gputrace/array.h"
 #include "gputrace/err.h"
 #include "gputrace/units.h"
 #include "gputrace/live.h"
@@ -104,14 +105,11 @@ static void decide(struct warm *w, struct window *win, const struct gt_event *ev
 
 static int keep_before(struct window *win, const struct gt_event *ev)
 {
-    if (win->nbefore == win->capbefore) {
-        size_t cap = win->capbefore ? win->capbefore * 2 : 64;
-        struct gt_initial_block *v = realloc(win->before, cap * sizeof *v);
-        if (v == NULL)
-            return GT_ENOMEM;
-        win->before = v;
-        win->capbefore = cap;
-    }
+    struct gt_initial_block *v =
+        gt_array_grow(win->before, &win->capbefore, win->nbefore, sizeof *v);
+    if (v == NULL)
+        return GT_ENOMEM;
+    win->before = v;
     win->before[win->nbefore++] = (struct gt_initial_block){
         .device = ev->device, .addr = ev->addr, .size = ev->size, .requested = ev->size};
     return 0;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gputrace/conf.h"
 #include "gputrace/scenario.h"
 
 #define GT_STATS_SLICES 10 /* time slices of the timeline */
@@ -110,6 +111,25 @@ struct gt_stats {
 int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
                      char *errbuf, size_t errlen);
 void gt_stats_free(struct gt_stats *s); /* accepts NULL */
+
+/* gt_stats_compute in three steps, for a command whose one replay of the
+ * recorded config serves other analyses too (gt_inspect_run_shared; the
+ * report's OOM findings watch the same replay): gt_stats_begin reads the
+ * trace for the counts (the first read above), puts the config to replay
+ * in *conf and the stats' callbacks and scenario in *observer; the caller
+ * replays conf with them; gt_stats_end takes the replay's result (0 or its
+ * error, errbuf naming it) and finishes the stats into *out. On success
+ * *pass is owned until gt_stats_end, which always frees it; on failure of
+ * either errbuf names the problem and nothing is left to free.
+ * gt_stats_compute is these around gt_inspect_run, so that the stats of
+ * `stats` and of `report` are the same code. */
+struct gt_stats_pass;
+struct gt_inspect_options;
+int gt_stats_begin(const char *path, const struct gt_scenario *scn, struct gt_stats_pass **pass,
+                   struct gt_conf *conf, struct gt_inspect_options *observer, char *errbuf,
+                   size_t errlen);
+int gt_stats_end(struct gt_stats_pass *pass, int rc, struct gt_stats **out, char *errbuf,
+                 size_t errlen);
 
 /* gt_stats_table_write: the stats for people, a paragraph per device with
  * its timeline. gt_stats_json_write: one JSON object

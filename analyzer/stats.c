@@ -548,25 +548,104 @@ int gt_stats_end(struct gt_stats_pass *p, int rc, struct gt_stats **out, char *e
     return 0;
 }
 
-int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
-                     char *errbuf, size_t errlen)
+/* Replays conf[0] once for the n observers that replay its settings
+ * (gt_inspect_run_shared) and apart for any other (none, while the peak and
+ * the growth replay the stats' config by its name); rcs[i]: observer i's
+ * result, its own error or the replay's. */
+static void replay_once(const char *path, const struct gt_scenario *scn,
+                        const struct gt_conf *const *conf, const struct gt_inspect_options *obs,
+                        int *rcs, size_t n, char *errbuf, size_t errlen)
 {
-    struct gt_stats_pass *p;
-    struct gt_inspect_options observer;
-    struct gt_conf conf;
+    const struct gt_inspect_options *shared[3];
+    size_t at[3], ns = 0;
+    int got[3], rc;
+
+    for (size_t i = 0; i < n; i++)
+        if (gt_conf_same_settings(conf[i], conf[0])) {
+            at[ns] = i;
+            shared[ns++] = &obs[i];
+        }
+    rc = gt_inspect_run_shared(path, conf[0], scn, shared, got, ns, errbuf, errlen);
+    for (size_t j = 0; j < ns; j++)
+        rcs[at[j]] = got[j] != 0 ? got[j] : rc;
+    for (size_t i = 0; i < n; i++)
+        if (!gt_conf_same_settings(conf[i], conf[0]))
+            rcs[i] = rc != 0 ? rc : gt_inspect_run(path, conf[i], &obs[i], errbuf, errlen);
+}
+
+int gt_stats_compute_with(const char *path, const struct gt_scenario *scn,
+                          const struct gt_stats_options *o, struct gt_stats **out, char *errbuf,
+                          size_t errlen)
+{
+    static const struct gt_stats_options none;
+    struct gt_inspect_options obs[3];
+    const struct gt_conf *conf[3];
+    struct gt_scenario *own = NULL;
+    struct gt_stats_pass *sp;
+    struct gt_peak_pass *pp = NULL;
+    struct gt_growth_pass *gp = NULL;
+    struct gt_peak_live *live = NULL;
+    struct gt_growth *growth = NULL;
+    struct gt_conf recorded;
     char dummy[1];
-    int rc;
+    int rc, rcs[3] = {0, 0, 0};
+    size_t n = 1, at_peak = 0, at_growth = 0;
 
     if (errbuf == NULL || errlen == 0) {
         errbuf = dummy;
         errlen = sizeof dummy;
     }
     *out = NULL;
-    rc = gt_stats_begin(path, scn, &p, &conf, &observer, errbuf, errlen);
-    if (rc != 0)
+    if (o == NULL)
+        o = &none;
+    /* the peak and the growth start from the same cards as the stats */
+    if (scn == NULL && (o->peak || o->growth)) {
+        rc = gt_scenario_build(path, 0, &own, errbuf, errlen);
+        if (rc != 0)
+            return rc;
+        scn = own;
+    }
+    rc = gt_stats_begin(path, scn, &sp, &recorded, &obs[0], errbuf, errlen);
+    if (rc != 0) {
+        gt_scenario_free(own);
         return rc;
-    rc = gt_inspect_run(path, &conf, &observer, errbuf, errlen);
-    return gt_stats_end(p, rc, out, errbuf, errlen);
+    }
+    conf[0] = &recorded;
+    /* recorded is named as the stats' config, which the others replay */
+    if (o->peak) {
+        at_peak = n++;
+        rc = gt_peak_begin(scn, recorded.name, o->peak_top, &pp, &conf[at_peak], &obs[at_peak],
+                           errbuf, errlen);
+    }
+    if (rc == 0 && o->growth) {
+        at_growth = n++;
+        rc = gt_growth_begin(scn, recorded.name, o->growth_top, &gp, &conf[at_growth],
+                             &obs[at_growth], errbuf, errlen);
+    }
+    if (rc == 0)
+        replay_once(path, scn, conf, obs, rcs, n, errbuf, errlen);
+    rc = gt_stats_end(sp, rc != 0 ? rc : rcs[0], out, errbuf, errlen);
+    if (pp != NULL)
+        rc = gt_peak_end(pp, rc != 0 ? rc : rcs[at_peak], path, &live, errbuf, errlen);
+    if (gp != NULL)
+        rc = gt_growth_end(gp, rc != 0 ? rc : rcs[at_growth], path, &growth, errbuf, errlen);
+    gt_scenario_free(own);
+    if (rc == 0) {
+        (*out)->peak = live;
+        (*out)->growth = growth;
+        return 0;
+    }
+    gt_stats_free(*out);
+    gt_peak_live_free(live);
+    gt_growth_free(growth);
+    *out = NULL;
+    return rc;
+}
+
+int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
+                     char *errbuf, size_t errlen)
+{
+    return gt_stats_compute_with(path, scn, NULL, out, errbuf, errlen);
 }
 
 void gt_stats_free(struct gt_stats *s)

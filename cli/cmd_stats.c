@@ -2,8 +2,6 @@
  * time (stats.h does the work and the printing). */
 #include "cli_int.h"
 #include "gputrace/err.h"
-#include "gputrace/growth.h"
-#include "gputrace/peak.h"
 #include "gputrace/units.h"
 #include "gputrace/scenario.h"
 #include "gputrace/stats.h"
@@ -106,15 +104,13 @@ int cmd_stats(int argc, char **argv)
     }
     if (cli_scenario_open(trace, device_memory, &scn) != 0)
         return CLI_EXIT_ERROR;
-    rc = gt_stats_compute(trace, scn, &s, err, sizeof err);
-    if (rc == 0 && top_text != NULL)
-        rc = gt_peak_live_compute(trace, scn, s->config, (size_t)top, &s->peak, err, sizeof err);
-    if (rc == 0 && iterations)
-        rc = gt_growth_compute(trace, scn, s->config, top_text != NULL ? (size_t)top : 10,
-                               &s->growth, err, sizeof err);
+    struct gt_stats_options so = {.peak = top_text != NULL,
+                                  .peak_top = (size_t)top,
+                                  .growth = iterations,
+                                  .growth_top = top_text != NULL ? (size_t)top : 10};
+    rc = gt_stats_compute_with(trace, scn, &so, &s, err, sizeof err);
     gt_scenario_free(scn);
     if (rc != 0) {
-        gt_stats_free(s); /* the stats, when what failed is --top or --iterations */
         cli_trace_error(trace, rc, err);
         return CLI_EXIT_ERROR;
     }

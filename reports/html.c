@@ -2,14 +2,16 @@
  *
  * Every figure comes from the modules that print it elsewhere: stats.h for
  * the summary, one gt_replay_trace of the default sweep (as `analyze`) for
- * the ranking, plot.h for the pictures, oom.h for the OOM findings. This
- * file only lays them out. Text from the trace or the command line goes
+ * the ranking, plot.h for the pictures, oom.h for the OOM findings; the
+ * summary and the OOM findings watch one replay of the recorded config.
+ * This file only lays them out. Text from the trace or the command line goes
  * through gt_html_escape; the SVG from gnuplot through gt_html_svg_inline,
  * which refuses anything active, so the page carries no script at all. */
 #include "gputrace/html.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
 #include "gputrace/files.h"
+#include "gputrace/inspect.h"
 #include "gputrace/oom.h"
 #include "gputrace/peak.h"
 #include "gputrace/plot.h"
@@ -1087,6 +1089,11 @@ struct report_parts {
     struct gt_scenario *scn;
     struct gt_stats *stats;
     struct gt_analysis *analysis, *uncapped;
+    /* The OOM analysis between the replay it watched and the sweep that
+     * finishes it (its configs that avoid the OOMs); NULL when it could
+     * not start (oom_error says why). */
+    struct gt_oom_pass *oom_pass;
+    int oom_rc; /* its replay's result */
     struct gt_oom_report *oom;
     char oom_error[256];
     struct plot_files plots;
@@ -1098,8 +1105,58 @@ static void parts_release(struct report_parts *p)
     gt_stats_free(p->stats);
     gt_analysis_free(p->analysis);
     gt_analysis_free(p->uncapped);
+    gt_oom_pass_free(p->oom_pass);
     gt_oom_report_free(p->oom);
     plot_files_release(&p->plots);
+}
+
+/* The recorded config replayed once for both the summary and the OOM
+ * findings: stats and oom watch the same gt_inspect_run_shared (issue 13:
+ * compute once, pass down). Only when the OOM analysis replays other
+ * settings (a recorded backend:cudaMallocAsync, which stats replaces by the
+ * defaults) does it get a replay of its own. A failing OOM analysis leaves
+ * a note in its section: the rest of the report still answers the
+ * question. */
+static int replay_recorded(const char *trace, const struct gt_scenario *scn, struct report_parts *p,
+                           char *errbuf, size_t errlen)
+{
+    struct gt_inspect_options stats_obs, oom_obs;
+    const struct gt_inspect_options *obs[2] = {&stats_obs, &oom_obs};
+    const struct gt_conf *oom_conf = NULL;
+    struct gt_stats_pass *sp;
+    struct gt_conf conf;
+    int rc, rcs[2] = {0, 0};
+
+    rc = gt_stats_begin(trace, scn, &sp, &conf, &stats_obs, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    p->oom_rc = gt_oom_begin(trace, scn, NULL, &p->oom_pass, &oom_conf, &oom_obs, p->oom_error,
+                             sizeof p->oom_error);
+    if (p->oom_pass != NULL && gt_conf_same_settings(&conf, oom_conf)) {
+        rc = gt_inspect_run_shared(trace, &conf, scn, obs, rcs, 2, errbuf, errlen);
+        p->oom_rc = rc != 0 ? rc : rcs[1];
+        rc = rc != 0 ? rc : rcs[0];
+    } else {
+        rc = gt_inspect_run(trace, &conf, &stats_obs, errbuf, errlen);
+        if (rc == 0 && p->oom_pass != NULL)
+            p->oom_rc =
+                gt_inspect_run(trace, oom_conf, &oom_obs, p->oom_error, sizeof p->oom_error);
+    }
+    return gt_stats_end(sp, rc, &p->stats, errbuf, errlen);
+}
+
+/* The OOM findings, finished with the sweep's configs. */
+static void finish_oom(const char *trace, struct report_parts *p)
+{
+    struct gt_oom_pass *op = p->oom_pass;
+
+    p->oom_pass = NULL;
+    if (op == NULL || gt_oom_end(op, p->oom_rc, trace, p->analysis, &p->oom, p->oom_error,
+                                 sizeof p->oom_error) != 0) {
+        p->oom = NULL;
+        if (p->oom_error[0] == '\0')
+            snprintf(p->oom_error, sizeof p->oom_error, "unknown error");
+    }
 }
 
 static int gather(const char *trace, const struct gt_html_options *opts, struct report_parts *p,
@@ -1116,7 +1173,7 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     if (scn == NULL)
         scn = p->scn;
     if (rc == 0)
-        rc = gt_stats_compute(trace, scn, &p->stats, errbuf, errlen);
+        rc = replay_recorded(trace, scn, p, errbuf, errlen);
     if (rc != 0)
         return rc;
     snprintf(res->config_error, sizeof res->config_error, "%s", p->stats->config_error);
@@ -1137,14 +1194,7 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     progress_at(opts, PROGRESS_REPLAY);
     draw_plots(trace, opts, scn, p->analysis, p->uncapped, res, &p->plots);
     progress_at(opts, PROGRESS_PLOTS);
-    /* An OOM analysis that fails leaves a note in its section: the rest of
-     * the report still answers the question. */
-    if (gt_oom_analyze(trace, scn, NULL, p->analysis, &p->oom, p->oom_error, sizeof p->oom_error) !=
-        0) {
-        p->oom = NULL;
-        if (p->oom_error[0] == '\0')
-            snprintf(p->oom_error, sizeof p->oom_error, "unknown error");
-    }
+    finish_oom(trace, p);
     progress_at(opts, PROGRESS_TOTAL);
     return 0;
 }

@@ -227,24 +227,10 @@ static int data_open_failed(struct plot_job *job, const char *name)
 
 /* ---- configs -------------------------------------------------------------- */
 
-/* Whether two configs allocate alike (the name is only how they were
- * written: "max_split_size_mb:64,expandable_segments:True" and the other
- * order are the same config). */
-static bool same_settings(const struct gt_conf *x, const struct gt_conf *y)
-{
-    return x->max_split_size == y->max_split_size &&
-           x->max_non_split_rounding == y->max_non_split_rounding &&
-           x->large_segment_size == y->large_segment_size &&
-           memcmp(x->roundup_divisions, y->roundup_divisions, sizeof x->roundup_divisions) == 0 &&
-           x->gc_threshold == y->gc_threshold && x->memory_fraction == y->memory_fraction &&
-           x->expandable_segments == y->expandable_segments && x->no_caching == y->no_caching &&
-           x->backend == y->backend;
-}
-
 static long find_config(const struct gt_analysis *a, const struct gt_conf *want)
 {
     for (size_t i = 0; i < a->nconfigs; i++) {
-        if (same_settings(&a->configs[i], want))
+        if (gt_conf_same_settings(&a->configs[i], want))
             return (long)i;
     }
     return -1;
@@ -279,7 +265,7 @@ static void split_conf(size_t row, bool expandable, struct gt_conf *c)
 static bool has_conf(const struct gt_conf *confs, size_t n, const struct gt_conf *want)
 {
     for (size_t i = 0; i < n; i++)
-        if (same_settings(&confs[i], want))
+        if (gt_conf_same_settings(&confs[i], want))
             return true;
     return false;
 }

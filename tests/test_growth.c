@@ -11,7 +11,10 @@
 #include "gputrace/err.h"
 #include "gputrace/growth.h"
 #include "gputrace/import.h"
+#include "gputrace/inspect.h"
+#include "gputrace/peak.h"
 #include "gputrace/scenario.h"
+#include "gputrace/stats.h"
 #include "test_tmpdir.h"
 
 #include "gputrace/banned.h"
@@ -85,6 +88,54 @@ START_TEST(a_kept_tensor_per_step_is_steady_growth_with_its_allocations)
 }
 END_TEST
 
+/* stats --top --iterations (gt_stats_compute_with): the stats' replay of
+ * the config is also the first of the peak and of the growth, which then
+ * replay once more each: three replays, where each alone makes one, two
+ * and two; and they find what each finds alone. */
+START_TEST(stats_with_the_peak_and_the_growth_replay_three_times_and_agree_with_each_alone)
+{
+    struct gt_stats_options o = {.peak = true, .growth = true};
+    struct gt_scenario *scn = NULL;
+    struct gt_stats *s = NULL;
+    struct gt_peak_live *p = NULL;
+    char err[512] = "";
+    long before;
+
+    make_loop(8, true);
+    ck_assert_int_eq(gt_scenario_build(trace_path, 0, &scn, err, sizeof err), 0);
+    before = gt_inspect_runs();
+    ck_assert_msg(gt_stats_compute_with(trace_path, scn, &o, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(gt_inspect_runs() - before, 3);
+    ck_assert_ptr_nonnull(s->peak);
+    ck_assert_ptr_nonnull(s->growth);
+
+    struct gt_growth *g = growth();
+    const struct gt_growth_device *d = &g->devices[0], *sd = &s->growth->devices[0];
+    ck_assert(sd->found);
+    ck_assert_uint_eq(sd->period, d->period);
+    ck_assert_uint_eq(sd->iterations, d->iterations);
+    for (size_t k = 0; k < d->iterations; k++) {
+        ck_assert_int_eq(sd->boundary[k], d->boundary[k]);
+        ck_assert_uint_eq(sd->allocated[k], d->allocated[k]);
+    }
+    ck_assert_uint_eq(sd->kept_bytes, d->kept_bytes);
+    ck_assert_uint_eq(sd->ngroups, d->ngroups);
+    before = gt_inspect_runs();
+    ck_assert_msg(gt_peak_live_compute(trace_path, scn, s->config, 0, &p, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(gt_inspect_runs() - before, 2);
+    ck_assert_int_eq(s->peak->devices[0].event, p->devices[0].event);
+    ck_assert_uint_eq(s->peak->devices[0].reserved, p->devices[0].reserved);
+    ck_assert_uint_eq(s->peak->devices[0].reserved, s->devices[0].peak_reserved);
+    ck_assert_uint_eq(s->peak->devices[0].allocs, p->devices[0].allocs);
+    ck_assert_uint_eq(s->peak->devices[0].ngroups, p->devices[0].ngroups);
+    gt_peak_live_free(p);
+    gt_growth_free(g);
+    gt_stats_free(s);
+    gt_scenario_free(scn);
+}
+END_TEST
+
 START_TEST(a_loop_that_frees_what_it_allocates_is_steady)
 {
     make_loop(8, false);
@@ -142,6 +193,8 @@ static Suite *growth_suite(void)
     TCase *tc = tcase_create("iterations");
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_add_test(tc, a_kept_tensor_per_step_is_steady_growth_with_its_allocations);
+    tcase_add_test(tc,
+                   stats_with_the_peak_and_the_growth_replay_three_times_and_agree_with_each_alone);
     tcase_add_test(tc, a_loop_that_frees_what_it_allocates_is_steady);
     tcase_add_test(tc, requests_that_do_not_repeat_have_no_iteration);
     tcase_add_test(tc, three_steps_are_found_but_too_few_to_call_a_leak);

@@ -146,6 +146,40 @@ START_TEST(a_callback_can_stop_the_replay_with_its_own_value)
 }
 END_TEST
 
+/* Two observers of one replay see what two replays would; one that stops
+ * with an error keeps it and is left out while the other goes on. */
+START_TEST(observers_of_a_shared_replay_see_every_request_and_fail_alone)
+{
+    import_truth("default", "");
+    struct gt_conf c = conf_of("default");
+    struct seen alone = {0}, a = {0}, b = {0};
+    struct gt_inspect_options oa = {.on_event = on_event, .ctx = &alone};
+    struct gt_inspect_options o1 = {.on_event = on_event, .ctx = &a};
+    struct gt_inspect_options o2 = {.on_event = on_event, .ctx = &b};
+    const struct gt_inspect_options *obs[] = {&o1, &o2};
+    int rcs[2] = {-1, -1};
+    char err[256];
+    long before;
+
+    ck_assert_int_eq(gt_inspect_run(db, &c, &oa, err, sizeof(err)), 0);
+    b.stop_after = 100;
+    before = gt_inspect_runs();
+    ck_assert_int_eq(gt_inspect_run_shared(db, &c, NULL, obs, rcs, 2, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_inspect_runs() - before, 1);
+    ck_assert_int_eq(rcs[0], 0);
+    ck_assert_int_eq(rcs[1], 42);
+    ck_assert_int_eq(a.requests, alone.requests);
+    ck_assert_uint_eq(a.peak, alone.peak);
+    ck_assert_int_eq(b.requests, 100);
+    /* with every observer failed the replay stops with the last error */
+    a = (struct seen){.stop_after = 10};
+    b = (struct seen){.stop_after = 20};
+    ck_assert_int_eq(gt_inspect_run_shared(db, &c, NULL, obs, rcs, 2, err, sizeof(err)), 42);
+    ck_assert_int_eq(a.requests, 10);
+    ck_assert_int_eq(b.requests, 20);
+}
+END_TEST
+
 START_TEST(inspecting_a_missing_trace_is_the_readers_error)
 {
     struct gt_conf c = conf_of("default");
@@ -165,6 +199,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(t, the_recorded_oom_fails_here_too_with_the_real_numbers);
     tcase_add_test(t, a_snapshot_start_state_is_live_before_the_first_request);
     tcase_add_test(t, a_callback_can_stop_the_replay_with_its_own_value);
+    tcase_add_test(t, observers_of_a_shared_replay_see_every_request_and_fail_alone);
     tcase_add_test(t, inspecting_a_missing_trace_is_the_readers_error);
     suite_add_tcase(s, t);
     return s;

@@ -15,7 +15,10 @@
 #include "gputrace/html.h"
 #include "gputrace/trace.h"
 #include "gputrace/import.h"
+#include "gputrace/inspect.h"
+#include "gputrace/oom.h"
 #include "gputrace/replay.h"
+#include "gputrace/stats.h"
 
 #include "gputrace/banned.h"
 
@@ -236,7 +239,9 @@ END_TEST
 
 /* An OOM whose live allocation has a stack: the OOM section lists the
  * allocations by call stack too, the program's own frame first. */
-START_TEST(an_oom_lists_its_live_allocations_by_call_stack)
+/* A 150 MiB card on which 100 MiB made at a Python frame stays live and a
+ * request of 60 MiB fails, in the recording and in the replay. */
+static void write_oom_trace(const char *db)
 {
     const struct gt_frame stack[] = {
         {"??", "torch::unwind::unwind()", 0},
@@ -246,25 +251,72 @@ START_TEST(an_oom_lists_its_live_allocations_by_call_stack)
     struct gt_event a = {
         .kind = GT_EV_ALLOC, .addr = 0x1000, .size = 100 << 20, .requested = 100 << 20};
     struct gt_event b = {.kind = GT_EV_OOM, .size = 60 << 20, .requested = 60 << 20};
-    struct gt_html_options o = {.gnuplot = "/nonexistent/gnuplot"};
     struct gt_trace_writer *tw;
-    struct gt_html_result res;
-    struct work w;
-    char db[128], err[256] = "";
+    char err[256] = "";
 
-    work_init(&w);
-    snprintf(db, sizeof db, "%s/oom.db", w.dir);
     ck_assert_msg(gt_trace_create(db, &tw, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(gt_trace_add_device(tw, 0, "card", 150 << 20), 0);
     ck_assert_int_eq(gt_trace_append(tw, &a), 0);
     ck_assert_int_eq(gt_trace_set_stack(tw, gt_trace_last_seq(tw), stack, 3), 0);
     ck_assert_int_eq(gt_trace_append(tw, &b), 0);
     ck_assert_int_eq(gt_trace_writer_close(tw), 0);
+}
+
+START_TEST(an_oom_lists_its_live_allocations_by_call_stack)
+{
+    struct gt_html_options o = {.gnuplot = "/nonexistent/gnuplot"};
+    struct gt_html_result res;
+    struct work w;
+    char db[128];
+
+    work_init(&w);
+    snprintf(db, sizeof db, "%s/oom.db", w.dir);
+    write_oom_trace(db);
     report(&w, db, &o, &res);
     ck_assert_ptr_nonnull(strstr(w.html, "The same allocations by call stack, the largest 1 of 1"));
     ck_assert_ptr_nonnull(strstr(w.html, "/home/me/&lt;train&gt;.py:42 forward &lt; "
                                          "/venv/lib/python3.12/site-packages/torch/nn/"
                                          "functional.py:2000 linear"));
+    work_release(&w);
+}
+END_TEST
+
+/* Compute once, pass down (issue 13): the summary and the OOM findings
+ * watch one replay of the recorded config. Without gnuplot the plots
+ * replay nothing one config at a time, and the sweep is gt_replay_trace's,
+ * so the report's one gt_inspect_run is that replay; `stats` and `oom`
+ * alone make one each, with the same code. */
+START_TEST(the_report_replays_the_recorded_config_once_for_stats_and_oom)
+{
+    struct gt_html_options o = {.gnuplot = "/nonexistent/gnuplot"};
+    struct gt_html_result res;
+    struct gt_stats *s = NULL;
+    struct gt_oom_report *r = NULL;
+    struct work w;
+    char db[128], err[256] = "";
+    long before;
+
+    work_init(&w);
+    snprintf(db, sizeof db, "%s/oom.db", w.dir);
+    write_oom_trace(db);
+    before = gt_inspect_runs();
+    report(&w, db, &o, &res);
+    ck_assert(res.plots_missing);
+    /* both watched it: the summary's peak and the OOM described */
+    ck_assert_ptr_nonnull(strstr(w.html, "1 OOM."));
+    ck_assert_ptr_nonnull(strstr(w.html, "The same allocations by call stack"));
+    ck_assert_int_eq(gt_inspect_runs() - before, 1);
+
+    before = gt_inspect_runs();
+    ck_assert_msg(gt_stats_compute(db, NULL, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(gt_inspect_runs() - before, 1);
+    ck_assert_uint_eq(s->devices[0].peak_allocated, 100 << 20);
+    before = gt_inspect_runs();
+    ck_assert_msg(gt_oom_analyze(db, NULL, NULL, NULL, &r, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(gt_inspect_runs() - before, 1);
+    ck_assert_int_eq(r->ooms_total, 1);
+    gt_stats_free(s);
+    gt_oom_report_free(r);
     work_release(&w);
 }
 END_TEST
@@ -413,6 +465,7 @@ static Suite *html_suite(void)
     tcase_add_test(tc, the_ranked_table_has_a_row_per_config_and_the_export_lines);
     tcase_add_test(tc, text_from_the_trace_is_escaped);
     tcase_add_test(tc, an_oom_lists_its_live_allocations_by_call_stack);
+    tcase_add_test(tc, the_report_replays_the_recorded_config_once_for_stats_and_oom);
     tcase_add_test(tc, without_gnuplot_the_report_comes_with_a_note_in_place_of_the_plots);
     tcase_add_test(tc, a_failed_report_leaves_the_earlier_one_in_place);
     tcase_add_test(tc, the_svg_inliner_drops_the_prolog_and_namespaces_and_prefixes_ids);

@@ -289,44 +289,99 @@ static int group_kept(const char *path, struct pass *p, const struct gt_conf *co
     return rc;
 }
 
-int gt_growth_compute(const char *path, const struct gt_scenario *scn, const char *config,
-                      size_t top, struct gt_growth **out, char *errbuf, size_t errlen)
-{
-    struct gt_growth *g = calloc(1, sizeof *g);
-    struct pass p = {.scn = scn, .g = g, .top = top};
+struct gt_growth_pass {
+    struct pass p;
     struct gt_conf conf;
+};
+
+static void requests_release(struct pass *p)
+{
+    for (size_t d = 0; d < GT_SCENARIO_MAX_DEVICES; d++) {
+        free(p->req[d].tok);
+        free(p->req[d].event);
+        free(p->req[d].allocated);
+        p->req[d] = (struct requests){0};
+    }
+}
+
+void gt_growth_pass_free(struct gt_growth_pass *gp)
+{
+    if (gp == NULL)
+        return;
+    requests_release(&gp->p);
+    free(gp->p.live.v);
+    gt_growth_free(gp->p.g);
+    free(gp);
+}
+
+int gt_growth_begin(const struct gt_scenario *scn, const char *config, size_t top,
+                    struct gt_growth_pass **pass, const struct gt_conf **replay,
+                    struct gt_inspect_options *observer, char *errbuf, size_t errlen)
+{
+    struct gt_growth_pass *gp = calloc(1, sizeof *gp);
+    struct gt_growth *g;
     int rc;
 
-    *out = NULL;
-    if (g == NULL)
+    *pass = NULL;
+    if (gp == NULL)
         return GT_ENOMEM;
+    g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        free(gp);
+        return GT_ENOMEM;
+    }
+    gp->p = (struct pass){.scn = scn, .g = g, .top = top};
     snprintf(g->config, sizeof g->config, "%s", config);
     g->ndevices = scn->ndevices;
     for (size_t d = 0; d < scn->ndevices; d++) {
         g->devices[d].device = scn->devices[d].device;
-        p.req[d].last_allocated = scn->devices[d].start_allocated;
+        gp->p.req[d].last_allocated = scn->devices[d].start_allocated;
     }
-    rc = gt_conf_parse(config, &conf, errbuf, errlen);
-    if (rc == 0) {
-        struct gt_inspect_options o = {.scenario = scn, .on_event = record_request, .ctx = &p};
-        rc = gt_inspect_run(path, &conf, &o, errbuf, errlen);
-    }
-    for (size_t d = 0; rc == 0 && d < scn->ndevices; d++)
-        rc = find_iterations(&p.req[d], &g->devices[d]);
-    for (size_t d = 0; d < GT_SCENARIO_MAX_DEVICES; d++) {
-        free(p.req[d].tok);
-        free(p.req[d].event);
-        free(p.req[d].allocated);
-    }
-    if (rc == 0)
-        rc = group_kept(path, &p, &conf, errbuf, errlen);
-    free(p.live.v);
+    rc = gt_conf_parse(config, &gp->conf, errbuf, errlen);
     if (rc != 0) {
-        gt_growth_free(g);
+        gt_growth_pass_free(gp);
         return rc;
     }
-    *out = g;
+    *observer =
+        (struct gt_inspect_options){.scenario = scn, .on_event = record_request, .ctx = &gp->p};
+    *replay = &gp->conf;
+    *pass = gp;
     return 0;
+}
+
+int gt_growth_end(struct gt_growth_pass *gp, int rc, const char *path, struct gt_growth **out,
+                  char *errbuf, size_t errlen)
+{
+    struct pass *p = &gp->p;
+
+    *out = NULL;
+    for (size_t d = 0; rc == 0 && d < p->scn->ndevices; d++)
+        rc = find_iterations(&p->req[d], &p->g->devices[d]);
+    requests_release(p);
+    if (rc == 0)
+        rc = group_kept(path, p, &gp->conf, errbuf, errlen);
+    if (rc == 0) {
+        *out = p->g;
+        p->g = NULL;
+    }
+    gt_growth_pass_free(gp);
+    return rc;
+}
+
+int gt_growth_compute(const char *path, const struct gt_scenario *scn, const char *config,
+                      size_t top, struct gt_growth **out, char *errbuf, size_t errlen)
+{
+    struct gt_growth_pass *gp;
+    struct gt_inspect_options o;
+    const struct gt_conf *conf;
+    int rc;
+
+    *out = NULL;
+    rc = gt_growth_begin(scn, config, top, &gp, &conf, &o, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    rc = gt_inspect_run(path, conf, &o, errbuf, errlen);
+    return gt_growth_end(gp, rc, path, out, errbuf, errlen);
 }
 
 void gt_growth_free(struct gt_growth *g)

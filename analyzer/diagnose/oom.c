@@ -1,6 +1,7 @@
 /* OOM diagnosis (oom.h): one inspected replay of the analysed config finds
- * and describes every OOM; a second, multi-config replay of the default sweep
- * says which settings would have avoided them.
+ * and describes every OOM (in the report, the replay its stats watch too:
+ * gt_oom_begin/gt_oom_end); a second, multi-config replay of the default
+ * sweep says which settings would have avoided them.
  *
  * Memory stays bounded: an OOM keeps its numbers, the top
  * GT_OOM_TOP_ALLOCS live allocations and the largest groups of them by
@@ -385,16 +386,120 @@ void gt_oom_report_free(struct gt_oom_report *r)
     free(r);
 }
 
+struct gt_oom_pass {
+    struct analyze_ctx c;
+    struct gt_conf conf; /* the config analysed (c.conf points here) */
+    const struct gt_scenario *scn;
+    struct gt_scenario *own_scn; /* built when none was given */
+    char scratch[8];             /* errbuf when the caller has none */
+};
+
+void gt_oom_pass_free(struct gt_oom_pass *p)
+{
+    if (p == NULL)
+        return;
+    gt_trace_close(p->c.tr);
+    free(p->c.live.v);
+    gt_oom_report_free(p->c.r);
+    gt_scenario_free(p->own_scn);
+    free(p);
+}
+
+int gt_oom_begin(const char *path, const struct gt_scenario *scn, const struct gt_conf *conf,
+                 struct gt_oom_pass **pass, const struct gt_conf **replay,
+                 struct gt_inspect_options *observer, char *errbuf, size_t errlen)
+{
+    struct gt_oom_pass *p;
+    struct gt_oom_report *r;
+    int rc;
+
+    *pass = NULL;
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return GT_ENOMEM;
+    if (errbuf == NULL || errlen == 0) {
+        errbuf = p->scratch; /* the helpers always have somewhere to write */
+        errlen = sizeof p->scratch;
+    }
+    errbuf[0] = '\0';
+    if (scn == NULL) {
+        rc = gt_scenario_build(path, 0, &p->own_scn, errbuf, errlen);
+        if (rc != 0) {
+            free(p);
+            return rc;
+        }
+        scn = p->own_scn;
+    }
+    p->scn = scn;
+    rc = gt_trace_open(path, &p->c.tr, errbuf, errlen);
+    if (rc != 0) {
+        gt_oom_pass_free(p);
+        return rc;
+    }
+    r = calloc(1, sizeof *r);
+    if (r != NULL)
+        r->ooms = calloc(GT_OOM_MAX_DETAILED, sizeof *r->ooms);
+    p->c.r = r;
+    if (r == NULL || r->ooms == NULL) {
+        gt_oom_pass_free(p);
+        return GT_ENOMEM;
+    }
+    if (conf == NULL)
+        recorded_conf(p->c.tr, &p->conf, &r->config_recorded);
+    else
+        p->conf = *conf;
+    conf = &p->conf;
+    snprintf(r->config, sizeof r->config, "%s", conf->name[0] ? conf->name : "default");
+    r->memory_fraction = conf->memory_fraction;
+    r->device_memory = scn->ndevices ? scn->devices[0].memory : 0;
+    r->first_recorded_served = -1;
+    r->last_event = -1;
+
+    p->c.scn = scn;
+    p->c.conf = conf;
+    p->c.errbuf = errbuf;
+    p->c.errlen = errlen;
+    memset(observer, 0, sizeof *observer);
+    observer->scenario = scn;
+    observer->on_event = on_event;
+    observer->ctx = &p->c;
+    *replay = conf;
+    *pass = p;
+    return 0;
+}
+
+int gt_oom_end(struct gt_oom_pass *p, int rc, const char *path, const struct gt_analysis *sweep,
+               struct gt_oom_report **out, char *errbuf, size_t errlen)
+{
+    struct gt_oom_report *r = p->c.r;
+
+    *out = NULL;
+    if (errbuf == NULL || errlen == 0) {
+        errbuf = p->scratch;
+        errlen = sizeof p->scratch;
+    }
+    /* every stack is read: the sweep needs no reader held open */
+    gt_trace_close(p->c.tr);
+    p->c.tr = NULL;
+    if (rc != 0 && errbuf[0] == '\0')
+        snprintf(errbuf, errlen, "%s", gt_strerror(rc));
+    if (rc == 0 && r->ooms_total > 0)
+        rc = find_avoiders(path, p->scn, p->c.conf, sweep, r, errbuf, errlen);
+    if (rc == 0) {
+        *out = r;
+        p->c.r = NULL;
+    }
+    gt_oom_pass_free(p);
+    return rc;
+}
+
 int gt_oom_analyze(const char *path, const struct gt_scenario *scn, const struct gt_conf *conf,
                    const struct gt_analysis *sweep, struct gt_oom_report **out, char *errbuf,
                    size_t errlen)
 {
-    struct analyze_ctx c = {0};
-    struct gt_inspect_options opts = {0};
-    struct gt_trace_reader *tr = NULL;
-    struct gt_oom_report *r;
-    struct gt_conf rec;
-    struct gt_scenario *own_scn = NULL;
+    struct gt_oom_pass *p;
+    struct gt_inspect_options observer;
+    const struct gt_conf *replay;
     char scratch[8];
     int rc;
 
@@ -403,56 +508,9 @@ int gt_oom_analyze(const char *path, const struct gt_scenario *scn, const struct
         errbuf = scratch; /* the helpers always have somewhere to write */
         errlen = sizeof scratch;
     }
-    errbuf[0] = '\0';
-    if (scn == NULL) {
-        rc = gt_scenario_build(path, 0, &own_scn, errbuf, errlen);
-        if (rc != 0)
-            return rc;
-        scn = own_scn;
-    }
-    rc = gt_trace_open(path, &tr, errbuf, errlen);
-    if (rc != 0) {
-        gt_scenario_free(own_scn);
+    rc = gt_oom_begin(path, scn, conf, &p, &replay, &observer, errbuf, errlen);
+    if (rc != 0)
         return rc;
-    }
-    r = calloc(1, sizeof *r);
-    if (r != NULL)
-        r->ooms = calloc(GT_OOM_MAX_DETAILED, sizeof *r->ooms);
-    if (r == NULL || r->ooms == NULL) {
-        gt_trace_close(tr);
-        gt_oom_report_free(r);
-        gt_scenario_free(own_scn);
-        return GT_ENOMEM;
-    }
-    if (conf == NULL) {
-        recorded_conf(tr, &rec, &r->config_recorded);
-        conf = &rec;
-    }
-    snprintf(r->config, sizeof r->config, "%s", conf->name[0] ? conf->name : "default");
-    r->memory_fraction = conf->memory_fraction;
-    r->device_memory = scn->ndevices ? scn->devices[0].memory : 0;
-    r->first_recorded_served = -1;
-    r->last_event = -1;
-
-    c.r = r;
-    c.scn = scn;
-    c.conf = conf;
-    c.tr = tr;
-    c.errbuf = errbuf;
-    c.errlen = errlen;
-    opts.scenario = scn;
-    opts.on_event = on_event;
-    opts.ctx = &c;
-    rc = gt_inspect_run(path, conf, &opts, errbuf, errlen);
-    gt_trace_close(tr);
-    free(c.live.v);
-    if (rc == 0 && r->ooms_total > 0)
-        rc = find_avoiders(path, scn, conf, sweep, r, errbuf, errlen);
-    gt_scenario_free(own_scn);
-    if (rc != 0) {
-        gt_oom_report_free(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
+    rc = gt_inspect_run(path, replay, &observer, errbuf, errlen);
+    return gt_oom_end(p, rc, path, sweep, out, errbuf, errlen);
 }

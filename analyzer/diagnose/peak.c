@@ -1,6 +1,7 @@
 /* What is live at the peak (peak.h): two replays through inspect.h, one
- * to find the peak of each device, one to stop there and group the live
- * allocations by the call stack of the event that made each. */
+ * to find the peak of each device (which `stats` shares with its own:
+ * gt_peak_begin), one to stop there and group the live allocations by the
+ * call stack of the event that made each. */
 #include "gputrace/peak.h"
 #include "gputrace/array.h"
 #include "gputrace/conf.h"
@@ -272,43 +273,94 @@ int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_allo
 
 /* ------------------------------------------------------------ entry */
 
-int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const char *config,
-                         size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen)
-{
-    struct gt_peak_live *p = calloc(1, sizeof *p);
-    struct pass ps = {.p = p};
-    struct gt_inspect_options o = {.scenario = scn, .on_event = find_peak, .ctx = &ps};
-    struct gt_trace_reader *r = NULL;
+struct gt_peak_pass {
+    struct pass ps;
     struct gt_conf conf;
+    const struct gt_scenario *scn;
+    size_t top;
+};
+
+void gt_peak_pass_free(struct gt_peak_pass *pp)
+{
+    if (pp == NULL)
+        return;
+    for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
+        free(pp->ps.live[i].v);
+    gt_peak_live_free(pp->ps.p);
+    free(pp);
+}
+
+int gt_peak_begin(const struct gt_scenario *scn, const char *config, size_t top,
+                  struct gt_peak_pass **pass, const struct gt_conf **replay,
+                  struct gt_inspect_options *observer, char *errbuf, size_t errlen)
+{
+    struct gt_peak_pass *pp = calloc(1, sizeof *pp);
     int rc;
 
-    *out = NULL;
-    if (p == NULL)
+    *pass = NULL;
+    if (pp == NULL)
         return GT_ENOMEM;
-    snprintf(p->config, sizeof p->config, "%s", config);
-    rc = gt_conf_parse(config, &conf, errbuf, errlen);
-    if (rc == 0)
-        rc = gt_inspect_run(path, &conf, &o, errbuf, errlen);
+    pp->ps.p = calloc(1, sizeof *pp->ps.p);
+    if (pp->ps.p == NULL) {
+        gt_peak_pass_free(pp);
+        return GT_ENOMEM;
+    }
+    snprintf(pp->ps.p->config, sizeof pp->ps.p->config, "%s", config);
+    rc = gt_conf_parse(config, &pp->conf, errbuf, errlen);
+    if (rc != 0) {
+        gt_peak_pass_free(pp);
+        return rc;
+    }
+    pp->scn = scn;
+    pp->top = top;
+    *observer = (struct gt_inspect_options){.scenario = scn, .on_event = find_peak, .ctx = &pp->ps};
+    *replay = &pp->conf;
+    *pass = pp;
+    return 0;
+}
+
+int gt_peak_end(struct gt_peak_pass *pp, int rc, const char *path, struct gt_peak_live **out,
+                char *errbuf, size_t errlen)
+{
+    struct gt_peak_live *p = pp->ps.p;
+    struct gt_inspect_options o = {.scenario = pp->scn, .on_event = at_peak, .ctx = &pp->ps};
+    struct gt_trace_reader *r = NULL;
+
+    *out = NULL;
     if (rc == 0 && p->ndevices > 0) {
-        o.on_event = at_peak;
-        rc = gt_inspect_run(path, &conf, &o, errbuf, errlen);
+        rc = gt_inspect_run(path, &pp->conf, &o, errbuf, errlen);
         if (rc == STOP)
             rc = 0;
     }
     if (rc == 0)
         rc = gt_trace_open(path, &r, errbuf, errlen);
     for (size_t i = 0; rc == 0 && i < p->ndevices; i++)
-        rc = gt_peak_group_allocs(r, ps.live[i].v, ps.live[i].n, top, &p->devices[i].groups,
-                                  &p->devices[i].ngroups, &p->devices[i].ngroups_total);
+        rc = gt_peak_group_allocs(r, pp->ps.live[i].v, pp->ps.live[i].n, pp->top,
+                                  &p->devices[i].groups, &p->devices[i].ngroups,
+                                  &p->devices[i].ngroups_total);
     gt_trace_close(r);
-    for (size_t i = 0; i < GT_SCENARIO_MAX_DEVICES; i++)
-        free(ps.live[i].v);
-    if (rc != 0) {
-        gt_peak_live_free(p);
-        return rc;
+    if (rc == 0) {
+        *out = p;
+        pp->ps.p = NULL;
     }
-    *out = p;
-    return 0;
+    gt_peak_pass_free(pp);
+    return rc;
+}
+
+int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const char *config,
+                         size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen)
+{
+    struct gt_peak_pass *pp;
+    struct gt_inspect_options o;
+    const struct gt_conf *conf;
+    int rc;
+
+    *out = NULL;
+    rc = gt_peak_begin(scn, config, top, &pp, &conf, &o, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    rc = gt_inspect_run(path, conf, &o, errbuf, errlen);
+    return gt_peak_end(pp, rc, path, out, errbuf, errlen);
 }
 
 void gt_peak_live_free(struct gt_peak_live *p)

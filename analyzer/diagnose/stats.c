@@ -1,6 +1,8 @@
 /* Trace statistics (stats.h): one streaming pass over the events for what
  * the recording itself says, then one replay under the recorded config for
- * what the allocator held. Memory is bounded by the live allocations. */
+ * what the allocator held, which the report shares with its OOM findings
+ * (gt_stats_begin/gt_stats_end). Memory is bounded by the live
+ * allocations. */
 #include "gputrace/stats.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
@@ -411,13 +413,12 @@ static int on_request(void *ctx, struct gt_inspect *in, const struct gt_inspect_
     return 0;
 }
 
-static int replay_pass(struct stats_ctx *c, const char *path, const struct gt_conf *conf,
-                       char *errbuf, size_t errlen)
+/* Sets the timeline's slices from the read pass, before the replay fills
+ * them. */
+static void slices_start(struct stats_ctx *c)
 {
     struct gt_stats *s = c->s;
-    struct gt_inspect_options opts = {0};
     int64_t span;
-    int rc;
 
     /* Without time in the trace (every ts_ns equal), or with a span no
      * recording has (past 2^62 ns, 146 years: hostile or broken clocks),
@@ -430,10 +431,14 @@ static int replay_pass(struct stats_ctx *c, const char *path, const struct gt_co
     c->slice_width = span / GT_STATS_SLICES + (span % GT_STATS_SLICES != 0);
     s->nslices = (size_t)((span + c->slice_width - 1) / c->slice_width);
     set_slice_bounds(s, c->slice_width);
-    opts.on_event = on_request;
-    opts.ctx = c;
-    opts.scenario = c->scn;
-    rc = gt_inspect_run(path, conf, &opts, errbuf, errlen);
+}
+
+/* What the replay leaves to do: the slices after a device's last request,
+ * the card, the utilization. */
+static void slices_finish(struct stats_ctx *c)
+{
+    struct gt_stats *s = c->s;
+
     for (size_t i = 0; i < s->ndevices; i++) {
         struct gt_stats_device *d = &s->devices[i];
         const struct gt_scenario_device *sd = gt_scenario_find(c->scn, d->device);
@@ -447,15 +452,27 @@ static int replay_pass(struct stats_ctx *c, const char *path, const struct gt_co
         if (d->events == 0)
             d->first_ts_ns = d->last_ts_ns = 0;
     }
-    return rc;
 }
 
-int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
-                     char *errbuf, size_t errlen)
+struct gt_stats_pass {
+    struct stats_ctx c;
+    struct gt_scenario *own; /* the scenario built when none was given */
+};
+
+static void pass_free(struct gt_stats_pass *p)
 {
-    struct stats_ctx c = {0};
+    free(p->c.st);
+    gt_scenario_free(p->own);
+    gt_stats_free(p->c.s);
+    free(p);
+}
+
+int gt_stats_begin(const char *path, const struct gt_scenario *scn, struct gt_stats_pass **pass,
+                   struct gt_conf *conf, struct gt_inspect_options *observer, char *errbuf,
+                   size_t errlen)
+{
     struct gt_trace_reader *r = NULL;
-    struct gt_conf conf;
+    struct gt_stats_pass *p;
     char dummy[1];
     int rc;
 
@@ -464,48 +481,171 @@ int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_
         errlen = sizeof dummy;
     }
     errbuf[0] = '\0';
-    *out = NULL;
-    struct gt_scenario *own = NULL;
+    *pass = NULL;
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return GT_ENOMEM;
     if (scn == NULL) {
+        rc = gt_scenario_build(path, 0, &p->own, errbuf, errlen);
+        if (rc != 0) {
+            free(p);
+            return rc;
+        }
+        scn = p->own;
+    }
+    struct stats_ctx *c = &p->c;
+    c->scn = scn;
+    c->s = calloc(1, sizeof *c->s);
+    if (c->s == NULL) {
+        pass_free(p);
+        return GT_ENOMEM;
+    }
+    c->s->first_ts_ns = INT64_MAX;
+    c->s->last_ts_ns = INT64_MIN;
+    rc = gt_live_init(&c->live);
+    if (rc == 0)
+        rc = gt_live_init(&c->host);
+    if (rc == 0)
+        rc = gt_trace_open(path, &r, errbuf, errlen);
+    if (rc == 0) {
+        pick_config(r, c->s, conf);
+        rc = read_pass(c, r, errbuf, errlen);
+    }
+    gt_trace_close(r);
+    gt_live_release(&c->live);
+    gt_live_release(&c->host);
+    if (c->s->events == 0)
+        c->s->first_ts_ns = c->s->last_ts_ns = 0;
+    if (rc != 0) {
+        if (errbuf[0] == '\0')
+            snprintf(errbuf, errlen, "%s", gt_strerror(rc));
+        pass_free(p);
+        return rc;
+    }
+    slices_start(c);
+    memset(observer, 0, sizeof *observer);
+    observer->scenario = scn;
+    observer->on_event = on_request;
+    observer->ctx = c;
+    *pass = p;
+    return 0;
+}
+
+int gt_stats_end(struct gt_stats_pass *p, int rc, struct gt_stats **out, char *errbuf,
+                 size_t errlen)
+{
+    *out = NULL;
+    slices_finish(&p->c);
+    if (rc != 0) {
+        if (errbuf != NULL && errlen > 0 && errbuf[0] == '\0')
+            snprintf(errbuf, errlen, "%s", gt_strerror(rc));
+        pass_free(p);
+        return rc;
+    }
+    *out = p->c.s;
+    p->c.s = NULL;
+    pass_free(p);
+    return 0;
+}
+
+/* Replays conf[0] once for the n observers that replay its settings
+ * (gt_inspect_run_shared) and apart for any other (none, while the peak and
+ * the growth replay the stats' config by its name); rcs[i]: observer i's
+ * result, its own error or the replay's. */
+static void replay_once(const char *path, const struct gt_scenario *scn,
+                        const struct gt_conf *const *conf, const struct gt_inspect_options *obs,
+                        int *rcs, size_t n, char *errbuf, size_t errlen)
+{
+    const struct gt_inspect_options *shared[3];
+    size_t at[3], ns = 0;
+    int got[3], rc;
+
+    for (size_t i = 0; i < n; i++)
+        if (gt_conf_same_settings(conf[i], conf[0])) {
+            at[ns] = i;
+            shared[ns++] = &obs[i];
+        }
+    rc = gt_inspect_run_shared(path, conf[0], scn, shared, got, ns, errbuf, errlen);
+    for (size_t j = 0; j < ns; j++)
+        rcs[at[j]] = got[j] != 0 ? got[j] : rc;
+    for (size_t i = 0; i < n; i++)
+        if (!gt_conf_same_settings(conf[i], conf[0]))
+            rcs[i] = rc != 0 ? rc : gt_inspect_run(path, conf[i], &obs[i], errbuf, errlen);
+}
+
+int gt_stats_compute_with(const char *path, const struct gt_scenario *scn,
+                          const struct gt_stats_options *o, struct gt_stats **out, char *errbuf,
+                          size_t errlen)
+{
+    static const struct gt_stats_options none;
+    struct gt_inspect_options obs[3];
+    const struct gt_conf *conf[3];
+    struct gt_scenario *own = NULL;
+    struct gt_stats_pass *sp;
+    struct gt_peak_pass *pp = NULL;
+    struct gt_growth_pass *gp = NULL;
+    struct gt_peak_live *live = NULL;
+    struct gt_growth *growth = NULL;
+    struct gt_conf recorded;
+    char dummy[1];
+    int rc, rcs[3] = {0, 0, 0};
+    size_t n = 1, at_peak = 0, at_growth = 0;
+
+    if (errbuf == NULL || errlen == 0) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    *out = NULL;
+    if (o == NULL)
+        o = &none;
+    /* the peak and the growth start from the same cards as the stats */
+    if (scn == NULL && (o->peak || o->growth)) {
         rc = gt_scenario_build(path, 0, &own, errbuf, errlen);
         if (rc != 0)
             return rc;
         scn = own;
     }
-    c.scn = scn;
-    c.s = calloc(1, sizeof *c.s);
-    if (c.s == NULL) {
-        gt_scenario_free(own);
-        return GT_ENOMEM;
-    }
-    c.s->first_ts_ns = INT64_MAX;
-    c.s->last_ts_ns = INT64_MIN;
-    rc = gt_live_init(&c.live);
-    if (rc == 0)
-        rc = gt_live_init(&c.host);
-    if (rc == 0)
-        rc = gt_trace_open(path, &r, errbuf, errlen);
-    if (rc == 0) {
-        pick_config(r, c.s, &conf);
-        rc = read_pass(&c, r, errbuf, errlen);
-    }
-    gt_trace_close(r);
-    gt_live_release(&c.live);
-    gt_live_release(&c.host);
-    if (c.s->events == 0)
-        c.s->first_ts_ns = c.s->last_ts_ns = 0;
-    if (rc == 0)
-        rc = replay_pass(&c, path, &conf, errbuf, errlen);
-    free(c.st);
-    gt_scenario_free(own);
+    rc = gt_stats_begin(path, scn, &sp, &recorded, &obs[0], errbuf, errlen);
     if (rc != 0) {
-        if (errbuf[0] == '\0')
-            snprintf(errbuf, errlen, "%s", gt_strerror(rc));
-        gt_stats_free(c.s);
+        gt_scenario_free(own);
         return rc;
     }
-    *out = c.s;
-    return 0;
+    conf[0] = &recorded;
+    /* recorded is named as the stats' config, which the others replay */
+    if (o->peak) {
+        at_peak = n++;
+        rc = gt_peak_begin(scn, recorded.name, o->peak_top, &pp, &conf[at_peak], &obs[at_peak],
+                           errbuf, errlen);
+    }
+    if (rc == 0 && o->growth) {
+        at_growth = n++;
+        rc = gt_growth_begin(scn, recorded.name, o->growth_top, &gp, &conf[at_growth],
+                             &obs[at_growth], errbuf, errlen);
+    }
+    if (rc == 0)
+        replay_once(path, scn, conf, obs, rcs, n, errbuf, errlen);
+    rc = gt_stats_end(sp, rc != 0 ? rc : rcs[0], out, errbuf, errlen);
+    if (pp != NULL)
+        rc = gt_peak_end(pp, rc != 0 ? rc : rcs[at_peak], path, &live, errbuf, errlen);
+    if (gp != NULL)
+        rc = gt_growth_end(gp, rc != 0 ? rc : rcs[at_growth], path, &growth, errbuf, errlen);
+    gt_scenario_free(own);
+    if (rc == 0) {
+        (*out)->peak = live;
+        (*out)->growth = growth;
+        return 0;
+    }
+    gt_stats_free(*out);
+    gt_peak_live_free(live);
+    gt_growth_free(growth);
+    *out = NULL;
+    return rc;
+}
+
+int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
+                     char *errbuf, size_t errlen)
+{
+    return gt_stats_compute_with(path, scn, NULL, out, errbuf, errlen);
 }
 
 void gt_stats_free(struct gt_stats *s)

@@ -1,5 +1,6 @@
 /* One-config replay with full visibility (inspect.h): the engine of the
  * commands that explain a run rather than rank configs. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include "gputrace/banned.h"
 
 #define READ_EVENTS 4096
+
+/* Replays started, for gt_inspect_runs; the plots replay from threads. */
+static atomic_long runs;
 
 struct inspect_dev {
     int32_t ordinal;
@@ -217,6 +221,7 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
     struct gt_inspect *in = calloc(1, sizeof *in);
     if (in == NULL)
         return GT_ENOMEM;
+    atomic_fetch_add(&runs, 1);
     static const struct gt_inspect_options none;
     in->conf = *conf;
     in->opts = opts != NULL ? opts : &none;
@@ -250,6 +255,78 @@ int gt_inspect_run(const char *path, const struct gt_conf *conf,
     gt_scenario_free(own);
     free(in);
     return rc;
+}
+
+long gt_inspect_runs(void)
+{
+    return atomic_load(&runs);
+}
+
+struct shared_run {
+    const struct gt_inspect_options *const *obs;
+    int *rcs;
+    size_t n, left; /* left: observers without an error */
+    int last;       /* the latest observer error */
+};
+
+/* Hands a callback's error to its observer, which is then left out. */
+static void observer_failed(struct shared_run *s, size_t i, int rc)
+{
+    if (rc == 0)
+        return;
+    s->rcs[i] = rc;
+    s->last = rc;
+    s->left--;
+}
+
+static int shared_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+{
+    struct shared_run *s = ctx;
+
+    for (size_t i = 0; i < s->n; i++)
+        if (s->rcs[i] == 0 && s->obs[i]->on_event != NULL)
+            observer_failed(s, i, s->obs[i]->on_event(s->obs[i]->ctx, in, ev));
+    return s->left > 0 ? 0 : s->last;
+}
+
+static int shared_end(void *ctx, struct gt_inspect *in)
+{
+    struct shared_run *s = ctx;
+
+    for (size_t i = 0; i < s->n; i++)
+        if (s->rcs[i] == 0 && s->obs[i]->on_end != NULL)
+            observer_failed(s, i, s->obs[i]->on_end(s->obs[i]->ctx, in));
+    return s->left > 0 ? 0 : s->last;
+}
+
+static void shared_segment(void *ctx, int32_t device, enum gt_sim_seg_event ev, uint64_t addr,
+                           uint64_t size, uint64_t stream)
+{
+    struct shared_run *s = ctx;
+
+    for (size_t i = 0; i < s->n; i++)
+        if (s->rcs[i] == 0 && s->obs[i]->on_segment != NULL)
+            s->obs[i]->on_segment(s->obs[i]->ctx, device, ev, addr, size, stream);
+}
+
+int gt_inspect_run_shared(const char *path, const struct gt_conf *conf,
+                          const struct gt_scenario *scn,
+                          const struct gt_inspect_options *const *observers, int *rcs, size_t n,
+                          char *errbuf, size_t errlen)
+{
+    struct shared_run s = {observers, rcs, n, n, 0};
+    struct gt_inspect_options o = {
+        .scenario = scn, .on_event = shared_event, .on_end = shared_end, .ctx = &s};
+    bool segments = false;
+
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = 0;
+        segments |= observers[i]->on_segment != NULL;
+    }
+    /* the simulator reports segments only to a replay that asks */
+    if (segments)
+        o.on_segment = shared_segment;
+    return gt_inspect_run(path, conf, &o, errbuf, errlen);
 }
 
 struct live_walk {

@@ -970,19 +970,6 @@ static void read_lost_events(struct gt_trace_reader *r, struct gt_analysis *a)
         a->warnings.lost_events = (int64_t)lost;
 }
 
-/* Two configs are the same settings when every field that changes the
- * simulation is equal (the text may differ: "" and "default"). */
-static int same_settings(const struct gt_conf *x, const struct gt_conf *y)
-{
-    return x->max_split_size == y->max_split_size &&
-           x->max_non_split_rounding == y->max_non_split_rounding &&
-           x->large_segment_size == y->large_segment_size &&
-           memcmp(x->roundup_divisions, y->roundup_divisions, sizeof x->roundup_divisions) == 0 &&
-           x->gc_threshold == y->gc_threshold && x->memory_fraction == y->memory_fraction &&
-           x->expandable_segments == y->expandable_segments && x->no_caching == y->no_caching &&
-           x->backend == y->backend;
-}
-
 /* The recorded settings, if the trace has them: index among configs (added
  * at the end when asked and absent). Returns the new config count. */
 static size_t place_recorded_conf(struct gt_trace_reader *r, struct gt_conf *configs, size_t n,
@@ -1001,7 +988,7 @@ static size_t place_recorded_conf(struct gt_trace_reader *r, struct gt_conf *con
         rec.backend != GT_CONF_BACKEND_NATIVE)
         return n;
     for (size_t c = 0; c < n; c++) {
-        if (same_settings(&configs[c], &rec)) {
+        if (gt_conf_same_settings(&configs[c], &rec)) {
             *index = (long)c;
             return n;
         }

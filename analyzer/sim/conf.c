@@ -681,6 +681,17 @@ int gt_conf_parse(const char *text, struct gt_conf *c, char *errbuf, size_t errl
     return GT_OK;
 }
 
+bool gt_conf_same_settings(const struct gt_conf *x, const struct gt_conf *y)
+{
+    return x->max_split_size == y->max_split_size &&
+           x->max_non_split_rounding == y->max_non_split_rounding &&
+           x->large_segment_size == y->large_segment_size &&
+           memcmp(x->roundup_divisions, y->roundup_divisions, sizeof x->roundup_divisions) == 0 &&
+           x->gc_threshold == y->gc_threshold && x->memory_fraction == y->memory_fraction &&
+           x->expandable_segments == y->expandable_segments && x->no_caching == y->no_caching &&
+           x->backend == y->backend;
+}
+
 uint32_t gt_conf_divisions_for(const struct gt_conf *c, uint64_t size)
 {
     /* MIRRORS: AcceleratorAllocatorConfig::roundup_power2_divisions:

@@ -69,6 +69,20 @@ int gt_growth_compute(const char *path, const struct gt_scenario *scn, const cha
                       size_t top, struct gt_growth **out, char *errbuf, size_t errlen);
 void gt_growth_free(struct gt_growth *g); /* accepts NULL */
 
+/* gt_growth_compute in steps, as peak.h's gt_peak_begin/gt_peak_end: the
+ * first replay (the requests and the memory at each) is one the caller
+ * shares (`stats --iterations` with its stats); gt_growth_end finds the
+ * iterations and replays again for what they kept. gt_growth_end always
+ * frees *pass; gt_growth_pass_free frees one given up before (accepts
+ * NULL). */
+struct gt_growth_pass;
+int gt_growth_begin(const struct gt_scenario *scn, const char *config, size_t top,
+                    struct gt_growth_pass **pass, const struct gt_conf **replay,
+                    struct gt_inspect_options *observer, char *errbuf, size_t errlen);
+int gt_growth_end(struct gt_growth_pass *pass, int rc, const char *path, struct gt_growth **out,
+                  char *errbuf, size_t errlen);
+void gt_growth_pass_free(struct gt_growth_pass *pass);
+
 /* Writers (reports/growth_report.c): a section per device for people, and
  * the JSON value of "iterations": [{"device", "allocations_searched",
  * "truncated", "found", "period_allocations", "match", "iterations",

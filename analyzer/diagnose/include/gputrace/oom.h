@@ -151,6 +151,28 @@ int gt_oom_analyze(const char *path, const struct gt_scenario *scn, const struct
                    size_t errlen);
 void gt_oom_report_free(struct gt_oom_report *r); /* accepts NULL */
 
+/* gt_oom_analyze in three steps, for a command whose one replay of the
+ * config serves other analyses too (gt_inspect_run_shared; the report's
+ * stats watch the same replay): gt_oom_begin opens the trace, picks the
+ * config as gt_oom_analyze does and puts it in *replay (owned by the pass)
+ * and the analysis' callbacks and scenario in *observer; the caller replays
+ * *replay with them; gt_oom_end takes the replay's result (0 or its error),
+ * finds the configs that avoid the OOMs from sweep (as gt_oom_analyze) and
+ * puts the report in *out. errbuf must stay valid from begin to end (the
+ * observer writes its errors there). On success *pass is owned until
+ * gt_oom_end, which always frees it; on failure of either errbuf names the
+ * problem and nothing is left to free. gt_oom_analyze is these around
+ * gt_inspect_run, so that `oom` and `report` are the same code. */
+struct gt_oom_pass;
+struct gt_inspect_options;
+int gt_oom_begin(const char *path, const struct gt_scenario *scn, const struct gt_conf *conf,
+                 struct gt_oom_pass **pass, const struct gt_conf **replay,
+                 struct gt_inspect_options *observer, char *errbuf, size_t errlen);
+int gt_oom_end(struct gt_oom_pass *pass, int rc, const char *path, const struct gt_analysis *sweep,
+               struct gt_oom_report **out, char *errbuf, size_t errlen);
+/* gt_oom_pass_free: a pass given up before gt_oom_end; accepts NULL. */
+void gt_oom_pass_free(struct gt_oom_pass *pass);
+
 /* gt_oom_verdict_name: "fragmentation", "genuine", or "unknown". */
 const char *gt_oom_verdict_name(enum gt_oom_verdict v);
 

@@ -63,6 +63,23 @@ int gt_peak_live_compute(const char *path, const struct gt_scenario *scn, const 
                          size_t top, struct gt_peak_live **out, char *errbuf, size_t errlen);
 void gt_peak_live_free(struct gt_peak_live *p); /* accepts NULL */
 
+/* gt_peak_live_compute in steps, for a command that replays config for
+ * other analyses too (gt_inspect_run_shared: `stats --top` finds the peak
+ * in the replay of its stats): gt_peak_begin parses config into *replay
+ * (owned by the pass) and puts the callbacks that find each device's peak
+ * in *observer; the caller replays *replay with them; gt_peak_end takes
+ * that replay's result (0 or its error), replays again to the peak and
+ * groups what is live there into *out. gt_peak_end always frees *pass;
+ * gt_peak_pass_free frees one given up before (accepts NULL). Errors as
+ * gt_peak_live_compute's, which is these around gt_inspect_run. */
+struct gt_peak_pass;
+int gt_peak_begin(const struct gt_scenario *scn, const char *config, size_t top,
+                  struct gt_peak_pass **pass, const struct gt_conf **replay,
+                  struct gt_inspect_options *observer, char *errbuf, size_t errlen);
+int gt_peak_end(struct gt_peak_pass *pass, int rc, const char *path, struct gt_peak_live **out,
+                char *errbuf, size_t errlen);
+void gt_peak_pass_free(struct gt_peak_pass *pass);
+
 /* Where a frame's code comes from, in the order frames are shown: the
  * user's own Python first, then the Python that came installed (the
  * standard library and packages such as torch or einops: the frames

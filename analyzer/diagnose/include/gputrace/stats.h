@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gputrace/conf.h"
 #include "gputrace/scenario.h"
 
 #define GT_STATS_SLICES 10 /* time slices of the timeline */
@@ -88,8 +89,9 @@ struct gt_stats {
     bool has_host;
     int64_t host_allocs, host_frees;
     uint64_t host_peak, host_final, host_total; /* total: every host_alloc summed */
-    /* What is live at the reserved peak, by call stack (peak.h): set by the
-     * caller when asked for (stats --top), owned, freed by gt_stats_free;
+    /* What is live at the reserved peak, by call stack (peak.h): set by
+     * gt_stats_compute_with when asked for (stats --top), owned, freed by
+     * gt_stats_free;
      * the writers add it (a section; "live_at_peak" in JSON, after
      * "host", as gt_peak_live_json_write writes it). */
     struct gt_peak_live *peak;
@@ -110,6 +112,47 @@ struct gt_stats {
 int gt_stats_compute(const char *path, const struct gt_scenario *scn, struct gt_stats **out,
                      char *errbuf, size_t errlen);
 void gt_stats_free(struct gt_stats *s); /* accepts NULL */
+
+/* What gt_stats_compute_with adds to the stats: what is live at the peak
+ * (peak.h, the peak_top largest groups; 0: all) and the growth across
+ * iterations (growth.h, growth_top groups), under the stats' config. */
+struct gt_stats_options {
+    bool peak;
+    size_t peak_top;
+    bool growth;
+    size_t growth_top;
+};
+
+/* gt_stats_compute_with: gt_stats_compute (o NULL: only that), with
+ * s->peak and s->growth as o asks (`stats --top --iterations`). The stats'
+ * replay of the recorded config is also the first replay of the peak and
+ * of the growth (finding the peak, the requests of each iteration), which
+ * then replay again to the point they found: three replays at most where
+ * there were five. Errors: gt_stats_compute's, gt_peak_live_compute's and
+ * gt_growth_compute's. */
+int gt_stats_compute_with(const char *path, const struct gt_scenario *scn,
+                          const struct gt_stats_options *o, struct gt_stats **out, char *errbuf,
+                          size_t errlen);
+
+/* gt_stats_compute in three steps, for a command whose one replay of the
+ * recorded config serves other analyses too (gt_inspect_run_shared; the
+ * report's OOM findings watch the same replay): gt_stats_begin reads the
+ * trace for the counts (the first read above), puts the config to replay
+ * in *conf (named as gt_stats.config will be) and the stats' callbacks and
+ * scenario in *observer; the caller
+ * replays conf with them; gt_stats_end takes the replay's result (0 or its
+ * error, errbuf naming it) and finishes the stats into *out. On success
+ * *pass is owned until gt_stats_end, which always frees it; on failure of
+ * either errbuf names the problem and nothing is left to free.
+ * gt_stats_compute is these around one replay, so that the stats of
+ * `stats` and of `report` are the same code. */
+struct gt_stats_pass;
+struct gt_inspect_options;
+int gt_stats_begin(const char *path, const struct gt_scenario *scn, struct gt_stats_pass **pass,
+                   struct gt_conf *conf, struct gt_inspect_options *observer, char *errbuf,
+                   size_t errlen);
+int gt_stats_end(struct gt_stats_pass *pass, int rc, struct gt_stats **out, char *errbuf,
+                 size_t errlen);
 
 /* gt_stats_table_write: the stats for people, a paragraph per device with
  * its timeline. gt_stats_json_write: one JSON object

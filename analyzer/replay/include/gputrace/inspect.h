@@ -82,6 +82,28 @@ struct gt_inspect_options {
 int gt_inspect_run(const char *path, const struct gt_conf *conf,
                    const struct gt_inspect_options *opts, char *errbuf, size_t errlen);
 
+/* gt_inspect_run_shared: one replay of the trace at path under conf, from
+ * the start state of scn (borrowed; NULL builds one with no card given),
+ * that n observers watch: each through the callbacks and ctx of its own
+ * options (their scenario is not used), in the order given, after every
+ * request. One replay serves the analyses a command needs of one config
+ * (the report's stats and OOM findings), so their numbers come from the
+ * same run and the trace is read once. An observer whose callback fails
+ * keeps its error in rcs[i] (n entries, set to 0 first) and sees no more of
+ * the replay; the others go on, and the replay stops only when none is
+ * left. Returns the replay's own error (those of gt_inspect_run, errbuf
+ * names it) or, when every observer failed, the last of theirs; 0
+ * otherwise. */
+int gt_inspect_run_shared(const char *path, const struct gt_conf *conf,
+                          const struct gt_scenario *scn,
+                          const struct gt_inspect_options *const *observers, int *rcs, size_t n,
+                          char *errbuf, size_t errlen);
+
+/* gt_inspect_runs: the replays gt_inspect_run and gt_inspect_run_shared
+ * have started in this process, so that a test can hold a command to
+ * replaying a config once. */
+long gt_inspect_runs(void);
+
 /* gt_inspect_live: calls fn for every live allocation of device, in no
  * particular order (callers sort); only valid inside on_event. */
 void gt_inspect_live(const struct gt_inspect *in, int32_t device,

@@ -48,6 +48,12 @@ void gt_conf_init_default(struct gt_conf *c);
  * (errlen 0); docs/alloc-conf.md lists the keys. */
 int gt_conf_parse(const char *text, struct gt_conf *c, char *errbuf, size_t errlen);
 
+/* gt_conf_same_settings: x and y simulate the same allocator: every field
+ * that changes the simulation is equal. The name is only how they were
+ * written: "" and "default", or "max_split_size_mb:64,expandable_segments:True"
+ * and the other order, are the same settings. */
+bool gt_conf_same_settings(const struct gt_conf *x, const struct gt_conf *y);
+
 /* gt_conf_divisions_for: the roundup_power2_divisions entry that applies to a
  * size (MIRRORS: AcceleratorAllocatorConfig::roundup_power2_divisions). */
 uint32_t gt_conf_divisions_for(const struct gt_conf *c, uint64_t size);

@@ -6,6 +6,7 @@
 #include "gputrace/oom.h"
 #include "gputrace/oom_message.h"
 #include "gputrace/units.h"
+#include "gputrace/oom_report.h"
 
 #include <getopt.h>
 #include <stdint.h>

@@ -5,6 +5,7 @@
 #include "gputrace/units.h"
 #include "gputrace/scenario.h"
 #include "gputrace/stats.h"
+#include "gputrace/stats_report.h"
 
 #include <getopt.h>
 #include <stdint.h>

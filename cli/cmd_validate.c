@@ -7,6 +7,7 @@
 #include "gputrace/text.h"
 #include "gputrace/units.h"
 #include "gputrace/validate.h"
+#include "gputrace/validate_report.h"
 
 #include <getopt.h>
 #include <inttypes.h>

@@ -4,6 +4,8 @@
 #include "gputrace/report.h"
 #include "gputrace/text.h"
 #include "gputrace/units.h"
+#include "gputrace/growth_report.h"
+#include "gputrace/peak_report.h"
 
 #include <inttypes.h>
 #include <math.h>

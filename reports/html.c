@@ -21,6 +21,7 @@
 #include "gputrace/stats.h"
 #include "gputrace/text.h"
 #include "gputrace/units.h"
+#include "gputrace/stats_report.h"
 
 #include <dirent.h>
 #include <errno.h>

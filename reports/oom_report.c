@@ -11,6 +11,8 @@
 #include "gputrace/report.h"
 #include "gputrace/text.h"
 #include "gputrace/units.h"
+#include "gputrace/oom_report.h"
+#include "gputrace/peak_report.h"
 
 #include <inttypes.h>
 #include <stddef.h>

@@ -4,6 +4,7 @@
 #include "gputrace/report.h"
 #include "gputrace/text.h"
 #include "gputrace/units.h"
+#include "gputrace/peak_report.h"
 
 #include <inttypes.h>
 #include <stdio.h>

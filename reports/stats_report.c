@@ -7,6 +7,9 @@
 #include "gputrace/stats.h"
 #include "gputrace/text.h"
 #include "gputrace/units.h"
+#include "gputrace/growth_report.h"
+#include "gputrace/peak_report.h"
+#include "gputrace/stats_report.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

@@ -6,6 +6,7 @@
 #include "gputrace/text.h"
 #include "gputrace/units.h"
 #include "gputrace/validate.h"
+#include "gputrace/validate_report.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -20,6 +20,7 @@
 #include "gputrace/schema.h"
 #include "gputrace/trace.h"
 #include "gputrace/units.h"
+#include "gputrace/oom_report.h"
 
 #include "gputrace/banned.h"
 

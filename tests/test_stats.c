@@ -12,6 +12,7 @@
 #include "gputrace/err.h"
 #include "gputrace/import.h"
 #include "gputrace/stats.h"
+#include "gputrace/stats_report.h"
 
 #include "gputrace/banned.h"
 

@@ -9,6 +9,7 @@
 #include "gputrace/trace.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "gputrace/banned.h"

@@ -18,7 +18,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "gputrace/peak.h"
 #include "gputrace/scenario.h"
@@ -82,14 +81,5 @@ int gt_growth_begin(const struct gt_scenario *scn, const char *config, size_t to
 int gt_growth_end(struct gt_growth_pass *pass, int rc, const char *path, struct gt_growth **out,
                   char *errbuf, size_t errlen);
 void gt_growth_pass_free(struct gt_growth_pass *pass);
-
-/* Writers (reports/growth_report.c): a section per device for people, and
- * the JSON value of "iterations": [{"device", "allocations_searched",
- * "truncated", "found", "period_allocations", "match", "iterations",
- * "boundaries": [{"event", "allocated_bytes"}], "growth_bytes_per_iteration",
- * "leak", "kept_allocations", "kept_bytes", "groups", "top": [as
- * live_at_peak's]}]. 0 or GT_EIO. */
-int gt_growth_table_write(FILE *f, const struct gt_growth *g);
-int gt_growth_json_write(FILE *f, const struct gt_growth *g);
 
 #endif

@@ -9,7 +9,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "gputrace/inspect.h"
 #include "gputrace/scenario.h"
@@ -118,20 +117,5 @@ int gt_peak_list_live(const struct gt_inspect *in, int32_t device, struct gt_pea
 int gt_peak_group_allocs(struct gt_trace_reader *r, const struct gt_inspect_alloc *live, size_t n,
                          size_t top, struct gt_peak_group **groups, size_t *ngroups,
                          size_t *ntotal);
-
-/* gt_peak_groups_table_write: one line per group ("  10 x 4.94 GiB (asked
- * ...) file:line function < ..."), after indent. gt_peak_groups_json_write:
- * the JSON list of groups as in "top" below. */
-void gt_peak_groups_table_write(FILE *f, const char *indent, const struct gt_peak_group *g,
-                                size_t n);
-void gt_peak_groups_json_write(FILE *f, const struct gt_peak_group *g, size_t n);
-
-/* Writers (reports/peak_report.c): a section per device for people, and
- * the JSON value of "live_at_peak": [{"device", "event", "reserved_bytes",
- * "allocated_bytes", "allocations", "groups", "top": [{"count",
- * "requested_bytes", "block_bytes", "origin" ("stack", "no_frames",
- * "start_state"), "frames": [{"file", "line", "function"}]}]}]. 0 or GT_EIO. */
-int gt_peak_live_table_write(FILE *f, const struct gt_peak_live *p);
-int gt_peak_live_json_write(FILE *f, const struct gt_peak_live *p);
 
 #endif

@@ -11,7 +11,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "gputrace/replay.h"
 
@@ -78,11 +77,5 @@ struct gt_validation {
  * segment events nor totals validates to zero counts, not an error. */
 int gt_validate_trace(const char *path, const struct gt_scenario *scn, struct gt_validation **out,
                       char *errbuf, size_t errlen);
-
-/* Writers (reports/validate_report.c): a paragraph per device for people,
- * and the JSON document {"trace", "alloc_conf", "devices": [...]} that
- * docs/cli.md describes. 0 or GT_EIO. */
-int gt_validate_table_write(FILE *f, const char *trace, const struct gt_validation *v);
-int gt_validate_json_write(FILE *f, const char *trace, const struct gt_validation *v);
 
 #endif

@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 /* The wordings, newest first. */
 enum gt_oom_msg_format {
@@ -78,10 +77,5 @@ int gt_oom_message_read(const char *path, struct gt_oom_message *out, char *errb
 /* The words of the JSON output. */
 const char *gt_oom_message_format_name(enum gt_oom_msg_format f);
 const char *gt_oom_message_verdict_name(enum gt_oom_msg_verdict v);
-
-/* gt_oom_message_table_write / _json_write: the numbers, the verdict, why
- * and what to do next (reports/oom_report.c). 0 or GT_EIO. */
-int gt_oom_message_table_write(FILE *f, const char *source, const struct gt_oom_message *m);
-int gt_oom_message_json_write(FILE *f, const char *source, const struct gt_oom_message *m);
 
 #endif

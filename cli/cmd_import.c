@@ -65,77 +65,6 @@ static void usage(FILE *f)
           f);
 }
 
-/* The importers, by what a file starts with. */
-enum input_format {
-    FORMAT_UNKNOWN,
-    FORMAT_CSV,
-    FORMAT_CHROME,
-    FORMAT_SNAPSHOT, /* a pickle: first byte 0x80, the PROTO opcode */
-    FORMAT_TRACE,    /* an SQLite file: a gpu-trace trace of any version */
-};
-
-#define CSV_HEADER "ts_ns,action,addr,size,stream,device"
-/* Enough to see past the blank space before a JSON document's '{'. */
-#define SNIFF_BYTES 512
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* Tells the format from the first bytes of path. Returns 0 with *format
- * set, or -1 with errno when the file cannot be read. A file named .csv
- * whose header is wrong still goes to the CSV importer, whose message says
- * what the header should be; *why gets a phrase for an unknown format. */
-static int sniff_format(const char *path, enum input_format *format, const char **why)
-{
-    unsigned char buf[SNIFF_BYTES];
-    size_t n, i = 0;
-    FILE *f = fopen(path, "rb");
-
-    *format = FORMAT_UNKNOWN;
-    *why = "expected the header '" CSV_HEADER "', a JSON object, gzip data or a pickle";
-    if (f == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof buf, f);
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        errno = e;
-        return -1;
-    }
-    fclose(f);
-    if (n >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
-        i = 3; /* a UTF-8 byte order mark, as editors write it */
-    if (n >= 2 && buf[0] == 0x80 && buf[1] >= 2) {
-        *format = FORMAT_SNAPSHOT;
-        return 0;
-    }
-    if (n >= 16 && memcmp(buf, "SQLite format 3", 16) == 0) {
-        *format = FORMAT_TRACE; /* the reader checks that it is ours */
-        return 0;
-    }
-    if (n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
-        *format = FORMAT_CHROME; /* gzip: the importer reads what is inside */
-        return 0;
-    }
-    if (n - i >= strlen(CSV_HEADER) && memcmp(buf + i, CSV_HEADER, strlen(CSV_HEADER)) == 0) {
-        *format = FORMAT_CSV;
-        return 0;
-    }
-    while (i < n && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
-        i++;
-    if (i < n && buf[i] == '{')
-        *format = FORMAT_CHROME;
-    else if (has_suffix(path, ".csv"))
-        *format = FORMAT_CSV;
-    else if (n == 0)
-        *why = "the file is empty";
-    return 0;
-}
-
 int cmd_import(int argc, char **argv)
 {
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
@@ -147,7 +76,7 @@ int cmd_import(int argc, char **argv)
     struct gt_import_summary sum = {0};
     struct gt_import_options opts = {0};
     struct gt_conf conf;
-    enum input_format format;
+    enum gt_import_format format;
     const char *output = NULL, *why;
     char err[512] = "", in[512], out[512];
     int c, rc;
@@ -194,35 +123,23 @@ int cmd_import(int argc, char **argv)
         cli_error("cannot import '%s': %s", argv[optind], bad);
         return CLI_EXIT_ERROR;
     }
-    if (sniff_format(argv[optind], &format, &why) != 0) {
+    if (gt_import_sniff(argv[optind], &format, &why) != 0) {
         cli_error("cannot import '%s': %s", argv[optind], strerror(errno));
         return CLI_EXIT_ERROR;
     }
-    switch (format) {
-    case FORMAT_CSV:
-        rc = gt_import_csv_with(argv[optind], output, &opts, &sum, err, sizeof err);
-        break;
-    case FORMAT_CHROME:
-        rc = gt_import_chrome(argv[optind], output, &opts, &sum, err, sizeof err);
-        break;
-    case FORMAT_SNAPSHOT:
-        rc = gt_import_snapshot(argv[optind], output, &opts, &sum, err, sizeof err);
-        break;
-    case FORMAT_TRACE:
-        rc = gt_import_trace(argv[optind], output, &sum, err, sizeof err);
-        break;
-    default:
+    if (format == GT_IMPORT_UNKNOWN) {
         cli_error("cannot import '%s': not a CSV, chrome trace or memory snapshot (%s)",
                   argv[optind], why);
         return CLI_EXIT_ERROR;
     }
+    rc = gt_import_file(format, argv[optind], output, &opts, &sum, err, sizeof err);
     if (rc != 0) {
         cli_error("cannot import '%s': %s", argv[optind], err[0] != '\0' ? err : gt_strerror(rc));
         return CLI_EXIT_ERROR;
     }
     printf("imported %" PRId64 " events from '%s' into '%s'\n", sum.events,
            gt_text_clean(argv[optind], in, sizeof in), gt_text_clean(output, out, sizeof out));
-    if (format == FORMAT_SNAPSHOT) {
+    if (format == GT_IMPORT_SNAPSHOT) {
         char r[32], a[32];
         printf("start state (rebuilt): %" PRId64 " segments, %s reserved, %s allocated before "
                "the first event\n",

@@ -31,7 +31,6 @@
 #define GT_VERSION "unknown"
 #endif
 
-#define CSV_HEADER "ts_ns,action,addr,size,stream,device"
 #define CSV_FIELDS 6
 /* Far longer than any valid row (six numbers and a short name); a longer
  * line is not this format, and quoting all of it would not help anyone. */
@@ -197,14 +196,15 @@ static int check_header(struct importer *im)
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        fail_msg(im, "line 1: the file is empty; expected the header '" CSV_HEADER "'");
+        fail_msg(im, "line 1: the file is empty; expected the header '" GT_IMPORT_CSV_HEADER "'");
         return GT_EINVAL;
     }
     text = im->line;
     if (strncmp(text, UTF8_BOM, 3) == 0)
         text += 3;
-    if (strcmp(text, CSV_HEADER) != 0) {
-        fail_msg(im, "line 1: header is '%s', expected '" CSV_HEADER "'", quote(text, q, sizeof q));
+    if (strcmp(text, GT_IMPORT_CSV_HEADER) != 0) {
+        fail_msg(im, "line 1: header is '%s', expected '" GT_IMPORT_CSV_HEADER "'",
+                 quote(text, q, sizeof q));
         return GT_EINVAL;
     }
     return GT_OK;

@@ -8,6 +8,9 @@
 #include "gputrace/import.h"
 #include "gputrace/trace.h"
 
+/* The CSV interchange format's header line, which also tells it apart. */
+#define GT_IMPORT_CSV_HEADER "ts_ns,action,addr,size,stream,device"
+
 /* gt_import_start: the summary an import fills: sum, or local when the
  * caller wants none; zeroed. errbuf[errlen] (may be NULL) is emptied, so a
  * success leaves no stale message. */

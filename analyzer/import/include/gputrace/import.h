@@ -120,4 +120,28 @@ int gt_import_snapshot(const char *path, const char *trace_path,
                        const struct gt_import_options *opts, struct gt_import_summary *sum,
                        char *errbuf, size_t errlen);
 
+/* The input formats, told apart by what a file starts with. */
+enum gt_import_format {
+    GT_IMPORT_UNKNOWN,
+    GT_IMPORT_CSV,
+    GT_IMPORT_CHROME,   /* a profiler trace: JSON, or gzip around it */
+    GT_IMPORT_SNAPSHOT, /* a pickle: first byte 0x80, the PROTO opcode */
+    GT_IMPORT_TRACE,    /* an SQLite file: a gpu-trace trace of any version */
+};
+
+/* gt_import_sniff: the format of path from its first bytes. Returns 0 with
+ * *format set, or -1 with errno when the file cannot be read. A file named
+ * .csv whose header is wrong is still GT_IMPORT_CSV, so that the CSV
+ * importer's message says what the header should be; for
+ * GT_IMPORT_UNKNOWN, *why gets a phrase saying what was expected. */
+int gt_import_sniff(const char *path, enum gt_import_format *format, const char **why);
+
+/* gt_import_file: runs the importer of format (not GT_IMPORT_UNKNOWN, which
+ * gives GT_EINVAL) from path into a new trace at trace_path, with opts (may
+ * be NULL; a trace's own metadata is copied, not opts). As the importer it
+ * runs. */
+int gt_import_file(enum gt_import_format format, const char *path, const char *trace_path,
+                   const struct gt_import_options *opts, struct gt_import_summary *sum,
+                   char *errbuf, size_t errlen);
+
 #endif

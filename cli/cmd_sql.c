@@ -4,6 +4,7 @@
  * the trace. */
 #include "cli_int.h"
 #include "gputrace/err.h"
+#include "gputrace/report.h"
 #include "gputrace/trace.h"
 
 #include <getopt.h>
@@ -51,20 +52,11 @@ static void usage(FILE *f)
 /* list: the sqlite3 shell's list mode, values as they are, no header. */
 static bool list_mode;
 
-/* A text field, quoted when CSV needs it (RFC 4180); control characters but
- * tab and newline are replaced, as for every text from a trace. */
+/* A text field: CSV's, or as it is in list mode (report.h). */
 static void put_text(const unsigned char *t)
 {
-    bool quote = !list_mode && strpbrk((const char *)t, ",\"\n\r") != NULL;
-    if (quote)
-        putchar('"');
-    for (; *t != '\0'; t++) {
-        if (*t == '"' && quote)
-            putchar('"');
-        putchar((*t < 0x20 && *t != '\t' && *t != '\n') || *t == 0x7f ? '?' : *t);
-    }
-    if (quote)
-        putchar('"');
+    gt_report_csv_field(stdout, (const char *)t,
+                        list_mode ? GT_CSV_QUOTE_NEVER : GT_CSV_QUOTE_NEEDED);
 }
 
 static void put_value(sqlite3_stmt *st, int i)

@@ -631,18 +631,20 @@ int gt_report_json_write(FILE *f, const char *trace_path, const struct gt_analys
 
 /* ---- CSV ---------------------------------------------------------------- */
 
-static void csv_quoted(FILE *f, const char *text)
+void gt_report_csv_field(FILE *f, const char *text, enum gt_report_csv_quote q)
 {
-    char clean[300];
+    bool quote =
+        q == GT_CSV_QUOTE_ALWAYS || (q == GT_CSV_QUOTE_NEEDED && strpbrk(text, ",\"\n\r") != NULL);
 
-    gt_text_clean(text, clean, sizeof clean);
-    fputc('"', f);
-    for (const char *p = clean; *p != '\0'; p++) {
-        if (*p == '"')
+    if (quote)
+        fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '"' && quote)
             fputc('"', f);
-        fputc(*p, f);
+        fputc(*p == '\t' || *p == '\n' ? (char)*p : gt_text_shown(*p), f);
     }
-    fputc('"', f);
+    if (quote)
+        fputc('"', f);
 }
 
 static void csv_row(FILE *f, const struct gt_report_trace *t, size_t d,
@@ -650,7 +652,7 @@ static void csv_row(FILE *f, const struct gt_report_trace *t, size_t d,
 {
     const struct gt_analysis *a = t->a;
     fprintf(f, "%" PRId32 ",%d,", r->device, r->rank);
-    csv_quoted(f, gt_report_config_name(a, r));
+    gt_report_csv_field(f, gt_report_config_name(a, r), GT_CSV_QUOTE_ALWAYS);
     fprintf(f,
             ",%" PRIu64 ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
             ",",
@@ -666,7 +668,7 @@ static void csv_row(FILE *f, const struct gt_report_trace *t, size_t d,
     }
     if (t->many) {
         fputc(',', f);
-        csv_quoted(f, t->path);
+        gt_report_csv_field(f, t->path, GT_CSV_QUOTE_ALWAYS);
     }
     fputc('\n', f);
 }

@@ -527,6 +527,44 @@ START_TEST(clean_replaces_control_characters_and_truncates)
 }
 END_TEST
 
+/* One field through gt_report_csv_field, as a string. */
+static char *csv_field(const char *text, enum gt_report_csv_quote q)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    ck_assert_ptr_nonnull(f);
+    gt_report_csv_field(f, text, q);
+    ck_assert_int_eq(fclose(f), 0);
+    return out;
+}
+
+START_TEST(csv_fields_are_quoted_as_asked_and_cannot_forge_rows)
+{
+    const struct {
+        const char *text;
+        enum gt_report_csv_quote q;
+        const char *want;
+    } cases[] = {
+        {"plain", GT_CSV_QUOTE_ALWAYS, "\"plain\""},
+        {"plain", GT_CSV_QUOTE_NEEDED, "plain"},
+        {"a,b", GT_CSV_QUOTE_NEEDED, "\"a,b\""},
+        {"say \"hi\"", GT_CSV_QUOTE_NEEDED, "\"say \"\"hi\"\"\""},
+        /* a newline stays inside quotes; CR and ESC are shown as '?' */
+        {"two\nlines\r", GT_CSV_QUOTE_NEEDED, "\"two\nlines?\""},
+        {"tab\there\x1b[2J", GT_CSV_QUOTE_NEVER, "tab\there?[2J"},
+        {"", GT_CSV_QUOTE_ALWAYS, "\"\""},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = csv_field(cases[i].text, cases[i].q);
+        ck_assert_str_eq(got, cases[i].want);
+        free(got);
+    }
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -549,6 +587,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, a_job_of_several_traces_gets_one_recommendation);
     tcase_add_test(tc, the_fit_column_shows_each_configs_smallest_card);
     tcase_add_test(tc, csv_quotes_the_config_field);
+    tcase_add_test(tc, csv_fields_are_quoted_as_asked_and_cannot_forge_rows);
     tcase_add_test(tc, a_write_error_is_reported_as_eio);
     tcase_add_test(tc, clean_replaces_control_characters_and_truncates);
     suite_add_tcase(s, tc);

@@ -101,6 +101,18 @@ int gt_report_table_write_fit(FILE *f, const char *trace_path, const struct gt_a
  * "first_oom_event" (null when none); memory_bytes is null when unlimited. */
 int gt_report_json_write(FILE *f, const char *trace_path, const struct gt_analysis *a);
 
+/* When gt_report_csv_field quotes: always (the reports' text columns),
+ * only when RFC 4180 needs it (`sql`'s CSV), or never (`sql --list`, the
+ * sqlite3 shell's list mode). */
+enum gt_report_csv_quote { GT_CSV_QUOTE_ALWAYS, GT_CSV_QUOTE_NEEDED, GT_CSV_QUOTE_NEVER };
+
+/* gt_report_csv_field: text as one CSV field: quoted as q says, a double
+ * quote doubled inside quotes, tab and newline kept (a quoted field may
+ * hold them) and every other control character shown as gt_text_shown
+ * shows it, so that text from a trace cannot forge rows or move the
+ * terminal's cursor. */
+void gt_report_csv_field(FILE *f, const char *text, enum gt_report_csv_quote q);
+
 /* gt_report_csv_write: RFC 4180 CSV (LF line ends), one row per device and
  * config in rank order under the header
  *   device,rank,config,peak_reserved_bytes,peak_allocated_bytes,

@@ -12,8 +12,6 @@
 #include "gputrace/units.h"
 #include "gputrace/banned.h"
 
-#define READ_EVENTS 4096
-
 /* What the pass keeps per device beyond the scenario's own fields. */
 struct card_evidence {
     uint64_t reserved; /* the real allocator's reserved memory, from segment events */
@@ -207,12 +205,12 @@ int gt_scenario_each_event(struct gt_trace_reader *r,
                            int (*fn)(void *ctx, const struct gt_event *ev, int64_t index),
                            void *ctx, int64_t *count, char *errbuf, size_t errlen)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
     int64_t index = 0;
-    int rc = evs != NULL ? 0 : GT_ENOMEM;
+    int rc = 0;
     while (rc == 0) {
+        const struct gt_event *evs;
         size_t n = 0;
-        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
+        rc = gt_trace_read_view(r, &evs, &n);
         if (rc) {
             snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
             break;
@@ -224,7 +222,6 @@ int gt_scenario_each_event(struct gt_trace_reader *r,
     }
     if (count != NULL)
         *count = index;
-    free(evs);
     return rc;
 }
 

@@ -204,6 +204,7 @@ struct gt_trace_reader {
      * the first_seq of the last batch read */
     struct gt_event *cur;
     size_t cur_n, cur_pos;
+    struct gt_event *view; /* v1: what gt_trace_read_view lends, allocated on first use */
     int64_t last_batch;
     uint64_t file_bytes;    /* size of the file at open */
     bool hot_journal;       /* a non-empty -journal was next to it at open */
@@ -1570,6 +1571,7 @@ void gt_trace_close(struct gt_trace_reader *r)
     if (r == NULL)
         return;
     free(r->cur);
+    free(r->view);
     sqlite3_finalize(r->sel_events);
     sqlite3_finalize(r->sel_meta);
     sqlite3_finalize(r->sel_device);
@@ -2183,6 +2185,74 @@ static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t ca
     }
     sqlite3_reset(st);
     return rc;
+}
+
+/* Format v2: steps to the batch after the current one and decodes it into
+ * cur; at the end, cur stays passed and batch_end's verdict is returned. */
+static int batch_next(struct gt_trace_reader *r)
+{
+    sqlite3_stmt *st = r->sel_events;
+    int rc;
+
+    sqlite3_bind_int64(st, 1, r->last_batch);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        rc = batch_load(r, st);
+    } else if (src != SQLITE_DONE) {
+        char what[96];
+        snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
+        rc = reader_fail(r, src, what);
+    } else {
+        rc = batch_end(r);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static bool kind_known(int32_t kind)
+{
+    return kind >= 1 && kind <= GT_EV_KIND_MAX;
+}
+
+int gt_trace_read_view(struct gt_trace_reader *r, const struct gt_event **evs, size_t *n)
+{
+    if (evs != NULL)
+        *evs = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (r == NULL || evs == NULL || n == NULL)
+        return GT_EINVAL;
+    if (r->err != GT_OK)
+        return r->err;
+    if (r->version == GT_SCHEMA_VERSION_ROWS) {
+        /* v1 decodes row by row anyway: a buffer of the reader's own */
+        if (r->view == NULL && (r->view = malloc(GT_BATCH_EVENTS * sizeof *r->view)) == NULL)
+            return GT_ENOMEM;
+        *evs = r->view;
+        return gt_trace_read(r, r->view, GT_BATCH_EVENTS, n);
+    }
+    for (;;) {
+        while (r->cur_pos < r->cur_n && !kind_known(r->cur[r->cur_pos].kind)) {
+            r->last_seq = r->cur[r->cur_pos++].seq;
+            r->skipped++;
+        }
+        if (r->cur_pos < r->cur_n)
+            break;
+        int rc = batch_next(r);
+        if (rc != GT_OK) {
+            r->err = rc;
+            return rc;
+        }
+        if (r->cur_pos == r->cur_n)
+            return GT_OK; /* the end */
+    }
+    size_t start = r->cur_pos;
+    while (r->cur_pos < r->cur_n && kind_known(r->cur[r->cur_pos].kind))
+        r->cur_pos++;
+    r->last_seq = r->cur[r->cur_pos - 1].seq;
+    *evs = &r->cur[start];
+    *n = r->cur_pos - start;
+    return GT_OK;
 }
 
 int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *n)

@@ -1143,6 +1143,7 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
                             sizeof a->recorded_conf, &a->has_recorded_conf, &a->recorded_index);
     read_lost_events(r, a);
     a->warnings.skipped_kinds = 0;
+    gt_trace_skip_fields(r, GT_TRACE_SKIP_REPLAY); /* what decode_event does not read */
     rc = replay_reader(r, a, opts, scn, errbuf, errlen);
     a->warnings.skipped_kinds = gt_trace_skipped(r);
     gt_trace_close(r);

@@ -386,7 +386,9 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
     if (rc == 0) {
         p->s = s;
         read_recorded_conf(r, s, p);
+        gt_trace_skip_fields(r, GT_TRACE_SKIP_CARD); /* what note_event does not read */
         rc = gt_scenario_each_event(r, note_event, p, &s->events, errbuf, errlen);
+        gt_trace_skip_fields(r, 0);
     }
     if (rc == 0)
         rc = gt_scenario_warm_start(s, r, errbuf, errlen);

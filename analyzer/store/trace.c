@@ -205,6 +205,7 @@ struct gt_trace_reader {
     struct gt_event *cur;
     size_t cur_n, cur_pos;
     struct gt_event *view; /* v1: what gt_trace_read_view lends, allocated on first use */
+    unsigned skip;         /* gt_trace_skip_fields */
     int64_t last_batch;
     uint64_t file_bytes;    /* size of the file at open */
     bool hot_journal;       /* a non-empty -journal was next to it at open */
@@ -2081,6 +2082,7 @@ static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap,
             ev->size = u64_from_i64(sqlite3_column_int64(st, 8));
             ev->requested = u64_from_i64(sqlite3_column_int64(st, 9));
             ev->result = (int32_t)sqlite3_column_int64(st, 10);
+            gt_event_skip_fields(ev, r->skip);
             (*got)++;
         } else {
             if (src != SQLITE_DONE) {
@@ -2120,7 +2122,7 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
     const char *why = "";
 
     if (sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
-        gt_batch_decode(first, n, sum, data, (size_t)len, r->cur, &why) != GT_OK) {
+        gt_batch_decode_skip(first, n, sum, data, (size_t)len, r->cur, &why, r->skip) != GT_OK) {
         char note[96];
         truncation_note(r, note, sizeof note);
         gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
@@ -2253,6 +2255,12 @@ int gt_trace_read_view(struct gt_trace_reader *r, const struct gt_event **evs, s
     *evs = &r->cur[start];
     *n = r->cur_pos - start;
     return GT_OK;
+}
+
+void gt_trace_skip_fields(struct gt_trace_reader *r, unsigned skip)
+{
+    if (r != NULL)
+        r->skip = skip;
 }
 
 int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *n)

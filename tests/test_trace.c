@@ -419,8 +419,26 @@ START_TEST(a_view_lends_every_event_with_the_skipped_fields_zeroed)
     make_v1(p, q);
     for (int v = 0; v < 2; v++) {
         struct gt_trace_reader *r = open_ok(v == 0 ? p : q);
+        /* a rewind in the middle of a walk starts it again */
+        const struct gt_event *first;
+        size_t nfirst;
+        ck_assert_int_eq(gt_trace_read_view(r, &first, &nfirst), GT_OK);
+        ck_assert_int_eq(gt_trace_read_view(r, &first, &nfirst), GT_OK);
+        ck_assert_int_eq(gt_trace_rewind(r), GT_OK);
         for (size_t k = 0; k < sizeof skips / sizeof skips[0]; k++)
             ck_assert_int_eq(view_all_checked(r, skips[k]), 3 * 1024 + 5);
+        /* a copying read after two views goes on where they stopped */
+        const struct gt_event *evs;
+        struct gt_event buf[64];
+        size_t n, seen = 0;
+        ck_assert_int_eq(gt_trace_read_view(r, &evs, &n), GT_OK);
+        seen += n;
+        ck_assert_int_eq(gt_trace_read_view(r, &evs, &n), GT_OK);
+        seen += n;
+        while (gt_trace_read(r, buf, 64, &n) == GT_OK && n > 0)
+            for (size_t i = 0; i < n; i++)
+                ck_assert_int_eq(buf[i].seq, (int64_t)++seen);
+        ck_assert_uint_eq(seen, 3 * 1024 + 5);
         gt_trace_close(r);
     }
 }

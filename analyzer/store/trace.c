@@ -206,6 +206,7 @@ struct gt_trace_reader {
     size_t cur_n, cur_pos;
     struct gt_event *view; /* v1: what gt_trace_read_view lends, allocated on first use */
     unsigned skip;         /* gt_trace_skip_fields */
+    bool walking;          /* v2: sel_events steps through the batches for gt_trace_read_view */
     int64_t last_batch;
     uint64_t file_bytes;    /* size of the file at open */
     bool hot_journal;       /* a non-empty -journal was next to it at open */
@@ -2159,11 +2160,22 @@ static int batch_end(struct gt_trace_reader *r)
     return GT_ECORRUPT;
 }
 
+/* Ends a walk of gt_trace_read_view's, so that sel_events can be bound
+ * again (the rest of the walk's batch is still in cur). */
+static void walk_stop(struct gt_trace_reader *r)
+{
+    if (r->walking) {
+        sqlite3_reset(r->sel_events);
+        r->walking = false;
+    }
+}
+
 static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
 {
     sqlite3_stmt *st = r->sel_events;
     int rc = GT_OK;
 
+    walk_stop(r);
     batch_pass(r, buf, cap, got);
     if (*got == cap)
         return GT_OK;
@@ -2190,16 +2202,25 @@ static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t ca
 }
 
 /* Format v2: steps to the batch after the current one and decodes it into
- * cur; at the end, cur stays passed and batch_end's verdict is returned. */
+ * cur; at the end, cur stays passed and batch_end's verdict is returned.
+ * The statement is not reset between batches: a reset per batch (1024
+ * events) ended the read transaction each time, and taking SQLite's locks
+ * and checking the file again cost more time than the view saved
+ * (gpu-trace analyze, one config, 10 M events: 0.95 s against 0.91 s). */
 static int batch_next(struct gt_trace_reader *r)
 {
     sqlite3_stmt *st = r->sel_events;
     int rc;
 
-    sqlite3_bind_int64(st, 1, r->last_batch);
+    if (!r->walking) {
+        sqlite3_bind_int64(st, 1, r->last_batch);
+        r->walking = true;
+    }
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         rc = batch_load(r, st);
+        if (rc == GT_OK)
+            return GT_OK;
     } else if (src != SQLITE_DONE) {
         char what[96];
         snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
@@ -2207,7 +2228,7 @@ static int batch_next(struct gt_trace_reader *r)
     } else {
         rc = batch_end(r);
     }
-    sqlite3_reset(st);
+    walk_stop(r);
     return rc;
 }
 
@@ -2301,6 +2322,7 @@ int gt_trace_rewind(struct gt_trace_reader *r)
 {
     if (r == NULL)
         return GT_EINVAL;
+    walk_stop(r);
     r->last_seq = 0;
     r->skipped = 0;
     r->err = GT_OK;

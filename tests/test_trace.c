@@ -376,6 +376,74 @@ START_TEST(events_come_back_in_order_across_many_small_reads_and_after_rewind)
 }
 END_TEST
 
+/* Reads everything through gt_trace_read_view with skip set; every event
+ * must be event_at's with the fields of skip zeroed. Returns the count. */
+static int64_t view_all_checked(struct gt_trace_reader *r, unsigned skip)
+{
+    const struct gt_event *evs;
+    int64_t count = 0;
+    size_t n;
+    int rc;
+
+    gt_trace_skip_fields(r, skip);
+    while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0) {
+        ck_assert_uint_le(n, 1024); /* one batch at most */
+        for (size_t i = 0; i < n; i++) {
+            struct gt_event want = event_at(count);
+            want.ts_ns = skip & GT_TRACE_SKIP_TS ? 0 : want.ts_ns;
+            want.pid = skip & GT_TRACE_SKIP_PID ? 0 : want.pid;
+            want.tid = skip & GT_TRACE_SKIP_TID ? 0 : want.tid;
+            want.stream = skip & GT_TRACE_SKIP_STREAM ? 0 : want.stream;
+            want.requested = skip & GT_TRACE_SKIP_REQUESTED ? 0 : want.requested;
+            if (evs[i].seq != count + 1 || !same_event(&evs[i], &want)) {
+                ck_assert_int_eq(evs[i].seq, count + 1);
+                assert_same_event(&evs[i], &want);
+            }
+            count++;
+        }
+    }
+    ck_assert_int_eq(rc, GT_OK);
+    ck_assert_int_eq(gt_trace_rewind(r), GT_OK);
+    return count;
+}
+
+START_TEST(a_view_lends_every_event_with_the_skipped_fields_zeroed)
+{
+    const char *p = path_of("t.db"), *q = path_of("copy.db");
+    /* each pass's own decoder, the generic one, and every field */
+    const unsigned skips[] = {GT_TRACE_SKIP_CARD, GT_TRACE_SKIP_REPLAY,
+                              GT_TRACE_SKIP_TS | GT_TRACE_SKIP_STREAM, 0};
+
+    /* three full batches and a partial one */
+    write_trace(p, 3 * 1024 + 5);
+    make_v1(p, q);
+    for (int v = 0; v < 2; v++) {
+        struct gt_trace_reader *r = open_ok(v == 0 ? p : q);
+        /* a rewind in the middle of a walk starts it again */
+        const struct gt_event *first;
+        size_t nfirst;
+        ck_assert_int_eq(gt_trace_read_view(r, &first, &nfirst), GT_OK);
+        ck_assert_int_eq(gt_trace_read_view(r, &first, &nfirst), GT_OK);
+        ck_assert_int_eq(gt_trace_rewind(r), GT_OK);
+        for (size_t k = 0; k < sizeof skips / sizeof skips[0]; k++)
+            ck_assert_int_eq(view_all_checked(r, skips[k]), 3 * 1024 + 5);
+        /* a copying read after two views goes on where they stopped */
+        const struct gt_event *evs;
+        struct gt_event buf[64];
+        size_t n, seen = 0;
+        ck_assert_int_eq(gt_trace_read_view(r, &evs, &n), GT_OK);
+        seen += n;
+        ck_assert_int_eq(gt_trace_read_view(r, &evs, &n), GT_OK);
+        seen += n;
+        while (gt_trace_read(r, buf, 64, &n) == GT_OK && n > 0)
+            for (size_t i = 0; i < n; i++)
+                ck_assert_int_eq(buf[i].seq, (int64_t)++seen);
+        ck_assert_uint_eq(seen, 3 * 1024 + 5);
+        gt_trace_close(r);
+    }
+}
+END_TEST
+
 START_TEST(an_empty_trace_reads_as_no_events)
 {
     const char *p = path_of("t.db");
@@ -1680,6 +1748,7 @@ static Suite *trace_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_add_test(tc, every_field_round_trips_including_addresses_above_2_63);
+    tcase_add_test(tc, a_view_lends_every_event_with_the_skipped_fields_zeroed);
     tcase_add_test(tc, a_commit_makes_the_events_so_far_readable_while_the_writer_goes_on);
     tcase_add_test(tc, a_reader_waits_for_a_commit_in_progress);
     tcase_add_test(tc, a_commit_waits_for_a_reader_in_progress);

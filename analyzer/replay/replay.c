@@ -504,16 +504,14 @@ static void finish(struct shared *sh)
 static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder *d,
                     const struct gt_replay_options *opts, char *errbuf, size_t errlen)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
-    if (evs == NULL)
-        return GT_ENOMEM;
-    int64_t total = 0, seq = 0, index = 0;
+    int64_t total = 0, seq = 0, index = 0, reported = 0;
     gt_trace_event_count(r, &total);
     struct batch *b = claim(sh, seq);
     int rc = 0;
     for (;;) {
+        const struct gt_event *evs;
         size_t n = 0;
-        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
+        rc = gt_trace_read_view(r, &evs, &n);
         if (rc) {
             snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
             break;
@@ -532,12 +530,16 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
         }
         if (rc)
             break;
-        if (opts->progress != NULL)
+        /* as often as when events came READ_EVENTS at a time */
+        if (opts->progress != NULL && index - reported >= READ_EVENTS) {
             opts->progress(opts->progress_ctx, index, total);
+            reported = index;
+        }
     }
+    if (rc == 0 && opts->progress != NULL && index != reported)
+        opts->progress(opts->progress_ctx, index, total);
     sh->a->events = index;
     publish(sh, seq);
-    free(evs);
     return rc;
 }
 
@@ -1128,6 +1130,7 @@ int gt_replay_trace(const char *path, const struct gt_conf *configs, size_t ncon
                             sizeof a->recorded_conf, &a->has_recorded_conf, &a->recorded_index);
     read_lost_events(r, a);
     a->warnings.skipped_kinds = 0;
+    gt_trace_skip_fields(r, GT_TRACE_SKIP_REPLAY); /* what decode_event does not read */
     rc = replay_reader(r, a, opts, scn, errbuf, errlen);
     a->warnings.skipped_kinds = gt_trace_skipped(r);
     gt_trace_close(r);

@@ -13,8 +13,6 @@
 #include "gputrace/units.h"
 #include "gputrace/banned.h"
 
-#define READ_EVENTS 4096
-
 /* What the pass keeps per device beyond the scenario's own fields. */
 struct card_evidence {
     uint64_t reserved; /* the real allocator's reserved memory, from segment events */
@@ -208,12 +206,12 @@ int gt_scenario_each_event(struct gt_trace_reader *r,
                            int (*fn)(void *ctx, const struct gt_event *ev, int64_t index),
                            void *ctx, int64_t *count, char *errbuf, size_t errlen)
 {
-    struct gt_event *evs = malloc(READ_EVENTS * sizeof *evs);
     int64_t index = 0;
-    int rc = evs != NULL ? 0 : GT_ENOMEM;
+    int rc = 0;
     while (rc == 0) {
+        const struct gt_event *evs;
         size_t n = 0;
-        rc = gt_trace_read(r, evs, READ_EVENTS, &n);
+        rc = gt_trace_read_view(r, &evs, &n);
         if (rc) {
             snprintf(errbuf, errlen, "%s", gt_trace_errmsg(r));
             break;
@@ -225,7 +223,6 @@ int gt_scenario_each_event(struct gt_trace_reader *r,
     }
     if (count != NULL)
         *count = index;
-    free(evs);
     return rc;
 }
 
@@ -386,7 +383,9 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
     if (rc == 0) {
         p->s = s;
         read_recorded_conf(r, s, p);
+        gt_trace_skip_fields(r, GT_TRACE_SKIP_CARD); /* what note_event does not read */
         rc = gt_scenario_each_event(r, note_event, p, &s->events, errbuf, errlen);
+        gt_trace_skip_fields(r, 0);
     }
     if (rc == 0)
         rc = gt_scenario_warm_start(s, r, errbuf, errlen);

@@ -204,6 +204,9 @@ struct gt_trace_reader {
      * the first_seq of the last batch read */
     struct gt_event *cur;
     size_t cur_n, cur_pos;
+    struct gt_event *view; /* v1: what gt_trace_read_view lends, allocated on first use */
+    unsigned skip;         /* gt_trace_skip_fields */
+    bool walking;          /* v2: sel_events steps through the batches for gt_trace_read_view */
     int64_t last_batch;
     uint64_t file_bytes;    /* size of the file at open */
     bool hot_journal;       /* a non-empty -journal was next to it at open */
@@ -1570,6 +1573,7 @@ void gt_trace_close(struct gt_trace_reader *r)
     if (r == NULL)
         return;
     free(r->cur);
+    free(r->view);
     sqlite3_finalize(r->sel_events);
     sqlite3_finalize(r->sel_meta);
     sqlite3_finalize(r->sel_device);
@@ -2079,6 +2083,7 @@ static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap,
             ev->size = u64_from_i64(sqlite3_column_int64(st, 8));
             ev->requested = u64_from_i64(sqlite3_column_int64(st, 9));
             ev->result = (int32_t)sqlite3_column_int64(st, 10);
+            gt_event_skip_fields(ev, r->skip);
             (*got)++;
         } else {
             if (src != SQLITE_DONE) {
@@ -2118,7 +2123,7 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
     const char *why = "";
 
     if (sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
-        gt_batch_decode(first, n, sum, data, (size_t)len, r->cur, &why) != GT_OK) {
+        gt_batch_decode_skip(first, n, sum, data, (size_t)len, r->cur, &why, r->skip) != GT_OK) {
         char note[96];
         truncation_note(r, note, sizeof note);
         gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
@@ -2155,11 +2160,22 @@ static int batch_end(struct gt_trace_reader *r)
     return GT_ECORRUPT;
 }
 
+/* Ends a walk of gt_trace_read_view's, so that sel_events can be bound
+ * again (the rest of the walk's batch is still in cur). */
+static void walk_stop(struct gt_trace_reader *r)
+{
+    if (r->walking) {
+        sqlite3_reset(r->sel_events);
+        r->walking = false;
+    }
+}
+
 static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
 {
     sqlite3_stmt *st = r->sel_events;
     int rc = GT_OK;
 
+    walk_stop(r);
     batch_pass(r, buf, cap, got);
     if (*got == cap)
         return GT_OK;
@@ -2183,6 +2199,89 @@ static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t ca
     }
     sqlite3_reset(st);
     return rc;
+}
+
+/* Format v2: steps to the batch after the current one and decodes it into
+ * cur; at the end, cur stays passed and batch_end's verdict is returned.
+ * The statement is not reset between batches: a reset per batch (1024
+ * events) ended the read transaction each time, and taking SQLite's locks
+ * and checking the file again cost more time than the view saved
+ * (gpu-trace analyze, one config, 10 M events: 0.95 s against 0.91 s). */
+static int batch_next(struct gt_trace_reader *r)
+{
+    sqlite3_stmt *st = r->sel_events;
+    int rc;
+
+    if (!r->walking) {
+        sqlite3_bind_int64(st, 1, r->last_batch);
+        r->walking = true;
+    }
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        rc = batch_load(r, st);
+        if (rc == GT_OK)
+            return GT_OK;
+    } else if (src != SQLITE_DONE) {
+        char what[96];
+        snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
+        rc = reader_fail(r, src, what);
+    } else {
+        rc = batch_end(r);
+    }
+    walk_stop(r);
+    return rc;
+}
+
+static bool kind_known(int32_t kind)
+{
+    return kind >= 1 && kind <= GT_EV_KIND_MAX;
+}
+
+int gt_trace_read_view(struct gt_trace_reader *r, const struct gt_event **evs, size_t *n)
+{
+    if (evs != NULL)
+        *evs = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (r == NULL || evs == NULL || n == NULL)
+        return GT_EINVAL;
+    if (r->err != GT_OK)
+        return r->err;
+    if (r->version == GT_SCHEMA_VERSION_ROWS) {
+        /* v1 decodes row by row anyway: a buffer of the reader's own */
+        if (r->view == NULL && (r->view = malloc(GT_BATCH_EVENTS * sizeof *r->view)) == NULL)
+            return GT_ENOMEM;
+        *evs = r->view;
+        return gt_trace_read(r, r->view, GT_BATCH_EVENTS, n);
+    }
+    for (;;) {
+        while (r->cur_pos < r->cur_n && !kind_known(r->cur[r->cur_pos].kind)) {
+            r->last_seq = r->cur[r->cur_pos++].seq;
+            r->skipped++;
+        }
+        if (r->cur_pos < r->cur_n)
+            break;
+        int rc = batch_next(r);
+        if (rc != GT_OK) {
+            r->err = rc;
+            return rc;
+        }
+        if (r->cur_pos == r->cur_n)
+            return GT_OK; /* the end */
+    }
+    size_t start = r->cur_pos;
+    while (r->cur_pos < r->cur_n && kind_known(r->cur[r->cur_pos].kind))
+        r->cur_pos++;
+    r->last_seq = r->cur[r->cur_pos - 1].seq;
+    *evs = &r->cur[start];
+    *n = r->cur_pos - start;
+    return GT_OK;
+}
+
+void gt_trace_skip_fields(struct gt_trace_reader *r, unsigned skip)
+{
+    if (r != NULL)
+        r->skip = skip;
 }
 
 int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *n)
@@ -2223,6 +2322,7 @@ int gt_trace_rewind(struct gt_trace_reader *r)
 {
     if (r == NULL)
         return GT_EINVAL;
+    walk_stop(r);
     r->last_seq = 0;
     r->skipped = 0;
     r->err = GT_OK;

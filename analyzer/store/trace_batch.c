@@ -189,16 +189,51 @@ static inline const unsigned char *varint_unchecked(const unsigned char *q, uint
     return NULL;
 }
 
-/* The fields of one event into f; false when the data is short or a varint
- * runs past 10 bytes. */
+/* A varint as varint_unchecked reads it, without its value: the fields a
+ * brief decode leaves out. */
+static inline const unsigned char *varint_skip(const unsigned char *q)
+{
+    for (int k = 0; k < MAX_VARINT; k++)
+        if (q[k] < 0x80)
+            return q + k + 1;
+    return NULL;
+}
+
+/* The stored field (GT_BATCH_FIELDS order) of each GT_TRACE_SKIP_* bit. */
+static unsigned skip_bit(int field)
+{
+    switch (field) {
+    case 1:
+        return GT_TRACE_SKIP_TS;
+    case 2:
+        return GT_TRACE_SKIP_PID;
+    case 3:
+        return GT_TRACE_SKIP_TID;
+    case 5:
+        return GT_TRACE_SKIP_STREAM;
+    case 9:
+        return GT_TRACE_SKIP_REQUESTED;
+    default:
+        return 0;
+    }
+}
+
+/* The fields of one event into f, but those of skip, which are still
+ * stepped over and checked; false when the data is short or a varint runs
+ * past 10 bytes. Inlined with a constant skip, the test costs nothing. */
 static inline bool get_event(const unsigned char **p, const unsigned char *end,
-                             uint64_t f[GT_BATCH_FIELDS])
+                             uint64_t f[GT_BATCH_FIELDS], unsigned skip)
 {
     if (end - *p >= GT_BATCH_FIELDS * MAX_VARINT) {
         const unsigned char *q = *p;
         /* unrolled, so that the fields stay in registers */
 #pragma GCC unroll 11
         for (int i = 0; i < GT_BATCH_FIELDS; i++) {
+            if (skip & skip_bit(i)) {
+                if ((q = varint_skip(q)) == NULL)
+                    return false;
+                continue;
+            }
             uint64_t z;
             if ((q = varint_unchecked(q, &z)) == NULL)
                 return false;
@@ -213,8 +248,8 @@ static inline bool get_event(const unsigned char **p, const unsigned char *end,
     return true;
 }
 
-int gt_batch_decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
-                    size_t len, struct gt_event *out, const char **why)
+static inline int decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
+                         size_t len, struct gt_event *out, const char **why, unsigned skip)
 {
     const unsigned char *p = data, *end = data + len;
     uint64_t f[GT_BATCH_FIELDS] = {0};
@@ -229,7 +264,7 @@ int gt_batch_decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsig
     }
     for (int64_t k = 0; k < n; k++) {
         int64_t prev_seq = (int64_t)f[0];
-        if (!get_event(&p, end, f)) {
+        if (!get_event(&p, end, f, skip)) {
             *why = "data shorter than its events";
             return GT_ECORRUPT;
         }
@@ -239,10 +274,38 @@ int gt_batch_decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsig
             return GT_ECORRUPT;
         }
         event_of(f, &out[k]);
+        if (skip) /* the same whichever path decoded the event */
+            gt_event_skip_fields(&out[k], skip);
     }
     if (p != end) {
         *why = "data longer than its events";
         return GT_ECORRUPT;
     }
     return GT_OK;
+}
+
+int gt_batch_decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
+                    size_t len, struct gt_event *out, const char **why)
+{
+    return decode(first_seq, n, checksum, data, len, out, why, 0);
+}
+
+int gt_batch_decode_skip(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
+                         size_t len, struct gt_event *out, const char **why, unsigned skip)
+{
+    /* a decoder of its own for each pass's set, so the skips are constants */
+    switch (skip) {
+    case 0:
+        return decode(first_seq, n, checksum, data, len, out, why, 0);
+    case GT_TRACE_SKIP_CARD:
+        return decode(first_seq, n, checksum, data, len, out, why, GT_TRACE_SKIP_CARD);
+    case GT_TRACE_SKIP_REPLAY:
+        return decode(first_seq, n, checksum, data, len, out, why, GT_TRACE_SKIP_REPLAY);
+    default: {
+        int rc = decode(first_seq, n, checksum, data, len, out, why, 0);
+        for (int64_t k = 0; rc == GT_OK && k < n; k++)
+            gt_event_skip_fields(&out[k], skip);
+        return rc;
+    }
+    }
 }

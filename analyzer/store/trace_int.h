@@ -55,6 +55,11 @@ uint64_t gt_batch_checksum(int64_t first_seq, int64_t n, const unsigned char *da
  * follow each other without gaps. 0, or GT_ECORRUPT with a reason in why. */
 int gt_batch_decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
                     size_t len, struct gt_event *out, const char **why);
+/* gt_batch_decode_skip: gt_batch_decode with the fields of skip
+ * (GT_TRACE_SKIP_*) left 0, their varints only stepped over (the sets of
+ * the card pass and of replay cost less than the others); the same checks. */
+int gt_batch_decode_skip(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
+                         size_t len, struct gt_event *out, const char **why, unsigned skip);
 
 /* gt_trace_sql_register: makes the eponymous virtual table `events` (one row
  * per event, the columns of format v1's events table) available on db, a

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gputrace/array.h"
 #include "gputrace/err.h"
 #include "gputrace/sim.h"
 #include "sim_int.h"
@@ -250,12 +251,10 @@ static struct stream_sets *sets_new(struct gt_sim *s, int pool, uint64_t stream)
 {
     struct pool *p = &s->pools[pool];
     if (p->nss == p->capss) {
-        size_t cap = p->capss ? p->capss * 2 : 4;
-        struct stream_sets *v = realloc(p->ss, cap * sizeof *v);
+        struct stream_sets *v = gt_array_grow(p->ss, &p->capss, p->nss, sizeof *v);
         if (v == NULL)
             return NULL;
         p->ss = v;
-        p->capss = cap;
     }
     size_t i = 0;
     while (i < p->nss && p->ss[i].stream < stream)
@@ -325,12 +324,10 @@ static void unmapped_erase(struct gt_sim *s, uint32_t i)
 static int range_insert(struct gt_sim *s, size_t i, uint64_t start, uint64_t len)
 {
     if (s->nranges == s->capranges) {
-        size_t cap = s->capranges ? s->capranges * 2 : 64;
-        struct range *r = realloc(s->ranges, cap * sizeof *r);
+        struct range *r = gt_array_grow(s->ranges, &s->capranges, s->nranges, sizeof *r);
         if (r == NULL)
             return GT_ENOMEM;
         s->ranges = r;
-        s->capranges = cap;
     }
     memmove(&s->ranges[i + 1], &s->ranges[i], (s->nranges - i) * sizeof *s->ranges);
     s->ranges[i].start = start;
@@ -650,12 +647,10 @@ static void release_block(struct gt_sim *s, uint32_t i)
 static struct xseg *xseg_slot(struct gt_sim *s, uint64_t stream, int pool)
 {
     if (s->nxs == s->capxs) {
-        size_t cap = s->capxs ? s->capxs * 2 : 8;
-        struct xseg *x = realloc(s->xs, cap * sizeof *x);
+        struct xseg *x = gt_array_grow(s->xs, &s->capxs, s->nxs, sizeof *x);
         if (x == NULL)
             return NULL;
         s->xs = x;
-        s->capxs = cap;
     }
     struct xseg *x = &s->xs[s->nxs];
     /* MIRRORS: expandable page = kSmallBuffer (small pool) or
@@ -1389,15 +1384,13 @@ bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h)
     /* MIRRORS: free with non-empty stream_uses: insert_events; the block
      * waits, active, for its events (process_events). */
     if (s->npending == s->cappending) {
-        size_t cap = s->cappending ? s->cappending * 2 : 64;
-        uint32_t *v = realloc(s->pending, cap * sizeof *v);
+        uint32_t *v = gt_array_grow(s->pending, &s->cappending, s->npending, sizeof *v);
         if (v == NULL) {
             free_block(s, h); /* out of host memory: free at once, and say so */
             note_host_failure(s, GT_ENOMEM);
             return false;
         }
         s->pending = v;
-        s->cappending = cap;
     }
     s->blk[h].allocated = BLK_PENDING;
     s->blk[h].gc_count_base = s->npending;

@@ -15,8 +15,12 @@
 #include <unistd.h>
 
 #include "gputrace/err.h"
+#include "gputrace/conf.h"
 #include "gputrace/import.h"
+#include "gputrace/inspect.h"
 #include "gputrace/plot.h"
+#include "gputrace/replay.h"
+#include "gputrace/scenario.h"
 #include "gputrace/trace.h"
 
 #include "gputrace/banned.h"
@@ -176,7 +180,65 @@ static void write_text(const char *path, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* The configs whose per-event replays the plots need, told apart by their
+ * settings: the timeline draws the best config of the device, the default
+ * and the recorded one (plot.h), and the segment map the default again. */
+static long distinct_plotted_configs(const char *trace, const struct gt_scenario *scn)
+{
+    struct gt_conf confs[32], def;
+    const struct gt_conf *want[3], *seen[3];
+    struct gt_replay_options ro = {.scenario = scn, .add_recorded_conf = 1};
+    struct gt_analysis *a = NULL;
+    char err[512] = "";
+    size_t nwant = 0;
+    long n = 0;
+
+    ck_assert_msg(gt_replay_trace(trace, confs, gt_replay_default_sweep(confs, 32), &ro, &a, err,
+                                  sizeof err) == 0,
+                  "%s", err);
+    ck_assert_uint_eq(a->ndevices, 1); /* the busiest device is the only one */
+    ck_assert_ptr_nonnull(gt_replay_best(a, 0));
+    gt_conf_init_default(&def);
+    want[nwant++] = &a->configs[gt_replay_best(a, 0)->config_index];
+    want[nwant++] = &def;
+    if (a->has_recorded_conf)
+        want[nwant++] = &a->configs[a->recorded_index];
+    for (size_t i = 0; i < nwant; i++) {
+        bool known = false;
+        for (long k = 0; k < n; k++)
+            known |= gt_conf_same_settings(seen[k], want[i]);
+        if (!known)
+            seen[n++] = want[i];
+    }
+    gt_analysis_free(a);
+    return n;
+}
+
 /* ---- tests ----------------------------------------------------------------- */
+
+/* Compute once, pass down (issue 13): the timeline's series and the segment
+ * map watch one replay per distinct config, not one each. The sweep is
+ * gt_replay_trace's, which gt_inspect_runs does not count. */
+START_TEST(plot_replays_each_distinct_config_once_for_its_per_event_views)
+{
+    static const char *const traces[] = {EXAMPLE,
+                                         GT_TEST_DATA "/../../examples/h100-recorded-requests.db"};
+
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0]; i++) {
+        struct gt_scenario *scn = NULL;
+        char tmp[64], err[1024] = "";
+        ck_assert_msg(gt_scenario_build(traces[i], 0, &scn, err, sizeof err) == 0, "%s", err);
+        struct gt_plot_options opts = {.format = GT_PLOT_SVG, .scenario = scn};
+        long want = distinct_plotted_configs(traces[i], scn), before = gt_inspect_runs();
+        make_tmp(tmp, sizeof tmp);
+        ck_assert_msg(gt_plot_all(traces[i], tmp, &opts, err, sizeof err) == 0, "%s", err);
+        ck_assert_int_eq(gt_inspect_runs() - before, want);
+        check_plots(tmp, GT_PLOT_SVG);
+        remove_tree(tmp);
+        gt_scenario_free(scn);
+    }
+}
+END_TEST
 
 START_TEST(the_h100_example_gives_four_png_files_of_the_asked_size)
 {
@@ -396,6 +458,7 @@ static Suite *plot_suite(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, the_h100_example_gives_four_png_files_of_the_asked_size);
+    tcase_add_test(tc, plot_replays_each_distinct_config_once_for_its_per_event_views);
     tcase_add_test(tc, the_h100_example_gives_four_svg_documents);
     tcase_add_test(tc, a_small_csv_trace_gives_png_and_svg_plots);
     tcase_add_test(tc, a_trace_of_two_devices_and_no_cap_is_plotted);

@@ -15,13 +15,13 @@
 #include <unistd.h>
 
 #include "gputrace/err.h"
-#include "gputrace/conf.h"
 #include "gputrace/import.h"
 #include "gputrace/inspect.h"
 #include "gputrace/plot.h"
-#include "gputrace/replay.h"
 #include "gputrace/scenario.h"
 #include "gputrace/trace.h"
+
+#include "plot_configs.h"
 
 #include "gputrace/banned.h"
 
@@ -178,40 +178,6 @@ static void write_text(const char *path, const char *text)
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
     ck_assert_int_eq(fclose(f), 0);
-}
-
-/* The configs whose per-event replays the plots need, told apart by their
- * settings: the timeline draws the best config of the device, the default
- * and the recorded one (plot.h), and the segment map the default again. */
-static long distinct_plotted_configs(const char *trace, const struct gt_scenario *scn)
-{
-    struct gt_conf confs[32], def;
-    const struct gt_conf *want[3], *seen[3];
-    struct gt_replay_options ro = {.scenario = scn, .add_recorded_conf = 1};
-    struct gt_analysis *a = NULL;
-    char err[512] = "";
-    size_t nwant = 0;
-    long n = 0;
-
-    ck_assert_msg(gt_replay_trace(trace, confs, gt_replay_default_sweep(confs, 32), &ro, &a, err,
-                                  sizeof err) == 0,
-                  "%s", err);
-    ck_assert_uint_eq(a->ndevices, 1); /* the busiest device is the only one */
-    ck_assert_ptr_nonnull(gt_replay_best(a, 0));
-    gt_conf_init_default(&def);
-    want[nwant++] = &a->configs[gt_replay_best(a, 0)->config_index];
-    want[nwant++] = &def;
-    if (a->has_recorded_conf)
-        want[nwant++] = &a->configs[a->recorded_index];
-    for (size_t i = 0; i < nwant; i++) {
-        bool known = false;
-        for (long k = 0; k < n; k++)
-            known |= gt_conf_same_settings(seen[k], want[i]);
-        if (!known)
-            seen[n++] = want[i];
-    }
-    gt_analysis_free(a);
-    return n;
 }
 
 /* ---- tests ----------------------------------------------------------------- */

@@ -375,7 +375,7 @@ static int read_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
-/* Removes the private plot folder: only what gt_plot_all put there (it
+/* Removes the private plot folder: only what gt_plot_end put there (it
  * was created empty by mkdtemp and nobody else can write into it). */
 static void remove_dir(const char *dir)
 {

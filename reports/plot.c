@@ -1,12 +1,13 @@
 /* The gnuplot driver (plot.h).
  *
  * The numbers come from the same replay as `analyze` (one gt_replay_trace
- * over the default sweep) and from gt_inspect_run for the per-event views;
- * gnuplot only draws. Everything gnuplot reads or writes lives in a private
- * mkdtemp folder: the script and data use fixed relative names there, so no
- * path the user gave ever appears inside a gnuplot string, and the finished
- * images are copied into the output folder with O_NOFOLLOW, so a planted
- * symlink cannot redirect the write. */
+ * over the default sweep) and, for the per-event views, from one
+ * gt_inspect_run_shared per distinct config, or the caller's replay of that
+ * config (gt_plot_observer); gnuplot only draws. Everything gnuplot reads
+ * or writes lives in a private mkdtemp folder: the script and data use
+ * fixed relative names there, so no path the user gave ever appears inside
+ * a gnuplot string, and the finished images are copied into the output
+ * folder with O_NOFOLLOW, so a planted symlink cannot redirect the write. */
 #include "gputrace/plot.h"
 #include "gputrace/array.h"
 #include "gputrace/conf.h"
@@ -951,7 +952,10 @@ static void seg_on_block(void *ctx, uint64_t addr, uint64_t size, bool allocated
  * it serves the timeline too, so the map is retaken at every new high of
  * reserved (the timeline's test, tl_on_event) rather than by a second
  * replay that stops at the peak. Reserved rises only when a segment is
- * made, so the maps taken are at most the segments made. */
+ * made, so the maps taken are at most the segments made: no cost to see on
+ * the examples and shared traces, and on the worst case, 20000 live 11 MiB
+ * requests each making a segment, `plot` takes 3.3 s where the second
+ * replay took 1.4 s (2-core VM). */
 static void seg_on_event(struct seg_map *m, const struct gt_inspect_event *ev)
 {
     uint64_t res;

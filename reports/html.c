@@ -47,8 +47,8 @@
 #define SVG_MAX_BYTES (64u << 20)
 /* Progress: the share of each stage, in thousandths of the whole. */
 #define PROGRESS_TOTAL 1000
-#define PROGRESS_STATS 100
-#define PROGRESS_REPLAY 600
+#define PROGRESS_REPLAY 500
+#define PROGRESS_STATS 600
 #define PROGRESS_PLOTS 900
 
 #define NOCACHE_NOTE                                                                               \
@@ -376,7 +376,7 @@ static int read_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
-/* Removes the private plot folder: only what gt_plot_all put there (it
+/* Removes the private plot folder: only what gt_plot_end put there (it
  * was created empty by mkdtemp and nobody else can write into it). */
 static void remove_dir(const char *dir)
 {
@@ -397,21 +397,26 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-/* Draws the plots as SVG in a private folder and reads them in. A failure
- * is reported in res, never returned: the report comes without plots. */
 /* The plots draw from the report's own scenario, sweep and uncapped replay
- * of it: the numbers of its ranking, not replays of their own. */
-static void draw_plots(const char *trace, const struct gt_html_options *opts,
-                       const struct gt_scenario *scn, const struct gt_analysis *sweep,
-                       const struct gt_analysis *uncapped, struct gt_html_result *res,
-                       struct plot_files *files)
+ * of it: the numbers of its ranking, not replays of their own. They are
+ * drawn as SVG in a private folder and read in, in two steps around the
+ * replay of the recorded config, whose per-event views they watch too
+ * (plots_begin, plots_end). A failure is reported in res, never returned:
+ * the report comes without plots. */
+struct plots_job {
+    char dir[PATH_CAP];
+    struct gt_plot_pass *pass; /* NULL when the plots could not start */
+};
+
+static void plots_begin(const char *trace, const struct gt_html_options *opts,
+                        const struct gt_scenario *scn, const struct gt_analysis *sweep,
+                        const struct gt_analysis *uncapped, struct gt_html_result *res,
+                        struct plots_job *pj)
 {
-    static const char *const names[] = GT_PLOT_NAMES;
     const char *tmp = getenv("TMPDIR");
     struct gt_plot_options po = {0};
-    char dir[PATH_CAP], path[PATH_CAP];
-    int rc;
 
+    pj->pass = NULL;
     po.format = GT_PLOT_SVG;
     po.gnuplot = opts->gnuplot;
     po.scenario = scn;
@@ -419,30 +424,53 @@ static void draw_plots(const char *trace, const struct gt_html_options *opts,
     po.uncapped = uncapped;
     if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > PATH_CAP - 64)
         tmp = "/tmp";
-    snprintf(dir, sizeof dir, "%s/gpu-trace-report-XXXXXX", tmp);
-    if (mkdtemp(dir) == NULL) {
+    snprintf(pj->dir, sizeof pj->dir, "%s/gpu-trace-report-XXXXXX", tmp);
+    if (mkdtemp(pj->dir) == NULL) {
         res->plots_missing = true;
         snprintf(res->plots_error, sizeof res->plots_error,
                  "cannot create a temporary folder in '%s': %s", tmp, strerror(errno));
+        pj->dir[0] = '\0';
         return;
     }
-    rc = gt_plot_all(trace, dir, &po, res->plots_error, sizeof res->plots_error);
-    for (size_t i = 0; rc == 0 && i < GT_PLOT_COUNT; i++) {
-        int n = snprintf(path, sizeof path, "%s/%s.svg", dir, names[i]);
-        rc = n > 0 && (size_t)n < sizeof path ? read_file(path, &files->svg[i], &files->len[i])
-                                              : GT_EIO;
-        if (rc != 0)
-            snprintf(res->plots_error, sizeof res->plots_error, "cannot read the plot '%s': %s",
-                     names[i], gt_strerror(rc));
-    }
+    int rc =
+        gt_plot_begin(trace, pj->dir, &po, &pj->pass, res->plots_error, sizeof res->plots_error);
     if (rc != 0) {
         res->plots_missing = true;
         if (res->plots_error[0] == '\0')
             snprintf(res->plots_error, sizeof res->plots_error, "%s", gt_strerror(rc));
-        plot_files_release(files);
-        memset(files, 0, sizeof *files);
     }
-    remove_dir(dir);
+}
+
+/* rc: the result of the replay the plots' observer watched, 0 if none. */
+static void plots_end(struct plots_job *pj, int rc, struct gt_html_result *res,
+                      struct plot_files *files)
+{
+    static const char *const names[] = GT_PLOT_NAMES;
+    char path[PATH_CAP];
+
+    if (pj->dir[0] == '\0')
+        return;
+    if (pj->pass != NULL) {
+        rc = gt_plot_end(pj->pass, rc, res->plots_error, sizeof res->plots_error);
+        pj->pass = NULL;
+        for (size_t i = 0; rc == 0 && i < GT_PLOT_COUNT; i++) {
+            int n = snprintf(path, sizeof path, "%s/%s.svg", pj->dir, names[i]);
+            rc = n > 0 && (size_t)n < sizeof path ? read_file(path, &files->svg[i], &files->len[i])
+                                                  : GT_EIO;
+            if (rc != 0)
+                snprintf(res->plots_error, sizeof res->plots_error, "cannot read the plot '%s': %s",
+                         names[i], gt_strerror(rc));
+        }
+        if (rc != 0) {
+            res->plots_missing = true;
+            if (res->plots_error[0] == '\0')
+                snprintf(res->plots_error, sizeof res->plots_error, "%s", gt_strerror(rc));
+            plot_files_release(files);
+            memset(files, 0, sizeof *files);
+        }
+    }
+    remove_dir(pj->dir);
+    pj->dir[0] = '\0';
 }
 
 /* ---- the page ------------------------------------------------------------- */
@@ -1111,38 +1139,50 @@ static void parts_release(struct report_parts *p)
     plot_files_release(&p->plots);
 }
 
-/* The recorded config replayed once for both the summary and the OOM
- * findings: stats and oom watch the same gt_inspect_run_shared (issue 13:
- * compute once, pass down). Only when the OOM analysis replays other
- * settings (a recorded backend:cudaMallocAsync, which stats replaces by the
- * defaults) does it get a replay of its own. A failing OOM analysis leaves
- * a note in its section: the rest of the report still answers the
- * question. */
-static int replay_recorded(const char *trace, const struct gt_scenario *scn, struct report_parts *p,
+/* The recorded config replayed once for the summary, the OOM findings and
+ * the plots' views of it (the timeline's series of that config and, when it
+ * is the default's, the segment map): they watch the same
+ * gt_inspect_run_shared (issue 13: compute once, pass down). Only when the
+ * OOM analysis replays other settings (a recorded backend:cudaMallocAsync,
+ * which stats replaces by the defaults) does it get a replay of its own. A
+ * failing OOM analysis leaves a note in its section, and failing plots
+ * theirs: the rest of the report still answers the question. plots may be
+ * NULL; *plot_rc gets the result of the replay its observer watched. */
+static int replay_recorded(const char *trace, const struct gt_scenario *scn,
+                           struct gt_plot_pass *plots, struct report_parts *p, int *plot_rc,
                            char *errbuf, size_t errlen)
 {
-    struct gt_inspect_options stats_obs, oom_obs;
-    const struct gt_inspect_options *obs[2] = {&stats_obs, &oom_obs};
+    struct gt_inspect_options stats_obs, oom_obs, plot_obs;
+    const struct gt_inspect_options *obs[3] = {&stats_obs, NULL, NULL};
     const struct gt_conf *oom_conf = NULL;
     struct gt_stats_pass *sp;
     struct gt_conf conf;
-    int rc, rcs[2] = {0, 0};
+    size_t n = 1, oom_at = 0, plot_at = 0;
+    int rc, rcs[3] = {0, 0, 0};
 
+    *plot_rc = 0;
     rc = gt_stats_begin(trace, scn, &sp, &conf, &stats_obs, errbuf, errlen);
     if (rc != 0)
         return rc;
     p->oom_rc = gt_oom_begin(trace, scn, NULL, &p->oom_pass, &oom_conf, &oom_obs, p->oom_error,
                              sizeof p->oom_error);
-    if (p->oom_pass != NULL && gt_conf_same_settings(&conf, oom_conf)) {
-        rc = gt_inspect_run_shared(trace, &conf, scn, obs, rcs, 2, errbuf, errlen);
-        p->oom_rc = rc != 0 ? rc : rcs[1];
-        rc = rc != 0 ? rc : rcs[0];
-    } else {
-        rc = gt_inspect_run(trace, &conf, &stats_obs, errbuf, errlen);
-        if (rc == 0 && p->oom_pass != NULL)
-            p->oom_rc =
-                gt_inspect_run(trace, oom_conf, &oom_obs, p->oom_error, sizeof p->oom_error);
+    bool oom_shared = p->oom_pass != NULL && gt_conf_same_settings(&conf, oom_conf);
+    if (oom_shared) {
+        oom_at = n;
+        obs[n++] = &oom_obs;
     }
+    if (plots != NULL && gt_plot_observer(plots, &conf, &plot_obs)) {
+        plot_at = n;
+        obs[n++] = &plot_obs;
+    }
+    rc = gt_inspect_run_shared(trace, &conf, scn, obs, rcs, n, errbuf, errlen);
+    if (oom_at != 0)
+        p->oom_rc = rc != 0 ? rc : rcs[oom_at];
+    if (plot_at != 0)
+        *plot_rc = rc != 0 ? rc : rcs[plot_at];
+    rc = rc != 0 ? rc : rcs[0];
+    if (rc == 0 && p->oom_pass != NULL && !oom_shared)
+        p->oom_rc = gt_inspect_run(trace, oom_conf, &oom_obs, p->oom_error, sizeof p->oom_error);
     return gt_stats_end(sp, rc, &p->stats, errbuf, errlen);
 }
 
@@ -1160,31 +1200,29 @@ static void finish_oom(const char *trace, struct report_parts *p)
     }
 }
 
+/* The sweep comes first: the plots take their configs and device from it
+ * before the replay of the recorded config, which they watch. */
 static int gather(const char *trace, const struct gt_html_options *opts, struct report_parts *p,
                   struct gt_html_result *res, char *errbuf, size_t errlen)
 {
     struct gt_conf confs[SWEEP_CAP];
     struct gt_replay_options ro = {0};
-    struct progress_stage stage = {opts, PROGRESS_STATS, PROGRESS_REPLAY};
+    struct progress_stage stage = {opts, 0, PROGRESS_REPLAY};
+    struct plots_job pj = {.pass = NULL};
     size_t n = gt_replay_default_sweep(confs, SWEEP_CAP);
-    int rc;
+    int rc, plot_rc = 0;
 
     const struct gt_scenario *scn = opts->scenario;
     rc = scn != NULL ? 0 : gt_scenario_build(trace, opts->device_memory, &p->scn, errbuf, errlen);
     if (scn == NULL)
         scn = p->scn;
-    if (rc == 0)
-        rc = replay_recorded(trace, scn, p, errbuf, errlen);
-    if (rc != 0)
-        return rc;
-    snprintf(res->config_error, sizeof res->config_error, "%s", p->stats->config_error);
-    progress_at(opts, PROGRESS_STATS);
     ro.scenario = scn;
     ro.threads = opts->threads;
     ro.add_recorded_conf = 1;
     ro.progress = replay_progress;
     ro.progress_ctx = &stage;
-    rc = gt_replay_trace(trace, confs, n, &ro, &p->analysis, errbuf, errlen);
+    if (rc == 0)
+        rc = gt_replay_trace(trace, confs, n, &ro, &p->analysis, errbuf, errlen);
     /* One uncapped replay of the sweep serves the ranking (how far the peak
      * must shrink, when no config fits) and the fit plot (the bounds of its
      * search), which would otherwise each replay it. */
@@ -1193,7 +1231,15 @@ static int gather(const char *trace, const struct gt_html_options *opts, struct 
     if (rc != 0)
         return rc;
     progress_at(opts, PROGRESS_REPLAY);
-    draw_plots(trace, opts, scn, p->analysis, p->uncapped, res, &p->plots);
+    plots_begin(trace, opts, scn, p->analysis, p->uncapped, res, &pj);
+    rc = replay_recorded(trace, scn, pj.pass, p, &plot_rc, errbuf, errlen);
+    if (rc != 0) {
+        plots_end(&pj, rc, res, &p->plots);
+        return rc;
+    }
+    snprintf(res->config_error, sizeof res->config_error, "%s", p->stats->config_error);
+    progress_at(opts, PROGRESS_STATS);
+    plots_end(&pj, plot_rc, res, &p->plots);
     progress_at(opts, PROGRESS_PLOTS);
     finish_oom(trace, p);
     progress_at(opts, PROGRESS_TOTAL);

@@ -1,12 +1,13 @@
 /* The gnuplot driver (plot.h).
  *
  * The numbers come from the same replay as `analyze` (one gt_replay_trace
- * over the default sweep) and from gt_inspect_run for the per-event views;
- * gnuplot only draws. Everything gnuplot reads or writes lives in a private
- * mkdtemp folder: the script and data use fixed relative names there, so no
- * path the user gave ever appears inside a gnuplot string, and the finished
- * images are copied into the output folder with O_NOFOLLOW, so a planted
- * symlink cannot redirect the write. */
+ * over the default sweep) and, for the per-event views, from one
+ * gt_inspect_run_shared per distinct config, or the caller's replay of that
+ * config (gt_plot_observer); gnuplot only draws. Everything gnuplot reads
+ * or writes lives in a private mkdtemp folder: the script and data use
+ * fixed relative names there, so no path the user gave ever appears inside
+ * a gnuplot string, and the finished images are copied into the output
+ * folder with O_NOFOLLOW, so a planted symlink cannot redirect the write. */
 #include "gputrace/plot.h"
 #include "gputrace/array.h"
 #include "gputrace/conf.h"
@@ -57,9 +58,6 @@
 #define TL_MAX_OOM_MARKS 200
 #define SEG_MAX_ROWS 60
 #define READ_BATCH 4096
-/* gt_inspect_run returns a callback's non-zero value: this one means "seen
- * enough", never an error (errors are negative). */
-#define INSPECT_STOP 1
 #define HIST_BINS 65
 #define SMALL_POOL_BIN 20 /* bin k holds sizes in (2^(k-1), 2^k]: bin 20 ends at 1 MiB */
 
@@ -69,6 +67,9 @@ static const char *const colors[TL_MAX_CONFIGS] = {"#1f77b4", "#ff7f0e", "#2ca02
 /* ---- errors --------------------------------------------------------------- */
 
 /* ---- what the plots are about --------------------------------------------- */
+
+struct tl_run;
+struct seg_map;
 
 struct plot_job {
     const char *trace;
@@ -92,6 +93,22 @@ struct plot_job {
     char subtitle[512];   /* trace, card and memory, for every title */
     long default_index;   /* config of plain default in a->configs, -1 if none */
     int64_t default_peak; /* event index where default's reserved first peaked, -1 */
+    const char *dir;      /* the output folder */
+    bool made_dir;        /* gt_plot_begin created it: a failure removes it */
+    char prog[PATH_CAP];  /* gnuplot */
+    struct tl_run *runs;  /* the timeline's series, TL_MAX_CONFIGS of them */
+    size_t nruns;
+    struct seg_map *seg; /* the segment map, taken in the default's replay */
+    /* The per-event views grouped by the settings they replay, so that one
+     * replay of each distinct config serves them all (issue 13). */
+    struct plot_group {
+        const struct gt_conf *conf;
+        struct tl_run *runs[TL_MAX_CONFIGS];
+        size_t nruns;
+        struct seg_map *seg; /* the segment map when it watches this replay */
+        bool served;         /* a caller's replay fed it (gt_plot_observer) */
+    } groups[TL_MAX_CONFIGS];
+    size_t ngroups;
 };
 
 static const char *base_name(const char *path)
@@ -613,25 +630,38 @@ static void tl_add_role(struct plot_job *job, struct tl_run *runs, size_t *n, lo
     snprintf(run->label + len, sizeof run->label - len, "%s%s", run->roles++ ? ", " : " (", role);
 }
 
-static int tl_replay(struct plot_job *job, struct tl_run *run)
+/* The timeline's series: the best config, the default and the recorded
+ * one, a config with several roles drawn once. */
+static int tl_setup(struct plot_job *job)
 {
-    struct gt_inspect_options io = {0};
+    const struct gt_analysis *a = job->a;
+    const struct gt_replay_result *best = gt_replay_best(a, job->d);
+    struct tl_run *runs = calloc(TL_MAX_CONFIGS, sizeof *runs);
+    size_t n = 0;
 
-    run->device = job->device;
-    run->events = job->a->events;
-    run->peak_index = -1;
-    io.scenario = job->scn;
-    io.on_event = tl_on_event;
-    io.ctx = run;
-    return gt_inspect_run(job->trace, &job->a->configs[run->config], &io, job->errbuf, job->errlen);
+    if (runs == NULL)
+        return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
+    job->runs = runs;
+    tl_add_role(job, runs, &n, best != NULL ? (long)best->config_index : -1, "best");
+    tl_add_role(job, runs, &n, job->default_index, "default");
+    if (a->has_recorded_conf)
+        tl_add_role(job, runs, &n, a->recorded_index, "recorded");
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(runs[i].label);
+        if (runs[i].roles > 0)
+            snprintf(runs[i].label + len, sizeof runs[i].label - len, ")");
+        runs[i].device = job->device;
+        runs[i].events = a->events;
+        runs[i].peak_index = -1;
+    }
+    job->nruns = n;
+    return 0;
 }
 
 static int write_timeline(struct plot_job *job, FILE *gp)
 {
-    const struct gt_analysis *a = job->a;
-    const struct gt_replay_result *best;
-    struct tl_run *runs;
-    size_t n = 0;
+    struct tl_run *runs = job->runs;
+    size_t n = job->nruns;
     bool clock_ok = true;
     double scale = 1e9;
     const char *xlabel = "time since the first request (s)";
@@ -644,22 +674,6 @@ static int write_timeline(struct plot_job *job, FILE *gp)
     if (!job->have_device) {
         put_empty(gp, "no allocation requests in this trace");
         return 0;
-    }
-    runs = calloc(TL_MAX_CONFIGS, sizeof *runs);
-    if (runs == NULL)
-        return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
-    best = gt_replay_best(a, job->d);
-    tl_add_role(job, runs, &n, best != NULL ? (long)best->config_index : -1, "best");
-    tl_add_role(job, runs, &n, job->default_index, "default");
-    if (a->has_recorded_conf)
-        tl_add_role(job, runs, &n, a->recorded_index, "recorded");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        size_t len = strlen(runs[i].label);
-        if (runs[i].roles > 0)
-            snprintf(runs[i].label + len, sizeof runs[i].label - len, ")");
-        rc = tl_replay(job, &runs[i]);
-        if (rc == 0 && runs[i].config == job->default_index)
-            job->default_peak = runs[i].peak_index;
     }
     /* Time reads better than event numbers, but only when the clock is
      * usable: imports without times carry zeros, and merged traces can
@@ -702,10 +716,8 @@ static int write_timeline(struct plot_job *job, FILE *gp)
             rc = close_data(job, f, name);
         }
     }
-    if (rc != 0) {
-        free(runs);
+    if (rc != 0)
         return rc;
-    }
 
     fprintf(gp,
             "set yrange [0:%.6f]\n"
@@ -743,7 +755,6 @@ static int write_timeline(struct plot_job *job, FILE *gp)
     }
     put_cap_key(gp, job);
     fputc('\n', gp);
-    free(runs);
     return 0;
 }
 
@@ -886,13 +897,15 @@ struct seg_block {
     bool allocated;
 };
 
-/* The segments and blocks at one event. Invariant: the blocks of segs[i]
- * are blks[segs[i].first_block ..][.nblocks], in address order, because
- * gt_sim_segments reports a segment and then its blocks. */
+/* The segments and blocks at the event where reserved first peaked.
+ * Invariant: the blocks of segs[i] are blks[segs[i].first_block ..][.nblocks],
+ * in address order, because gt_sim_segments reports a segment and then its
+ * blocks. */
 struct seg_map {
     int32_t device;
-    int64_t at; /* the event index to stop at */
-    bool taken, nomem;
+    int64_t at;       /* the event of the map, -1 before reserved grows */
+    uint64_t max_res; /* reserved there */
+    bool nomem;
     struct seg_row *segs;
     size_t nsegs, capsegs;
     struct seg_block *blks;
@@ -935,16 +948,28 @@ static void seg_on_block(void *ctx, uint64_t addr, uint64_t size, bool allocated
     m->segs[m->nsegs - 1].nblocks++;
 }
 
-static int seg_on_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+/* The peak is known only when the replay ends, and the replay that finds
+ * it serves the timeline too, so the map is retaken at every new high of
+ * reserved (the timeline's test, tl_on_event) rather than by a second
+ * replay that stops at the peak. Reserved rises only when a segment is
+ * made, so the maps taken are at most the segments made: no cost to see on
+ * the examples and shared traces, and on the worst case, 20000 live 11 MiB
+ * requests each making a segment, `plot` takes 3.3 s where the second
+ * replay took 1.4 s (2-core VM). */
+static void seg_on_event(struct seg_map *m, const struct gt_inspect_event *ev)
 {
-    struct seg_map *m = ctx;
+    uint64_t res;
 
-    (void)in;
-    if (ev->index < m->at || ev->device != m->device || ev->sim == NULL)
-        return 0;
+    if (ev->device != m->device || ev->sim == NULL)
+        return;
+    res = (uint64_t)gt_sim_get_stats(ev->sim)->reserved_bytes[GT_SIM_ALL].current;
+    if (res <= m->max_res)
+        return;
+    m->max_res = res;
+    m->at = ev->index;
+    m->nsegs = 0;
+    m->nblks = 0;
     gt_sim_segments(ev->sim, seg_on_segment, seg_on_block, m);
-    m->taken = true;
-    return INSPECT_STOP;
 }
 
 static int cmp_seg(const void *x, const void *y)
@@ -987,13 +1012,14 @@ static int seg_write_data(struct plot_job *job, const struct seg_map *m, size_t 
 
 static int write_segments(struct plot_job *job, FILE *gp)
 {
-    struct seg_map m = {0};
-    struct gt_inspect_options io = {0};
+    static struct seg_map none;
+    struct seg_map *mp = job->seg != NULL ? job->seg : &none;
+    struct seg_map m = *mp; /* the arrays stay the job's */
     size_t rows;
     bool any_alloc = false, any_free = false;
     uint64_t reserved = 0, allocated = 0, hidden_bytes = 0;
     char first[256], res_s[32], alloc_s[32];
-    int rc;
+    int rc = 0;
 
     if (!job->have_device || job->default_peak < 0 || job->default_index < 0) {
         put_terminal(gp, job, "segments", 1000, 500);
@@ -1001,19 +1027,8 @@ static int write_segments(struct plot_job *job, FILE *gp)
         put_empty(gp, "no segments: the default config reserved no memory");
         return 0;
     }
-    m.device = job->device;
-    m.at = job->default_peak;
-    io.scenario = job->scn;
-    io.on_event = seg_on_event;
-    io.ctx = &m;
-    rc = gt_inspect_run(job->trace, &job->a->configs[job->default_index], &io, job->errbuf,
-                        job->errlen);
-    if (rc == INSPECT_STOP)
-        rc = 0;
-    if (rc == 0 && m.nomem)
-        rc = gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
-    if (rc != 0)
-        goto out;
+    if (m.nomem)
+        return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
     if (m.nsegs > 1) /* qsort's base must not be NULL, even for 0 */
         qsort(m.segs, m.nsegs, sizeof *m.segs, cmp_seg);
     rows = m.nsegs < SEG_MAX_ROWS ? m.nsegs : SEG_MAX_ROWS;
@@ -1083,8 +1098,6 @@ static int write_segments(struct plot_job *job, FILE *gp)
                 any_alloc ? ", \\\n     " : "");
     fputc('\n', gp);
 out:
-    free(m.segs);
-    free(m.blks);
     return rc;
 }
 
@@ -1177,7 +1190,9 @@ static int run_gnuplot(struct plot_job *job, const char *prog)
     pid_t pid;
     ssize_t got;
 
-    snprintf(log, sizeof log, "%s/gnuplot.log", job->tmp);
+    /* job->tmp is short (make_tmp), but the compiler cannot see it */
+    if (snprintf(log, sizeof log, "%s/gnuplot.log", job->tmp) >= (int)sizeof log)
+        return gt_errf(job->errbuf, job->errlen, GT_EIO, "temporary folder name too long");
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (devnull < 0 || logfd < 0 || pipe(pfd) != 0 || fcntl(pfd[0], F_SETFD, FD_CLOEXEC) != 0 ||
@@ -1268,7 +1283,8 @@ static int copy_out(struct plot_job *job, int dirfd, const char *dir, const char
     int in, out, rc = 0;
     ssize_t n;
 
-    snprintf(src, sizeof src, "%s/%s", job->tmp, file);
+    if (snprintf(src, sizeof src, "%s/%s", job->tmp, file) >= (int)sizeof src)
+        return gt_errf(job->errbuf, job->errlen, GT_EIO, "temporary folder name too long");
     in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0)
         return gt_errf(job->errbuf, job->errlen, GT_EIO, "gnuplot wrote no '%s'", file);
@@ -1508,69 +1524,222 @@ static int write_script(struct plot_job *job)
     return close_data(job, gp, "plots.gp");
 }
 
-int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options *opts,
-                char *errbuf, size_t errlen)
+/* ---- the replays of the per-event views ----------------------------------- */
+
+struct gt_plot_pass {
+    struct plot_job job;
+    struct gt_plot_options opts; /* the caller's, kept until gt_plot_end */
+};
+
+static int group_on_event(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
+{
+    const struct plot_group *g = ctx;
+
+    for (size_t i = 0; i < g->nruns; i++)
+        tl_on_event(g->runs[i], in, ev);
+    if (g->seg != NULL)
+        seg_on_event(g->seg, ev);
+    return 0;
+}
+
+/* Puts every series in the group of its config's settings (best, default
+ * and recorded may be the same settings under other names) and the
+ * segment map in the default's. */
+static int groups_setup(struct plot_job *job)
+{
+    for (size_t i = 0; i < job->nruns; i++) {
+        struct tl_run *run = &job->runs[i];
+        const struct gt_conf *conf = &job->a->configs[run->config];
+        struct plot_group *g = NULL;
+        for (size_t k = 0; k < job->ngroups && g == NULL; k++)
+            g = gt_conf_same_settings(job->groups[k].conf, conf) ? &job->groups[k] : NULL;
+        if (g == NULL) {
+            g = &job->groups[job->ngroups++];
+            g->conf = conf;
+        }
+        g->runs[g->nruns++] = run;
+        if (run->config == job->default_index) {
+            job->seg = calloc(1, sizeof *job->seg);
+            if (job->seg == NULL)
+                return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
+            job->seg->device = job->device;
+            job->seg->at = -1;
+            g->seg = job->seg;
+        }
+    }
+    return 0;
+}
+
+static void group_observer(struct plot_group *g, struct gt_inspect_options *observer)
+{
+    memset(observer, 0, sizeof *observer);
+    observer->on_event = group_on_event;
+    observer->ctx = g;
+}
+
+/* One replay for each group that no caller's replay served. */
+static int replay_groups(struct plot_job *job)
+{
+    int rc = 0;
+
+    for (size_t k = 0; k < job->ngroups && rc == 0; k++) {
+        struct gt_inspect_options o;
+        const struct gt_inspect_options *obs[1] = {&o};
+        int orc = 0;
+        if (job->groups[k].served)
+            continue;
+        group_observer(&job->groups[k], &o);
+        rc = gt_inspect_run_shared(job->trace, job->groups[k].conf, job->scn, obs, &orc, 1,
+                                   job->errbuf, job->errlen);
+        rc = rc != 0 ? rc : orc;
+    }
+    for (size_t i = 0; i < job->nruns && rc == 0; i++) {
+        if (job->runs[i].config == job->default_index)
+            job->default_peak = job->runs[i].peak_index;
+    }
+    return rc;
+}
+
+static void pass_free(struct gt_plot_pass *pass, bool failed)
+{
+    struct plot_job *job = &pass->job;
+
+    remove_tmp(job);
+    gt_analysis_free(job->own_a);
+    gt_scenario_free(job->own_scn);
+    free(job->own_fit);
+    free(job->runs);
+    if (job->seg != NULL) {
+        free(job->seg->segs);
+        free(job->seg->blks);
+        free(job->seg);
+    }
+    /* A folder this pass made is not left behind empty by a failure. */
+    if (failed && job->made_dir)
+        rmdir(job->dir);
+    free(pass);
+}
+
+int gt_plot_begin(const char *trace, const char *dir, const struct gt_plot_options *opts,
+                  struct gt_plot_pass **out, char *errbuf, size_t errlen)
 {
     static const struct gt_plot_options defaults = {.format = GT_PLOT_PNG};
-    struct plot_job job = {0};
+    struct gt_plot_pass *pass;
+    struct plot_job *job;
     struct gt_trace_reader *r = NULL;
-    char prog[PATH_CAP];
-    bool made_dir = false;
     struct stat sb;
     int rc;
 
+    *out = NULL;
     if (errbuf != NULL && errlen > 0)
         errbuf[0] = '\0';
-    job.trace = trace;
-    job.opts = opts != NULL ? opts : &defaults;
-    job.errbuf = errbuf;
-    job.errlen = errlen;
-    job.ext = job.opts->format == GT_PLOT_SVG ? "svg" : "png";
     if (trace == NULL || dir == NULL || dir[0] == '\0')
         return gt_errf(errbuf, errlen, GT_EINVAL, "no trace or output folder given");
+    pass = calloc(1, sizeof *pass);
+    if (pass == NULL)
+        return gt_errf(errbuf, errlen, GT_ENOMEM, "out of memory");
+    job = &pass->job;
+    pass->opts = opts != NULL ? *opts : defaults;
+    job->trace = trace;
+    job->dir = dir;
+    job->opts = &pass->opts;
+    job->errbuf = errbuf;
+    job->errlen = errlen;
+    job->ext = job->opts->format == GT_PLOT_SVG ? "svg" : "png";
     /* The cheap checks first, so that a missing file or program is reported
      * at once rather than after the replay. */
     if ((rc = gt_trace_open(trace, &r, errbuf, errlen)) != 0)
-        return rc;
+        goto out;
     gt_trace_close(r);
-    if (resolve_program(job.opts->gnuplot != NULL ? job.opts->gnuplot : "gnuplot", prog,
-                        sizeof prog) != 0)
-        return gt_errf(errbuf, errlen, GT_ENOENT, "%s", GNUPLOT_MISSING);
+    if (resolve_program(job->opts->gnuplot != NULL ? job->opts->gnuplot : "gnuplot", job->prog,
+                        sizeof job->prog) != 0) {
+        rc = gt_errf(errbuf, errlen, GT_ENOENT, "%s", GNUPLOT_MISSING);
+        goto out;
+    }
     if (mkdir(dir, 0700) == 0) {
-        made_dir = true;
+        job->made_dir = true;
     } else {
         int e = errno;
-        if (e != EEXIST)
-            return gt_errf(errbuf, errlen, GT_EIO, "cannot create '%s': %s", dir, strerror(e));
-        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            return gt_errf(errbuf, errlen, GT_EIO, "cannot create '%s': not a directory", dir);
+        if (e != EEXIST) {
+            rc = gt_errf(errbuf, errlen, GT_EIO, "cannot create '%s': %s", dir, strerror(e));
+            goto out;
+        }
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            rc = gt_errf(errbuf, errlen, GT_EIO, "cannot create '%s': not a directory", dir);
+            goto out;
+        }
     }
 
-    job.scn = job.opts->scenario;
-    if (job.scn == NULL) {
-        rc = gt_scenario_build(trace, job.opts->device_memory, &job.own_scn, errbuf, errlen);
-        job.scn = job.own_scn;
+    job->scn = job->opts->scenario;
+    if (job->scn == NULL) {
+        rc = gt_scenario_build(trace, job->opts->device_memory, &job->own_scn, errbuf, errlen);
+        job->scn = job->own_scn;
     }
     if (rc == 0)
-        rc = replay_all(&job);
+        rc = replay_all(job);
     if (rc == 0)
-        rc = pick_device(&job);
+        rc = pick_device(job);
     if (rc == 0)
-        rc = find_fit(&job);
+        rc = find_fit(job);
+    if (rc == 0 && job->have_device)
+        rc = tl_setup(job);
     if (rc == 0)
-        rc = make_tmp(&job);
+        rc = groups_setup(job);
+out:
+    if (rc != 0) {
+        pass_free(pass, true);
+        return rc;
+    }
+    *out = pass;
+    return 0;
+}
+
+bool gt_plot_observer(struct gt_plot_pass *pass, const struct gt_conf *conf,
+                      struct gt_inspect_options *observer)
+{
+    struct plot_job *job = &pass->job;
+
+    for (size_t k = 0; k < job->ngroups; k++) {
+        struct plot_group *g = &job->groups[k];
+        if (!g->served && gt_conf_same_settings(g->conf, conf)) {
+            g->served = true;
+            group_observer(g, observer);
+            return true;
+        }
+    }
+    return false;
+}
+
+int gt_plot_end(struct gt_plot_pass *pass, int rc, char *errbuf, size_t errlen)
+{
+    struct plot_job *job;
+
+    if (pass == NULL)
+        return rc;
+    job = &pass->job;
+    job->errbuf = errbuf;
+    job->errlen = errlen;
+    if (rc != 0 && errbuf != NULL && errlen > 0 && errbuf[0] == '\0')
+        gt_errf(errbuf, errlen, rc, "%s", gt_strerror(rc));
     if (rc == 0)
-        rc = write_script(&job);
+        rc = make_tmp(job);
     if (rc == 0)
-        rc = run_gnuplot(&job, prog);
+        rc = replay_groups(job);
     if (rc == 0)
-        rc = copy_all(&job, dir);
-    remove_tmp(&job);
-    gt_analysis_free(job.own_a);
-    gt_scenario_free(job.own_scn);
-    free(job.own_fit);
-    /* A folder this call made is not left behind empty by a failure. */
-    if (rc != 0 && made_dir)
-        rmdir(dir);
+        rc = write_script(job);
+    if (rc == 0)
+        rc = run_gnuplot(job, job->prog);
+    if (rc == 0)
+        rc = copy_all(job, job->dir);
+    pass_free(pass, rc != 0);
     return rc;
+}
+
+int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options *opts,
+                char *errbuf, size_t errlen)
+{
+    struct gt_plot_pass *pass;
+    int rc = gt_plot_begin(trace, dir, opts, &pass, errbuf, errlen);
+
+    return rc != 0 ? rc : gt_plot_end(pass, 0, errbuf, errlen);
 }

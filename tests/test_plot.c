@@ -16,8 +16,12 @@
 
 #include "gputrace/err.h"
 #include "gputrace/import.h"
+#include "gputrace/inspect.h"
 #include "gputrace/plot.h"
+#include "gputrace/scenario.h"
 #include "gputrace/trace.h"
+
+#include "plot_configs.h"
 
 #include "gputrace/banned.h"
 
@@ -177,6 +181,30 @@ static void write_text(const char *path, const char *text)
 }
 
 /* ---- tests ----------------------------------------------------------------- */
+
+/* Compute once, pass down (issue 13): the timeline's series and the segment
+ * map watch one replay per distinct config, not one each. The sweep is
+ * gt_replay_trace's, which gt_inspect_runs does not count. */
+START_TEST(plot_replays_each_distinct_config_once_for_its_per_event_views)
+{
+    static const char *const traces[] = {EXAMPLE,
+                                         GT_TEST_DATA "/../../examples/h100-recorded-requests.db"};
+
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0]; i++) {
+        struct gt_scenario *scn = NULL;
+        char tmp[64], err[1024] = "";
+        ck_assert_msg(gt_scenario_build(traces[i], 0, &scn, err, sizeof err) == 0, "%s", err);
+        struct gt_plot_options opts = {.format = GT_PLOT_SVG, .scenario = scn};
+        long want = distinct_plotted_configs(traces[i], scn), before = gt_inspect_runs();
+        make_tmp(tmp, sizeof tmp);
+        ck_assert_msg(gt_plot_all(traces[i], tmp, &opts, err, sizeof err) == 0, "%s", err);
+        ck_assert_int_eq(gt_inspect_runs() - before, want);
+        check_plots(tmp, GT_PLOT_SVG);
+        remove_tree(tmp);
+        gt_scenario_free(scn);
+    }
+}
+END_TEST
 
 START_TEST(the_h100_example_gives_four_png_files_of_the_asked_size)
 {
@@ -396,6 +424,7 @@ static Suite *plot_suite(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, the_h100_example_gives_four_png_files_of_the_asked_size);
+    tcase_add_test(tc, plot_replays_each_distinct_config_once_for_its_per_event_views);
     tcase_add_test(tc, the_h100_example_gives_four_svg_documents);
     tcase_add_test(tc, a_small_csv_trace_gives_png_and_svg_plots);
     tcase_add_test(tc, a_trace_of_two_devices_and_no_cap_is_plotted);

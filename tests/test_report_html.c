@@ -20,6 +20,8 @@
 #include "gputrace/replay.h"
 #include "gputrace/stats.h"
 
+#include "plot_configs.h"
+
 #include "gputrace/banned.h"
 
 #define EXAMPLE GT_TEST_DATA "/../../examples/h100-train-loop.db"
@@ -321,6 +323,32 @@ START_TEST(the_report_replays_the_recorded_config_once_for_stats_and_oom)
 }
 END_TEST
 
+/* Compute once, pass down (issue 13), with the plots drawn: the recorded
+ * config is replayed once outside the sweep, for stats, oom and the plots'
+ * timeline together, and the default and best configs once each at most,
+ * so the report's gt_inspect_runs are its distinct configs. */
+START_TEST(the_report_replays_each_config_once_with_the_plots_watching)
+{
+    static const char *const traces[] = {EXAMPLE,
+                                         GT_TEST_DATA "/../../examples/h100-recorded-requests.db"};
+
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0]; i++) {
+        struct gt_html_options o = {0};
+        struct gt_html_result res;
+        struct work w;
+        long want = distinct_plotted_configs(traces[i], NULL), before;
+
+        work_init(&w);
+        before = gt_inspect_runs();
+        report(&w, traces[i], &o, &res);
+        ck_assert_msg(!res.plots_missing, "%s", res.plots_error);
+        ck_assert_uint_eq(count(w.html, "<svg"), 5);
+        ck_assert_int_eq(gt_inspect_runs() - before, want);
+        work_release(&w);
+    }
+}
+END_TEST
+
 START_TEST(without_gnuplot_the_report_comes_with_a_note_in_place_of_the_plots)
 {
     struct gt_html_options opts = {0};
@@ -466,6 +494,7 @@ static Suite *html_suite(void)
     tcase_add_test(tc, text_from_the_trace_is_escaped);
     tcase_add_test(tc, an_oom_lists_its_live_allocations_by_call_stack);
     tcase_add_test(tc, the_report_replays_the_recorded_config_once_for_stats_and_oom);
+    tcase_add_test(tc, the_report_replays_each_config_once_with_the_plots_watching);
     tcase_add_test(tc, without_gnuplot_the_report_comes_with_a_note_in_place_of_the_plots);
     tcase_add_test(tc, a_failed_report_leaves_the_earlier_one_in_place);
     tcase_add_test(tc, the_svg_inliner_drops_the_prolog_and_namespaces_and_prefixes_ids);

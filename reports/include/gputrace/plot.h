@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gputrace/conf.h"
 #include "gputrace/replay.h"
 #include "gputrace/scenario.h"
 
@@ -59,5 +60,31 @@ struct gt_plot_options {
  * reader and of replay, GT_EIO. errbuf gets a one-line message. */
 int gt_plot_all(const char *trace, const char *dir, const struct gt_plot_options *opts,
                 char *errbuf, size_t errlen);
+
+/* gt_plot_all in three steps, for a command that replays a config for
+ * other analyses too (the report's replay of the recorded config, which
+ * stats and oom watch), so that the plots' per-event views (the timeline's
+ * series and the segment map) watch that replay instead of making their
+ * own (issue 13: each config replayed once).
+ *
+ * gt_plot_begin does everything but the per-event replays: the checks, the
+ * output folder, the sweep (unless opts->sweep), the device, the fit; on
+ * success *pass is owned until gt_plot_end, which always frees it. trace,
+ * dir and what opts points to are borrowed until then; opts itself is
+ * copied. gt_plot_observer: when some view still needs a replay of conf's
+ * settings, fills *observer with the callbacks of all the views of those
+ * settings, for the caller to attach to its replay of conf on the scenario
+ * of opts (gt_inspect_run_shared), and returns true; then gt_plot_end does
+ * not replay that config. An observer's callbacks never fail. gt_plot_end
+ * takes the result of the caller's replay (0, or its error, which it
+ * returns), replays each config that no observer was taken for once, with
+ * all its views, and writes the plots as gt_plot_all does. */
+struct gt_plot_pass;
+struct gt_inspect_options;
+int gt_plot_begin(const char *trace, const char *dir, const struct gt_plot_options *opts,
+                  struct gt_plot_pass **pass, char *errbuf, size_t errlen);
+bool gt_plot_observer(struct gt_plot_pass *pass, const struct gt_conf *conf,
+                      struct gt_inspect_options *observer);
+int gt_plot_end(struct gt_plot_pass *pass, int rc, char *errbuf, size_t errlen);
 
 #endif

@@ -905,6 +905,7 @@ struct seg_map {
     int32_t device;
     int64_t at;       /* the event of the map, -1 before reserved grows */
     uint64_t max_res; /* reserved there */
+    uint64_t target;  /* the sweep's peak reserved for this config, 0 = unknown */
     bool nomem;
     struct seg_row *segs;
     size_t nsegs, capsegs;
@@ -948,14 +949,13 @@ static void seg_on_block(void *ctx, uint64_t addr, uint64_t size, bool allocated
     m->segs[m->nsegs - 1].nblocks++;
 }
 
-/* The peak is known only when the replay ends, and the replay that finds
- * it serves the timeline too, so the map is retaken at every new high of
- * reserved (the timeline's test, tl_on_event) rather than by a second
- * replay that stops at the peak. Reserved rises only when a segment is
- * made, so the maps taken are at most the segments made: no cost to see on
- * the examples and shared traces, and on the worst case, 20000 live 11 MiB
- * requests each making a segment, `plot` takes 3.3 s where the second
- * replay took 1.4 s (2-core VM). */
+/* The map is taken once, in the replay the timeline watches too, at the
+ * first event where reserved stands at the peak the sweep found for the
+ * same config (the same simulation from the same start state: the "first
+ * peaked" event). Without the sweep's figure it is retaken at every new
+ * high of reserved, which costs a walk of all segments per segment made:
+ * on 20000 live 11 MiB requests each making a segment, 3.3 s of `plot`
+ * against 1.4 s for the map taken once (2-core VM). */
 static void seg_on_event(struct seg_map *m, const struct gt_inspect_event *ev)
 {
     uint64_t res;
@@ -963,7 +963,7 @@ static void seg_on_event(struct seg_map *m, const struct gt_inspect_event *ev)
     if (ev->device != m->device || ev->sim == NULL)
         return;
     res = (uint64_t)gt_sim_get_stats(ev->sim)->reserved_bytes[GT_SIM_ALL].current;
-    if (res <= m->max_res)
+    if (res <= m->max_res || (m->target != 0 && res != m->target))
         return;
     m->max_res = res;
     m->at = ev->index;
@@ -1029,6 +1029,13 @@ static int write_segments(struct plot_job *job, FILE *gp)
     }
     if (m.nomem)
         return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
+    /* One truth: the map's replay peaks where the timeline's does, at the
+     * sweep's figure; a map from another moment must not be drawn. */
+    if (m.at != job->default_peak)
+        return gt_errf(job->errbuf, job->errlen, GT_EUNSUPPORTED,
+                       "the segment map's replay did not peak where the sweep did (event %lld, "
+                       "not %lld)",
+                       (long long)m.at, (long long)job->default_peak);
     if (m.nsegs > 1) /* qsort's base must not be NULL, even for 0 */
         qsort(m.segs, m.nsegs, sizeof *m.segs, cmp_seg);
     rows = m.nsegs < SEG_MAX_ROWS ? m.nsegs : SEG_MAX_ROWS;
@@ -1542,6 +1549,20 @@ static int group_on_event(void *ctx, struct gt_inspect *in, const struct gt_insp
     return 0;
 }
 
+/* The peak reserved the sweep found for config on the plotted device; 0
+ * when it has none. */
+static uint64_t sweep_peak_reserved(const struct plot_job *job, long config)
+{
+    const struct gt_analysis *a = job->a;
+
+    for (size_t c = 0; c < a->nconfigs; c++) {
+        const struct gt_replay_result *r = &a->results[job->d * a->nconfigs + c];
+        if ((long)r->config_index == config)
+            return r->peak_reserved;
+    }
+    return 0;
+}
+
 /* Puts every series in the group of its config's settings (best, default
  * and recorded may be the same settings under other names) and the
  * segment map in the default's. */
@@ -1564,6 +1585,7 @@ static int groups_setup(struct plot_job *job)
                 return gt_errf(job->errbuf, job->errlen, GT_ENOMEM, "out of memory");
             job->seg->device = job->device;
             job->seg->at = -1;
+            job->seg->target = sweep_peak_reserved(job, job->default_index);
             g->seg = job->seg;
         }
     }

@@ -139,7 +139,7 @@ static void emit(struct gen *g, int32_t kind, uint64_t addr, uint64_t size)
     if (gen_full(g))
         return;
     g->ts += 300 + (int64_t)rng_below(&g->rng, 4000);
-    if (g->csv) {
+    if (g->csv != NULL) {
         const char *name = gt_trace_kind_name(kind);
         int rc;
         if (kind == GT_EV_EMPTY_CACHE)
@@ -193,8 +193,8 @@ static void t_free(struct gen *g, struct tensor *t)
     }
     if (g->nfree == g->capfree) {
         size_t cap = g->capfree ? g->capfree * 2 : 4096;
-        uint64_t *v = realloc(g->free_addrs, cap * sizeof(*v));
-        if (!v) {
+        uint64_t *v = realloc(g->free_addrs, cap * sizeof *v);
+        if (v == NULL) {
             g->err = GT_ENOMEM;
             return;
         }
@@ -352,7 +352,7 @@ static void layer_fwd(struct gen *g, struct train *t, const struct shape *sh, un
 {
     const unsigned p = P_LAYER0 + l * PARAMS_PER_LAYER;
     const uint64_t d = D_MODEL;
-    memset(ls, 0, sizeof(*ls));
+    memset(ls, 0, sizeof *ls);
     ls->x_in = x_in;
 
     /* attention */
@@ -669,7 +669,7 @@ static char *join_argv(int argc, char **argv)
     for (int i = 0; i < argc; i++)
         len += strlen(argv[i]) + 1;
     char *s = malloc(len);
-    if (!s)
+    if (s == NULL)
         return NULL;
     size_t off = 0;
     for (int i = 0; i < argc; i++) {
@@ -689,7 +689,7 @@ static int open_sink(struct gen *g, const char *out, bool csv, uint64_t seed,
     char err[512] = "";
     if (csv) {
         g->csv = fopen(out, "wx");
-        if (!g->csv) {
+        if (g->csv == NULL) {
             fprintf(stderr, "gen_trace: error: cannot create '%s': %s\n", out, strerror(errno));
             return 1;
         }
@@ -708,7 +708,7 @@ static int open_sink(struct gen *g, const char *out, bool csv, uint64_t seed,
     char source[64];
     snprintf(source, sizeof source, "gen_trace seed=%" PRIu64, seed);
     char *cmd = join_argv(argc, argv);
-    if (!cmd)
+    if (cmd == NULL)
         rc = GT_ENOMEM;
     if (!rc)
         rc = gt_trace_set_meta(g->w, "tool_version", GT_VERSION);
@@ -786,7 +786,7 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!out)
+    if (out == NULL)
         return usage_error("%s", "missing -o OUT (the file to create)");
     if (have_events && have_steps)
         return usage_error("%s", "--events and --steps exclude each other");
@@ -814,7 +814,7 @@ int main(int argc, char **argv)
         fputs("\n", stderr);
 
     int rc = g.err;
-    if (g.csv) {
+    if (g.csv != NULL) {
         if (fclose(g.csv) && !rc)
             rc = GT_EIO;
     } else {

@@ -18,9 +18,9 @@ static char dir[64], db[128];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/gt-insp-XXXXXX");
+    snprintf(dir, sizeof dir, "/tmp/gt-insp-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(db, sizeof(db), "%s/t.db", dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
 }
 
 static void teardown(void)
@@ -33,7 +33,7 @@ static struct gt_conf conf_of(const char *text)
 {
     struct gt_conf c;
     char err[256];
-    ck_assert_msg(gt_conf_parse(text, &c, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(gt_conf_parse(text, &c, err, sizeof err) == 0, "%s", err);
     return c;
 }
 
@@ -41,8 +41,8 @@ static void import_truth(const char *name, const char *conf)
 {
     char csv[256], err[256];
     struct gt_import_options o = {conf, "NVIDIA H100 80GB HBM3", 85017493504ull};
-    snprintf(csv, sizeof(csv), TRUTH "%s.csv", name);
-    ck_assert_msg(gt_import_csv_with(csv, db, &o, NULL, err, sizeof(err)) == 0, "%s", err);
+    snprintf(csv, sizeof csv, TRUTH "%s.csv", name);
+    ck_assert_msg(gt_import_csv_with(csv, db, &o, NULL, err, sizeof err) == 0, "%s", err);
 }
 
 struct seen {
@@ -88,7 +88,7 @@ START_TEST(replay_of_the_h100_run_sees_every_request_and_the_real_peak)
     struct seen s = {0};
     struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
     char err[256];
-    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof err), 0);
     ck_assert_int_eq(s.requests, 10061);
     ck_assert_uint_eq(s.peak, 2388656128u); /* torch.cuda.max_memory_reserved() */
     ck_assert_int_eq(s.ooms, 0);
@@ -105,14 +105,14 @@ START_TEST(the_recorded_oom_fails_here_too_with_the_real_numbers)
     struct seen s = {0};
     struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
     char err[256];
-    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof err), 0);
     ck_assert_int_eq(s.ooms, 1);
     ck_assert(s.recorded_oom);
     ck_assert_int_eq(s.oom_allocated, 1579733504); /* 1.47 GiB */
     char text[32];
-    gt_units_format_bytes((uint64_t)(s.oom_reserved - s.oom_allocated), text, sizeof(text));
+    gt_units_format_bytes((uint64_t)(s.oom_reserved - s.oom_allocated), text, sizeof text);
     ck_assert_str_eq(text, "107.45 MiB");
-    gt_units_format_bytes((uint64_t)s.oom_allocated, text, sizeof(text));
+    gt_units_format_bytes((uint64_t)s.oom_allocated, text, sizeof text);
     ck_assert_str_eq(text, "1.47 GiB");
 }
 END_TEST
@@ -120,13 +120,13 @@ END_TEST
 START_TEST(a_snapshot_start_state_is_live_before_the_first_request)
 {
     char err[256];
-    ck_assert_int_eq(gt_import_snapshot(GT_TEST_DATA "/snapshot/midrun.pickle", db, NULL, NULL, err,
-                                        sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        gt_import_snapshot(GT_TEST_DATA "/snapshot/midrun.pickle", db, NULL, NULL, err, sizeof err),
+        0);
     struct gt_conf c = conf_of("default");
     struct seen s = {0};
     struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
-    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof err), 0);
     /* after the first request (the free of B) only A is left from the start */
     ck_assert_int_eq(s.live, 1);
     ck_assert_int_eq(s.live_from_start, 1);
@@ -141,7 +141,7 @@ START_TEST(a_callback_can_stop_the_replay_with_its_own_value)
     s.stop_after = 100;
     struct gt_inspect_options o = {.on_event = on_event, .ctx = &s};
     char err[256];
-    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof(err)), 42);
+    ck_assert_int_eq(gt_inspect_run(db, &c, &o, err, sizeof err), 42);
     ck_assert_int_eq(s.requests, 100);
 }
 END_TEST
@@ -161,10 +161,10 @@ START_TEST(observers_of_a_shared_replay_see_every_request_and_fail_alone)
     char err[256];
     long before;
 
-    ck_assert_int_eq(gt_inspect_run(db, &c, &oa, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_inspect_run(db, &c, &oa, err, sizeof err), 0);
     b.stop_after = 100;
     before = gt_inspect_runs();
-    ck_assert_int_eq(gt_inspect_run_shared(db, &c, NULL, obs, rcs, 2, err, sizeof(err)), 0);
+    ck_assert_int_eq(gt_inspect_run_shared(db, &c, NULL, obs, rcs, 2, err, sizeof err), 0);
     ck_assert_int_eq(gt_inspect_runs() - before, 1);
     ck_assert_int_eq(rcs[0], 0);
     ck_assert_int_eq(rcs[1], 42);
@@ -174,7 +174,7 @@ START_TEST(observers_of_a_shared_replay_see_every_request_and_fail_alone)
     /* with every observer failed the replay stops with the last error */
     a = (struct seen){.stop_after = 10};
     b = (struct seen){.stop_after = 20};
-    ck_assert_int_eq(gt_inspect_run_shared(db, &c, NULL, obs, rcs, 2, err, sizeof(err)), 42);
+    ck_assert_int_eq(gt_inspect_run_shared(db, &c, NULL, obs, rcs, 2, err, sizeof err), 42);
     ck_assert_int_eq(a.requests, 10);
     ck_assert_int_eq(b.requests, 20);
 }
@@ -184,7 +184,7 @@ START_TEST(inspecting_a_missing_trace_is_the_readers_error)
 {
     struct gt_conf c = conf_of("default");
     char err[256];
-    ck_assert_int_eq(gt_inspect_run("/nonexistent/x.db", &c, NULL, err, sizeof(err)), GT_ENOENT);
+    ck_assert_int_eq(gt_inspect_run("/nonexistent/x.db", &c, NULL, err, sizeof err), GT_ENOENT);
     ck_assert(err[0] != 0);
 }
 END_TEST

@@ -20,7 +20,7 @@ static struct gt_conf conf_of(const char *text)
 {
     struct gt_conf c;
     char err[256];
-    int rc = gt_conf_parse(text, &c, err, sizeof(err));
+    int rc = gt_conf_parse(text, &c, err, sizeof err);
     ck_assert_msg(rc == 0, "config '%s' rejected: %s", text, err);
     return c;
 }
@@ -52,8 +52,8 @@ static struct gt_sim *sim_with(const char *text, uint64_t limit, uint64_t total,
     o.device_limit = limit;
     o.device_total = total;
     o.check_every_op = true;
-    if (log) {
-        memset(log, 0, sizeof(*log));
+    if (log != NULL) {
+        memset(log, 0, sizeof *log);
         o.on_segment = log_segment;
         o.cb_ctx = log;
     }
@@ -80,7 +80,7 @@ static int64_t stat(const struct gt_sim *s, const char *name)
 static void assert_consistent(const struct gt_sim *s)
 {
     char msg[256];
-    ck_assert_msg(gt_sim_check(s, msg, sizeof(msg)) == 0, "bookkeeping broken: %s", msg);
+    ck_assert_msg(gt_sim_check(s, msg, sizeof msg) == 0, "bookkeeping broken: %s", msg);
 }
 
 /* ------------------------------------------------------------ sizing */
@@ -629,7 +629,7 @@ START_TEST(s15_2_allocator_settings_change_active_bytes_allocated)
          419430400, 536870912},
         {"release_lock_on_cudamalloc:True", 88080384, 88080384},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct gt_sim *s = sim_with(cases[i].conf, 0, 0, NULL);
         must_alloc(s, cases[i].size);
         ck_assert_int_eq(stat(s, "active_bytes.all.allocated"), (int64_t)cases[i].expect);
@@ -732,7 +732,7 @@ START_TEST(s15_7_an_impossible_request_fails_with_pytorchs_tried_to_allocate_fig
     asked *= 800000000u;
     char text[64];
     gt_units_format_torch(gt_sim_allocation_size(&d, gt_sim_round_size(&d, asked)), text,
-                          sizeof(text));
+                          sizeof text);
     ck_assert_str_eq(text, "800000000.00 GiB");
     struct gt_sim *s = sim_with("default", 80 * GIB, 80 * GIB, NULL);
     gt_sim_handle h;
@@ -769,7 +769,7 @@ START_TEST(s15_19_random_operations_keep_the_bookkeeping_consistent)
                            "roundup_power2_divisions:4",
                            "garbage_collection_threshold:0.6,per_process_memory_fraction:0.8",
                            "nocache"};
-    for (size_t c = 0; c < sizeof(confs) / sizeof(confs[0]); c++) {
+    for (size_t c = 0; c < sizeof confs / sizeof confs[0]; c++) {
         struct gt_sim *s = sim_with(confs[c], 1 * GIB, 1 * GIB, NULL);
         gt_sim_handle live[256];
         int nlive = 0;

@@ -123,7 +123,7 @@ static int parse_row(char *line, char *action, size_t alen, uint64_t *addr, uint
     for (char *p = line; n < 6; n++) {
         f[n] = p;
         p = strchr(p, ',');
-        if (!p) {
+        if (p == NULL) {
             n++;
             break;
         }
@@ -146,9 +146,9 @@ static void load_real_segments(struct replay_state *st, const char *csv)
     ck_assert_msg(f != NULL, "cannot open %s", csv);
     char line[512], action[32];
     uint64_t addr, size, stream;
-    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-    while (fgets(line, sizeof(line), f)) {
-        if (parse_row(line, action, sizeof(action), &addr, &size, &stream))
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    while (fgets(line, sizeof line, f)) {
+        if (parse_row(line, action, sizeof action, &addr, &size, &stream))
             continue;
         int k = kind_of(action);
         if (k && st->nreal < MAX_SEG)
@@ -162,9 +162,9 @@ static void replay_requests(struct replay_state *st, struct gt_sim *s, const cha
     FILE *f = fopen(csv, "r");
     char line[512], action[32];
     uint64_t addr, size, stream;
-    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-    while (fgets(line, sizeof(line), f)) {
-        if (parse_row(line, action, sizeof(action), &addr, &size, &stream))
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    while (fgets(line, sizeof line, f)) {
+        if (parse_row(line, action, sizeof action, &addr, &size, &stream))
             continue;
         gt_sim_handle h;
         if (strcmp(action, "alloc") == 0) {
@@ -203,9 +203,9 @@ static char *read_file(const char *path)
 static const char *json_value(const char *json, const char *key)
 {
     char pat[128];
-    snprintf(pat, sizeof(pat), "\"%s\": ", key);
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *p = strstr(json, pat);
-    return p ? p + strlen(pat) : NULL;
+    return p != NULL ? p + strlen(pat) : NULL;
 }
 
 /* A JSON integer (maybe negative) at p, up to the next non-digit. */
@@ -215,7 +215,7 @@ static int64_t json_int(const char *p)
     int neg = *p == '-';
     size_t n = 0;
     p += neg;
-    while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof(digits)) {
+    while (p[n] >= '0' && p[n] <= '9' && n + 1 < sizeof digits) {
         digits[n] = p[n];
         n++;
     }
@@ -232,7 +232,7 @@ static void build_conf(const char *json, char *out, size_t len)
     char conf[128] = "";
     ck_assert_ptr_nonnull(c);
     sscanf(c, "\"%127[^\"]\"", conf);
-    if (fr && strncmp(fr, "null", 4) != 0) {
+    if (fr != NULL && strncmp(fr, "null", 4) != 0) {
         char num[64] = "";
         sscanf(fr, "%63[0-9.e-]", num);
         snprintf(out, len, "%s%sper_process_memory_fraction:%s", conf, conf[0] ? "," : "", num);
@@ -251,13 +251,13 @@ static void compare_stat(void *ctx, const char *name, int64_t value)
 {
     struct stat_check *c = ctx;
     const char *v = json_value(c->json, name);
-    if (!v)
+    if (v == NULL)
         return; /* a key this PyTorch does not report */
     long long real = json_int(v);
     c->compared++;
     if (real != value) {
         if (!c->mismatched)
-            snprintf(c->first, sizeof(c->first), "%s: real %lld, simulated %lld", name, real,
+            snprintf(c->first, sizeof c->first, "%s: real %lld, simulated %lld", name, real,
                      (long long)value);
         c->mismatched++;
     }
@@ -267,20 +267,20 @@ static struct gt_sim *replay_run(const char *name, int borrow, struct replay_sta
                                  char **json_out)
 {
     char path[512], conf_text[256], err[256];
-    snprintf(path, sizeof(path), TRUTH_DIR "%s.json", name);
+    snprintf(path, sizeof path, TRUTH_DIR "%s.json", name);
     char *json = read_file(path);
-    build_conf(json, conf_text, sizeof(conf_text));
+    build_conf(json, conf_text, sizeof conf_text);
     struct gt_conf conf;
-    ck_assert_msg(gt_conf_parse(conf_text, &conf, err, sizeof(err)) == 0, "%s: %s", conf_text, err);
+    ck_assert_msg(gt_conf_parse(conf_text, &conf, err, sizeof err) == 0, "%s: %s", conf_text, err);
     const char *total = json_value(json, "total_memory");
     ck_assert_ptr_nonnull(total);
 
-    memset(st, 0, sizeof(*st));
+    memset(st, 0, sizeof *st);
     st->borrow = borrow;
     st->cap = 1 << 16;
-    st->keys = calloc(st->cap, sizeof(*st->keys));
-    st->vals = calloc(st->cap, sizeof(*st->vals));
-    snprintf(path, sizeof(path), TRUTH_DIR "%s.csv", name);
+    st->keys = calloc(st->cap, sizeof *st->keys);
+    st->vals = calloc(st->cap, sizeof *st->vals);
+    snprintf(path, sizeof path, TRUTH_DIR "%s.csv", name);
     load_real_segments(st, path);
 
     struct gt_sim_options o = {0};
@@ -323,7 +323,7 @@ START_TEST(every_real_segment_event_and_memory_stat_is_reproduced)
     ck_assert_msg(c.mismatched == 0, "%s: %d of %d memory_stats differ; first %s", name,
                   c.mismatched, c.compared, c.first);
     char msg[256];
-    ck_assert_msg(gt_sim_check(s, msg, sizeof(msg)) == 0, "%s", msg);
+    ck_assert_msg(gt_sim_check(s, msg, sizeof msg) == 0, "%s", msg);
     gt_sim_free_all(s);
     free(json);
 }
@@ -357,7 +357,7 @@ static Suite *truth_suite(void)
 {
     Suite *s = suite_create("truth");
     TCase *t = tcase_create("h100");
-    int n = (int)(sizeof(k_runs) / sizeof(k_runs[0]));
+    int n = (int)(sizeof k_runs / sizeof k_runs[0]);
     tcase_add_loop_test(t, every_real_segment_event_and_memory_stat_is_reproduced, 0, n);
     tcase_add_loop_test(t, synthetic_addresses_reproduce_the_peaks_except_one_tie, 0, n);
     tcase_set_timeout(t, 120);

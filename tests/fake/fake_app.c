@@ -114,7 +114,7 @@ static uint64_t need_u64(struct replay *r, const char *s)
 {
     uint64_t v;
     if (parse_u64(s, &v) != 0)
-        die(r, 2, "not a number:", s ? s : "(missing)");
+        die(r, 2, "not a number:", s != NULL ? s : "(missing)");
     return v;
 }
 
@@ -131,7 +131,7 @@ static void *need_stream(struct replay *r, const char *s)
 {
     long n = prefixed(s, 's');
     if (n < 0)
-        die(r, 2, "not a stream (sN):", s ? s : "(missing)");
+        die(r, 2, "not a stream (sN):", s != NULL ? s : "(missing)");
     return fakecuda_stream((unsigned)n);
 }
 
@@ -145,9 +145,9 @@ static void remember(struct replay *r, const char *name, uint64_t value)
             return;
         }
     }
-    if (r->n_names == MAX_NAMES || strlen(name) >= sizeof(r->names[0].name))
+    if (r->n_names == MAX_NAMES || strlen(name) >= sizeof r->names[0].name)
         die(r, 2, "too many names or name too long:", name);
-    snprintf(r->names[r->n_names].name, sizeof(r->names[0].name), "%s", name);
+    snprintf(r->names[r->n_names].name, sizeof r->names[0].name, "%s", name);
     r->names[r->n_names++].value = value;
 }
 
@@ -156,7 +156,7 @@ static uint64_t recall(struct replay *r, const char *name)
     for (size_t i = 0; name != NULL && i < r->n_names; i++)
         if (strcmp(r->names[i].name, name) == 0)
             return r->names[i].value;
-    die(r, 2, "unknown name", name ? name : "(missing)");
+    die(r, 2, "unknown name", name != NULL ? name : "(missing)");
     return 0;
 }
 
@@ -174,7 +174,7 @@ static void expect(struct replay *r, int got, int want, const char *what)
 {
     if (got != want) {
         char msg[96];
-        snprintf(msg, sizeof(msg), "%s returned %d, expected %d", what, got, want);
+        snprintf(msg, sizeof msg, "%s returned %d, expected %d", what, got, want);
         die(r, 3, msg, NULL);
     }
 }
@@ -200,7 +200,7 @@ static void run_threads(struct replay *r, uint64_t n, const char *file)
         die(r, 2, "thread needs 1..256 threads and a file", NULL);
     static struct thread_job jobs[MAX_THREADS];
     for (uint64_t i = 0; i < n; i++) {
-        sibling_path(r, file, jobs[i].path, sizeof(jobs[i].path));
+        sibling_path(r, file, jobs[i].path, sizeof jobs[i].path);
         if (pthread_create(&jobs[i].id, NULL, thread_main, &jobs[i]) != 0)
             die(r, 3, "cannot start a thread", NULL);
     }
@@ -239,7 +239,7 @@ static void do_spawn(struct replay *r, const char *file)
     if (file == NULL)
         die(r, 2, "spawn needs a file", NULL);
     char path[4096];
-    sibling_path(r, file, path, sizeof(path));
+    sibling_path(r, file, path, sizeof path);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -440,7 +440,7 @@ static char *slurp(struct replay *r)
 static void replay_file(const char *path, int first_file)
 {
     /* Heap, not stack: the name table is large and threads have small stacks. */
-    struct replay *r = calloc(1, sizeof(*r));
+    struct replay *r = calloc(1, sizeof *r);
     if (r == NULL) {
         fprintf(stderr, "fake_app: out of memory\n");
         exit(3);
@@ -473,7 +473,7 @@ static int wants_lazy_init(const char *path)
     if (f == NULL)
         return 0;
     char line[MAX_LINE];
-    int lazy = fgets(line, sizeof(line), f) != NULL && strncmp(line, "lazy_init", 9) == 0;
+    int lazy = fgets(line, sizeof line, f) != NULL && strncmp(line, "lazy_init", 9) == 0;
     fclose(f);
     return lazy;
 }

@@ -155,7 +155,7 @@ static struct entry **bucket(uint64_t key)
  * Returns CUDA_ERROR_OUT_OF_MEMORY over budget. */
 static CUresult table_add(uint64_t key, uint64_t size, int device, enum entry_kind kind)
 {
-    struct entry *e = malloc(sizeof(*e));
+    struct entry *e = malloc(sizeof *e);
     if (e == NULL)
         return CUDA_ERROR_OUT_OF_MEMORY;
     *e = (struct entry){.key = key, .size = size, .device = device, .kind = kind};
@@ -280,8 +280,8 @@ CUresult CUDAAPI cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     cuMemAlloc_v2_params p = {.dptr = dptr, .bytesize = bytesize};
     struct call c = enter(DRV(cuMemAlloc_v2), &p);
     uint64_t addr = 0;
-    CUresult r = dptr == NULL ? CUDA_ERROR_INVALID_VALUE
-                              : device_alloc(&addr, bytesize, current_device(), ENTRY_DEVICE);
+    CUresult r = dptr != NULL ? device_alloc(&addr, bytesize, current_device(), ENTRY_DEVICE)
+                              : CUDA_ERROR_INVALID_VALUE;
     if (dptr != NULL)
         *dptr = r == CUDA_SUCCESS ? (CUdeviceptr)addr : 0;
     return (CUresult)leave(&c, r);
@@ -305,8 +305,8 @@ CUresult CUDAAPI cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hS
     cuMemAllocAsync_params p = {.dptr = dptr, .bytesize = bytesize, .hStream = hStream};
     struct call c = enter(DRV(cuMemAllocAsync), &p);
     uint64_t addr = 0;
-    CUresult r = dptr == NULL ? CUDA_ERROR_INVALID_VALUE
-                              : device_alloc(&addr, bytesize, current_device(), ENTRY_DEVICE);
+    CUresult r = dptr != NULL ? device_alloc(&addr, bytesize, current_device(), ENTRY_DEVICE)
+                              : CUDA_ERROR_INVALID_VALUE;
     if (dptr != NULL)
         *dptr = r == CUDA_SUCCESS ? (CUdeviceptr)addr : 0;
     return (CUresult)leave(&c, r);
@@ -385,8 +385,8 @@ CUresult CUDAAPI cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align
         .ptr = ptr, .size = size, .alignment = alignment, .addr = addr, .flags = flags};
     struct call c = enter(DRV(cuMemAddressReserve), &p);
     uint64_t va = 0;
-    CUresult r = ptr == NULL ? CUDA_ERROR_INVALID_VALUE
-                             : device_alloc(&va, size, current_device(), ENTRY_VA);
+    CUresult r = ptr != NULL ? device_alloc(&va, size, current_device(), ENTRY_VA)
+                             : CUDA_ERROR_INVALID_VALUE;
     if (ptr != NULL)
         *ptr = r == CUDA_SUCCESS ? (CUdeviceptr)va : 0;
     return (CUresult)leave(&c, r);
@@ -569,7 +569,7 @@ int fake_cudaMalloc(void **devPtr, size_t size)
     struct call c = enter(RT(cudaMalloc, v3020), &p);
     cuInit(0);
     CUdeviceptr d = 0;
-    CUresult r = devPtr == NULL ? CUDA_ERROR_INVALID_VALUE : cuMemAlloc_v2(&d, size);
+    CUresult r = devPtr != NULL ? cuMemAlloc_v2(&d, size) : CUDA_ERROR_INVALID_VALUE;
     if (devPtr != NULL)
         *devPtr = (void *)(uintptr_t)d;
     return leave(&c, rt_result(r));
@@ -591,7 +591,7 @@ int fake_cudaMallocAsync(void **devPtr, size_t size, void *stream)
     cuInit(0);
     CUdeviceptr d = 0;
     CUresult r =
-        devPtr == NULL ? CUDA_ERROR_INVALID_VALUE : cuMemAllocAsync(&d, size, (CUstream)stream);
+        devPtr != NULL ? cuMemAllocAsync(&d, size, (CUstream)stream) : CUDA_ERROR_INVALID_VALUE;
     if (devPtr != NULL)
         *devPtr = (void *)(uintptr_t)d;
     return leave(&c, rt_result(r));

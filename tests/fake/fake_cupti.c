@@ -75,7 +75,7 @@ static void copy_name(char *dst, size_t cap, const char *src)
 {
     if (dst == NULL || cap == 0)
         return;
-    snprintf(dst, cap, "%s", src ? src : "");
+    snprintf(dst, cap, "%s", src != NULL ? src : "");
 }
 
 static CUptiResult subscribe(CUpti_SubscriberHandle *subscriber, CUpti_CallbackFunc callback,
@@ -108,7 +108,7 @@ static CUptiResult subscribe(CUpti_SubscriberHandle *subscriber, CUpti_CallbackF
                            ? params->subscriberName
                            : NULL;
     /* CUPTI prefixes the name it reports to later subscribers. */
-    snprintf(g_sub.name, sizeof(g_sub.name), "CUPTI for %s", name ? name : "unnamed");
+    snprintf(g_sub.name, sizeof g_sub.name, "CUPTI for %s", name != NULL ? name : "unnamed");
     for (int d = 0; d < CUPTI_CB_DOMAIN_SIZE; d++)
         for (int c = 0; c < FAKE_MAX_CBID; c++)
             atomic_store_explicit(&g_enabled[d][c], 0, memory_order_relaxed);

@@ -78,20 +78,20 @@ int InitializeInjection(void)
 {
     stub_state.init_calls++;
     const char *path = getenv("GPUTRACE_CUPTI");
-    void *lib = dlopen(path ? path : "libcupti.so.13", RTLD_NOW | RTLD_LOCAL);
+    void *lib = dlopen(path != NULL ? path : "libcupti.so.13", RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL)
         return 0;
     *(void **)&stub_state.subscribe_v2 = dlsym(lib, "cuptiSubscribe_v2");
     *(void **)&stub_state.get_device_id = dlsym(lib, "cuptiGetDeviceId");
     CUptiResult (*enable)(uint32_t, CUpti_SubscriberHandle, CUpti_CallbackDomain, CUpti_CallbackId);
     *(void **)&enable = dlsym(lib, "cuptiEnableCallback");
-    if (!stub_state.subscribe_v2 || !stub_state.get_device_id || !enable)
+    if (!stub_state.subscribe_v2 || !stub_state.get_device_id || enable == NULL)
         return 0;
     char old[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN] = "";
     CUpti_SubscriberParams params = {.structSize = CUpti_SubscriberParams_STRUCT_SIZE,
                                      .subscriberName = "stub",
                                      .oldSubscriberName = old,
-                                     .oldSubscriberSize = sizeof(old)};
+                                     .oldSubscriberSize = sizeof old};
     stub_state.subscribe_result =
         stub_state.subscribe_v2(&stub_state.sub, stub_callback, NULL, &params);
     if (stub_state.subscribe_result != CUPTI_SUCCESS)

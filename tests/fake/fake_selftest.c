@@ -140,7 +140,7 @@ int main(int argc, char **argv)
     CUpti_SubscriberParams params = {.structSize = CUpti_SubscriberParams_STRUCT_SIZE,
                                      .subscriberName = "second",
                                      .oldSubscriberName = old,
-                                     .oldSubscriberSize = sizeof(old)};
+                                     .oldSubscriberSize = sizeof old};
     CUpti_SubscriberHandle sub2 = NULL;
     CHECK(st->subscribe_v2(&sub2, NULL, NULL, &params) ==
           CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED);

@@ -29,7 +29,7 @@ static int should_fail(void)
 {
     if (fail_at < 0) {
         const char *v = getenv("GT_FAIL_ALLOC");
-        fail_at = v ? strtol(v, NULL, 10) : 0;
+        fail_at = v != NULL ? strtol(v, NULL, 10) : 0;
         if (getenv("GT_FAIL_ALLOC_COUNT"))
             atexit(report);
     }

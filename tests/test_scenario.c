@@ -18,6 +18,10 @@
 #include "gputrace/sim.h"
 #include "gputrace/trace.h"
 
+#include <sqlite3.h>
+
+#include "trace_int.h" /* GT_BATCH_EVENTS: where the writer's batches end */
+
 #include "gputrace/banned.h"
 
 #include "test_tmpdir.h"
@@ -671,6 +675,116 @@ START_TEST(devices_come_in_the_order_of_their_first_request)
 }
 END_TEST
 
+/* n requests of one process on one device: allocations and frees taking
+ * turns, every fifth free requested while other streams use the block. */
+static void add_plain_run(struct tw *t, int32_t device, int64_t pid, int n)
+{
+    for (int k = 0; k < n; k++) {
+        uint64_t addr = NEW_ADDR + (uint64_t)(k / 2) * MIB;
+        if (k % 2 == 0)
+            add_event(t, device, GT_EV_ALLOC, addr, MIB, MIB, 0, pid);
+        else
+            add_event(t, device, k % 10 == 9 ? GT_EV_FREE_REQUESTED : GT_EV_FREE, addr, MIB, 0, 0,
+                      pid);
+    }
+}
+
+/* Plain requests up to the last place of a batch: the event added next
+ * ends its batch, and the batch after it holds only what follows. */
+static void pad_to_batch_end(struct tw *t)
+{
+    add_plain_run(t, 0, 100, (int)(GT_BATCH_EVENTS - 1 - t->next % GT_BATCH_EVENTS));
+}
+
+/* Everything the card pass decides, compared field by field. */
+static void assert_same_scenario(const struct gt_scenario *a, const struct gt_scenario *b)
+{
+    ck_assert_int_eq(a->events, b->events);
+    ck_assert_int_eq(a->too_many_devices, b->too_many_devices);
+    ck_assert_uint_eq(a->ndevices, b->ndevices);
+    for (size_t i = 0; i < a->ndevices; i++) {
+        const struct gt_scenario_device *x = &a->devices[i], *y = &b->devices[i];
+        ck_assert_int_eq(x->device, y->device);
+        ck_assert_uint_eq(x->memory, y->memory);
+        ck_assert_int_eq(x->source, y->source);
+        ck_assert_int_eq(x->source_event, y->source_event);
+        ck_assert_uint_eq(x->retry_low, y->retry_low);
+        ck_assert_uint_eq(x->retry_high, y->retry_high);
+        ck_assert_int_eq(x->requests, y->requests);
+        ck_assert_int_eq(x->pid, y->pid);
+        ck_assert_int_eq(x->other_process_requests, y->other_process_requests);
+    }
+}
+
+/* The card pass that passes over the batches whose summaries say enough
+ * decides what the pass over every event decides: runs of plain requests
+ * (taken from their summaries) between the events that are evidence (read),
+ * on two devices and from three processes. Variant 0 ends in an OOM, 1 has
+ * a release-and-retry; in 2 a run of plain requests ends a run of releases
+ * (the growth after it is no retry), in 3 it ends the empty_cache() before a
+ * run of releases (which then is a retry). */
+static void write_evidence_trace(const char *path, int variant)
+{
+    struct tw t = open_trace(path);
+    add_plain_run(&t, 0, 100, 1500);
+    ev_segment_alloc(&t, SEG_A, 20 * MIB);
+    add_plain_run(&t, 0, 100, 1000);
+    add_plain_run(&t, 1, 200, 1100); /* device 1's first request, mid-batch */
+    add_plain_run(&t, 0, 300, 2100); /* another process on device 0 */
+    if (variant == 1) {
+        ev_segment_free(&t, SEG_A, 20 * MIB);
+        ev_segment_alloc(&t, SEG_B, 40 * MIB);
+    } else if (variant == 2) {
+        pad_to_batch_end(&t);
+        ev_segment_free(&t, SEG_A, 20 * MIB);
+        add_plain_run(&t, 0, 100, GT_BATCH_EVENTS); /* one whole batch */
+        ev_segment_alloc(&t, SEG_B, 40 * MIB);
+    } else if (variant == 3) {
+        pad_to_batch_end(&t);
+        ev_empty_cache(&t);
+        add_plain_run(&t, 0, 100, GT_BATCH_EVENTS);
+        ev_segment_free(&t, SEG_A, 20 * MIB);
+        ev_segment_alloc(&t, SEG_B, 40 * MIB);
+    }
+    add_plain_run(&t, 0, 100, 2100);
+    ev_empty_cache(&t);
+    add_plain_run(&t, 1, 200, 1030);
+    if (variant == 0)
+        ev_oom(&t, 64 * MIB, 3 * GIB);
+    add_plain_run(&t, 0, 100, 1100);
+    close_trace(&t);
+}
+
+START_TEST(the_card_pass_over_summaries_decides_as_the_pass_over_every_event)
+{
+    const enum gt_card_source want[] = {GT_CARD_OOM, GT_CARD_RETRY, GT_CARD_NONE, GT_CARD_RETRY};
+    for (int variant = 0; variant < 4; variant++) {
+        const char *p = path_of("summed.db"), *q = path_of("unsummed.db");
+        write_evidence_trace(p, variant);
+        write_evidence_trace(q, variant);
+        sqlite3 *db = NULL;
+        ck_assert_int_eq(sqlite3_open(q, &db), SQLITE_OK);
+        ck_assert_int_eq(sqlite3_exec(db,
+                                      "ALTER TABLE event_batches DROP COLUMN pid;"
+                                      "ALTER TABLE event_batches DROP COLUMN device;"
+                                      "ALTER TABLE event_batches DROP COLUMN kinds;",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        struct gt_scenario *a = build(p, 0), *b = build(q, 0);
+        assert_same_scenario(a, b);
+        ck_assert_uint_eq(a->ndevices, 2);
+        ck_assert_int_eq(a->devices[0].other_process_requests, 2100);
+        ck_assert_msg(a->devices[0].source == want[variant], "variant %d: source %d", variant,
+                      (int)a->devices[0].source);
+        gt_scenario_free(a);
+        gt_scenario_free(b);
+        unlink(p);
+        unlink(q);
+    }
+}
+END_TEST
+
 static Suite *scenario_suite(void)
 {
     Suite *s = suite_create("scenario");
@@ -697,6 +811,7 @@ static Suite *scenario_suite(void)
     tcase_add_test(t, the_card_line_names_the_source_of_the_card);
     tcase_add_test(t, building_from_a_missing_trace_is_the_readers_error);
     tcase_add_test(t, devices_come_in_the_order_of_their_first_request);
+    tcase_add_test(t, the_card_pass_over_summaries_decides_as_the_pass_over_every_event);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1535,6 +1535,189 @@ START_TEST(a_missing_batch_is_an_error_even_the_last_one)
 }
 END_TEST
 
+/* ---- batch summaries -------------------------------------------------- */
+
+/* The events a filter is offered and what it decides: batches whose number
+ * (0-based) is in take are passed over. */
+struct offers {
+    struct gt_trace_batch_summary seen[16];
+    size_t n;
+    unsigned take; /* bit k: take batch k's summary */
+};
+
+static bool take_some(void *ctx, const struct gt_trace_batch_summary *s)
+{
+    struct offers *o = ctx;
+    int64_t batch = (s->first_seq - 1) / GT_BATCH_EVENTS;
+    ck_assert_uint_lt(o->n, 16);
+    o->seen[o->n++] = *s;
+    return (o->take >> batch) & 1;
+}
+
+/* The summary of events [first, first + n) of event_at, as the writer makes
+ * it. */
+static struct gt_trace_batch_summary summary_of(int64_t first, int64_t n)
+{
+    struct gt_trace_batch_summary s = {0};
+    for (int64_t i = first; i < first + n; i++) {
+        struct gt_event e = event_at(i - 1);
+        e.seq = i;
+        gt_trace_summary_add(&s, &e);
+    }
+    return s;
+}
+
+/* Every batch of a new trace carries its summary; the batches a filter takes
+ * are passed over and the others decoded, in order, with nothing else lost. */
+START_TEST(a_filter_passes_over_the_batches_it_takes_and_reads_the_others)
+{
+    const char *p = path_of("t.db");
+    const int64_t full = 4 * GT_BATCH_EVENTS + 7;
+    const struct gt_event *evs;
+    struct offers o = {.take = 0x5}; /* batches 0 and 2 */
+    int64_t next = 1;
+    size_t n;
+    int rc;
+
+    write_trace(p, full);
+    struct gt_trace_reader *r = open_ok(p);
+    ck_assert(gt_trace_has_summaries(r));
+    gt_trace_summarize(r, take_some, &o);
+    while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0) {
+        for (size_t k = 0; k < n; k++) {
+            if (next == 1 || next == 2 * GT_BATCH_EVENTS + 1)
+                next += GT_BATCH_EVENTS; /* a batch taken */
+            struct gt_event want = event_at(next - 1);
+            want.seq = next++;
+            assert_same_event(&evs[k], &want);
+        }
+    }
+    ck_assert_int_eq(next, full + 1);
+    ck_assert_int_eq(rc, GT_OK);
+    /* each batch was offered once, with the summary of its events: event_at
+     * spreads devices and pids, so none has one of either */
+    ck_assert_uint_eq(o.n, 5);
+    for (size_t b = 0; b < o.n; b++) {
+        int64_t first = (int64_t)b * GT_BATCH_EVENTS + 1;
+        int64_t len = b == 4 ? 7 : GT_BATCH_EVENTS;
+        struct gt_trace_batch_summary want = summary_of(first, len);
+        ck_assert_int_eq(o.seen[b].first_seq, first);
+        ck_assert_int_eq(o.seen[b].n, len);
+        ck_assert_uint_eq(o.seen[b].kinds, want.kinds);
+        ck_assert(!o.seen[b].one_device && !o.seen[b].one_pid);
+    }
+    gt_trace_close(r);
+}
+END_TEST
+
+/* One device and one pid in a batch are stored; a batch with a kind this
+ * reader does not know is never offered (its events are counted as skipped). */
+START_TEST(a_summary_keeps_one_device_and_pid_and_unknown_kinds_are_not_offered)
+{
+    const char *p = path_of("t.db");
+    struct gt_trace_writer *w = NULL;
+    char err[256] = "";
+    struct offers o = {.take = ~0u};
+    const struct gt_event *evs;
+    size_t n, got = 0;
+    int rc;
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    for (int64_t i = 0; i < 2 * GT_BATCH_EVENTS; i++) {
+        struct gt_event e = {
+            .pid = 77, .device = 3, .kind = GT_EV_ALLOC, .addr = 4096, .size = 512};
+        e.kind = i % 2 ? GT_EV_FREE : GT_EV_ALLOC;
+        ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+    }
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+    /* the second batch gets an event of a kind from the future */
+    exec_sql(p, "UPDATE event_batches SET kinds = kinds | (1 << 40) WHERE first_seq = 1025");
+    struct gt_trace_reader *r = open_ok(p);
+    gt_trace_summarize(r, take_some, &o);
+    while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0)
+        got += n;
+    ck_assert_uint_eq(o.n, 1);
+    ck_assert(o.seen[0].one_device && o.seen[0].one_pid);
+    ck_assert_int_eq(o.seen[0].device, 3);
+    ck_assert_int_eq(o.seen[0].pid, 77);
+    ck_assert_uint_eq(o.seen[0].kinds, (1u << GT_EV_ALLOC) | (1u << GT_EV_FREE));
+    /* decoded, the second batch's summary is found out */
+    ck_assert_uint_eq(got, 0);
+    ck_assert_int_eq(rc, GT_ECORRUPT);
+    ck_assert_msg(strstr(gt_trace_errmsg(r), "the batch at seq 1025 is damaged (its summary does "
+                                             "not match its events)") != NULL,
+                  "%s", gt_trace_errmsg(r));
+    gt_trace_close(r);
+}
+END_TEST
+
+/* A summary that lies about kinds, device or pid is damage, found when its
+ * batch is read, with or without a filter, after the events before it. */
+START_TEST(a_summary_that_does_not_match_its_events_is_damage)
+{
+    const char *p = path_of("t.db"), *q = path_of("bad.db");
+    const char *lies[] = {
+        "UPDATE event_batches SET kinds = kinds & ~4 WHERE first_seq = 2049",
+        "UPDATE event_batches SET kinds = (kinds | 1) - (kinds & 1) WHERE first_seq = 2049",
+        "UPDATE event_batches SET device = 1 WHERE first_seq = 2049",
+        "UPDATE event_batches SET pid = 4000 WHERE first_seq = 2049",
+        "UPDATE event_batches SET kinds = 'all' WHERE first_seq = 2049",
+        "UPDATE event_batches SET device = 1.5 WHERE first_seq = 2049",
+    };
+
+    write_trace(p, 3 * GT_BATCH_EVENTS);
+    for (size_t k = 0; k < sizeof lies / sizeof lies[0]; k++) {
+        for (int filtered = 0; filtered < 2; filtered++) {
+            struct offers o = {.take = 0};
+            int rc;
+            copy_file(p, q);
+            exec_sql(q, lies[k]);
+            struct gt_trace_reader *r = open_ok(q);
+            if (filtered)
+                gt_trace_summarize(r, take_some, &o);
+            const struct gt_event *evs;
+            size_t n, got = 0;
+            while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0)
+                got += n;
+            ck_assert_uint_eq(got, 2 * GT_BATCH_EVENTS);
+            ck_assert_int_eq(rc, GT_ECORRUPT);
+            ck_assert_msg(strstr(gt_trace_errmsg(r), "the batch at seq 2049 is damaged (its "
+                                                     "summary does not match its events)") != NULL,
+                          "%s: %s", lies[k], gt_trace_errmsg(r));
+            gt_trace_close(r);
+            unlink(q);
+        }
+    }
+}
+END_TEST
+
+/* A format 2 trace written before the summaries existed reads whole under a
+ * filter, which is never asked. */
+START_TEST(a_trace_without_summaries_is_read_whole_under_a_filter)
+{
+    const char *p = path_of("t.db");
+    struct offers o = {.take = ~0u};
+    const struct gt_event *evs;
+    int64_t count = 0;
+    size_t n;
+    int rc;
+
+    write_trace(p, 2 * GT_BATCH_EVENTS + 3);
+    exec_sql(p, "ALTER TABLE event_batches DROP COLUMN pid;"
+                "ALTER TABLE event_batches DROP COLUMN device;"
+                "ALTER TABLE event_batches DROP COLUMN kinds;");
+    struct gt_trace_reader *r = open_ok(p);
+    ck_assert(!gt_trace_has_summaries(r));
+    gt_trace_summarize(r, take_some, &o);
+    while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0)
+        count += (int64_t)n;
+    ck_assert_int_eq(count, 2 * GT_BATCH_EVENTS + 3);
+    ck_assert_int_eq(rc, GT_OK);
+    ck_assert_uint_eq(o.n, 0);
+    gt_trace_close(r);
+}
+END_TEST
+
 /* A v1 copy (one row per event) reads exactly as its v2 original. */
 START_TEST(a_format_1_trace_reads_as_its_format_2_original)
 {
@@ -1791,6 +1974,10 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_reader_open_across_a_switch_to_wal_sees_the_last_commit);
     tcase_add_test(tc, sql_sees_one_row_per_event_of_a_format_2_trace);
     tcase_add_test(tc, another_writer_between_commits_is_kept_or_told_it_is_locked);
+    tcase_add_test(tc, a_filter_passes_over_the_batches_it_takes_and_reads_the_others);
+    tcase_add_test(tc, a_summary_keeps_one_device_and_pid_and_unknown_kinds_are_not_offered);
+    tcase_add_test(tc, a_summary_that_does_not_match_its_events_is_damage);
+    tcase_add_test(tc, a_trace_without_summaries_is_read_whole_under_a_filter);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -49,6 +49,9 @@ struct pass {
      * (garbage_collection_threshold): a release run is no evidence then */
     bool releases_without_failure;
     double memory_fraction; /* of the recorded settings: the cap a retry bounds */
+    /* events seen so far: the pass counts them itself, since the batches
+     * the summaries speak for (note_plain_batch) never reach note_event */
+    int64_t index;
 };
 
 static bool is_request(int32_t kind)
@@ -164,9 +167,11 @@ static void note_release(struct card_evidence *e, const struct gt_event *ev, int
 
 /* The card pass, one event at a time (a gt_scenario_each_event callback:
  * it never fails, and returns 0). */
-static int note_event(void *ctx, const struct gt_event *ev, int64_t index)
+static int note_event(void *ctx, const struct gt_event *ev, int64_t unused)
 {
     struct pass *p = ctx;
+    int64_t index = p->index++;
+    (void)unused;
     if (is_request(ev->kind)) {
         int i = device_index(p->s, ev->device, true);
         if (i < 0) {
@@ -200,6 +205,40 @@ static int note_event(void *ctx, const struct gt_event *ev, int64_t index)
     if (ev->kind != GT_EV_SEGMENT_FREE && ev->kind != GT_EV_SEGMENT_UNMAP)
         e->last_was_empty_cache = ev->kind == GT_EV_EMPTY_CACHE;
     return 0;
+}
+
+/* The card pass over a batch it need not read (a gt_trace_summarize
+ * filter): allocations and frees of one process on one device, none failed,
+ * move nothing but the device's request counts, and end a run of releases,
+ * just as note_event does for each of them. Any other batch is read event
+ * by event. */
+static bool note_plain_batch(void *ctx, const struct gt_trace_batch_summary *b)
+{
+    const uint64_t plain = ((uint64_t)1 << GT_EV_ALLOC) | ((uint64_t)1 << GT_EV_FREE) |
+                           ((uint64_t)1 << GT_EV_FREE_REQUESTED);
+    struct pass *p = ctx;
+    if ((b->kinds & ~plain) != 0 || !b->one_device || !b->one_pid || b->device < INT32_MIN ||
+        b->device > INT32_MAX)
+        return false;
+    int32_t device = (int32_t)b->device;
+    p->index += b->n;
+    int i = device_index(p->s, device, true);
+    if (i < 0) {
+        p->s->too_many_devices += b->n;
+        return true;
+    }
+    struct gt_scenario_device *d = &p->s->devices[i];
+    if (d->requests == 0)
+        d->pid = b->pid;
+    else if (b->pid != d->pid)
+        d->other_process_requests += b->n;
+    d->requests += b->n;
+    struct card_evidence *e = evidence_of(p, device);
+    if (e != NULL) {
+        e->releasing = false;
+        e->last_was_empty_cache = false;
+    }
+    return true;
 }
 
 int gt_scenario_each_event(struct gt_trace_reader *r,
@@ -384,7 +423,10 @@ int gt_scenario_build(const char *path, uint64_t device_memory, struct gt_scenar
         p->s = s;
         read_recorded_conf(r, s, p);
         gt_trace_skip_fields(r, GT_TRACE_SKIP_CARD); /* what note_event does not read */
-        rc = gt_scenario_each_event(r, note_event, p, &s->events, errbuf, errlen);
+        gt_trace_summarize(r, note_plain_batch, p);
+        rc = gt_scenario_each_event(r, note_event, p, NULL, errbuf, errlen);
+        s->events = p->index;
+        gt_trace_summarize(r, NULL, NULL);
         gt_trace_skip_fields(r, 0);
     }
     if (rc == 0)

@@ -206,7 +206,14 @@ struct gt_trace_reader {
     size_t cur_n, cur_pos;
     struct gt_event *view; /* v1: what gt_trace_read_view lends, allocated on first use */
     unsigned skip;         /* gt_trace_skip_fields */
-    bool walking;          /* v2: sel_events steps through the batches for gt_trace_read_view */
+    bool walking;          /* v2: walk_st steps through the batches for gt_trace_read_view */
+    sqlite3_stmt *walk_st; /* sel_events, or sel_summary while a summary filter is set */
+    /* v2 files with batch summaries (has_summary): the summaries after
+     * last_batch, and one batch by its first_seq */
+    bool has_summary;
+    sqlite3_stmt *sel_summary, *sel_batch;
+    bool (*filter)(void *ctx, const struct gt_trace_batch_summary *s); /* gt_trace_summarize */
+    void *filter_ctx;
     int64_t last_batch;
     uint64_t file_bytes;    /* size of the file at open */
     bool hot_journal;       /* a non-empty -journal was next to it at open */
@@ -437,6 +444,15 @@ static int writer_put_batch(struct gt_trace_writer *w)
     sqlite3_bind_int64(w->ins_batch, 2, b->n);
     sqlite3_bind_int64(w->ins_batch, 3, i64_from_u64(sum));
     sqlite3_bind_blob(w->ins_batch, 4, b->buf, (int)b->len, SQLITE_STATIC);
+    sqlite3_bind_int64(w->ins_batch, 5, i64_from_u64(b->sum.kinds));
+    if (b->sum.one_device)
+        sqlite3_bind_int64(w->ins_batch, 6, b->sum.device);
+    else
+        sqlite3_bind_null(w->ins_batch, 6);
+    if (b->sum.one_pid)
+        sqlite3_bind_int64(w->ins_batch, 7, b->sum.pid);
+    else
+        sqlite3_bind_null(w->ins_batch, 7);
     gt_batch_reset(b);
     return writer_step(w, w->ins_batch, "cannot store events");
 }
@@ -575,7 +591,9 @@ int gt_trace_create(const char *path, struct gt_trace_writer **out, char *errbuf
         rc = writer_init_schema(w);
     if (rc == GT_OK)
         rc = writer_prepare(
-            w, "INSERT INTO event_batches(first_seq, n, checksum, data) VALUES(?1, ?2, ?3, ?4)",
+            w,
+            "INSERT INTO event_batches(first_seq, n, checksum, data, kinds, device, pid)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &w->ins_batch);
     if (rc == GT_OK)
         rc = writer_prepare(w, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
@@ -1444,6 +1462,52 @@ static int reader_prepare(struct gt_trace_reader *r, const char *sql, sqlite3_st
     return rc == SQLITE_OK ? GT_OK : open_fail(r, rc, magic, "cannot prepare a query");
 }
 
+/* Whether table has a column of that name (an error reads as no). */
+static bool has_column(struct gt_trace_reader *r, const char *table, const char *column)
+{
+    sqlite3_stmt *st = NULL;
+    bool have = false;
+
+    if (sqlite3_prepare_v2(r->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+        have = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return have;
+}
+
+/* Format v2's statements over event_batches: with the batch summaries when
+ * the file has them (the columns 4..6 of a decoded batch, which batch_load
+ * checks against its events). */
+static int prepare_batches(struct gt_trace_reader *r, bool magic)
+{
+    r->has_summary = has_column(r, "event_batches", "kinds") &&
+                     has_column(r, "event_batches", "device") &&
+                     has_column(r, "event_batches", "pid");
+    if (!r->has_summary)
+        return reader_prepare(r,
+                              "SELECT first_seq, n, checksum, data FROM event_batches"
+                              " WHERE first_seq > ?1 ORDER BY first_seq",
+                              &r->sel_events, magic);
+    int rc = reader_prepare(r,
+                            "SELECT first_seq, n, checksum, data, kinds, device, pid"
+                            " FROM event_batches WHERE first_seq > ?1 ORDER BY first_seq",
+                            &r->sel_events, magic);
+    if (rc == GT_OK)
+        rc = reader_prepare(r,
+                            "SELECT first_seq, n, kinds, device, pid FROM event_batches"
+                            " WHERE first_seq > ?1 ORDER BY first_seq",
+                            &r->sel_summary, magic);
+    if (rc == GT_OK)
+        rc = reader_prepare(r,
+                            "SELECT first_seq, n, checksum, data, kinds, device, pid"
+                            " FROM event_batches WHERE first_seq = ?1",
+                            &r->sel_batch, magic);
+    return rc;
+}
+
 /* Everything after the file exists: configure, validate, prepare. */
 static int reader_setup(struct gt_trace_reader *r, const char *path)
 {
@@ -1515,10 +1579,7 @@ static int reader_setup(struct gt_trace_reader *r, const char *path)
         if (rc == GT_OK)
             rc = reader_prepare(r, "SELECT max(seq) FROM events", &r->sel_count, magic);
     } else {
-        rc = reader_prepare(r,
-                            "SELECT first_seq, n, checksum, data FROM event_batches"
-                            " WHERE first_seq > ?1 ORDER BY first_seq",
-                            &r->sel_events, magic);
+        rc = prepare_batches(r, magic);
         if (rc == GT_OK)
             rc = reader_prepare(r,
                                 "SELECT (SELECT first_seq + n - 1 FROM event_batches"
@@ -1575,6 +1636,8 @@ void gt_trace_close(struct gt_trace_reader *r)
     free(r->cur);
     free(r->view);
     sqlite3_finalize(r->sel_events);
+    sqlite3_finalize(r->sel_summary);
+    sqlite3_finalize(r->sel_batch);
     sqlite3_finalize(r->sel_meta);
     sqlite3_finalize(r->sel_device);
     sqlite3_finalize(r->sel_count);
@@ -2113,6 +2176,43 @@ static void batch_pass(struct gt_trace_reader *r, struct gt_event *buf, size_t c
     }
 }
 
+/* The summary columns of a batch (col: kinds, then device and pid); false
+ * when one has the wrong type. */
+static bool summary_of_row(sqlite3_stmt *st, int col, struct gt_trace_batch_summary *s)
+{
+    if (sqlite3_column_type(st, col) != SQLITE_INTEGER)
+        return false;
+    s->kinds = u64_from_i64(sqlite3_column_int64(st, col));
+    int dt = sqlite3_column_type(st, col + 1), pt = sqlite3_column_type(st, col + 2);
+    if ((dt != SQLITE_INTEGER && dt != SQLITE_NULL) || (pt != SQLITE_INTEGER && pt != SQLITE_NULL))
+        return false;
+    s->one_device = dt == SQLITE_INTEGER;
+    s->device = s->one_device ? sqlite3_column_int64(st, col + 1) : 0;
+    s->one_pid = pt == SQLITE_INTEGER;
+    s->pid = s->one_pid ? sqlite3_column_int64(st, col + 2) : 0;
+    return true;
+}
+
+/* Whether the stored summary (columns 4..6 of st) tells the truth about the
+ * n events just decoded into cur: a pass may have trusted it instead of
+ * decoding them (gt_trace_summarize). A pid the decode stepped over is not
+ * compared. */
+static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st, size_t n)
+{
+    struct gt_trace_batch_summary want = {0}, got = {0};
+    if (!summary_of_row(st, 4, &want))
+        return false;
+    for (size_t k = 0; k < n; k++)
+        gt_trace_summary_add(&got, &r->cur[k]);
+    if (r->skip & GT_TRACE_SKIP_PID) {
+        got.one_pid = want.one_pid;
+        got.pid = want.pid;
+    }
+    return got.kinds == want.kinds && got.one_device == want.one_device &&
+           (!got.one_device || got.device == want.device) && got.one_pid == want.one_pid &&
+           (!got.one_pid || got.pid == want.pid);
+}
+
 /* Decodes the batch the statement stands on into cur. */
 static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
 {
@@ -2122,8 +2222,14 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
     int len = sqlite3_column_bytes(st, 3);
     const char *why = "";
 
-    if (sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
-        gt_batch_decode_skip(first, n, sum, data, (size_t)len, r->cur, &why, r->skip) != GT_OK) {
+    int bad =
+        sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
+        gt_batch_decode_skip(first, n, sum, data, (size_t)len, r->cur, &why, r->skip) != GT_OK;
+    if (!bad && r->has_summary && !summary_holds(r, st, (size_t)n)) {
+        bad = 1;
+        why = "its summary does not match its events";
+    }
+    if (bad) {
         char note[96];
         truncation_note(r, note, sizeof note);
         gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
@@ -2165,7 +2271,7 @@ static int batch_end(struct gt_trace_reader *r)
 static void walk_stop(struct gt_trace_reader *r)
 {
     if (r->walking) {
-        sqlite3_reset(r->sel_events);
+        sqlite3_reset(r->walk_st);
         r->walking = false;
     }
 }
@@ -2201,6 +2307,81 @@ static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t ca
     return rc;
 }
 
+/* The summary sel_summary stands on, when it may be offered to the filter:
+ * well formed, the next batch in order, and without kinds this reader does
+ * not know (whose events must be counted as skipped). Any other batch is
+ * decoded, and batch_load reports what is wrong with it. */
+static bool summary_offered(const struct gt_trace_reader *r, sqlite3_stmt *st,
+                            struct gt_trace_batch_summary *s)
+{
+    const uint64_t known = ((uint64_t)2 << GT_EV_KIND_MAX) - 1; /* bits 0..KIND_MAX */
+    memset(s, 0, sizeof *s);
+    s->first_seq = sqlite3_column_int64(st, 0);
+    s->n = sqlite3_column_int64(st, 1);
+    return sqlite3_column_type(st, 0) == SQLITE_INTEGER &&
+           sqlite3_column_type(st, 1) == SQLITE_INTEGER && s->first_seq == r->last_seq + 1 &&
+           s->n >= 1 && s->n <= GT_BATCH_EVENTS && summary_of_row(st, 2, s) &&
+           (s->kinds & ~known) == 0;
+}
+
+/* Decodes the batch at first_seq into cur (sel_batch, in the read
+ * transaction of the summaries' walk). */
+static int batch_fetch(struct gt_trace_reader *r, int64_t first_seq)
+{
+    sqlite3_stmt *st = r->sel_batch;
+    sqlite3_bind_int64(st, 1, first_seq);
+    int src = sqlite3_step(st), rc;
+    if (src == SQLITE_ROW) {
+        rc = batch_load(r, st);
+    } else {
+        char what[96];
+        snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
+        rc = reader_fail(r, src == SQLITE_DONE ? SQLITE_CORRUPT : src, what);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* batch_next under a summary filter: walks the summaries, passes over the
+ * batches the filter is content with, and decodes the next one it is not. */
+static int batch_next_summarized(struct gt_trace_reader *r)
+{
+    sqlite3_stmt *st = r->sel_summary;
+    int rc;
+
+    if (!r->walking) {
+        sqlite3_bind_int64(st, 1, r->last_batch);
+        r->walking = true;
+        r->walk_st = st;
+    }
+    for (;;) {
+        int src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            if (src != SQLITE_DONE) {
+                char what[96];
+                snprintf(what, sizeof what, "events after seq %lld cannot be read",
+                         (long long)r->last_seq);
+                rc = reader_fail(r, src, what);
+            } else {
+                rc = batch_end(r);
+            }
+            break;
+        }
+        struct gt_trace_batch_summary s;
+        if (summary_offered(r, st, &s) && r->filter(r->filter_ctx, &s)) {
+            r->last_seq = s.first_seq + s.n - 1;
+            r->last_batch = s.first_seq;
+            r->cur_n = r->cur_pos = 0;
+            continue;
+        }
+        if ((rc = batch_fetch(r, sqlite3_column_int64(st, 0))) == GT_OK)
+            return GT_OK;
+        break;
+    }
+    walk_stop(r);
+    return rc;
+}
+
 /* Format v2: steps to the batch after the current one and decodes it into
  * cur; at the end, cur stays passed and batch_end's verdict is returned.
  * The statement is not reset between batches: a reset per batch (1024
@@ -2209,12 +2390,15 @@ static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t ca
  * (gpu-trace analyze, one config, 10 M events: 0.95 s against 0.91 s). */
 static int batch_next(struct gt_trace_reader *r)
 {
+    if (r->filter != NULL && r->has_summary)
+        return batch_next_summarized(r);
     sqlite3_stmt *st = r->sel_events;
     int rc;
 
     if (!r->walking) {
         sqlite3_bind_int64(st, 1, r->last_batch);
         r->walking = true;
+        r->walk_st = st;
     }
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
@@ -2282,6 +2466,21 @@ void gt_trace_skip_fields(struct gt_trace_reader *r, unsigned skip)
 {
     if (r != NULL)
         r->skip = skip;
+}
+
+void gt_trace_summarize(struct gt_trace_reader *r,
+                        bool (*fn)(void *ctx, const struct gt_trace_batch_summary *s), void *ctx)
+{
+    if (r == NULL)
+        return;
+    walk_stop(r); /* the next batch comes from the other statement, after last_batch */
+    r->filter = fn;
+    r->filter_ctx = ctx;
+}
+
+bool gt_trace_has_summaries(const struct gt_trace_reader *r)
+{
+    return r != NULL && r->has_summary;
 }
 
 int gt_trace_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *n)

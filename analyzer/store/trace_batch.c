@@ -53,6 +53,7 @@ void gt_batch_reset(struct gt_batch *b)
     b->n = 0;
     b->first_seq = 0;
     memset(b->prev, 0, sizeof b->prev);
+    memset(&b->sum, 0, sizeof b->sum);
 }
 
 /* Differences wrap modulo 2^64, so every 64-bit value round-trips. */
@@ -82,6 +83,7 @@ void gt_batch_add(struct gt_batch *b, const struct gt_event *ev)
         b->prev[i] = f[i];
     }
     b->n++;
+    gt_trace_summary_add(&b->sum, ev);
 }
 
 /* FNV-1a over 64-bit words (little-endian, the last one zero-padded), with

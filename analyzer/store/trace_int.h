@@ -34,6 +34,7 @@ struct gt_batch {
     uint32_t n;
     int64_t first_seq;
     uint64_t prev[GT_BATCH_FIELDS];
+    struct gt_trace_batch_summary sum; /* of its events so far */
 };
 
 /* gt_batch_reset: empties b for the next batch. */

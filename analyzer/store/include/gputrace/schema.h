@@ -50,8 +50,11 @@ enum gt_event_kind {
  * batches of up to 1024 (docs/trace-format.md): first_seq, the seq of the
  * batch's first event, is the rowid, so reading in order needs no index;
  * data packs the events' fields as varint deltas; checksum is FNV-1a of
- * first_seq, n and data. `gpu-trace sql` shows them as the v1 table
- * `events`, one row per event. */
+ * first_seq, n and data. kinds, device and pid sum the batch up
+ * (gt_trace_batch_summary; NULL device or pid: its events differ), before
+ * data so that reading them leaves the blob's overflow pages alone; files
+ * written before they existed lack them. `gpu-trace sql` shows the events
+ * as the v1 table `events`, one row per event. */
 #define GT_SCHEMA_SQL                                                                              \
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"                  \
     "CREATE TABLE kinds(kind INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"                     \
@@ -60,7 +63,8 @@ enum gt_event_kind {
     "CREATE TABLE processes(pid INTEGER PRIMARY KEY, rank INTEGER NOT NULL,"                       \
     " command TEXT NOT NULL DEFAULT '');"                                                          \
     "CREATE TABLE event_batches(first_seq INTEGER PRIMARY KEY, n INTEGER NOT NULL,"                \
-    " checksum INTEGER NOT NULL, data BLOB NOT NULL);"
+    " checksum INTEGER NOT NULL, kinds INTEGER, device INTEGER, pid INTEGER,"                      \
+    " data BLOB NOT NULL);"
 
 /* Format v1's events table, one row per event (read, no longer written). */
 #define GT_SCHEMA_SQL_V1_EVENTS                                                                    \

@@ -180,8 +180,10 @@ int gt_trace_read_view(struct gt_trace_reader *r, const struct gt_event **evs, s
 /* what the card pass reads: kind, device, pid, addr, size, result */
 #define GT_TRACE_SKIP_CARD                                                                         \
     (GT_TRACE_SKIP_TS | GT_TRACE_SKIP_TID | GT_TRACE_SKIP_STREAM | GT_TRACE_SKIP_REQUESTED)
-/* what replay reads: kind, device, stream, addr, size, requested, result */
-#define GT_TRACE_SKIP_REPLAY (GT_TRACE_SKIP_TS | GT_TRACE_SKIP_PID | GT_TRACE_SKIP_TID)
+/* what replay reads: kind, device, stream, addr, size, requested, result,
+ * and pid, which it does not use but which checks the batch summaries that
+ * the card pass trusted (gt_trace_summarize) */
+#define GT_TRACE_SKIP_REPLAY (GT_TRACE_SKIP_TS | GT_TRACE_SKIP_TID)
 
 /* gt_event_skip_fields: zeroes the fields of skip in ev. */
 static inline void gt_event_skip_fields(struct gt_event *ev, unsigned skip)
@@ -203,6 +205,59 @@ static inline void gt_event_skip_fields(struct gt_event *ev, unsigned skip)
  * steps over instead of decoding: 48 of 240 instructions an event for the
  * card pass. 0 reads every field again. Checks and errors are unchanged. */
 void gt_trace_skip_fields(struct gt_trace_reader *r, unsigned skip);
+/* What one batch of format v2 holds, as the writer summed it up in the
+ * batch's summary columns (docs/trace-format.md): the kinds of its events
+ * and, when all its events share them, their device and pid. */
+struct gt_trace_batch_summary {
+    int64_t first_seq; /* the seq of its first event */
+    int64_t n;         /* its events */
+    uint64_t kinds;    /* gt_trace_kind_bit of every event, or-ed */
+    int64_t device;    /* every event's device, when one_device */
+    int64_t pid;       /* every event's pid, when one_pid */
+    bool one_device, one_pid;
+};
+/* Bit 0 of kinds: an event whose result is not 0 (a failed call). */
+#define GT_TRACE_KINDS_FAILED ((uint64_t)1)
+/* Bit 63 of kinds: an event of a kind outside 1..62. */
+#define GT_TRACE_KINDS_OTHER ((uint64_t)1 << 63)
+
+/* gt_trace_kind_bits: the bits of kinds one event sets. */
+static inline uint64_t gt_trace_kind_bits(const struct gt_event *ev)
+{
+    uint64_t bits =
+        ev->kind >= 1 && ev->kind <= 62 ? (uint64_t)1 << ev->kind : GT_TRACE_KINDS_OTHER;
+    return ev->result != 0 ? bits | GT_TRACE_KINDS_FAILED : bits;
+}
+
+/* gt_trace_summary_add: counts ev into s (zeroed before the first event);
+ * inline, since checking a summary runs it for every event replayed. */
+static inline void gt_trace_summary_add(struct gt_trace_batch_summary *s, const struct gt_event *ev)
+{
+    if (s->n == 0) {
+        s->first_seq = ev->seq;
+        s->device = ev->device;
+        s->pid = ev->pid;
+        s->one_device = s->one_pid = true;
+    }
+    s->n++;
+    s->kinds |= gt_trace_kind_bits(ev);
+    s->one_device = s->one_device && ev->device == s->device;
+    s->one_pid = s->one_pid && ev->pid == s->pid;
+}
+
+/* gt_trace_summarize: from then on, before gt_trace_read_view decodes a
+ * batch of a file that carries batch summaries, it shows the summary to fn;
+ * when fn returns true the summary was all the caller needed, and the
+ * batch's events are passed over undecoded. A batch with events of kinds
+ * this reader does not know is always decoded, so that they are skipped and
+ * counted as usual. fn NULL, or a file without summaries: every batch is
+ * decoded. Whether a summary tells the truth is
+ * checked whenever its batch is decoded (GT_ECORRUPT otherwise), so a pass
+ * that trusted one is followed by a replay that would find it out. */
+void gt_trace_summarize(struct gt_trace_reader *r,
+                        bool (*fn)(void *ctx, const struct gt_trace_batch_summary *s), void *ctx);
+/* gt_trace_has_summaries: whether the file's batches carry summaries. */
+bool gt_trace_has_summaries(const struct gt_trace_reader *r);
 /* gt_trace_rewind: the next gt_trace_read starts at the first event again. */
 int gt_trace_rewind(struct gt_trace_reader *r);
 

@@ -22,7 +22,12 @@
 #include "gputrace/units.h"
 #include "gputrace/banned.h"
 
-#define BATCH_OPS 16384
+/* Ops a batch of the workers holds. Each config of a worker runs through
+ * the whole batch before the next (run_batch), so a batch is read once per
+ * config: 4096 ops (128 KiB) stay in the core's cache from one config to
+ * the next, where 16384 did not: the 12-config sweep on one worker took
+ * 0.90-1.00 cpu-s against 1.02-1.11 on 2 M events (5 alternating runs). */
+#define BATCH_OPS 4096
 #define NBATCH 4
 #define READ_EVENTS 4096
 #define NO_SLOT UINT32_MAX

@@ -2194,16 +2194,15 @@ static bool summary_of_row(sqlite3_stmt *st, int col, struct gt_trace_batch_summ
 }
 
 /* Whether the stored summary (columns 4..6 of st) tells the truth about the
- * n events just decoded into cur: a pass may have trusted it instead of
- * decoding them (gt_trace_summarize). A pid the decode stepped over is not
- * compared. */
-static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st, size_t n)
+ * events just decoded, whose summary is got: a pass may have trusted it
+ * instead of decoding them (gt_trace_summarize). A pid the decode stepped
+ * over is not compared. */
+static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st,
+                          struct gt_trace_batch_summary got)
 {
-    struct gt_trace_batch_summary want = {0}, got = {0};
+    struct gt_trace_batch_summary want = {0};
     if (!summary_of_row(st, 4, &want))
         return false;
-    for (size_t k = 0; k < n; k++)
-        gt_trace_summary_add(&got, &r->cur[k]);
     if (r->skip & GT_TRACE_SKIP_PID) {
         got.one_pid = want.one_pid;
         got.pid = want.pid;
@@ -2221,11 +2220,12 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
     const unsigned char *data = sqlite3_column_blob(st, 3);
     int len = sqlite3_column_bytes(st, 3);
     const char *why = "";
+    struct gt_trace_batch_summary got;
 
-    int bad =
-        sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
-        gt_batch_decode_skip(first, n, sum, data, (size_t)len, r->cur, &why, r->skip) != GT_OK;
-    if (!bad && r->has_summary && !summary_holds(r, st, (size_t)n)) {
+    int bad = sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
+              gt_batch_decode_skip(first, n, sum, data, (size_t)len, r->cur, &why, r->skip,
+                                   r->has_summary ? &got : NULL) != GT_OK;
+    if (!bad && r->has_summary && !summary_holds(r, st, got)) {
         bad = 1;
         why = "its summary does not match its events";
     }

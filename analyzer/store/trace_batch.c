@@ -251,7 +251,8 @@ static inline bool get_event(const unsigned char **p, const unsigned char *end,
 }
 
 static inline int decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
-                         size_t len, struct gt_event *out, const char **why, unsigned skip)
+                         size_t len, struct gt_event *out, const char **why, unsigned skip,
+                         struct gt_trace_batch_summary *sum)
 {
     const unsigned char *p = data, *end = data + len;
     uint64_t f[GT_BATCH_FIELDS] = {0};
@@ -278,6 +279,8 @@ static inline int decode(int64_t first_seq, int64_t n, uint64_t checksum, const 
         event_of(f, &out[k]);
         if (skip) /* the same whichever path decoded the event */
             gt_event_skip_fields(&out[k], skip);
+        if (sum != NULL) /* while the event is at hand, not in a second pass */
+            gt_trace_summary_add(sum, &out[k]);
     }
     if (p != end) {
         *why = "data longer than its events";
@@ -289,22 +292,25 @@ static inline int decode(int64_t first_seq, int64_t n, uint64_t checksum, const 
 int gt_batch_decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
                     size_t len, struct gt_event *out, const char **why)
 {
-    return decode(first_seq, n, checksum, data, len, out, why, 0);
+    return decode(first_seq, n, checksum, data, len, out, why, 0, NULL);
 }
 
 int gt_batch_decode_skip(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
-                         size_t len, struct gt_event *out, const char **why, unsigned skip)
+                         size_t len, struct gt_event *out, const char **why, unsigned skip,
+                         struct gt_trace_batch_summary *sum)
 {
+    if (sum != NULL)
+        memset(sum, 0, sizeof *sum);
     /* a decoder of its own for each pass's set, so the skips are constants */
     switch (skip) {
     case 0:
-        return decode(first_seq, n, checksum, data, len, out, why, 0);
+        return decode(first_seq, n, checksum, data, len, out, why, 0, sum);
     case GT_TRACE_SKIP_CARD:
-        return decode(first_seq, n, checksum, data, len, out, why, GT_TRACE_SKIP_CARD);
+        return decode(first_seq, n, checksum, data, len, out, why, GT_TRACE_SKIP_CARD, sum);
     case GT_TRACE_SKIP_REPLAY:
-        return decode(first_seq, n, checksum, data, len, out, why, GT_TRACE_SKIP_REPLAY);
+        return decode(first_seq, n, checksum, data, len, out, why, GT_TRACE_SKIP_REPLAY, sum);
     default: {
-        int rc = decode(first_seq, n, checksum, data, len, out, why, 0);
+        int rc = decode(first_seq, n, checksum, data, len, out, why, 0, sum);
         for (int64_t k = 0; rc == GT_OK && k < n; k++)
             gt_event_skip_fields(&out[k], skip);
         return rc;

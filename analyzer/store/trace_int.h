@@ -58,9 +58,12 @@ int gt_batch_decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsig
                     size_t len, struct gt_event *out, const char **why);
 /* gt_batch_decode_skip: gt_batch_decode with the fields of skip
  * (GT_TRACE_SKIP_*) left 0, their varints only stepped over (the sets of
- * the card pass and of replay cost less than the others); the same checks. */
+ * the card pass and of replay cost less than the others); the same checks.
+ * sum, unless NULL, receives the summary of the events decoded (with the
+ * skipped fields as 0), for the reader to hold against the stored one. */
 int gt_batch_decode_skip(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *data,
-                         size_t len, struct gt_event *out, const char **why, unsigned skip);
+                         size_t len, struct gt_event *out, const char **why, unsigned skip,
+                         struct gt_trace_batch_summary *sum);
 
 /* gt_trace_sql_register: makes the eponymous virtual table `events` (one row
  * per event, the columns of format v1's events table) available on db, a

@@ -2,7 +2,9 @@
 # bench/run.sh: the figures of docs/performance.md. Generates a seeded
 # 10 M-event training-loop trace with gen_trace in a temporary directory (or
 # reuses $GT_BENCH_TRACE if it names an existing trace) and runs bench_replay
-# on it.
+# on it. A trace written before the batch summaries (docs/trace-format.md)
+# is still read, but its card pass decodes every event: regenerate it to
+# measure today's reader.
 #
 #   bench/run.sh [BUILD_DIR] [EVENTS]
 #

@@ -1718,6 +1718,55 @@ START_TEST(a_trace_without_summaries_is_read_whole_under_a_filter)
 }
 END_TEST
 
+static bool decline(void *ctx, const struct gt_trace_batch_summary *s)
+{
+    (void)s;
+    ++*(int *)ctx;
+    return false;
+}
+
+/* A walk of gt_trace_read_view keeps its read lock from one call to the
+ * next, but for 64 batches at most: a recorder waiting to commit gets in
+ * between, with or without a summary filter. */
+START_TEST(a_walk_over_every_event_lets_a_commit_in_every_64_batches)
+{
+    const char *p = path_of("t.db");
+    const int64_t batches = 200;
+
+    write_trace(p, batches * GT_BATCH_EVENTS);
+    for (int filtered = 0; filtered < 2; filtered++) {
+        struct gt_trace_reader *r = open_ok(p);
+        sqlite3 *db = NULL;
+        const struct gt_event *evs;
+        int offered = 0, blocked = 0, longest = 0, got_in = 0, rc;
+        int64_t count = 0;
+        size_t n;
+
+        ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+        if (filtered)
+            gt_trace_summarize(r, decline, &offered);
+        while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0) {
+            count += (int64_t)n;
+            if (sqlite3_exec(db, "BEGIN EXCLUSIVE; ROLLBACK", NULL, NULL, NULL) == SQLITE_OK) {
+                got_in++;
+                blocked = 0;
+            } else if (++blocked > longest) {
+                longest = blocked;
+            }
+        }
+        ck_assert_int_eq(rc, GT_OK);
+        ck_assert_int_eq(count, batches * GT_BATCH_EVENTS);
+        ck_assert_int_eq(offered, filtered ? batches : 0);
+        /* the walk does hold the lock between calls, and lets go */
+        ck_assert_int_ge(longest, 1);
+        ck_assert_int_le(longest, 64);
+        ck_assert_int_ge(got_in, 2);
+        sqlite3_close(db);
+        gt_trace_close(r);
+    }
+}
+END_TEST
+
 /* A v1 copy (one row per event) reads exactly as its v2 original. */
 START_TEST(a_format_1_trace_reads_as_its_format_2_original)
 {
@@ -1978,6 +2027,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_summary_keeps_one_device_and_pid_and_unknown_kinds_are_not_offered);
     tcase_add_test(tc, a_summary_that_does_not_match_its_events_is_damage);
     tcase_add_test(tc, a_trace_without_summaries_is_read_whole_under_a_filter);
+    tcase_add_test(tc, a_walk_over_every_event_lets_a_commit_in_every_64_batches);
     suite_add_tcase(s, tc);
     return s;
 }

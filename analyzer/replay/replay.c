@@ -244,6 +244,9 @@ static void decoder_release(struct decoder *d)
 /* What a worker keeps per (config, device). */
 struct track {
     struct gt_sim *sim;
+    /* its statistics, read after every malloc: kept, not asked for (a call
+     * into the simulator's file for each malloc of each config) */
+    const struct gt_sim_stats *stats;
     uint64_t peak_seen;
     uint64_t allocated_at_peak;
     int64_t first_oom_event;
@@ -340,6 +343,8 @@ static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
     }
     int rc = gt_sim_new(conf, &so, &t->sim);
     if (rc == 0)
+        t->stats = gt_sim_get_stats(t->sim);
+    if (rc == 0)
         rc = gt_scenario_preload(sh->scn, sd, t->sim, conf->no_caching, so.device_limit, start_live,
                                  &sc);
     if (rc == 0 && gt_sim_get_stats(t->sim)->num_ooms > 0)
@@ -360,7 +365,7 @@ static void note_oom(struct track *t, int64_t event)
  * otherwise speak for a peak the run never pressed). */
 static void note_peak(struct track *t)
 {
-    const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
+    const struct gt_sim_stats *st = t->stats;
     uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
     uint64_t allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
     if (reserved > t->peak_seen || (reserved == t->peak_seen && allocated > t->allocated_at_peak)) {

@@ -173,6 +173,8 @@ void gt_sim_empty_cache(struct gt_sim *s);
 uint64_t gt_sim_addr(const struct gt_sim *s, gt_sim_handle h);
 /* gt_sim_block_size: the size of the block handed out (rounded, maybe unsplit). */
 uint64_t gt_sim_block_size(const struct gt_sim *s, gt_sim_handle h);
+/* gt_sim_get_stats: the statistics, kept up to date in place: the pointer
+ * stays valid, and shows every later operation, until gt_sim_free_all. */
 const struct gt_sim_stats *gt_sim_get_stats(const struct gt_sim *s);
 /* gt_sim_largest_free_block: the largest cached free block (any stream). */
 uint64_t gt_sim_largest_free_block(const struct gt_sim *s);

@@ -168,7 +168,9 @@ static void arr_dec(struct gt_sim_stat *a, int pool, uint64_t n)
 
 /* ---------------------------------------------------------------- blocks */
 
-static uint32_t blk_new(struct gt_sim *s)
+/* A slot for a new block, its fields unset: for the callers that copy a
+ * whole block into it (a split, on every malloc that splits). */
+static uint32_t blk_slot(struct gt_sim *s)
 {
     uint32_t i;
     if (s->free_list != GT_SIM_NIL) {
@@ -187,8 +189,16 @@ static uint32_t blk_new(struct gt_sim *s)
         }
         i = (uint32_t)s->nblk++;
     }
+    return i;
+}
+
+static uint32_t blk_new(struct gt_sim *s)
+{
+    uint32_t i = blk_slot(s);
+    if (i == GT_SIM_NIL)
+        return GT_SIM_NIL;
     /* field by field: the compiler cannot drop a memset's stores that the
-     * caller overwrites at once, and this runs on every split */
+     * caller overwrites at once */
     struct blk *b = &s->blk[i];
     b->addr = b->size = b->requested = b->stream = b->gc_count_base = 0;
     b->prev = b->next = b->xseg = GT_SIM_NIL;
@@ -839,7 +849,7 @@ static void unmap_block(struct gt_sim *s, uint32_t i)
     pool_erase(s, i);
     uint64_t before = un_addr - b->addr, after = b->size - before - un_size;
     if (before > 0) {
-        uint32_t f = blk_new(s);
+        uint32_t f = blk_slot(s);
         if (f == GT_SIM_NIL) {
             note_host_failure(s, GT_ENOMEM);
             return;
@@ -855,7 +865,7 @@ static void unmap_block(struct gt_sim *s, uint32_t i)
         pool_insert(s, f);
     }
     if (after > 0) {
-        uint32_t f = blk_new(s);
+        uint32_t f = blk_slot(s);
         if (f == GT_SIM_NIL) {
             note_host_failure(s, GT_ENOMEM);
             return;
@@ -1190,7 +1200,7 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
     int pool = s->blk[i].pool;
     int expandable = s->blk[i].xseg != GT_SIM_NIL;
     if (split) {
-        uint32_t a = blk_new(s);
+        uint32_t a = blk_slot(s); /* *b = *r below sets every field */
         if (a == GT_SIM_NIL) {
             note_host_failure(s, GT_ENOMEM);
             split = 0;

@@ -1328,12 +1328,13 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
                         : (orig + K_MIN_BLOCK_SIZE - 1) & ~(K_MIN_BLOCK_SIZE - 1);
     /* MIRRORS: get_pool: rounded size <= kSmallSize -> small pool. */
     int pool = size <= K_SMALL_SIZE ? POOL_SMALL : POOL_LARGE;
-    uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
     /* MIRRORS: malloc: cached block first; then GC; then a new segment; then
      * free oversize blocks and retry; then flush everything and retry. */
     s->found_set = NULL;
     uint32_t b = get_free_block(s, pool, stream, size);
     if (b == GT_SIM_NIL) {
+        /* the segment's size, only when no cached block serves */
+        uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
         s->found_set = NULL;
         if (gc_enabled(s))
             garbage_collect(s);

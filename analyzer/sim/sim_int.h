@@ -64,10 +64,6 @@ static inline size_t gt_sim_class(uint64_t size)
 int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k);
 /* Removes the entry equal to k (same size and addr); 0 or GT_ENOENT. */
 int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k);
-/* The first entry not less than k (the end if none). */
-struct gt_sim_pos gt_sim_set_lower_bound(const struct gt_sim_set *s, const struct gt_sim_key *k);
-/* The entry equal to k, or the end. */
-struct gt_sim_pos gt_sim_set_find(const struct gt_sim_set *s, const struct gt_sim_key *k);
 void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p);
 /* Replaces the entry at p with k, keeping the order. */
 int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struct gt_sim_key *k);
@@ -170,6 +166,62 @@ static inline struct gt_sim_pos gt_sim_set_last(const struct gt_sim_set *s)
     if (c != GT_SIM_NCLASS)
         p = (struct gt_sim_pos){c, gt_sim_set_bucket(s, c)->n - 1};
     return p;
+}
+
+/* Branch-free lexicographic (size, addr) comparison: the searches below are
+ * the simulator's hottest loops and their branches are unpredictable. */
+static inline int gt_sim_key_less(const struct gt_sim_key *a, const struct gt_sim_key *b)
+{
+    return (a->size < b->size) | ((a->size == b->size) & (a->addr < b->addr));
+}
+
+/* The first key of bucket b not less than k, by binary search. */
+size_t gt_sim_bucket_search(const struct gt_sim_bucket *b, const struct gt_sim_key *k);
+
+/* The first key of bucket b not less than k. Classes hold a few keys, so a
+ * linear scan wins up to 4; longer runs of one size get a binary search, out
+ * of line. */
+static inline size_t gt_sim_bucket_lower_bound(const struct gt_sim_bucket *b,
+                                               const struct gt_sim_key *k)
+{
+    size_t lo = 0, n = b->n;
+    if (n > 4)
+        return gt_sim_bucket_search(b, k);
+    while (lo < n && gt_sim_key_less(&b->v[lo], k))
+        lo++;
+    return lo;
+}
+
+/* The first entry not less than k (the end if none). Inline, as find: the
+ * simulator calls them once per malloc and free. */
+static inline struct gt_sim_pos gt_sim_set_lower_bound(const struct gt_sim_set *s,
+                                                       const struct gt_sim_key *k)
+{
+    size_t c = gt_sim_class(k->size);
+    struct gt_sim_pos p = {gt_sim_set_next_class(s, c), 0};
+    if (p.c == c) {
+        const struct gt_sim_bucket *b = gt_sim_set_bucket(s, c);
+        p.i = gt_sim_bucket_lower_bound(b, k);
+        if (p.i == b->n) /* every key of the class is smaller: the next class */
+            p = (struct gt_sim_pos){gt_sim_set_next_class(s, c + 1), 0};
+    }
+    return p;
+}
+
+/* The entry equal to k, or the end. */
+static inline struct gt_sim_pos gt_sim_set_find(const struct gt_sim_set *s,
+                                                const struct gt_sim_key *k)
+{
+    /* an equal key can only be in k's own class: no bitmap search */
+    size_t c = gt_sim_class(k->size);
+    struct gt_sim_pos end = {GT_SIM_NCLASS, 0};
+    if (!((s->words[c / 64] >> (c % 64)) & 1))
+        return end;
+    const struct gt_sim_bucket *b = gt_sim_set_bucket(s, c);
+    size_t i = gt_sim_bucket_lower_bound(b, k);
+    if (i < b->n && b->v[i].size == k->size && b->v[i].addr == k->addr)
+        return (struct gt_sim_pos){c, i};
+    return end;
 }
 
 #endif

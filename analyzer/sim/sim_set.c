@@ -8,31 +8,17 @@
 #include "sim_int.h"
 #include "gputrace/banned.h"
 
-/* Branch-free lexicographic (size, addr) comparison: the searches below are
- * the simulator's hottest loops and their branches are unpredictable. */
-static inline int key_less(const struct gt_sim_key *a, const struct gt_sim_key *b)
-{
-    return (a->size < b->size) | ((a->size == b->size) & (a->addr < b->addr));
-}
-
 static struct gt_sim_bucket *bucket(struct gt_sim_set *s, size_t c)
 {
     return &s->b[c - s->lo];
 }
 
-/* The first key of bucket b not less than k. Classes hold a few keys, so a
- * linear scan wins up to 4; longer runs of one size get a binary search. */
-static inline size_t bucket_lower_bound(const struct gt_sim_bucket *b, const struct gt_sim_key *k)
+size_t gt_sim_bucket_search(const struct gt_sim_bucket *b, const struct gt_sim_key *k)
 {
     size_t lo = 0, n = b->n;
-    if (n <= 4) {
-        while (lo < n && key_less(&b->v[lo], k))
-            lo++;
-        return lo;
-    }
     while (n > 0) {
         size_t half = n / 2;
-        if (key_less(&b->v[lo + half], k)) {
+        if (gt_sim_key_less(&b->v[lo + half], k)) {
             lo += half + 1;
             n -= half + 1;
         } else {
@@ -40,33 +26,6 @@ static inline size_t bucket_lower_bound(const struct gt_sim_bucket *b, const str
         }
     }
     return lo;
-}
-
-struct gt_sim_pos gt_sim_set_lower_bound(const struct gt_sim_set *s, const struct gt_sim_key *k)
-{
-    size_t c = gt_sim_class(k->size);
-    struct gt_sim_pos p = {gt_sim_set_next_class(s, c), 0};
-    if (p.c == c) {
-        const struct gt_sim_bucket *b = gt_sim_set_bucket(s, c);
-        p.i = bucket_lower_bound(b, k);
-        if (p.i == b->n) /* every key of the class is smaller: the next class */
-            p = (struct gt_sim_pos){gt_sim_set_next_class(s, c + 1), 0};
-    }
-    return p;
-}
-
-struct gt_sim_pos gt_sim_set_find(const struct gt_sim_set *s, const struct gt_sim_key *k)
-{
-    /* an equal key can only be in k's own class: no bitmap search */
-    size_t c = gt_sim_class(k->size);
-    struct gt_sim_pos end = {GT_SIM_NCLASS, 0};
-    if (!((s->words[c / 64] >> (c % 64)) & 1))
-        return end;
-    const struct gt_sim_bucket *b = gt_sim_set_bucket(s, c);
-    size_t i = bucket_lower_bound(b, k);
-    if (i < b->n && b->v[i].size == k->size && b->v[i].addr == k->addr)
-        return (struct gt_sim_pos){c, i};
-    return end;
 }
 
 static void mark(struct gt_sim_set *s, size_t c)
@@ -130,7 +89,7 @@ static __attribute__((noinline)) int insert_slow(struct gt_sim_set *s, size_t c,
      * rotate through `carry` so that the compiler does not turn the loop
      * back into that call. */
     struct gt_sim_key carry = *k;
-    for (size_t j = bucket_lower_bound(b, k); j < b->n; j++) {
+    for (size_t j = gt_sim_bucket_lower_bound(b, k); j < b->n; j++) {
         struct gt_sim_key t = b->v[j];
         b->v[j] = carry;
         carry = t;
@@ -203,8 +162,8 @@ int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struc
      * hold only smaller or larger keys, so the class's own neighbours
      * decide. */
     size_t c = gt_sim_class(k->size);
-    if (c == p.c && (p.i == 0 || key_less(&b->v[p.i - 1], k)) &&
-        (p.i + 1 == b->n || key_less(k, &b->v[p.i + 1]))) {
+    if (c == p.c && (p.i == 0 || gt_sim_key_less(&b->v[p.i - 1], k)) &&
+        (p.i + 1 == b->n || gt_sim_key_less(k, &b->v[p.i + 1]))) {
         b->v[p.i] = *k;
         return 0;
     }

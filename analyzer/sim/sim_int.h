@@ -61,12 +61,9 @@ static inline size_t gt_sim_class(uint64_t size)
     return (size_t)(16 * (e - 3)) + (size_t)((v >> (e - 4)) & 15);
 }
 
-int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k);
 /* Removes the entry equal to k (same size and addr); 0 or GT_ENOENT. */
 int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k);
 void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p);
-/* Replaces the entry at p with k, keeping the order. */
-int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struct gt_sim_key *k);
 void gt_sim_set_release(struct gt_sim_set *s);
 /* Checks the set's own bookkeeping (bitmaps, counts, classes); the order of
  * the keys is the caller's to check, walking them. Returns 0 or writes the
@@ -222,6 +219,71 @@ static inline struct gt_sim_pos gt_sim_set_find(const struct gt_sim_set *s,
     if (i < b->n && b->v[i].size == k->size && b->v[i].addr == k->addr)
         return (struct gt_sim_pos){c, i};
     return end;
+}
+
+static inline void gt_sim_set_mark(struct gt_sim_set *s, size_t c)
+{
+    s->words[c / 64] |= (uint64_t)1 << (c % 64);
+    s->summary |= (uint64_t)1 << (c / 64);
+}
+
+static inline void gt_sim_set_unmark(struct gt_sim_set *s, size_t c)
+{
+    s->words[c / 64] &= ~((uint64_t)1 << (c % 64));
+    if (!s->words[c / 64])
+        s->summary &= ~((uint64_t)1 << (c / 64));
+}
+
+/* Inserts k into class c, k's class, when the class already holds keys or
+ * needs a header or an array first. */
+int gt_sim_set_insert_slow(struct gt_sim_set *s, size_t c, const struct gt_sim_key *k);
+
+/* Inserts k into class c, k's class. Most inserts find their class empty,
+ * with its header and array in place (72% on a 1 M-event training trace: the
+ * free blocks are spread thin over the classes): inline, a few stores; the
+ * rest goes out of line. */
+static inline int gt_sim_set_insert_in(struct gt_sim_set *s, size_t c, const struct gt_sim_key *k)
+{
+    size_t at = c - s->lo; /* a class below lo wraps past nb */
+    if (at < s->nb) {
+        struct gt_sim_bucket *b = &s->b[at];
+        if (b->n == 0 && b->cap > 0) {
+            b->v[0] = *k;
+            b->n = 1;
+            s->n++;
+            gt_sim_set_mark(s, c);
+            return 0;
+        }
+    }
+    return gt_sim_set_insert_slow(s, c, k);
+}
+
+static inline int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
+{
+    return gt_sim_set_insert_in(s, gt_sim_class(k->size), k);
+}
+
+/* Replaces the entry at p with k, keeping the order. */
+static inline int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p,
+                                        const struct gt_sim_key *k)
+{
+    /* the end: the entry was lost to a failed host allocation (the simulator
+     * is marked broken by then); the key still goes in */
+    if (p.c >= GT_SIM_NCLASS)
+        return gt_sim_set_insert(s, k);
+    struct gt_sim_bucket *b = &s->b[p.c - s->lo];
+    /* In place when k stays in the class between the same neighbours: the
+     * common case of a block that shrinks or grows a little. Other classes
+     * hold only smaller or larger keys, so the class's own neighbours
+     * decide. */
+    size_t c = gt_sim_class(k->size);
+    if (c == p.c && (p.i == 0 || gt_sim_key_less(&b->v[p.i - 1], k)) &&
+        (p.i + 1 == b->n || gt_sim_key_less(k, &b->v[p.i + 1]))) {
+        b->v[p.i] = *k;
+        return 0;
+    }
+    gt_sim_set_erase_at(s, p);
+    return gt_sim_set_insert_in(s, c, k);
 }
 
 #endif

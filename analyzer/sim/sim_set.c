@@ -28,19 +28,6 @@ size_t gt_sim_bucket_search(const struct gt_sim_bucket *b, const struct gt_sim_k
     return lo;
 }
 
-static void mark(struct gt_sim_set *s, size_t c)
-{
-    s->words[c / 64] |= (uint64_t)1 << (c % 64);
-    s->summary |= (uint64_t)1 << (c / 64);
-}
-
-static void unmark(struct gt_sim_set *s, size_t c)
-{
-    s->words[c / 64] &= ~((uint64_t)1 << (c % 64));
-    if (!s->words[c / 64])
-        s->summary &= ~((uint64_t)1 << (c / 64));
-}
-
 /* Widens the range of bucket headers to include class c, which lies outside
  * it, with some slack on the side it grows so that a set spreading over its
  * sizes reallocates a few times only. Out of line: it runs a few hundred
@@ -66,10 +53,7 @@ static __attribute__((noinline)) int cover(struct gt_sim_set *s, size_t c)
     return 0;
 }
 
-/* Inserts k into class c, k's class, when the class already holds keys or
- * needs a header or an array first. */
-static __attribute__((noinline)) int insert_slow(struct gt_sim_set *s, size_t c,
-                                                 const struct gt_sim_key *k)
+int gt_sim_set_insert_slow(struct gt_sim_set *s, size_t c, const struct gt_sim_key *k)
 {
     if (c - s->lo >= s->nb && cover(s, c)) /* a class below lo wraps past nb */
         return GT_ENOMEM;
@@ -83,7 +67,7 @@ static __attribute__((noinline)) int insert_slow(struct gt_sim_set *s, size_t c,
         b->cap = cap;
     }
     if (b->n == 0)
-        mark(s, c);
+        gt_sim_set_mark(s, c);
     s->n++;
     /* A class holds a few keys, fewer than a call to memmove costs; the keys
      * rotate through `carry` so that the compiler does not turn the loop
@@ -98,41 +82,16 @@ static __attribute__((noinline)) int insert_slow(struct gt_sim_set *s, size_t c,
     return 0;
 }
 
-/* Inserts k into class c, k's class. Most inserts find their class empty,
- * with its header and array in place (72% on a 1 M-event training trace: the
- * free blocks are spread thin over the classes); that case is a leaf with no
- * registers to save, the rest goes out of line. */
-static inline int insert_in(struct gt_sim_set *s, size_t c, const struct gt_sim_key *k)
-{
-    size_t at = c - s->lo; /* a class below lo wraps past nb */
-    if (at < s->nb) {
-        struct gt_sim_bucket *b = &s->b[at];
-        if (b->n == 0 && b->cap > 0) {
-            b->v[0] = *k;
-            b->n = 1;
-            s->n++;
-            mark(s, c);
-            return 0;
-        }
-    }
-    return insert_slow(s, c, k);
-}
-
-int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_key *k)
-{
-    return insert_in(s, gt_sim_class(k->size), k);
-}
-
 void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p)
 {
     struct gt_sim_bucket *b = bucket(s, p.c);
     s->n--;
     /* the common case, as in insert_in: the class's only key */
     if (--b->n == 0) {
-        unmark(s, p.c);
+        gt_sim_set_unmark(s, p.c);
         return;
     }
-    /* from the top down, rotating as insert_in does */
+    /* from the top down, rotating as gt_sim_set_insert_slow does */
     struct gt_sim_key carry = b->v[b->n];
     for (size_t j = b->n; j-- > p.i;) {
         struct gt_sim_key t = b->v[j];
@@ -148,27 +107,6 @@ int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k)
         return GT_ENOENT;
     gt_sim_set_erase_at(s, p);
     return 0;
-}
-
-int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struct gt_sim_key *k)
-{
-    /* the end: the entry was lost to a failed host allocation (the simulator
-     * is marked broken by then); the key still goes in */
-    if (p.c >= GT_SIM_NCLASS)
-        return gt_sim_set_insert(s, k);
-    struct gt_sim_bucket *b = bucket(s, p.c);
-    /* In place when k stays in the class between the same neighbours: the
-     * common case of a block that shrinks or grows a little. Other classes
-     * hold only smaller or larger keys, so the class's own neighbours
-     * decide. */
-    size_t c = gt_sim_class(k->size);
-    if (c == p.c && (p.i == 0 || gt_sim_key_less(&b->v[p.i - 1], k)) &&
-        (p.i + 1 == b->n || gt_sim_key_less(k, &b->v[p.i + 1]))) {
-        b->v[p.i] = *k;
-        return 0;
-    }
-    gt_sim_set_erase_at(s, p);
-    return insert_in(s, c, k);
 }
 
 void gt_sim_set_release(struct gt_sim_set *s)

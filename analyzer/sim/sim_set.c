@@ -8,6 +8,12 @@
 #include "sim_int.h"
 #include "gputrace/banned.h"
 
+/* Keys moved by an insert or erase beyond which memmove beats rotating them
+ * one by one: on the 1 M-event trace, 12 configs, callgrind counted 5.665 G
+ * instructions with 8, 5.648 G with 4, 5.647 G with 2 and 5.657 G with
+ * memmove always. */
+#define GT_SIM_SHIFT_MEMMOVE 4
+
 static struct gt_sim_bucket *bucket(struct gt_sim_set *s, size_t c)
 {
     return &s->b[c - s->lo];
@@ -69,11 +75,19 @@ int gt_sim_set_insert_slow(struct gt_sim_set *s, size_t c, const struct gt_sim_k
     if (b->n == 0)
         gt_sim_set_mark(s, c);
     s->n++;
+    size_t i = gt_sim_bucket_lower_bound(b, k);
     /* A class holds a few keys, fewer than a call to memmove costs; the keys
      * rotate through `carry` so that the compiler does not turn the loop
-     * back into that call. */
+     * back into that call. Long runs of one size (hundreds of keys in a
+     * class) move with memmove. */
+    if (b->n - i > GT_SIM_SHIFT_MEMMOVE) {
+        memmove(&b->v[i + 1], &b->v[i], (b->n - i) * sizeof *b->v);
+        b->v[i] = *k;
+        b->n++;
+        return 0;
+    }
     struct gt_sim_key carry = *k;
-    for (size_t j = gt_sim_bucket_lower_bound(b, k); j < b->n; j++) {
+    for (size_t j = i; j < b->n; j++) {
         struct gt_sim_key t = b->v[j];
         b->v[j] = carry;
         carry = t;
@@ -89,6 +103,10 @@ void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p)
     /* the common case, as in insert_in: the class's only key */
     if (--b->n == 0) {
         gt_sim_set_unmark(s, p.c);
+        return;
+    }
+    if (b->n - p.i > GT_SIM_SHIFT_MEMMOVE) {
+        memmove(&b->v[p.i], &b->v[p.i + 1], (b->n - p.i) * sizeof *b->v);
         return;
     }
     /* from the top down, rotating as gt_sim_set_insert_slow does */

@@ -176,13 +176,16 @@ static inline int gt_sim_key_less(const struct gt_sim_key *a, const struct gt_si
 size_t gt_sim_bucket_search(const struct gt_sim_bucket *b, const struct gt_sim_key *k);
 
 /* The first key of bucket b not less than k. Classes hold a few keys, so a
- * linear scan wins up to 4; longer runs of one size get a binary search, out
- * of line. */
+ * linear scan wins up to 16 (get_free_block's key, address 0, stops at the
+ * first key of its size); longer runs of one size get a binary search, out
+ * of line. Callgrind on the 1 M-event trace, 12 configs: 5.648 G
+ * instructions with a scan up to 4 keys, 5.626 G to 8, 5.602 G to 16,
+ * 5.620 G to 32. */
 static inline size_t gt_sim_bucket_lower_bound(const struct gt_sim_bucket *b,
                                                const struct gt_sim_key *k)
 {
     size_t lo = 0, n = b->n;
-    if (n > 4)
+    if (n > 16)
         return gt_sim_bucket_search(b, k);
     while (lo < n && gt_sim_key_less(&b->v[lo], k))
         lo++;

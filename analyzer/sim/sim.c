@@ -1252,13 +1252,19 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
     return i;
 }
 
+/* Out of line: GT_DEBUG=2 only, and its message buffer would otherwise sit
+ * in the frame of every malloc and free. */
+static __attribute__((noinline)) void check_now(struct gt_sim *s)
+{
+    char msg[sizeof s->check_msg];
+    if (gt_sim_check(s, msg, sizeof msg))
+        memcpy(s->check_msg, msg, sizeof msg);
+}
+
 static void check_after_op(struct gt_sim *s)
 {
-    if (s->check_every_op && !s->check_msg[0]) {
-        char msg[sizeof s->check_msg];
-        if (gt_sim_check(s, msg, sizeof msg))
-            memcpy(s->check_msg, msg, sizeof msg);
-    }
+    if (s->check_every_op && !s->check_msg[0])
+        check_now(s);
 }
 
 /* PYTORCH_NO_CUDA_MEMORY_CACHING: every request is its own cudaMalloc of the

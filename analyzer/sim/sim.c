@@ -562,8 +562,10 @@ static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
 /* MIRRORS: free_block: merge with prev then next, return to the pool, and
  * account active/requested and inactive_split (not for expandable blocks).
  * The free set is updated in place: a merged block takes over its
- * neighbour's entry instead of an erase and an insert. */
-static void free_block(struct gt_sim *s, uint32_t i)
+ * neighbour's entry instead of an erase and an insert. Inlined into its
+ * callers, gt_sim_free above all: the call cost two frames' worth of saved
+ * registers on every free (callgrind: 1% of the 12-config sweep). */
+static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, uint32_t i)
 {
     struct gt_sim_set *set = blocks_of(s, i);
     if (set == NULL) {

@@ -1692,29 +1692,39 @@ START_TEST(a_summary_that_does_not_match_its_events_is_damage)
 END_TEST
 
 /* A format 2 trace written before the summaries existed reads whole under a
- * filter, which is never asked. */
+ * filter, which is never asked; so does a batch whose kinds is NULL (its
+ * device and pid then say nothing), next to batches with a summary. */
 START_TEST(a_trace_without_summaries_is_read_whole_under_a_filter)
 {
     const char *p = path_of("t.db");
-    struct offers o = {.take = ~0u};
-    const struct gt_event *evs;
-    int64_t count = 0;
-    size_t n;
-    int rc;
+    const char *bare[] = {
+        "ALTER TABLE event_batches DROP COLUMN pid;"
+        "ALTER TABLE event_batches DROP COLUMN device;"
+        "ALTER TABLE event_batches DROP COLUMN kinds;",
+        "UPDATE event_batches SET kinds = NULL, device = 9 WHERE first_seq = 1025",
+    };
 
-    write_trace(p, 2 * GT_BATCH_EVENTS + 3);
-    exec_sql(p, "ALTER TABLE event_batches DROP COLUMN pid;"
-                "ALTER TABLE event_batches DROP COLUMN device;"
-                "ALTER TABLE event_batches DROP COLUMN kinds;");
-    struct gt_trace_reader *r = open_ok(p);
-    ck_assert(!gt_trace_has_summaries(r));
-    gt_trace_summarize(r, take_some, &o);
-    while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0)
-        count += (int64_t)n;
-    ck_assert_int_eq(count, 2 * GT_BATCH_EVENTS + 3);
-    ck_assert_int_eq(rc, GT_OK);
-    ck_assert_uint_eq(o.n, 0);
-    gt_trace_close(r);
+    for (size_t k = 0; k < sizeof bare / sizeof bare[0]; k++) {
+        struct offers o = {.take = 0};
+        const struct gt_event *evs;
+        int64_t count = 0;
+        size_t n;
+        int rc;
+        write_trace(p, 2 * GT_BATCH_EVENTS + 3);
+        exec_sql(p, bare[k]);
+        struct gt_trace_reader *r = open_ok(p);
+        ck_assert(gt_trace_has_summaries(r) == (k > 0));
+        gt_trace_summarize(r, take_some, &o);
+        while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0)
+            count += (int64_t)n;
+        ck_assert_int_eq(count, 2 * GT_BATCH_EVENTS + 3);
+        ck_assert_msg(rc == GT_OK, "%s: %s", bare[k], gt_trace_errmsg(r));
+        ck_assert_uint_eq(o.n, k > 0 ? 2 : 0); /* the batches at 1 and 2049 */
+        for (size_t b = 0; b < o.n; b++)
+            ck_assert_int_ne(o.seen[b].first_seq, GT_BATCH_EVENTS + 1);
+        gt_trace_close(r);
+        unlink(p);
+    }
 }
 END_TEST
 

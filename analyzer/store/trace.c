@@ -2204,11 +2204,15 @@ static bool summary_of_row(sqlite3_stmt *st, int col, struct gt_trace_batch_summ
 /* Whether the stored summary (columns 4..6 of st) tells the truth about the
  * events just decoded, whose summary is got: a pass may have trusted it
  * instead of decoding them (gt_trace_summarize). A pid the decode stepped
- * over is not compared. */
+ * over is not compared. A NULL kinds is a batch without a summary (a tool
+ * that rewrote the table may leave it so), read whole like a file without
+ * the columns. */
 static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st,
                           struct gt_trace_batch_summary got)
 {
     struct gt_trace_batch_summary want = {0};
+    if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+        return true; /* no summary: never offered, nothing to hold */
     if (!summary_of_row(st, 4, &want))
         return false;
     if (r->skip & GT_TRACE_SKIP_PID) {

@@ -56,7 +56,7 @@ echo "record exit $?"
 gpu-trace analyze "$out/requests.db" --config default --format json > "$out/analyze.json"
 python3 - "$out/analyze.json" "$out/native.json" <<'PY'
 import json, sys
-a = json.load(open(sys.argv[1]))["results"][0]
+a = json.load(open(sys.argv[1]))["devices"][0]["results"][0]
 n = json.load(open(sys.argv[2]))
 print("requests-replay: simulated peak reserved %d, torch.cuda.max_memory_reserved() of the "
       "native run %d, difference %+.2f%%" % (a["peak_reserved_bytes"], n["max_memory_reserved"],

@@ -54,6 +54,9 @@ struct op {
 struct batch {
     struct op *ops;
     size_t n;
+    /* the decoder's slots in use when it was published: every slot of its
+     * ops, and of the start state, is below */
+    uint32_t slot_end;
     int pending; /* workers that have not finished this batch */
 };
 
@@ -277,9 +280,8 @@ struct shared {
     const struct gt_scenario *scn;
     const uint64_t *caps; /* [config * ndevices + dev] or NULL */
     /* the slot of each live block of the start state (scn->blocks order),
-     * NO_SLOT for free blocks; slots below start_slots belong to them */
+     * NO_SLOT for free blocks; they take the decoder's first slots */
     uint32_t *init_slot;
-    uint32_t start_slots;
 };
 
 static struct track *track_of(struct shared *sh, size_t c, uint8_t dev)
@@ -426,11 +428,9 @@ static int apply(struct track *t, gt_sim_handle *slots, const struct op *o)
 static int run_batch(struct worker *w, const struct batch *b)
 {
     struct shared *sh = w->sh;
-    if (sh->start_slots && ensure_slots(w, sh->start_slots - 1))
+    /* one test a batch, not one an op */
+    if (b->slot_end > 0 && ensure_slots(w, b->slot_end - 1))
         return GT_ENOMEM;
-    for (size_t k = 0; k < b->n; k++)
-        if (b->ops[k].slot != NO_SLOT && ensure_slots(w, b->ops[k].slot))
-            return GT_ENOMEM;
     for (size_t j = 0; j < w->nconfigs; j++) {
         size_t c = w->configs[j];
         struct track *tracks = track_of(sh, c, 0);
@@ -479,9 +479,10 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------ the reader */
 
-/* Publishes batch number seq (already filled) to the workers. */
-static void publish(struct shared *sh, int64_t seq)
+/* Publishes batch number seq (already filled by d) to the workers. */
+static void publish(struct shared *sh, const struct decoder *d, int64_t seq)
 {
+    sh->batches[seq % NBATCH].slot_end = d->next_slot;
     pthread_mutex_lock(&sh->mu);
     sh->batches[seq % NBATCH].pending = sh->nworkers;
     sh->produced = seq + 1;
@@ -531,7 +532,7 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
         for (size_t k = 0; k < n; k++, index++) {
             /* an event yields at most two ops */
             if (b->n + 2 > BATCH_OPS) {
-                publish(sh, seq++);
+                publish(sh, d, seq++);
                 b = claim(sh, seq);
             }
             rc = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops, &b->n);
@@ -549,7 +550,7 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
     if (rc == 0 && opts->progress != NULL && index != reported)
         opts->progress(opts->progress_ctx, index, total);
     sh->a->events = index;
-    publish(sh, seq);
+    publish(sh, d, seq);
     return rc;
 }
 
@@ -1054,7 +1055,6 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     rc = register_start(&d, scn, sh->init_slot);
     if (rc)
         goto out;
-    sh->start_slots = d.next_slot;
     pthread_mutex_init(&sh->mu, NULL);
     pthread_cond_init(&sh->ready, NULL);
     pthread_cond_init(&sh->drained, NULL);

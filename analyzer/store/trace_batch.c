@@ -278,6 +278,9 @@ decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *dat
      * is named by its checksum as before. */
     uint64_t h = hash_start(first_seq, n);
     size_t hashed = 0;
+    /* summed in a local, which the stores of out cannot alias, so that it
+     * stays in registers: through sum, every event reloaded and stored it */
+    struct gt_trace_batch_summary acc = {0};
     for (int64_t k = 0; k < n; k++) {
         int64_t prev_seq = (int64_t)f[0];
         if (!get_event(&p, end, f, skip)) {
@@ -295,8 +298,10 @@ decode(int64_t first_seq, int64_t n, uint64_t checksum, const unsigned char *dat
         if (skip) /* the same whichever path decoded the event */
             gt_event_skip_fields(&out[k], skip);
         if (sum != NULL) /* while the event is at hand, not in a second pass */
-            gt_trace_summary_add(sum, &out[k]);
+            gt_trace_summary_add(&acc, &out[k]);
     }
+    if (sum != NULL)
+        *sum = acc;
     if (bad == NULL && p != end)
         bad = "data longer than its events";
     if (hash_words(h, data, hashed, len) != checksum)

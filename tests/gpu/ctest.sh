@@ -11,4 +11,4 @@ if ! python3 -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1
     echo "skipped: no PyTorch with CUDA here"
     exit 77
 fi
-"$here/prebuild.sh" && "$here/run.sh"
+"$here/prebuild.sh" && "$here/run.sh" && "$here/summaries.sh"

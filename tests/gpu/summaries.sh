@@ -6,8 +6,9 @@
 # the same output byte for byte. A summary that lied about its events would
 # also stop both commands with "damaged". Binaries from tests/gpu/prebuild.sh.
 set -u
-export PATH="$PWD/gpu-bin:$PATH"
-out=${OUT:-gpu-out}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="${GT_GPU_BIN:-$root/gpu-bin}:$PATH"
+out=${OUT:-$root/gpu-out}
 status=0
 for db in "$out"/*.db; do
     name=$(basename "$db")

@@ -2300,6 +2300,17 @@ static void walk_step(struct gt_trace_reader *r, sqlite3_stmt *st)
     r->walk_rows++;
 }
 
+/* The verdict on a step over the batches that gave no row: the end of the
+ * batches (batch_end), or SQLite's error after the last seq read. */
+static int walk_ended(struct gt_trace_reader *r, int src)
+{
+    if (src == SQLITE_DONE)
+        return batch_end(r);
+    char what[96];
+    snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
+    return reader_fail(r, src, what);
+}
+
 static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
 {
     sqlite3_stmt *st = r->sel_events;
@@ -2313,14 +2324,7 @@ static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t ca
     while (*got < cap) {
         int src = sqlite3_step(st);
         if (src != SQLITE_ROW) {
-            if (src != SQLITE_DONE) {
-                char what[96];
-                snprintf(what, sizeof what, "events after seq %lld cannot be read",
-                         (long long)r->last_seq);
-                rc = reader_fail(r, src, what);
-            } else {
-                rc = batch_end(r);
-            }
+            rc = walk_ended(r, src);
             break;
         }
         if ((rc = batch_load(r, st)) != GT_OK)
@@ -2377,14 +2381,7 @@ static int batch_next_summarized(struct gt_trace_reader *r)
         walk_step(r, st);
         int src = sqlite3_step(st);
         if (src != SQLITE_ROW) {
-            if (src != SQLITE_DONE) {
-                char what[96];
-                snprintf(what, sizeof what, "events after seq %lld cannot be read",
-                         (long long)r->last_seq);
-                rc = reader_fail(r, src, what);
-            } else {
-                rc = batch_end(r);
-            }
+            rc = walk_ended(r, src);
             break;
         }
         struct gt_trace_batch_summary s;
@@ -2429,12 +2426,8 @@ static int batch_next(struct gt_trace_reader *r)
                 walk_stop(r); /* the batch is decoded into cur: the row is not needed */
             return GT_OK;
         }
-    } else if (src != SQLITE_DONE) {
-        char what[96];
-        snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
-        rc = reader_fail(r, src, what);
     } else {
-        rc = batch_end(r);
+        rc = walk_ended(r, src);
     }
     walk_stop(r);
     return rc;

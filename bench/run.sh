@@ -9,7 +9,9 @@
 #   bench/run.sh [BUILD_DIR] [EVENTS]
 #
 # BUILD_DIR defaults to ./build (it must hold gen_trace and bench_replay, e.g.
-# cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build);
+# cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build;
+# for a machine without libsqlite3, scripts/relink-static.sh build DIR
+# gen_trace bench_replay, then bench/run.sh DIR there);
 # EVENTS defaults to 10000000. Extra bench_replay options go in
 # $GT_BENCH_ARGS (e.g. "--configs default", "--rounds 5"). The output ends
 # with the ratios of issue 15 (docs/performance.md): the simulator alone per

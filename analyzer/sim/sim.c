@@ -152,18 +152,29 @@ static void stat_dec(struct gt_sim_stat *s, uint64_t n)
     s->freed += (int64_t)n;
 }
 
+/* The statistic index of a pool's type: GT_SIM_SMALL for a small pool,
+ * GT_SIM_LARGE for a large one, from the pool number's low bit, without the
+ * compare-and-select that the two-way choice compiled to (7 instructions
+ * an update, recomputed for each array). */
+_Static_assert(GT_SIM_LARGE == GT_SIM_SMALL + POOL_LARGE && POOL_SMALL == 0,
+               "pool_stat_type maps the low bit of a pool to its stat type");
+static inline size_t pool_stat_type(int pool)
+{
+    return GT_SIM_SMALL + (size_t)(pool & 1);
+}
+
 /* MIRRORS: for_each_selected_stat_type with get_stat_types_for_pool: every
  * array stat changes for "all" and for the block's pool type. */
 static void arr_inc(struct gt_sim_stat *a, int pool, uint64_t n)
 {
     stat_inc(&a[GT_SIM_ALL], n);
-    stat_inc(&a[pool_is_small(pool) ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+    stat_inc(&a[pool_stat_type(pool)], n);
 }
 
 static void arr_dec(struct gt_sim_stat *a, int pool, uint64_t n)
 {
     stat_dec(&a[GT_SIM_ALL], n);
-    stat_dec(&a[pool_is_small(pool) ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+    stat_dec(&a[pool_stat_type(pool)], n);
 }
 
 /* ---------------------------------------------------------------- blocks */

@@ -51,14 +51,17 @@ struct gt_sim_pos {
 };
 
 /* The class of a size: exact for size / 512 < 32, then 16 classes per power
- * of two. Sizes below 512 (the unmapped sets' 0) are class 0. */
+ * of two. Sizes below 512 (the unmapped sets' 0) are class 0. With v's top
+ * bit at e >= 5, v >> (e - 4) is 16 plus the next four bits, so the class
+ * 16 * (e - 3) + those bits is 16 * (e - 4) + (v >> (e - 4)): no mask and
+ * one subtraction fewer. */
 static inline size_t gt_sim_class(uint64_t size)
 {
     uint64_t v = size >> 9;
     if (v < 32)
         return (size_t)v;
-    int e = 63 - __builtin_clzll(v);
-    return (size_t)(16 * (e - 3)) + (size_t)((v >> (e - 4)) & 15);
+    int sh = 59 - __builtin_clzll(v); /* e - 4 */
+    return ((size_t)sh << 4) + (size_t)(v >> sh);
 }
 
 /* Removes the entry equal to k (same size and addr); 0 or GT_ENOENT. */

@@ -122,9 +122,7 @@ struct gt_sim {
     uint64_t total_allocated_memory; /* MIRRORS: total_allocated_memory (= reserved) */
     uint64_t allowed_memory_maximum; /* 0 = no fraction set */
     uint64_t device_total;
-    int any_divisions;            /* some roundup_power2_divisions entry > 1 */
-    struct gt_sim_pos found_pos;  /* where get_free_block found its block */
-    struct gt_sim_set *found_set; /* the set of found_pos; NULL: none */
+    int any_divisions; /* some roundup_power2_divisions entry > 1 */
     int check_every_op;
     int broken; /* host allocation failed mid-operation: state unreliable */
     char check_msg[160];
@@ -1098,9 +1096,19 @@ static uint64_t esize(const struct gt_sim *s, uint32_t i)
     return b->size + (b->next != GT_SIM_NIL && !s->blk[b->next].mapped ? s->blk[b->next].size : 0);
 }
 
+/* Where get_free_block found its block, for alloc_found_block: a local of
+ * gt_sim_malloc, so that the compiler keeps it in registers (it was two
+ * fields of struct gt_sim, stored and loaded back on every malloc). */
+struct found_block {
+    struct gt_sim_set *set; /* NULL: the block is in no set */
+    struct gt_sim_pos pos;
+};
+
 /* MIRRORS: get_free_block: best fit by (stream, size, address), with the
- * expandable-tail and max_split_size rules. Removes the block from the set. */
-static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size)
+ * expandable-tail and max_split_size rules. The block stays in its set,
+ * where *f says. */
+static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size,
+                               struct found_block *f)
 {
     struct pool *p = &s->pools[pool];
     if (gc_enabled(s))
@@ -1148,8 +1156,8 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
         return GT_SIM_NIL;
     /* The block stays in the set until alloc_found_block replaces its entry
      * with the remainder (or erases it): one shift instead of two. */
-    s->found_pos = k;
-    s->found_set = set;
+    f->pos = k;
+    f->set = set;
     return gt_sim_set_key(set, k)->blk;
 }
 
@@ -1207,7 +1215,7 @@ static int should_split(const struct gt_sim *s, uint32_t i, uint64_t size)
  * return the remainder to the pool when splitting, else the whole block;
  * allocated_bytes grows by the block size, requested_bytes by the request. */
 static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size,
-                                  int split)
+                                  int split, struct found_block *f)
 {
     int already_split = is_split(&s->blk[i]);
     int pool = s->blk[i].pool;
@@ -1227,11 +1235,11 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             r->prev = a;
             r->addr += size;
             r->size -= size;
-            if (s->found_set != NULL) {
+            if (f->set != NULL) {
                 r->gc_count_base = s->pools[r->pool].gc_clock;
                 struct gt_sim_key k = free_key(s, i);
-                note_host_failure(s, gt_sim_set_replace_at(s->found_set, s->found_pos, &k));
-                s->found_set = NULL;
+                note_host_failure(s, gt_sim_set_replace_at(f->set, f->pos, &k));
+                f->set = NULL;
             } else {
                 pool_insert(s, i);
             }
@@ -1244,9 +1252,9 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             i = a;
         }
     }
-    if (s->found_set != NULL) {
-        gt_sim_set_erase_at(s->found_set, s->found_pos);
-        s->found_set = NULL;
+    if (f->set != NULL) {
+        gt_sim_set_erase_at(f->set, f->pos);
+        f->set = NULL;
     }
     if (!split && already_split && !expandable) {
         arr_dec(s->st.inactive_split_bytes, pool, s->blk[i].size);
@@ -1349,12 +1357,11 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
     int pool = size <= K_SMALL_SIZE ? POOL_SMALL : POOL_LARGE;
     /* MIRRORS: malloc: cached block first; then GC; then a new segment; then
      * free oversize blocks and retry; then flush everything and retry. */
-    s->found_set = NULL;
-    uint32_t b = get_free_block(s, pool, stream, size);
+    struct found_block found = {NULL, {0, 0}};
+    uint32_t b = get_free_block(s, pool, stream, size, &found);
     if (b == GT_SIM_NIL) {
         /* the segment's size, only when no cached block serves */
         uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
-        s->found_set = NULL;
         if (gc_enabled(s))
             garbage_collect(s);
         b = alloc_block(s, pool, stream, size, alloc_size, 0);
@@ -1372,7 +1379,7 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
         check_after_op(s);
         return s->broken ? GT_ENOMEM : GT_EOOM;
     }
-    *out = alloc_found_block(s, b, orig, size, should_split(s, b, size));
+    *out = alloc_found_block(s, b, orig, size, should_split(s, b, size), &found);
     check_after_op(s);
     return s->broken ? GT_ENOMEM : 0;
 }

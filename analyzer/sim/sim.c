@@ -1370,7 +1370,8 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
     int pool = size <= K_SMALL_SIZE ? POOL_SMALL : POOL_LARGE;
     /* MIRRORS: malloc: cached block first; then GC; then a new segment; then
      * free oversize blocks and retry; then flush everything and retry. */
-    struct found_block found = {NULL, {0, 0}};
+    struct found_block found;
+    found.set = NULL; /* pos is read only with a set */
     uint32_t b = get_free_block(s, pool, stream, size, &found);
     if (b == GT_SIM_NIL) {
         /* the segment's size, only when no cached block serves */

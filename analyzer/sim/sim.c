@@ -129,9 +129,15 @@ struct gt_sim {
     uint32_t *pending; /* blocks freed with events outstanding, any order */
     size_t npending, cappending;
     struct private_pool priv[SIM_MAX_PRIVATE];
-    /* last: the private pools' 62 are cold, and the struct's hot fields stay
+    /* the private pools' 62 are cold, and the struct's hot fields stay
      * together before them */
     struct pool pools[SIM_NPOOLS];
+    /* ranges[0 .. ranges_dense) leave no gap from SIM_ADDR_BASE on: each
+     * starts at or below the end of those before it (or the base), so
+     * addr_reserve's first fit never stops there and starts after them.
+     * Cold, so last: beside `ranges` it cost malloc and free 17 M
+     * instructions (callgrind) through the code the offsets gave. */
+    size_t ranges_dense;
 };
 
 /* ---------------------------------------------------------------- stats */
@@ -352,6 +358,11 @@ static int range_insert(struct gt_sim *s, size_t i, uint64_t start, uint64_t len
     s->ranges[i].start = start;
     s->ranges[i].end = start + len;
     s->nranges++;
+    /* A range inside the gap-free prefix lies below the base (it cannot
+     * overlap what the prefix covers above it), so the prefix stays
+     * gap-free, one longer. */
+    if (i < s->ranges_dense)
+        s->ranges_dense++;
     return 0;
 }
 
@@ -381,10 +392,20 @@ static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
     size_t i = 0;
     uint64_t at = addr_borrow(s, len, &i);
     if (at == 0) {
+        /* The scan from the first range, resumed after the gap-free
+         * prefix: ranges are sorted and disjoint, so the last of the
+         * prefix ends highest. Without it, the scan walked every segment
+         * on each new one (callgrind: 3,300 instructions a cudaMalloc on
+         * the 1 M-event trace). */
+        i = s->ranges_dense;
         at = SIM_ADDR_BASE;
-        for (i = 0; i < s->nranges; i++) {
+        if (i > 0 && s->ranges[i - 1].end > at)
+            at = s->ranges[i - 1].end;
+        for (; i < s->nranges; i++) {
             if (s->ranges[i].start >= at + len)
                 break;
+            if (i == s->ranges_dense && s->ranges[i].start <= at)
+                s->ranges_dense++;
             if (s->ranges[i].end > at)
                 at = s->ranges[i].end;
         }
@@ -401,6 +422,8 @@ static void addr_release(struct gt_sim *s, uint64_t start)
         if (s->ranges[i].start == start) {
             memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof *s->ranges);
             s->nranges--;
+            if (i < s->ranges_dense) /* the gap may be here */
+                s->ranges_dense = i;
             return;
         }
     }

@@ -418,15 +418,25 @@ static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
 
 static void addr_release(struct gt_sim *s, uint64_t start)
 {
-    for (size_t i = 0; i < s->nranges; i++) {
-        if (s->ranges[i].start == start) {
-            memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof *s->ranges);
-            s->nranges--;
-            if (i < s->ranges_dense) /* the gap may be here */
-                s->ranges_dense = i;
-            return;
+    /* the first range starting at or after start, by binary search: the
+     * ranges are sorted by start (a linear search walked every segment on
+     * each cudaFree) */
+    size_t i = 0, n = s->nranges;
+    while (n > 0) {
+        size_t half = n / 2;
+        if (s->ranges[i + half].start < start) {
+            i += half + 1;
+            n -= half + 1;
+        } else {
+            n = half;
         }
     }
+    if (i == s->nranges || s->ranges[i].start != start)
+        return;
+    memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof *s->ranges);
+    s->nranges--;
+    if (i < s->ranges_dense) /* the gap may be here */
+        s->ranges_dense = i;
 }
 
 static void emit(struct gt_sim *s, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,

@@ -1438,8 +1438,10 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
  * frees it here, at once: no cache to keep it pending in). */
 static bool free_request(struct gt_sim *s, gt_sim_handle h)
 {
-    if (h == GT_SIM_NO_HANDLE || h >= s->nblk || !s->blk[h].live ||
-        s->blk[h].allocated != BLK_ALLOCATED)
+    /* GT_SIM_NO_HANDLE is never below nblk (blk_slot keeps nblk below
+     * GT_SIM_NIL), so the bound refuses it without a test of its own */
+    _Static_assert(GT_SIM_NO_HANDLE == GT_SIM_NIL, "no handle is the nil block");
+    if (h >= s->nblk || !s->blk[h].live || s->blk[h].allocated != BLK_ALLOCATED)
         return false;
     if (s->conf.no_caching) {
         nocache_free(s, h);

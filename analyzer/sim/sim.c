@@ -122,18 +122,22 @@ struct gt_sim {
     uint64_t total_allocated_memory; /* MIRRORS: total_allocated_memory (= reserved) */
     uint64_t allowed_memory_maximum; /* 0 = no fraction set */
     uint64_t device_total;
-    int any_divisions;            /* some roundup_power2_divisions entry > 1 */
-    struct gt_sim_pos found_pos;  /* where get_free_block found its block */
-    struct gt_sim_set *found_set; /* the set of found_pos; NULL: none */
+    int any_divisions; /* some roundup_power2_divisions entry > 1 */
     int check_every_op;
     int broken; /* host allocation failed mid-operation: state unreliable */
     char check_msg[160];
     uint32_t *pending; /* blocks freed with events outstanding, any order */
     size_t npending, cappending;
     struct private_pool priv[SIM_MAX_PRIVATE];
-    /* last: the private pools' 62 are cold, and the struct's hot fields stay
+    /* the private pools' 62 are cold, and the struct's hot fields stay
      * together before them */
     struct pool pools[SIM_NPOOLS];
+    /* ranges[0 .. ranges_dense) leave no gap from SIM_ADDR_BASE on: each
+     * starts at or below the end of those before it (or the base), so
+     * addr_reserve's first fit never stops there and starts after them.
+     * Cold, so last: beside `ranges` it cost malloc and free 17 M
+     * instructions (callgrind) through the code the offsets gave. */
+    size_t ranges_dense;
 };
 
 /* ---------------------------------------------------------------- stats */
@@ -152,18 +156,29 @@ static void stat_dec(struct gt_sim_stat *s, uint64_t n)
     s->freed += (int64_t)n;
 }
 
+/* The statistic index of a pool's type: GT_SIM_SMALL for a small pool,
+ * GT_SIM_LARGE for a large one, from the pool number's low bit, without the
+ * compare-and-select that the two-way choice compiled to (7 instructions
+ * an update, recomputed for each array). */
+_Static_assert(GT_SIM_LARGE == GT_SIM_SMALL + POOL_LARGE && POOL_SMALL == 0,
+               "pool_stat_type maps the low bit of a pool to its stat type");
+static inline size_t pool_stat_type(int pool)
+{
+    return GT_SIM_SMALL + (size_t)(pool & 1);
+}
+
 /* MIRRORS: for_each_selected_stat_type with get_stat_types_for_pool: every
  * array stat changes for "all" and for the block's pool type. */
 static void arr_inc(struct gt_sim_stat *a, int pool, uint64_t n)
 {
     stat_inc(&a[GT_SIM_ALL], n);
-    stat_inc(&a[pool_is_small(pool) ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+    stat_inc(&a[pool_stat_type(pool)], n);
 }
 
 static void arr_dec(struct gt_sim_stat *a, int pool, uint64_t n)
 {
     stat_dec(&a[GT_SIM_ALL], n);
-    stat_dec(&a[pool_is_small(pool) ? GT_SIM_SMALL : GT_SIM_LARGE], n);
+    stat_dec(&a[pool_stat_type(pool)], n);
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -343,6 +358,11 @@ static int range_insert(struct gt_sim *s, size_t i, uint64_t start, uint64_t len
     s->ranges[i].start = start;
     s->ranges[i].end = start + len;
     s->nranges++;
+    /* A range inside the gap-free prefix lies below the base (it cannot
+     * overlap what the prefix covers above it), so the prefix stays
+     * gap-free, one longer. */
+    if (i < s->ranges_dense)
+        s->ranges_dense++;
     return 0;
 }
 
@@ -372,10 +392,20 @@ static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
     size_t i = 0;
     uint64_t at = addr_borrow(s, len, &i);
     if (at == 0) {
+        /* The scan from the first range, resumed after the gap-free
+         * prefix: ranges are sorted and disjoint, so the last of the
+         * prefix ends highest. Without it, the scan walked every segment
+         * on each new one (callgrind: 3,300 instructions a cudaMalloc on
+         * the 1 M-event trace). */
+        i = s->ranges_dense;
         at = SIM_ADDR_BASE;
-        for (i = 0; i < s->nranges; i++) {
+        if (i > 0 && s->ranges[i - 1].end > at)
+            at = s->ranges[i - 1].end;
+        for (; i < s->nranges; i++) {
             if (s->ranges[i].start >= at + len)
                 break;
+            if (i == s->ranges_dense && s->ranges[i].start <= at)
+                s->ranges_dense++;
             if (s->ranges[i].end > at)
                 at = s->ranges[i].end;
         }
@@ -388,13 +418,25 @@ static int addr_reserve(struct gt_sim *s, uint64_t size, uint64_t *out)
 
 static void addr_release(struct gt_sim *s, uint64_t start)
 {
-    for (size_t i = 0; i < s->nranges; i++) {
-        if (s->ranges[i].start == start) {
-            memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof *s->ranges);
-            s->nranges--;
-            return;
+    /* the first range starting at or after start, by binary search: the
+     * ranges are sorted by start (a linear search walked every segment on
+     * each cudaFree) */
+    size_t i = 0, n = s->nranges;
+    while (n > 0) {
+        size_t half = n / 2;
+        if (s->ranges[i + half].start < start) {
+            i += half + 1;
+            n -= half + 1;
+        } else {
+            n = half;
         }
     }
+    if (i == s->nranges || s->ranges[i].start != start)
+        return;
+    memmove(&s->ranges[i], &s->ranges[i + 1], (s->nranges - i - 1) * sizeof *s->ranges);
+    s->nranges--;
+    if (i < s->ranges_dense) /* the gap may be here */
+        s->ranges_dense = i;
 }
 
 static void emit(struct gt_sim *s, enum gt_sim_seg_event ev, uint64_t addr, uint64_t size,
@@ -525,11 +567,13 @@ static int mergeable(const struct gt_sim *s, uint32_t dst, uint32_t src)
     return src != GT_SIM_NIL && !s->blk[src].allocated && s->blk[src].mapped == s->blk[dst].mapped;
 }
 
-/* dst takes over its neighbour src (links and size); set entries untouched. */
-static uint64_t absorb(struct gt_sim *s, uint32_t dst, uint32_t src)
+/* dst takes over its neighbour src (links and size); set entries untouched.
+ * is_prev says src is dst's previous block: free_block knows which side it
+ * merges, and the constant spares it a load and a test per merge. */
+static uint64_t absorb(struct gt_sim *s, uint32_t dst, uint32_t src, int is_prev)
 {
     struct blk *d = &s->blk[dst], *b = &s->blk[src];
-    if (d->prev == src) {
+    if (is_prev) {
         d->addr = b->addr;
         d->prev = b->prev;
         if (d->prev != GT_SIM_NIL)
@@ -556,7 +600,7 @@ static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
         pool_erase(s, src);
     else
         unmapped_erase(s, src);
-    return absorb(s, dst, src);
+    return absorb(s, dst, src, s->blk[dst].prev == src);
 }
 
 /* MIRRORS: free_block: merge with prev then next, return to the pool, and
@@ -583,9 +627,9 @@ static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, u
         kn = free_key(s, next);
     int64_t net_blocks = -(mp + mn), net_bytes = 0;
     if (mp)
-        net_bytes -= (int64_t)absorb(s, i, prev);
+        net_bytes -= (int64_t)absorb(s, i, prev, 1);
     if (mn)
-        net_bytes -= (int64_t)absorb(s, i, next);
+        net_bytes -= (int64_t)absorb(s, i, next, 0);
     b = &s->blk[i];
     b->gc_count_base = s->pools[b->pool].gc_clock;
     struct gt_sim_key k = free_key(s, i);
@@ -803,11 +847,21 @@ static int map_block(struct gt_sim *s, uint32_t i, uint64_t n)
     return 1;
 }
 
+/* Where get_free_block or try_allocate_expandable_block found its block,
+ * for alloc_found_block, which replaces its entry with the remainder or
+ * erases it: one shift instead of two. A local of gt_sim_malloc, so that
+ * the compiler keeps it in registers (it was two fields of struct gt_sim,
+ * stored and loaded back on every malloc). */
+struct found_block {
+    struct gt_sim_set *set; /* NULL: the block is in no set */
+    struct gt_sim_pos pos;
+};
+
 /* MIRRORS: try_allocate_expandable_block: map for the rounded request (not
  * the segment size), growing the candidate page by page; pages mapped by an
  * earlier map_block of a failed attempt stay mapped as free memory. */
 static uint32_t try_allocate_expandable_block(struct gt_sim *s, uint64_t stream, int pool,
-                                              uint64_t size)
+                                              uint64_t size, struct found_block *f)
 {
     uint32_t c = find_expandable_block(s, stream, pool, size);
     if (c == GT_SIM_NIL) {
@@ -832,7 +886,18 @@ static uint32_t try_allocate_expandable_block(struct gt_sim *s, uint64_t stream,
             return GT_SIM_NIL;
         c = next;
     }
-    pool_erase(s, c);
+    /* PyTorch erases the block from the pool here; its entry stays for
+     * alloc_found_block to replace with the remainder instead of an erase
+     * and an insert (callgrind, 1 M events x 12 configs: 14 M instructions
+     * fewer; finding it in gt_sim_malloc instead cost 55 M more, through
+     * the fast path's registers) */
+    struct gt_sim_set *set = blocks_of(s, c);
+    if (set != NULL) {
+        struct gt_sim_key k = free_key(s, c);
+        struct gt_sim_pos at = gt_sim_set_find(set, &k);
+        if (!gt_sim_set_at_end(set, at))
+            *f = (struct found_block){set, at};
+    }
     return c;
 }
 
@@ -1088,8 +1153,10 @@ static uint64_t esize(const struct gt_sim *s, uint32_t i)
 }
 
 /* MIRRORS: get_free_block: best fit by (stream, size, address), with the
- * expandable-tail and max_split_size rules. Removes the block from the set. */
-static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size)
+ * expandable-tail and max_split_size rules. The block stays in its set,
+ * where *f says. */
+static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size,
+                               struct found_block *f)
 {
     struct pool *p = &s->pools[pool];
     if (gc_enabled(s))
@@ -1137,8 +1204,8 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
         return GT_SIM_NIL;
     /* The block stays in the set until alloc_found_block replaces its entry
      * with the remainder (or erases it): one shift instead of two. */
-    s->found_pos = k;
-    s->found_set = set;
+    f->pos = k;
+    f->set = set;
     return gt_sim_set_key(set, k)->blk;
 }
 
@@ -1146,7 +1213,7 @@ static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint
  * expandable path or cudaMalloc(alloc_size); a new segment is one unsplit
  * block outside the free set. */
 static uint32_t alloc_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size,
-                            uint64_t alloc_size, int is_retry)
+                            uint64_t alloc_size, int is_retry, struct found_block *f)
 {
     if (is_retry)
         s->st.num_alloc_retries++;
@@ -1156,7 +1223,7 @@ static uint32_t alloc_block(struct gt_sim *s, int pool, uint64_t stream, uint64_
         s->total_allocated_memory + alloc_size > s->allowed_memory_maximum)
         return GT_SIM_NIL;
     if (s->conf.expandable_segments)
-        return try_allocate_expandable_block(s, stream, pool, size);
+        return try_allocate_expandable_block(s, stream, pool, size, f);
     if (!device_has_room(s, alloc_size))
         return GT_SIM_NIL;
     uint32_t i = blk_new(s);
@@ -1196,7 +1263,7 @@ static int should_split(const struct gt_sim *s, uint32_t i, uint64_t size)
  * return the remainder to the pool when splitting, else the whole block;
  * allocated_bytes grows by the block size, requested_bytes by the request. */
 static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size,
-                                  int split)
+                                  int split, struct found_block *f)
 {
     int already_split = is_split(&s->blk[i]);
     int pool = s->blk[i].pool;
@@ -1216,11 +1283,11 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             r->prev = a;
             r->addr += size;
             r->size -= size;
-            if (s->found_set != NULL) {
+            if (f->set != NULL) {
                 r->gc_count_base = s->pools[r->pool].gc_clock;
                 struct gt_sim_key k = free_key(s, i);
-                note_host_failure(s, gt_sim_set_replace_at(s->found_set, s->found_pos, &k));
-                s->found_set = NULL;
+                note_host_failure(s, gt_sim_set_replace_at(f->set, f->pos, &k));
+                f->set = NULL;
             } else {
                 pool_insert(s, i);
             }
@@ -1233,9 +1300,9 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
             i = a;
         }
     }
-    if (s->found_set != NULL) {
-        gt_sim_set_erase_at(s->found_set, s->found_pos);
-        s->found_set = NULL;
+    if (f->set != NULL) {
+        gt_sim_set_erase_at(f->set, f->pos);
+        f->set = NULL;
     }
     if (!split && already_split && !expandable) {
         arr_dec(s->st.inactive_split_bytes, pool, s->blk[i].size);
@@ -1338,20 +1405,20 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
     int pool = size <= K_SMALL_SIZE ? POOL_SMALL : POOL_LARGE;
     /* MIRRORS: malloc: cached block first; then GC; then a new segment; then
      * free oversize blocks and retry; then flush everything and retry. */
-    s->found_set = NULL;
-    uint32_t b = get_free_block(s, pool, stream, size);
+    struct found_block found;
+    found.set = NULL; /* pos is read only with a set */
+    uint32_t b = get_free_block(s, pool, stream, size, &found);
     if (b == GT_SIM_NIL) {
         /* the segment's size, only when no cached block serves */
         uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
-        s->found_set = NULL;
         if (gc_enabled(s))
             garbage_collect(s);
-        b = alloc_block(s, pool, stream, size, alloc_size, 0);
+        b = alloc_block(s, pool, stream, size, alloc_size, 0, &found);
         if (b == GT_SIM_NIL && release_available_cached_blocks(s, pool, stream, size))
-            b = alloc_block(s, pool, stream, size, alloc_size, 0);
+            b = alloc_block(s, pool, stream, size, alloc_size, 0, &found);
         if (b == GT_SIM_NIL) {
             release_cached_blocks(s);
-            b = alloc_block(s, pool, stream, size, alloc_size, 1);
+            b = alloc_block(s, pool, stream, size, alloc_size, 1, &found);
         }
     }
     if (b == GT_SIM_NIL) {
@@ -1361,7 +1428,7 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
         check_after_op(s);
         return s->broken ? GT_ENOMEM : GT_EOOM;
     }
-    *out = alloc_found_block(s, b, orig, size, should_split(s, b, size));
+    *out = alloc_found_block(s, b, orig, size, should_split(s, b, size), &found);
     check_after_op(s);
     return s->broken ? GT_ENOMEM : 0;
 }
@@ -1371,8 +1438,10 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
  * frees it here, at once: no cache to keep it pending in). */
 static bool free_request(struct gt_sim *s, gt_sim_handle h)
 {
-    if (h == GT_SIM_NO_HANDLE || h >= s->nblk || !s->blk[h].live ||
-        s->blk[h].allocated != BLK_ALLOCATED)
+    /* GT_SIM_NO_HANDLE is never below nblk (blk_slot keeps nblk below
+     * GT_SIM_NIL), so the bound refuses it without a test of its own */
+    _Static_assert(GT_SIM_NO_HANDLE == GT_SIM_NIL, "no handle is the nil block");
+    if (h >= s->nblk || !s->blk[h].live || s->blk[h].allocated != BLK_ALLOCATED)
         return false;
     if (s->conf.no_caching) {
         nocache_free(s, h);

@@ -329,8 +329,10 @@ static void pick_config(struct gt_trace_reader *r, struct gt_stats *s, struct gt
     }
     if (rc != 0) {
         s->config_recorded = false;
+        /* the settings and the reason cut to what config_error holds (96
+         * + 150 bytes), so that no build's truncation check can object */
         snprintf(s->config_error, sizeof s->config_error,
-                 "the recorded '%.60s' cannot be replayed: %s", text,
+                 "the recorded '%.60s' cannot be replayed: %.150s", text,
                  err[0] != '\0' ? err : gt_strerror(rc));
         gt_conf_init_default(conf);
         return;

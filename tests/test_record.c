@@ -860,7 +860,7 @@ END_TEST
 /* Expands pattern with n; the name, or "error <code>: <message>". */
 static const char *expand(const char *pattern, const struct gt_record_name *n)
 {
-    static char out[256];
+    static char out[320]; /* room for the code and the whole message */
     char err[256] = "", name[64];
     int rc = gt_record_expand_output(pattern, n, name, sizeof name, err, sizeof err);
 

@@ -16,7 +16,7 @@ for db in "$out"/*.db; do
     mkdir -p "$out/sum/with" "$out/sum/without"
     cp "$db" "$out/sum/with/$name"
     cp "$db" "$out/sum/without/$name"
-    python3 - "$out/sum/without/$name" <<'PY'
+    if ! python3 - "$out/sum/without/$name" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 n, bare = c.execute("SELECT count(*), count(*) - count(kinds) FROM event_batches").fetchone()
@@ -26,7 +26,11 @@ if bare:
 c.execute("UPDATE event_batches SET kinds = NULL, device = NULL, pid = NULL")
 c.commit()
 PY
-    [ $? = 0 ] || { echo "$name: its batches cannot be read"; status=1; continue; }
+    then
+        echo "$name: its batches cannot be read"
+        status=1
+        continue
+    fi
     # A command may fail on both sides (analyze has nothing to replay in a
     # native-mode recording); its error and status are compared too.
     for side in with without; do

@@ -179,14 +179,6 @@ static int is_pow2(uint64_t v)
     return v != 0 && (v & (v - 1)) == 0;
 }
 
-/* floor(log2 v), 0 for v = 0 and 1. One instruction rather than a loop of
- * one step per bit: gt_conf_divisions_for runs on every malloc of a config
- * with roundup_power2_divisions (70 instructions a call with the loop). */
-static unsigned log2_floor(uint64_t v)
-{
-    return v ? (unsigned)(63 - __builtin_clzll(v)) : 0;
-}
-
 /* Keys whose value must be one word, not a list. */
 static int need_scalar(struct parser *ps, const struct key *k, size_t v, size_t end)
 {
@@ -340,7 +332,7 @@ static int roundup_item(struct parser *ps, size_t i, size_t *last, bool *first)
     if (!is_pow2(k))
         return fail(ps, "For roundups, the intervals have to be power of 2");
     /* MIRRORS: parseRoundUpPower2Divisions: index = clamp(log2 K, 0, 15) */
-    idx = log2_floor(k);
+    idx = gt_units_log2_floor(k);
     if (idx > GT_CONF_DIVISION_INTERVALS - 1)
         idx = GT_CONF_DIVISION_INTERVALS - 1;
     /* MIRRORS: parseRoundUpPower2Divisions: the first K also fills entries 0..index-1 */
@@ -696,7 +688,7 @@ uint32_t gt_conf_divisions_for(const struct gt_conf *c, uint64_t size)
     /* MIRRORS: AcceleratorAllocatorConfig::roundup_power2_divisions:
      * L = floor(log2 size); index = L > 20 ? L - 20 : 0, at most 15. Size 0
      * gives index 15, as PyTorch's bit_width(0) - 1 wraps. */
-    unsigned l = log2_floor(size);
+    unsigned l = gt_units_log2_floor(size);
     size_t idx = l > 20 ? l - 20 : 0;
 
     if (size == 0 || idx > GT_CONF_DIVISION_INTERVALS - 1)

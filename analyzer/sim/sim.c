@@ -13,6 +13,7 @@
 #include "gputrace/array.h"
 #include "gputrace/err.h"
 #include "gputrace/sim.h"
+#include "gputrace/units.h"
 #include "sim_int.h"
 #include "gputrace/banned.h"
 
@@ -461,19 +462,14 @@ uint64_t gt_sim_allocation_size(const struct gt_conf *c, uint64_t size)
     return K_ROUND_LARGE * ((size + K_ROUND_LARGE - 1) / K_ROUND_LARGE);
 }
 
-static int floor_log2(uint64_t v)
-{
-    return 63 - __builtin_clzll(v);
-}
-
 /* MIRRORS: roundup_power2_next_division: round up to the next of `divisions`
  * equal steps between two powers of two; powers of two stay as they are. */
 static uint64_t roundup_power2_next_division(uint64_t size, uint64_t divisions)
 {
     if ((size & (size - 1)) == 0)
         return size;
-    uint64_t power2_floor = (uint64_t)1 << floor_log2(size);
-    uint64_t step = power2_floor >> floor_log2(divisions);
+    uint64_t power2_floor = (uint64_t)1 << gt_units_log2_floor(size);
+    uint64_t step = power2_floor >> gt_units_log2_floor(divisions);
     if (step == 0)
         return power2_floor << 1;
     uint64_t round_floor = size & ~(step - 1);

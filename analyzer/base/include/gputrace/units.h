@@ -28,6 +28,14 @@ char *gt_units_format_bytes(uint64_t bytes, char *buf, size_t len);
  * MiB or GiB with two decimals, never TiB ("800000000.00 GiB"). Returns buf. */
 char *gt_units_format_torch(uint64_t bytes, char *buf, size_t len);
 
+/* gt_units_log2_floor: floor(log2 v), 0 for v = 0 and 1; one instruction,
+ * since the simulator's roundup_power2_divisions rules take it on every
+ * malloc. */
+static inline unsigned gt_units_log2_floor(uint64_t v)
+{
+    return v ? (unsigned)(63 - __builtin_clzll(v)) : 0;
+}
+
 /* Checked arithmetic for numbers that come from files (sizes, timestamps):
  * sums and differences saturate at the type's limits instead of wrapping
  * or overflowing, so a hostile value gives a huge answer, never a small

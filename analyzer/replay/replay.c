@@ -349,7 +349,7 @@ static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
     if (rc == 0)
         rc = gt_scenario_preload(sh->scn, sd, t->sim, conf->no_caching, so.device_limit, start_live,
                                  &sc);
-    if (rc == 0 && gt_sim_get_stats(t->sim)->num_ooms > 0)
+    if (rc == 0 && t->stats->num_ooms > 0)
         t->first_oom_event = 0; /* the start state alone does not fit */
     return rc;
 }

@@ -1678,6 +1678,15 @@ static int reader_fail(struct gt_trace_reader *r, int rc, const char *what)
     return err;
 }
 
+/* reader_fail for an SQLite error src met while reading the events after
+ * the last seq read. */
+static int read_failed(struct gt_trace_reader *r, int src)
+{
+    char what[96];
+    snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
+    return reader_fail(r, src, what);
+}
+
 /* Copies text into buf; GT_ERANGE (with the truncated text) if it does not
  * fit, so a caller never takes a cut value for the whole one. */
 static int copy_text(const unsigned char *text, int bytes, char *buf, size_t len)
@@ -2157,12 +2166,8 @@ static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap,
             gt_event_skip_fields(ev, r->skip);
             (*got)++;
         } else {
-            if (src != SQLITE_DONE) {
-                char what[96];
-                snprintf(what, sizeof what, "events after seq %lld cannot be read",
-                         (long long)r->last_seq);
-                rc = reader_fail(r, src, what);
-            }
+            if (src != SQLITE_DONE)
+                rc = read_failed(r, src);
             break;
         }
     }
@@ -2304,11 +2309,7 @@ static void walk_step(struct gt_trace_reader *r, sqlite3_stmt *st)
  * batches (batch_end), or SQLite's error after the last seq read. */
 static int walk_ended(struct gt_trace_reader *r, int src)
 {
-    if (src == SQLITE_DONE)
-        return batch_end(r);
-    char what[96];
-    snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
-    return reader_fail(r, src, what);
+    return src == SQLITE_DONE ? batch_end(r) : read_failed(r, src);
 }
 
 static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
@@ -2359,13 +2360,10 @@ static int batch_fetch(struct gt_trace_reader *r, int64_t first_seq)
     sqlite3_stmt *st = r->sel_batch;
     sqlite3_bind_int64(st, 1, first_seq);
     int src = sqlite3_step(st), rc;
-    if (src == SQLITE_ROW) {
+    if (src == SQLITE_ROW)
         rc = batch_load(r, st);
-    } else {
-        char what[96];
-        snprintf(what, sizeof what, "events after seq %lld cannot be read", (long long)r->last_seq);
-        rc = reader_fail(r, src == SQLITE_DONE ? SQLITE_CORRUPT : src, what);
-    }
+    else /* its summary was just read: a batch gone since is damage */
+        rc = read_failed(r, src == SQLITE_DONE ? SQLITE_CORRUPT : src);
     sqlite3_reset(st);
     return rc;
 }

@@ -2,6 +2,8 @@
  * MIRRORS: rule, and the acceptance cases of docs/notes/pytorch-allocator.md §15 that need no CUDA
  * graph, MemPool or record_stream. */
 #include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,6 +405,98 @@ START_TEST(empty_cache_completes_pending_frees_before_releasing)
     ck_assert_int_eq(stat(s, "reserved_bytes.all.current"), 0);
     ck_assert_int_eq(stat(s, "active_bytes.all.current"), 0);
     ck_assert_int_eq(stat(s, "num_device_free"), 1);
+    assert_consistent(s);
+    gt_sim_free_all(s);
+}
+END_TEST
+
+/* The test's own count of one statistic, kept as PyTorch's Stat is. */
+struct model_stat {
+    int64_t current, peak, allocated, freed;
+};
+
+static void model_add(struct model_stat *m, int64_t n)
+{
+    if (n >= 0)
+        m->allocated += n;
+    else
+        m->freed -= n;
+    m->current += n;
+    if (m->current > m->peak)
+        m->peak = m->current;
+}
+
+static void assert_model(const struct gt_sim *s, const char *name, const struct model_stat *m)
+{
+    static const char *const field[4] = {"current", "peak", "allocated", "freed"};
+    const int64_t want[4] = {m->current, m->peak, m->allocated, m->freed};
+    char key[64];
+    for (int f = 0; f < 4; f++) {
+        snprintf(key, sizeof key, "%s.all.%s", name, field[f]);
+        ck_assert_msg(stat(s, key) == want[f], "%s: %lld, the model says %lld", key,
+                      (long long)stat(s, key), (long long)want[f]);
+    }
+}
+
+/* MIRRORS: Stat (increase/decrease): active and active_bytes count a block
+ * from its malloc until free_block, allocation and allocated_bytes until
+ * free(); they part only at a deferred free. The simulator counts active
+ * apart only from the first deferred free on, and derives "freed": this
+ * checks all four fields of both against a count of its own, through seeded
+ * random mallocs, frees, deferred frees, completions and peak resets, before
+ * and after the first deferred free. */
+START_TEST(active_follows_allocation_until_a_free_is_deferred)
+{
+    struct gt_sim *s = sim_with("default", 0, 0, NULL);
+    enum { SLOTS = 64, STEPS = 4000 };
+    gt_sim_handle h[SLOTS];
+    uint64_t size[SLOTS];
+    int state[SLOTS] = {0}; /* 0 none, 1 allocated, 2 pending */
+    struct model_stat active = {0}, active_bytes = {0}, allocation = {0}, bytes = {0};
+    uint64_t x = 42;
+    for (int step = 0; step < STEPS; step++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)((x >> 33) % SLOTS), what = (int)((x >> 20) % 16);
+        /* the first quarter without deferred frees */
+        bool defer = step >= STEPS / 4 && what < 5;
+        if (what == 15) {
+            gt_sim_reset_peak_stats(s);
+            active.peak = active.current;
+            active_bytes.peak = active_bytes.current;
+            allocation.peak = allocation.current;
+            bytes.peak = bytes.current;
+        } else if (state[k] == 0) {
+            h[k] = must_alloc(s, 1 + (x >> 40) % (3 * MIB));
+            size[k] = gt_sim_block_size(s, h[k]);
+            state[k] = 1;
+            model_add(&active, 1);
+            model_add(&active_bytes, (int64_t)size[k]);
+            model_add(&allocation, 1);
+            model_add(&bytes, (int64_t)size[k]);
+        } else if (state[k] == 1) {
+            model_add(&allocation, -1);
+            model_add(&bytes, -(int64_t)size[k]);
+            if (defer) {
+                ck_assert(gt_sim_free_requested(s, h[k]));
+                state[k] = 2;
+            } else {
+                gt_sim_free(s, h[k]);
+                model_add(&active, -1);
+                model_add(&active_bytes, -(int64_t)size[k]);
+                state[k] = 0;
+            }
+        } else {
+            gt_sim_free_completed(s, h[k]);
+            model_add(&active, -1);
+            model_add(&active_bytes, -(int64_t)size[k]);
+            state[k] = 0;
+        }
+        assert_model(s, "active", &active);
+        assert_model(s, "active_bytes", &active_bytes);
+        assert_model(s, "allocation", &allocation);
+        assert_model(s, "allocated_bytes", &bytes);
+    }
+    ck_assert_int_ne(active.current, allocation.current); /* they did part */
     assert_consistent(s);
     gt_sim_free_all(s);
 }
@@ -1014,6 +1108,7 @@ static Suite *sim_suite(void)
     tcase_add_test(t, empty_cache_releases_only_wholly_free_segments);
     tcase_add_test(t, a_block_pending_free_is_not_reused_until_its_events_complete);
     tcase_add_test(t, empty_cache_completes_pending_frees_before_releasing);
+    tcase_add_test(t, active_follows_allocation_until_a_free_is_deferred);
     tcase_add_test(t, reset_peak_stats_makes_every_peak_the_current_value);
     tcase_add_test(t, without_a_cap_reserved_never_shrinks_on_its_own);
     tcase_add_test(t, garbage_collection_needs_a_memory_fraction);

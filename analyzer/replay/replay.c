@@ -28,6 +28,11 @@
  * the next, where 16384 did not: the 12-config sweep on one worker took
  * 0.90-1.00 cpu-s against 1.02-1.11 on 2 M events (5 alternating runs). */
 #define BATCH_OPS 4096
+/* Ops a batch holds when every worker runs one config: no later config
+ * reads it again, so nothing is gained by keeping it in the core's cache,
+ * while each batch costs a hand-over (a futex wake and two context
+ * switches: 8% of one config's CPU time with 4096, perf). */
+#define BATCH_OPS_ONE_CONFIG 65536
 #define NBATCH 4
 #define READ_EVENTS 4096
 #define NO_SLOT UINT32_MAX
@@ -272,6 +277,7 @@ struct shared {
     pthread_mutex_t mu;
     pthread_cond_t ready, drained;
     struct batch batches[NBATCH];
+    size_t batch_ops; /* the ops a batch holds: BATCH_OPS or BATCH_OPS_ONE_CONFIG */
     int64_t produced; /* batches published so far */
     bool done;
     int nworkers;
@@ -531,7 +537,7 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
             break;
         for (size_t k = 0; k < n; k++, index++) {
             /* an event yields at most two ops */
-            if (b->n + 2 > BATCH_OPS) {
+            if (b->n + 2 > sh->batch_ops) {
                 publish(sh, d, seq++);
                 b = claim(sh, seq);
             }
@@ -1047,8 +1053,11 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof *sh->tracks);
     sh->init_slot = malloc((scn->nblocks + 1) * sizeof *sh->init_slot);
     w = calloc((size_t)nw, sizeof *w);
+    /* worker_count gives no worker more than one config when there are at
+     * least as many workers as configs */
+    sh->batch_ops = (size_t)nw >= a->nconfigs ? BATCH_OPS_ONE_CONFIG : BATCH_OPS;
     for (int i = 0; i < NBATCH; i++)
-        if ((sh->batches[i].ops = malloc(BATCH_OPS * sizeof(struct op))) == NULL)
+        if ((sh->batches[i].ops = malloc(sh->batch_ops * sizeof(struct op))) == NULL)
             goto out;
     if (sh->tracks == NULL || w == NULL || sh->init_slot == NULL)
         goto out;

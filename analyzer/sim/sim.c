@@ -151,10 +151,10 @@ static void stat_inc(struct gt_sim_stat *s, uint64_t n)
         s->peak = s->current;
 }
 
+/* "freed" is not counted: it is allocated - current (struct gt_sim_stat). */
 static void stat_dec(struct gt_sim_stat *s, uint64_t n)
 {
     s->current -= (int64_t)n;
-    s->freed += (int64_t)n;
 }
 
 /* The statistic index of a pool's type: GT_SIM_SMALL for a small pool,
@@ -180,6 +180,35 @@ static void arr_dec(struct gt_sim_stat *a, int pool, uint64_t n)
 {
     stat_dec(&a[GT_SIM_ALL], n);
     stat_dec(&a[pool_stat_type(pool)], n);
+}
+
+/* A block became, or stopped being, active (allocated or pending). Until a
+ * free is first deferred, active is allocation (struct gt_sim_stats), and
+ * only allocation is counted. */
+static void active_inc(struct gt_sim *s, int pool, uint64_t bytes)
+{
+    if (s->st.active_is_allocation)
+        return;
+    arr_inc(s->st.active, pool, 1);
+    arr_inc(s->st.active_bytes, pool, bytes);
+}
+
+static void active_dec(struct gt_sim *s, int pool, uint64_t bytes)
+{
+    if (s->st.active_is_allocation)
+        return;
+    arr_dec(s->st.active, pool, 1);
+    arr_dec(s->st.active_bytes, pool, bytes);
+}
+
+/* The first deferred free: active and allocation part from here on. */
+static void active_part_from_allocation(struct gt_sim *s)
+{
+    if (!s->st.active_is_allocation)
+        return;
+    memcpy(s->st.active, s->st.allocation, sizeof s->st.active);
+    memcpy(s->st.active_bytes, s->st.allocated_bytes, sizeof s->st.active_bytes);
+    s->st.active_is_allocation = false;
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -512,6 +541,7 @@ int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, st
     /* MIRRORS: memory_stats max_split_size: -1 when unlimited. */
     s->st.max_split_size =
         conf->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)conf->max_split_size;
+    s->st.active_is_allocation = true;
     const char *dbg = getenv("GT_DEBUG");
     s->check_every_op = s->opts.check_every_op || (dbg != NULL && dbg[0] == '2' && dbg[1] == 0);
     *out = s;
@@ -651,8 +681,7 @@ static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, u
         else if (net_bytes < 0)
             arr_dec(s->st.inactive_split_bytes, b->pool, (uint64_t)-net_bytes);
     }
-    arr_dec(s->st.active, b->pool, 1);
-    arr_dec(s->st.active_bytes, b->pool, original_size);
+    active_dec(s, b->pool, original_size);
     arr_dec(s->st.requested_bytes, b->pool, requested);
 }
 
@@ -1309,8 +1338,7 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
     b->requested = orig;
     arr_inc(s->st.allocation, pool, 1);
     arr_inc(s->st.allocated_bytes, pool, b->size);
-    arr_inc(s->st.active, pool, 1);
-    arr_inc(s->st.active_bytes, pool, b->size);
+    active_inc(s, pool, b->size);
     arr_inc(s->st.requested_bytes, pool, orig);
     if (b->size >= s->conf.max_split_size)
         stat_inc(&s->st.oversize_allocations, 1);
@@ -1358,8 +1386,7 @@ static int nocache_malloc(struct gt_sim *s, uint64_t size, uint64_t stream, gt_s
     arr_inc(s->st.reserved_bytes, b->pool, size);
     arr_inc(s->st.allocation, b->pool, 1);
     arr_inc(s->st.allocated_bytes, b->pool, size);
-    arr_inc(s->st.active, b->pool, 1);
-    arr_inc(s->st.active_bytes, b->pool, size);
+    active_inc(s, b->pool, size);
     arr_inc(s->st.requested_bytes, b->pool, size);
     *out = i;
     return 0;
@@ -1374,8 +1401,7 @@ static void nocache_free(struct gt_sim *s, uint32_t i)
     arr_dec(s->st.reserved_bytes, b->pool, b->size);
     arr_dec(s->st.allocation, b->pool, 1);
     arr_dec(s->st.allocated_bytes, b->pool, b->size);
-    arr_dec(s->st.active, b->pool, 1);
-    arr_dec(s->st.active_bytes, b->pool, b->size);
+    active_dec(s, b->pool, b->size);
     arr_dec(s->st.requested_bytes, b->pool, b->requested);
     blk_delete(s, i);
 }
@@ -1463,6 +1489,8 @@ void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
 
 bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h)
 {
+    /* before free_request: the block stays active, allocation drops */
+    active_part_from_allocation(s);
     if (!free_request(s, h))
         return false;
     /* MIRRORS: free with non-empty stream_uses: insert_events; the block
@@ -1586,8 +1614,7 @@ static uint32_t preload_blocks(struct gt_sim *s, uint32_t prev, int pool, uint64
             b->requested = blocks[k].requested;
             arr_inc(s->st.allocation, pool, 1);
             arr_inc(s->st.allocated_bytes, pool, b->size);
-            arr_inc(s->st.active, pool, 1);
-            arr_inc(s->st.active_bytes, pool, b->size);
+            active_inc(s, pool, b->size);
             arr_inc(s->st.requested_bytes, pool, b->requested);
             if (b->size >= s->conf.max_split_size)
                 stat_inc(&s->st.oversize_allocations, 1);
@@ -1849,7 +1876,7 @@ static size_t add_stat(struct named_value *v, size_t n, const char *prefix,
                        const struct gt_sim_stat *st)
 {
     const char *field[4] = {"allocated", "current", "freed", "peak"};
-    int64_t val[4] = {st->allocated, st->current, st->freed, st->peak};
+    int64_t val[4] = {st->allocated, st->current, st->allocated - st->current, st->peak};
     for (int f = 0; f < 4; f++) {
         snprintf(v[n].name, sizeof v[n].name, "%s.%s", prefix, field[f]);
         v[n++].value = val[f];
@@ -1865,8 +1892,8 @@ static size_t collect_stats(const struct gt_sim_stats *st, struct named_value *v
         const char *name;
         const struct gt_sim_stat *arr;
     } arrays[] = {
-        {"active", st->active},
-        {"active_bytes", st->active_bytes},
+        {"active", st->active_is_allocation ? st->allocation : st->active},
+        {"active_bytes", st->active_is_allocation ? st->allocated_bytes : st->active_bytes},
         {"allocated_bytes", st->allocated_bytes},
         {"allocation", st->allocation},
         {"inactive_split", st->inactive_split},

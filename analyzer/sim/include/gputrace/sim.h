@@ -21,9 +21,12 @@
 /* Indexes of the per-pool statistics, as torch.cuda.memory_stats() names them. */
 enum gt_sim_pool_type { GT_SIM_ALL = 0, GT_SIM_SMALL = 1, GT_SIM_LARGE = 2, GT_SIM_POOL_TYPES = 3 };
 
-/* One statistic: current value, peak, cumulative increases and decreases. */
+/* One statistic: current value, peak, cumulative increases. Its "freed"
+ * (cumulative decreases) is allocated - current, since every change is an
+ * increase or a decrease from zero; gt_sim_stats_foreach and
+ * gt_sim_stat_lookup report it. */
 struct gt_sim_stat {
-    int64_t current, peak, allocated, freed;
+    int64_t current, peak, allocated;
 };
 
 /* The statistics of torch.cuda.memory_stats() for the native backend. */
@@ -45,6 +48,13 @@ struct gt_sim_stats {
     int64_t num_device_alloc;
     int64_t num_device_free;
     int64_t max_split_size; /* -1 when unlimited, as PyTorch reports it */
+    /* Until a free is first deferred (gt_sim_free_requested), a block stops
+     * being active when it stops being allocated, so active and
+     * active_bytes equal allocation and allocated_bytes in every field:
+     * while this is true they are not kept apart (four statistics fewer on
+     * every malloc and free) and gt_sim_stats_foreach and
+     * gt_sim_stat_lookup report allocation's values for them. */
+    bool active_is_allocation;
 };
 
 /* What the simulated allocator asked of the driver, for callers that compare
@@ -174,7 +184,9 @@ uint64_t gt_sim_addr(const struct gt_sim *s, gt_sim_handle h);
 /* gt_sim_block_size: the size of the block handed out (rounded, maybe unsplit). */
 uint64_t gt_sim_block_size(const struct gt_sim *s, gt_sim_handle h);
 /* gt_sim_get_stats: the statistics, kept up to date in place: the pointer
- * stays valid, and shows every later operation, until gt_sim_free_all. */
+ * stays valid, and shows every later operation, until gt_sim_free_all.
+ * Read active and active_bytes, and any "freed", through
+ * gt_sim_stats_foreach or gt_sim_stat_lookup (struct gt_sim_stats). */
 const struct gt_sim_stats *gt_sim_get_stats(const struct gt_sim *s);
 /* gt_sim_largest_free_block: the largest cached free block (any stream). */
 uint64_t gt_sim_largest_free_block(const struct gt_sim *s);

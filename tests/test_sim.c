@@ -895,6 +895,151 @@ START_TEST(s15_19_random_operations_keep_the_bookkeeping_consistent)
 }
 END_TEST
 
+/* One random operation of the clone tests, the same on every simulator it
+ * is applied to: each keeps its own handles in live[] by the same index. */
+struct random_ops {
+    unsigned seed;
+    int nlive;
+};
+
+static void random_op(struct random_ops *r, struct gt_sim **sims, size_t nsims,
+                      gt_sim_handle (*live)[128])
+{
+    r->seed = r->seed * 1103515245u + 12345u;
+    unsigned x = r->seed, what = (x >> 8) % 100;
+    if (what < 3) {
+        for (size_t i = 0; i < nsims; i++)
+            gt_sim_empty_cache(sims[i]);
+    } else if (what < 50 && r->nlive > 0) {
+        int k = (int)((x >> 4) % (unsigned)r->nlive);
+        r->nlive--;
+        for (size_t i = 0; i < nsims; i++) {
+            if (what < 8)
+                gt_sim_free_completed(sims[i], live[i][k]); /* ignored unless pending */
+            else if (what < 12)
+                gt_sim_free_requested(sims[i], live[i][k]);
+            else
+                gt_sim_free(sims[i], live[i][k]);
+            live[i][k] = live[i][r->nlive];
+        }
+    } else if (r->nlive < 128) {
+        /* up to 150 MiB: below the 200 MiB split limit of the tests */
+        uint64_t size = (x & 3) == 0 ? (x >> 5) % 200000 + 1 : (x >> 3) % (150 * MIB) + 1;
+        int rc = gt_sim_malloc(sims[0], size, (x >> 30) & 1, &live[0][r->nlive]);
+        ck_assert(rc == 0 || rc == GT_EOOM);
+        for (size_t i = 1; i < nsims; i++)
+            ck_assert_int_eq(gt_sim_malloc(sims[i], size, (x >> 30) & 1, &live[i][r->nlive]), rc);
+        r->nlive += rc == 0;
+    }
+}
+
+struct stat_list {
+    int n;
+    char name[128][64];
+    int64_t value[128];
+};
+
+static void list_stat(void *ctx, const char *name, int64_t value)
+{
+    struct stat_list *l = ctx;
+    ck_assert_int_lt(l->n, 128);
+    snprintf(l->name[l->n], sizeof l->name[l->n], "%s", name);
+    l->value[l->n++] = value;
+}
+
+/* Every statistic but max_split_size, every live handle's address and size. */
+static void assert_same_state(const struct gt_sim *a, const struct gt_sim *b,
+                              const gt_sim_handle *la, const gt_sim_handle *lb, int nlive)
+{
+    struct stat_list x = {0}, y = {0};
+    gt_sim_stats_foreach(gt_sim_get_stats(a), list_stat, &x);
+    gt_sim_stats_foreach(gt_sim_get_stats(b), list_stat, &y);
+    ck_assert_int_eq(x.n, y.n);
+    for (int i = 0; i < x.n; i++) {
+        ck_assert_str_eq(x.name[i], y.name[i]);
+        if (strcmp(x.name[i], "max_split_size") != 0)
+            ck_assert_msg(x.value[i] == y.value[i], "%s: %lld against %lld", x.name[i],
+                          (long long)x.value[i], (long long)y.value[i]);
+    }
+    for (int k = 0; k < nlive; k++) {
+        ck_assert_uint_eq(gt_sim_addr(a, la[k]), gt_sim_addr(b, lb[k]));
+        ck_assert_uint_eq(gt_sim_block_size(a, la[k]), gt_sim_block_size(b, lb[k]));
+    }
+}
+
+/* gt_sim_clone copies everything: a clone taken midway, its original freed
+ * at once, goes on exactly as a simulator that ran the whole sequence. */
+START_TEST(a_clone_goes_on_exactly_as_its_original_would)
+{
+    const char *confs[] = {"default", "expandable_segments:True", "roundup_power2_divisions:4",
+                           "garbage_collection_threshold:0.6,per_process_memory_fraction:0.8"};
+    for (size_t c = 0; c < sizeof confs / sizeof confs[0]; c++) {
+        struct gt_sim *sims[2] = {sim_with(confs[c], 4 * GIB, 4 * GIB, NULL),
+                                  sim_with(confs[c], 4 * GIB, 4 * GIB, NULL)};
+        gt_sim_handle live[2][128];
+        struct random_ops r = {7, 0};
+        for (int op = 0; op < 1500; op++)
+            random_op(&r, sims, 2, live);
+        struct gt_sim *copy = NULL;
+        struct gt_conf conf = conf_of(confs[c]);
+        ck_assert_int_eq(gt_sim_clone(sims[1], &conf, &copy), 0);
+        gt_sim_free_all(sims[1]);
+        sims[1] = copy;
+        for (int op = 0; op < 3000; op++)
+            random_op(&r, sims, 2, live);
+        assert_same_state(sims[0], sims[1], live[0], live[1], r.nlive);
+        ck_assert_int_eq(stat(sims[1], "max_split_size"), stat(sims[0], "max_split_size"));
+        assert_consistent(sims[1]);
+        gt_sim_free_all(sims[0]);
+        gt_sim_free_all(sims[1]);
+    }
+}
+END_TEST
+
+/* What replay's shared configs rest on (replay.c): while no request or
+ * segment reaches max_split_size, every rule that reads it decides as
+ * without it, so the two allocators stay equal in everything but the
+ * reported max_split_size; a clone of the unlimited one under the limit
+ * then goes on as the limited one. */
+START_TEST(a_split_limit_no_block_reaches_changes_nothing)
+{
+    /* a card the requests fit on, so that the 300 MiB one below does too */
+    struct gt_sim *sims[3] = {sim_with("default", 32 * GIB, 32 * GIB, NULL),
+                              sim_with("max_split_size_mb:200", 32 * GIB, 32 * GIB, NULL),
+                              sim_with("default", 32 * GIB, 32 * GIB, NULL)};
+    gt_sim_handle live[3][128];
+    struct random_ops r = {11, 0};
+    for (int op = 0; op < 2000; op++)
+        random_op(&r, sims, 3, live);
+    assert_same_state(sims[0], sims[1], live[0], live[1], r.nlive);
+    ck_assert_int_eq(stat(sims[0], "max_split_size"), -1);
+    ck_assert_int_eq(stat(sims[1], "max_split_size"), (int64_t)(200 * MIB));
+    struct gt_sim *copy = NULL;
+    struct gt_conf limited = conf_of("max_split_size_mb:200");
+    ck_assert_int_eq(gt_sim_clone(sims[2], &limited, &copy), 0);
+    gt_sim_free_all(sims[2]);
+    sims[2] = copy;
+    for (int op = 0; op < 2000; op++)
+        random_op(&r, sims, 3, live);
+    /* a request over the limit: the two part, the clone keeps with the limited one */
+    gt_sim_handle big[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(gt_sim_malloc(sims[i], 300 * MIB, 0, &big[i]), 0);
+        gt_sim_free(sims[i], big[i]);
+    }
+    ck_assert_int_eq(gt_sim_malloc(sims[0], 250 * MIB, 0, &big[0]), 0);
+    ck_assert_int_eq(gt_sim_malloc(sims[1], 250 * MIB, 0, &big[1]), 0);
+    ck_assert_int_eq(gt_sim_malloc(sims[2], 250 * MIB, 0, &big[2]), 0);
+    ck_assert_int_eq(stat(sims[0], "oversize_allocations.current"), 0);
+    ck_assert_int_eq(stat(sims[1], "oversize_allocations.current"), 1);
+    assert_same_state(sims[1], sims[2], live[1], live[2], r.nlive);
+    ck_assert_int_eq(stat(sims[2], "max_split_size"), (int64_t)(200 * MIB));
+    assert_consistent(sims[2]);
+    for (int i = 0; i < 3; i++)
+        gt_sim_free_all(sims[i]);
+}
+END_TEST
+
 START_TEST(a_preloaded_segment_serves_requests_and_merges_on_free)
 {
     struct seglog log;
@@ -1118,6 +1263,8 @@ static Suite *sim_suite(void)
     tcase_add_test(t, empty_cache_unmaps_free_pages_inside_a_busy_expandable_segment);
     tcase_add_test(t, expandable_segments_split_any_remainder_of_512_bytes);
     tcase_add_test(t, nocache_makes_every_request_its_own_device_allocation);
+    tcase_add_test(t, a_clone_goes_on_exactly_as_its_original_would);
+    tcase_add_test(t, a_split_limit_no_block_reaches_changes_nothing);
     tcase_add_test(t, a_preloaded_segment_serves_requests_and_merges_on_free);
     tcase_add_test(t, preloaded_expandable_ranges_share_a_reservation_and_follow_its_rules);
     tcase_add_test(t, a_private_pool_is_kept_apart_and_released_once_given_up);

@@ -568,6 +568,73 @@ void gt_sim_set_conf(struct gt_sim *s, const struct gt_conf *conf)
     apply_fraction(s);
 }
 
+/* A copy of the first n elements of an array of cap, with room for cap;
+ * NULL for an array that has none (and for no memory: *ok false). */
+static void *dup_array(const void *v, size_t n, size_t cap, size_t size, bool *ok)
+{
+    if (cap == 0)
+        return NULL;
+    void *copy = malloc(cap * size);
+    if (copy == NULL)
+        *ok = false;
+    else if (n > 0)
+        memcpy(copy, v, n * size);
+    return copy;
+}
+
+/* The free sets of each pool: their arrays, then each set's buckets. */
+static bool copy_pools(struct gt_sim *c, const struct gt_sim *s)
+{
+    bool ok = true;
+    for (int p = 0; p < SIM_NPOOLS; p++) {
+        const struct pool *from = &s->pools[p];
+        c->pools[p].ss = dup_array(from->ss, from->nss, from->capss, sizeof *from->ss, &ok);
+        if (!ok) {
+            c->pools[p].nss = 0;
+            continue;
+        }
+        for (size_t i = 0; i < from->nss; i++) {
+            struct stream_sets *ss = &c->pools[p].ss[i];
+            memset(&ss->unmapped, 0, sizeof ss->unmapped);
+            if (gt_sim_set_copy(&ss->blocks, &from->ss[i].blocks) ||
+                gt_sim_set_copy(&ss->unmapped, &from->ss[i].unmapped)) {
+                ok = false;
+                c->pools[p].nss = i + 1; /* the copies made so far, freed with it */
+                break;
+            }
+        }
+    }
+    return ok;
+}
+
+int gt_sim_clone(const struct gt_sim *s, const struct gt_conf *conf, struct gt_sim **out)
+{
+    *out = NULL;
+    if (conf->backend != GT_CONF_BACKEND_NATIVE)
+        return GT_EUNSUPPORTED;
+    struct gt_sim *c = malloc(sizeof *c);
+    if (c == NULL)
+        return GT_ENOMEM;
+    *c = *s;
+    bool ok = true;
+    c->blk = dup_array(s->blk, s->nblk, s->capblk, sizeof *s->blk, &ok);
+    c->xs = dup_array(s->xs, s->nxs, s->capxs, sizeof *s->xs, &ok);
+    c->ranges = dup_array(s->ranges, s->nranges, s->capranges, sizeof *s->ranges, &ok);
+    c->pending = dup_array(s->pending, s->npending, s->cappending, sizeof *s->pending, &ok);
+    ok = copy_pools(c, s) && ok;
+    if (!ok) {
+        gt_sim_free_all(c);
+        return GT_ENOMEM;
+    }
+    /* MIRRORS: the memory_stats max_split_size of an allocator constructed
+     * with conf (gt_sim_new), not of one whose settings changed later. */
+    c->st.max_split_size =
+        conf->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)conf->max_split_size;
+    gt_sim_set_conf(c, conf);
+    *out = c;
+    return 0;
+}
+
 void gt_sim_free_all(struct gt_sim *s)
 {
     if (s == NULL)

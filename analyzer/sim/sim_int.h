@@ -68,6 +68,9 @@ static inline size_t gt_sim_class(uint64_t size)
 int gt_sim_set_erase(struct gt_sim_set *s, const struct gt_sim_key *k);
 void gt_sim_set_erase_at(struct gt_sim_set *s, struct gt_sim_pos p);
 void gt_sim_set_release(struct gt_sim_set *s);
+/* A deep copy of src into *dst (overwritten); 0 or GT_ENOMEM, with *dst
+ * then empty. */
+int gt_sim_set_copy(struct gt_sim_set *dst, const struct gt_sim_set *src);
 /* Checks the set's own bookkeeping (bitmaps, counts, classes); the order of
  * the keys is the caller's to check, walking them. Returns 0 or writes the
  * first violation to msg and returns -1. */

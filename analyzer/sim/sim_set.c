@@ -135,6 +135,31 @@ void gt_sim_set_release(struct gt_sim_set *s)
     memset(s, 0, sizeof *s);
 }
 
+int gt_sim_set_copy(struct gt_sim_set *dst, const struct gt_sim_set *src)
+{
+    *dst = *src;
+    dst->b = NULL;
+    if (src->nb == 0)
+        return 0;
+    if ((dst->b = calloc(src->nb, sizeof *dst->b)) == NULL)
+        goto fail;
+    for (size_t i = 0; i < src->nb; i++) {
+        const struct gt_sim_bucket *from = &src->b[i];
+        dst->b[i] = *from;
+        dst->b[i].v = NULL;
+        if (from->cap == 0)
+            continue;
+        if ((dst->b[i].v = malloc(from->cap * sizeof *from->v)) == NULL)
+            goto fail;
+        memcpy(dst->b[i].v, from->v, from->n * sizeof *from->v);
+    }
+    return 0;
+fail:
+    dst->nb = dst->b != NULL ? dst->nb : 0;
+    gt_sim_set_release(dst);
+    return GT_ENOMEM;
+}
+
 #define SET_CHECK(cond, ...)                                                                       \
     do {                                                                                           \
         if (!(cond)) {                                                                             \

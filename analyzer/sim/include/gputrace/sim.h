@@ -97,6 +97,12 @@ typedef uint32_t gt_sim_handle;
  * (copied). GT_EUNSUPPORTED for backend:cudaMallocAsync, GT_ENOMEM. */
 int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, struct gt_sim **out);
 void gt_sim_free_all(struct gt_sim *s); /* destroys the simulator; accepts NULL */
+/* gt_sim_clone: an independent copy of s, blocks, handles and statistics
+ * included, that goes on under conf (its memory_stats max_split_size that
+ * of conf, as if built with it). Replay's configs that behave alike so far
+ * share one simulator and part with this (replay.c). GT_EUNSUPPORTED as
+ * gt_sim_new, GT_ENOMEM. */
+int gt_sim_clone(const struct gt_sim *s, const struct gt_conf *conf, struct gt_sim **out);
 
 /* gt_sim_malloc: allocate size bytes on stream, as CUDACachingAllocator::malloc.
  * Returns 0 and a handle, or GT_EOOM when PyTorch would have raised

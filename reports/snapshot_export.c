@@ -525,8 +525,7 @@ static void write_settings(struct exporter *x, const char *text, const struct gt
     gt_pkw_str(w, "allocator_settings");
     gt_pkw_dict_begin(w);
     gt_pkw_key_str(w, "PYTORCH_CUDA_ALLOC_CONF", text);
-    gt_pkw_key_int(w, "max_split_size",
-                   c->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)c->max_split_size);
+    gt_pkw_key_int(w, "max_split_size", gt_conf_max_split_reported(c));
     gt_pkw_str(w, "garbage_collection_threshold");
     gt_pkw_float(w, c->gc_threshold);
     gt_pkw_key_bool(w, "expandable_segments", c->expandable_segments);

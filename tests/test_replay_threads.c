@@ -102,13 +102,11 @@ static void same_stat(void *ctx, const char *name, int64_t value)
                   p->what, p->result, name, value, one);
 }
 
-static void expect_same_result(const struct gt_replay_result *one, const struct gt_replay_result *r,
-                               const char *what, size_t i)
+/* The run's figures and every memory_stats() counter, not where it ranks. */
+static void expect_same_run(const struct gt_replay_result *one, const struct gt_replay_result *r,
+                            const char *what, size_t i)
 {
-    ck_assert_msg(r->config_index == one->config_index && r->device == one->device &&
-                      r->rank == one->rank,
-                  "%s, result %zu: config %zu device %d rank %d, with 1 thread %zu %d %d", what, i,
-                  r->config_index, r->device, r->rank, one->config_index, one->device, one->rank);
+    ck_assert_int_eq(r->device, one->device);
     ck_assert_msg(
         r->peak_reserved == one->peak_reserved && r->peak_allocated == one->peak_allocated &&
             r->allocated_at_peak == one->allocated_at_peak &&
@@ -127,6 +125,16 @@ static void expect_same_result(const struct gt_replay_result *one, const struct 
                   one->first_oom_event, one->num_device_alloc);
     struct stats_pair p = {&one->stats, what, i};
     gt_sim_stats_foreach(&r->stats, same_stat, &p);
+}
+
+static void expect_same_result(const struct gt_replay_result *one, const struct gt_replay_result *r,
+                               const char *what, size_t i)
+{
+    ck_assert_msg(r->config_index == one->config_index && r->device == one->device &&
+                      r->rank == one->rank && r->same_run_as == one->same_run_as,
+                  "%s, result %zu: config %zu device %d rank %d, with 1 thread %zu %d %d", what, i,
+                  r->config_index, r->device, r->rank, one->config_index, one->device, one->rank);
+    expect_same_run(one, r, what, i);
 }
 
 static void expect_same_devices(const struct gt_analysis *one, const struct gt_analysis *a,
@@ -307,6 +315,110 @@ static const char *const other_data_traces[] = {
     "gpu-h100/tracer/smoke.db",
 };
 
+/* Configs that differ only in max_split_size share one simulator until a
+ * request may reach the lower limit (replay.c: may_follow): each must
+ * answer as when replayed alone, and those no request reached must name
+ * the config whose run theirs was. The trace's largest request is 250 MiB
+ * (the logits), its attention scores 128 MiB. */
+START_TEST(configs_that_share_a_simulator_answer_as_each_replayed_alone)
+{
+    static const struct {
+        const char *name;
+        size_t same_run_as;
+    } cases[] = {
+        {"max_split_size_mb:20", 0},  /* parts at the first 20 MiB request */
+        {"default", 1},               /* the leader of 3, 4, 5 and itself */
+        {"max_split_size_mb:64", 2},  /* parts at the attention scores */
+        {"max_split_size_mb:256", 1}, /* nothing reaches 256 MiB */
+        {"max_split_size_mb:1024", 1},
+        {"", 1}, /* default again: the lower index leads */
+        {"max_split_size_mb:128,max_non_split_rounding_mb:40", 6},
+        {"max_split_size_mb:512,expandable_segments:True", 7}, /* never shares */
+        {"roundup_power2_divisions:4", 8},
+        {"roundup_power2_divisions:4,max_split_size_mb:512", 8},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    struct sweep sw = {.n = N};
+    char err[512] = "", what[PATH_MAX + 128];
+    for (size_t c = 0; c < N; c++)
+        ck_assert_msg(gt_conf_parse(cases[c].name, &sw.configs[c], err, sizeof err) == 0, "%s",
+                      err);
+    const char *db = path_of("gen1.db");
+    generate(db, "1", "100000");
+    /* its own card, and 9.2 GiB: releases, retries and OOMs */
+    const uint64_t cards[] = {0, 9420 * MIB};
+    for (size_t k = 0; k < sizeof cards / sizeof cards[0]; k++) {
+        struct gt_scenario *scn = NULL;
+        ck_assert_msg(gt_scenario_build(db, cards[k], &scn, err, sizeof err) == 0, "%s", err);
+        struct gt_replay_options o = options(scn, 1);
+        o.add_recorded_conf = 0;
+        struct gt_analysis *all = NULL;
+        ck_assert_msg(gt_replay_trace(db, sw.configs, N, &o, &all, err, sizeof err) == 0, "%s",
+                      err);
+        ck_assert_uint_eq(all->ndevices, 1);
+        for (size_t c = 0; c < N; c++) {
+            struct gt_analysis *alone = NULL;
+            ck_assert_msg(gt_replay_trace(db, &sw.configs[c], 1, &o, &alone, err, sizeof err) == 0,
+                          "%s", err);
+            snprintf(what, sizeof what, "card %" PRIu64 " MiB, '%s' in the sweep and alone",
+                     cards[k] / MIB, cases[c].name);
+            expect_same_run(&alone->results[0], &all->results[c], what, c);
+            ck_assert_msg(all->results[c].same_run_as == cases[c].same_run_as,
+                          "%s: the same run as %zu, expected %zu", what,
+                          all->results[c].same_run_as, cases[c].same_run_as);
+            ck_assert_uint_eq(alone->results[0].same_run_as, 0);
+            gt_analysis_free(alone);
+        }
+        gt_analysis_free(all);
+        gt_scenario_free(scn);
+    }
+}
+END_TEST
+
+/* A request below max_split_size whose segment reaches it parts the
+ * follower: with max_split_size_mb:20 every 2 MiB request's 20 MiB segment
+ * (kLargeBuffer) is oversize, never split, so each makes a new segment
+ * where default splits one; the first request of 20 MiB or more comes
+ * batches later. */
+START_TEST(a_segment_that_reaches_the_limit_parts_a_follower)
+{
+    const char *csv = path_of("small-requests.csv");
+    FILE *f = fopen(csv, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "ts_ns,action,addr,size,stream,device\n");
+    int64_t ts = 1000;
+    for (int k = 0; k < 10000; k++) {
+        uint64_t addr = (uint64_t)0x7f0000000000 + (uint64_t)(k % 4) * 0x10000000;
+        fprintf(f, "%" PRId64 ",alloc,0x%" PRIx64 ",%d,0,0\n", ts++, addr, 2 << 20);
+        if (k % 4 == 3)
+            for (int j = 0; j < 4; j++)
+                fprintf(f, "%" PRId64 ",free,0x%" PRIx64 ",,0,0\n", ts++,
+                        (uint64_t)0x7f0000000000 + (uint64_t)j * 0x10000000);
+    }
+    fprintf(f, "%" PRId64 ",alloc,0x7e0000000000,%d,0,0\n", ts, 30 << 20);
+    ck_assert_int_eq(fclose(f), 0);
+    const char *db = import(csv, "small-requests");
+    struct sweep sw = {.n = 2};
+    char err[512] = "";
+    ck_assert_int_eq(gt_conf_parse("default", &sw.configs[0], err, sizeof err), 0);
+    ck_assert_int_eq(gt_conf_parse("max_split_size_mb:20", &sw.configs[1], err, sizeof err), 0);
+    struct gt_scenario *scn = NULL;
+    ck_assert_msg(gt_scenario_build(db, 0, &scn, err, sizeof err) == 0, "%s", err);
+    struct gt_replay_options o = options(scn, 1);
+    o.add_recorded_conf = 0;
+    struct gt_analysis *both = NULL, *alone = NULL;
+    ck_assert_msg(gt_replay_trace(db, sw.configs, 2, &o, &both, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(gt_replay_trace(db, &sw.configs[1], 1, &o, &alone, err, sizeof err) == 0, "%s",
+                  err);
+    expect_same_run(&alone->results[0], &both->results[1], "max_split_size_mb:20", 1);
+    ck_assert_int_gt(both->results[1].num_device_alloc, both->results[0].num_device_alloc);
+    ck_assert_uint_eq(both->results[1].same_run_as, 1);
+    gt_analysis_free(alone);
+    gt_analysis_free(both);
+    gt_scenario_free(scn);
+}
+END_TEST
+
 START_TEST(the_small_traces_of_tests_data_replay_the_same_with_any_number_of_threads)
 {
     char path[PATH_MAX + 300];
@@ -368,6 +480,8 @@ static Suite *replay_threads_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_add_test(tc, generated_training_loops_replay_the_same_with_any_number_of_threads);
+    tcase_add_test(tc, configs_that_share_a_simulator_answer_as_each_replayed_alone);
+    tcase_add_test(tc, a_segment_that_reaches_the_limit_parts_a_follower);
     tcase_add_test(tc, the_small_traces_of_tests_data_replay_the_same_with_any_number_of_threads);
     suite_add_tcase(s, tc);
     return s;

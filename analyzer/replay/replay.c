@@ -59,6 +59,10 @@ struct op {
 struct batch {
     struct op *ops;
     size_t n;
+    /* the largest request of its allocs and probes (0: none): a config that
+     * shares another's simulator parts from it before a batch that may
+     * reach its max_split_size (part_followers) */
+    uint64_t max_request;
     /* the decoder's slots in use when it was published: every slot of its
      * ops, and of the start state, is below */
     uint32_t slot_end;
@@ -89,6 +93,7 @@ struct decoder {
     uint32_t *free_slots;
     size_t nfree, capfree;
     uint32_t next_slot;
+    uint64_t max_request; /* of the batch being filled */
     int32_t dev_ordinal[GT_REPLAY_MAX_DEVICES];
     size_t ndev;
 };
@@ -182,6 +187,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
     if (gt_event_failed_request(ev)) {
         o.kind = OP_PROBE;
         o.size = asked;
+        d->max_request = asked > d->max_request ? asked : d->max_request;
         out[(*n)++] = o;
         return 0;
     }
@@ -233,6 +239,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
     }
     o.kind = OP_ALLOC;
     o.size = asked;
+    d->max_request = asked > d->max_request ? asked : d->max_request;
     if (slot_take(d, &o.slot))
         return GT_ENOMEM;
     e->state = ENTRY_LIVE;
@@ -258,7 +265,6 @@ struct track {
     uint64_t peak_seen;
     uint64_t allocated_at_peak;
     int64_t first_oom_event;
-    int64_t probe_ooms;
 };
 
 struct shared;
@@ -267,7 +273,6 @@ struct worker {
     struct shared *sh;
     pthread_t thread;
     size_t *configs, nconfigs; /* the configs this worker runs, in order */
-    unsigned load;             /* their expected cost (config_cost) */
     gt_sim_handle *slots;      /* per config: slot -> handle, cap entries each */
     size_t cap;
     int err;
@@ -285,6 +290,12 @@ struct shared {
     struct track *tracks; /* [config * GT_REPLAY_MAX_DEVICES + dev] */
     const struct gt_scenario *scn;
     const uint64_t *caps; /* [config * ndevices + dev] or NULL */
+    /* per config: the config it may share simulators with (choose_leaders:
+     * may_follow), or its own index; leader: the one whose simulators it
+     * does share, its own index when it runs its own (none shared, or
+     * parted: part_followers) */
+    size_t *alike, *leader;
+    uint64_t max_request; /* of the whole trace, once read */
     /* the slot of each live block of the start state (scn->blocks order),
      * NO_SLOT for free blocks; they take the decoder's first slots */
     uint32_t *init_slot;
@@ -435,6 +446,46 @@ static int apply(struct track *t, gt_sim_handle *slots, const struct op *o)
     return rc;
 }
 
+/* Whether a request of max bytes may reach a config's max_split_size: the
+ * segment its rounded size would get is the largest block it can make
+ * (rounding and segment size only grow with the request). */
+static bool may_reach_split_limit(const struct gt_conf *c, uint64_t max)
+{
+    return max >= c->max_split_size ||
+           gt_sim_allocation_size(c, gt_sim_round_size(c, max)) >= c->max_split_size;
+}
+
+/* Before a batch whose largest request may reach a follower's
+ * max_split_size, the follower takes copies of its leader's simulators and
+ * slots and goes on alone. Its leader has not run the batch yet: the
+ * copies are of the state both had. */
+static int part_followers(struct worker *w, const struct batch *b)
+{
+    struct shared *sh = w->sh;
+    for (size_t j = 0; j < w->nconfigs; j++) {
+        size_t c = w->configs[j], l = sh->leader[c];
+        if (l == c || !may_reach_split_limit(&sh->a->configs[c], b->max_request))
+            continue;
+        for (size_t dv = 0; dv < sh->scn->ndevices; dv++) {
+            const struct track *from = track_of(sh, l, (uint8_t)dv);
+            struct track *to = track_of(sh, c, (uint8_t)dv);
+            if (from->sim == NULL)
+                continue; /* made for the follower when it first needs it */
+            *to = *from;
+            int rc = gt_sim_clone(from->sim, &sh->a->configs[c], &to->sim);
+            if (rc) {
+                to->sim = NULL;
+                return rc;
+            }
+            to->stats = gt_sim_get_stats(to->sim);
+        }
+        if (w->slots != NULL)
+            memcpy(&w->slots[c * w->cap], &w->slots[l * w->cap], w->cap * sizeof *w->slots);
+        sh->leader[c] = c;
+    }
+    return 0;
+}
+
 /* Config-major: each config runs through the whole batch before the next
  * starts, so one simulator's blocks and free sets stay in cache. */
 static int run_batch(struct worker *w, const struct batch *b)
@@ -443,8 +494,13 @@ static int run_batch(struct worker *w, const struct batch *b)
     /* one test a batch, not one an op */
     if (b->slot_end > 0 && ensure_slots(w, b->slot_end - 1))
         return GT_ENOMEM;
+    int err = part_followers(w, b);
+    if (err)
+        return err;
     for (size_t j = 0; j < w->nconfigs; j++) {
         size_t c = w->configs[j];
+        if (sh->leader[c] != c)
+            continue; /* its leader's run is its own */
         struct track *tracks = track_of(sh, c, 0);
         /* no slot yet (a batch of probes only): no table, and NULL + 0 is UB */
         gt_sim_handle *slots = w->slots != NULL ? &w->slots[c * w->cap] : NULL;
@@ -492,9 +548,12 @@ static void *worker_main(void *arg)
 /* ------------------------------------------------------------ the reader */
 
 /* Publishes batch number seq (already filled by d) to the workers. */
-static void publish(struct shared *sh, const struct decoder *d, int64_t seq)
+static void publish(struct shared *sh, struct decoder *d, int64_t seq)
 {
     sh->batches[seq % NBATCH].slot_end = d->next_slot;
+    sh->batches[seq % NBATCH].max_request = d->max_request;
+    sh->max_request = d->max_request > sh->max_request ? d->max_request : sh->max_request;
+    d->max_request = 0;
     pthread_mutex_lock(&sh->mu);
     sh->batches[seq % NBATCH].pending = sh->nworkers;
     sh->produced = seq + 1;
@@ -574,15 +633,22 @@ static void collect(struct shared *sh)
     for (size_t dv = 0; dv < a->ndevices; dv++) {
         for (size_t c = 0; c < a->nconfigs; c++) {
             struct gt_replay_result *res = &a->results[dv * a->nconfigs + c];
-            struct track *t = track_of(sh, c, (uint8_t)dv);
+            /* a follower to the end: its leader's run, every rule it read
+             * having decided as the follower's would */
+            struct track *t = track_of(sh, sh->leader[c], (uint8_t)dv);
             memset(res, 0, sizeof *res);
             res->config_index = c;
+            /* whether or not it shared the simulator (as many threads as
+             * configs share none), so that no thread count changes it */
+            res->same_run_as =
+                may_reach_split_limit(&a->configs[c], sh->max_request) ? c : sh->alike[c];
             res->device = a->devices[dv].device;
             res->first_oom_event = -1;
             if (t->sim == NULL)
                 continue;
             const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
             res->stats = *st;
+            res->stats.max_split_size = gt_conf_max_split_reported(&a->configs[c]);
             res->peak_reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].peak;
             res->peak_allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].peak;
             res->allocated_at_peak = t->allocated_at_peak;
@@ -918,32 +984,130 @@ static unsigned config_cost(const struct gt_conf *c)
     return c->no_caching ? 1 : c->expandable_segments ? 4 : 5;
 }
 
-/* Hands the configs to n workers by expected cost: the most expensive first,
- * each to the worker with the least work so far (ties to the lower index), so
- * that no worker makes the others wait at every batch. */
-static int assign_configs(const struct gt_analysis *a, struct worker *w, int n)
+/* Whether no segment of the start state could reach a max_split_size of m:
+ * an expandable one can grow its free blocks past any request. */
+static bool start_below(const struct gt_scenario *scn, uint64_t m)
 {
+    for (size_t k = 0; k < scn->nblocks; k++) {
+        const struct gt_initial_block *b = &scn->blocks[k];
+        if (b->expandable || b->segment_size >= m || b->size >= m)
+            return false;
+    }
+    return true;
+}
+
+/* Whether config c may share the simulators of config l until a request
+ * may reach c's max_split_size (may_reach_split_limit). Below that size
+ * every rule that reads max_split_size decides as without it
+ * (get_free_block, should_split, release_available_cached_blocks, the
+ * oversize counts; test_sim: a_split_limit_no_block_reaches_changes_nothing),
+ * and max_non_split_rounding is read only at or above it, so the two
+ * allocators stay equal when: neither caches nothing nor grows expandable
+ * segments (a segment that grows makes blocks larger than any request),
+ * they differ in nothing else, they replay on the same cards, l splits at
+ * least as high as c, and no start segment reaches c's limit. */
+static bool may_follow(const struct shared *sh, size_t c, size_t l)
+{
+    const struct gt_conf *x = &sh->a->configs[c], *y = &sh->a->configs[l];
+    if (x->no_caching || x->expandable_segments || y->max_split_size < x->max_split_size)
+        return false;
+    struct gt_conf same = *x;
+    same.max_split_size = y->max_split_size;
+    same.max_non_split_rounding = y->max_non_split_rounding;
+    if (!gt_conf_same_settings(&same, y))
+        return false;
+    size_t nd = sh->scn->ndevices;
+    for (size_t dv = 0; sh->caps != NULL && dv < nd; dv++)
+        if (sh->caps[c * nd + dv] != sh->caps[l * nd + dv])
+            return false;
+    return start_below(sh->scn, x->max_split_size);
+}
+
+/* Each config's leader: of the configs it may follow, and itself, the one
+ * that splits highest (the lowest index among equals). That one follows no
+ * other: what it may follow, c may too, and none splits higher. */
+static void choose_leaders(struct shared *sh)
+{
+    for (size_t c = 0; c < sh->a->nconfigs; c++) {
+        size_t best = c;
+        for (size_t l = 0; l < sh->a->nconfigs; l++) {
+            if (l == c || !may_follow(sh, c, l))
+                continue;
+            uint64_t ml = sh->a->configs[l].max_split_size;
+            uint64_t mb = sh->a->configs[best].max_split_size;
+            if (ml > mb || (ml == mb && l < best))
+                best = l;
+        }
+        sh->alike[c] = best;
+    }
+}
+
+/* Hands the configs to n workers by expected cost: the most expensive
+ * first, each to the worker with the least work so far (ties to the lower
+ * index), so that no worker makes the others wait at every batch. A
+ * leader's followers go where it goes (part_followers copies its state
+ * within a worker), counted as if they parted at once. Returns the busiest
+ * worker's load; fills in the workers' configs when w is not NULL. cost
+ * (one per config) and load (one per worker) are scratch. */
+static unsigned place(const struct gt_analysis *a, const size_t *leader, unsigned *cost,
+                      unsigned *load, int n, struct worker *w)
+{
+    memset(cost, 0, a->nconfigs * sizeof *cost);
+    for (size_t f = 0; f < a->nconfigs; f++)
+        cost[leader[f]] += config_cost(&a->configs[f]);
+    memset(load, 0, (size_t)n * sizeof *load);
+    unsigned busiest = 0;
+    for (;;) {
+        size_t next = SIZE_MAX; /* the costliest group left, the lowest index among equals */
+        for (size_t c = 0; c < a->nconfigs; c++)
+            if (cost[c] > 0 && (next == SIZE_MAX || cost[c] > cost[next]))
+                next = c;
+        if (next == SIZE_MAX)
+            return busiest;
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (load[i] < load[best])
+                best = i;
+        load[best] += cost[next];
+        busiest = load[best] > busiest ? load[best] : busiest;
+        for (size_t f = 0; w != NULL && f < a->nconfigs; f++)
+            if (leader[f] == next)
+                w[best].configs[w[best].nconfigs++] = f;
+        cost[next] = 0;
+    }
+}
+
+/* Shares simulators where that does not make the busiest worker busier
+ * than without sharing (with as many workers as configs, say, it would). */
+static int assign_configs(struct shared *sh, struct worker *w, int n)
+{
+    const struct gt_analysis *a = sh->a;
     for (int i = 0; i < n; i++)
         if ((w[i].configs = malloc(a->nconfigs * sizeof *w[i].configs)) == NULL)
             return GT_ENOMEM;
-    for (unsigned cost = 5; cost >= 1; cost--) {
-        for (size_t c = 0; c < a->nconfigs; c++) {
-            if (config_cost(&a->configs[c]) != cost)
-                continue;
-            int best = 0;
-            for (int i = 1; i < n; i++)
-                if (w[i].load < w[best].load)
-                    best = i;
-            w[best].load += cost;
-            w[best].configs[w[best].nconfigs++] = c;
-        }
+    size_t *alone = malloc(a->nconfigs * sizeof *alone);
+    unsigned *cost = malloc(a->nconfigs * sizeof *cost), *load = malloc((size_t)n * sizeof *load);
+    if (alone == NULL || cost == NULL || load == NULL) {
+        free(alone);
+        free(cost);
+        free(load);
+        return GT_ENOMEM;
     }
+    for (size_t c = 0; c < a->nconfigs; c++)
+        alone[c] = c;
+    choose_leaders(sh);
+    bool share = place(a, sh->alike, cost, load, n, NULL) <= place(a, alone, cost, load, n, NULL);
+    memcpy(sh->leader, share ? sh->alike : alone, a->nconfigs * sizeof *alone);
+    place(a, sh->leader, cost, load, n, w);
+    free(alone);
+    free(cost);
+    free(load);
     return 0;
 }
 
 static int start_workers(struct shared *sh, struct worker *w, int n)
 {
-    int rc = assign_configs(sh->a, w, n);
+    int rc = assign_configs(sh, w, n);
     if (rc) {
         sh->nworkers = 0;
         return rc;
@@ -1057,6 +1221,8 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     sh->caps = opts->caps;
     take_devices(a, scn);
     sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof *sh->tracks);
+    sh->leader = malloc(a->nconfigs * sizeof *sh->leader);
+    sh->alike = malloc(a->nconfigs * sizeof *sh->alike);
     sh->init_slot = malloc((scn->nblocks + 1) * sizeof *sh->init_slot);
     w = calloc((size_t)nw, sizeof *w);
     /* worker_count gives no worker more than one config when there are at
@@ -1065,7 +1231,8 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     for (int i = 0; i < NBATCH; i++)
         if ((sh->batches[i].ops = malloc(sh->batch_ops * sizeof(struct op))) == NULL)
             goto out;
-    if (sh->tracks == NULL || w == NULL || sh->init_slot == NULL)
+    if (sh->tracks == NULL || sh->leader == NULL || sh->alike == NULL || w == NULL ||
+        sh->init_slot == NULL)
         goto out;
     rc = register_start(&d, scn, sh->init_slot);
     if (rc)
@@ -1103,6 +1270,8 @@ out:
     for (int i = 0; i < NBATCH; i++)
         free(sh->batches[i].ops);
     free(sh->tracks);
+    free(sh->leader);
+    free(sh->alike);
     free(sh->init_slot);
     free(sh);
     free(w);

@@ -683,6 +683,11 @@ bool gt_conf_same_settings(const struct gt_conf *x, const struct gt_conf *y)
            x->backend == y->backend;
 }
 
+int64_t gt_conf_max_split_reported(const struct gt_conf *c)
+{
+    return c->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)c->max_split_size;
+}
+
 uint32_t gt_conf_divisions_for(const struct gt_conf *c, uint64_t size)
 {
     /* MIRRORS: AcceleratorAllocatorConfig::roundup_power2_divisions:

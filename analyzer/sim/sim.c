@@ -539,8 +539,7 @@ int gt_sim_new(const struct gt_conf *conf, const struct gt_sim_options *opts, st
                                              : SIM_DEFAULT_TOTAL;
     apply_fraction(s);
     /* MIRRORS: memory_stats max_split_size: -1 when unlimited. */
-    s->st.max_split_size =
-        conf->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)conf->max_split_size;
+    s->st.max_split_size = gt_conf_max_split_reported(conf);
     s->st.active_is_allocation = true;
     const char *dbg = getenv("GT_DEBUG");
     s->check_every_op = s->opts.check_every_op || (dbg != NULL && dbg[0] == '2' && dbg[1] == 0);
@@ -628,8 +627,7 @@ int gt_sim_clone(const struct gt_sim *s, const struct gt_conf *conf, struct gt_s
     }
     /* MIRRORS: the memory_stats max_split_size of an allocator constructed
      * with conf (gt_sim_new), not of one whose settings changed later. */
-    c->st.max_split_size =
-        conf->max_split_size == GT_CONF_UNLIMITED ? -1 : (int64_t)conf->max_split_size;
+    c->st.max_split_size = gt_conf_max_split_reported(conf);
     gt_sim_set_conf(c, conf);
     *out = c;
     return 0;

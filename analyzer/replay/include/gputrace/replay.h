@@ -35,6 +35,10 @@ struct gt_replay_result {
     int64_t num_device_alloc, num_device_free, num_alloc_retries, num_ooms;
     int64_t first_oom_event;   /* 0-based position among the trace's events; -1 if none */
     struct gt_sim_stats stats; /* everything torch.cuda.memory_stats() would say at the end */
+    /* config_index, or the config whose run this one's was to the end: one
+     * that differs only in splitting higher, when no request reached this
+     * one's max_split_size, so that every decision was the same */
+    size_t same_run_as;
 };
 
 /* Things in the trace that do not add up. The answer still comes; the CLI

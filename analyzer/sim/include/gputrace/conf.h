@@ -54,6 +54,10 @@ int gt_conf_parse(const char *text, struct gt_conf *c, char *errbuf, size_t errl
  * and the other order, are the same settings. */
 bool gt_conf_same_settings(const struct gt_conf *x, const struct gt_conf *y);
 
+/* gt_conf_max_split_reported: max_split_size as memory_stats and
+ * allocator_settings report it: bytes, -1 when unlimited. */
+int64_t gt_conf_max_split_reported(const struct gt_conf *c);
+
 /* gt_conf_divisions_for: the roundup_power2_divisions entry that applies to a
  * size (MIRRORS: AcceleratorAllocatorConfig::roundup_power2_divisions). */
 uint32_t gt_conf_divisions_for(const struct gt_conf *c, uint64_t size);

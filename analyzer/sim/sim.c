@@ -252,6 +252,8 @@ static uint32_t blk_new(struct gt_sim *s)
     return i;
 }
 
+/* The slot goes back on the free list; its size and address stay until it
+ * is reused (free_block keys the merged neighbours' entries by them). */
 static void blk_delete(struct gt_sim *s, uint32_t i)
 {
     s->blk[i].live = 0;
@@ -653,9 +655,17 @@ void gt_sim_free_all(struct gt_sim *s)
 
 /* -------------------------------------------------------- free / merge */
 
+/* A block's allocated and mapped bytes as one value: adjacent in struct
+ * blk, so one 16-bit load (gcc merges the two). */
+static unsigned state_pair(const struct blk *b)
+{
+    return (unsigned)b->allocated | (unsigned)b->mapped << 8;
+}
+
 static int mergeable(const struct gt_sim *s, uint32_t dst, uint32_t src)
 {
-    return src != GT_SIM_NIL && !s->blk[src].allocated && s->blk[src].mapped == s->blk[dst].mapped;
+    /* src free (allocated 0) and mapped as dst is */
+    return src != GT_SIM_NIL && state_pair(&s->blk[src]) == (unsigned)s->blk[dst].mapped << 8;
 }
 
 /* dst takes over its neighbour src (links and size); set entries untouched.
@@ -711,11 +721,6 @@ static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, u
     uint64_t original_size = b->size, requested = b->requested;
     uint32_t prev = b->prev, next = b->next;
     int mp = mergeable(s, i, prev), mn = mergeable(s, i, next);
-    struct gt_sim_key kp = {0, 0, 0}, kn = {0, 0, 0};
-    if (mp)
-        kp = free_key(s, prev);
-    if (mn)
-        kn = free_key(s, next);
     int64_t net_blocks = -(mp + mn), net_bytes = 0;
     if (mp)
         net_bytes -= (int64_t)absorb(s, i, prev, 1);
@@ -724,10 +729,16 @@ static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, u
     b = &s->blk[i];
     b->gc_count_base = s->pools[b->pool].gc_clock;
     struct gt_sim_key k = free_key(s, i);
-    if (mp && mn)
+    /* The absorbed neighbours' set entries, keyed by their size and address:
+     * blk_delete keeps both, so the keys are made here, not kept from
+     * before the merge. */
+    if (mp && mn) {
+        struct gt_sim_key kn = free_key(s, next);
         gt_sim_set_erase(set, &kn);
+    }
     if (mp || mn) {
-        struct gt_sim_pos at = gt_sim_set_find(set, mp ? &kp : &kn);
+        struct gt_sim_key old = free_key(s, mp ? prev : next);
+        struct gt_sim_pos at = gt_sim_set_find(set, &old);
         note_host_failure(s, gt_sim_set_replace_at(set, at, &k));
     } else {
         note_host_failure(s, gt_sim_set_insert(set, &k));
@@ -1415,13 +1426,16 @@ static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, u
 static __attribute__((noinline)) void check_now(struct gt_sim *s)
 {
     char msg[sizeof s->check_msg];
-    if (gt_sim_check(s, msg, sizeof msg))
+    if (!s->check_msg[0] && gt_sim_check(s, msg, sizeof msg))
         memcpy(s->check_msg, msg, sizeof msg);
+    /* the first violation (or host failure) is the one kept: no more checks */
+    if (s->check_msg[0])
+        s->check_every_op = 0;
 }
 
 static void check_after_op(struct gt_sim *s)
 {
-    if (s->check_every_op && !s->check_msg[0])
+    if (s->check_every_op)
         check_now(s);
 }
 
@@ -1474,12 +1488,11 @@ static void nocache_free(struct gt_sim *s, uint32_t i)
 int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out)
 {
     *out = GT_SIM_NO_HANDLE;
-    /* MIRRORS: allocate(0) returns a null pointer and touches nothing. */
-    if (orig == 0)
-        return 0;
-    /* MIRRORS: allocate(): "Tried to allocate more than 1EB memory", no stats. */
-    if (orig >= K_ONE_EXA_BYTES)
-        return GT_EOOM;
+    /* MIRRORS: allocate(0) returns a null pointer and touches nothing;
+     * allocate(): "Tried to allocate more than 1EB memory", no stats. One
+     * compare for both: 0 - 1 wraps past the limit. */
+    if (orig - 1 >= K_ONE_EXA_BYTES - 1)
+        return orig == 0 ? 0 : GT_EOOM;
     if (s->conf.no_caching) {
         int rc = nocache_malloc(s, orig, stream, out);
         check_after_op(s);

@@ -86,6 +86,14 @@ static void esc(FILE *f, const char *text)
     gt_html_escape(f, text);
 }
 
+/* A config name as the page shows one: escaped, in <code>. */
+static void put_code(FILE *f, const char *name)
+{
+    fputs("<code>", f);
+    gt_html_escape(f, name);
+    fputs("</code>", f);
+}
+
 static void bytes_cell(FILE *f, uint64_t bytes)
 {
     char b[32];
@@ -841,6 +849,7 @@ static int ranking_device(FILE *f, const struct gt_analysis *a, size_t d,
     fputs("</table></div>\n", f);
     if (a->nconfigs > 0 && a->configs[order[0]->config_index].no_caching)
         fputs("<p class=\"note\">nocache ranks first; it is " NOCACHE_NOTE ".</p>\n", f);
+    gt_report_write_same_runs(f, a, d, "<p class=\"note\">", ".</p>\n", put_code);
     free(order);
     no_fit_note(f, a, d, uncapped);
     return 0;

@@ -56,6 +56,57 @@ static const struct gt_conf *result_conf(const struct gt_analysis *a,
     return &a->configs[r->config_index];
 }
 
+/* The result of config c on device d (the array may be in rank order). */
+static const struct gt_replay_result *config_result(const struct gt_analysis *a, size_t d, size_t c)
+{
+    const struct gt_replay_result *res = device_results(a, d);
+    for (size_t i = 0; i < a->nconfigs; i++)
+        if (res[i].config_index == c)
+            return &res[i];
+    return NULL;
+}
+
+const struct gt_replay_result *gt_report_same_run_as(const struct gt_analysis *a, size_t d,
+                                                     const struct gt_replay_result *r)
+{
+    return r->same_run_as != r->config_index ? config_result(a, d, r->same_run_as) : NULL;
+}
+
+/* The next result of device d, in rank order after prev (NULL: the
+ * first), whose run was leader's. */
+static const struct gt_replay_result *next_same_run(const struct gt_analysis *a, size_t d,
+                                                    const struct gt_replay_result *leader,
+                                                    const struct gt_replay_result *prev)
+{
+    const struct gt_replay_result *r = next_ranked(a, d, prev);
+    while (r != NULL && gt_report_same_run_as(a, d, r) != leader)
+        r = next_ranked(a, d, r);
+    return r;
+}
+
+void gt_report_write_same_runs(FILE *f, const struct gt_analysis *a, size_t d, const char *lead,
+                               const char *tail, void (*put_name)(FILE *f, const char *name))
+{
+    for (const struct gt_replay_result *l = next_ranked(a, d, NULL); l != NULL;
+         l = next_ranked(a, d, l)) {
+        const struct gt_replay_result *r = next_same_run(a, d, l, NULL);
+        if (r == NULL)
+            continue;
+        fputs(lead, f);
+        int n = 0;
+        for (; r != NULL; n++) {
+            const struct gt_replay_result *next = next_same_run(a, d, l, r);
+            if (n > 0)
+                fputs(next != NULL ? ", " : " and ", f);
+            put_name(f, gt_report_config_name(a, r));
+            r = next;
+        }
+        fputs(" ran exactly as ", f);
+        put_name(f, gt_report_config_name(a, l));
+        fprintf(f, ": no request reached %s max_split_size%s", n > 1 ? "their" : "its", tail);
+    }
+}
+
 const char *gt_report_config_name(const struct gt_analysis *a, const struct gt_replay_result *r)
 {
     const char *name = result_conf(a, r)->name;
@@ -387,6 +438,14 @@ static void table_no_fit(FILE *f, const struct gt_analysis *a, size_t d,
     fputc('\n', f);
 }
 
+/* A config name as the table shows text from a trace: cleaned. */
+static void put_clean(FILE *f, const char *name)
+{
+    char clean[256];
+    gt_text_clean(name, clean, sizeof clean);
+    fputs(clean, f);
+}
+
 static void table_device(FILE *f, const struct gt_report_trace *t, size_t d)
 {
     const struct gt_analysis *a = t->a;
@@ -403,6 +462,7 @@ static void table_device(FILE *f, const struct gt_report_trace *t, size_t d)
     fputc('\n', f);
     if (first != NULL && result_conf(a, first)->no_caching)
         fputs("note: nocache ranks first; it is " NOCACHE_NOTE "\n", f);
+    gt_report_write_same_runs(f, a, d, "note: ", "\n", put_clean);
     if (device_fails(a, d))
         table_no_fit(f, a, d, t->uncapped);
 }
@@ -527,6 +587,12 @@ static void json_result(FILE *f, const struct gt_report_trace *t, size_t d,
             r->num_ooms);
     if (r->first_oom_event >= 0)
         fprintf(f, "%" PRId64, r->first_oom_event);
+    else
+        fputs("null", f);
+    const struct gt_replay_result *same = gt_report_same_run_as(a, d, r);
+    fputs(", \"same_run_as\": ", f);
+    if (same != NULL)
+        gt_report_json_string(f, gt_report_config_name(a, same));
     else
         fputs("null", f);
     if (t->fit != NULL) {
@@ -660,6 +726,10 @@ static void csv_row(FILE *f, const struct gt_report_trace *t, size_t d,
             r->num_device_alloc, r->num_device_free, r->num_alloc_retries, r->num_ooms);
     if (r->first_oom_event >= 0)
         fprintf(f, "%" PRId64, r->first_oom_event);
+    fputc(',', f);
+    const struct gt_replay_result *same = gt_report_same_run_as(a, d, r);
+    if (same != NULL)
+        gt_report_csv_field(f, gt_report_config_name(a, same), GT_CSV_QUOTE_ALWAYS);
     if (t->fit != NULL) {
         uint64_t min = gt_report_fit_of(t, r->config_index, d);
         fputc(',', f);
@@ -677,7 +747,7 @@ int gt_report_csv_write_job(FILE *f, const struct gt_report_trace *t, size_t n)
 {
     fputs("device,rank,config,peak_reserved_bytes,peak_allocated_bytes,fragmentation_at_peak,"
           "unallocated_at_peak_bytes,num_device_alloc,num_device_free,num_alloc_retries,num_ooms,"
-          "first_oom_event",
+          "first_oom_event,same_run_as",
           f);
     fputs(t[0].fit != NULL ? ",min_device_memory_bytes" : "", f);
     fputs(n > 1 ? ",trace\n" : "\n", f);

@@ -59,6 +59,7 @@ static struct gt_replay_result *add(struct fixture *fx, const char *conf, uint64
     for (size_t d = 0; d < fx->a.ndevices; d++) {
         struct gt_replay_result *r = &fx->results[d * MAX_CONFIGS + c];
         r->config_index = c;
+        r->same_run_as = c;
         r->device = (int32_t)d;
         r->peak_reserved = peak_reserved;
         r->peak_allocated = peak_allocated;
@@ -326,8 +327,8 @@ START_TEST(json_has_the_documented_keys_and_null_for_no_oom)
                        "\"fragmentation_at_peak\": 0.166667, "
                        "\"unallocated_at_peak_bytes\": 6291456, \"num_device_alloc\": 3, "
                        "\"num_device_free\": 1, \"num_alloc_retries\": 0, \"num_ooms\": 0, "
-                       "\"first_oom_event\": null}");
-    assert_contains(j, "\"num_ooms\": 2, \"first_oom_event\": 7}");
+                       "\"first_oom_event\": null, \"same_run_as\": null}");
+    assert_contains(j, "\"num_ooms\": 2, \"first_oom_event\": 7, \"same_run_as\": null}");
     assert_before(j, "\"config\": \"expandable_segments:True\"", "\"config\": \"default\"");
     assert_contains(j, "\"recommended\": {\"config\": \"expandable_segments:True\", \"export\": "
                        "\"export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True\"}");
@@ -474,7 +475,8 @@ START_TEST(the_fit_column_shows_each_configs_smallest_card)
     f = open_memstream(&text, &len);
     ck_assert_int_eq(gt_report_json_write_job(f, &t, 1), 0);
     fclose(f);
-    assert_contains(text, "\"first_oom_event\": null, \"min_device_memory_bytes\": 39845888}");
+    assert_contains(text, "\"first_oom_event\": null, \"same_run_as\": null, "
+                          "\"min_device_memory_bytes\": 39845888}");
     free(text);
 }
 END_TEST
@@ -491,10 +493,42 @@ START_TEST(csv_quotes_the_config_field)
     c = render(gt_report_csv_write, "run.db", &fx.a);
     ck_assert_str_eq(c, "device,rank,config,peak_reserved_bytes,peak_allocated_bytes,"
                         "fragmentation_at_peak,unallocated_at_peak_bytes,num_device_alloc,"
-                        "num_device_free,num_alloc_retries,num_ooms,first_oom_event\n"
-                        "0,1,\"default\",41943040,31457280,0.250000,10485760,3,1,0,0,\n"
+                        "num_device_free,num_alloc_retries,num_ooms,first_oom_event,same_run_as\n"
+                        "0,1,\"default\",41943040,31457280,0.250000,10485760,3,1,0,0,,\n"
                         "0,2,\"expandable_segments:True,max_split_size_mb:64\",37748736,"
-                        "31457280,0.166667,6291456,3,1,1,1,7\n");
+                        "31457280,0.166667,6291456,3,1,1,1,7,\n");
+    free(c);
+}
+END_TEST
+
+/* Configs whose run was another's (replay.h: same_run_as): the table and
+ * the HTML say so in one sentence per run, JSON and CSV name the run. */
+START_TEST(configs_that_ran_as_another_are_named_in_every_format)
+{
+    struct fixture fx;
+    fixture_init(&fx, 1, 0);
+    add(&fx, "default", 40 * MIB, 30 * MIB, 0);
+    add(&fx, "max_split_size_mb:512", 40 * MIB, 30 * MIB, 0)->same_run_as = 0;
+    add(&fx, "expandable_segments:True", 36 * MIB, 30 * MIB, 0);
+    add(&fx, "max_split_size_mb:256", 40 * MIB, 30 * MIB, 0)->same_run_as = 0;
+    add(&fx, "max_split_size_mb:64", 44 * MIB, 30 * MIB, 0);
+    add(&fx, "max_split_size_mb:128", 44 * MIB, 30 * MIB, 0)->same_run_as = 4;
+    finish(&fx);
+    char *t = render(gt_report_table_write, "run.db", &fx.a);
+    assert_contains(t, "note: max_split_size_mb:512 and max_split_size_mb:256 ran exactly as "
+                       "default: no request reached their max_split_size\n");
+    assert_contains(t, "note: max_split_size_mb:128 ran exactly as max_split_size_mb:64: no "
+                       "request reached its max_split_size\n");
+    assert_before(t, "ran exactly as default", "ran exactly as max_split_size_mb:64");
+    free(t);
+    char *j = render(gt_report_json_write, "run.db", &fx.a);
+    assert_contains(j, "\"config\": \"max_split_size_mb:256\"");
+    assert_contains(j, "\"first_oom_event\": null, \"same_run_as\": \"default\"}");
+    assert_contains(j, "\"same_run_as\": \"max_split_size_mb:64\"}");
+    free(j);
+    char *c = render(gt_report_csv_write, "run.db", &fx.a);
+    assert_contains(c, "\"max_split_size_mb:128\",46137344,31457280,0.318182,14680064,3,1,0,0,,"
+                       "\"max_split_size_mb:64\"\n");
     free(c);
 }
 END_TEST
@@ -587,6 +621,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, a_job_of_several_traces_gets_one_recommendation);
     tcase_add_test(tc, the_fit_column_shows_each_configs_smallest_card);
     tcase_add_test(tc, csv_quotes_the_config_field);
+    tcase_add_test(tc, configs_that_ran_as_another_are_named_in_every_format);
     tcase_add_test(tc, csv_fields_are_quoted_as_asked_and_cannot_forge_rows);
     tcase_add_test(tc, a_write_error_is_reported_as_eio);
     tcase_add_test(tc, clean_replaces_control_characters_and_truncates);

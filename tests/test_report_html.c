@@ -197,6 +197,11 @@ START_TEST(the_ranked_table_has_a_row_per_config_and_the_export_lines)
                        "PowerShell:  $env:PYTORCH_CUDA_ALLOC_CONF=&quot;expandable_segments:True"
                        "&quot;"));
     ck_assert_ptr_nonnull(strstr(w.html, "<section id=\"export\">"));
+    /* the example's largest request is below 256 MiB (replay.h: same_run_as) */
+    ck_assert_ptr_nonnull(
+        strstr(w.html, "<p class=\"note\"><code>max_split_size_mb:256</code> and "
+                       "<code>max_split_size_mb:512</code> ran exactly as <code>default</code>: no "
+                       "request reached their max_split_size.</p>"));
     work_release(&w);
 }
 END_TEST

@@ -117,14 +117,25 @@ void gt_report_csv_field(FILE *f, const char *text, enum gt_report_csv_quote q);
  * config in rank order under the header
  *   device,rank,config,peak_reserved_bytes,peak_allocated_bytes,
  *   fragmentation_at_peak,unallocated_at_peak_bytes,num_device_alloc,
- *   num_device_free,num_alloc_retries,num_ooms,first_oom_event
- * config is always quoted; first_oom_event is empty when none. trace_path
- * is unused (kept for a uniform signature). */
+ *   num_device_free,num_alloc_retries,num_ooms,first_oom_event,same_run_as
+ * config and same_run_as (gt_report_same_run_as) are quoted; first_oom_event
+ * and same_run_as are empty when none. trace_path is unused (kept for a
+ * uniform signature). */
 int gt_report_csv_write(FILE *f, const char *trace_path, const struct gt_analysis *a);
 
 /* gt_report_config_name: the name a result's config goes by in every
  * report ("default" for no settings). */
 const char *gt_report_config_name(const struct gt_analysis *a, const struct gt_replay_result *r);
+/* gt_report_same_run_as: the result (of device index d) whose run r's was
+ * to the end (replay.h: same_run_as), or NULL when r's was its own. */
+const struct gt_replay_result *gt_report_same_run_as(const struct gt_analysis *a, size_t d,
+                                                     const struct gt_replay_result *r);
+/* gt_report_write_same_runs: for each result of device d whose run others'
+ * were, in rank order, the sentence every format shows: lead, "X and Y ran
+ * exactly as Z: no request reached their max_split_size", tail; each config
+ * name through put_name (which cleans or escapes it). */
+void gt_report_write_same_runs(FILE *f, const struct gt_analysis *a, size_t d, const char *lead,
+                               const char *tail, void (*put_name)(FILE *f, const char *name));
 /* gt_report_is_recorded: true when r replays the settings the trace was
  * recorded with. */
 bool gt_report_is_recorded(const struct gt_analysis *a, const struct gt_replay_result *r);

@@ -72,16 +72,49 @@ const struct gt_replay_result *gt_report_same_run_as(const struct gt_analysis *a
     return r->same_run_as != r->config_index ? config_result(a, d, r->same_run_as) : NULL;
 }
 
+/* Whether a config splits blocks of any size: then a config that ran as
+ * another is the same settings, not one whose limit no request reached. */
+static bool splits_any(const struct gt_analysis *a, const struct gt_replay_result *r)
+{
+    return result_conf(a, r)->max_split_size == GT_CONF_UNLIMITED;
+}
+
 /* The next result of device d, in rank order after prev (NULL: the
- * first), whose run was leader's. */
+ * first), whose run was leader's, of those that split any size (same) or
+ * of the others. */
 static const struct gt_replay_result *next_same_run(const struct gt_analysis *a, size_t d,
                                                     const struct gt_replay_result *leader,
-                                                    const struct gt_replay_result *prev)
+                                                    bool same, const struct gt_replay_result *prev)
 {
     const struct gt_replay_result *r = next_ranked(a, d, prev);
-    while (r != NULL && gt_report_same_run_as(a, d, r) != leader)
+    while (r != NULL && (gt_report_same_run_as(a, d, r) != leader || splits_any(a, r) != same))
         r = next_ranked(a, d, r);
     return r;
+}
+
+/* One sentence for leader's followers of one kind (next_same_run). */
+static void write_same_run(FILE *f, const struct gt_analysis *a, size_t d,
+                           const struct gt_replay_result *leader, bool same, const char *lead,
+                           const char *tail, void (*put_name)(FILE *f, const char *name))
+{
+    const struct gt_replay_result *r = next_same_run(a, d, leader, same, NULL);
+    if (r == NULL)
+        return;
+    fputs(lead, f);
+    int n = 0;
+    for (; r != NULL; n++) {
+        const struct gt_replay_result *next = next_same_run(a, d, leader, same, r);
+        if (n > 0)
+            fputs(next != NULL ? ", " : " and ", f);
+        put_name(f, gt_report_config_name(a, r));
+        r = next;
+    }
+    fputs(" ran exactly as ", f);
+    put_name(f, gt_report_config_name(a, leader));
+    if (same)
+        fprintf(f, ": the same settings%s", tail);
+    else
+        fprintf(f, ": no request reached %s max_split_size%s", n > 1 ? "their" : "its", tail);
 }
 
 void gt_report_write_same_runs(FILE *f, const struct gt_analysis *a, size_t d, const char *lead,
@@ -89,21 +122,8 @@ void gt_report_write_same_runs(FILE *f, const struct gt_analysis *a, size_t d, c
 {
     for (const struct gt_replay_result *l = next_ranked(a, d, NULL); l != NULL;
          l = next_ranked(a, d, l)) {
-        const struct gt_replay_result *r = next_same_run(a, d, l, NULL);
-        if (r == NULL)
-            continue;
-        fputs(lead, f);
-        int n = 0;
-        for (; r != NULL; n++) {
-            const struct gt_replay_result *next = next_same_run(a, d, l, r);
-            if (n > 0)
-                fputs(next != NULL ? ", " : " and ", f);
-            put_name(f, gt_report_config_name(a, r));
-            r = next;
-        }
-        fputs(" ran exactly as ", f);
-        put_name(f, gt_report_config_name(a, l));
-        fprintf(f, ": no request reached %s max_split_size%s", n > 1 ? "their" : "its", tail);
+        write_same_run(f, a, d, l, false, lead, tail, put_name);
+        write_same_run(f, a, d, l, true, lead, tail, put_name);
     }
 }
 

@@ -513,12 +513,16 @@ START_TEST(configs_that_ran_as_another_are_named_in_every_format)
     add(&fx, "max_split_size_mb:256", 40 * MIB, 30 * MIB, 0)->same_run_as = 0;
     add(&fx, "max_split_size_mb:64", 44 * MIB, 30 * MIB, 0);
     add(&fx, "max_split_size_mb:128", 44 * MIB, 30 * MIB, 0)->same_run_as = 4;
+    /* PyTorch's clamped limit is no limit: the same settings as default */
+    add(&fx, "max_split_size_mb:17592186044415", 40 * MIB, 30 * MIB, 0)->same_run_as = 0;
     finish(&fx);
     char *t = render(gt_report_table_write, "run.db", &fx.a);
     assert_contains(t, "note: max_split_size_mb:512 and max_split_size_mb:256 ran exactly as "
                        "default: no request reached their max_split_size\n");
     assert_contains(t, "note: max_split_size_mb:128 ran exactly as max_split_size_mb:64: no "
                        "request reached its max_split_size\n");
+    assert_contains(t, "note: max_split_size_mb:17592186044415 ran exactly as default: the same "
+                       "settings\n");
     assert_before(t, "ran exactly as default", "ran exactly as max_split_size_mb:64");
     free(t);
     char *j = render(gt_report_json_write, "run.db", &fx.a);

@@ -131,9 +131,10 @@ const char *gt_report_config_name(const struct gt_analysis *a, const struct gt_r
 const struct gt_replay_result *gt_report_same_run_as(const struct gt_analysis *a, size_t d,
                                                      const struct gt_replay_result *r);
 /* gt_report_write_same_runs: for each result of device d whose run others'
- * were, in rank order, the sentence every format shows: lead, "X and Y ran
- * exactly as Z: no request reached their max_split_size", tail; each config
- * name through put_name (which cleans or escapes it). */
+ * were, in rank order, the sentences every format shows: lead, "X and Y ran
+ * exactly as Z: no request reached their max_split_size" (or, for configs
+ * that split any size, ": the same settings"), tail; each config name
+ * through put_name (which cleans or escapes it). */
 void gt_report_write_same_runs(FILE *f, const struct gt_analysis *a, size_t d, const char *lead,
                                const char *tail, void (*put_name)(FILE *f, const char *name));
 /* gt_report_is_recorded: true when r replays the settings the trace was

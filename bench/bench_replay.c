@@ -16,7 +16,9 @@
  *   replay  gt_replay_trace with one config and one worker thread, per
  *           config: CPU per event, and as a ratio to the scan;
  *   sweep   gt_replay_default_sweep on one worker thread, then on all cores
- *           (or --threads);
+ *           (or --threads); configs that differ only in max_split_size share
+ *           a simulator until a request may reach their limit (replay.c), so
+ *           the sweep costs less than the sum of its single-config runs;
  *   rss     peak resident memory of a fresh process (this program re-run with
  *           --rss-only) that only runs the sweep, per event.
  * Ends with the ratios of issue 15's targets, each the best of --rounds runs

@@ -18,6 +18,17 @@ cp "$src/tests/data/split-avoids-oom/trace.csv" small.csv
 "$bin" import small.csv -o small.db >/dev/null 2>&1 || { echo "setup failed"; exit 1; }
 "$bin" import "$src/tests/data/iterations-leak/trace.csv" -o leak.db >/dev/null 2>&1 ||
     { echo "setup failed"; exit 1; }
+# 2 MiB requests past the first batch of ops, then one of 100 MiB: the
+# sweep's max_split_size_mb:64 shares default's simulator and then parts
+# from it with a copy (replay.c: part_followers, gt_sim_clone)
+{
+    echo "ts_ns,action,addr,size,stream,device"
+    awk 'BEGIN { for (i = 0; i < 2500; i++) {
+        printf "%d,alloc,0x%x,2097152,0,0\n", 2 * i + 1, 4096 * (i + 1)
+        printf "%d,free,0x%x,,0,0\n", 2 * i + 2, 4096 * (i + 1) } }'
+    echo "9000,alloc,0x7f0000000000,104857600,0,0"
+} >parting.csv
+"$bin" import parting.csv -o parting.db >/dev/null 2>&1 || { echo "setup failed"; exit 1; }
 
 failures=0
 runs=0
@@ -30,6 +41,7 @@ cases=(
     "import v1 trace|out.db|import $src/tests/data/v1/h100-train-loop-v1.db -o out.db"
     "analyze||analyze small.db"
     "analyze --fit json||analyze small.db --fit --format json --device-memory 150MiB"
+    "analyze, shared then parted||analyze parting.db -c default -c max_split_size_mb:64 --threads 1"
     "oom||oom small.db --device-memory 110MiB"
     "oom --message||oom --message $src/tests/data/oom-messages/cuda21-2.txt"
     "stats||stats train.db"

@@ -64,7 +64,9 @@ struct blk {
     uint64_t gc_count_base;
     uint32_t prev, next;
     uint32_t xseg;
-    uint8_t pool, allocated, mapped, live;
+    /* in this order: mergeable reads (mapped, allocated) and free_request
+     * (allocated, live) as one 16-bit value each */
+    uint8_t pool, mapped, allocated, live;
 };
 
 enum { BLK_FREE = 0, BLK_ALLOCATED = 1, BLK_PENDING = 2 };
@@ -655,17 +657,18 @@ void gt_sim_free_all(struct gt_sim *s)
 
 /* -------------------------------------------------------- free / merge */
 
-/* A block's allocated and mapped bytes as one value: adjacent in struct
- * blk, so one 16-bit load (gcc merges the two). */
-static unsigned state_pair(const struct blk *b)
+/* Two adjacent bytes of struct blk as one value: one 16-bit load (gcc
+ * merges the two). */
+static unsigned byte_pair(uint8_t low, uint8_t high)
 {
-    return (unsigned)b->allocated | (unsigned)b->mapped << 8;
+    return (unsigned)low | (unsigned)high << 8;
 }
 
 static int mergeable(const struct gt_sim *s, uint32_t dst, uint32_t src)
 {
-    /* src free (allocated 0) and mapped as dst is */
-    return src != GT_SIM_NIL && state_pair(&s->blk[src]) == (unsigned)s->blk[dst].mapped << 8;
+    /* src mapped as dst is, and free (allocated 0) */
+    return src != GT_SIM_NIL &&
+           byte_pair(s->blk[src].mapped, s->blk[src].allocated) == s->blk[dst].mapped;
 }
 
 /* dst takes over its neighbour src (links and size); set entries untouched.
@@ -1541,7 +1544,8 @@ static bool free_request(struct gt_sim *s, gt_sim_handle h)
     /* GT_SIM_NO_HANDLE is never below nblk (blk_slot keeps nblk below
      * GT_SIM_NIL), so the bound refuses it without a test of its own */
     _Static_assert(GT_SIM_NO_HANDLE == GT_SIM_NIL, "no handle is the nil block");
-    if (h >= s->nblk || !s->blk[h].live || s->blk[h].allocated != BLK_ALLOCATED)
+    if (h >= s->nblk ||
+        byte_pair(s->blk[h].allocated, s->blk[h].live) != byte_pair(BLK_ALLOCATED, 1))
         return false;
     if (s->conf.no_caching) {
         nocache_free(s, h);

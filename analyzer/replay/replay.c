@@ -1007,16 +1007,20 @@ static unsigned config_cost(const struct gt_conf *c)
     return c->no_caching ? 1 : c->expandable_segments ? 4 : 5;
 }
 
-/* Whether no segment of the start state could reach a max_split_size of m:
- * an expandable one can grow its free blocks past any request. */
-static bool start_below(const struct gt_scenario *scn, uint64_t m)
+/* The largest segment or block of the start state, which a max_split_size
+ * must exceed for a config to share; UINT64_MAX when one is expandable (its
+ * free blocks can grow past any request). */
+static uint64_t start_largest(const struct gt_scenario *scn)
 {
+    uint64_t largest = 0;
     for (size_t k = 0; k < scn->nblocks; k++) {
         const struct gt_initial_block *b = &scn->blocks[k];
-        if (b->expandable || b->segment_size >= m || b->size >= m)
-            return false;
+        if (b->expandable)
+            return UINT64_MAX;
+        largest = b->segment_size > largest ? b->segment_size : largest;
+        largest = b->size > largest ? b->size : largest;
     }
-    return true;
+    return largest;
 }
 
 /* Whether config c may share the simulators of config l until a request
@@ -1029,7 +1033,7 @@ static bool start_below(const struct gt_scenario *scn, uint64_t m)
  * segments (a segment that grows makes blocks larger than any request),
  * they differ in nothing else, they replay on the same cards, l splits at
  * least as high as c, and no start segment reaches c's limit. */
-static bool may_follow(const struct shared *sh, size_t c, size_t l)
+static bool may_follow(const struct shared *sh, size_t c, size_t l, uint64_t start_max)
 {
     const struct gt_conf *x = &sh->a->configs[c], *y = &sh->a->configs[l];
     if (x->no_caching || x->expandable_segments || y->max_split_size < x->max_split_size)
@@ -1043,7 +1047,7 @@ static bool may_follow(const struct shared *sh, size_t c, size_t l)
     for (size_t dv = 0; sh->caps != NULL && dv < nd; dv++)
         if (sh->caps[c * nd + dv] != sh->caps[l * nd + dv])
             return false;
-    return start_below(sh->scn, x->max_split_size);
+    return start_max < x->max_split_size;
 }
 
 /* Each config's leader: of the configs it may follow, and itself, the one
@@ -1051,10 +1055,11 @@ static bool may_follow(const struct shared *sh, size_t c, size_t l)
  * other: what it may follow, c may too, and none splits higher. */
 static void choose_leaders(struct shared *sh)
 {
+    uint64_t start_max = start_largest(sh->scn); /* once, not for every pair */
     for (size_t c = 0; c < sh->a->nconfigs; c++) {
         size_t best = c;
         for (size_t l = 0; l < sh->a->nconfigs; l++) {
-            if (l == c || !may_follow(sh, c, l))
+            if (l == c || !may_follow(sh, c, l, start_max))
                 continue;
             uint64_t ml = sh->a->configs[l].max_split_size;
             uint64_t mb = sh->a->configs[best].max_split_size;

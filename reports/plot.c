@@ -9,6 +9,7 @@
  * a gnuplot string, and the finished images are copied into the output
  * folder with O_NOFOLLOW, so a planted symlink cannot redirect the write. */
 #include "gputrace/plot.h"
+#include "gputrace/report.h"
 #include "gputrace/array.h"
 #include "gputrace/conf.h"
 #include "gputrace/err.h"
@@ -253,15 +254,10 @@ static long find_config(const struct gt_analysis *a, const struct gt_conf *want)
     return -1;
 }
 
+/* Config c's result on device d; NULL for c = -1 (no such config). */
 static const struct gt_replay_result *result_of(const struct gt_analysis *a, size_t d, long c)
 {
-    const struct gt_replay_result *r = a->results + d * a->nconfigs;
-
-    for (size_t i = 0; c >= 0 && i < a->nconfigs; i++) {
-        if (r[i].config_index == (size_t)c)
-            return &r[i];
-    }
-    return NULL;
+    return c >= 0 ? gt_report_result_of(a, d, (size_t)c) : NULL;
 }
 
 /* The ten configs of the split-size plot, row by row: max_split_size_mb
@@ -1553,14 +1549,8 @@ static int group_on_event(void *ctx, struct gt_inspect *in, const struct gt_insp
  * when it has none. */
 static uint64_t sweep_peak_reserved(const struct plot_job *job, long config)
 {
-    const struct gt_analysis *a = job->a;
-
-    for (size_t c = 0; c < a->nconfigs; c++) {
-        const struct gt_replay_result *r = &a->results[job->d * a->nconfigs + c];
-        if ((long)r->config_index == config)
-            return r->peak_reserved;
-    }
-    return 0;
+    const struct gt_replay_result *r = result_of(job->a, job->d, config);
+    return r != NULL ? r->peak_reserved : 0;
 }
 
 /* Puts every series in the group of its config's settings (best, default

@@ -56,8 +56,7 @@ static const struct gt_conf *result_conf(const struct gt_analysis *a,
     return &a->configs[r->config_index];
 }
 
-/* The result of config c on device d (the array may be in rank order). */
-static const struct gt_replay_result *config_result(const struct gt_analysis *a, size_t d, size_t c)
+const struct gt_replay_result *gt_report_result_of(const struct gt_analysis *a, size_t d, size_t c)
 {
     const struct gt_replay_result *res = device_results(a, d);
     for (size_t i = 0; i < a->nconfigs; i++)
@@ -69,7 +68,7 @@ static const struct gt_replay_result *config_result(const struct gt_analysis *a,
 const struct gt_replay_result *gt_report_same_run_as(const struct gt_analysis *a, size_t d,
                                                      const struct gt_replay_result *r)
 {
-    return r->same_run_as != r->config_index ? config_result(a, d, r->same_run_as) : NULL;
+    return r->same_run_as != r->config_index ? gt_report_result_of(a, d, r->same_run_as) : NULL;
 }
 
 /* Whether a config splits blocks of any size: then a config that ran as

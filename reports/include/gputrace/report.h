@@ -126,6 +126,9 @@ int gt_report_csv_write(FILE *f, const char *trace_path, const struct gt_analysi
 /* gt_report_config_name: the name a result's config goes by in every
  * report ("default" for no settings). */
 const char *gt_report_config_name(const struct gt_analysis *a, const struct gt_replay_result *r);
+/* gt_report_result_of: config c's result on device index d (the results
+ * may be in rank order), or NULL. */
+const struct gt_replay_result *gt_report_result_of(const struct gt_analysis *a, size_t d, size_t c);
 /* gt_report_same_run_as: the result (of device index d) whose run r's was
  * to the end (replay.h: same_run_as), or NULL when r's was its own. */
 const struct gt_replay_result *gt_report_same_run_as(const struct gt_analysis *a, size_t d,

@@ -216,18 +216,10 @@ static double reader_scan(const char *path, int64_t *n, uint64_t *sum)
 
 /* ------------------------------------------------------ simulator alone */
 
-/* An operation decoded ahead of time, so that timing sees only the
- * simulator: alloc of size into slot, free of slot, or empty_cache. */
-struct simop {
-    uint64_t size;
-    uint32_t slot;
-    uint32_t kind;
-};
-
 /* Decodes up to max events of device 0 into ops (frees of unknown addresses
  * dropped); *nslots gets the slots needed, *nevents the events read. */
-static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint32_t *nslots,
-                              int64_t *nevents)
+static struct gt_sim_op *load_ops(const char *path, int64_t max, size_t *nops, uint32_t *nslots,
+                                  int64_t *nevents)
 {
     struct gt_trace_reader *r;
     char err[256] = "";
@@ -235,7 +227,7 @@ static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint3
     if (rc)
         die(path, err[0] ? err : gt_strerror(rc));
     struct gt_event *ev = malloc(READ_BATCH * sizeof(*ev));
-    struct simop *ops = malloc((size_t)max * sizeof(*ops));
+    struct gt_sim_op *ops = malloc((size_t)max * sizeof(*ops));
     uint32_t *freeslots = malloc((size_t)max * sizeof(*freeslots));
     if (!ev || !ops || !freeslots)
         die("sim", "out of memory");
@@ -258,19 +250,20 @@ static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint3
             if (e->device != 0)
                 continue;
             if (e->kind == GT_EV_EMPTY_CACHE) {
-                ops[n++] = (struct simop){0, 0, GT_EV_EMPTY_CACHE};
+                ops[n++] = (struct gt_sim_op){.kind = GT_SIM_OP_EMPTY_CACHE};
             } else if (e->kind == GT_EV_ALLOC && e->result == 0) {
                 uint32_t *v = gt_addr_map_put(&m, 0, e->addr, NULL);
                 if (v == NULL)
                     die("sim", "out of memory");
                 uint32_t slot = nfree ? freeslots[--nfree] : next++;
                 *v = slot;
-                ops[n++] = (struct simop){e->requested ? e->requested : e->size, slot, GT_EV_ALLOC};
+                ops[n++] = (struct gt_sim_op){
+                    .size = gt_event_asked(e), .slot = slot, .kind = GT_SIM_OP_ALLOC};
             } else if (e->kind == GT_EV_FREE) {
                 uint32_t slot;
                 if (!gt_addr_map_take(&m, 0, e->addr, &slot))
                     continue;
-                ops[n++] = (struct simop){0, slot, GT_EV_FREE};
+                ops[n++] = (struct gt_sim_op){.slot = slot, .kind = GT_SIM_OP_FREE};
                 freeslots[nfree++] = slot;
             }
         }
@@ -285,10 +278,11 @@ static struct simop *load_ops(const char *path, int64_t max, size_t *nops, uint3
     return ops;
 }
 
-/* Runs ops through a fresh simulator; returns the thread's CPU seconds,
+/* Runs ops through a fresh simulator, in batches of READ_BATCH ops as
+ * replay hands them over (gt_sim_run); returns the thread's CPU seconds,
  * *peak the peak reserved bytes. */
-static double sim_run(const struct gt_conf *conf, uint64_t limit, const struct simop *ops, size_t n,
-                      uint32_t nslots, uint64_t *peak)
+static double sim_run(const struct gt_conf *conf, uint64_t limit, const struct gt_sim_op *ops,
+                      size_t n, uint32_t nslots, uint64_t *peak)
 {
     struct gt_sim_options so;
     memset(&so, 0, sizeof so);
@@ -299,18 +293,11 @@ static double sim_run(const struct gt_conf *conf, uint64_t limit, const struct s
     gt_sim_handle *h = malloc((size_t)(nslots ? nslots : 1) * sizeof(*h));
     if (!h)
         die("sim", "out of memory");
+    struct gt_sim_watch w = {0, 0, -1};
     double t0 = thread_cpu_s();
-    for (size_t i = 0; i < n; i++) {
-        const struct simop *o = &ops[i];
-        if (o->kind == GT_EV_ALLOC) {
-            if (gt_sim_malloc(s, o->size, 0, &h[o->slot]) != 0)
-                h[o->slot] = GT_SIM_NO_HANDLE;
-        } else if (o->kind == GT_EV_FREE) {
-            gt_sim_free(s, h[o->slot]);
-        } else {
-            gt_sim_empty_cache(s);
-        }
-    }
+    for (size_t i = 0; i < n; i += READ_BATCH)
+        if (gt_sim_run(s, &ops[i], n - i < READ_BATCH ? n - i : READ_BATCH, h, &w))
+            die("sim", "out of memory");
     double t = thread_cpu_s() - t0;
     *peak = (uint64_t)gt_sim_get_stats(s)->reserved_bytes[GT_SIM_ALL].peak;
     gt_sim_free_all(s);
@@ -569,7 +556,7 @@ int main(int argc, char **argv)
     size_t nops;
     uint32_t nslots;
     int64_t sim_events;
-    struct simop *ops = load_ops(path, SIM_EVENTS_MAX, &nops, &nslots, &sim_events);
+    struct gt_sim_op *ops = load_ops(path, SIM_EVENTS_MAX, &nops, &nslots, &sim_events);
     printf("\nsim         the simulator alone, 1 thread, first %" PRId64 " events (%zu ops)"
            " in memory, thread CPU time\n",
            sim_events, nops);

@@ -1040,6 +1040,151 @@ START_TEST(a_split_limit_no_block_reaches_changes_nothing)
 }
 END_TEST
 
+/* A random run of every op kind for gt_sim_run, with slots handed out and
+ * taken back as replay's decoder does; sizes up to 150 MiB on a 1 GiB
+ * card, so that some allocs and probes run out of memory. */
+static size_t random_run(unsigned seed, struct gt_sim_op *ops, size_t n)
+{
+    uint32_t live[64], pending[64], spare[256];
+    size_t nlive = 0, npending = 0, nspare = 0;
+    uint32_t next_slot = 0;
+    size_t k = 0;
+    for (int64_t event = 0; k < n; event++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned x = seed, what = (x >> 8) % 100;
+        struct gt_sim_op o = {0, (x >> 30) & 1, event, 0, 0, 0};
+        if (what < 2) {
+            o.kind = GT_SIM_OP_EMPTY_CACHE;
+        } else if (what < 6) {
+            o.kind = GT_SIM_OP_PROBE;
+            o.size = (x >> 3) % (300 * MIB) + 1;
+        } else if (what < 10 && npending > 0) {
+            size_t i = (x >> 4) % npending;
+            o.kind = GT_SIM_OP_FREE_COMPLETED;
+            o.slot = pending[i];
+            pending[i] = pending[--npending];
+            spare[nspare++] = o.slot;
+        } else if (what < 50 && nlive > 0) {
+            size_t i = (x >> 4) % nlive;
+            o.slot = live[i];
+            live[i] = live[--nlive];
+            if (what < 16 && npending < 64) {
+                o.kind = GT_SIM_OP_FREE_REQUESTED;
+                pending[npending++] = o.slot;
+            } else {
+                o.kind = GT_SIM_OP_FREE;
+                spare[nspare++] = o.slot;
+            }
+        } else if (nlive < 64) {
+            o.kind = GT_SIM_OP_ALLOC;
+            o.size = (x & 3) == 0 ? (x >> 5) % 200000 + 1 : (x >> 3) % (150 * MIB) + 1;
+            o.slot = nspare > 0 ? spare[--nspare] : next_slot++;
+            live[nlive++] = o.slot;
+        } else {
+            continue;
+        }
+        ops[k++] = o;
+    }
+    return k;
+}
+
+/* The watch of gt_sim_run, kept here from the statistics after each call:
+ * the highest reserved, and the most allocated while it stood there. */
+static void reference_watch(const struct gt_sim *s, struct gt_sim_watch *w)
+{
+    uint64_t reserved = (uint64_t)stat(s, "reserved_bytes.all.current");
+    uint64_t allocated = (uint64_t)stat(s, "allocated_bytes.all.current");
+    if (reserved > w->peak_reserved ||
+        (reserved == w->peak_reserved && allocated > w->allocated_at_peak)) {
+        w->peak_reserved = reserved;
+        w->allocated_at_peak = allocated;
+    }
+}
+
+/* Each op through the single calls gt_sim_run stands for. */
+static void reference_op(struct gt_sim *s, const struct gt_sim_op *o, gt_sim_handle *slots,
+                         struct gt_sim_watch *w)
+{
+    gt_sim_handle h;
+    int rc;
+    switch (o->kind) {
+    case GT_SIM_OP_ALLOC:
+    case GT_SIM_OP_PROBE:
+        rc = gt_sim_malloc(s, o->size, o->stream, &h);
+        ck_assert(rc == 0 || rc == GT_EOOM);
+        if (rc == GT_EOOM && w->first_oom_event < 0)
+            w->first_oom_event = o->event;
+        if (o->kind == GT_SIM_OP_ALLOC)
+            slots[o->slot] = h;
+        else if (rc == 0)
+            gt_sim_free(s, h);
+        reference_watch(s, w);
+        break;
+    case GT_SIM_OP_FREE:
+        gt_sim_free(s, slots[o->slot]);
+        slots[o->slot] = GT_SIM_NO_HANDLE;
+        break;
+    case GT_SIM_OP_FREE_REQUESTED:
+        if (!gt_sim_free_requested(s, slots[o->slot]))
+            slots[o->slot] = GT_SIM_NO_HANDLE;
+        break;
+    case GT_SIM_OP_FREE_COMPLETED:
+        gt_sim_free_completed(s, slots[o->slot]);
+        slots[o->slot] = GT_SIM_NO_HANDLE;
+        break;
+    case GT_SIM_OP_EMPTY_CACHE:
+        gt_sim_empty_cache(s);
+        break;
+    }
+}
+
+/* gt_sim_run, replay's batch call, does what the single calls do, op for
+ * op, in batches of any length: the same state, handles and watch. */
+START_TEST(a_run_of_ops_does_what_the_single_calls_do)
+{
+    const char *confs[] = {"default", "max_split_size_mb:64", "expandable_segments:True",
+                           "roundup_power2_divisions:4", "nocache"};
+    enum { NOPS = 6000 };
+    struct gt_sim_op *ops = malloc(NOPS * sizeof *ops);
+    ck_assert_ptr_nonnull(ops);
+    for (size_t c = 0; c < sizeof confs / sizeof confs[0]; c++) {
+        size_t n = random_run(5 + (unsigned)c, ops, NOPS);
+        struct gt_sim *run = sim_with(confs[c], GIB, GIB, NULL);
+        struct gt_sim *one = sim_with(confs[c], GIB, GIB, NULL);
+        gt_sim_handle slots_run[256], slots_one[256];
+        for (int i = 0; i < 256; i++)
+            slots_run[i] = slots_one[i] = GT_SIM_NO_HANDLE;
+        struct gt_sim_watch wr = {0, 0, -1}, wo = {0, 0, -1};
+        unsigned seed = 99;
+        for (size_t k = 0; k < n;) {
+            seed = seed * 1103515245u + 12345u;
+            size_t len = (seed >> 16) % 300; /* empty batches too */
+            len = len < n - k ? len : n - k;
+            ck_assert_int_eq(gt_sim_run(run, &ops[k], len, slots_run, &wr), 0);
+            for (size_t i = k; i < k + len; i++)
+                reference_op(one, &ops[i], slots_one, &wo);
+            k += len;
+        }
+        ck_assert_msg(wo.first_oom_event > 0, "%s: the run never ran out of memory", confs[c]);
+        ck_assert_int_eq(wr.first_oom_event, wo.first_oom_event);
+        ck_assert_uint_eq(wr.peak_reserved, wo.peak_reserved);
+        ck_assert_uint_eq(wr.allocated_at_peak, wo.allocated_at_peak);
+        ck_assert_uint_eq(wr.peak_reserved, (uint64_t)stat(one, "reserved_bytes.all.peak"));
+        /* every slot's handle: NO_HANDLE once freed, else the same block */
+        int nslots = 0;
+        for (size_t i = 0; i < n; i++)
+            nslots = (int)ops[i].slot + 1 > nslots ? (int)ops[i].slot + 1 : nslots;
+        for (int i = 0; i < nslots; i++)
+            ck_assert_int_eq(slots_run[i] == GT_SIM_NO_HANDLE, slots_one[i] == GT_SIM_NO_HANDLE);
+        assert_same_state(run, one, slots_run, slots_one, nslots);
+        assert_consistent(run);
+        gt_sim_free_all(run);
+        gt_sim_free_all(one);
+    }
+    free(ops);
+}
+END_TEST
+
 START_TEST(a_preloaded_segment_serves_requests_and_merges_on_free)
 {
     struct seglog log;
@@ -1265,6 +1410,7 @@ static Suite *sim_suite(void)
     tcase_add_test(t, nocache_makes_every_request_its_own_device_allocation);
     tcase_add_test(t, a_clone_goes_on_exactly_as_its_original_would);
     tcase_add_test(t, a_split_limit_no_block_reaches_changes_nothing);
+    tcase_add_test(t, a_run_of_ops_does_what_the_single_calls_do);
     tcase_add_test(t, a_preloaded_segment_serves_requests_and_merges_on_free);
     tcase_add_test(t, preloaded_expandable_ranges_share_a_reservation_and_follow_its_rules);
     tcase_add_test(t, a_private_pool_is_kept_apart_and_released_once_given_up);

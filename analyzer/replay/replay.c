@@ -37,27 +37,10 @@
 #define READ_EVENTS 4096
 #define NO_SLOT UINT32_MAX
 
-enum op_kind {
-    OP_ALLOC = 1,
-    OP_FREE,
-    OP_EMPTY_CACHE,
-    OP_PROBE,
-    OP_FREE_REQUESTED,
-    OP_FREE_COMPLETED
-};
-
-/* One decoded request. event: 0-based position among the trace's events. */
-struct op {
-    uint64_t size;
-    uint64_t stream;
-    int64_t event;
-    uint32_t slot;
-    uint8_t kind;
-    uint8_t dev;
-};
-
+/* The decoded requests are the simulator's ops (struct gt_sim_op), so that
+ * a batch goes to each config's simulator in one gt_sim_run. */
 struct batch {
-    struct op *ops;
+    struct gt_sim_op *ops;
     size_t n;
     /* the largest request of its allocs and probes (0: none): a config that
      * shares another's simulator parts from it before a batch that may
@@ -163,7 +146,7 @@ static int register_start(struct decoder *d, const struct gt_scenario *scn, uint
 
 /* Appends the ops for one event; returns 0 or GT_ENOMEM. */
 static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t index,
-                        struct gt_replay_warnings *w, struct op *out, size_t *n)
+                        struct gt_replay_warnings *w, struct gt_sim_op *out, size_t *n)
 {
     if (ev->kind != GT_EV_ALLOC && ev->kind != GT_EV_FREE && ev->kind != GT_EV_OOM &&
         ev->kind != GT_EV_EMPTY_CACHE && ev->kind != GT_EV_FREE_REQUESTED &&
@@ -174,10 +157,10 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
         w->too_many_devices++;
         return 0;
     }
-    struct op o = {0, ev->stream, index, NO_SLOT, 0, (uint8_t)dev};
+    struct gt_sim_op o = {0, ev->stream, index, NO_SLOT, 0, (uint8_t)dev};
     uint64_t asked = gt_event_asked(ev);
     if (ev->kind == GT_EV_EMPTY_CACHE) {
-        o.kind = OP_EMPTY_CACHE;
+        o.kind = GT_SIM_OP_EMPTY_CACHE;
         out[(*n)++] = o;
         return 0;
     }
@@ -185,7 +168,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
      * program made and did not get: each config is asked whether it would
      * have served it. */
     if (gt_event_failed_request(ev)) {
-        o.kind = OP_PROBE;
+        o.kind = GT_SIM_OP_PROBE;
         o.size = asked;
         d->max_request = asked > d->max_request ? asked : d->max_request;
         out[(*n)++] = o;
@@ -197,14 +180,14 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
     if (ev->kind == GT_EV_FREE_COMPLETED) {
         if (e->state != ENTRY_PENDING)
             return 0; /* pending before the trace, or damage: nothing to return */
-        o.kind = OP_FREE_COMPLETED;
+        o.kind = GT_SIM_OP_FREE_COMPLETED;
         o.slot = e->slot;
         e->state = ENTRY_FREED;
         out[(*n)++] = o;
         return slot_give(d, o.slot);
     }
     if (ev->kind == GT_EV_FREE_REQUESTED && e->state == ENTRY_LIVE) {
-        o.kind = OP_FREE_REQUESTED;
+        o.kind = GT_SIM_OP_FREE_REQUESTED;
         o.slot = e->slot;
         e->state = ENTRY_PENDING;
         out[(*n)++] = o;
@@ -219,7 +202,7 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
             e->state = e->state == ENTRY_UNSEEN ? ENTRY_FREED : e->state;
             return 0;
         }
-        o.kind = OP_FREE;
+        o.kind = GT_SIM_OP_FREE;
         o.slot = e->slot;
         e->state = ENTRY_FREED;
         out[(*n)++] = o;
@@ -230,14 +213,14 @@ static int decode_event(struct decoder *d, const struct gt_event *ev, int64_t in
          * allocator must have released this address before handing it out
          * again. */
         w->alloc_of_live++;
-        struct op f = o;
-        f.kind = e->state == ENTRY_LIVE ? OP_FREE : OP_FREE_COMPLETED;
+        struct gt_sim_op f = o;
+        f.kind = e->state == ENTRY_LIVE ? GT_SIM_OP_FREE : GT_SIM_OP_FREE_COMPLETED;
         f.slot = e->slot;
         out[(*n)++] = f;
         if (slot_give(d, e->slot))
             return GT_ENOMEM;
     }
-    o.kind = OP_ALLOC;
+    o.kind = GT_SIM_OP_ALLOC;
     o.size = asked;
     d->max_request = asked > d->max_request ? asked : d->max_request;
     if (slot_take(d, &o.slot))
@@ -259,12 +242,7 @@ static void decoder_release(struct decoder *d)
 /* What a worker keeps per (config, device). */
 struct track {
     struct gt_sim *sim;
-    /* its statistics, read after every malloc: kept, not asked for (a call
-     * into the simulator's file for each malloc of each config) */
-    const struct gt_sim_stats *stats;
-    uint64_t peak_seen;
-    uint64_t allocated_at_peak;
-    int64_t first_oom_event;
+    struct gt_sim_watch watch; /* its peak and first OOM so far */
 };
 
 struct shared;
@@ -351,7 +329,7 @@ static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
     const struct gt_conf *conf = &sh->a->configs[c];
     struct gt_sim_options so = gt_scenario_sim_options(sd);
     struct start_ctx sc = {sh, slots};
-    t->first_oom_event = -1;
+    t->watch = (struct gt_sim_watch){0, 0, -1};
     if (sh->caps != NULL) {
         /* A card under trial: per_process_memory_fraction divides it and the
          * expandable reservation is 9/8 of it. No cap (the uncapped replay)
@@ -362,90 +340,10 @@ static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
     }
     int rc = gt_sim_new(conf, &so, &t->sim);
     if (rc == 0)
-        t->stats = gt_sim_get_stats(t->sim);
-    if (rc == 0)
         rc = gt_scenario_preload(sh->scn, sd, t->sim, conf->no_caching, so.device_limit, start_live,
                                  &sc);
-    if (rc == 0 && t->stats->num_ooms > 0)
-        t->first_oom_event = 0; /* the start state alone does not fit */
-    return rc;
-}
-
-static void note_oom(struct track *t, int64_t event)
-{
-    if (t->first_oom_event < 0)
-        t->first_oom_event = event;
-}
-
-/* Reserved memory only grows in a malloc: only then can the peak move. Of
- * the moments reserved stands at its peak, the one with the most allocated
- * is kept: the fragmentation the run could not shed when it needed the
- * memory most (a snapshot's start state, cached and mostly free, would
- * otherwise speak for a peak the run never pressed). */
-static void note_peak(struct track *t)
-{
-    const struct gt_sim_stats *st = t->stats;
-    uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
-    /* Below the peak, the usual case, allocated is not read: gcc read the
-     * two as 16-byte loads, each across two 8-byte fields the malloc had
-     * just stored, which the core cannot forward from its store buffer (a
-     * third of this function's time, perf). */
-    if (reserved < t->peak_seen)
-        return;
-    uint64_t allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
-    if (reserved > t->peak_seen || allocated > t->allocated_at_peak) {
-        t->peak_seen = reserved;
-        t->allocated_at_peak = allocated;
-    }
-}
-
-/* Applies one op to the simulator of the op's device; t is that device's
- * track of the config, slots the config's slot table. Inlined into both
- * loops of run_config: as a call it cost more than the lookup the
- * one-device loop saves. */
-static inline __attribute__((always_inline)) int apply(struct track *t, gt_sim_handle *slots,
-                                                       const struct op *o)
-{
-    gt_sim_handle h;
-    int rc = 0;
-    switch (o->kind) {
-    case OP_ALLOC:
-        rc = gt_sim_malloc(t->sim, o->size, o->stream, &h);
-        if (rc == GT_EOOM) {
-            note_oom(t, o->event);
-            rc = 0;
-        }
-        slots[o->slot] = h; /* GT_SIM_NO_HANDLE after an OOM: its free is a no-op */
-        note_peak(t);
-        break;
-    case OP_FREE:
-        gt_sim_free(t->sim, slots[o->slot]);
-        slots[o->slot] = GT_SIM_NO_HANDLE;
-        break;
-    case OP_FREE_REQUESTED:
-        if (!gt_sim_free_requested(t->sim, slots[o->slot]))
-            slots[o->slot] = GT_SIM_NO_HANDLE; /* freed at once: nothing to complete */
-        break;
-    case OP_FREE_COMPLETED:
-        gt_sim_free_completed(t->sim, slots[o->slot]);
-        slots[o->slot] = GT_SIM_NO_HANDLE;
-        break;
-    case OP_EMPTY_CACHE:
-        gt_sim_empty_cache(t->sim);
-        break;
-    case OP_PROBE:
-        rc = gt_sim_malloc(t->sim, o->size, o->stream, &h);
-        if (rc == GT_EOOM) {
-            note_oom(t, o->event);
-            rc = 0;
-        } else if (rc == 0) {
-            gt_sim_free(t->sim, h);
-        }
-        note_peak(t);
-        break;
-    default:
-        break;
-    }
+    if (rc == 0 && gt_sim_get_stats(t->sim)->num_ooms > 0)
+        t->watch.first_oom_event = 0; /* the start state alone does not fit */
     return rc;
 }
 
@@ -480,7 +378,6 @@ static int part_followers(struct worker *w, const struct batch *b)
                 to->sim = NULL;
                 return rc;
             }
-            to->stats = gt_sim_get_stats(to->sim);
         }
         if (w->slots != NULL)
             memcpy(&w->slots[c * w->cap], &w->slots[l * w->cap], w->cap * sizeof *w->slots);
@@ -495,35 +392,33 @@ static int start_track(struct shared *sh, struct track *t, size_t c, uint8_t dev
 {
     int rc = track_sim(sh, t, c, dev, slots);
     if (rc == 0)
-        note_peak(t);
+        gt_sim_watch_peak(t->sim, &t->watch);
     return rc;
 }
 
-/* One config through a batch. With one device, the usual case, every op is
- * that device's: its track is taken once, not looked up at every op (7% of
- * the 12-config sweep's instructions went to the lookup and its test). */
+/* One config through a batch: each run of ops of one device in one
+ * gt_sim_run on that device's simulator. With one device, the usual case,
+ * the run is the whole batch. */
 static int run_config(struct worker *w, const struct batch *b, size_t c)
 {
     struct shared *sh = w->sh;
     struct track *tracks = track_of(sh, c, 0);
     /* no slot yet (a batch of probes only): no table, and NULL + 0 is UB */
     gt_sim_handle *slots = w->slots != NULL ? &w->slots[c * w->cap] : NULL;
+    bool one_device = sh->scn->ndevices == 1;
     int rc = 0;
-    if (sh->scn->ndevices == 1) {
-        struct track *t = &tracks[0];
-        if (b->n > 0 && t->sim == NULL)
-            rc = start_track(sh, t, c, 0, slots);
-        for (size_t k = 0; rc == 0 && k < b->n; k++)
-            rc = apply(t, slots, &b->ops[k]);
-        return rc;
-    }
-    for (size_t k = 0; rc == 0 && k < b->n; k++) {
-        const struct op *o = &b->ops[k];
-        struct track *t = &tracks[o->dev];
+    size_t k = 0;
+    while (rc == 0 && k < b->n) {
+        uint8_t dev = b->ops[k].dev;
+        size_t end = one_device ? b->n : k + 1;
+        while (end < b->n && b->ops[end].dev == dev)
+            end++;
+        struct track *t = &tracks[dev];
         if (t->sim == NULL)
-            rc = start_track(sh, t, c, o->dev, slots);
+            rc = start_track(sh, t, c, dev, slots);
         if (rc == 0)
-            rc = apply(t, slots, o);
+            rc = gt_sim_run(t->sim, &b->ops[k], end - k, slots, &t->watch);
+        k = end;
     }
     return rc;
 }
@@ -674,15 +569,17 @@ static void collect(struct shared *sh)
             res->stats.max_split_size = gt_conf_max_split_reported(&a->configs[c]);
             res->peak_reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].peak;
             res->peak_allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].peak;
-            res->allocated_at_peak = t->allocated_at_peak;
-            res->unallocated_at_peak = t->peak_seen - t->allocated_at_peak;
+            const struct gt_sim_watch *wt = &t->watch;
+            res->allocated_at_peak = wt->allocated_at_peak;
+            res->unallocated_at_peak = wt->peak_reserved - wt->allocated_at_peak;
             res->fragmentation_at_peak =
-                t->peak_seen ? 1.0 - (double)t->allocated_at_peak / (double)t->peak_seen : 0.0;
+                wt->peak_reserved ? 1.0 - (double)wt->allocated_at_peak / (double)wt->peak_reserved
+                                  : 0.0;
             res->num_device_alloc = st->num_device_alloc;
             res->num_device_free = st->num_device_free;
             res->num_alloc_retries = st->num_alloc_retries;
             res->num_ooms = st->num_ooms;
-            res->first_oom_event = t->first_oom_event;
+            res->first_oom_event = wt->first_oom_event;
         }
     }
 }
@@ -1257,7 +1154,7 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
      * least as many workers as configs */
     sh->batch_ops = (size_t)nw >= a->nconfigs ? BATCH_OPS_ONE_CONFIG : BATCH_OPS;
     for (int i = 0; i < NBATCH; i++)
-        if ((sh->batches[i].ops = malloc(sh->batch_ops * sizeof(struct op))) == NULL)
+        if ((sh->batches[i].ops = malloc(sh->batch_ops * sizeof(struct gt_sim_op))) == NULL)
             goto out;
     if (sh->tracks == NULL || sh->leader == NULL || sh->alike == NULL || w == NULL ||
         sh->init_slot == NULL)

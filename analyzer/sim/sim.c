@@ -1259,8 +1259,8 @@ static uint64_t esize(const struct gt_sim *s, uint32_t i)
 /* MIRRORS: get_free_block: best fit by (stream, size, address), with the
  * expandable-tail and max_split_size rules. The block stays in its set,
  * where *f says. */
-static uint32_t get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size,
-                               struct found_block *f)
+static inline __attribute__((always_inline)) uint32_t
+get_free_block(struct gt_sim *s, int pool, uint64_t stream, uint64_t size, struct found_block *f)
 {
     struct pool *p = &s->pools[pool];
     if (gc_enabled(s))
@@ -1354,7 +1354,8 @@ static uint32_t alloc_block(struct gt_sim *s, int pool, uint64_t stream, uint64_
 
 /* MIRRORS: should_split: small pool or expandable segments -> remainder >=
  * 512; large pool -> request < max_split_size and remainder > 1 MiB. */
-static int should_split(const struct gt_sim *s, uint32_t i, uint64_t size)
+static inline __attribute__((always_inline)) int should_split(const struct gt_sim *s, uint32_t i,
+                                                              uint64_t size)
 {
     const struct blk *b = &s->blk[i];
     uint64_t remaining = b->size - size;
@@ -1366,8 +1367,10 @@ static int should_split(const struct gt_sim *s, uint32_t i, uint64_t size)
 /* MIRRORS: alloc_found_block: hand out the low part [addr, addr+size) and
  * return the remainder to the pool when splitting, else the whole block;
  * allocated_bytes grows by the block size, requested_bytes by the request. */
-static uint32_t alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size,
-                                  int split, struct found_block *f)
+static inline __attribute__((always_inline)) uint32_t alloc_found_block(struct gt_sim *s,
+                                                                        uint32_t i, uint64_t orig,
+                                                                        uint64_t size, int split,
+                                                                        struct found_block *f)
 {
     int already_split = is_split(&s->blk[i]);
     int pool = s->blk[i].pool;
@@ -1445,7 +1448,8 @@ static void check_after_op(struct gt_sim *s)
 /* PYTORCH_NO_CUDA_MEMORY_CACHING: every request is its own cudaMalloc of the
  * requested bytes and every free its cudaFree; the zero-fragmentation
  * baseline. Addresses do not matter here, so none are assigned. */
-static int nocache_malloc(struct gt_sim *s, uint64_t size, uint64_t stream, gt_sim_handle *out)
+static inline __attribute__((always_inline)) int nocache_malloc(struct gt_sim *s, uint64_t size,
+                                                                uint64_t stream, gt_sim_handle *out)
 {
     if (!device_has_room(s, size) ||
         (s->allowed_memory_maximum &&
@@ -1488,7 +1492,10 @@ static void nocache_free(struct gt_sim *s, uint32_t i)
     blk_delete(s, i);
 }
 
-int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out)
+/* Inlined into gt_sim_malloc and gt_sim_run's loop, as is all it calls on
+ * the way to a cached block. */
+static inline __attribute__((always_inline)) int sim_malloc(struct gt_sim *s, uint64_t orig,
+                                                            uint64_t stream, gt_sim_handle *out)
 {
     *out = GT_SIM_NO_HANDLE;
     /* MIRRORS: allocate(0) returns a null pointer and touches nothing;
@@ -1539,7 +1546,7 @@ int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handl
 /* MIRRORS: free: allocation and allocated_bytes drop at the request.
  * Returns true when the caching allocator must now free the block (nocache
  * frees it here, at once: no cache to keep it pending in). */
-static bool free_request(struct gt_sim *s, gt_sim_handle h)
+static inline __attribute__((always_inline)) bool free_request(struct gt_sim *s, gt_sim_handle h)
 {
     /* GT_SIM_NO_HANDLE is never below nblk (blk_slot keeps nblk below
      * GT_SIM_NIL), so the bound refuses it without a test of its own */
@@ -1561,12 +1568,22 @@ static bool free_request(struct gt_sim *s, gt_sim_handle h)
     return true;
 }
 
-void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
+int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out)
+{
+    return sim_malloc(s, orig, stream, out);
+}
+
+static inline __attribute__((always_inline)) void sim_free(struct gt_sim *s, gt_sim_handle h)
 {
     if (!free_request(s, h))
         return;
     free_block(s, h);
     check_after_op(s);
+}
+
+void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
+{
+    sim_free(s, h);
 }
 
 bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h)
@@ -1632,6 +1649,97 @@ void gt_sim_empty_cache(struct gt_sim *s)
         return;
     release_cached_blocks(s);
     check_after_op(s);
+}
+
+/* Reserved memory only grows in a malloc: only then can the peak move. Of
+ * the moments reserved stands at its peak, the one with the most allocated
+ * is kept: the fragmentation the run could not shed when it needed the
+ * memory most (a snapshot's start state, cached and mostly free, would
+ * otherwise speak for a peak the run never pressed). */
+void gt_sim_watch_peak(const struct gt_sim *s, struct gt_sim_watch *w)
+{
+    uint64_t reserved = (uint64_t)s->st.reserved_bytes[GT_SIM_ALL].current;
+    /* Below the peak, the usual case, allocated is not read: gcc read the
+     * two as 16-byte loads, each across two 8-byte fields the malloc had
+     * just stored, which the core cannot forward from its store buffer. */
+    if (reserved < w->peak_reserved)
+        return;
+    uint64_t allocated = (uint64_t)s->st.allocated_bytes[GT_SIM_ALL].current;
+    if (reserved > w->peak_reserved || allocated > w->allocated_at_peak) {
+        w->peak_reserved = reserved;
+        w->allocated_at_peak = allocated;
+    }
+}
+
+static void watch_oom(struct gt_sim_watch *w, int64_t event)
+{
+    if (w->first_oom_event < 0)
+        w->first_oom_event = event;
+}
+
+/* The ops other than alloc and free, rare: out of gt_sim_run's loop. */
+static __attribute__((noinline)) int run_rare_op(struct gt_sim *s, const struct gt_sim_op *o,
+                                                 gt_sim_handle *slots, struct gt_sim_watch *w)
+{
+    gt_sim_handle h;
+    int rc = 0;
+    switch (o->kind) {
+    case GT_SIM_OP_FREE_REQUESTED:
+        if (!gt_sim_free_requested(s, slots[o->slot]))
+            slots[o->slot] = GT_SIM_NO_HANDLE; /* freed at once: nothing to complete */
+        break;
+    case GT_SIM_OP_FREE_COMPLETED:
+        gt_sim_free_completed(s, slots[o->slot]);
+        slots[o->slot] = GT_SIM_NO_HANDLE;
+        break;
+    case GT_SIM_OP_EMPTY_CACHE:
+        gt_sim_empty_cache(s);
+        break;
+    case GT_SIM_OP_PROBE:
+        rc = gt_sim_malloc(s, o->size, o->stream, &h);
+        if (rc == GT_EOOM) {
+            watch_oom(w, o->event);
+            rc = 0;
+        } else if (rc == 0) {
+            gt_sim_free(s, h);
+        }
+        gt_sim_watch_peak(s, w);
+        break;
+    default:
+        break;
+    }
+    return rc;
+}
+
+/* The per-op work of replay in one loop, so that malloc and free are
+ * inlined: as calls from the replay's loop, their entries and exits (the
+ * saving and restoring of six registers, the arguments) were 8% of the
+ * 12-config sweep's instructions. */
+int gt_sim_run(struct gt_sim *s, const struct gt_sim_op *ops, size_t n, gt_sim_handle *slots,
+               struct gt_sim_watch *w)
+{
+    for (size_t k = 0; k < n; k++) {
+        const struct gt_sim_op *o = &ops[k];
+        int rc = 0;
+        if (o->kind == GT_SIM_OP_FREE) {
+            sim_free(s, slots[o->slot]);
+            slots[o->slot] = GT_SIM_NO_HANDLE;
+        } else if (o->kind == GT_SIM_OP_ALLOC) {
+            gt_sim_handle h;
+            rc = sim_malloc(s, o->size, o->stream, &h);
+            if (rc == GT_EOOM) {
+                watch_oom(w, o->event);
+                rc = 0;
+            }
+            slots[o->slot] = h; /* GT_SIM_NO_HANDLE after an OOM: its free is a no-op */
+            gt_sim_watch_peak(s, w);
+        } else {
+            rc = run_rare_op(s, o, slots, w);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 static int range_free(const struct gt_sim *s, uint64_t addr, uint64_t size, size_t *pos)

@@ -284,8 +284,8 @@ static inline int gt_sim_set_insert(struct gt_sim_set *s, const struct gt_sim_ke
 }
 
 /* Replaces the entry at p with k, keeping the order. */
-static inline int gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p,
-                                        const struct gt_sim_key *k)
+static inline __attribute__((always_inline)) int
+gt_sim_set_replace_at(struct gt_sim_set *s, struct gt_sim_pos p, const struct gt_sim_key *k)
 {
     /* the end: the entry was lost to a failed host allocation (the simulator
      * is marked broken by then); the key still goes in */

@@ -180,6 +180,50 @@ bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h);
  * (process_events): the block goes back to its pool; the handle is no
  * longer valid. A handle that is not pending is ignored. */
 void gt_sim_free_completed(struct gt_sim *s, gt_sim_handle h);
+/* A run of requests for gt_sim_run: what replay makes of a trace's events,
+ * applied to one simulator per config. */
+enum gt_sim_op_kind {
+    GT_SIM_OP_ALLOC = 1,      /* gt_sim_malloc(size, stream) into slots[slot] */
+    GT_SIM_OP_FREE,           /* gt_sim_free(slots[slot]) */
+    GT_SIM_OP_EMPTY_CACHE,    /* gt_sim_empty_cache */
+    GT_SIM_OP_PROBE,          /* a failed request: malloc(size), then free it if it fit */
+    GT_SIM_OP_FREE_REQUESTED, /* gt_sim_free_requested(slots[slot]) */
+    GT_SIM_OP_FREE_COMPLETED  /* gt_sim_free_completed(slots[slot]) */
+};
+
+/* One request. event: its 0-based position among the trace's events; dev:
+ * the caller's index of its device (gt_sim_run ignores it). */
+struct gt_sim_op {
+    uint64_t size;
+    uint64_t stream;
+    int64_t event;
+    uint32_t slot;
+    uint8_t kind; /* enum gt_sim_op_kind; others are skipped */
+    uint8_t dev;
+};
+
+/* What a run watches, carried from one gt_sim_run to the next: the peak of
+ * reserved memory and, of the moments it stood there, the most allocated
+ * then; the event of the first out-of-memory error (-1: none yet). Start
+ * with {0, 0, -1}. */
+struct gt_sim_watch {
+    uint64_t peak_reserved;
+    uint64_t allocated_at_peak;
+    int64_t first_oom_event;
+};
+
+/* gt_sim_watch_peak: the watch takes in s's present moment. */
+void gt_sim_watch_peak(const struct gt_sim *s, struct gt_sim_watch *w);
+/* gt_sim_run: applies ops[0..n) in order, each a request of one of the
+ * calls above, with slots as the table from an op's slot to its handle
+ * (written at an alloc, GT_SIM_NO_HANDLE at a free or after an
+ * out-of-memory error, whose free is then a no-op); NULL when no op
+ * uses a slot. Out-of-memory errors are the run's answer, not errors:
+ * they go to w. Returns 0, or GT_ENOMEM when the host ran out (the run
+ * stops there). One call for a batch of requests, the replay's hot path:
+ * malloc and free are inlined into its loop. */
+int gt_sim_run(struct gt_sim *s, const struct gt_sim_op *ops, size_t n, gt_sim_handle *slots,
+               struct gt_sim_watch *w);
 /* gt_sim_reset_peak_stats: torch.cuda.reset_peak_memory_stats(): every
  * statistic's peak becomes its current value. */
 void gt_sim_reset_peak_stats(struct gt_sim *s);

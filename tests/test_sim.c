@@ -1151,37 +1151,63 @@ static void reference_op(struct gt_sim *s, const struct gt_sim_op *o, gt_sim_han
     }
 }
 
+/* A start state for the run test: none, an expandable range (mapped), or
+ * 500 MiB of free cudaMalloc segments, over the GC threshold of the test's
+ * GC configs (0.5 of 0.9 GiB). */
+enum run_start { START_EMPTY, START_MAPPED, START_SEGMENTS };
+
+static void preload_start(struct gt_sim *s, enum run_start start)
+{
+    uint64_t base = 0x7fb000000000ull;
+    gt_sim_handle h[2];
+    if (start == START_MAPPED) {
+        struct gt_sim_block_init r[2] = {{base, 10 * MIB, 10 * MIB, true},
+                                         {base + 10 * MIB, 70 * MIB, 0, false}};
+        ck_assert_int_eq(gt_sim_preload_mapped(s, 0, base, 80 * MIB, 0, false, r, 2, h), 0);
+    } else if (start == START_SEGMENTS) {
+        for (uint64_t k = 0; k < 5; k++) {
+            uint64_t at = base + k * 128 * MIB;
+            struct gt_sim_block_init b[1] = {{at, 100 * MIB, 0, false}};
+            ck_assert_int_eq(gt_sim_preload_segment(s, 0, at, 100 * MIB, 0, false, b, 1, h), 0);
+        }
+    }
+}
+
 /* gt_sim_run, replay's batch call, does what the single calls do, op for
  * op, in batches of any length: the same state, handles and watch. The
- * run's simulator goes unchecked, so that plain configs take their own
- * loop; the single calls' is checked after every op. */
+ * run's simulator goes unchecked, so that plain and expandable configs
+ * take their own loops; the single calls' is checked after every op. */
 START_TEST(a_run_of_ops_does_what_the_single_calls_do)
 {
-    /* the last: a start state with an expandable range that default,
-     * set later, must not take blocks from (not plain) */
-    const char *confs[] = {"default",
-                           "max_split_size_mb:64",
-                           "expandable_segments:True",
-                           "roundup_power2_divisions:4",
-                           "garbage_collection_threshold:0.5,per_process_memory_fraction:0.9",
-                           "nocache",
-                           "default"};
-    size_t nconfs = sizeof confs / sizeof confs[0];
+    static const struct {
+        const char *conf;
+        enum run_start start;
+    } cases[] = {
+        {"default", START_EMPTY},
+        {"max_split_size_mb:64", START_EMPTY},
+        {"expandable_segments:True", START_EMPTY},
+        {"roundup_power2_divisions:4", START_EMPTY},
+        {"garbage_collection_threshold:0.5,per_process_memory_fraction:0.9", START_EMPTY},
+        {"nocache", START_EMPTY},
+        /* default set after an expandable run: not plain, its blocks not taken */
+        {"default", START_MAPPED},
+        /* GC releases the start state's segments, not expandable blocks */
+        {"expandable_segments:True,garbage_collection_threshold:0.5,"
+         "per_process_memory_fraction:0.9",
+         START_SEGMENTS},
+    };
     enum { NOPS = 6000 };
     struct gt_sim_op *ops = malloc(NOPS * sizeof *ops);
     ck_assert_ptr_nonnull(ops);
-    for (size_t c = 0; c < nconfs; c++) {
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *conf = cases[c].conf;
         size_t n = random_run(5 + (unsigned)c, ops, NOPS);
-        struct gt_sim *run = sim_unchecked(confs[c], GIB, GIB);
-        struct gt_sim *one = sim_with(confs[c], GIB, GIB, NULL);
-        if (c == nconfs - 1) {
-            uint64_t base = 0x7fb000000000ull;
-            struct gt_sim_block_init r[2] = {{base, 10 * MIB, 10 * MIB, true},
-                                             {base + 10 * MIB, 70 * MIB, 0, false}};
-            gt_sim_handle h[2];
-            ck_assert_int_eq(gt_sim_preload_mapped(run, 0, base, 80 * MIB, 0, false, r, 2, h), 0);
-            ck_assert_int_eq(gt_sim_preload_mapped(one, 0, base, 80 * MIB, 0, false, r, 2, h), 0);
-        }
+        struct gt_sim *run = sim_unchecked(conf, GIB, GIB);
+        struct gt_sim *one = sim_with(conf, GIB, GIB, NULL);
+        preload_start(run, cases[c].start);
+        preload_start(one, cases[c].start);
+        if (cases[c].start == START_SEGMENTS) /* a miss first: GC releases one */
+            ops[0] = (struct gt_sim_op){300 * MIB, 0, 0, 255, GT_SIM_OP_ALLOC, 0};
         gt_sim_handle slots_run[256], slots_one[256];
         for (int i = 0; i < 256; i++)
             slots_run[i] = slots_one[i] = GT_SIM_NO_HANDLE;
@@ -1196,7 +1222,7 @@ START_TEST(a_run_of_ops_does_what_the_single_calls_do)
                 reference_op(one, &ops[i], slots_one, &wo);
             k += len;
         }
-        ck_assert_msg(wo.first_oom_event > 0, "%s: the run never ran out of memory", confs[c]);
+        ck_assert_msg(wo.first_oom_event > 0, "%s: the run never ran out of memory", conf);
         ck_assert_int_eq(wr.first_oom_event, wo.first_oom_event);
         ck_assert_uint_eq(wr.peak_reserved, wo.peak_reserved);
         ck_assert_uint_eq(wr.allocated_at_peak, wo.allocated_at_peak);

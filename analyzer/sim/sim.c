@@ -657,6 +657,20 @@ void gt_sim_free_all(struct gt_sim *s)
 
 /* -------------------------------------------------------- free / merge */
 
+/* Which simulators a copy of malloc and free is for: any, or one that
+ * gt_sim_run has found lean (caching, without garbage collection or
+ * per-op checks) and either expandable or plain (no expandable segment in
+ * its settings or its start state, so every block is mapped and outside
+ * any). Passed as a constant to the always-inlined paths, it folds the
+ * tests the simulator does not need. */
+enum sim_path { PATH_ANY, PATH_EXPANDABLE, PATH_PLAIN };
+
+/* Whether expandable_segments is on. */
+static inline bool expandable_on(const struct gt_sim *s, enum sim_path path)
+{
+    return path == PATH_ANY ? s->conf.expandable_segments : path == PATH_EXPANDABLE;
+}
+
 /* Two adjacent bytes of struct blk as one value: one 16-bit load (gcc
  * merges the two). */
 static unsigned byte_pair(uint8_t low, uint8_t high)
@@ -714,7 +728,7 @@ static uint64_t try_merge(struct gt_sim *s, uint32_t dst, uint32_t src)
  * callers, gt_sim_free above all: the call cost two frames' worth of saved
  * registers on every free (callgrind: 1% of the 12-config sweep). */
 static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, uint32_t i,
-                                                             bool plain)
+                                                             enum sim_path path)
 {
     struct gt_sim_set *set = blocks_of(s, i);
     if (set == NULL) {
@@ -751,7 +765,7 @@ static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, u
         net_blocks += 1;
         net_bytes += (int64_t)b->size;
     }
-    if (plain || b->xseg == GT_SIM_NIL) {
+    if (path == PATH_PLAIN || b->xseg == GT_SIM_NIL) {
         if (net_blocks > 0)
             arr_inc(s->st.inactive_split, b->pool, (uint64_t)net_blocks);
         else if (net_blocks < 0)
@@ -774,7 +788,7 @@ static void complete_pending(struct gt_sim *s, uint32_t i)
     s->pending[at] = last;
     s->blk[last].gc_count_base = at;
     s->blk[i].allocated = BLK_FREE;
-    free_block(s, i, false);
+    free_block(s, i, PATH_ANY);
 }
 
 /* MIRRORS: synchronize_and_free_events: every outstanding event is waited
@@ -1263,10 +1277,10 @@ static uint64_t esize(const struct gt_sim *s, uint32_t i)
 static inline __attribute__((always_inline)) uint32_t get_free_block(struct gt_sim *s, int pool,
                                                                      uint64_t stream, uint64_t size,
                                                                      struct found_block *f,
-                                                                     bool plain)
+                                                                     enum sim_path path)
 {
     struct pool *p = &s->pools[pool];
-    if (!plain && gc_enabled(s))
+    if (path == PATH_ANY && gc_enabled(s))
         p->gc_clock++;
     struct stream_sets *ss = sets_find(s, pool, stream);
     if (ss == NULL)
@@ -1276,8 +1290,8 @@ static inline __attribute__((always_inline)) uint32_t get_free_block(struct gt_s
     struct gt_sim_pos k = gt_sim_set_lower_bound(set, &key);
     if (gt_sim_set_at_end(set, k))
         return GT_SIM_NIL;
-    if (!plain && s->blk[gt_sim_set_key(set, k)->blk].xseg != GT_SIM_NIL) {
-        if (s->conf.expandable_segments) {
+    if (path != PATH_PLAIN && s->blk[gt_sim_set_key(set, k)->blk].xseg != GT_SIM_NIL) {
+        if (expandable_on(s, path)) {
             /* MIRRORS: get_free_block: prefer an interior free block over a
              * segment's free tail, whose size counts the unmapped VA after it. */
             for (;;) {
@@ -1358,11 +1372,11 @@ static uint32_t alloc_block(struct gt_sim *s, int pool, uint64_t stream, uint64_
 /* MIRRORS: should_split: small pool or expandable segments -> remainder >=
  * 512; large pool -> request < max_split_size and remainder > 1 MiB. */
 static inline __attribute__((always_inline)) int should_split(const struct gt_sim *s, uint32_t i,
-                                                              uint64_t size, bool plain)
+                                                              uint64_t size, enum sim_path path)
 {
     const struct blk *b = &s->blk[i];
     uint64_t remaining = b->size - size;
-    if (pool_is_small(b->pool) || (!plain && s->conf.expandable_segments))
+    if (pool_is_small(b->pool) || expandable_on(s, path))
         return remaining >= K_MIN_BLOCK_SIZE;
     return size < s->conf.max_split_size && remaining > K_SMALL_SIZE;
 }
@@ -1372,11 +1386,11 @@ static inline __attribute__((always_inline)) int should_split(const struct gt_si
  * allocated_bytes grows by the block size, requested_bytes by the request. */
 static inline __attribute__((always_inline)) uint32_t
 alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size, int split,
-                  struct found_block *f, bool plain)
+                  struct found_block *f, enum sim_path path)
 {
     int already_split = is_split(&s->blk[i]);
     int pool = s->blk[i].pool;
-    int expandable = !plain && s->blk[i].xseg != GT_SIM_NIL;
+    int expandable = path != PATH_PLAIN && s->blk[i].xseg != GT_SIM_NIL;
     if (split) {
         uint32_t a = blk_slot(s); /* *b = *r below sets every field */
         if (a == GT_SIM_NIL) {
@@ -1495,11 +1509,9 @@ static void nocache_free(struct gt_sim *s, uint32_t i)
 }
 
 /* Inlined into gt_sim_malloc and gt_sim_run's loop, as is all it calls on
- * the way to a cached block. plain: the simulator is plain (plain_sim),
- * which the callers that pass a constant true have checked, so that the
- * tests it spares fold away. */
+ * the way to a cached block; path: enum sim_path. */
 static inline __attribute__((always_inline)) int
-sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out, bool plain)
+sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out, enum sim_path path)
 {
     *out = GT_SIM_NO_HANDLE;
     /* MIRRORS: allocate(0) returns a null pointer and touches nothing;
@@ -1507,7 +1519,7 @@ sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out,
      * compare for both: 0 - 1 wraps past the limit. */
     if (orig - 1 >= K_ONE_EXA_BYTES - 1)
         return orig == 0 ? 0 : GT_EOOM;
-    if (!plain && s->conf.no_caching) {
+    if (path == PATH_ANY && s->conf.no_caching) {
         int rc = nocache_malloc(s, orig, stream, out);
         check_after_op(s);
         return rc;
@@ -1521,11 +1533,11 @@ sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out,
      * free oversize blocks and retry; then flush everything and retry. */
     struct found_block found;
     found.set = NULL; /* pos is read only with a set */
-    uint32_t b = get_free_block(s, pool, stream, size, &found, plain);
+    uint32_t b = get_free_block(s, pool, stream, size, &found, path);
     if (b == GT_SIM_NIL) {
         /* the segment's size, only when no cached block serves */
         uint64_t alloc_size = gt_sim_allocation_size(&s->conf, size);
-        if (!plain && gc_enabled(s))
+        if (path == PATH_ANY && gc_enabled(s))
             garbage_collect(s);
         b = alloc_block(s, pool, stream, size, alloc_size, 0, &found);
         if (b == GT_SIM_NIL && release_available_cached_blocks(s, pool, stream, size))
@@ -1539,12 +1551,12 @@ sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out,
         /* MIRRORS: malloc: OutOfMemoryError after the ladder; num_ooms += 1,
          * what the retries released stays released. */
         s->st.num_ooms++;
-        if (!plain)
+        if (path == PATH_ANY)
             check_after_op(s);
         return s->broken ? GT_ENOMEM : GT_EOOM;
     }
-    *out = alloc_found_block(s, b, orig, size, should_split(s, b, size, plain), &found, plain);
-    if (!plain)
+    *out = alloc_found_block(s, b, orig, size, should_split(s, b, size, path), &found, path);
+    if (path == PATH_ANY)
         check_after_op(s);
     return s->broken ? GT_ENOMEM : 0;
 }
@@ -1553,7 +1565,7 @@ sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out,
  * Returns true when the caching allocator must now free the block (nocache
  * frees it here, at once: no cache to keep it pending in). */
 static inline __attribute__((always_inline)) bool free_request(struct gt_sim *s, gt_sim_handle h,
-                                                               bool plain)
+                                                               enum sim_path path)
 {
     /* GT_SIM_NO_HANDLE is never below nblk (blk_slot keeps nblk below
      * GT_SIM_NIL), so the bound refuses it without a test of its own */
@@ -1561,7 +1573,7 @@ static inline __attribute__((always_inline)) bool free_request(struct gt_sim *s,
     if (h >= s->nblk ||
         byte_pair(s->blk[h].allocated, s->blk[h].live) != byte_pair(BLK_ALLOCATED, 1))
         return false;
-    if (!plain && s->conf.no_caching) {
+    if (path == PATH_ANY && s->conf.no_caching) {
         nocache_free(s, h);
         check_after_op(s);
         return false;
@@ -1577,36 +1589,36 @@ static inline __attribute__((always_inline)) bool free_request(struct gt_sim *s,
 
 int gt_sim_malloc(struct gt_sim *s, uint64_t orig, uint64_t stream, gt_sim_handle *out)
 {
-    return sim_malloc(s, orig, stream, out, false);
+    return sim_malloc(s, orig, stream, out, PATH_ANY);
 }
 
 static inline __attribute__((always_inline)) void sim_free(struct gt_sim *s, gt_sim_handle h,
-                                                           bool plain)
+                                                           enum sim_path path)
 {
-    if (!free_request(s, h, plain))
+    if (!free_request(s, h, path))
         return;
-    free_block(s, h, plain);
-    if (!plain)
+    free_block(s, h, path);
+    if (path == PATH_ANY)
         check_after_op(s);
 }
 
 void gt_sim_free(struct gt_sim *s, gt_sim_handle h)
 {
-    sim_free(s, h, false);
+    sim_free(s, h, PATH_ANY);
 }
 
 bool gt_sim_free_requested(struct gt_sim *s, gt_sim_handle h)
 {
     /* before free_request: the block stays active, allocation drops */
     active_part_from_allocation(s);
-    if (!free_request(s, h, false))
+    if (!free_request(s, h, PATH_ANY))
         return false;
     /* MIRRORS: free with non-empty stream_uses: insert_events; the block
      * waits, active, for its events (process_events). */
     if (s->npending == s->cappending) {
         uint32_t *v = gt_array_grow(s->pending, &s->cappending, s->npending, sizeof *v);
         if (v == NULL) {
-            free_block(s, h, false); /* out of host memory: free at once, and say so */
+            free_block(s, h, PATH_ANY); /* out of host memory: free at once, and say so */
             note_host_failure(s, GT_ENOMEM);
             return false;
         }
@@ -1720,34 +1732,35 @@ static __attribute__((noinline)) int run_rare_op(struct gt_sim *s, const struct 
     return rc;
 }
 
-/* Whether s is plain: caching, without expandable segments (none in its
- * start state either), garbage collection or per-op checks. Nothing in a
- * run of ops changes that (settings change only through gt_sim_set_conf,
- * and only an expandable config makes expandable segments), and in a
- * plain simulator every block is mapped and outside any expandable
- * segment: the tests of those rules can go. */
-static bool plain_sim(const struct gt_sim *s)
+/* The path gt_sim_run may take for s (enum sim_path). Nothing in a run
+ * of ops changes it: settings change only through gt_sim_set_conf, the
+ * per-op check only stops, and only an expandable config makes
+ * expandable segments. */
+static enum sim_path path_of(const struct gt_sim *s)
 {
-    return !s->conf.no_caching && !s->conf.expandable_segments && s->nxs == 0 && !gc_enabled(s) &&
-           !s->check_every_op;
+    if (s->conf.no_caching || gc_enabled(s) || s->check_every_op)
+        return PATH_ANY;
+    if (s->conf.expandable_segments)
+        return PATH_EXPANDABLE;
+    return s->nxs == 0 ? PATH_PLAIN : PATH_ANY;
 }
 
-/* The loop of gt_sim_run, inlined twice: with plain a constant, each copy
- * has the tests the other's simulators need and no others. */
+/* The loop of gt_sim_run, inlined once per path: with path a constant,
+ * each copy has the tests its simulators need and no others. */
 static inline __attribute__((always_inline)) int run_ops(struct gt_sim *s,
                                                          const struct gt_sim_op *ops, size_t n,
                                                          gt_sim_handle *slots,
-                                                         struct gt_sim_watch *w, bool plain)
+                                                         struct gt_sim_watch *w, enum sim_path path)
 {
     for (size_t k = 0; k < n; k++) {
         const struct gt_sim_op *o = &ops[k];
         int rc = 0;
         if (o->kind == GT_SIM_OP_FREE) {
-            sim_free(s, slots[o->slot], plain);
+            sim_free(s, slots[o->slot], path);
             slots[o->slot] = GT_SIM_NO_HANDLE;
         } else if (o->kind == GT_SIM_OP_ALLOC) {
             gt_sim_handle h;
-            rc = sim_malloc(s, o->size, o->stream, &h, plain);
+            rc = sim_malloc(s, o->size, o->stream, &h, path);
             if (rc == GT_EOOM) {
                 watch_oom(w, o->event);
                 rc = 0;
@@ -1770,9 +1783,14 @@ static inline __attribute__((always_inline)) int run_ops(struct gt_sim *s,
 int gt_sim_run(struct gt_sim *s, const struct gt_sim_op *ops, size_t n, gt_sim_handle *slots,
                struct gt_sim_watch *w)
 {
-    if (plain_sim(s))
-        return run_ops(s, ops, n, slots, w, true);
-    return run_ops(s, ops, n, slots, w, false);
+    switch (path_of(s)) {
+    case PATH_PLAIN:
+        return run_ops(s, ops, n, slots, w, PATH_PLAIN);
+    case PATH_EXPANDABLE:
+        return run_ops(s, ops, n, slots, w, PATH_EXPANDABLE);
+    default:
+        return run_ops(s, ops, n, slots, w, PATH_ANY);
+    }
 }
 
 static int range_free(const struct gt_sim *s, uint64_t addr, uint64_t size, size_t *pos)

@@ -54,6 +54,29 @@ cases=(
     "export --config|out.pickle|export small.db -o out.pickle --config expandable_segments:True --device-memory 110MiB"
     "export perfetto|out.json|export small.db -f perfetto -o out.json --device-memory 110MiB"
 )
+# The runs of a case, split among as many workers as CPUs: worker w runs
+# allocations w+1, w+1+jobs, ... in a directory of its own (the inputs
+# linked in), printing a FAIL line for each broken rule.
+jobs=$(nproc 2>/dev/null || echo 2)
+run_share() {
+    local w=$1 n rc
+    mkdir -p "$work/w$w" && cd "$work/w$w" || exit 1
+    for f in train.db small.csv small.db leak.db parting.db; do ln -sf "$work/$f" "$f"; done
+    for ((n = w + 1; n <= total; n += jobs)); do
+        rm -f out.db out.html out.pickle out.json
+        # shellcheck disable=SC2086
+        GT_FAIL_ALLOC=$n timeout 60 "$bin" $cmd >stdout 2>stderr
+        rc=$?
+        if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+            echo "FAIL $name, allocation $n of $total: exit $rc"
+            tail -5 stderr
+        elif [ $rc -eq 1 ] && ! grep -q '^gpu-trace: error: ' stderr; then
+            echo "FAIL $name, allocation $n of $total: exit 1 without an error line"
+        elif [ $rc -eq 1 ] && [ -n "$out" ] && [ -e "$out" ]; then
+            echo "FAIL $name, allocation $n of $total: a failed run left '$out'"
+        fi
+    done
+}
 for c in "${cases[@]}"; do
     IFS='|' read -r name out cmd <<<"$c"
     rm -f out.db out.html out.pickle out.json
@@ -64,24 +87,17 @@ for c in "${cases[@]}"; do
         failures=$((failures + 1))
         continue
     fi
-    for n in $(seq 1 "$total"); do
-        rm -f out.db out.html out.pickle out.json
-        runs=$((runs + 1))
-        # shellcheck disable=SC2086
-        GT_FAIL_ALLOC=$n timeout 60 "$bin" $cmd >stdout 2>stderr
-        rc=$?
-        if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
-            echo "FAIL $name, allocation $n of $total: exit $rc"
-            tail -5 stderr
-            failures=$((failures + 1))
-        elif [ $rc -eq 1 ] && ! grep -q '^gpu-trace: error: ' stderr; then
-            echo "FAIL $name, allocation $n of $total: exit 1 without an error line"
-            failures=$((failures + 1))
-        elif [ $rc -eq 1 ] && [ -n "$out" ] && [ -e "$out" ]; then
-            echo "FAIL $name, allocation $n of $total: a failed run left '$out'"
-            failures=$((failures + 1))
-        fi
+    for ((w = 0; w < jobs; w++)); do
+        run_share "$w" >"$work/report.$w" &
     done
+    wait
+    runs=$((runs + total))
+    broken=$(cat "$work"/report.* | grep -c '^FAIL ')
+    if [ "$broken" -gt 0 ]; then
+        cat "$work"/report.*
+        failures=$((failures + broken))
+    fi
+    rm -f "$work"/report.*
     echo "ok $name: $total allocations, each failed once"
 done
 echo "$runs runs, $failures failures"

@@ -40,22 +40,23 @@ static struct gt_peak_device *device_of(struct gt_peak_live *p, int32_t device)
     return d;
 }
 
-/* The peak every command reports: the highest reserved memory, and among
- * equal ones the most allocated; the first such request. */
+/* The peak every command reports, by analyze's rule (gt_sim_watch_peak):
+ * the highest reserved memory, and among equal ones the most allocated; the
+ * first such request. */
 static int find_peak(void *ctx, struct gt_inspect *in, const struct gt_inspect_event *ev)
 {
     struct pass *ps = ctx;
     struct gt_peak_device *d = device_of(ps->p, ev->device);
-    const struct gt_sim_stats *st = gt_sim_get_stats(ev->sim);
-    uint64_t reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].current;
-    uint64_t allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].current;
 
     (void)in;
-    if (d != NULL && (d->event < 0 || reserved > d->reserved ||
-                      (reserved == d->reserved && allocated > d->allocated))) {
+    if (d == NULL)
+        return 0;
+    struct gt_sim_watch w = {d->reserved, d->allocated, -1};
+    /* the first request is the peak so far even with nothing reserved */
+    if (gt_sim_watch_peak(ev->sim, &w) || d->event < 0) {
         d->event = ev->index;
-        d->reserved = reserved;
-        d->allocated = allocated;
+        d->reserved = w.peak_reserved;
+        d->allocated = w.allocated_at_peak;
     }
     return 0;
 }

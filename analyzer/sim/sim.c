@@ -1677,19 +1677,20 @@ void gt_sim_empty_cache(struct gt_sim *s)
  * is kept: the fragmentation the run could not shed when it needed the
  * memory most (a snapshot's start state, cached and mostly free, would
  * otherwise speak for a peak the run never pressed). */
-void gt_sim_watch_peak(const struct gt_sim *s, struct gt_sim_watch *w)
+bool gt_sim_watch_peak(const struct gt_sim *s, struct gt_sim_watch *w)
 {
     uint64_t reserved = (uint64_t)s->st.reserved_bytes[GT_SIM_ALL].current;
     /* Below the peak, the usual case, allocated is not read: gcc read the
      * two as 16-byte loads, each across two 8-byte fields the malloc had
      * just stored, which the core cannot forward from its store buffer. */
     if (reserved < w->peak_reserved)
-        return;
+        return false;
     uint64_t allocated = (uint64_t)s->st.allocated_bytes[GT_SIM_ALL].current;
-    if (reserved > w->peak_reserved || allocated > w->allocated_at_peak) {
-        w->peak_reserved = reserved;
-        w->allocated_at_peak = allocated;
-    }
+    if (reserved == w->peak_reserved && allocated <= w->allocated_at_peak)
+        return false;
+    w->peak_reserved = reserved;
+    w->allocated_at_peak = allocated;
+    return true;
 }
 
 static void watch_oom(struct gt_sim_watch *w, int64_t event)

@@ -212,8 +212,10 @@ struct gt_sim_watch {
     int64_t first_oom_event;
 };
 
-/* gt_sim_watch_peak: the watch takes in s's present moment. */
-void gt_sim_watch_peak(const struct gt_sim *s, struct gt_sim_watch *w);
+/* gt_sim_watch_peak: the watch takes in s's present moment; true when
+ * that moment is now the peak (higher reserved, or as high with more
+ * allocated), the rule of every command's peak. */
+bool gt_sim_watch_peak(const struct gt_sim *s, struct gt_sim_watch *w);
 /* gt_sim_run: applies ops[0..n) in order, each a request of one of the
  * calls above, with slots as the table from an op's slot to its handle
  * (written at an alloc, GT_SIM_NO_HANDLE at a free or after an

@@ -582,6 +582,37 @@ START_TEST(a_replay_starts_from_the_start_state)
 }
 END_TEST
 
+/* An alloc the driver refused (result != 0) is a request the program did
+ * not get: replay asks each config whether it would have served it, and
+ * nothing of it stays allocated, whatever its addr says. */
+START_TEST(a_refused_alloc_is_a_probe_not_an_allocation)
+{
+    const char *path = path_of("refused.db");
+    struct tw t = open_trace(path);
+    ev_alloc(&t, NEW_ADDR, 4 * MIB);
+    add_event(&t, 0, GT_EV_ALLOC, 0, 1024 * MIB, 1024 * MIB, 2, 100);
+    add_event(&t, 0, GT_EV_ALLOC, 0, 1024 * MIB, 1024 * MIB, 2, 100);
+    ev_free(&t, NEW_ADDR, 4 * MIB);
+    close_trace(&t);
+    struct gt_scenario *s = build(path, 0);
+    struct gt_conf c = conf_of("default");
+    struct gt_replay_options o;
+    memset(&o, 0, sizeof(o));
+    o.scenario = s;
+    o.threads = 1;
+    struct gt_analysis *a = NULL;
+    char err[256] = "";
+    ck_assert_msg(gt_replay_trace(path, &c, 1, &o, &a, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(a->events, 4);
+    ck_assert_int_eq(a->warnings.alloc_of_live, 0);
+    ck_assert_int_eq(a->warnings.unknown_free, 0);
+    ck_assert_int_eq(a->results[0].stats.allocated_bytes[GT_SIM_ALL].current, 0);
+    ck_assert_int_eq(a->results[0].stats.allocation[GT_SIM_ALL].current, 0);
+    gt_analysis_free(a);
+    gt_scenario_free(s);
+}
+END_TEST
+
 /* ------------------------------------------------------------ words */
 
 START_TEST(the_card_line_names_the_source_of_the_card)
@@ -808,6 +839,7 @@ static Suite *scenario_suite(void)
     tcase_add_test(t, a_preload_at_or_over_the_start_reserved_releases_nothing);
     tcase_add_test(t, a_preload_without_caching_makes_one_allocation_per_live_block);
     tcase_add_test(t, a_replay_starts_from_the_start_state);
+    tcase_add_test(t, a_refused_alloc_is_a_probe_not_an_allocation);
     tcase_add_test(t, the_card_line_names_the_source_of_the_card);
     tcase_add_test(t, building_from_a_missing_trace_is_the_readers_error);
     tcase_add_test(t, devices_come_in_the_order_of_their_first_request);

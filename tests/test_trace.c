@@ -1482,6 +1482,73 @@ static void damage_batch(const char *path, int64_t first_seq, int col, size_t of
     sqlite3_close(db);
 }
 
+/* Replaces batch first_seq (events first_seq.. of event_at) by one a later
+ * writer could have made: the events at the n_odd offsets in odd get kind
+ * odd_kind[i], which this writer refuses; checksum and summary agree. */
+static void rewrite_with_kinds(const char *path, int64_t first_seq, int64_t n, const size_t *odd,
+                               const int32_t *odd_kind, size_t n_odd)
+{
+    static struct gt_batch b;
+    gt_batch_reset(&b);
+    for (int64_t k = 0; k < n; k++) {
+        struct gt_event e = event_at(first_seq - 1 + k);
+        e.seq = first_seq + k;
+        for (size_t i = 0; i < n_odd; i++)
+            if (odd[i] == (size_t)k)
+                e.kind = odd_kind[i];
+        gt_batch_add(&b, &e);
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "UPDATE event_batches SET n = ?2, checksum = ?3,"
+                                        " data = ?4, kinds = ?5 WHERE first_seq = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, first_seq);
+    sqlite3_bind_int64(st, 2, n);
+    sqlite3_bind_int64(st, 3, (int64_t)gt_batch_checksum(first_seq, n, b.buf, b.len));
+    sqlite3_bind_blob(st, 4, b.buf, (int)b.len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, (int64_t)b.sum.kinds);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Events of kinds this reader does not know (a later writer's, 0, negative)
+ * inside a batch with a summary are passed over by the view and counted,
+ * wherever they sit in the batch; the known events around them all come. */
+START_TEST(a_view_passes_over_unknown_kinds_inside_a_summarized_batch)
+{
+    const char *p = path_of("t.db");
+    const int64_t full = 3 * GT_BATCH_EVENTS, first = GT_BATCH_EVENTS + 1;
+    const size_t odd[] = {0, 5, 6, 700, GT_BATCH_EVENTS - 1};
+    const int32_t odd_kind[] = {99, 0, -3, 40, 63};
+    const struct gt_event *evs;
+    size_t n;
+    int64_t seen = 0;
+    int rc;
+
+    write_trace(p, full);
+    rewrite_with_kinds(p, first, GT_BATCH_EVENTS, odd, odd_kind, 5);
+    struct gt_trace_reader *r = open_ok(p);
+    ck_assert(gt_trace_has_summaries(r));
+    while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0) {
+        for (size_t k = 0; k < n; k++) {
+            ck_assert_msg(evs[k].kind >= 1 && evs[k].kind <= GT_EV_KIND_MAX,
+                          "seq %lld of kind %d lent", (long long)evs[k].seq, evs[k].kind);
+            seen++;
+        }
+    }
+    ck_assert_int_eq(rc, GT_OK);
+    ck_assert_int_eq(seen, full - 5);
+    ck_assert_int_eq(gt_trace_skipped(r), 5);
+    gt_trace_close(r);
+}
+END_TEST
+
 /* Every damaged byte of a batch, its count or its checksum ends in an error
  * naming the batch, after exactly the events before it: never other events. */
 START_TEST(a_damaged_batch_is_an_error_naming_it_after_the_events_before_it)
@@ -2001,6 +2068,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, events_come_back_in_order_across_many_small_reads_and_after_rewind);
     tcase_add_test(tc, an_empty_trace_reads_as_no_events);
     tcase_add_test(tc, rows_of_unknown_kinds_are_skipped_and_counted);
+    tcase_add_test(tc, a_view_passes_over_unknown_kinds_inside_a_summarized_batch);
     tcase_add_test(tc, a_foreign_sqlite_file_is_rejected_as_not_a_gpu_trace_file);
     tcase_add_test(tc, random_bytes_and_an_empty_file_are_not_gpu_trace_files);
     tcase_add_test(tc, a_missing_file_is_reported_as_missing);

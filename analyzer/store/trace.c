@@ -211,6 +211,9 @@ struct gt_trace_reader {
      * the first_seq of the last batch read */
     struct gt_event *cur;
     size_t cur_n, cur_pos;
+    /* every event of cur has a kind this reader knows, by the summary of
+     * its decoded events: gt_trace_read_view need not look at each */
+    bool cur_known;
     struct gt_event *view; /* v1: what gt_trace_read_view lends, allocated on first use */
     unsigned skip;         /* gt_trace_skip_fields */
     bool walking;          /* v2: walk_st steps through the batches for gt_trace_read_view */
@@ -2229,6 +2232,11 @@ static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st,
            (!got.one_pid || got.pid == want.pid);
 }
 
+/* The bits of gt_trace_kind_bits that known kinds set: kinds 1 to
+ * GT_EV_KIND_MAX, and a failed call's. */
+#define KINDS_KNOWN (((uint64_t)1 << (GT_EV_KIND_MAX + 1)) - 1)
+_Static_assert(GT_TRACE_KINDS_FAILED == 1, "the failed bit is bit 0, inside KINDS_KNOWN");
+
 /* Decodes the batch the statement stands on into cur. */
 static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
 {
@@ -2262,6 +2270,7 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
     r->last_batch = first;
     r->cur_n = (size_t)n;
     r->cur_pos = 0;
+    r->cur_known = r->has_summary && (got.kinds & ~KINDS_KNOWN) == 0;
     return GT_OK;
 }
 
@@ -2469,6 +2478,8 @@ int gt_trace_read_view(struct gt_trace_reader *r, const struct gt_event **evs, s
             return GT_OK; /* the end */
     }
     size_t start = r->cur_pos;
+    if (r->cur_known)
+        r->cur_pos = r->cur_n;
     while (r->cur_pos < r->cur_n && kind_known(r->cur[r->cur_pos].kind))
         r->cur_pos++;
     r->last_seq = r->cur[r->cur_pos - 1].seq;

@@ -308,6 +308,116 @@ START_TEST(generated_training_loops_replay_the_same_with_any_number_of_threads)
 }
 END_TEST
 
+/* Under stop_at_first_oom (the trials of gt_replay_fit) each run tells
+ * whether it ran out of memory and when first, as the full replay does; a
+ * run without an OOM tells everything the full one does; and the trace is
+ * read no further once every run has ended. Cards: the trace's own (every
+ * config runs), 9.2 GiB (some run out late), 2 GiB (all run out early). */
+START_TEST(a_replay_that_stops_at_the_first_oom_tells_the_runs_apart_as_the_full_one)
+{
+    static const uint64_t cards[] = {0, 9420 * MIB, 2048 * MIB};
+    struct sweep all = default_sweep();
+    const char *db = path_of("gen-stop.db");
+    char err[512] = "", what[PATH_MAX + 64];
+
+    generate(db, "1", "100000");
+    for (size_t k = 0; k < sizeof cards / sizeof cards[0]; k++) {
+        struct gt_scenario *scn = NULL;
+        ck_assert_msg(gt_scenario_build(db, cards[k], &scn, err, sizeof err) == 0, "%s", err);
+        struct gt_analysis *full = replay(db, scn, &all, 2);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            struct gt_replay_options o = options(scn, threads);
+            struct gt_analysis *a = NULL;
+            o.stop_at_first_oom = 1;
+            ck_assert_msg(gt_replay_trace(db, all.configs, all.n, &o, &a, err, sizeof err) == 0,
+                          "%s", err);
+            snprintf(what, sizeof what, "card %" PRIu64 " MiB, %d threads, stopping",
+                     cards[k] / MIB, threads);
+            bool all_failed = true;
+            ck_assert_uint_eq(a->nconfigs * a->ndevices, full->nconfigs * full->ndevices);
+            for (size_t i = 0; i < a->nconfigs * a->ndevices; i++) {
+                const struct gt_replay_result *f = &full->results[i], *r = &a->results[i];
+                ck_assert_uint_eq(r->config_index, f->config_index);
+                ck_assert_msg((r->num_ooms > 0) == (f->num_ooms > 0) &&
+                                  r->first_oom_event == f->first_oom_event,
+                              "%s, result %zu: %" PRId64 " OOMs (first %" PRId64 "), %" PRId64
+                              " (first %" PRId64 ") in full",
+                              what, i, r->num_ooms, r->first_oom_event, f->num_ooms,
+                              f->first_oom_event);
+                if (f->num_ooms == 0)
+                    expect_same_run(f, r, what, i);
+                all_failed = all_failed && f->num_ooms > 0;
+            }
+            if (all_failed)
+                ck_assert_msg(a->events < full->events / 2, "%s: read %" PRId64 " of %" PRId64,
+                              what, a->events, full->events);
+            else
+                ck_assert_int_eq(a->events, full->events);
+            gt_analysis_free(a);
+        }
+        gt_analysis_free(full);
+        gt_scenario_free(scn);
+    }
+}
+END_TEST
+
+/* The number of OOMs of config conf replayed alone on db with caps (one
+ * per device). */
+static int64_t ooms_at(const char *db, const struct gt_scenario *scn, const struct gt_conf *conf,
+                       const uint64_t *caps)
+{
+    struct gt_replay_options o = options(scn, 1);
+    struct gt_analysis *a = NULL;
+    char err[512] = "";
+    int64_t n = 0;
+    o.caps = caps;
+    o.add_recorded_conf = 0;
+    ck_assert_msg(gt_replay_trace(db, conf, 1, &o, &a, err, sizeof err) == 0, "%s", err);
+    for (size_t d = 0; d < a->ndevices; d++)
+        n += a->results[d].num_ooms;
+    gt_analysis_free(a);
+    return n;
+}
+
+/* The smallest card gt_replay_fit finds for each config runs it, replayed
+ * alone, and the card 2 MiB below does not, unless the answer is the
+ * search's low end (the peak allocated, rounded down to 2 MiB), below
+ * which no card was tried. */
+START_TEST(the_smallest_card_runs_and_the_card_below_it_does_not)
+{
+    struct sweep all = default_sweep();
+    const char *db = path_of("gen-fit.db");
+    struct gt_scenario *scn = NULL;
+    struct gt_analysis *uncapped = NULL;
+    char err[512] = "";
+
+    generate(db, "2", "100000");
+    ck_assert_msg(gt_scenario_build(db, 0, &scn, err, sizeof err) == 0, "%s", err);
+    struct gt_analysis *a = replay(db, scn, &all, 2);
+    uint64_t *cards = fit(db, scn, a, 2, &uncapped);
+    ck_assert_uint_eq(a->ndevices, 1);
+    size_t tried_below = 0;
+    for (size_t c = 0; c < a->nconfigs; c++) {
+        uint64_t card = cards[c], low = uncapped->results[c].peak_allocated;
+        low -= low % (2 * MIB);
+        ck_assert_msg(card > 0, "config %zu: no card", c);
+        ck_assert_msg(ooms_at(db, scn, &a->configs[c], &card) == 0, "config %zu: OOM at %" PRIu64,
+                      c, card);
+        if (card > low && card > 2 * MIB) {
+            uint64_t below = card - 2 * MIB;
+            ck_assert_msg(ooms_at(db, scn, &a->configs[c], &below) > 0,
+                          "config %zu: no OOM at %" PRIu64 ", below its smallest card", c, below);
+            tried_below++;
+        }
+    }
+    ck_assert_uint_gt(tried_below, a->nconfigs / 2);
+    free(cards);
+    gt_analysis_free(uncapped);
+    gt_analysis_free(a);
+    gt_scenario_free(scn);
+}
+END_TEST
+
 /* Files of tests/data that are traces but not named trace.csv. */
 static const char *const other_data_traces[] = {
     "release-retry/oversize-largest-first.csv",
@@ -482,6 +592,8 @@ static Suite *replay_threads_suite(void)
     tcase_add_test(tc, generated_training_loops_replay_the_same_with_any_number_of_threads);
     tcase_add_test(tc, configs_that_share_a_simulator_answer_as_each_replayed_alone);
     tcase_add_test(tc, a_segment_that_reaches_the_limit_parts_a_follower);
+    tcase_add_test(tc, the_smallest_card_runs_and_the_card_below_it_does_not);
+    tcase_add_test(tc, a_replay_that_stops_at_the_first_oom_tells_the_runs_apart_as_the_full_one);
     tcase_add_test(tc, the_small_traces_of_tests_data_replay_the_same_with_any_number_of_threads);
     suite_add_tcase(s, tc);
     return s;

@@ -296,6 +296,7 @@ struct worker {
     gt_sim_handle *slots;      /* per config: slot -> handle, cap entries each */
     size_t cap;
     int err;
+    bool ended; /* under stop_at_first_oom: every run of its configs ended */
 };
 
 struct shared {
@@ -306,6 +307,8 @@ struct shared {
     int64_t produced; /* batches published so far */
     bool done;
     int nworkers;
+    bool stop_at_first_oom; /* gt_replay_options' */
+    int nended;             /* workers whose runs all ended */
     struct gt_analysis *a;
     struct track *tracks; /* [config * GT_REPLAY_MAX_DEVICES + dev] */
     const struct gt_scenario *scn;
@@ -438,6 +441,13 @@ static int start_track(struct shared *sh, struct track *t, size_t c, uint8_t dev
     return rc;
 }
 
+/* Whether the run of track t has ended: under stop_at_first_oom, at its
+ * first OOM (the start state's counts, event 0). */
+static bool run_ended(const struct shared *sh, const struct track *t)
+{
+    return sh->stop_at_first_oom && t->watch.first_oom_event >= 0;
+}
+
 /* One config through a batch: each run of ops of one device in one
  * gt_sim_run on that device's simulator. With one device, the usual case,
  * the run is the whole batch. */
@@ -458,11 +468,27 @@ static int run_config(struct worker *w, const struct batch *b, size_t c)
         struct track *t = &tracks[dev];
         if (t->sim == NULL)
             rc = start_track(sh, t, c, dev, slots);
-        if (rc == 0)
+        if (rc == 0 && !run_ended(sh, t))
             rc = gt_sim_run(t->sim, &b->ops[k], end - k, slots, &t->watch);
         k = end;
     }
     return rc;
+}
+
+/* Whether the runs of the worker's configs have all ended on every
+ * device. A follower's run is its leader's until it parts; one that parts
+ * after its leader's run ended copies the ended watch and stays ended. */
+static bool worker_ended(const struct worker *w)
+{
+    const struct shared *sh = w->sh;
+    for (size_t j = 0; j < w->nconfigs; j++)
+        for (size_t dv = 0; dv < sh->scn->ndevices; dv++) {
+            size_t c = sh->leader[w->configs[j]];
+            const struct track *t = &sh->tracks[c * GT_REPLAY_MAX_DEVICES + dv];
+            if (t->sim == NULL || !run_ended(sh, t))
+                return false;
+        }
+    return true;
 }
 
 /* Config-major: each config runs through the whole batch before the next
@@ -497,7 +523,12 @@ static void *worker_main(void *arg)
         struct batch *b = &sh->batches[seq % NBATCH];
         if (!w->err)
             w->err = run_batch(w, b);
+        bool ended = !w->ended && sh->stop_at_first_oom && worker_ended(w);
         pthread_mutex_lock(&sh->mu);
+        if (ended) {
+            w->ended = true;
+            sh->nended++;
+        }
         if (--b->pending == 0)
             pthread_cond_broadcast(&sh->drained);
         pthread_mutex_unlock(&sh->mu);
@@ -521,16 +552,18 @@ static void publish(struct shared *sh, struct decoder *d, int64_t seq)
     pthread_mutex_unlock(&sh->mu);
 }
 
-/* Waits until the workers are done with the buffer of batch seq. */
+/* Waits until the workers are done with the buffer of batch seq; NULL
+ * when every run has ended (stop_at_first_oom): nothing more to read. */
 static struct batch *claim(struct shared *sh, int64_t seq)
 {
     struct batch *b = &sh->batches[seq % NBATCH];
     pthread_mutex_lock(&sh->mu);
     while (b->pending > 0)
         pthread_cond_wait(&sh->drained, &sh->mu);
+    bool all_ended = sh->nended == sh->nworkers;
     pthread_mutex_unlock(&sh->mu);
     b->n = 0;
-    return b;
+    return all_ended ? NULL : b;
 }
 
 static void finish(struct shared *sh)
@@ -541,8 +574,9 @@ static void finish(struct shared *sh)
     pthread_mutex_unlock(&sh->mu);
 }
 
-/* Reads and decodes the whole trace, publishing batches; returns 0 or an
- * error of the reader. */
+/* Reads and decodes the whole trace, publishing batches, or under
+ * stop_at_first_oom until every run has ended; returns 0 or an error of
+ * the reader. */
 static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder *d,
                     const struct gt_replay_options *opts, char *errbuf, size_t errlen)
 {
@@ -550,7 +584,7 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
     gt_trace_event_count(r, &total);
     struct batch *b = claim(sh, seq);
     int rc = 0;
-    for (;;) {
+    while (b != NULL) {
         const struct gt_event *evs;
         size_t n = 0;
         rc = gt_trace_read_view(r, &evs, &n);
@@ -564,13 +598,14 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
             /* an event yields at most two ops */
             if (b->n + 2 > sh->batch_ops) {
                 publish(sh, d, seq++);
-                b = claim(sh, seq);
+                if ((b = claim(sh, seq)) == NULL)
+                    break;
             }
             rc = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops, &b->n);
             if (rc)
                 break;
         }
-        if (rc)
+        if (rc || b == NULL)
             break;
         /* as often as when events came READ_EVENTS at a time */
         if (opts->progress != NULL && index - reported >= READ_EVENTS) {
@@ -749,6 +784,7 @@ struct fit_search {
      * fraction, garbage collection), so it is checked at the end */
     bool *lo_ok, *done, *hi_tested;
     uint64_t *caps;
+    bool *want, *runs; /* fit_trial's: which trials count, and which ran */
     size_t n;
 };
 
@@ -781,18 +817,64 @@ static void fit_bounds(struct fit_search *f, const struct gt_analysis *a,
     }
 }
 
+/* One trial of the cards in f->caps: the configs with a device whose
+ * search wants its answer (f->want) are replayed, and each run ends at its
+ * first OOM, since a trial asks only whether the run had one. A config's
+ * run does not depend on the others replayed beside it, so the configs
+ * whose searches have closed are left out. f->runs[i]: whether (config,
+ * device) i ran without an OOM (false for those left out). */
+static int fit_trial(const char *path, const struct gt_analysis *a,
+                     const struct gt_replay_options *opts, struct fit_search *f, char *errbuf,
+                     size_t errlen)
+{
+    size_t nd = a->ndevices, nsub = 0;
+    struct gt_conf *sub = malloc((a->nconfigs + 1) * sizeof *sub);
+    size_t *from = malloc((a->nconfigs + 1) * sizeof *from);
+    uint64_t *caps = malloc((f->n + 1) * sizeof *caps);
+    int rc = sub == NULL || from == NULL || caps == NULL ? GT_ENOMEM : 0;
+    for (size_t c = 0; rc == 0 && c < a->nconfigs; c++) {
+        bool wanted = false;
+        for (size_t d = 0; d < nd; d++)
+            wanted = wanted || f->want[c * nd + d];
+        if (!wanted)
+            continue;
+        sub[nsub] = a->configs[c];
+        memcpy(&caps[nsub * nd], &f->caps[c * nd], nd * sizeof *caps);
+        from[nsub++] = c;
+    }
+    memset(f->runs, 0, f->n * sizeof *f->runs);
+    if (rc == 0 && nsub > 0) {
+        struct gt_replay_options o = *opts;
+        struct gt_analysis *t = NULL;
+        o.caps = caps;
+        o.add_recorded_conf = 0;
+        o.progress = NULL;
+        o.stop_at_first_oom = 1;
+        rc = gt_replay_trace(path, sub, nsub, &o, &t, errbuf, errlen);
+        for (size_t j = 0; rc == 0 && j < nsub; j++)
+            for (size_t d = 0; d < nd; d++)
+                f->runs[from[j] * nd + d] = t->results[d * nsub + j].num_ooms == 0;
+        gt_analysis_free(t);
+    }
+    free(sub);
+    free(from);
+    free(caps);
+    return rc;
+}
+
 static int fit_round(const char *path, const struct gt_analysis *a,
                      const struct gt_replay_options *opts, struct fit_search *f, bool first,
                      char *errbuf, size_t errlen)
 {
-    struct gt_analysis *t = NULL;
-    int rc = replay_at(path, a, opts, f->caps, &t, errbuf, errlen);
+    for (size_t i = 0; i < f->n; i++)
+        f->want[i] = !f->done[i];
+    int rc = fit_trial(path, a, opts, f, errbuf, errlen);
     if (rc)
         return rc;
     for (size_t d = 0; d < a->ndevices; d++) {
         for (size_t c = 0; c < a->nconfigs; c++) {
             size_t i = c * a->ndevices + d;
-            bool runs = t->results[d * t->nconfigs + c].num_ooms == 0;
+            bool runs = f->runs[i];
             if (f->done[i])
                 continue;
             if (first && runs) { /* the low end already runs */
@@ -806,7 +888,6 @@ static int fit_round(const char *path, const struct gt_analysis *a,
             }
         }
     }
-    gt_analysis_free(t);
     return 0;
 }
 
@@ -844,18 +925,14 @@ static int fit_check_high(const char *path, const struct gt_analysis *a,
                           const struct gt_replay_options *opts, struct fit_search *f, char *errbuf,
                           size_t errlen)
 {
-    struct gt_analysis *t = NULL;
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
         f->caps[i] = f->hi[i];
-    int rc = replay_at(path, a, opts, f->caps, &t, errbuf, errlen);
-    if (rc)
-        return rc;
-    for (size_t d = 0; d < a->ndevices; d++)
-        for (size_t c = 0; c < a->nconfigs; c++)
-            if (t->results[d * t->nconfigs + c].num_ooms == 0)
-                f->hi_tested[c * a->ndevices + d] = true;
-    gt_analysis_free(t);
-    return 0;
+        f->want[i] = !f->hi_tested[i];
+    }
+    int rc = fit_trial(path, a, opts, f, errbuf, errlen);
+    for (size_t i = 0; rc == 0 && i < f->n; i++)
+        f->hi_tested[i] = f->hi_tested[i] || f->runs[i];
+    return rc;
 }
 
 int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt_analysis *uncapped,
@@ -871,8 +948,10 @@ int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt
     f.lo_ok = calloc(f.n + 1, sizeof *f.lo_ok);
     f.done = calloc(f.n + 1, sizeof *f.done);
     f.hi_tested = calloc(f.n + 1, sizeof *f.hi_tested);
+    f.want = calloc(f.n + 1, sizeof *f.want);
+    f.runs = calloc(f.n + 1, sizeof *f.runs);
     if (f.lo == NULL || f.hi == NULL || f.caps == NULL || f.lo_ok == NULL || f.done == NULL ||
-        f.hi_tested == NULL)
+        f.hi_tested == NULL || f.want == NULL || f.runs == NULL)
         rc = GT_ENOMEM;
     if (rc == 0) {
         fit_bounds(&f, a, uncapped);
@@ -898,6 +977,8 @@ int gt_replay_fit(const char *path, const struct gt_analysis *a, const struct gt
     free(f.lo_ok);
     free(f.done);
     free(f.hi_tested);
+    free(f.want);
+    free(f.runs);
     return rc;
 }
 
@@ -1186,6 +1267,7 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     sh->a = a;
     sh->scn = scn;
     sh->caps = opts->caps;
+    sh->stop_at_first_oom = opts->stop_at_first_oom != 0;
     take_devices(a, scn);
     sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof *sh->tracks);
     sh->leader = malloc(a->nconfigs * sizeof *sh->leader);

@@ -87,6 +87,12 @@ struct gt_replay_options {
      * the smallest card (gt_replay_fit) sets it. */
     const uint64_t *caps;
     int threads; /* worker threads; 0 = one per online CPU */
+    /* Each config's run on a device ends at its first OOM, and the trace is
+     * read no further once every run has ended: the results then say
+     * whether each run had an OOM and nothing else true (peaks, counters,
+     * events read stop there). The trials of gt_replay_fit set it: they
+     * ask no more. */
+    int stop_at_first_oom;
     /* Also replay the settings the trace was recorded under (meta
      * alloc_conf), when they parse and are not among the configs already:
      * `analyze` without --config compares against what the user ran. */

@@ -546,6 +546,21 @@ END_TEST
 
 /* ------------------------------------------------------------ replay */
 
+/* The replay of the trace at path under PyTorch's defaults, on one worker,
+ * with s's card and start state. */
+static struct gt_analysis *replay_default(const char *path, const struct gt_scenario *s)
+{
+    struct gt_conf c = conf_of("default");
+    struct gt_replay_options o;
+    memset(&o, 0, sizeof(o));
+    o.scenario = s;
+    o.threads = 1;
+    struct gt_analysis *a = NULL;
+    char err[256] = "";
+    ck_assert_msg(gt_replay_trace(path, &c, 1, &o, &a, err, sizeof(err)) == 0, "%s", err);
+    return a;
+}
+
 START_TEST(a_replay_starts_from_the_start_state)
 {
     const char *path = path_of("replay.db");
@@ -556,14 +571,7 @@ START_TEST(a_replay_starts_from_the_start_state)
     ev_free(&t, NEW_ADDR, 4 * MIB);
     close_trace(&t);
     struct gt_scenario *s = build(path, 0);
-    struct gt_conf c = conf_of("default");
-    struct gt_replay_options o;
-    memset(&o, 0, sizeof(o));
-    o.scenario = s;
-    o.threads = 1;
-    struct gt_analysis *a = NULL;
-    char err[256] = "";
-    ck_assert_msg(gt_replay_trace(path, &c, 1, &o, &a, err, sizeof(err)) == 0, "%s", err);
+    struct gt_analysis *a = replay_default(path, s);
     ck_assert_int_eq(a->events, 3);
     ck_assert_int_eq(a->warnings.unknown_free, 0);
     ck_assert_int_eq(a->warnings.double_free, 0);
@@ -595,14 +603,7 @@ START_TEST(a_refused_alloc_is_a_probe_not_an_allocation)
     ev_free(&t, NEW_ADDR, 4 * MIB);
     close_trace(&t);
     struct gt_scenario *s = build(path, 0);
-    struct gt_conf c = conf_of("default");
-    struct gt_replay_options o;
-    memset(&o, 0, sizeof(o));
-    o.scenario = s;
-    o.threads = 1;
-    struct gt_analysis *a = NULL;
-    char err[256] = "";
-    ck_assert_msg(gt_replay_trace(path, &c, 1, &o, &a, err, sizeof(err)) == 0, "%s", err);
+    struct gt_analysis *a = replay_default(path, s);
     ck_assert_int_eq(a->events, 4);
     ck_assert_int_eq(a->warnings.alloc_of_live, 0);
     ck_assert_int_eq(a->warnings.unknown_free, 0);

@@ -1440,6 +1440,29 @@ END_TEST
 
 /* ---- format v2: batches ---------------------------------------------- */
 
+/* Stores n, the checksum sum and data in the row of the batch at first_seq
+ * of the open db, and kinds unless it is NULL. */
+static void store_batch(sqlite3 *db, int64_t first_seq, int64_t n, int64_t sum,
+                        const unsigned char *data, int len, const int64_t *kinds)
+{
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "UPDATE event_batches SET n = ?2, checksum = ?3,"
+                                        " data = ?4, kinds = coalesce(?5, kinds)"
+                                        " WHERE first_seq = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, first_seq);
+    sqlite3_bind_int64(st, 2, n);
+    sqlite3_bind_int64(st, 3, sum);
+    sqlite3_bind_blob(st, 4, data, len, SQLITE_TRANSIENT);
+    if (kinds != NULL)
+        sqlite3_bind_int64(st, 5, *kinds);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+}
+
 /* Changes one byte of the stored row of the batch at first_seq: of its data
  * (col 3) at off, or the low byte of n (col 1) or the checksum (col 2). */
 static void damage_batch(const char *path, int64_t first_seq, int col, size_t off)
@@ -1468,17 +1491,7 @@ static void damage_batch(const char *path, int64_t first_seq, int col, size_t of
         n ^= 1;
     else
         sum ^= 1;
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "UPDATE event_batches SET n = ?2, checksum = ?3,"
-                                        " data = ?4 WHERE first_seq = ?1",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(st, 1, first_seq);
-    sqlite3_bind_int64(st, 2, n);
-    sqlite3_bind_int64(st, 3, sum);
-    sqlite3_bind_blob(st, 4, buf, len, SQLITE_TRANSIENT);
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    store_batch(db, first_seq, n, sum, buf, len, NULL);
     sqlite3_close(db);
 }
 
@@ -1499,21 +1512,10 @@ static void rewrite_with_kinds(const char *path, int64_t first_seq, int64_t n, c
         gt_batch_add(&b, &e);
     }
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    int64_t kinds = (int64_t)b.sum.kinds;
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "UPDATE event_batches SET n = ?2, checksum = ?3,"
-                                        " data = ?4, kinds = ?5 WHERE first_seq = ?1",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(st, 1, first_seq);
-    sqlite3_bind_int64(st, 2, n);
-    sqlite3_bind_int64(st, 3, (int64_t)gt_batch_checksum(first_seq, n, b.buf, b.len));
-    sqlite3_bind_blob(st, 4, b.buf, (int)b.len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 5, (int64_t)b.sum.kinds);
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
-    ck_assert_int_eq(sqlite3_changes(db), 1);
-    sqlite3_finalize(st);
+    store_batch(db, first_seq, n, (int64_t)gt_batch_checksum(first_seq, n, b.buf, b.len), b.buf,
+                (int)b.len, &kinds);
     sqlite3_close(db);
 }
 

@@ -47,13 +47,16 @@ static void log_segment(void *ctx, enum gt_sim_seg_event ev, uint64_t addr, uint
     l->n++;
 }
 
-static struct gt_sim *sim_with(const char *text, uint64_t limit, uint64_t total, struct seglog *log)
+/* A simulator of text's settings on a card of limit (of total), checked
+ * after every op when checked, its segment events in log unless NULL. */
+static struct gt_sim *sim_made(const char *text, uint64_t limit, uint64_t total, struct seglog *log,
+                               bool checked)
 {
     struct gt_conf c = conf_of(text);
     struct gt_sim_options o = {0};
     o.device_limit = limit;
     o.device_total = total;
-    o.check_every_op = true;
+    o.check_every_op = checked;
     if (log != NULL) {
         memset(log, 0, sizeof *log);
         o.on_segment = log_segment;
@@ -64,17 +67,16 @@ static struct gt_sim *sim_with(const char *text, uint64_t limit, uint64_t total,
     return s;
 }
 
+static struct gt_sim *sim_with(const char *text, uint64_t limit, uint64_t total, struct seglog *log)
+{
+    return sim_made(text, limit, total, log, true);
+}
+
 /* As sim_with, without the per-op check: the fast paths of plain
  * simulators (gt_sim_run) are taken only then. */
 static struct gt_sim *sim_unchecked(const char *text, uint64_t limit, uint64_t total)
 {
-    struct gt_conf c = conf_of(text);
-    struct gt_sim_options o = {0};
-    o.device_limit = limit;
-    o.device_total = total;
-    struct gt_sim *s = NULL;
-    ck_assert_int_eq(gt_sim_new(&c, &o, &s), 0);
-    return s;
+    return sim_made(text, limit, total, NULL, false);
 }
 
 static gt_sim_handle must_alloc(struct gt_sim *s, uint64_t size)

@@ -193,32 +193,42 @@ static inline int alloc_op(struct decoder *d, struct addr_entry *e, struct gt_si
     return 0;
 }
 
+/* The op of event number index, its kind, slot and size still to set;
+ * false, counted, for a device past the first GT_REPLAY_MAX_DEVICES. */
+static inline bool op_of(const struct decoder *d, const struct gt_event *ev, int64_t index,
+                         struct gt_replay_warnings *w, struct gt_sim_op *o)
+{
+    int dev = dev_index(d, ev->device);
+    if (dev < 0) {
+        w->too_many_devices++;
+        return false;
+    }
+    *o = (struct gt_sim_op){0, ev->stream, index, NO_SLOT, 0, (uint8_t)dev};
+    return true;
+}
+
 /* decode_event for every kind but a served alloc and a free: the recorded
- * OOMs, empty_cache and the deferred frees, and the kinds replay passes
- * over. */
+ * OOMs and refused allocs, empty_cache and the deferred frees, and the
+ * kinds replay passes over. */
 static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const struct gt_event *ev,
                                                        int64_t index, struct gt_replay_warnings *w,
                                                        struct gt_sim_op *out, size_t *n)
 {
-    if (ev->kind != GT_EV_ALLOC && ev->kind != GT_EV_FREE && ev->kind != GT_EV_OOM &&
-        ev->kind != GT_EV_EMPTY_CACHE && ev->kind != GT_EV_FREE_REQUESTED &&
-        ev->kind != GT_EV_FREE_COMPLETED)
+    struct gt_sim_op o;
+    if (ev->kind != GT_EV_ALLOC && ev->kind != GT_EV_OOM && ev->kind != GT_EV_EMPTY_CACHE &&
+        ev->kind != GT_EV_FREE_REQUESTED && ev->kind != GT_EV_FREE_COMPLETED)
         return 0;
-    int dev = dev_index(d, ev->device);
-    if (dev < 0) {
-        w->too_many_devices++;
+    if (!op_of(d, ev, index, w, &o))
         return 0;
-    }
-    struct gt_sim_op o = {0, ev->stream, index, NO_SLOT, 0, (uint8_t)dev};
     uint64_t asked = gt_event_asked(ev);
     if (ev->kind == GT_EV_EMPTY_CACHE) {
         o.kind = GT_SIM_OP_EMPTY_CACHE;
         out[(*n)++] = o;
         return 0;
     }
-    /* A recorded OOM, or an allocation the driver refused, is a request the
-     * program made and did not get: each config is asked whether it would
-     * have served it. */
+    /* A recorded OOM, or an allocation the driver refused (every alloc that
+     * comes here), is a request the program made and did not get: each
+     * config is asked whether it would have served it. */
     if (gt_event_failed_request(ev)) {
         o.kind = GT_SIM_OP_PROBE;
         o.size = asked;
@@ -226,7 +236,7 @@ static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const 
         out[(*n)++] = o;
         return 0;
     }
-    struct addr_entry *e = gt_addr_map_put(&d->map, dev, ev->addr, NULL);
+    struct addr_entry *e = gt_addr_map_put(&d->map, o.dev, ev->addr, NULL);
     if (e == NULL)
         return GT_ENOMEM;
     if (ev->kind == GT_EV_FREE_COMPLETED) {
@@ -245,9 +255,8 @@ static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const 
         out[(*n)++] = o;
         return 0;
     }
-    if (ev->kind == GT_EV_FREE || ev->kind == GT_EV_FREE_REQUESTED)
-        return free_op(d, e, o, w, out, n);
-    return alloc_op(d, e, o, asked, w, out, n);
+    /* a deferred free of a block that is not live: as a free of it */
+    return free_op(d, e, o, w, out, n);
 }
 
 /* Appends the ops for one event; returns 0 or GT_ENOMEM. A served alloc
@@ -259,13 +268,10 @@ static inline int decode_event(struct decoder *d, const struct gt_event *ev, int
     bool alloc = ev->kind == GT_EV_ALLOC && ev->result == 0;
     if (!alloc && ev->kind != GT_EV_FREE)
         return decode_rare_event(d, ev, index, w, out, n);
-    int dev = dev_index(d, ev->device);
-    if (dev < 0) {
-        w->too_many_devices++;
+    struct gt_sim_op o;
+    if (!op_of(d, ev, index, w, &o))
         return 0;
-    }
-    struct gt_sim_op o = {0, ev->stream, index, NO_SLOT, 0, (uint8_t)dev};
-    struct addr_entry *e = gt_addr_map_put(&d->map, dev, ev->addr, NULL);
+    struct addr_entry *e = gt_addr_map_put(&d->map, o.dev, ev->addr, NULL);
     if (e == NULL)
         return GT_ENOMEM;
     if (alloc)
@@ -749,16 +755,18 @@ const struct gt_replay_result *gt_replay_smallest_peak(const struct gt_analysis 
     return min;
 }
 
-/* One replay of a's configs, each at its own cap of caps. */
-static int replay_at(const char *path, const struct gt_analysis *a,
-                     const struct gt_replay_options *opts, const uint64_t *caps,
+/* One replay of the n configs, each at its own cap of caps, run to the
+ * end or (stop) to its first OOM. */
+static int replay_at(const char *path, const struct gt_conf *configs, size_t n,
+                     const struct gt_replay_options *opts, const uint64_t *caps, bool stop,
                      struct gt_analysis **t, char *errbuf, size_t errlen)
 {
     struct gt_replay_options o = *opts;
     o.caps = caps;
     o.add_recorded_conf = 0;
     o.progress = NULL;
-    return gt_replay_trace(path, a->configs, a->nconfigs, &o, t, errbuf, errlen);
+    o.stop_at_first_oom = stop;
+    return gt_replay_trace(path, configs, n, &o, t, errbuf, errlen);
 }
 
 int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
@@ -768,7 +776,7 @@ int gt_replay_uncapped(const char *path, const struct gt_analysis *a,
     uint64_t *none = calloc(a->nconfigs * a->ndevices + 1, sizeof *none);
     if (none == NULL)
         return GT_ENOMEM;
-    int rc = replay_at(path, a, opts, none, out, errbuf, errlen);
+    int rc = replay_at(path, a->configs, a->nconfigs, opts, none, false, out, errbuf, errlen);
     free(none);
     return rc;
 }
@@ -844,13 +852,8 @@ static int fit_trial(const char *path, const struct gt_analysis *a,
     }
     memset(f->runs, 0, f->n * sizeof *f->runs);
     if (rc == 0 && nsub > 0) {
-        struct gt_replay_options o = *opts;
         struct gt_analysis *t = NULL;
-        o.caps = caps;
-        o.add_recorded_conf = 0;
-        o.progress = NULL;
-        o.stop_at_first_oom = 1;
-        rc = gt_replay_trace(path, sub, nsub, &o, &t, errbuf, errlen);
+        rc = replay_at(path, sub, nsub, opts, caps, true, &t, errbuf, errlen);
         for (size_t j = 0; rc == 0 && j < nsub; j++)
             for (size_t d = 0; d < nd; d++)
                 f->runs[from[j] * nd + d] = t->results[d * nsub + j].num_ooms == 0;

@@ -13,7 +13,8 @@
  *   read    gt_trace_read over the whole trace (the reader replay uses);
  *   sim     the simulator alone on in-memory operations (a prefix of the
  *           trace), per config, one thread, thread CPU time: ns per event;
- *   replay  gt_replay_trace with one config and one worker thread, per
+ *   replay  gt_replay_trace with one config and threads=1 (the reading
+ *           thread simulates too: one thread in all), per
  *           config: CPU per event, and as a ratio to the scan;
  *   sweep   gt_replay_default_sweep on one worker thread, then on all cores
  *           (or --threads); configs that differ only in max_split_size share
@@ -583,7 +584,7 @@ int main(int argc, char **argv)
     free(ops);
 
     /* Replay, one config at a time on one worker thread. */
-    printf("\nreplay      gt_replay_trace, one config, threads=1 (plus the reading thread)\n");
+    printf("\nreplay      gt_replay_trace, one config, threads=1 (the reading thread simulates)\n");
     double one_cpu = 0;
     uint64_t single_sum = 0;
     uint64_t single_peak[MAX_CONFIGS];

@@ -11,10 +11,12 @@
  * and, on the small card, thousands of OOMs), every CSV trace of tests/data
  * and a real H100 recording there, and (with --shared, test_shared.h) every
  * real snapshot and profiler trace of ../shared. */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
 #include <check.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,6 +363,81 @@ START_TEST(a_replay_that_stops_at_the_first_oom_tells_the_runs_apart_as_the_full
 }
 END_TEST
 
+/* The threads of this process now: the entries of /proc/self/task. */
+static int threads_now(void)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    int n = 0;
+    ck_assert_ptr_nonnull(tasks);
+    for (struct dirent *e; (e = readdir(tasks)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(tasks);
+    return n;
+}
+
+/* A progress callback: the most threads seen while the replay reads. */
+static void note_threads(void *ctx, int64_t done, int64_t total)
+{
+    int *most = ctx, n = threads_now();
+    (void)done;
+    (void)total;
+    *most = n > *most ? n : *most;
+}
+
+/* The most threads this process had while db was replayed under sw with
+ * threads worker threads (0: one per usable CPU); the answer must be the
+ * one of one. */
+static int threads_of_replay(const char *db, const struct gt_scenario *scn, const struct sweep *sw,
+                             int threads, const struct gt_analysis *one)
+{
+    struct gt_replay_options o = options(scn, threads);
+    struct gt_analysis *a = NULL;
+    char err[512] = "", what[64];
+    int most = 0;
+    o.progress = note_threads;
+    o.progress_ctx = &most;
+    ck_assert_msg(gt_replay_trace(db, sw->configs, sw->n, &o, &a, err, sizeof err) == 0, "%s", err);
+    snprintf(what, sizeof what, "%d threads, %d running", threads, most);
+    if (one != NULL)
+        expect_same_analysis(one, a, what);
+    gt_analysis_free(a);
+    return most;
+}
+
+/* With a budget of one thread (--threads 1, or one usable CPU), the
+ * reading thread runs the simulators itself: no thread is started, and the
+ * answer is the threaded one. With more, the workers have threads of their
+ * own (which shows that the count sees them). */
+START_TEST(a_budget_of_one_thread_starts_no_thread)
+{
+    struct sweep two = short_sweep();
+    const char *db = path_of("gen-budget.db");
+    struct gt_scenario *scn = NULL;
+    char err[512] = "";
+
+    generate(db, "3", "30000");
+    ck_assert_msg(gt_scenario_build(db, 0, &scn, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(threads_now(), 1);
+    struct gt_analysis *threaded = replay(db, scn, &two, 2);
+    ck_assert_int_eq(threads_of_replay(db, scn, &two, 2, NULL), 3);
+    ck_assert_int_eq(threads_of_replay(db, scn, &two, 1, threaded), 1);
+    /* one usable CPU, as under taskset -c 0 or a one-core job */
+    cpu_set_t all, one;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &all)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    ck_assert_int_eq(threads_of_replay(db, scn, &two, 0, threaded), 1);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
+    gt_analysis_free(threaded);
+    gt_scenario_free(scn);
+}
+END_TEST
+
 /* The number of OOMs of config conf replayed alone on db with caps (one
  * per device). */
 static int64_t ooms_at(const char *db, const struct gt_scenario *scn, const struct gt_conf *conf,
@@ -594,6 +671,7 @@ static Suite *replay_threads_suite(void)
     tcase_add_test(tc, a_segment_that_reaches_the_limit_parts_a_follower);
     tcase_add_test(tc, the_smallest_card_runs_and_the_card_below_it_does_not);
     tcase_add_test(tc, a_replay_that_stops_at_the_first_oom_tells_the_runs_apart_as_the_full_one);
+    tcase_add_test(tc, a_budget_of_one_thread_starts_no_thread);
     tcase_add_test(tc, the_small_traces_of_tests_data_replay_the_same_with_any_number_of_threads);
     suite_add_tcase(s, tc);
     return s;

@@ -4,9 +4,13 @@
  * addresses become dense allocation slots (so no simulator hashes addresses),
  * events that do not add up are counted once, recorded OOMs become allocation
  * probes. Worker threads each own some configs and feed every batch to their
- * simulators. The trace is read once whatever the number of configs, and
- * memory stays bounded by the batches in flight plus the live allocations. */
+ * simulators; with a budget of one thread, the reading thread is the one
+ * worker and runs each batch as it fills it. The trace is read once
+ * whatever the number of configs, and memory stays bounded by the batches
+ * in flight plus the live allocations. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +32,8 @@
  * the next, where 16384 did not: the 12-config sweep on one worker took
  * 0.90-1.00 cpu-s against 1.02-1.11 on 2 M events (5 alternating runs). */
 #define BATCH_OPS 4096
-/* Ops a batch holds when every worker runs one config: no later config
+/* Ops a batch holds when every worker runs one config on a thread of its
+ * own: no later config
  * reads it again, so nothing is gained by keeping it in the core's cache,
  * while each batch costs a hand-over (a futex wake and two context
  * switches: 8% of one config's CPU time with 4096, perf). */
@@ -328,6 +333,10 @@ struct shared {
     /* the slot of each live block of the start state (scn->blocks order),
      * NO_SLOT for free blocks; they take the decoder's first slots */
     uint32_t *init_slot;
+    /* With a budget of one thread (reads_inline), the one worker, whose
+     * batches the reading thread runs itself as it publishes them; NULL
+     * when every worker has a thread of its own. */
+    struct worker *inline_worker;
 };
 
 static struct track *track_of(struct shared *sh, size_t c, uint8_t dev)
@@ -514,6 +523,15 @@ static int run_batch(struct worker *w, const struct batch *b)
     return rc;
 }
 
+/* A worker's turn at batch b; true when its runs have all ended with it
+ * (stop_at_first_oom), which the caller counts once. */
+static bool work_on(struct worker *w, const struct batch *b)
+{
+    if (!w->err)
+        w->err = run_batch(w, b);
+    return !w->ended && w->sh->stop_at_first_oom && worker_ended(w);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -527,9 +545,7 @@ static void *worker_main(void *arg)
         if (finished)
             break;
         struct batch *b = &sh->batches[seq % NBATCH];
-        if (!w->err)
-            w->err = run_batch(w, b);
-        bool ended = !w->ended && sh->stop_at_first_oom && worker_ended(w);
+        bool ended = work_on(w, b);
         pthread_mutex_lock(&sh->mu);
         if (ended) {
             w->ended = true;
@@ -544,13 +560,24 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------ the reader */
 
-/* Publishes batch number seq (already filled by d) to the workers. */
+/* Publishes batch number seq (already filled by d) to the workers, or runs
+ * it here when the reader is the one worker's thread. */
 static void publish(struct shared *sh, struct decoder *d, int64_t seq)
 {
     sh->batches[seq % NBATCH].slot_end = d->next_slot;
     sh->batches[seq % NBATCH].max_request = d->max_request;
     sh->max_request = d->max_request > sh->max_request ? d->max_request : sh->max_request;
     d->max_request = 0;
+    struct worker *w = sh->inline_worker;
+    if (w != NULL) {
+        /* nothing to lock: no other thread; claim finds the batch drained */
+        if (work_on(w, &sh->batches[seq % NBATCH])) {
+            w->ended = true;
+            sh->nended++;
+        }
+        sh->produced = seq + 1;
+        return;
+    }
     pthread_mutex_lock(&sh->mu);
     sh->batches[seq % NBATCH].pending = sh->nworkers;
     sh->produced = seq + 1;
@@ -1156,12 +1183,19 @@ static int assign_configs(struct shared *sh, struct worker *w, int n)
     return 0;
 }
 
-static int start_workers(struct shared *sh, struct worker *w, int n)
+/* Starts the n workers' threads, or with in_reader makes the one worker
+ * the reader's (shared.inline_worker). */
+static int start_workers(struct shared *sh, struct worker *w, int n, bool in_reader)
 {
     int rc = assign_configs(sh, w, n);
     if (rc) {
         sh->nworkers = 0;
         return rc;
+    }
+    if (in_reader) {
+        w[0].sh = sh;
+        sh->inline_worker = &w[0];
+        return 0;
     }
     for (int i = 0; i < n; i++) {
         w[i].sh = sh;
@@ -1191,14 +1225,42 @@ static struct gt_analysis *analysis_new(const struct gt_conf *configs, size_t n)
     return a;
 }
 
+/* The CPUs this process may run on: its affinity mask (taskset, a
+ * cgroup's cpuset, a Slurm job's cores), or every online CPU where the mask
+ * cannot be read (more CPUs than a cpu_set_t holds). */
+static long usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* The threads replay may use: --threads, or one per usable CPU. */
+static long thread_budget(const struct gt_replay_options *opts)
+{
+    long n = opts->threads > 0 ? opts->threads : usable_cpus();
+    return n < 1 ? 1 : n;
+}
+
 static int worker_count(const struct gt_replay_options *opts, size_t nconfigs)
 {
-    long n = opts->threads > 0 ? opts->threads : sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        n = 1;
+    long n = thread_budget(opts);
     if ((size_t)n > nconfigs)
         n = (long)nconfigs;
     return (int)n;
+}
+
+/* Whether the reading thread runs the one worker's batches itself. With a
+ * budget of one thread, a worker thread of its own would only take turns
+ * with the reader on the one core, and each hand-over of a batch costs a
+ * futex wake, two context switches and the batch's trip between caches:
+ * run in the reader, one config on the bench trace takes 8-10% less CPU
+ * time, the 12-config sweep 5-8% (docs/performance.md). With more threads
+ * the reader overlaps the workers, which shortens the wall time. */
+static bool reads_inline(const struct gt_replay_options *opts)
+{
+    return thread_budget(opts) == 1;
 }
 
 static void read_lost_events(struct gt_trace_reader *r, struct gt_analysis *a)
@@ -1278,8 +1340,10 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     sh->init_slot = malloc((scn->nblocks + 1) * sizeof *sh->init_slot);
     w = calloc((size_t)nw, sizeof *w);
     /* worker_count gives no worker more than one config when there are at
-     * least as many workers as configs */
-    sh->batch_ops = (size_t)nw >= a->nconfigs ? BATCH_OPS_ONE_CONFIG : BATCH_OPS;
+     * least as many workers as configs; a batch the reader runs itself is
+     * read at once, from its cache */
+    bool in_reader = reads_inline(opts);
+    sh->batch_ops = (size_t)nw >= a->nconfigs && !in_reader ? BATCH_OPS_ONE_CONFIG : BATCH_OPS;
     for (int i = 0; i < NBATCH; i++)
         if ((sh->batches[i].ops = malloc(sh->batch_ops * sizeof(struct gt_sim_op))) == NULL)
             goto out;
@@ -1293,12 +1357,13 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     pthread_cond_init(&sh->ready, NULL);
     pthread_cond_init(&sh->drained, NULL);
     sh->nworkers = nw;
-    rc = start_workers(sh, w, nw);
+    rc = start_workers(sh, w, nw, in_reader);
     if (rc == 0)
         rc = read_all(r, sh, &d, opts, errbuf, errlen);
     finish(sh);
     for (int i = 0; i < sh->nworkers; i++) {
-        pthread_join(w[i].thread, NULL);
+        if (sh->inline_worker == NULL)
+            pthread_join(w[i].thread, NULL);
         if (!rc && w[i].err) {
             rc = w[i].err;
             snprintf(errbuf, errlen, "simulation failed: %s", gt_strerror(rc));

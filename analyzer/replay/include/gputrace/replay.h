@@ -3,7 +3,8 @@
  *
  * The trace is read once, in batches; each batch is decoded into compact
  * operations (allocation slots instead of addresses) and handed to worker
- * threads, each of which drives the simulators of some configs. Memory use is
+ * threads, each of which drives the simulators of some configs (with a
+ * budget of one thread, the reading thread drives them itself). Memory use is
  * bounded by the batch size and the number of live allocations, not by the
  * length of the trace. */
 #ifndef GPUTRACE_REPLAY_H
@@ -86,7 +87,10 @@ struct gt_replay_options {
      * caps[config * ndevices + device index]; 0 = unlimited. The search for
      * the smallest card (gt_replay_fit) sets it. */
     const uint64_t *caps;
-    int threads; /* worker threads; 0 = one per online CPU */
+    /* Worker threads; 0 = one per CPU the process may run on (its
+     * affinity). With one, the reading thread runs the simulators itself:
+     * no thread is started. */
+    int threads;
     /* Each config's run on a device ends at its first OOM, and the trace is
      * read no further once every run has ended: the results then say
      * whether each run had an OOM and nothing else true (peaks, counters,

@@ -1255,8 +1255,9 @@ static int worker_count(const struct gt_replay_options *opts, size_t nconfigs)
  * budget of one thread, a worker thread of its own would only take turns
  * with the reader on the one core, and each hand-over of a batch costs a
  * futex wake, two context switches and the batch's trip between caches:
- * run in the reader, one config on the bench trace takes 8-10% less CPU
- * time, the 12-config sweep 5-8% (docs/performance.md). With more threads
+ * run in the reader, one config on the bench trace took 65.9-67.7 ns an
+ * event against 67.7-74.2, the 12-config sweep 323-332 against 332-349
+ * (docs/performance.md, seventh round). With more threads
  * the reader overlaps the workers, which shortens the wall time. */
 static bool reads_inline(const struct gt_replay_options *opts)
 {

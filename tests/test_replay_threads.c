@@ -87,6 +87,15 @@ static struct gt_analysis *replay(const char *db, const struct gt_scenario *scn,
     return a;
 }
 
+/* The scenario of db on card (0: the trace's own). */
+static struct gt_scenario *scenario_of(const char *db, uint64_t card)
+{
+    struct gt_scenario *scn = NULL;
+    char err[512] = "";
+    ck_assert_msg(gt_scenario_build(db, card, &scn, err, sizeof err) == 0, "%s: %s", db, err);
+    return scn;
+}
+
 /* ------------------------------------------------------------ comparison */
 
 struct stats_pair {
@@ -205,12 +214,11 @@ static uint64_t *fit(const char *db, const struct gt_scenario *scn, const struct
  * answer, for a card too small for every config. */
 static uint64_t check_sweep(const char *db, uint64_t card, const struct sweep *sw, bool with_fit)
 {
-    struct gt_scenario *scn = NULL;
     struct gt_analysis *uncapped_one = NULL;
     uint64_t *fit_one = NULL, smallest = UINT64_MAX;
-    char err[512] = "", what[PATH_MAX + 128];
+    char what[PATH_MAX + 128];
 
-    ck_assert_msg(gt_scenario_build(db, card, &scn, err, sizeof err) == 0, "%s", err);
+    struct gt_scenario *scn = scenario_of(db, card);
     struct gt_analysis *one = replay(db, scn, sw, 1);
     if (with_fit)
         fit_one = fit(db, scn, one, 1, &uncapped_one);
@@ -324,8 +332,7 @@ START_TEST(a_replay_that_stops_at_the_first_oom_tells_the_runs_apart_as_the_full
 
     generate(db, "1", "100000");
     for (size_t k = 0; k < sizeof cards / sizeof cards[0]; k++) {
-        struct gt_scenario *scn = NULL;
-        ck_assert_msg(gt_scenario_build(db, cards[k], &scn, err, sizeof err) == 0, "%s", err);
+        struct gt_scenario *scn = scenario_of(db, cards[k]);
         struct gt_analysis *full = replay(db, scn, &all, 2);
         for (int threads = 1; threads <= 3; threads += 2) {
             struct gt_replay_options o = options(scn, threads);
@@ -412,11 +419,9 @@ START_TEST(a_budget_of_one_thread_starts_no_thread)
 {
     struct sweep two = short_sweep();
     const char *db = path_of("gen-budget.db");
-    struct gt_scenario *scn = NULL;
-    char err[512] = "";
 
     generate(db, "3", "30000");
-    ck_assert_msg(gt_scenario_build(db, 0, &scn, err, sizeof err) == 0, "%s", err);
+    struct gt_scenario *scn = scenario_of(db, 0);
     ck_assert_int_eq(threads_now(), 1);
     struct gt_analysis *threaded = replay(db, scn, &two, 2);
     ck_assert_int_eq(threads_of_replay(db, scn, &two, 2, NULL), 3);
@@ -464,12 +469,10 @@ START_TEST(the_smallest_card_runs_and_the_card_below_it_does_not)
 {
     struct sweep all = default_sweep();
     const char *db = path_of("gen-fit.db");
-    struct gt_scenario *scn = NULL;
     struct gt_analysis *uncapped = NULL;
-    char err[512] = "";
 
     generate(db, "2", "100000");
-    ck_assert_msg(gt_scenario_build(db, 0, &scn, err, sizeof err) == 0, "%s", err);
+    struct gt_scenario *scn = scenario_of(db, 0);
     struct gt_analysis *a = replay(db, scn, &all, 2);
     uint64_t *cards = fit(db, scn, a, 2, &uncapped);
     ck_assert_uint_eq(a->ndevices, 1);
@@ -535,8 +538,7 @@ START_TEST(configs_that_share_a_simulator_answer_as_each_replayed_alone)
     /* its own card, and 9.2 GiB: releases, retries and OOMs */
     const uint64_t cards[] = {0, 9420 * MIB};
     for (size_t k = 0; k < sizeof cards / sizeof cards[0]; k++) {
-        struct gt_scenario *scn = NULL;
-        ck_assert_msg(gt_scenario_build(db, cards[k], &scn, err, sizeof err) == 0, "%s", err);
+        struct gt_scenario *scn = scenario_of(db, cards[k]);
         struct gt_replay_options o = options(scn, 1);
         o.add_recorded_conf = 0;
         struct gt_analysis *all = NULL;
@@ -589,8 +591,7 @@ START_TEST(a_segment_that_reaches_the_limit_parts_a_follower)
     char err[512] = "";
     ck_assert_int_eq(gt_conf_parse("default", &sw.configs[0], err, sizeof err), 0);
     ck_assert_int_eq(gt_conf_parse("max_split_size_mb:20", &sw.configs[1], err, sizeof err), 0);
-    struct gt_scenario *scn = NULL;
-    ck_assert_msg(gt_scenario_build(db, 0, &scn, err, sizeof err) == 0, "%s", err);
+    struct gt_scenario *scn = scenario_of(db, 0);
     struct gt_replay_options o = options(scn, 1);
     o.add_recorded_conf = 0;
     struct gt_analysis *both = NULL, *alone = NULL;

@@ -33,10 +33,9 @@
  * 0.90-1.00 cpu-s against 1.02-1.11 on 2 M events (5 alternating runs). */
 #define BATCH_OPS 4096
 /* Ops a batch holds when every worker runs one config on a thread of its
- * own: no later config
- * reads it again, so nothing is gained by keeping it in the core's cache,
- * while each batch costs a hand-over (a futex wake and two context
- * switches: 8% of one config's CPU time with 4096, perf). */
+ * own: no later config reads it again, so nothing is gained by keeping it
+ * in the core's cache, while each batch costs a hand-over (a futex wake
+ * and two context switches: 8% of one config's CPU time with 4096, perf). */
 #define BATCH_OPS_ONE_CONFIG 65536
 #define NBATCH 4
 #define READ_EVENTS 4096
@@ -333,13 +332,13 @@ struct shared {
     /* the slot of each live block of the start state (scn->blocks order),
      * NO_SLOT for free blocks; they take the decoder's first slots */
     uint32_t *init_slot;
-    /* With a budget of one thread (reads_inline), the one worker, whose
+    /* With a budget of one thread (replay_reader), the one worker, whose
      * batches the reading thread runs itself as it publishes them; NULL
      * when every worker has a thread of its own. */
     struct worker *inline_worker;
 };
 
-static struct track *track_of(struct shared *sh, size_t c, uint8_t dev)
+static struct track *track_of(const struct shared *sh, size_t c, uint8_t dev)
 {
     return &sh->tracks[c * GT_REPLAY_MAX_DEVICES + dev];
 }
@@ -498,8 +497,7 @@ static bool worker_ended(const struct worker *w)
     const struct shared *sh = w->sh;
     for (size_t j = 0; j < w->nconfigs; j++)
         for (size_t dv = 0; dv < sh->scn->ndevices; dv++) {
-            size_t c = sh->leader[w->configs[j]];
-            const struct track *t = &sh->tracks[c * GT_REPLAY_MAX_DEVICES + dv];
+            const struct track *t = track_of(sh, sh->leader[w->configs[j]], (uint8_t)dv);
             if (t->sim == NULL || !run_ended(sh, t))
                 return false;
         }
@@ -524,12 +522,15 @@ static int run_batch(struct worker *w, const struct batch *b)
 }
 
 /* A worker's turn at batch b; true when its runs have all ended with it
- * (stop_at_first_oom), which the caller counts once. */
+ * (stop_at_first_oom), which the caller adds to shared.nended. */
 static bool work_on(struct worker *w, const struct batch *b)
 {
     if (!w->err)
         w->err = run_batch(w, b);
-    return !w->ended && w->sh->stop_at_first_oom && worker_ended(w);
+    if (w->ended || !w->sh->stop_at_first_oom || !worker_ended(w))
+        return false;
+    w->ended = true;
+    return true;
 }
 
 static void *worker_main(void *arg)
@@ -547,10 +548,7 @@ static void *worker_main(void *arg)
         struct batch *b = &sh->batches[seq % NBATCH];
         bool ended = work_on(w, b);
         pthread_mutex_lock(&sh->mu);
-        if (ended) {
-            w->ended = true;
-            sh->nended++;
-        }
+        sh->nended += ended;
         if (--b->pending == 0)
             pthread_cond_broadcast(&sh->drained);
         pthread_mutex_unlock(&sh->mu);
@@ -571,10 +569,7 @@ static void publish(struct shared *sh, struct decoder *d, int64_t seq)
     struct worker *w = sh->inline_worker;
     if (w != NULL) {
         /* nothing to lock: no other thread; claim finds the batch drained */
-        if (work_on(w, &sh->batches[seq % NBATCH])) {
-            w->ended = true;
-            sh->nended++;
-        }
+        sh->nended += work_on(w, &sh->batches[seq % NBATCH]);
         sh->produced = seq + 1;
         return;
     }
@@ -1243,25 +1238,10 @@ static long thread_budget(const struct gt_replay_options *opts)
     return n < 1 ? 1 : n;
 }
 
-static int worker_count(const struct gt_replay_options *opts, size_t nconfigs)
+/* The workers for a budget of threads: no more than configs. */
+static int worker_count(long budget, size_t nconfigs)
 {
-    long n = thread_budget(opts);
-    if ((size_t)n > nconfigs)
-        n = (long)nconfigs;
-    return (int)n;
-}
-
-/* Whether the reading thread runs the one worker's batches itself. With a
- * budget of one thread, a worker thread of its own would only take turns
- * with the reader on the one core, and each hand-over of a batch costs a
- * futex wake, two context switches and the batch's trip between caches:
- * run in the reader, one config on the bench trace took 65.9-67.7 ns an
- * event against 67.7-74.2, the 12-config sweep 323-332 against 332-349
- * (docs/performance.md, seventh round). With more threads
- * the reader overlaps the workers, which shortens the wall time. */
-static bool reads_inline(const struct gt_replay_options *opts)
-{
-    return thread_budget(opts) == 1;
+    return (int)((size_t)budget > nconfigs ? (long)nconfigs : budget);
 }
 
 static void read_lost_events(struct gt_trace_reader *r, struct gt_analysis *a)
@@ -1327,7 +1307,8 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     struct shared *sh = calloc(1, sizeof *sh);
     struct decoder d = {0};
     struct worker *w = NULL;
-    int rc = GT_ENOMEM, nw = worker_count(opts, a->nconfigs);
+    long budget = thread_budget(opts);
+    int rc = GT_ENOMEM, nw = worker_count(budget, a->nconfigs);
     if (sh == NULL)
         return GT_ENOMEM;
     sh->a = a;
@@ -1340,10 +1321,18 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     sh->alike = malloc(a->nconfigs * sizeof *sh->alike);
     sh->init_slot = malloc((scn->nblocks + 1) * sizeof *sh->init_slot);
     w = calloc((size_t)nw, sizeof *w);
-    /* worker_count gives no worker more than one config when there are at
-     * least as many workers as configs; a batch the reader runs itself is
-     * read at once, from its cache */
-    bool in_reader = reads_inline(opts);
+    /* With a budget of one thread the reading thread runs the one worker's
+     * batches itself: a worker thread of its own would only take turns with
+     * it on the one core, and each hand-over of a batch costs a futex wake,
+     * two context switches and the batch's trip between caches. Run in the
+     * reader, one config on the bench trace took 65.9-67.7 ns an event
+     * against 67.7-74.2, the 12-config sweep 323-332 against 332-349
+     * (docs/performance.md, seventh round). With more threads the reader
+     * overlaps the workers, which shortens the wall time. worker_count gives
+     * no worker more than one config when there are at least as many
+     * workers as configs; a batch the reader runs itself is read at once,
+     * from its cache. */
+    bool in_reader = budget == 1;
     sh->batch_ops = (size_t)nw >= a->nconfigs && !in_reader ? BATCH_OPS_ONE_CONFIG : BATCH_OPS;
     for (int i = 0; i < NBATCH; i++)
         if ((sh->batches[i].ops = malloc(sh->batch_ops * sizeof(struct gt_sim_op))) == NULL)

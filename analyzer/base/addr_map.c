@@ -15,6 +15,7 @@ int gt_addr_map_init(struct gt_addr_map *m, size_t payload_size, size_t cap)
 {
     size_t align = _Alignof(uint64_t);
     m->stride = sizeof(struct gt_addr_map_key) + (payload_size + align - 1) / align * align;
+    m->payload = payload_size;
     m->n = 0;
     m->cap = cap;
     m->v = calloc(cap, m->stride);
@@ -35,7 +36,7 @@ void gt_addr_map_release(struct gt_addr_map *m)
 int gt_addr_map_grow(struct gt_addr_map *m)
 {
     struct gt_addr_map big;
-    if (gt_addr_map_init(&big, m->stride - sizeof(struct gt_addr_map_key), m->cap * 2))
+    if (gt_addr_map_init(&big, m->payload, m->cap * 2))
         return GT_ENOMEM;
     for (size_t i = 0; i < m->cap; i++) {
         const struct gt_addr_map_key *k = gt_addr_map_entry(m, i);
@@ -55,7 +56,7 @@ bool gt_addr_map_take(struct gt_addr_map *m, int32_t device, uint64_t addr, void
     if (!hole->used)
         return false;
     if (out != NULL)
-        memcpy(out, hole + 1, m->stride - sizeof *hole);
+        memcpy(out, hole + 1, m->payload);
     hole->used = false;
     m->n--;
     /* Backward-shift deletion: pull later entries of the probe chain into

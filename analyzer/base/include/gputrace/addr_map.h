@@ -31,6 +31,9 @@ struct gt_addr_map_key {
 struct gt_addr_map {
     unsigned char *v; /* cap entries of stride bytes */
     size_t cap, n, stride;
+    /* the payload's own size: stride rounds it up for alignment, and take
+     * copies no more than the caller's payload holds */
+    size_t payload;
 };
 
 /* gt_addr_map_init: an empty map whose payloads are payload_size bytes

@@ -67,7 +67,16 @@ struct blk {
     /* in this order: mergeable reads (mapped, allocated) and free_request
      * (allocated, live) as one 16-bit value each */
     uint8_t pool, mapped, allocated, live;
+    /* A block fills a cache line, in an array aligned to one (blk_array):
+     * at 56 bytes from malloc's 16-byte alignment, 6 blocks in 8 straddled
+     * two lines, and a free that looks at its neighbours touched up to six.
+     * The simulator alone went from 33.0-33.2 to 32.2-32.6 ns/event
+     * (bench_replay, default config, 4 x 10 alternating runs). */
+    unsigned char to_line[8];
 };
+
+#define BLK_ALIGN 64
+_Static_assert(sizeof(struct blk) == BLK_ALIGN, "a block is one cache line");
 
 enum { BLK_FREE = 0, BLK_ALLOCATED = 1, BLK_PENDING = 2 };
 
@@ -215,6 +224,16 @@ static void active_part_from_allocation(struct gt_sim *s)
 
 /* ---------------------------------------------------------------- blocks */
 
+/* A copy of the first n blocks of v in a new array of cap, aligned to a
+ * cache line (struct blk); NULL when the host is out of memory. */
+static struct blk *blk_array(const struct blk *v, size_t n, size_t cap)
+{
+    struct blk *a = aligned_alloc(BLK_ALIGN, cap * sizeof *a);
+    if (a != NULL && n > 0)
+        memcpy(a, v, n * sizeof *a);
+    return a;
+}
+
 /* A slot for a new block, its fields unset: for the callers that copy a
  * whole block into it (a split, on every malloc that splits). */
 static uint32_t blk_slot(struct gt_sim *s)
@@ -228,9 +247,10 @@ static uint32_t blk_slot(struct gt_sim *s)
             size_t cap = s->capblk ? s->capblk * 2 : 1024;
             if (cap >= GT_SIM_NIL)
                 return GT_SIM_NIL;
-            struct blk *b = realloc(s->blk, cap * sizeof *b);
+            struct blk *b = blk_array(s->blk, s->nblk, cap);
             if (b == NULL)
                 return GT_SIM_NIL;
+            free(s->blk);
             s->blk = b;
             s->capblk = cap;
         }
@@ -620,7 +640,8 @@ int gt_sim_clone(const struct gt_sim *s, const struct gt_conf *conf, struct gt_s
         return GT_ENOMEM;
     *c = *s;
     bool ok = true;
-    c->blk = dup_array(s->blk, s->nblk, s->capblk, sizeof *s->blk, &ok);
+    c->blk = s->capblk ? blk_array(s->blk, s->nblk, s->capblk) : NULL;
+    ok = c->blk != NULL || s->capblk == 0;
     c->xs = dup_array(s->xs, s->nxs, s->capxs, sizeof *s->xs, &ok);
     c->ranges = dup_array(s->ranges, s->nranges, s->capranges, sizeof *s->ranges, &ok);
     c->pending = dup_array(s->pending, s->npending, s->cappending, sizeof *s->pending, &ok);

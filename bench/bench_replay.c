@@ -25,7 +25,8 @@
  * Ends with the ratios of issue 15's targets, each the best of --rounds runs
  * interleaved (scan, one config, sweep on one thread, on all threads), since
  * on a shared machine other tenants only ever add CPU time (docs/performance.md),
- * and prints checksums of the results, so that a faster but wrong change shows. */
+ * and prints checksums of the results, so that a faster but wrong change shows:
+ * when two passes' sums disagree, the exit status is 1. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -431,6 +432,9 @@ static void usage(FILE *f)
           "  --rss-only               only run the sweep and print peak memory (internal)\n"
           "  -h, --help               show this help and exit\n"
           "\n"
+          "Exit status: 0; 1 when TRACE cannot be read or two passes' checksums disagree\n"
+          "(a faster but wrong build); 2 for a usage error.\n"
+          "\n"
           "EXAMPLES\n"
           "  bench_replay /tmp/train-10M.db\n"
           "  bench_replay examples/train-loop-seed1.db --configs default\n",
@@ -518,6 +522,9 @@ int main(int argc, char **argv)
     uint64_t read_sum;
     double read = reader_scan(path, &nread, &read_sum);
     double ns = 1e9 / (double)rows; /* seconds -> ns per event */
+    /* Every pass sums what it read or replayed; a sum that differs from
+     * the others is a wrong answer, and the exit status says so. */
+    bool consistent = scan_sum == col_sum && read_sum == scan_sum;
 
     char b1[32], b2[32];
     printf("trace       %s: %" PRId64 " events, %s on disk (%.1f bytes/event)\n", path, rows,
@@ -613,6 +620,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nsingle; i++)
         if (a->results[i].peak_reserved != single_peak[i])
             agree = false;
+    consistent = consistent && agree;
     printf("\nsweep       %zu configs, threads=1: %.3f s wall, %.3f cpu-s = %.1f ns/event\n",
            nsweep, wall1, cpu1, cpu1 * ns);
     printf("sweep       %zu configs, %s threads: %.3f s wall, %.3f cpu-s, %.2f M config-events/s\n",
@@ -633,6 +641,7 @@ int main(int argc, char **argv)
                ", checksum %" PRIu64 "%s\n",
                per, per_delta, TARGET_BYTES_PER_EVENT, rss_sum,
                rss_sum == sweep_sum ? "" : "  MISMATCH");
+        consistent = consistent && rss_sum == sweep_sum;
     } else {
         printf("\nrss         could not run the --rss-only child\n");
     }
@@ -666,5 +675,14 @@ int main(int argc, char **argv)
            cpu1 / col, TARGET_SWEEP1_OVER_SCAN);
     printf("  %zu-config sweep, %s threads           %6.2fx scan cpu, %.2fx in wall time\n", nsweep,
            threads ? "given" : "all", cpu / col, wall / col);
-    return fflush(stdout) ? 1 : 0;
+    if (fflush(stdout))
+        return 1;
+    if (!consistent) {
+        fprintf(stderr,
+                "bench_replay: error: %s: the passes' checksums disagree (MISMATCH or "
+                "DISAGREE above)\n",
+                path);
+        return 1;
+    }
+    return 0;
 }

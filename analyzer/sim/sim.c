@@ -70,7 +70,7 @@ struct blk {
     /* A block fills a cache line, in an array aligned to one (blk_array):
      * at 56 bytes from malloc's 16-byte alignment, 6 blocks in 8 straddled
      * two lines, and a free that looks at its neighbours touched up to six.
-     * The simulator alone went from 33.0-33.2 to 32.2-32.6 ns/event
+     * The simulator alone went from 32.9-33.2 to 32.2-32.6 ns/event
      * (bench_replay, default config, 4 x 10 alternating runs). */
     unsigned char to_line[8];
 };

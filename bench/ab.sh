@@ -10,8 +10,10 @@
 # ROUNDS (default 2) runs of each, alternating, OLD first in odd rounds;
 # EVENTS defaults to 10000000. Extra bench_replay options go in
 # $GT_BENCH_ARGS (default "--configs default": the per-config tables are
-# skipped, the ratios kept). The trace is made by NEW's gen_trace in a
-# temporary directory and removed at the end.
+# skipped, the ratios kept; "--configs default --sim-only --rounds 5" times
+# only the simulator, a few seconds a run, for tuning it; both builds must
+# know --sim-only). The trace is made by NEW's gen_trace in a temporary
+# directory and removed at the end.
 set -eu
 if [ $# -lt 2 ]; then
     echo "usage: bench/ab.sh OLD_DIR NEW_DIR [ROUNDS] [EVENTS]" >&2
@@ -41,7 +43,8 @@ while [ "$r" -le "$rounds" ]; do
     for d in $order; do
         echo "== round $r: $d"
         # shellcheck disable=SC2086
-        "$d/bench_replay" "$trace" ${GT_BENCH_ARGS:---configs default} | sed -n '/^sweep /p;/^  checksum/p;/^ratios/,$p'
+        "$d/bench_replay" "$trace" ${GT_BENCH_ARGS:---configs default} |
+            sed -n '/^sim /,/^  mean /p;/^sweep /p;/^  checksum/p;/^ratios/,$p'
     done
     r=$((r + 1))
 done

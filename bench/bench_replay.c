@@ -307,6 +307,53 @@ static double sim_run(const struct gt_conf *conf, uint64_t limit, const struct g
     return t;
 }
 
+/* The simulator alone, on a prefix of path decoded into memory: each of
+ * the n configs timed on one thread, the best of rounds runs. Prints a line
+ * a config and their checksum; returns the mean ns/event. */
+static double simulator_alone(const char *path, const struct gt_conf *configs, size_t n, int rounds)
+{
+    uint64_t limit = 0;
+    {
+        struct gt_trace_reader *r;
+        char name[128];
+        if (gt_trace_open(path, &r, NULL, 0) == 0) {
+            if (gt_trace_device(r, 0, name, sizeof name, &limit))
+                limit = 0;
+            gt_trace_close(r);
+        }
+    }
+    size_t nops;
+    uint32_t nslots;
+    int64_t sim_events;
+    struct gt_sim_op *ops = load_ops(path, SIM_EVENTS_MAX, &nops, &nslots, &sim_events);
+    printf("\nsim         the simulator alone, 1 thread, first %" PRId64 " events (%zu ops)"
+           " in memory, thread CPU time\n",
+           sim_events, nops);
+    uint64_t sim_sum = 0;
+    double sim_total = 0, sim_worst = 0;
+    char b1[32];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t peak;
+        double t = sim_run(&configs[i], limit, ops, nops, nslots, &peak);
+        for (int r = 1; r < rounds; r++) /* best of the rounds: other tenants only add */
+            t = min_d(t, sim_run(&configs[i], limit, ops, nops, nslots, &peak));
+        double per = t * 1e9 / (double)sim_events;
+        sim_sum += peak;
+        sim_total += per;
+        if (per > sim_worst)
+            sim_worst = per;
+        printf("  %-48s %7.3f cpu-s %6.1f ns/event %7.2f M events/s  peak reserved %s\n",
+               configs[i].name, t, per, (double)sim_events / t / 1e6,
+               gt_units_format_bytes(peak, b1, sizeof b1));
+    }
+    double sim_mean = sim_total / (double)n;
+    printf("  mean %.1f ns/event per config, worst %.1f (target <= %.0f)\n", sim_mean, sim_worst,
+           1e9 / TARGET_EVENTS_PER_S);
+    printf("  checksum (sum of peak reserved): %" PRIu64 "\n", sim_sum);
+    free(ops);
+    return sim_mean;
+}
+
 /* --------------------------------------------------------------- replay */
 
 static struct gt_analysis *replay(const char *path, const struct gt_conf *confs, size_t n,
@@ -429,6 +476,8 @@ static void usage(FILE *f)
           "  --configs default|sweep  configs timed one by one on one thread (default sweep)\n"
           "  --threads N              worker threads of the full sweep (default: all CPUs)\n"
           "  --rounds N               best of N runs for the simulator and the ratios (default 3)\n"
+          "  --sim-only               only time the simulator alone (the sim section), for\n"
+          "                           alternating runs of two builds while tuning it\n"
           "  --rss-only               only run the sweep and print peak memory (internal)\n"
           "  -h, --help               show this help and exit\n"
           "\n"
@@ -437,17 +486,21 @@ static void usage(FILE *f)
           "\n"
           "EXAMPLES\n"
           "  bench_replay /tmp/train-10M.db\n"
-          "  bench_replay examples/train-loop-seed1.db --configs default\n",
+          "  bench_replay examples/train-loop-seed1.db --configs default\n"
+          "  bench_replay /tmp/train-10M.db --configs default --sim-only --rounds 5\n",
           f);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"configs", required_argument, NULL, 'c'}, {"threads", required_argument, NULL, 't'},
-        {"rss-only", no_argument, NULL, 'r'},      {"rounds", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-    bool sweep_singles = true, only_rss = false;
+    static const struct option longopts[] = {{"configs", required_argument, NULL, 'c'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"rss-only", no_argument, NULL, 'r'},
+                                             {"rounds", required_argument, NULL, 'n'},
+                                             {"sim-only", no_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    bool sweep_singles = true, only_rss = false, only_sim = false;
     int rounds = 3;
     uint64_t threads = 0;
     int c;
@@ -466,6 +519,9 @@ int main(int argc, char **argv)
             break;
         case 'r':
             only_rss = true;
+            break;
+        case 's':
+            only_sim = true;
             break;
         case 'n': {
             uint64_t v;
@@ -489,6 +545,13 @@ int main(int argc, char **argv)
     const char *path = argv[optind];
     if (only_rss)
         return rss_only(path, (int)threads);
+    struct gt_conf sweep[MAX_CONFIGS];
+    size_t nsweep = gt_replay_default_sweep(sweep, MAX_CONFIGS);
+    size_t nsingle = sweep_singles ? nsweep : 1;
+    if (only_sim) {
+        simulator_alone(path, sweep, nsingle, rounds);
+        return fflush(stdout) ? 1 : 0;
+    }
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     struct stat sb;
@@ -546,49 +609,7 @@ int main(int argc, char **argv)
            read, (double)nread / read / 1e6, read * ns, read_sum,
            read_sum == scan_sum ? "" : "  MISMATCH");
 
-    struct gt_conf sweep[MAX_CONFIGS];
-    size_t nsweep = gt_replay_default_sweep(sweep, MAX_CONFIGS);
-    size_t nsingle = sweep_singles ? nsweep : 1;
-
-    /* The simulator alone, on a prefix decoded into memory. */
-    uint64_t limit = 0;
-    {
-        struct gt_trace_reader *r;
-        char name[128];
-        if (gt_trace_open(path, &r, NULL, 0) == 0) {
-            if (gt_trace_device(r, 0, name, sizeof name, &limit))
-                limit = 0;
-            gt_trace_close(r);
-        }
-    }
-    size_t nops;
-    uint32_t nslots;
-    int64_t sim_events;
-    struct gt_sim_op *ops = load_ops(path, SIM_EVENTS_MAX, &nops, &nslots, &sim_events);
-    printf("\nsim         the simulator alone, 1 thread, first %" PRId64 " events (%zu ops)"
-           " in memory, thread CPU time\n",
-           sim_events, nops);
-    uint64_t sim_sum = 0;
-    double sim_total = 0, sim_worst = 0;
-    for (size_t i = 0; i < nsingle; i++) {
-        uint64_t peak;
-        double t = sim_run(&sweep[i], limit, ops, nops, nslots, &peak);
-        for (int r = 1; r < rounds; r++) /* best of the rounds: other tenants only add */
-            t = min_d(t, sim_run(&sweep[i], limit, ops, nops, nslots, &peak));
-        double per = t * 1e9 / (double)sim_events;
-        sim_sum += peak;
-        sim_total += per;
-        if (per > sim_worst)
-            sim_worst = per;
-        printf("  %-48s %7.3f cpu-s %6.1f ns/event %7.2f M events/s  peak reserved %s\n",
-               sweep[i].name, t, per, (double)sim_events / t / 1e6,
-               gt_units_format_bytes(peak, b1, sizeof b1));
-    }
-    double sim_mean = sim_total / (double)nsingle;
-    printf("  mean %.1f ns/event per config, worst %.1f (target <= %.0f)\n", sim_mean, sim_worst,
-           1e9 / TARGET_EVENTS_PER_S);
-    printf("  checksum (sum of peak reserved): %" PRIu64 "\n", sim_sum);
-    free(ops);
+    double sim_mean = simulator_alone(path, sweep, nsingle, rounds);
 
     /* Replay, one config at a time on one worker thread. */
     printf("\nreplay      gt_replay_trace, one config, threads=1 (the reading thread simulates)\n");

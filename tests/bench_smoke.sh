@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The benchmarks as programs: gen_trace writes a small trace, bench_replay
 # runs every pass over it (scans, simulator, replays, sweeps, the --rss-only
-# child) and exits 1 when their checksums disagree, bench_drain moves events
-# from a ring into a trace. Timings on a trace this small mean nothing; what
-# is tested is that the benchmark code runs clean (under ASan in CI) and
-# that the passes agree.
+# child) and exits 1 when their checksums disagree, then times the
+# simulator alone (--sim-only, every config of the sweep), and bench_drain
+# moves events from a ring into a trace. Timings on a trace this small mean
+# nothing; what is tested is that the benchmark code runs clean (under ASan
+# in CI) and that the passes agree.
 #
 # usage: bench_smoke.sh BUILD_DIR
 set -u
@@ -38,6 +39,12 @@ if ! grep -q "threads=1 and single-config runs agree" "$work/bench_replay.out"; 
 fi
 if grep -q "MISMATCH\|DISAGREE" "$work/bench_replay.out"; then
     echo "FAIL bench_replay: a checksum differs but the exit status was 0"
+    failures=$((failures + 1))
+fi
+check sim_only "$build/bench_replay" "$work/train.db" --sim-only --rounds 1
+if ! grep -q "^  checksum (sum of peak reserved)" "$work/sim_only.out" ||
+    grep -q "^replay" "$work/sim_only.out"; then
+    echo "FAIL bench_replay --sim-only: not the simulator section alone"
     failures=$((failures + 1))
 fi
 check bench_drain "$build/bench_drain" --events 20000 --dir "$work"

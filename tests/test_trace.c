@@ -2,6 +2,7 @@
  * foreign files made with the sqlite3 API, no mocks. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -2049,6 +2050,95 @@ START_TEST(a_v1_table_whose_seqs_go_backwards_is_damage_not_a_hang)
 }
 END_TEST
 
+/* A reader left open across commits reads the pages they changed, not
+ * readahead.c's copy of them from before: the buffer outlives a read
+ * transaction only while the file change counter stays the same. Each
+ * commit here adds a short batch to the last leaf page of event_batches,
+ * which the reader's buffer holds (the end of the file, read last). */
+START_TEST(a_reader_open_across_commits_reads_the_changed_pages_afresh)
+{
+    const char *p = path_of("t.db");
+    struct gt_trace_writer *w = NULL;
+    char err[256] = "";
+    int64_t i = 0, total;
+    int rc;
+
+    ck_assert_int_eq(gt_trace_create(p, &w, err, sizeof err), GT_OK);
+    for (; i < 20 * GT_BATCH_EVENTS + 500; i++) {
+        struct gt_event e = event_at(i);
+        ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+    }
+    ck_assert_int_eq(gt_trace_commit(w), GT_OK);
+    struct gt_trace_reader *r = open_ok(p);
+    total = read_all_checked(r, 64, &rc);
+    ck_assert_int_eq(rc, GT_OK);
+    ck_assert_int_eq(total, i);
+    for (int round = 0; round < 3; round++) {
+        for (int64_t end = i + 10; i < end; i++) {
+            struct gt_event e = event_at(i);
+            ck_assert_int_eq(gt_trace_append(w, &e), GT_OK);
+        }
+        ck_assert_int_eq(gt_trace_commit(w), GT_OK);
+        struct gt_event buf[64];
+        size_t n;
+        while ((rc = gt_trace_read(r, buf, 64, &n)) == GT_OK && n > 0) {
+            for (size_t k = 0; k < n; k++) {
+                struct gt_event want = event_at(total + (int64_t)k);
+                ck_assert_int_eq(buf[k].seq, total + (int64_t)k + 1);
+                assert_same_event(&buf[k], &want);
+            }
+            total += (int64_t)n;
+        }
+        ck_assert_int_eq(rc, GT_OK);
+        ck_assert_int_eq(total, i);
+    }
+    gt_trace_close(r);
+    ck_assert_int_eq(gt_trace_writer_close(w), GT_OK);
+}
+END_TEST
+
+/* Read system calls this process made so far, as the kernel counts them
+ * (task I/O accounting). */
+static long read_syscalls(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    long n = -1;
+    ck_assert_msg(f != NULL, "/proc/self/io: %s", strerror(errno));
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "syscr: %ld", &n) == 1)
+            break;
+    fclose(f);
+    ck_assert_int_ge(n, 0);
+    return n;
+}
+
+/* The reader walks the batches in file order, and readahead.c serves that
+ * walk from reads of 256 KiB where SQLite's own VFS makes one per 4 KiB
+ * page. What is left is SQLite's own read of the change counter (16 bytes)
+ * at the start of each read transaction: gt_trace_read ends one at each
+ * batch (1024 events, here about 4 pages). The events are the same either
+ * way: the other tests of this suite read through it. */
+START_TEST(the_reader_reads_a_trace_in_large_reads_not_a_page_each)
+{
+    const char *p = path_of("t.db");
+    struct stat sb;
+    int rc;
+
+    write_trace(p, 100000);
+    ck_assert_int_eq(stat(p, &sb), 0);
+    long pages = (long)(sb.st_size / 4096);
+    ck_assert_int_gt(pages, 300);
+    struct gt_trace_reader *r = open_ok(p);
+    long before = read_syscalls();
+    ck_assert_int_eq(read_all_checked(r, 64, &rc), 100000);
+    ck_assert_int_eq(rc, GT_OK);
+    long calls = read_syscalls() - before;
+    gt_trace_close(r);
+    ck_assert_msg(calls < pages / 3, "%ld read calls for %ld pages", calls, pages);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -2108,6 +2198,8 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_summary_that_does_not_match_its_events_is_damage);
     tcase_add_test(tc, a_trace_without_summaries_is_read_whole_under_a_filter);
     tcase_add_test(tc, a_walk_over_every_event_lets_a_commit_in_every_64_batches);
+    tcase_add_test(tc, the_reader_reads_a_trace_in_large_reads_not_a_page_each);
+    tcase_add_test(tc, a_reader_open_across_commits_reads_the_changed_pages_afresh);
     suite_add_tcase(s, tc);
     return s;
 }

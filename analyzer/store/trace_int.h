@@ -70,4 +70,14 @@ int gt_batch_decode_skip(int64_t first_seq, int64_t n, uint64_t checksum, const 
  * connection to a v2 trace. SQLITE_OK or an SQLite error code. */
 int gt_trace_sql_register(sqlite3 *db);
 
+/* The VFS of readahead.c: the default VFS, with the main database of a
+ * read-only connection read 256 KiB at a time while the reads run forward. */
+#define GT_READAHEAD_VFS "gt-readahead"
+
+/* gt_readahead_register: registers that VFS, once in the process (the
+ * first call wraps the default VFS of the moment), and sets *name to the
+ * name to pass to sqlite3_open_v2. Returns SQLITE_OK, or SQLite's error
+ * with *name NULL: the caller opens with the default VFS. Thread-safe. */
+int gt_readahead_register(const char **name);
+
 #endif

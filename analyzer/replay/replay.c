@@ -40,9 +40,6 @@
 #define NBATCH 4
 #define READ_EVENTS 4096
 #define NO_SLOT UINT32_MAX
-/* Device ordinals looked up in a table (struct decoder): CUDA numbers the
- * devices of a node from 0. */
-#define DEV_DIRECT 64
 
 /* The decoded requests are the simulator's ops (struct gt_sim_op), so that
  * a batch goes to each config's simulator in one gt_sim_run. */
@@ -86,9 +83,6 @@ struct decoder {
     uint64_t max_request; /* of the batch being filled */
     int32_t dev_ordinal[GT_REPLAY_MAX_DEVICES];
     size_t ndev;
-    /* dev_index of the ordinals below DEV_DIRECT, -1 for those of no
-     * device: one load an event instead of a search */
-    int8_t dev_direct[DEV_DIRECT];
 };
 
 static int slot_take(struct decoder *d, uint32_t *slot)
@@ -117,19 +111,12 @@ static int slot_give(struct decoder *d, uint32_t slot)
 
 /* The dense index of a device ordinal: its place among the scenario's
  * devices; -1 for a device past the first GT_REPLAY_MAX_DEVICES. */
-static int dev_search(const struct decoder *d, int32_t ordinal)
+static int dev_index(const struct decoder *d, int32_t ordinal)
 {
     for (size_t i = 0; i < d->ndev; i++)
         if (d->dev_ordinal[i] == ordinal)
             return (int)i;
     return -1;
-}
-
-static inline int dev_index(const struct decoder *d, int32_t ordinal)
-{
-    if ((uint32_t)ordinal < DEV_DIRECT)
-        return d->dev_direct[ordinal];
-    return dev_search(d, ordinal);
 }
 
 /* Takes the scenario's devices in its order, and gives every live block of
@@ -141,9 +128,6 @@ static int register_start(struct decoder *d, const struct gt_scenario *scn, uint
         return GT_ENOMEM;
     for (size_t i = 0; i < scn->ndevices; i++)
         d->dev_ordinal[d->ndev++] = scn->devices[i].device;
-    _Static_assert(GT_REPLAY_MAX_DEVICES <= INT8_MAX, "a dense index fits dev_direct");
-    for (int32_t o = 0; o < DEV_DIRECT; o++)
-        d->dev_direct[o] = (int8_t)dev_search(d, o);
     for (size_t k = 0; k < scn->nblocks; k++) {
         const struct gt_initial_block *b = &scn->blocks[k];
         int dev = dev_index(d, b->device);
@@ -165,11 +149,9 @@ static int register_start(struct decoder *d, const struct gt_scenario *scn, uint
 }
 
 /* The ops of a free of the address whose entry is e (its live block's
- * FREE) into out; o carries the event's stream, index and device. Here and
- * below: returns how many ops it wrote, or GT_ENOMEM. A count, not a
- * pointer to the batch's, so that read_all keeps it in a register. */
+ * FREE); o carries the event's stream, index and device. */
 static inline int free_op(struct decoder *d, struct addr_entry *e, struct gt_sim_op o,
-                          struct gt_replay_warnings *w, struct gt_sim_op *out)
+                          struct gt_replay_warnings *w, struct gt_sim_op *out, size_t *n)
 {
     if (e->state != ENTRY_LIVE) {
         if (e->state == ENTRY_FREED)
@@ -182,16 +164,16 @@ static inline int free_op(struct decoder *d, struct addr_entry *e, struct gt_sim
     o.kind = GT_SIM_OP_FREE;
     o.slot = e->slot;
     e->state = ENTRY_FREED;
-    out[0] = o;
-    return slot_give(d, o.slot) ? GT_ENOMEM : 1;
+    out[(*n)++] = o;
+    return slot_give(d, o.slot);
 }
 
 /* The ops of a served allocation of asked bytes at the address whose
  * entry is e. */
 static inline int alloc_op(struct decoder *d, struct addr_entry *e, struct gt_sim_op o,
-                           uint64_t asked, struct gt_replay_warnings *w, struct gt_sim_op *out)
+                           uint64_t asked, struct gt_replay_warnings *w, struct gt_sim_op *out,
+                           size_t *n)
 {
-    int n = 0;
     if (e->state == ENTRY_LIVE || e->state == ENTRY_PENDING) {
         /* The recorder missed a free (or its completion): the real
          * allocator must have released this address before handing it out
@@ -200,7 +182,7 @@ static inline int alloc_op(struct decoder *d, struct addr_entry *e, struct gt_si
         struct gt_sim_op f = o;
         f.kind = e->state == ENTRY_LIVE ? GT_SIM_OP_FREE : GT_SIM_OP_FREE_COMPLETED;
         f.slot = e->slot;
-        out[n++] = f;
+        out[(*n)++] = f;
         if (slot_give(d, e->slot))
             return GT_ENOMEM;
     }
@@ -211,8 +193,8 @@ static inline int alloc_op(struct decoder *d, struct addr_entry *e, struct gt_si
         return GT_ENOMEM;
     e->state = ENTRY_LIVE;
     e->slot = o.slot;
-    out[n++] = o;
-    return n;
+    out[(*n)++] = o;
+    return 0;
 }
 
 /* The op of event number index, its kind, slot and size still to set;
@@ -234,7 +216,7 @@ static inline bool op_of(const struct decoder *d, const struct gt_event *ev, int
  * kinds replay passes over. */
 static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const struct gt_event *ev,
                                                        int64_t index, struct gt_replay_warnings *w,
-                                                       struct gt_sim_op *out)
+                                                       struct gt_sim_op *out, size_t *n)
 {
     struct gt_sim_op o;
     if (ev->kind != GT_EV_ALLOC && ev->kind != GT_EV_OOM && ev->kind != GT_EV_EMPTY_CACHE &&
@@ -245,8 +227,8 @@ static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const 
     uint64_t asked = gt_event_asked(ev);
     if (ev->kind == GT_EV_EMPTY_CACHE) {
         o.kind = GT_SIM_OP_EMPTY_CACHE;
-        out[0] = o;
-        return 1;
+        out[(*n)++] = o;
+        return 0;
     }
     /* A recorded OOM, or an allocation the driver refused (every alloc that
      * comes here), is a request the program made and did not get: each
@@ -255,8 +237,8 @@ static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const 
         o.kind = GT_SIM_OP_PROBE;
         o.size = asked;
         d->max_request = asked > d->max_request ? asked : d->max_request;
-        out[0] = o;
-        return 1;
+        out[(*n)++] = o;
+        return 0;
     }
     struct addr_entry *e = gt_addr_map_put(&d->map, o.dev, ev->addr, NULL);
     if (e == NULL)
@@ -267,30 +249,29 @@ static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const 
         o.kind = GT_SIM_OP_FREE_COMPLETED;
         o.slot = e->slot;
         e->state = ENTRY_FREED;
-        out[0] = o;
-        return slot_give(d, o.slot) ? GT_ENOMEM : 1;
+        out[(*n)++] = o;
+        return slot_give(d, o.slot);
     }
     if (ev->kind == GT_EV_FREE_REQUESTED && e->state == ENTRY_LIVE) {
         o.kind = GT_SIM_OP_FREE_REQUESTED;
         o.slot = e->slot;
         e->state = ENTRY_PENDING;
-        out[0] = o;
-        return 1;
+        out[(*n)++] = o;
+        return 0;
     }
     /* a deferred free of a block that is not live: as a free of it */
-    return free_op(d, e, o, w, out);
+    return free_op(d, e, o, w, out, n);
 }
 
-/* Writes the ops for one event at out (room for two); returns how many,
- * or GT_ENOMEM. A served alloc and a free, nearly every event, take the
- * short way: no test of the kinds they are not (20 instructions an event,
- * callgrind). */
+/* Appends the ops for one event; returns 0 or GT_ENOMEM. A served alloc
+ * and a free, nearly every event, take the short way: no test of the kinds
+ * they are not (20 instructions an event, callgrind). */
 static inline int decode_event(struct decoder *d, const struct gt_event *ev, int64_t index,
-                               struct gt_replay_warnings *w, struct gt_sim_op *out)
+                               struct gt_replay_warnings *w, struct gt_sim_op *out, size_t *n)
 {
     bool alloc = ev->kind == GT_EV_ALLOC && ev->result == 0;
     if (!alloc && ev->kind != GT_EV_FREE)
-        return decode_rare_event(d, ev, index, w, out);
+        return decode_rare_event(d, ev, index, w, out, n);
     struct gt_sim_op o;
     if (!op_of(d, ev, index, w, &o))
         return 0;
@@ -298,8 +279,8 @@ static inline int decode_event(struct decoder *d, const struct gt_event *ev, int
     if (e == NULL)
         return GT_ENOMEM;
     if (alloc)
-        return alloc_op(d, e, o, gt_event_asked(ev), w, out);
-    return free_op(d, e, o, w, out);
+        return alloc_op(d, e, o, gt_event_asked(ev), w, out, n);
+    return free_op(d, e, o, w, out, n);
 }
 
 static void decoder_release(struct decoder *d)
@@ -641,26 +622,17 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
         }
         if (n == 0)
             break;
-        /* the batch's count and room in locals: through b, each event
-         * loaded and stored them again */
-        size_t bn = b->n, room = sh->batch_ops - 2; /* an event yields at most two ops */
         for (size_t k = 0; k < n; k++, index++) {
-            if (bn > room) {
-                b->n = bn;
+            /* an event yields at most two ops */
+            if (b->n + 2 > sh->batch_ops) {
                 publish(sh, d, seq++);
                 if ((b = claim(sh, seq)) == NULL)
                     break;
-                bn = b->n;
             }
-            int got = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops + bn);
-            if (got < 0) {
-                rc = got;
+            rc = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops, &b->n);
+            if (rc)
                 break;
-            }
-            bn += (size_t)got;
         }
-        if (b != NULL)
-            b->n = bn;
         if (rc || b == NULL)
             break;
         /* as often as when events came READ_EVENTS at a time */

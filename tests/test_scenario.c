@@ -797,6 +797,7 @@ START_TEST(the_card_pass_over_summaries_decides_as_the_pass_over_every_event)
         sqlite3 *db = NULL;
         ck_assert_int_eq(sqlite3_open(q, &db), SQLITE_OK);
         ck_assert_int_eq(sqlite3_exec(db,
+                                      "DROP INDEX " GT_SCHEMA_SUMMARY_INDEX_NAME ";"
                                       "ALTER TABLE event_batches DROP COLUMN pid;"
                                       "ALTER TABLE event_batches DROP COLUMN device;"
                                       "ALTER TABLE event_batches DROP COLUMN kinds;",

@@ -1769,6 +1769,167 @@ START_TEST(a_summary_that_does_not_match_its_events_is_damage)
 }
 END_TEST
 
+/* Runs sql on the trace at path while SQLite takes index name (over
+ * event_batches) for an index of another table, so that the changes sql
+ * makes to event_batches leave the index as it was: the way to give a test
+ * an index that disagrees with its table, as damage to its pages would.
+ * The index is made again after that table, so that SQLite, which reads
+ * the schema in order, knows the table when it comes to the index. */
+static void with_index_left_behind(const char *path, const char *name, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char text[512], move[1024];
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    snprintf(text, sizeof text, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+    snprintf(move, sizeof move,
+             "CREATE TABLE decoy(first_seq INTEGER PRIMARY KEY, n, checksum, kinds, device, pid);"
+             "DROP INDEX %s; %s;",
+             name, text);
+    exec_sql(path, move);
+    snprintf(move, sizeof move,
+             "PRAGMA writable_schema = ON;"
+             "UPDATE sqlite_master SET tbl_name = 'decoy',"
+             " sql = replace(sql, ' ON event_batches(', ' ON decoy(') WHERE name = '%s';",
+             name);
+    exec_sql(path, move);
+    exec_sql(path, sql); /* a new connection: the index is decoy's */
+    snprintf(move, sizeof move,
+             "PRAGMA writable_schema = ON;"
+             "UPDATE sqlite_master SET tbl_name = 'event_batches',"
+             " sql = replace(sql, ' ON decoy(', ' ON event_batches(') WHERE name = '%s';",
+             name);
+    exec_sql(path, move);
+}
+
+/* Reads the trace at path to its end or first error: through views under a
+ * filter that takes no summary (filtered), through views, or through
+ * gt_trace_read (copied); returns the events delivered and, in *rc, how
+ * the reading ended. */
+static size_t read_whole(const char *path, int how, int *rc, char *err, size_t errlen)
+{
+    struct gt_trace_reader *r = open_ok(path);
+    struct offers o = {.take = 0};
+    const struct gt_event *evs;
+    struct gt_event buf[100];
+    size_t n, got = 0;
+    if (how == 0)
+        gt_trace_summarize(r, take_some, &o);
+    if (how == 2) {
+        while ((*rc = gt_trace_read(r, buf, 100, &n)) == GT_OK && n > 0)
+            got += n;
+    } else {
+        while ((*rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0)
+            got += n;
+    }
+    snprintf(err, errlen, "%s", gt_trace_errmsg(r));
+    gt_trace_close(r);
+    return got;
+}
+
+/* The summary index is what a pass over the summaries reads, so it is held
+ * to the events as each row's summary is: an entry that lies, a batch the
+ * index lacks and an entry without a batch are damage, found by every
+ * pass that decodes the batches, after the events before them. */
+START_TEST(the_summary_index_is_held_to_the_events_as_the_rows_are)
+{
+    const char *p = path_of("t.db"), *q = path_of("bad.db");
+    struct {
+        const char *before, *behind, *after; /* sql: index kept, left behind, kept */
+        size_t delivered;
+        const char *msg, *filtered_msg; /* filtered_msg: NULL when msg */
+    } damage[] = {
+        {"UPDATE event_batches SET kinds = kinds & ~4 WHERE first_seq = 2049",
+         "UPDATE event_batches SET kinds = kinds | 4 WHERE first_seq = 2049", "", 2048,
+         "the batch at seq 2049 is damaged (its entry in the summary index does not match its "
+         "events)",
+         NULL},
+        {"UPDATE event_batches SET pid = 1 WHERE first_seq = 1025",
+         "UPDATE event_batches SET pid = NULL WHERE first_seq = 1025", "", 1024,
+         "the batch at seq 1025 is damaged (its entry in the summary index does not match its "
+         "events)",
+         NULL},
+        {"CREATE TABLE keep AS SELECT * FROM event_batches WHERE first_seq = 2049;"
+         "DELETE FROM event_batches WHERE first_seq = 2049",
+         "INSERT INTO event_batches SELECT * FROM keep", "", 2048,
+         "the batch at seq 2049 is damaged (the summary index has no entry for it)",
+         /* a walk of the index ends early: missing events */
+         "events after seq 2048 are missing: the trace holds 2148 events"},
+        {"", "DELETE FROM event_batches WHERE first_seq = 2049",
+         "UPDATE meta SET value = '2048' WHERE key = 'event_count'", 2048,
+         "the summaries list a batch at seq 2049 that the trace does not hold", NULL},
+    };
+
+    write_trace(p, 2 * GT_BATCH_EVENTS + 100);
+    for (size_t k = 0; k < sizeof damage / sizeof damage[0]; k++) {
+        for (int how = 0; how < 3; how++) {
+            char err[512];
+            int rc;
+            copy_file(p, q);
+            if (damage[k].before[0])
+                exec_sql(q, damage[k].before);
+            with_index_left_behind(q, GT_SCHEMA_SUMMARY_INDEX_NAME, damage[k].behind);
+            if (damage[k].after[0])
+                exec_sql(q, damage[k].after);
+            size_t got = read_whole(q, how, &rc, err, sizeof err);
+            const char *msg =
+                how == 0 && damage[k].filtered_msg != NULL ? damage[k].filtered_msg : damage[k].msg;
+            ck_assert_msg(rc == GT_ECORRUPT && strstr(err, msg) != NULL,
+                          "damage %zu, read %d: rc %d, %s", k, how, rc, err);
+            /* the filtered pass passes over no batch here, so it stops where
+             * the others do, and a view walk and a copying read agree */
+            ck_assert_msg(got == damage[k].delivered, "damage %zu, read %d: %zu events", k, how,
+                          got);
+            unlink(q);
+        }
+    }
+}
+END_TEST
+
+/* An index of another make is never read, even when it would serve the
+ * query: one under another name, and one under the writer's name but not
+ * its text. Both lie here, and the summaries offered are still the table's. */
+START_TEST(an_index_the_writer_did_not_make_is_not_read)
+{
+    const char *p = path_of("t.db");
+    const char *make[] = {
+        "CREATE INDEX other ON event_batches(first_seq, n, kinds, device, pid)",
+        "CREATE INDEX " GT_SCHEMA_SUMMARY_INDEX_NAME
+        " ON event_batches(first_seq, n, kinds, device, pid, checksum)",
+    };
+    const char *names[] = {"other", GT_SCHEMA_SUMMARY_INDEX_NAME};
+
+    for (size_t k = 0; k < 2; k++) {
+        struct offers o = {.take = ~0u};
+        const struct gt_event *evs;
+        size_t n, got = 0;
+        int rc;
+        write_trace(p, 2 * GT_BATCH_EVENTS);
+        exec_sql(p, "DROP INDEX " GT_SCHEMA_SUMMARY_INDEX_NAME);
+        exec_sql(p, make[k]);
+        with_index_left_behind(p, names[k], "UPDATE event_batches SET kinds = 6");
+        struct gt_trace_reader *r = open_ok(p);
+        gt_trace_summarize(r, take_some, &o);
+        while ((rc = gt_trace_read_view(r, &evs, &n)) == GT_OK && n > 0)
+            got += n;
+        ck_assert_int_eq(rc, GT_OK);
+        ck_assert_uint_eq(o.n, 2);
+        /* the table's lie, not the index's truth: the walk read the table */
+        ck_assert_uint_eq(o.seen[0].kinds, 6);
+        ck_assert_uint_eq(o.seen[1].kinds, 6);
+        gt_trace_close(r);
+        unlink(p);
+    }
+}
+END_TEST
+
 /* A format 2 trace written before the summaries existed reads whole under a
  * filter, which is never asked; so does a batch whose kinds is NULL (its
  * device and pid then say nothing), next to batches with a summary. */
@@ -1776,6 +1937,7 @@ START_TEST(a_trace_without_summaries_is_read_whole_under_a_filter)
 {
     const char *p = path_of("t.db");
     const char *bare[] = {
+        "DROP INDEX " GT_SCHEMA_SUMMARY_INDEX_NAME ";"
         "ALTER TABLE event_batches DROP COLUMN pid;"
         "ALTER TABLE event_batches DROP COLUMN device;"
         "ALTER TABLE event_batches DROP COLUMN kinds;",
@@ -2096,20 +2258,29 @@ START_TEST(a_reader_open_across_commits_reads_the_changed_pages_afresh)
 }
 END_TEST
 
-/* Read system calls this process made so far, as the kernel counts them
- * (task I/O accounting). */
-static long read_syscalls(void)
+/* A count of this process's reads so far, as the kernel's task I/O
+ * accounting keeps it: field "syscr" (read system calls) or "rchar" (the
+ * bytes they read). */
+static long io_count(const char *field)
 {
     FILE *f = fopen("/proc/self/io", "r");
     char line[128];
     long n = -1;
+    size_t len = strlen(field);
     ck_assert_msg(f != NULL, "/proc/self/io: %s", strerror(errno));
     while (fgets(line, sizeof line, f) != NULL)
-        if (sscanf(line, "syscr: %ld", &n) == 1)
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            n = strtol(line + len + 1, NULL, 10);
             break;
+        }
     fclose(f);
     ck_assert_int_ge(n, 0);
     return n;
+}
+
+static long read_syscalls(void)
+{
+    return io_count("syscr");
 }
 
 /* The reader walks the batches in file order, and readahead.c serves that
@@ -2135,6 +2306,51 @@ START_TEST(the_reader_reads_a_trace_in_large_reads_not_a_page_each)
     long calls = read_syscalls() - before;
     gt_trace_close(r);
     ck_assert_msg(calls < pages / 3, "%ld read calls for %ld pages", calls, pages);
+}
+END_TEST
+
+static bool take_every(void *ctx, const struct gt_trace_batch_summary *s)
+{
+    (void)s;
+    ++*(int64_t *)ctx;
+    return true;
+}
+
+/* Bytes read by a pass that takes every batch's summary: the card pass of
+ * a trace of successful allocations and frees. */
+static long summary_pass_bytes(const char *path)
+{
+    struct gt_trace_reader *r = open_ok(path);
+    const struct gt_event *evs;
+    int64_t offered = 0;
+    size_t n;
+    gt_trace_summarize(r, take_every, &offered);
+    long before = io_count("rchar");
+    ck_assert_int_eq(gt_trace_read_view(r, &evs, &n), GT_OK);
+    long bytes = io_count("rchar") - before;
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(offered, (100000 + GT_BATCH_EVENTS - 1) / GT_BATCH_EVENTS);
+    gt_trace_close(r);
+    return bytes;
+}
+
+/* The summary index keeps the summaries in pages of their own: a pass over
+ * them reads those few pages, where without the index it reads every leaf
+ * page of the table, each holding the first bytes of a batch between the
+ * overflow pages of the others (and the read-ahead then reads it all). */
+START_TEST(a_pass_over_the_summaries_reads_their_index_not_the_batches)
+{
+    const char *p = path_of("t.db"), *q = path_of("bare.db");
+    struct stat sb;
+
+    write_trace(p, 100000);
+    copy_file(p, q);
+    exec_sql(q, "DROP INDEX " GT_SCHEMA_SUMMARY_INDEX_NAME);
+    ck_assert_int_eq(stat(p, &sb), 0);
+    long indexed = summary_pass_bytes(p), bare = summary_pass_bytes(q);
+    ck_assert_msg(indexed < sb.st_size / 8 && bare > sb.st_size / 2,
+                  "%ld bytes read with the index, %ld without, of %lld", indexed, bare,
+                  (long long)sb.st_size);
 }
 END_TEST
 
@@ -2195,6 +2411,9 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, a_filter_passes_over_the_batches_it_takes_and_reads_the_others);
     tcase_add_test(tc, a_summary_keeps_one_device_and_pid_and_unknown_kinds_are_not_offered);
     tcase_add_test(tc, a_summary_that_does_not_match_its_events_is_damage);
+    tcase_add_test(tc, the_summary_index_is_held_to_the_events_as_the_rows_are);
+    tcase_add_test(tc, an_index_the_writer_did_not_make_is_not_read);
+    tcase_add_test(tc, a_pass_over_the_summaries_reads_their_index_not_the_batches);
     tcase_add_test(tc, a_trace_without_summaries_is_read_whole_under_a_filter);
     tcase_add_test(tc, a_walk_over_every_event_lets_a_commit_in_every_64_batches);
     tcase_add_test(tc, the_reader_reads_a_trace_in_large_reads_not_a_page_each);

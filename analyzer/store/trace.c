@@ -223,6 +223,11 @@ struct gt_trace_reader {
      * last_batch, and one batch by its first_seq */
     bool has_summary;
     sqlite3_stmt *sel_summary, *sel_batch;
+    /* with the summary index (schema.h), which sel_summary reads: sel_gist
+     * walks it beside the batches that sel_events reads (gist_on: stepped
+     * since its last reset) */
+    bool summary_index, gist_on;
+    sqlite3_stmt *sel_gist;
     bool (*filter)(void *ctx, const struct gt_trace_batch_summary *s); /* gt_trace_summarize */
     void *filter_ctx;
     int64_t last_batch;
@@ -1489,9 +1494,34 @@ static bool has_column(struct gt_trace_reader *r, const char *table, const char 
     return have;
 }
 
+/* Whether the file has the summary index exactly as the writer makes it
+ * (schema.h). An index of another make, or one a hostile file calls by that
+ * name, is left alone: the table is then read NOT INDEXED. */
+static bool has_summary_index(struct gt_trace_reader *r)
+{
+    sqlite3_stmt *st = NULL;
+    bool have = false;
+
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1"
+                           " AND tbl_name = 'event_batches'",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, GT_SCHEMA_SUMMARY_INDEX_NAME, -1, SQLITE_STATIC);
+        const unsigned char *sql =
+            sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+        have = sql != NULL && strcmp((const char *)sql, GT_SCHEMA_SUMMARY_INDEX) == 0;
+    }
+    sqlite3_finalize(st);
+    return have;
+}
+
 /* Format v2's statements over event_batches: with the batch summaries when
  * the file has them (the columns 4..6 of a decoded batch, which batch_load
- * checks against its events). */
+ * checks against its events). With the summary index, a pass over the
+ * summaries alone walks the index, and sel_gist walks it beside the
+ * batches a decoding pass reads, so that batch_load holds each batch's
+ * entry in the index to its events as well (gist_at). Every other
+ * statement reads the table NOT INDEXED, whatever indexes a file brings. */
 static int prepare_batches(struct gt_trace_reader *r, bool magic)
 {
     r->has_summary = has_column(r, "event_batches", "kinds") &&
@@ -1499,22 +1529,30 @@ static int prepare_batches(struct gt_trace_reader *r, bool magic)
                      has_column(r, "event_batches", "pid");
     if (!r->has_summary)
         return reader_prepare(r,
-                              "SELECT first_seq, n, checksum, data FROM event_batches"
+                              "SELECT first_seq, n, checksum, data FROM event_batches NOT INDEXED"
                               " WHERE first_seq > ?1 ORDER BY first_seq",
                               &r->sel_events, magic);
+    r->summary_index = has_summary_index(r);
     int rc = reader_prepare(r,
                             "SELECT first_seq, n, checksum, data, kinds, device, pid"
-                            " FROM event_batches WHERE first_seq > ?1 ORDER BY first_seq",
+                            " FROM event_batches NOT INDEXED WHERE first_seq > ?1"
+                            " ORDER BY first_seq",
                             &r->sel_events, magic);
     if (rc == GT_OK)
         rc = reader_prepare(r,
-                            "SELECT first_seq, n, kinds, device, pid FROM event_batches"
-                            " WHERE first_seq > ?1 ORDER BY first_seq",
+                            r->summary_index
+                                ? "SELECT first_seq, n, kinds, device, pid FROM event_batches"
+                                  " INDEXED BY " GT_SCHEMA_SUMMARY_INDEX_NAME
+                                  " WHERE first_seq > ?1 ORDER BY first_seq"
+                                : "SELECT first_seq, n, kinds, device, pid FROM event_batches"
+                                  " NOT INDEXED WHERE first_seq > ?1 ORDER BY first_seq",
                             &r->sel_summary, magic);
+    if (rc == GT_OK && r->summary_index)
+        rc = reader_prepare(r, sqlite3_sql(r->sel_summary), &r->sel_gist, magic);
     if (rc == GT_OK)
         rc = reader_prepare(r,
                             "SELECT first_seq, n, checksum, data, kinds, device, pid"
-                            " FROM event_batches WHERE first_seq = ?1",
+                            " FROM event_batches NOT INDEXED WHERE first_seq = ?1",
                             &r->sel_batch, magic);
     return rc;
 }
@@ -1653,6 +1691,7 @@ void gt_trace_close(struct gt_trace_reader *r)
     sqlite3_finalize(r->sel_events);
     sqlite3_finalize(r->sel_summary);
     sqlite3_finalize(r->sel_batch);
+    sqlite3_finalize(r->sel_gist);
     sqlite3_finalize(r->sel_meta);
     sqlite3_finalize(r->sel_device);
     sqlite3_finalize(r->sel_count);
@@ -2213,19 +2252,19 @@ static bool summary_of_row(sqlite3_stmt *st, int col, struct gt_trace_batch_summ
     return true;
 }
 
-/* Whether the stored summary (columns 4..6 of st) tells the truth about the
- * events just decoded, whose summary is got: a pass may have trusted it
- * instead of decoding them (gt_trace_summarize). A pid the decode stepped
- * over is not compared. A NULL kinds is a batch without a summary (a tool
- * that rewrote the table may leave it so), read whole like a file without
- * the columns. */
-static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st,
+/* Whether the stored summary (columns col..col+2 of st) tells the truth
+ * about the events just decoded, whose summary is got: a pass may have
+ * trusted it instead of decoding them (gt_trace_summarize). A pid the decode
+ * stepped over is not compared. A NULL kinds is a batch without a summary
+ * (a tool that rewrote the table may leave it so), read whole like a file
+ * without the columns. */
+static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st, int col,
                           struct gt_trace_batch_summary got)
 {
     struct gt_trace_batch_summary want = {0};
-    if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
         return true; /* no summary: never offered, nothing to hold */
-    if (!summary_of_row(st, 4, &want))
+    if (!summary_of_row(st, col, &want))
         return false;
     if (r->skip & GT_TRACE_SKIP_PID) {
         got.one_pid = want.one_pid;
@@ -2241,8 +2280,26 @@ static bool summary_holds(const struct gt_trace_reader *r, sqlite3_stmt *st,
 #define KINDS_KNOWN (((uint64_t)1 << (GT_EV_KIND_MAX + 1)) - 1)
 _Static_assert(GT_TRACE_KINDS_FAILED == 1, "the failed bit is bit 0, inside KINDS_KNOWN");
 
-/* Decodes the batch the statement stands on into cur. */
-static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
+/* What is wrong with the batch at first of n events, whose events have the
+ * summary got, by its entry in the summary index that gist stands on (NULL:
+ * the index has no entry there); NULL when nothing is. */
+static const char *gist_fault(const struct gt_trace_reader *r, sqlite3_stmt *gist, int64_t first,
+                              int64_t n, struct gt_trace_batch_summary got)
+{
+    if (gist == NULL || sqlite3_column_type(gist, 0) != SQLITE_INTEGER ||
+        sqlite3_column_int64(gist, 0) != first)
+        return "the summary index has no entry for it";
+    if (sqlite3_column_type(gist, 1) != SQLITE_INTEGER || sqlite3_column_int64(gist, 1) != n ||
+        !summary_holds(r, gist, 2, got))
+        return "its entry in the summary index does not match its events";
+    return NULL;
+}
+
+/* Decodes the batch the statement stands on into cur. gist, with the
+ * summary index, stands on the index's entry for the same batch (or is
+ * NULL where the index ended): a pass over the summaries trusted that
+ * entry, so it must hold as the row's own summary must. */
+static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st, sqlite3_stmt *gist)
 {
     int64_t first = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
     uint64_t sum = u64_from_i64(sqlite3_column_int64(st, 2));
@@ -2254,10 +2311,12 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st)
     int bad = sqlite3_column_type(st, 3) != SQLITE_BLOB || first != r->last_seq + 1 ||
               gt_batch_decode_skip(first, n, sum, data, (size_t)len, r->cur, &why, r->skip,
                                    r->has_summary ? &got : NULL) != GT_OK;
-    if (!bad && r->has_summary && !summary_holds(r, st, got)) {
+    if (!bad && r->has_summary && !summary_holds(r, st, 4, got)) {
         bad = 1;
         why = "its summary does not match its events";
     }
+    if (!bad && r->summary_index && (why = gist_fault(r, gist, first, n, got)) != NULL)
+        bad = 1;
     if (bad) {
         char note[96];
         truncation_note(r, note, sizeof note);
@@ -2296,6 +2355,44 @@ static int batch_end(struct gt_trace_reader *r)
     return GT_ECORRUPT;
 }
 
+/* Ends sel_gist's walk of the summary index, with the walk of the batches
+ * beside it, so that its read transaction ends with theirs. */
+static void gist_stop(struct gt_trace_reader *r)
+{
+    if (r->gist_on) {
+        sqlite3_reset(r->sel_gist);
+        r->gist_on = false;
+    }
+}
+
+/* The statement standing on the summary index's entry for the batch at
+ * first, the next the walk of the batches read (NULL without the index,
+ * or where it has no more entries); GT_OK or SQLite's error. sel_gist
+ * starts at first and then steps once a batch, as the batches' statement
+ * does. */
+static int gist_at(struct gt_trace_reader *r, int64_t first, sqlite3_stmt **gist)
+{
+    *gist = NULL;
+    if (!r->summary_index)
+        return GT_OK;
+    if (!r->gist_on) {
+        sqlite3_bind_int64(r->sel_gist, 1, first - 1);
+        r->gist_on = true;
+    }
+    int src = sqlite3_step(r->sel_gist);
+    if (src == SQLITE_ROW)
+        *gist = r->sel_gist;
+    return src == SQLITE_ROW || src == SQLITE_DONE ? GT_OK : read_failed(r, src);
+}
+
+/* The gist of the batch st stands on, then the batch into cur. */
+static int batch_load_walked(struct gt_trace_reader *r, sqlite3_stmt *st)
+{
+    sqlite3_stmt *gist;
+    int rc = gist_at(r, sqlite3_column_int64(st, 0), &gist);
+    return rc != GT_OK ? rc : batch_load(r, st, gist);
+}
+
 /* Ends a walk of gt_trace_read_view's, so that sel_events can be bound
  * again (the rest of the walk's batch is still in cur). */
 static void walk_stop(struct gt_trace_reader *r)
@@ -2304,6 +2401,7 @@ static void walk_stop(struct gt_trace_reader *r)
         sqlite3_reset(r->walk_st);
         r->walking = false;
     }
+    gist_stop(r);
 }
 
 /* Starts a walk of st after last_batch, or counts one more row of it. */
@@ -2318,11 +2416,41 @@ static void walk_step(struct gt_trace_reader *r, sqlite3_stmt *st)
     r->walk_rows++;
 }
 
-/* The verdict on a step over the batches that gave no row: the end of the
- * batches (batch_end), or SQLite's error after the last seq read. */
-static int walk_ended(struct gt_trace_reader *r, int src)
+/* At the end of the batches a decoding pass read, in their read
+ * transaction: the summary index must end there too, or a pass over the
+ * summaries would have counted events that no batch holds. */
+static int gist_end(struct gt_trace_reader *r)
 {
-    return src == SQLITE_DONE ? batch_end(r) : read_failed(r, src);
+    if (!r->summary_index)
+        return GT_OK;
+    gist_stop(r);
+    sqlite3_bind_int64(r->sel_gist, 1, r->last_batch);
+    int src = sqlite3_step(r->sel_gist);
+    int64_t extra = sqlite3_column_int64(r->sel_gist, 0);
+    sqlite3_reset(r->sel_gist);
+    if (src == SQLITE_DONE)
+        return GT_OK;
+    if (src != SQLITE_ROW)
+        return read_failed(r, src);
+    char note[96];
+    truncation_note(r, note, sizeof note);
+    gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
+            "events after seq %lld cannot be read: the summaries list a batch at seq %lld"
+            " that the trace does not hold%s",
+            (long long)r->last_seq, (long long)extra, note);
+    return GT_ECORRUPT;
+}
+
+/* The verdict on a step over the batches (of_batches; else over their
+ * summaries) that gave no row: the end of the batches (batch_end, and
+ * gist_end after the batches themselves), or SQLite's error after the last
+ * seq read. */
+static int walk_ended(struct gt_trace_reader *r, int src, bool of_batches)
+{
+    if (src != SQLITE_DONE)
+        return read_failed(r, src);
+    int rc = batch_end(r);
+    return rc == GT_OK && of_batches ? gist_end(r) : rc;
 }
 
 static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap, size_t *got)
@@ -2338,14 +2466,15 @@ static int batch_read(struct gt_trace_reader *r, struct gt_event *buf, size_t ca
     while (*got < cap) {
         int src = sqlite3_step(st);
         if (src != SQLITE_ROW) {
-            rc = walk_ended(r, src);
+            rc = walk_ended(r, src, true);
             break;
         }
-        if ((rc = batch_load(r, st)) != GT_OK)
+        if ((rc = batch_load_walked(r, st)) != GT_OK)
             break;
         batch_pass(r, buf, cap, got);
     }
     sqlite3_reset(st);
+    gist_stop(r);
     return rc;
 }
 
@@ -2373,10 +2502,19 @@ static int batch_fetch(struct gt_trace_reader *r, int64_t first_seq)
     sqlite3_stmt *st = r->sel_batch;
     sqlite3_bind_int64(st, 1, first_seq);
     int src = sqlite3_step(st), rc;
-    if (src == SQLITE_ROW)
-        rc = batch_load(r, st);
-    else /* its summary was just read: a batch gone since is damage */
-        rc = read_failed(r, src == SQLITE_DONE ? SQLITE_CORRUPT : src);
+    if (src == SQLITE_ROW) { /* its entry in the index is the summary the walk stands on */
+        rc = batch_load(r, st, r->summary_index ? r->sel_summary : NULL);
+    } else if (src == SQLITE_DONE) { /* its summary was just read: damage */
+        char note[96];
+        truncation_note(r, note, sizeof note);
+        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
+                "events after seq %lld cannot be read: the summaries list a batch at seq %lld"
+                " that the trace does not hold%s",
+                (long long)r->last_seq, (long long)first_seq, note);
+        rc = GT_ECORRUPT;
+    } else {
+        rc = read_failed(r, src);
+    }
     sqlite3_reset(st);
     return rc;
 }
@@ -2392,7 +2530,7 @@ static int batch_next_summarized(struct gt_trace_reader *r)
         walk_step(r, st);
         int src = sqlite3_step(st);
         if (src != SQLITE_ROW) {
-            rc = walk_ended(r, src);
+            rc = walk_ended(r, src, false);
             break;
         }
         struct gt_trace_batch_summary s;
@@ -2431,14 +2569,14 @@ static int batch_next(struct gt_trace_reader *r)
     walk_step(r, st);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
-        rc = batch_load(r, st);
+        rc = batch_load_walked(r, st);
         if (rc == GT_OK) {
             if (r->walk_rows >= WALK_BATCHES)
                 walk_stop(r); /* the batch is decoded into cur: the row is not needed */
             return GT_OK;
         }
     } else {
-        rc = walk_ended(r, src);
+        rc = walk_ended(r, src, true);
     }
     walk_stop(r);
     return rc;

@@ -50,7 +50,9 @@
  * read ended. lock is the lock level held; txn_unchecked says a read
  * transaction began and its first read has not yet compared the counter
  * with stamp; txn_stamp is the counter of the transaction in progress,
- * txn_ok false when it could not be read (nothing is then filled). */
+ * txn_ok false when it could not be read (nothing is then filled).
+ * txn_size is the file's size as the transaction's first fill found it
+ * (-1: not yet asked). */
 struct ra_file {
     sqlite3_file base;
     sqlite3_file *real;
@@ -60,6 +62,7 @@ struct ra_file {
     int lock;
     bool txn_unchecked, txn_ok;
     unsigned char stamp[RA_STAMP_LEN], txn_stamp[RA_STAMP_LEN];
+    sqlite3_int64 txn_size;
 };
 _Static_assert(sizeof(struct ra_file) % 8 == 0, "the real file after it is 8-byte aligned");
 
@@ -100,6 +103,19 @@ static bool runs_forward(const struct ra_file *p, sqlite3_int64 off)
            (p->len > 0 && off >= held_end && off - held_end < (sqlite3_int64)RA_CHUNK);
 }
 
+/* The file's size, asked once a read transaction: each fill asking again
+ * cost a system call per 256 KiB (a quarter of a replay's calls). A size
+ * that grew since (a checkpoint in WAL mode) only makes a fill stop short
+ * of the end; one that shrank (a file cut by another program) makes the
+ * fill's read come back short, and the read then goes to the real file. */
+static bool ra_size(struct ra_file *p, sqlite3_int64 *size)
+{
+    if (p->txn_size < 0 && p->real->pMethods->xFileSize(p->real, &p->txn_size) != SQLITE_OK)
+        p->txn_size = -1;
+    *size = p->txn_size;
+    return p->txn_size >= 0;
+}
+
 /* Fills the buffer with RA_CHUNK bytes from RA_BEHIND before off, not
  * before the start nor past the end of the file; false when it cannot (an
  * error, or [off, off + amt) is not all in the file), and the read then
@@ -108,7 +124,7 @@ static bool ra_fill(struct ra_file *p, sqlite3_int64 off, int amt)
 {
     sqlite3_int64 size, from = off > RA_BEHIND ? off - RA_BEHIND : 0;
     ra_drop(p);
-    if (!p->txn_ok || p->real->pMethods->xFileSize(p->real, &size) != SQLITE_OK || off + amt > size)
+    if (!p->txn_ok || !ra_size(p, &size) || off + amt > size)
         return false;
     /* amt <= RA_CHUNK / 2 and RA_BEHIND < RA_CHUNK / 2: the read fits */
     size_t n = size - from < (sqlite3_int64)RA_CHUNK ? (size_t)(size - from) : RA_CHUNK;
@@ -128,6 +144,7 @@ static bool ra_check(struct ra_file *p, void *dst, int amt, sqlite3_int64 off, i
 {
     bool served = off <= RA_STAMP_AT && off + amt >= RA_STAMP_AT + RA_STAMP_LEN;
     p->txn_unchecked = false;
+    p->txn_size = -1;
     if (served) {
         *rc = p->real->pMethods->xRead(p->real, dst, amt, off);
         p->txn_ok = *rc == SQLITE_OK;
@@ -167,12 +184,14 @@ static int ra_read(sqlite3_file *f, void *dst, int amt, sqlite3_int64 off)
 static int ra_write(sqlite3_file *f, const void *src, int amt, sqlite3_int64 off)
 {
     ra_drop(ra(f));
+    ra(f)->txn_size = -1;
     return ra(f)->real->pMethods->xWrite(ra(f)->real, src, amt, off);
 }
 
 static int ra_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
     ra_drop(ra(f));
+    ra(f)->txn_size = -1;
     return ra(f)->real->pMethods->xTruncate(ra(f)->real, size);
 }
 
@@ -244,6 +263,7 @@ static int ra_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
     const sqlite3_io_methods *m = ra(f)->real->pMethods;
     ra_drop(ra(f));
+    ra(f)->txn_size = -1; /* in WAL mode a transaction starts here */
     if (m->iVersion < 2 || m->xShmLock == NULL)
         return SQLITE_IOERR_SHMLOCK;
     return m->xShmLock(ra(f)->real, offset, n, flags);

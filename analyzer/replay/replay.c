@@ -622,14 +622,21 @@ static int read_all(struct gt_trace_reader *r, struct shared *sh, struct decoder
         }
         if (n == 0)
             break;
-        for (size_t k = 0; k < n; k++, index++) {
-            /* an event yields at most two ops */
-            if (b->n + 2 > sh->batch_ops) {
+        for (size_t k = 0; k < n;) {
+            /* an event yields at most two ops: the events that fit for sure
+             * go without a test of the room each */
+            size_t room = (sh->batch_ops - b->n) / 2;
+            if (room == 0) {
                 publish(sh, d, seq++);
                 if ((b = claim(sh, seq)) == NULL)
                     break;
+                continue;
             }
-            rc = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops, &b->n);
+            size_t end = n - k < room ? n : k + room, nops = b->n;
+            for (; k < end; k++, index++)
+                if ((rc = decode_event(d, &evs[k], index, &sh->a->warnings, b->ops, &nops)) != 0)
+                    break;
+            b->n = nops;
             if (rc)
                 break;
         }

@@ -1739,6 +1739,27 @@ static int read_failed(struct gt_trace_reader *r, int src)
     return reader_fail(r, src, what);
 }
 
+/* GT_ECORRUPT for damage found after the last seq read: what, as the
+ * message names it, and a note when the file looks cut. */
+static int read_damaged(struct gt_trace_reader *r, const char *what)
+{
+    char note[96];
+    truncation_note(r, note, sizeof note);
+    gt_errf(r->errmsg, sizeof r->errmsg, GT_OK, "events after seq %lld cannot be read: %s%s",
+            (long long)r->last_seq, what, note);
+    return GT_ECORRUPT;
+}
+
+/* The summaries a pass may have trusted list a batch at seq that the trace
+ * does not hold. */
+static int summary_without_batch(struct gt_trace_reader *r, int64_t seq)
+{
+    char what[96];
+    snprintf(what, sizeof what,
+             "the summaries list a batch at seq %lld that the trace does not hold", (long long)seq);
+    return read_damaged(r, what);
+}
+
 /* Copies text into buf; GT_ERANGE (with the truncated text) if it does not
  * fit, so a caller never takes a cut value for the whole one. */
 static int copy_text(const unsigned char *text, int bytes, char *buf, size_t len)
@@ -2190,13 +2211,11 @@ static int sql_read(struct gt_trace_reader *r, struct gt_event *buf, size_t cap,
              * comes from a damaged b-tree, and taking it would restart the
              * walk behind itself for ever. */
             if (seq <= r->last_seq) {
-                char note[96];
-                truncation_note(r, note, sizeof note);
-                gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
-                        "events after seq %lld cannot be read: seq %lld comes out of order (the "
-                        "events table is damaged)%s",
-                        (long long)r->last_seq, (long long)seq, note);
-                rc = GT_ECORRUPT;
+                char what[96];
+                snprintf(what, sizeof what,
+                         "seq %lld comes out of order (the events table is damaged)",
+                         (long long)seq);
+                rc = read_damaged(r, what);
                 break;
             }
             r->last_seq = seq;
@@ -2324,17 +2343,13 @@ static int batch_load(struct gt_trace_reader *r, sqlite3_stmt *st, sqlite3_stmt 
     if (!bad && r->summary_index && (why = gist_fault(r, gist, first, n, got)) != NULL)
         bad = 1;
     if (bad) {
-        char note[96];
-        truncation_note(r, note, sizeof note);
-        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
-                "events after seq %lld cannot be read: the batch at seq %lld is damaged (%s)%s",
-                (long long)r->last_seq, (long long)first,
-                first <= r->last_seq      ? "it overlaps the batch before it"
-                : first > r->last_seq + 1 ? "the events before it are missing"
-                : why[0]                  ? why
-                                          : "its data is not a BLOB",
-                note);
-        return GT_ECORRUPT;
+        char what[160];
+        snprintf(what, sizeof what, "the batch at seq %lld is damaged (%s)", (long long)first,
+                 first <= r->last_seq      ? "it overlaps the batch before it"
+                 : first > r->last_seq + 1 ? "the events before it are missing"
+                 : why[0]                  ? why
+                                           : "its data is not a BLOB");
+        return read_damaged(r, what);
     }
     r->last_batch = first;
     r->cur_n = (size_t)n;
@@ -2443,15 +2458,7 @@ static int gist_end(struct gt_trace_reader *r)
     sqlite3_reset(r->sel_gist);
     if (src == SQLITE_DONE)
         return GT_OK;
-    if (src != SQLITE_ROW)
-        return read_failed(r, src);
-    char note[96];
-    truncation_note(r, note, sizeof note);
-    gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
-            "events after seq %lld cannot be read: the summaries list a batch at seq %lld"
-            " that the trace does not hold%s",
-            (long long)r->last_seq, (long long)extra, note);
-    return GT_ECORRUPT;
+    return src == SQLITE_ROW ? summary_without_batch(r, extra) : read_failed(r, src);
 }
 
 /* The verdict on a step over the batches (of_batches; else over their
@@ -2518,13 +2525,7 @@ static int batch_fetch(struct gt_trace_reader *r, int64_t first_seq)
     if (src == SQLITE_ROW) { /* its entry in the index is the summary the walk stands on */
         rc = batch_load(r, st, r->summary_index ? r->sel_summary : NULL);
     } else if (src == SQLITE_DONE) { /* its summary was just read: damage */
-        char note[96];
-        truncation_note(r, note, sizeof note);
-        gt_errf(r->errmsg, sizeof r->errmsg, GT_OK,
-                "events after seq %lld cannot be read: the summaries list a batch at seq %lld"
-                " that the trace does not hold%s",
-                (long long)r->last_seq, (long long)first_seq, note);
-        rc = GT_ECORRUPT;
+        rc = summary_without_batch(r, first_seq);
     } else {
         rc = read_failed(r, src);
     }

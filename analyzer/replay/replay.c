@@ -171,8 +171,8 @@ static inline int free_op(struct decoder *d, struct addr_entry *e, struct gt_sim
 /* The ops of a served allocation of asked bytes at the address whose
  * entry is e. */
 static inline int alloc_op(struct decoder *d, struct addr_entry *e, struct gt_sim_op o,
-                           uint64_t asked, struct gt_replay_warnings *w, struct gt_sim_op *restrict out,
-                           size_t *n)
+                           uint64_t asked, struct gt_replay_warnings *w,
+                           struct gt_sim_op *restrict out, size_t *n)
 {
     if (e->state == ENTRY_LIVE || e->state == ENTRY_PENDING) {
         /* The recorder missed a free (or its completion): the real
@@ -267,7 +267,8 @@ static __attribute__((noinline)) int decode_rare_event(struct decoder *d, const 
  * and a free, nearly every event, take the short way: no test of the kinds
  * they are not (20 instructions an event, callgrind). */
 static inline int decode_event(struct decoder *d, const struct gt_event *ev, int64_t index,
-                               struct gt_replay_warnings *w, struct gt_sim_op *restrict out, size_t *n)
+                               struct gt_replay_warnings *w, struct gt_sim_op *restrict out,
+                               size_t *n)
 {
     bool alloc = ev->kind == GT_EV_ALLOC && ev->result == 0;
     if (!alloc && ev->kind != GT_EV_FREE)

@@ -1769,6 +1769,19 @@ START_TEST(a_summary_that_does_not_match_its_events_is_damage)
 }
 END_TEST
 
+/* Makes SQLite take index name of the trace at path for an index of table
+ * to, where it was one of table from; the index's pages stay as they are. */
+static void move_index(const char *path, const char *name, const char *from, const char *to)
+{
+    char move[512];
+    snprintf(move, sizeof move,
+             "PRAGMA writable_schema = ON;"
+             "UPDATE sqlite_master SET tbl_name = '%s',"
+             " sql = replace(sql, ' ON %s(', ' ON %s(') WHERE name = '%s';",
+             to, from, to, name);
+    exec_sql(path, move);
+}
+
 /* Runs sql on the trace at path while SQLite takes index name (over
  * event_batches) for an index of another table, so that the changes sql
  * makes to event_batches leave the index as it was: the way to give a test
@@ -1794,19 +1807,9 @@ static void with_index_left_behind(const char *path, const char *name, const cha
              "DROP INDEX %s; %s;",
              name, text);
     exec_sql(path, move);
-    snprintf(move, sizeof move,
-             "PRAGMA writable_schema = ON;"
-             "UPDATE sqlite_master SET tbl_name = 'decoy',"
-             " sql = replace(sql, ' ON event_batches(', ' ON decoy(') WHERE name = '%s';",
-             name);
-    exec_sql(path, move);
+    move_index(path, name, "event_batches", "decoy");
     exec_sql(path, sql); /* a new connection: the index is decoy's */
-    snprintf(move, sizeof move,
-             "PRAGMA writable_schema = ON;"
-             "UPDATE sqlite_master SET tbl_name = 'event_batches',"
-             " sql = replace(sql, ' ON decoy(', ' ON event_batches(') WHERE name = '%s';",
-             name);
-    exec_sql(path, move);
+    move_index(path, name, "decoy", "event_batches");
 }
 
 /* Reads the trace at path to its end or first error: through views under a
@@ -2316,9 +2319,10 @@ static bool take_every(void *ctx, const struct gt_trace_batch_summary *s)
     return true;
 }
 
-/* Bytes read by a pass that takes every batch's summary: the card pass of
- * a trace of successful allocations and frees. */
-static long summary_pass_bytes(const char *path)
+/* Bytes read by a pass that takes every batch's summary (the card pass of
+ * a trace of successful allocations and frees) over the trace at path,
+ * which holds events events. */
+static long summary_pass_bytes(const char *path, int64_t events)
 {
     struct gt_trace_reader *r = open_ok(path);
     const struct gt_event *evs;
@@ -2329,7 +2333,7 @@ static long summary_pass_bytes(const char *path)
     ck_assert_int_eq(gt_trace_read_view(r, &evs, &n), GT_OK);
     long bytes = io_count("rchar") - before;
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(offered, (100000 + GT_BATCH_EVENTS - 1) / GT_BATCH_EVENTS);
+    ck_assert_int_eq(offered, (events + GT_BATCH_EVENTS - 1) / GT_BATCH_EVENTS);
     gt_trace_close(r);
     return bytes;
 }
@@ -2343,11 +2347,13 @@ START_TEST(a_pass_over_the_summaries_reads_their_index_not_the_batches)
     const char *p = path_of("t.db"), *q = path_of("bare.db");
     struct stat sb;
 
-    write_trace(p, 100000);
+    const int64_t events = 100000;
+
+    write_trace(p, events);
     copy_file(p, q);
     exec_sql(q, "DROP INDEX " GT_SCHEMA_SUMMARY_INDEX_NAME);
     ck_assert_int_eq(stat(p, &sb), 0);
-    long indexed = summary_pass_bytes(p), bare = summary_pass_bytes(q);
+    long indexed = summary_pass_bytes(p, events), bare = summary_pass_bytes(q, events);
     ck_assert_msg(indexed < sb.st_size / 8 && bare > sb.st_size / 2,
                   "%ld bytes read with the index, %ld without, of %lld", indexed, bare,
                   (long long)sb.st_size);

@@ -84,6 +84,14 @@ static void ra_drop(struct ra_file *p)
     p->len = 0;
 }
 
+/* ra_drop, and the file's size asked again: the file may change from here
+ * (a write, a truncate, a WAL transaction's start). */
+static void ra_forget(struct ra_file *p)
+{
+    ra_drop(p);
+    p->txn_size = -1;
+}
+
 static int ra_close(sqlite3_file *f)
 {
     struct ra_file *p = ra(f);
@@ -183,15 +191,13 @@ static int ra_read(sqlite3_file *f, void *dst, int amt, sqlite3_int64 off)
 
 static int ra_write(sqlite3_file *f, const void *src, int amt, sqlite3_int64 off)
 {
-    ra_drop(ra(f));
-    ra(f)->txn_size = -1;
+    ra_forget(ra(f));
     return ra(f)->real->pMethods->xWrite(ra(f)->real, src, amt, off);
 }
 
 static int ra_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
-    ra_drop(ra(f));
-    ra(f)->txn_size = -1;
+    ra_forget(ra(f));
     return ra(f)->real->pMethods->xTruncate(ra(f)->real, size);
 }
 
@@ -262,8 +268,7 @@ static int ra_shm_map(sqlite3_file *f, int region, int size, int extend, void vo
 static int ra_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
     const sqlite3_io_methods *m = ra(f)->real->pMethods;
-    ra_drop(ra(f));
-    ra(f)->txn_size = -1; /* in WAL mode a transaction starts here */
+    ra_forget(ra(f)); /* in WAL mode a transaction starts here */
     if (m->iVersion < 2 || m->xShmLock == NULL)
         return SQLITE_IOERR_SHMLOCK;
     return m->xShmLock(ra(f)->real, offset, n, flags);

@@ -2360,6 +2360,44 @@ START_TEST(a_pass_over_the_summaries_reads_their_index_not_the_batches)
 }
 END_TEST
 
+/* Takes the summaries of all batches but one in 25, which the pass then
+ * decodes. */
+static bool decline_one_in_25(void *ctx, const struct gt_trace_batch_summary *s)
+{
+    bool decline = (s->first_seq / GT_BATCH_EVENTS) % 25 == 5;
+    *(int64_t *)ctx += decline;
+    return !decline;
+}
+
+/* A pass over the summaries that decodes a batch here and there (some 18
+ * KiB, 450 KiB apart) reads about those batches and the pages around them
+ * that a read-ahead of 64 KiB takes, where one of 256 KiB each read more
+ * than half the file. */
+START_TEST(a_pass_that_decodes_a_batch_here_and_there_reads_about_those_batches)
+{
+    const char *p = path_of("t.db");
+    struct stat sb;
+    const struct gt_event *evs;
+    int64_t declined = 0, decoded = 0;
+    size_t n;
+
+    write_trace(p, 250000);
+    ck_assert_int_eq(stat(p, &sb), 0);
+    struct gt_trace_reader *r = open_ok(p);
+    gt_trace_summarize(r, decline_one_in_25, &declined);
+    long before = io_count("rchar");
+    while (gt_trace_read_view(r, &evs, &n) == GT_OK && n > 0)
+        decoded += (int64_t)n;
+    long bytes = io_count("rchar") - before;
+    gt_trace_close(r);
+    ck_assert_int_ge(declined, 9);
+    ck_assert_int_eq(decoded, declined * GT_BATCH_EVENTS);
+    ck_assert_msg(bytes < declined * 96 * 1024 && bytes < sb.st_size / 2,
+                  "%ld bytes read to decode %lld batches of a file of %lld", bytes,
+                  (long long)declined, (long long)sb.st_size);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -2420,6 +2458,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, the_summary_index_is_held_to_the_events_as_the_rows_are);
     tcase_add_test(tc, an_index_the_writer_did_not_make_is_not_read);
     tcase_add_test(tc, a_pass_over_the_summaries_reads_their_index_not_the_batches);
+    tcase_add_test(tc, a_pass_that_decodes_a_batch_here_and_there_reads_about_those_batches);
     tcase_add_test(tc, a_trace_without_summaries_is_read_whole_under_a_filter);
     tcase_add_test(tc, a_walk_over_every_event_lets_a_commit_in_every_64_batches);
     tcase_add_test(tc, the_reader_reads_a_trace_in_large_reads_not_a_page_each);

@@ -6,9 +6,9 @@
  * microseconds the calls, not the bytes, are most of the reading: on the
  * development VM `dd bs=4k` of the 10 M-event bench trace takes 0.14 s,
  * `dd bs=64k` 0.02 s. This VFS serves the main database file of a read-only
- * connection from a buffer filled RA_CHUNK bytes at a time when the reads
- * run forward, and passes every other read, every other file and every
- * other method through to the default VFS unchanged.
+ * connection from a buffer filled up to RA_CHUNK bytes at a time when the
+ * reads run forward (less at the start of a run), and passes every other read, every other file and
+ * every other method through to the default VFS unchanged.
  *
  * Why the buffer can be trusted: it is filled only under a lock on the
  * file, and it is kept from one read transaction to the next by the rule by
@@ -32,11 +32,17 @@
 
 /* Bytes read at once when the reads run forward: 64 pages of 4 KiB. */
 #define RA_CHUNK ((size_t)256 * 1024)
-/* Of which before the read that asked: a table's leaf page can lie a few
- * pages behind the overflow pages read just before it (strace of a replay:
- * a fill from 327680, then a page at 311296, then on from 315392, which
- * without this read the same bytes twice). */
+/* The first fill of a run: a pass that jumps from batch to batch (the
+ * card pass decodes the few batches its summaries cannot speak for) reads
+ * about a batch of 1024 events (~17 KiB, and its leaf page behind), not 256
+ * KiB for each. Each fill of a run that goes on doubles, up to RA_CHUNK. */
+#define RA_FIRST ((size_t)64 * 1024)
+/* Of each fill, before the read that asked: a table's leaf page can lie a
+ * few pages behind the overflow pages read just before it (strace of a
+ * replay: a fill from 327680, then a page at 311296, then on from 315392,
+ * which without this read the same bytes twice). */
 #define RA_BEHIND ((sqlite3_int64)32 * 1024)
+_Static_assert(RA_BEHIND <= RA_FIRST / 2, "a fill holds what it reads behind and the read");
 
 /* Where the file change counter lies in a SQLite file, and its length with
  * the version-valid-for number after it (SQLite's dbFileVers). */
@@ -52,7 +58,8 @@
  * with stamp; txn_stamp is the counter of the transaction in progress,
  * txn_ok false when it could not be read (nothing is then filled).
  * txn_size is the file's size as the transaction's first fill found it
- * (-1: not yet asked). */
+ * (-1: not yet asked). fill is the size of the next fill, RA_FIRST to
+ * RA_CHUNK, when it goes on from the last one, which ended at run_end. */
 struct ra_file {
     sqlite3_file base;
     sqlite3_file *real;
@@ -63,6 +70,8 @@ struct ra_file {
     bool txn_unchecked, txn_ok;
     unsigned char stamp[RA_STAMP_LEN], txn_stamp[RA_STAMP_LEN];
     sqlite3_int64 txn_size;
+    size_t fill;
+    sqlite3_int64 run_end;
 };
 _Static_assert(sizeof(struct ra_file) % 8 == 0, "the real file after it is 8-byte aligned");
 
@@ -124,22 +133,33 @@ static bool ra_size(struct ra_file *p, sqlite3_int64 *size)
     return p->txn_size >= 0;
 }
 
-/* Fills the buffer with RA_CHUNK bytes from RA_BEHIND before off, not
- * before the start nor past the end of the file; false when it cannot (an
- * error, or [off, off + amt) is not all in the file), and the read then
- * goes to the real file as asked. */
+/* Fills the buffer with p->fill bytes (at least twice amt), RA_BEHIND of
+ * them before off, not before the start nor past the end of the file, and
+ * doubles the next fill; false when it cannot (an error, or [off, off +
+ * amt) is not all in the file), and the read then goes to the real file as
+ * asked. A fill that does not start near where the last one ended (a
+ * chunk before it to RA_FIRST after) starts a run of fills again at
+ * RA_FIRST; the pages a walk reads as asked elsewhere in between (a
+ * b-tree's interior page, the summary index's leaf) do not. */
 static bool ra_fill(struct ra_file *p, sqlite3_int64 off, int amt)
 {
+    sqlite3_int64 chunk = (sqlite3_int64)RA_CHUNK;
+    if (off + chunk < p->run_end || off > p->run_end + (sqlite3_int64)RA_FIRST)
+        p->fill = RA_FIRST;
+    /* amt <= RA_CHUNK / 2 and RA_BEHIND <= RA_FIRST / 2: want holds
+     * what lies behind and the read */
+    size_t want = p->fill > 2 * (size_t)amt ? p->fill : 2 * (size_t)amt;
     sqlite3_int64 size, from = off > RA_BEHIND ? off - RA_BEHIND : 0;
     ra_drop(p);
+    p->fill = want < RA_CHUNK / 2 ? want * 2 : RA_CHUNK;
     if (!p->txn_ok || !ra_size(p, &size) || off + amt > size)
         return false;
-    /* amt <= RA_CHUNK / 2 and RA_BEHIND < RA_CHUNK / 2: the read fits */
-    size_t n = size - from < (sqlite3_int64)RA_CHUNK ? (size_t)(size - from) : RA_CHUNK;
+    size_t n = size - from < (sqlite3_int64)want ? (size_t)(size - from) : want;
     if (p->real->pMethods->xRead(p->real, p->buf, (int)n, from) != SQLITE_OK)
         return false;
     p->off = from;
     p->len = n;
+    p->run_end = from + (sqlite3_int64)n;
     memcpy(p->stamp, p->txn_stamp, RA_STAMP_LEN);
     return true;
 }
@@ -343,6 +363,7 @@ static int ra_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
     p->base.pMethods = p->real->pMethods != NULL ? &ra_methods : NULL;
     if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) && (flags & SQLITE_OPEN_READONLY))
         p->buf = sqlite3_malloc((int)RA_CHUNK);
+    p->fill = RA_FIRST;
     return rc;
 }
 

@@ -7,8 +7,9 @@
  * development VM `dd bs=4k` of the 10 M-event bench trace takes 0.14 s,
  * `dd bs=64k` 0.02 s. This VFS serves the main database file of a read-only
  * connection from a buffer filled up to RA_CHUNK bytes at a time when the
- * reads run forward (less at the start of a run), and passes every other read, every other file and
- * every other method through to the default VFS unchanged.
+ * reads run forward (less at the start of a run), and passes every other
+ * read, every other file and every other method through to the default VFS
+ * unchanged.
  *
  * Why the buffer can be trusted: it is filled only under a lock on the
  * file, and it is kept from one read transaction to the next by the rule by

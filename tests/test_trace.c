@@ -2360,6 +2360,22 @@ START_TEST(a_pass_over_the_summaries_reads_their_index_not_the_batches)
 }
 END_TEST
 
+/* Opening a trace checks its schema in one read transaction: each query
+ * on its own began one and read the change counter again (SQLite's check at
+ * the start of each), 22 reads an open where 4 are left. */
+START_TEST(opening_a_trace_checks_it_in_one_read_transaction)
+{
+    const char *p = path_of("t.db");
+
+    write_trace(p, 10);
+    long before = read_syscalls();
+    struct gt_trace_reader *r = open_ok(p);
+    long calls = read_syscalls() - before;
+    gt_trace_close(r);
+    ck_assert_msg(calls <= 8, "%ld read calls to open a trace", calls);
+}
+END_TEST
+
 /* Takes the summaries of all batches but one in 25, which the pass then
  * decodes. */
 static bool decline_one_in_25(void *ctx, const struct gt_trace_batch_summary *s)
@@ -2459,6 +2475,7 @@ static Suite *trace_suite(void)
     tcase_add_test(tc, an_index_the_writer_did_not_make_is_not_read);
     tcase_add_test(tc, a_pass_over_the_summaries_reads_their_index_not_the_batches);
     tcase_add_test(tc, a_pass_that_decodes_a_batch_here_and_there_reads_about_those_batches);
+    tcase_add_test(tc, opening_a_trace_checks_it_in_one_read_transaction);
     tcase_add_test(tc, a_trace_without_summaries_is_read_whole_under_a_filter);
     tcase_add_test(tc, a_walk_over_every_event_lets_a_commit_in_every_64_batches);
     tcase_add_test(tc, the_reader_reads_a_trace_in_large_reads_not_a_page_each);

@@ -289,6 +289,7 @@ static double sim_run(const struct gt_conf *conf, uint64_t limit, const struct g
     struct gt_sim_options so;
     memset(&so, 0, sizeof so);
     so.device_limit = limit;
+    so.reported_stats_only = true; /* as gt_replay_trace's simulators */
     struct gt_sim *s;
     if (gt_sim_new(conf, &so, &s))
         die("sim", "cannot create simulator");
@@ -327,7 +328,7 @@ static double simulator_alone(const char *path, const struct gt_conf *configs, s
     int64_t sim_events;
     struct gt_sim_op *ops = load_ops(path, SIM_EVENTS_MAX, &nops, &nslots, &sim_events);
     printf("\nsim         the simulator alone, 1 thread, first %" PRId64 " events (%zu ops)"
-           " in memory, thread CPU time\n",
+           " in memory, thread CPU time, the statistics replay reports\n",
            sim_events, nops);
     uint64_t sim_sum = 0;
     double sim_total = 0, sim_worst = 0;

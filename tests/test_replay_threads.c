@@ -76,10 +76,13 @@ static struct gt_replay_options options(const struct gt_scenario *scn, int threa
     return o;
 }
 
+/* all_stats: the simulators keep every statistic (gt_replay_options), else
+ * the reported ones alone, as analyze runs them. */
 static struct gt_analysis *replay(const char *db, const struct gt_scenario *scn,
-                                  const struct sweep *sw, int threads)
+                                  const struct sweep *sw, int threads, bool all_stats)
 {
     struct gt_replay_options o = options(scn, threads);
+    o.all_stats = all_stats;
     struct gt_analysis *a = NULL;
     char err[512] = "";
     ck_assert_msg(gt_replay_trace(db, sw->configs, sw->n, &o, &a, err, sizeof err) == 0,
@@ -194,6 +197,19 @@ static void expect_same_analysis(const struct gt_analysis *one, const struct gt_
     ck_assert_int_eq(a->recorded_index, one->recorded_index);
 }
 
+/* lean, whose simulators kept the reported statistics alone, is full,
+ * whose simulators kept them all, with the statistics full reports. */
+static void expect_reported_as_kept(const struct gt_analysis *full, const struct gt_analysis *lean,
+                                    const char *what)
+{
+    ck_assert_uint_eq(lean->ndevices * lean->nconfigs, full->ndevices * full->nconfigs);
+    for (size_t i = 0; i < full->ndevices * full->nconfigs; i++) {
+        struct gt_replay_result r = full->results[i];
+        r.stats = gt_sim_reported_stats(&full->results[i].stats);
+        expect_same_result(&r, &lean->results[i], what, i);
+    }
+}
+
 /* ------------------------------------------------------------ sweeps */
 
 /* The smallest card of every config and device, searched with threads. */
@@ -209,9 +225,11 @@ static uint64_t *fit(const char *db, const struct gt_scenario *scn, const struct
 }
 
 /* Replays db on card (0: the trace's own) under sw with each thread count
- * and compares with one thread; with_fit also the uncapped replay and the
- * smallest cards. Returns the smallest peak reserved of the one-thread
- * answer, for a card too small for every config. */
+ * and compares with one thread, every statistic kept at even thread counts
+ * and the reported ones alone at odd ones, after holding the two to each
+ * other on one thread; with_fit also the uncapped replay and the smallest
+ * cards. Returns the smallest peak reserved of the one-thread answer, for a
+ * card too small for every config. */
 static uint64_t check_sweep(const char *db, uint64_t card, const struct sweep *sw, bool with_fit)
 {
     struct gt_analysis *uncapped_one = NULL;
@@ -219,14 +237,19 @@ static uint64_t check_sweep(const char *db, uint64_t card, const struct sweep *s
     char what[PATH_MAX + 128];
 
     struct gt_scenario *scn = scenario_of(db, card);
-    struct gt_analysis *one = replay(db, scn, sw, 1);
+    struct gt_analysis *one = replay(db, scn, sw, 1, false);
+    struct gt_analysis *one_full = replay(db, scn, sw, 1, true);
+    snprintf(what, sizeof what, "%s, card %" PRIu64 " MiB, %zu configs, every statistic", db,
+             card / MIB, sw->n);
+    expect_reported_as_kept(one_full, one, what);
     if (with_fit)
         fit_one = fit(db, scn, one, 1, &uncapped_one);
     for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
         snprintf(what, sizeof what, "%s, card %" PRIu64 " MiB, %zu configs, %d threads", db,
                  card / MIB, sw->n, thread_counts[t]);
-        struct gt_analysis *a = replay(db, scn, sw, thread_counts[t]);
-        expect_same_analysis(one, a, what);
+        bool all_stats = thread_counts[t] % 2 == 0;
+        struct gt_analysis *a = replay(db, scn, sw, thread_counts[t], all_stats);
+        expect_same_analysis(all_stats ? one_full : one, a, what);
         if (with_fit) {
             struct gt_analysis *uncapped = NULL;
             uint64_t *cards = fit(db, scn, a, thread_counts[t], &uncapped);
@@ -245,6 +268,7 @@ static uint64_t check_sweep(const char *db, uint64_t card, const struct sweep *s
             smallest = one->results[i].peak_reserved;
     free(fit_one);
     gt_analysis_free(uncapped_one);
+    gt_analysis_free(one_full);
     gt_analysis_free(one);
     gt_scenario_free(scn);
     return smallest;
@@ -333,7 +357,7 @@ START_TEST(a_replay_that_stops_at_the_first_oom_tells_the_runs_apart_as_the_full
     generate(db, "1", "100000");
     for (size_t k = 0; k < sizeof cards / sizeof cards[0]; k++) {
         struct gt_scenario *scn = scenario_of(db, cards[k]);
-        struct gt_analysis *full = replay(db, scn, &all, 2);
+        struct gt_analysis *full = replay(db, scn, &all, 2, false);
         for (int threads = 1; threads <= 3; threads += 2) {
             struct gt_replay_options o = options(scn, threads);
             struct gt_analysis *a = NULL;
@@ -423,7 +447,7 @@ START_TEST(a_budget_of_one_thread_starts_no_thread)
     generate(db, "3", "30000");
     struct gt_scenario *scn = scenario_of(db, 0);
     ck_assert_int_eq(threads_now(), 1);
-    struct gt_analysis *threaded = replay(db, scn, &two, 2);
+    struct gt_analysis *threaded = replay(db, scn, &two, 2, false);
     ck_assert_int_eq(threads_of_replay(db, scn, &two, 2, NULL), 3);
     ck_assert_int_eq(threads_of_replay(db, scn, &two, 1, threaded), 1);
     /* one usable CPU, as under taskset -c 0 or a one-core job */
@@ -473,7 +497,7 @@ START_TEST(the_smallest_card_runs_and_the_card_below_it_does_not)
 
     generate(db, "2", "100000");
     struct gt_scenario *scn = scenario_of(db, 0);
-    struct gt_analysis *a = replay(db, scn, &all, 2);
+    struct gt_analysis *a = replay(db, scn, &all, 2, false);
     uint64_t *cards = fit(db, scn, a, 2, &uncapped);
     ck_assert_uint_eq(a->ndevices, 1);
     size_t tried_below = 0;

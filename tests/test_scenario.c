@@ -555,6 +555,7 @@ static struct gt_analysis *replay_default(const char *path, const struct gt_scen
     memset(&o, 0, sizeof(o));
     o.scenario = s;
     o.threads = 1;
+    o.all_stats = true; /* the tests read memory_stats() counters */
     struct gt_analysis *a = NULL;
     char err[256] = "";
     ck_assert_msg(gt_replay_trace(path, &c, 1, &o, &a, err, sizeof(err)) == 0, "%s", err);

@@ -1244,6 +1244,93 @@ START_TEST(a_run_of_ops_does_what_the_single_calls_do)
 }
 END_TEST
 
+/* A simulator made with reported_stats_only, otherwise as sim_unchecked. */
+static struct gt_sim *sim_reporting(const char *text, uint64_t limit, uint64_t total)
+{
+    struct gt_conf c = conf_of(text);
+    struct gt_sim_options o = {0};
+    o.device_limit = limit;
+    o.device_total = total;
+    o.reported_stats_only = true;
+    struct gt_sim *s = NULL;
+    ck_assert_int_eq(gt_sim_new(&c, &o, &s), 0);
+    return s;
+}
+
+/* The statistics a simulator that keeps them all and one that keeps the
+ * reported ones alone both report: the same, max_split_size too. */
+static void assert_same_reported(const struct gt_sim *all, const struct gt_sim *reporting)
+{
+    struct gt_sim_stats x = gt_sim_reported_stats(gt_sim_get_stats(all));
+    struct gt_sim_stats y = gt_sim_reported_stats(gt_sim_get_stats(reporting));
+    struct stat_list lx = {0}, ly = {0};
+    gt_sim_stats_foreach(&x, list_stat, &lx);
+    gt_sim_stats_foreach(&y, list_stat, &ly);
+    ck_assert_int_eq(lx.n, ly.n);
+    for (int i = 0; i < lx.n; i++)
+        ck_assert_msg(lx.value[i] == ly.value[i], "%s: %lld kept alone, %lld with all the rest",
+                      lx.name[i], (long long)ly.value[i], (long long)lx.value[i]);
+    ck_assert_int_gt(x.reserved_bytes[GT_SIM_ALL].peak, 0);
+}
+
+/* No decision of the allocator reads a statistic: a simulator that keeps
+ * only the reported ones (replay's) makes the same blocks, segments, OOMs
+ * and peaks as one that keeps them all, through gt_sim_run (the paths of
+ * plain and expandable simulators) and through the single calls (deferred
+ * frees, empty_cache, garbage collection). */
+START_TEST(keeping_only_the_reported_statistics_changes_no_decision)
+{
+    const char *confs[] = {"default",
+                           "max_split_size_mb:64",
+                           "expandable_segments:True",
+                           "roundup_power2_divisions:4",
+                           "garbage_collection_threshold:0.5,per_process_memory_fraction:0.9",
+                           "nocache"};
+    enum { NOPS = 6000 };
+    struct gt_sim_op *ops = malloc(NOPS * sizeof *ops);
+    ck_assert_ptr_nonnull(ops);
+    for (size_t c = 0; c < sizeof confs / sizeof confs[0]; c++) {
+        size_t n = random_run(17 + (unsigned)c, ops, NOPS);
+        struct gt_sim *all = sim_unchecked(confs[c], GIB, GIB);
+        struct gt_sim *reporting = sim_reporting(confs[c], GIB, GIB);
+        gt_sim_handle slots_all[256], slots_rep[256];
+        for (int i = 0; i < 256; i++)
+            slots_all[i] = slots_rep[i] = GT_SIM_NO_HANDLE;
+        struct gt_sim_watch wa = {0, 0, -1}, wr = {0, 0, -1};
+        ck_assert_int_eq(gt_sim_run(all, ops, n, slots_all, &wa), 0);
+        ck_assert_int_eq(gt_sim_run(reporting, ops, n, slots_rep, &wr), 0);
+        ck_assert_msg(wa.first_oom_event > 0, "%s: the run never ran out of memory", confs[c]);
+        ck_assert_int_eq(wr.first_oom_event, wa.first_oom_event);
+        ck_assert_uint_eq(wr.peak_reserved, wa.peak_reserved);
+        ck_assert_uint_eq(wr.allocated_at_peak, wa.allocated_at_peak);
+        for (int i = 0; i < 256; i++) {
+            ck_assert_int_eq(slots_rep[i] == GT_SIM_NO_HANDLE, slots_all[i] == GT_SIM_NO_HANDLE);
+            if (slots_all[i] != GT_SIM_NO_HANDLE)
+                ck_assert_uint_eq(gt_sim_addr(reporting, slots_rep[i]),
+                                  gt_sim_addr(all, slots_all[i]));
+        }
+        assert_same_reported(all, reporting);
+        assert_consistent(reporting);
+        gt_sim_free_all(all);
+        gt_sim_free_all(reporting);
+
+        struct gt_sim *sims[2] = {sim_unchecked(confs[c], 4 * GIB, 4 * GIB),
+                                  sim_reporting(confs[c], 4 * GIB, 4 * GIB)};
+        gt_sim_handle live[2][128];
+        struct random_ops r = {23 + (unsigned)c, 0};
+        for (int op = 0; op < 4000; op++)
+            random_op(&r, sims, 2, live);
+        for (int k = 0; k < r.nlive; k++)
+            ck_assert_uint_eq(gt_sim_addr(sims[1], live[1][k]), gt_sim_addr(sims[0], live[0][k]));
+        assert_same_reported(sims[0], sims[1]);
+        assert_consistent(sims[1]);
+        gt_sim_free_all(sims[0]);
+        gt_sim_free_all(sims[1]);
+    }
+    free(ops);
+}
+END_TEST
+
 START_TEST(a_preloaded_segment_serves_requests_and_merges_on_free)
 {
     struct seglog log;
@@ -1470,6 +1557,7 @@ static Suite *sim_suite(void)
     tcase_add_test(t, a_clone_goes_on_exactly_as_its_original_would);
     tcase_add_test(t, a_split_limit_no_block_reaches_changes_nothing);
     tcase_add_test(t, a_run_of_ops_does_what_the_single_calls_do);
+    tcase_add_test(t, keeping_only_the_reported_statistics_changes_no_decision);
     tcase_add_test(t, a_preloaded_segment_serves_requests_and_merges_on_free);
     tcase_add_test(t, preloaded_expandable_ranges_share_a_reservation_and_follow_its_rules);
     tcase_add_test(t, a_private_pool_is_kept_apart_and_released_once_given_up);

@@ -319,6 +319,7 @@ struct shared {
     bool done;
     int nworkers;
     bool stop_at_first_oom; /* gt_replay_options' */
+    bool all_stats;         /* gt_replay_options' */
     int nended;             /* workers whose runs all ended */
     struct gt_analysis *a;
     struct track *tracks; /* [config * GT_REPLAY_MAX_DEVICES + dev] */
@@ -398,6 +399,7 @@ static int track_sim(struct shared *sh, struct track *t, size_t c, uint8_t dev,
         so.device_limit = sh->caps[c * sh->scn->ndevices + dev];
         so.device_total = so.device_limit;
     }
+    so.reported_stats_only = !sh->all_stats;
     int rc = gt_sim_new(conf, &so, &t->sim);
     if (rc == 0)
         rc = gt_scenario_preload(sh->scn, sd, t->sim, conf->no_caching, so.device_limit, start_live,
@@ -678,7 +680,7 @@ static void collect(struct shared *sh)
             if (t->sim == NULL)
                 continue;
             const struct gt_sim_stats *st = gt_sim_get_stats(t->sim);
-            res->stats = *st;
+            res->stats = sh->all_stats ? *st : gt_sim_reported_stats(st);
             res->stats.max_split_size = gt_conf_max_split_reported(&a->configs[c]);
             res->peak_reserved = (uint64_t)st->reserved_bytes[GT_SIM_ALL].peak;
             res->peak_allocated = (uint64_t)st->allocated_bytes[GT_SIM_ALL].peak;
@@ -1323,6 +1325,7 @@ static int replay_reader(struct gt_trace_reader *r, struct gt_analysis *a,
     sh->scn = scn;
     sh->caps = opts->caps;
     sh->stop_at_first_oom = opts->stop_at_first_oom != 0;
+    sh->all_stats = opts->all_stats;
     take_devices(a, scn);
     sh->tracks = calloc(a->nconfigs * GT_REPLAY_MAX_DEVICES, sizeof *sh->tracks);
     sh->leader = malloc(a->nconfigs * sizeof *sh->leader);

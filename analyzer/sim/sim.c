@@ -222,6 +222,32 @@ static void active_part_from_allocation(struct gt_sim *s)
     s->st.active_is_allocation = false;
 }
 
+/* Whether the statistics no replay reports are kept up (reported_stats_only
+ * off): allocation, segment, active, inactive_split, the pool types'
+ * allocated_bytes, requested_bytes, oversize_*. Only malloc and free test
+ * it, where they are hot; the rare paths keep those statistics anyway,
+ * unread. */
+static inline bool all_stats(const struct gt_sim *s)
+{
+    return !s->opts.reported_stats_only;
+}
+
+struct gt_sim_stats gt_sim_reported_stats(const struct gt_sim_stats *st)
+{
+    struct gt_sim_stats r;
+    memset(&r, 0, sizeof r);
+    r.allocated_bytes[GT_SIM_ALL] = st->allocated_bytes[GT_SIM_ALL];
+    r.reserved_bytes[GT_SIM_ALL] = st->reserved_bytes[GT_SIM_ALL];
+    r.num_alloc_retries = st->num_alloc_retries;
+    r.num_ooms = st->num_ooms;
+    r.num_sync_all_streams = st->num_sync_all_streams;
+    r.num_device_alloc = st->num_device_alloc;
+    r.num_device_free = st->num_device_free;
+    r.max_split_size = st->max_split_size;
+    r.active_is_allocation = true;
+    return r;
+}
+
 /* ---------------------------------------------------------------- blocks */
 
 /* A copy of the first n blocks of v in a new array of cap, aligned to a
@@ -782,6 +808,8 @@ static inline __attribute__((always_inline)) void free_block(struct gt_sim *s, u
     } else {
         note_host_failure(s, gt_sim_set_insert(set, &k));
     }
+    if (!all_stats(s))
+        return;
     if (is_split(b)) {
         net_blocks += 1;
         net_bytes += (int64_t)b->size;
@@ -1435,9 +1463,11 @@ alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size, in
             } else {
                 pool_insert(s, i);
             }
-            if (already_split && !expandable) {
+            if (!all_stats(s) || expandable) {
+                /* not kept, or expandable: no inactive split */
+            } else if (already_split) {
                 arr_dec(s->st.inactive_split_bytes, pool, size);
-            } else if (!expandable) {
+            } else {
                 arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
                 arr_inc(s->st.inactive_split, pool, 1);
             }
@@ -1448,13 +1478,17 @@ alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size, in
         gt_sim_set_erase_at(f->set, f->pos);
         f->set = NULL;
     }
-    if (!split && already_split && !expandable) {
+    if (!split && already_split && !expandable && all_stats(s)) {
         arr_dec(s->st.inactive_split_bytes, pool, s->blk[i].size);
         arr_dec(s->st.inactive_split, pool, 1);
     }
     struct blk *b = &s->blk[i];
     b->allocated = 1;
     b->requested = orig;
+    if (!all_stats(s)) {
+        stat_inc(&s->st.allocated_bytes[GT_SIM_ALL], b->size);
+        return i;
+    }
     arr_inc(s->st.allocation, pool, 1);
     arr_inc(s->st.allocated_bytes, pool, b->size);
     active_inc(s, pool, b->size);
@@ -1601,6 +1635,10 @@ static inline __attribute__((always_inline)) bool free_request(struct gt_sim *s,
     }
     struct blk *b = &s->blk[h];
     b->allocated = BLK_FREE;
+    if (!all_stats(s)) {
+        stat_dec(&s->st.allocated_bytes[GT_SIM_ALL], b->size);
+        return true;
+    }
     arr_dec(s->st.allocation, b->pool, 1);
     arr_dec(s->st.allocated_bytes, b->pool, b->size);
     if (b->size >= s->conf.max_split_size)

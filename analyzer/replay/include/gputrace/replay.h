@@ -34,8 +34,11 @@ struct gt_replay_result {
     uint64_t unallocated_at_peak;
     double fragmentation_at_peak;
     int64_t num_device_alloc, num_device_free, num_alloc_retries, num_ooms;
-    int64_t first_oom_event;   /* 0-based position among the trace's events; -1 if none */
-    struct gt_sim_stats stats; /* everything torch.cuda.memory_stats() would say at the end */
+    int64_t first_oom_event; /* 0-based position among the trace's events; -1 if none */
+    /* what torch.cuda.memory_stats() would say at the end: all of it with
+     * gt_replay_options.all_stats, else what replay reports alone
+     * (gt_sim_reported_stats) */
+    struct gt_sim_stats stats;
     /* config_index, or the config whose run this one's was to the end: one
      * that differs only in splitting higher, when no request reached this
      * one's max_split_size, so that every decision was the same */
@@ -101,6 +104,11 @@ struct gt_replay_options {
      * alloc_conf), when they parse and are not among the configs already:
      * `analyze` without --config compares against what the user ran. */
     int add_recorded_conf;
+    /* Keep every statistic of the simulators up, so that each result's
+     * stats holds all of memory_stats(); else the simulators keep only
+     * what the results report (gt_sim_options.reported_stats_only), the
+     * same values either way. */
+    bool all_stats;
     /* Called now and then from the reading thread with events read so far
      * and the total; may be NULL. */
     void (*progress)(void *ctx, int64_t done, int64_t total);

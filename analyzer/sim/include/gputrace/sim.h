@@ -85,6 +85,13 @@ struct gt_sim_options {
     /* Run gt_sim_check after every operation (the tests set it; GT_DEBUG=2
      * in the environment does too). */
     bool check_every_op;
+    /* Keep up only the statistics a replay reports (gt_sim_reported_stats):
+     * no decision of the allocator reads a statistic, so the run, its
+     * segments and those statistics are what they would be with all of
+     * them kept, and a malloc and a free skip the rest (7% of the
+     * simulator's time on the bench trace). The others are then not
+     * meaningful. */
+    bool reported_stats_only;
 };
 
 struct gt_sim;
@@ -240,6 +247,10 @@ uint64_t gt_sim_block_size(const struct gt_sim *s, gt_sim_handle h);
  * Read active and active_bytes, and any "freed", through
  * gt_sim_stats_foreach or gt_sim_stat_lookup (struct gt_sim_stats). */
 const struct gt_sim_stats *gt_sim_get_stats(const struct gt_sim *s);
+/* gt_sim_reported_stats: of st, what a simulator made with
+ * reported_stats_only keeps up (reserved_bytes and allocated_bytes of "all",
+ * the num_* counters, max_split_size), the rest zero. */
+struct gt_sim_stats gt_sim_reported_stats(const struct gt_sim_stats *st);
 /* gt_sim_largest_free_block: the largest cached free block (any stream). */
 uint64_t gt_sim_largest_free_block(const struct gt_sim *s);
 

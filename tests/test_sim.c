@@ -48,15 +48,17 @@ static void log_segment(void *ctx, enum gt_sim_seg_event ev, uint64_t addr, uint
 }
 
 /* A simulator of text's settings on a card of limit (of total), checked
- * after every op when checked, its segment events in log unless NULL. */
+ * after every op when checked, keeping only the statistics replay reports
+ * when reported_stats_only, its segment events in log unless NULL. */
 static struct gt_sim *sim_made(const char *text, uint64_t limit, uint64_t total, struct seglog *log,
-                               bool checked)
+                               bool checked, bool reported_stats_only)
 {
     struct gt_conf c = conf_of(text);
     struct gt_sim_options o = {0};
     o.device_limit = limit;
     o.device_total = total;
     o.check_every_op = checked;
+    o.reported_stats_only = reported_stats_only;
     if (log != NULL) {
         memset(log, 0, sizeof *log);
         o.on_segment = log_segment;
@@ -69,14 +71,20 @@ static struct gt_sim *sim_made(const char *text, uint64_t limit, uint64_t total,
 
 static struct gt_sim *sim_with(const char *text, uint64_t limit, uint64_t total, struct seglog *log)
 {
-    return sim_made(text, limit, total, log, true);
+    return sim_made(text, limit, total, log, true, false);
 }
 
 /* As sim_with, without the per-op check: the fast paths of plain
  * simulators (gt_sim_run) are taken only then. */
 static struct gt_sim *sim_unchecked(const char *text, uint64_t limit, uint64_t total)
 {
-    return sim_made(text, limit, total, NULL, false);
+    return sim_made(text, limit, total, NULL, false, false);
+}
+
+/* A simulator made with reported_stats_only, otherwise as sim_unchecked. */
+static struct gt_sim *sim_reporting(const char *text, uint64_t limit, uint64_t total)
+{
+    return sim_made(text, limit, total, NULL, false, true);
 }
 
 static gt_sim_handle must_alloc(struct gt_sim *s, uint64_t size)
@@ -1243,19 +1251,6 @@ START_TEST(a_run_of_ops_does_what_the_single_calls_do)
     free(ops);
 }
 END_TEST
-
-/* A simulator made with reported_stats_only, otherwise as sim_unchecked. */
-static struct gt_sim *sim_reporting(const char *text, uint64_t limit, uint64_t total)
-{
-    struct gt_conf c = conf_of(text);
-    struct gt_sim_options o = {0};
-    o.device_limit = limit;
-    o.device_total = total;
-    o.reported_stats_only = true;
-    struct gt_sim *s = NULL;
-    ck_assert_int_eq(gt_sim_new(&c, &o, &s), 0);
-    return s;
-}
 
 /* The statistics a simulator that keeps them all and one that keeps the
  * reported ones alone both report: the same, max_split_size too. */

@@ -1463,13 +1463,13 @@ alloc_found_block(struct gt_sim *s, uint32_t i, uint64_t orig, uint64_t size, in
             } else {
                 pool_insert(s, i);
             }
-            if (!all_stats(s) || expandable) {
-                /* not kept, or expandable: no inactive split */
-            } else if (already_split) {
-                arr_dec(s->st.inactive_split_bytes, pool, size);
-            } else {
-                arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
-                arr_inc(s->st.inactive_split, pool, 1);
+            if (all_stats(s) && !expandable) {
+                if (already_split) {
+                    arr_dec(s->st.inactive_split_bytes, pool, size);
+                } else {
+                    arr_inc(s->st.inactive_split_bytes, pool, s->blk[i].size);
+                    arr_inc(s->st.inactive_split, pool, 1);
+                }
             }
             i = a;
         }
